@@ -1,0 +1,174 @@
+"""Validation of the tidy input DataFrame.
+
+One contract: a long DataFrame with one row per training run (or checkpoint),
+columns named as the law's inputs (``N`` parameters, ``D`` tokens, ``C`` FLOPs,
+...) or mapped to them with ``x={"N": "params"}``, a response column, and
+optional group columns. Every problem raises :class:`~bayescale.DataError`
+naming the column, the rows and the values, and saying what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .law import Law
+
+CANONICAL = {"N": "parameters", "D": "training tokens", "C": "training FLOPs (default 6*N*D)"}
+
+
+def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:
+    idx = list(index[np.asarray(mask)])
+    shown = idx[:k]
+    more = f" (and {len(idx) - k} more)" if len(idx) > k else ""
+    if values is not None:
+        vals = [values.loc[i] for i in shown]
+        return ", ".join(f"row {i}: {v!r}" for i, v in zip(shown, vals)) + more
+    return ", ".join(f"row {i}" for i in shown) + more
+
+
+def input_columns(law: Law, x: Mapping[str, str] | None) -> dict[str, str]:
+    """Map each law input to a DataFrame column (identity unless ``x`` says otherwise).
+
+    Examples
+    --------
+    >>> from bayescale.laws import power_law
+    >>> input_columns(power_law, {"x": "N"})
+    {'x': 'N'}
+    """
+    x = dict(x or {})
+    unknown = set(x) - set(law.inputs)
+    if unknown:
+        # allow the CLI style "N=params" for laws whose inputs are canonical
+        raise DataError(
+            f"x= maps {sorted(unknown)}, which are not inputs of law {law.name!r}; "
+            f"its inputs are {list(law.inputs)}. Use x={{input: column}}."
+        )
+    return {inp: x.get(inp, inp) for inp in law.inputs}
+
+
+def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
+    s = df[col]
+    if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+        conv = pd.to_numeric(s, errors="coerce")
+        bad = conv.isna() & s.notna()
+        if bad.any():
+            raise DataError(
+                f"Column {col!r} ({role}) must be numeric; non-numeric values at "
+                f"{_rows(bad.to_numpy(), df.index, s)}. Convert or drop those rows."
+            )
+        s = conv
+    return s.astype(float)
+
+
+def _check_finite(df: pd.DataFrame, s: pd.Series, col: str, role: str) -> None:
+    bad = ~np.isfinite(s.to_numpy())
+    if bad.any():
+        raise DataError(
+            f"Column {col!r} ({role}) has NaN or infinite values at "
+            f"{_rows(bad, df.index, s)}. Drop or fill those rows before fitting."
+        )
+
+
+def validate(
+    df: pd.DataFrame,
+    law: Law,
+    *,
+    y: str | None,
+    x: Mapping[str, str] | None = None,
+    groups: Iterable[str] = (),
+    run: str | None = None,
+    n_params: int | None = None,
+    require_y: bool = True,
+    extra: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Check ``df`` against ``law`` and return a clean frame with canonical names.
+
+    The returned frame has one column per law input (named as the law's inputs),
+    ``y`` (float response) when ``require_y``, the group columns as strings, the
+    ``run`` column and any ``extra`` columns, with the original index.
+
+    Examples
+    --------
+    >>> from bayescale.laws import power_law
+    >>> df = pd.DataFrame({"params": [1e8, 1e9, 1e10], "loss": [3.1, 2.6, 2.3]})
+    >>> validate(df, power_law, y="loss", x={"x": "params"}).columns.tolist()
+    ['x', 'y']
+    >>> validate(df, power_law, y="loss")
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DataError: Column 'x' (input 'x' of law 'power_law') is missing. ...
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"Data must be a pandas DataFrame, got {type(df).__name__}.")
+    if len(df) == 0:
+        raise DataError("The DataFrame is empty: there is nothing to fit.")
+    cols = input_columns(law, x)
+    out = pd.DataFrame(index=df.index)
+    for inp, col in cols.items():
+        role = f"input {inp!r} of law {law.name!r}"
+        if col not in df.columns:
+            if inp == "C" and col == "C" and {"N", "D"} <= set(df.columns):
+                s = 6.0 * _numeric(df, "N", "parameters") * _numeric(df, "D", "tokens")
+            else:
+                hint = f" ({CANONICAL[inp]})" if inp in CANONICAL else ""
+                raise DataError(
+                    f"Column {col!r} ({role}{hint}) is missing. Available columns: "
+                    f"{list(df.columns)}. Rename it or map it with x={{{inp!r}: 'your_column'}}."
+                )
+        else:
+            s = _numeric(df, col, role)
+        _check_finite(df, s, col, role)
+        if law.positive_inputs:
+            bad = (s <= 0).to_numpy()
+            if bad.any():
+                raise DataError(
+                    f"Column {col!r} ({role}) must be positive (the law takes its log); "
+                    f"non-positive values at {_rows(bad, df.index, s)}."
+                )
+        out[inp] = s
+    if require_y:
+        if y is None:
+            y = law.response
+        if y not in df.columns:
+            raise DataError(
+                f"Response column {y!r} is missing. Available columns: {list(df.columns)}. "
+                "Pass y='your_column'."
+            )
+        s = _numeric(df, y, "response")
+        _check_finite(df, s, y, "response")
+        if law.link == "log":
+            bad = (s <= 0).to_numpy()
+            if bad.any():
+                raise DataError(
+                    f"Response column {y!r} must be positive for law {law.name!r} (fitted on "
+                    f"the log scale); non-positive values at {_rows(bad, df.index, s)}."
+                )
+        out["y"] = s
+    for g in list(groups) + ([run] if run else []):
+        if g not in df.columns:
+            raise DataError(
+                f"Group column {g!r} is missing. Available columns: {list(df.columns)}."
+            )
+        lab = df[g]
+        bad = lab.isna().to_numpy()
+        if bad.any():
+            raise DataError(
+                f"Group column {g!r} has missing labels at {_rows(bad, df.index)}. "
+                "Give every row a group label or drop those rows."
+            )
+        out[g] = lab.astype(str)
+    for e in extra:
+        if e not in df.columns:
+            raise DataError(f"Column {e!r} is missing. Available columns: {list(df.columns)}.")
+        out[e] = df[e]
+    if n_params is not None and require_y and len(out) < n_params:
+        raise DataError(
+            f"Only {len(out)} rows for a model with {n_params} free parameters "
+            f"(law {law.name!r}); add data, fix parameters with priors={{name: value}}, "
+            "or choose a simpler law."
+        )
+    return out

@@ -1,0 +1,115 @@
+"""Derived quantities evaluated per posterior draw: compute-optimal allocation.
+
+For the Chinchilla form ``E + A N^-alpha + B D^-beta`` under ``C = 6 N D`` the
+optimum is closed form (LAWS.md L6)::
+
+    G = (alpha A / (beta B))^(1/(alpha+beta)),  a = beta/(alpha+beta),  b = alpha/(alpha+beta)
+    N_opt = G (C/6)^a,  D_opt = (C/6)^b / G
+
+Any other law of ``N`` and ``D`` is minimised numerically along ``D = C/(6N)``
+per draw on a fine grid in ``log N`` refined around the minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .errors import BayescaleError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .fit import Fit
+
+
+def chinchilla_optimum(C, *, A, alpha, B, beta):
+    """Closed-form compute-optimal ``(N_opt, D_opt)`` of the Chinchilla law.
+
+    Examples
+    --------
+    Epoch AI's refit at the Chinchilla budget (LAWS.md section 8):
+
+    >>> n, d = chinchilla_optimum(5.76e23, A=482.006, alpha=0.34781, B=2085.43, beta=0.36585)
+    >>> f"{n:.3e} {d:.3e} {d / n:.1f}"
+    '7.225e+10 1.329e+12 18.4'
+    """
+    log_g = (np.log(alpha * A) - np.log(beta * B)) / (alpha + beta)
+    a = beta / (alpha + beta)
+    b = alpha / (alpha + beta)
+    logc6 = np.log(np.asarray(C) / 6.0)
+    return np.exp(log_g + a * logc6), np.exp(b * logc6 - log_g)
+
+
+def _numeric_optimum(law, params: dict[str, np.ndarray], c: float, extra: dict[str, float]):
+    """Grid minimisation of ``law(N, C/(6N))`` per draw (two passes)."""
+    s = max(v.shape[0] for v in params.values())
+    p = {k: v[:, :1] for k, v in params.items()}  # all rows share the population values
+    centre = 0.5 * np.log(c / 6.0)
+    lo = np.full((s, 1), centre - 12.0)
+    hi = np.full((s, 1), centre + 12.0)
+    best = None
+    for _ in range(3):
+        grid = np.linspace(0.0, 1.0, 257)[None, :]
+        logn = lo + (hi - lo) * grid
+        n = np.exp(logn)
+        d = c / (6.0 * n)
+        args = {"N": n, "D": d, **{k: np.full_like(n, v) for k, v in extra.items()}}
+        vals = law(*[args[i] for i in law.inputs], **p)
+        k = np.argmin(vals, axis=1)
+        best = logn[np.arange(s), k][:, None]
+        step = (hi - lo) / 256.0
+        lo, hi = best - 2 * step, best + 2 * step
+    n_opt = np.exp(best[:, 0])
+    return n_opt, c / (6.0 * n_opt)
+
+
+def compute_optimal(fit: Fit, C: float | Sequence[float], *, prob: float = 0.9) -> pd.DataFrame:
+    """Posterior of the compute-optimal allocation for each budget in ``C``."""
+    from .model import param_draws
+
+    law = fit.law
+    if not {"N", "D"} <= set(law.inputs):
+        raise BayescaleError(
+            f"compute_optimal needs a law of N and D; law {law.name!r} has inputs "
+            f"{list(law.inputs)}."
+        )
+    if fit.spec.pooled:
+        raise BayescaleError(
+            "compute_optimal uses the population parameters; for a pooled fit pass a "
+            "fit without pooling or call it on each group's fit."
+        )
+    budgets = np.atleast_1d(np.asarray(C, dtype=float))
+    if (budgets <= 0).any() or not np.isfinite(budgets).all():
+        raise BayescaleError(f"Compute budgets must be positive and finite, got {list(budgets)}.")
+    one = fit.data.iloc[:1].drop(columns="y")
+    params = param_draws(fit.spec, fit.posterior, one, rng=np.random.default_rng(0))
+    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    rows = []
+    closed = set(law.terms) >= {"A", "B"} and law.name == "chinchilla"
+    for c in budgets:
+        if closed:
+            n_opt, d_opt = chinchilla_optimum(
+                c, **{k: params[k][:, 0] for k in ("A", "alpha", "B", "beta")}
+            )
+        else:
+            extra = {i: np.inf for i in law.inputs if i not in {"N", "D"}}
+            n_opt, d_opt = _numeric_optimum(law, params, c, extra)
+        args = {"N": n_opt[:, None], "D": d_opt[:, None]}
+        loss = np.asarray(
+            law(*[args.get(i, np.inf) for i in law.inputs], **{k: v[:, :1] for k, v in params.items()})
+        )[:, 0]
+        row = {"C": c}
+        for name, v in (
+            ("N_opt", n_opt),
+            ("D_opt", d_opt),
+            ("tokens_per_param", d_opt / n_opt),
+            ("loss", loss),
+        ):
+            q = np.quantile(v, [0.5, lo_q, hi_q])
+            row[f"{name}"] = q[0]
+            row[f"{name}_lower"] = q[1]
+            row[f"{name}_upper"] = q[2]
+        rows.append(row)
+    return pd.DataFrame(rows)

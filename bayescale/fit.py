@@ -1,0 +1,447 @@
+"""``fit()`` and the :class:`Fit` result: summaries, predictions, save/load.
+
+A :class:`Fit` is immutable: it holds the model spec, the validated training
+data, the InferenceData and the sampler settings. The PyMC model is rebuilt on
+demand (``fit.model``); ``fit.idata`` is the escape hatch to ArviZ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import data as _data
+from .errors import BayescaleError, DataError
+from .law import Law, get_law
+from .likelihoods import get_likelihood
+from .model import (
+    ModelSpec,
+    build_model,
+    check_groups_present,
+    make_spec,
+    normalise_pooled,
+    param_draws,
+    run_offsets,
+)
+from .sampling import diagnose, sample, warn_problems
+
+KINDS = ("predictive", "mean")
+
+
+def _check_prob(prob: float) -> float:
+    if not (0.0 < float(prob) < 1.0):
+        raise BayescaleError(f"prob must be between 0 and 1 (e.g. 0.9), got {prob!r}.")
+    return float(prob)
+
+
+def scale_of(law: Law, frame: pd.DataFrame) -> np.ndarray:
+    """The 'size' of each row used for extrapolation ratios: C, else 6ND, else the input."""
+    if "C" in law.inputs:
+        return frame["C"].to_numpy(dtype=float)
+    if "N" in law.inputs and "D" in law.inputs:
+        return 6.0 * frame["N"].to_numpy(dtype=float) * frame["D"].to_numpy(dtype=float)
+    return frame[law.inputs[0]].to_numpy(dtype=float)
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    """Short sha256 of the training data (for reports)."""
+    h = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Result of :func:`fit`: posterior of a law on data, with predictions.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        Law, priors, pooling and likelihood.
+    data : pandas.DataFrame
+        Validated training data (canonical column names, ``y`` the response).
+    idata : arviz.InferenceData
+        Posterior, sample stats, log-likelihood, observed data.
+    settings : dict
+        Sampler settings (sampler, draws, tune, chains, random_seed, ...).
+    diagnostics : dict
+        Divergences, max r_hat, min ESS and a list of ``problems``.
+    """
+
+    spec: ModelSpec
+    data: pd.DataFrame
+    idata: Any
+    settings: Mapping[str, Any]
+    diagnostics: Mapping[str, Any]
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def law(self) -> Law:
+        """The fitted law."""
+        return self.spec.law
+
+    @cached_property
+    def model(self):
+        """The ``pm.Model`` (rebuilt from the spec and data)."""
+        return build_model(self.spec, self.data)
+
+    @property
+    def posterior(self):
+        """The posterior group (xarray Dataset)."""
+        return self.idata.posterior
+
+    @property
+    def var_names(self) -> list[str]:
+        """Population-level law parameters and noise parameters."""
+        names = [p for p in self.law.params if self.spec.priors[p].dist != "Fixed"]
+        names += list(self.spec.noise_params)
+        if self.spec.run:
+            names.append("sigma_run")
+        return names
+
+    @property
+    def ok(self) -> bool:
+        """True when sampling reported no problem."""
+        return not self.diagnostics["problems"]
+
+    def __repr__(self) -> str:
+        d = self.diagnostics
+        status = "ok" if self.ok else "PROBLEMS: " + "; ".join(d["problems"])
+        pooled = f", pooled={dict(self.spec.pooled)}" if self.spec.pooled else ""
+        return (
+            f"<bayescale.Fit law={self.law.name!r} rows={len(self.data)}{pooled} "
+            f"chains={d['chains']} draws={d['draws']} divergences={d['divergences']} "
+            f"max_rhat={d['max_rhat']:.3f} min_ess_bulk={d['min_ess_bulk']:.0f} [{status}]>"
+        )
+
+    def summary(self, prob: float = 0.9, var_names: Sequence[str] | None = None) -> pd.DataFrame:
+        """Posterior table: mean, sd, HDI bounds, ESS and r_hat per parameter.
+
+        Pooled parameters are summarised at the population level; see
+        ``group_effects`` for the groups.
+        """
+        import arviz as az
+
+        prob = _check_prob(prob)
+        return az.summary(
+            self.idata, var_names=list(var_names or self.var_names), hdi_prob=prob
+        )
+
+    def loo(self, **kwargs: Any):
+        """PSIS-LOO of the fit (``arviz.loo``)."""
+        import arviz as az
+
+        return az.loo(self.idata, **kwargs)
+
+    # --------------------------------------------------------------- prediction
+    def _frame(self, new: pd.DataFrame | Mapping[str, Any] | None) -> pd.DataFrame:
+        if new is None:
+            return self.data.drop(columns="y")
+        if isinstance(new, Mapping):
+            new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        groups = [g for g in self.spec.group_columns if g in new.columns]
+        run = self.spec.run if self.spec.run and self.spec.run in new.columns else None
+        frame = _data.validate(
+            new, self.law, y=None, x=self.spec.x, groups=groups, run=run, require_y=False
+        )
+        check_groups_present(self.spec, frame)
+        return frame
+
+    def _rng(self, random_seed: int | None) -> np.random.Generator:
+        seed = self.settings.get("random_seed") if random_seed is None else random_seed
+        return np.random.default_rng(None if seed is None else [int(seed), 7919])
+
+    def mean_draws(
+        self, new: pd.DataFrame | None = None, *, random_seed: int | None = None
+    ) -> np.ndarray:
+        """Law mean per posterior draw and row, shape ``(samples, rows)``."""
+        frame = self._frame(new)
+        rng = self._rng(random_seed)
+        params = param_draws(self.spec, self.posterior, frame, rng=rng)
+        args = [frame[i].to_numpy(dtype=float)[None, :] for i in self.law.inputs]
+        mu = self.law(*args, **params)
+        return np.broadcast_to(mu, (max(p.shape[0] for p in params.values()), len(frame)))
+
+    def draws(
+        self,
+        new: pd.DataFrame | Mapping[str, Any] | None = None,
+        *,
+        kind: str = "predictive",
+        random_seed: int | None = None,
+    ) -> xr.DataArray:
+        """Posterior draws of the response at ``new`` rows.
+
+        ``kind="predictive"`` includes observation noise (and a fresh run offset for
+        runs not seen in training); ``kind="mean"`` is the law's mean curve only.
+        Returns a DataArray with dims ``("sample", "row")``.
+        """
+        if kind not in KINDS:
+            raise BayescaleError(f"kind must be one of {KINDS}, got {kind!r}.")
+        frame = self._frame(new)
+        rng = self._rng(random_seed)
+        params = param_draws(self.spec, self.posterior, frame, rng=rng)
+        args = [frame[i].to_numpy(dtype=float)[None, :] for i in self.law.inputs]
+        mu = np.asarray(self.law(*args, **params), dtype=float)
+        s = max(p.shape[0] for p in params.values())
+        mu = np.broadcast_to(mu, (s, len(frame)))
+        if kind == "mean":
+            out = mu
+        else:
+            out = self._predictive(mu, frame, rng)
+        return xr.DataArray(
+            out, dims=("sample", "row"), coords={"row": np.asarray(frame.index)}, name=self.spec.y
+        )
+
+    def _noise(self) -> dict[str, np.ndarray]:
+        post = self.posterior
+        return {
+            k: post[k].values.reshape(-1)[:, None] for k in self.spec.noise_params
+        }
+
+    def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng) -> np.ndarray:
+        lik = get_likelihood(self.spec.likelihood)
+        eta = np.log(mu) if self.law.link == "log" else mu.copy()
+        off = run_offsets(self.spec, self.posterior, frame, rng)
+        if off is not None:
+            eta = eta + off
+        y = lik.draw(eta, self._noise(), rng, {"frame": frame})
+        return np.exp(y) if self.law.link == "log" else y
+
+    def extrapolation_ratio(self, new: pd.DataFrame | None = None) -> np.ndarray:
+        """Target scale / largest fitted scale per row (C, else 6ND, else the input)."""
+        frame = self._frame(new)
+        return scale_of(self.law, frame) / float(scale_of(self.law, self.data).max())
+
+    def predict(
+        self,
+        new: pd.DataFrame | Mapping[str, Any] | None = None,
+        *,
+        prob: float = 0.9,
+        kind: str = "predictive",
+        random_seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Posterior predictive summary at ``new`` rows.
+
+        Parameters
+        ----------
+        new : DataFrame or dict, optional
+            Rows with the law's input columns (and group columns when pooled).
+            Default: the training rows.
+        prob : float
+            Central interval probability (0.9 -> 5% and 95% quantiles).
+        kind : {"predictive", "mean"}
+            With observation noise (default) or the law's mean curve only.
+
+        Returns
+        -------
+        DataFrame
+            The input columns plus ``mean``, ``median``, ``lower``, ``upper`` and
+            ``extrapolation`` (target scale / largest fitted scale).
+        """
+        prob = _check_prob(prob)
+        d = self.draws(new, kind=kind, random_seed=random_seed).values
+        frame = self._frame(new)
+        q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
+        if isinstance(new, pd.DataFrame):
+            out = new.copy()
+        elif new is None:
+            out = frame.copy()
+        else:
+            out = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        out["mean"] = d.mean(axis=0)
+        out["median"] = q[0]
+        out["lower"] = q[1]
+        out["upper"] = q[2]
+        out["extrapolation"] = self.extrapolation_ratio(new)
+        return out
+
+    def compute_optimal(self, C: float | Sequence[float], *, prob: float = 0.9) -> pd.DataFrame:
+        """Compute-optimal allocation for budgets ``C`` (FLOPs, ``C = 6 N D``).
+
+        One row per budget with the posterior median and central interval of
+        ``N_opt``, ``D_opt``, ``tokens_per_param`` and the ``loss`` at the optimum.
+        """
+        from .derived import compute_optimal
+
+        return compute_optimal(self, C, prob=prob)
+
+    def plot(self, **kwargs: Any):
+        """Data with the posterior predictive band (log axes). See :func:`bayescale.plots.plot_fit`."""
+        from .plots import plot_fit
+
+        return plot_fit(self, **kwargs)
+
+    # ------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the fit (InferenceData + spec + data) to one netCDF file."""
+        path = Path(path)
+        idata = self.idata.copy()
+        meta = {
+            "spec": self.spec.to_dict(),
+            "settings": dict(self.settings),
+            "diagnostics": dict(self.diagnostics),
+            "extras": _jsonable(dict(self.extras)),
+            "data": self.data.to_json(orient="split", double_precision=15),
+        }
+        idata.posterior.attrs["bayescale"] = json.dumps(meta)
+        idata.to_netcdf(str(path), engine="h5netcdf")
+        return path
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Load a fit written by :meth:`Fit.save` (custom laws must be defined first)."""
+    import arviz as az
+    from io import StringIO
+
+    path = Path(path)
+    if not path.exists():
+        raise BayescaleError(f"No saved fit at {str(path)!r}.")
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    idata.load()
+    raw = idata.posterior.attrs.get("bayescale")
+    if raw is None:
+        raise BayescaleError(f"{str(path)!r} is an InferenceData file but not a bayescale fit.")
+    meta = json.loads(raw)
+    law = get_law(meta["spec"]["law"])
+    spec = ModelSpec.from_dict(meta["spec"], law)
+    frame = pd.read_json(StringIO(meta["data"]), orient="split")
+    for g in spec.group_columns + ((spec.run,) if spec.run else ()):
+        frame[g] = frame[g].astype(str)
+    return Fit(
+        spec=spec,
+        data=frame,
+        idata=idata,
+        settings=meta["settings"],
+        diagnostics=meta["diagnostics"],
+        extras=meta.get("extras", {}),
+    )
+
+
+def fit(
+    data: pd.DataFrame,
+    law: str | Law,
+    *,
+    y: str | None = None,
+    x: Mapping[str, str] | None = None,
+    priors: Mapping[str, Any] | None = None,
+    pooled: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+    run: str | None = None,
+    likelihood: str | None = None,
+    sampler: str = "numpyro",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = None,
+    target_accept: float = 0.9,
+    progressbar: bool | None = None,
+    group_scale: Mapping[str, float] | None = None,
+    correlated: bool = False,
+    warn: bool = True,
+    **sampler_kwargs: Any,
+) -> Fit:
+    """Fit a scaling law to a tidy DataFrame with NUTS.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per run: the law's input columns (``N``, ``D``, ``C``, ...) and the
+        response (``loss`` by default for loss laws).
+    law : str or Law
+        A registered law name (``bayescale laws`` lists them) or a :class:`Law`.
+    y : str, optional
+        Response column (default: the law's, e.g. ``"loss"``).
+    x : dict, optional
+        ``{law input: column}`` for columns named differently, e.g. ``{"N": "params"}``.
+        ``C`` is computed as ``6 N D`` when absent and needed.
+    priors : dict, optional
+        Overrides by parameter name: a :class:`Prior`, a ``(dist, {kw})`` tuple or a
+        number (fixes the parameter).
+    pooled : str, list or dict, optional
+        Hierarchical pooling: ``"family"`` pools every parameter over the ``family``
+        column; ``{"E": "family", "alpha": ["task", "family"]}`` pools some.
+    run : str, optional
+        Column identifying training runs, for checkpoints of one run: adds a run-level
+        random offset on the link scale.
+    likelihood : str, optional
+        ``"studentt"`` (default for loss laws) or ``"normal"``.
+    sampler : {"numpyro", "nutpie", "pymc", "blackjax"}
+        NUTS implementation (default NumPyro on JAX).
+    draws, tune, chains, random_seed, target_accept
+        As in ``pymc.sample``. The same seed gives the same draws.
+
+    Returns
+    -------
+    Fit
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> df = bs.datasets.load("synthetic_chinchilla")
+    >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
+    >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
+    """
+    law_obj = get_law(law)
+    pooled_map = normalise_pooled(pooled, law_obj)
+    groups = [g for cols in pooled_map.values() for g in cols]
+    y_col = y or law_obj.response
+    frame = _data.validate(data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run)
+    x_map = _data.input_columns(law_obj, x)
+    spec = make_spec(
+        frame,
+        law_obj,
+        priors=priors,
+        pooled=pooled_map,
+        likelihood=likelihood,
+        x=x_map,
+        y=y_col,
+        run=run,
+        group_scale=group_scale,
+        correlated=correlated,
+    )
+    n_free = spec.free_parameter_count()
+    if len(frame) < n_free:
+        raise DataError(
+            f"Only {len(frame)} rows for law {law_obj.name!r} with {n_free} free parameters; "
+            "add data, fix parameters with priors={name: value}, or choose a simpler law."
+        )
+    model = build_model(spec, frame)
+    settings = {
+        "sampler": sampler,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "random_seed": random_seed,
+        "target_accept": target_accept,
+    }
+    idata = sample(
+        model,
+        sampler=sampler,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        target_accept=target_accept,
+        progressbar=progressbar,
+        **sampler_kwargs,
+    )
+    names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
+    names += list(spec.noise_params)
+    diag = diagnose(idata, names)
+    if warn:
+        warn_problems(diag, f"fit of law {law_obj.name!r}")
+    result = Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag)
+    result.__dict__["model"] = model
+    return result

@@ -1,0 +1,268 @@
+"""The :class:`Law` type, the :func:`law` decorator and the law registry.
+
+A law is a plain Python function whose positional arguments are its *inputs*
+(``N``, ``D``, ``C``, ``x``, ...) and whose keyword-only arguments are its
+*parameters*. Written with numpy ufuncs, the same function evaluates on numpy
+arrays, on xarray posterior draws and on PyTensor tensors inside the PyMC model.
+The decorator attaches default priors, the response link and likelihood, and
+the declaration of power-law terms that the model builder centres for NUTS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import LawError
+from .priors import Prior, as_prior
+
+#: Default reference scales for centred power-law terms (LAWS.md section 0).
+REFERENCE_SCALES = {"N": 1e9, "D": 2e10, "C": 1e21}
+
+_REGISTRY: dict[str, Law] = {}
+
+
+@dataclass(frozen=True)
+class Law:
+    """A scaling law: a pure function plus priors, link and likelihood.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (``bs.fit(df, name)``).
+    func : callable
+        ``func(*inputs, **params)``.
+    inputs, params : tuple of str
+        Read from the function signature (positional, keyword-only).
+    priors : mapping
+        Default :class:`~bayescale.Prior` per parameter.
+    terms : mapping
+        ``{coef: (exponent, input)}`` for every term ``coef * input**(-exponent)``.
+        The model samples each coefficient as the log of the term's value at the
+        data's centre, with the prior given at the reference scale (a shear with
+        unit Jacobian), which removes the ``(log A, alpha)`` ridge.
+    locations : mapping
+        ``{param: input}`` for parameters that are positions on an input's scale
+        (e.g. a break point); their prior is on ``log(param / centre of input)``.
+    link : {"log", "identity"}
+        Scale on which the likelihood compares law and data.
+    likelihood : str
+        Default likelihood name (see :mod:`bayescale.likelihoods`).
+    response : str
+        Default response column (``"loss"`` or ``"accuracy"``).
+    """
+
+    name: str
+    func: Callable[..., Any]
+    inputs: tuple[str, ...]
+    params: tuple[str, ...]
+    priors: Mapping[str, Prior]
+    terms: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    locations: Mapping[str, str] = field(default_factory=dict)
+    link: str = "log"
+    likelihood: str = "studentt"
+    response: str = "loss"
+    equation: str = ""
+    citation: str = ""
+    positive_inputs: bool = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Evaluate the law (numpy, xarray or PyTensor inputs)."""
+        return self.func(*args, **kwargs)
+
+    @property
+    def doc(self) -> str:
+        """First paragraph of the law's docstring."""
+        return (inspect.getdoc(self.func) or "").split("\n\n")[0].replace("\n", " ")
+
+    def with_priors(self, **priors: Any) -> Law:
+        """Return a copy with some default priors replaced (by parameter name).
+
+        Examples
+        --------
+        >>> from bayescale.laws import chinchilla
+        >>> chinchilla.with_priors(alpha=Prior("Beta", alpha=2, beta=2)).priors["alpha"]
+        Prior('Beta', alpha=2, beta=2)
+        """
+        unknown = set(priors) - set(self.params)
+        if unknown:
+            raise LawError(
+                f"Unknown prior name(s) {sorted(unknown)} for law {self.name!r}; "
+                f"its parameters are {list(self.params)}."
+            )
+        merged = dict(self.priors)
+        merged.update({k: as_prior(v, k) for k, v in priors.items()})
+        return dataclasses.replace(self, priors=merged)
+
+    def support(self, param: str) -> str:
+        """Support of a parameter's prior (``real``/``positive``/``unit``/...)."""
+        if param in self.terms:
+            return "coef"
+        if param in self.locations:
+            return "location"
+        return self.priors[param].support
+
+
+def law(
+    func: Callable[..., Any] | None = None,
+    *,
+    priors: Mapping[str, Any],
+    name: str | None = None,
+    terms: Mapping[str, tuple[str, str]] | None = None,
+    locations: Mapping[str, str] | None = None,
+    link: str = "log",
+    likelihood: str = "studentt",
+    response: str = "loss",
+    equation: str = "",
+    citation: str = "",
+    positive_inputs: bool = True,
+    register: bool = True,
+) -> Any:
+    """Turn a plain function into a :class:`Law` (and register it by name).
+
+    Inputs come before ``*``, parameters after it. Every parameter needs a
+    default prior; checked at definition time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayescale import Prior, law
+    >>> @law(priors={"a": Prior("Normal", mu=0, sigma=1), "b": Prior("Beta", alpha=3, beta=7)},
+    ...      register=False)
+    ... def my_law(x, *, a, b):
+    ...     return np.exp(a) * x ** (-b)
+    >>> my_law.inputs, my_law.params
+    (('x',), ('a', 'b'))
+    >>> float(my_law(10.0, a=0.0, b=1.0))
+    0.1
+    """
+
+    def wrap(f: Callable[..., Any]) -> Law:
+        sig = inspect.signature(f)
+        inputs = tuple(
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
+        params = tuple(p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY)
+        if not inputs:
+            raise LawError(f"Law {f.__name__!r} needs at least one input before '*'.")
+        if not params:
+            raise LawError(f"Law {f.__name__!r} needs keyword-only parameters after '*'.")
+        pri = {k: as_prior(v, k) for k, v in priors.items()}
+        missing = [p for p in params if p not in pri]
+        extra = [p for p in pri if p not in params]
+        if missing or extra:
+            raise LawError(
+                f"Priors of law {f.__name__!r} must match its parameters {list(params)}: "
+                f"missing {missing}, unknown {extra}."
+            )
+        for coef, (expo, inp) in (terms or {}).items():
+            if coef not in params or expo not in params or inp not in inputs:
+                raise LawError(
+                    f"Term {coef!r}: ({expo!r}, {inp!r}) of law {f.__name__!r} must name a "
+                    "coefficient, an exponent (parameters) and an input."
+                )
+        for loc, inp in (locations or {}).items():
+            if loc not in params or inp not in inputs:
+                raise LawError(f"Location {loc!r} of law {f.__name__!r} is not a parameter/input.")
+        if link not in {"log", "identity", "logit"}:
+            raise LawError(f"link must be 'log', 'identity' or 'logit', got {link!r}.")
+        obj = Law(
+            name=name or f.__name__,
+            func=f,
+            inputs=inputs,
+            params=params,
+            priors=pri,
+            terms=dict(terms or {}),
+            locations=dict(locations or {}),
+            link=link,
+            likelihood=likelihood,
+            response=response,
+            equation=equation,
+            citation=citation,
+            positive_inputs=positive_inputs,
+        )
+        if register:
+            _REGISTRY[obj.name] = obj
+        return obj
+
+    return wrap(func) if func is not None else wrap
+
+
+def get_law(law_or_name: str | Law) -> Law:
+    """Look a law up by name (or pass a :class:`Law` through).
+
+    Examples
+    --------
+    >>> get_law("chinchilla").inputs
+    ('N', 'D')
+    """
+    if isinstance(law_or_name, Law):
+        return law_or_name
+    from . import laws as _laws  # noqa: F401  (registers the built-ins)
+
+    if law_or_name not in _REGISTRY:
+        raise LawError(
+            f"Unknown law {law_or_name!r}. Known laws: {sorted(_REGISTRY)}. "
+            "Define your own with the @bayescale.law decorator."
+        )
+    return _REGISTRY[law_or_name]
+
+
+def list_laws() -> list[Law]:
+    """All registered laws, sorted by name."""
+    from . import laws as _laws  # noqa: F401
+
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+# --- small helpers that work on numpy, xarray and PyTensor alike ---------------------
+
+
+def _is_tensor(*xs: Any) -> bool:
+    return any(type(x).__module__.startswith("pytensor") for x in xs)
+
+
+def softplus(x: Any) -> Any:
+    """``log(1 + exp(x))``, overflow-safe, on numpy/xarray/PyTensor values.
+
+    Examples
+    --------
+    >>> round(float(softplus(0.0)), 6)
+    0.693147
+    """
+    if _is_tensor(x):
+        import pytensor.tensor as pt
+
+        return pt.softplus(x)
+    return np.logaddexp(0.0, x)
+
+
+def logaddexp(a: Any, b: Any) -> Any:
+    """``log(exp(a) + exp(b))`` on numpy/xarray/PyTensor values."""
+    if _is_tensor(a, b):
+        import pytensor.tensor as pt
+
+        m = pt.maximum(a, b)
+        return m + pt.log1p(pt.exp(-abs(a - b)))
+    return np.logaddexp(a, b)
+
+
+def smooth_min(a: Any, b: Any, tau: float = 0.01) -> Any:
+    """Smooth minimum ``-tau * logaddexp(-a/tau, -b/tau)`` (never above ``min(a, b)``)."""
+    return -tau * logaddexp(-a / tau, -b / tau)
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic function on numpy/xarray/PyTensor values."""
+    if _is_tensor(x):
+        import pytensor.tensor as pt
+
+        return pt.sigmoid(x)
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x) if not hasattr(x, "dims") else 0.5 * x))

@@ -1,0 +1,171 @@
+"""Loss laws: loss as a function of parameters ``N``, tokens ``D``, compute ``C``.
+
+All are saturating or pure power laws fitted on the log scale (``link="log"``)
+with a Student-t likelihood by default. Power-law coefficients carry priors on
+the log of the term's value at a reference scale (``N_ref = 1e9``,
+``D_ref = 2e10``, ``C_ref = 1e21``; for other inputs the geometric mean of the
+data), so ``A ~ "Normal(log 0.3, 1)"`` reads "the term is about 0.3 at 1e9
+parameters, within a factor e".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..law import law, logaddexp, smooth_min, softplus
+from ..priors import Prior
+
+E_PRIOR = Prior("BelowMin", mu=1.0, sigma=1.5)
+TERM_PRIOR = Prior("Normal", mu=float(np.log(0.3)), sigma=1.0)
+EXPONENT_PRIOR = Prior("Beta", alpha=3.0, beta=7.0)
+
+
+@law(
+    priors={"E": E_PRIOR, "A": TERM_PRIOR, "alpha": EXPONENT_PRIOR},
+    terms={"A": ("alpha", "x")},
+    equation="L(x) = E + A * x^(-alpha)",
+    citation="Hestness et al. 2017 (arXiv:1712.00409); Henighan et al. 2020 (arXiv:2010.14701)",
+)
+def power_law(x, *, E, A, alpha):
+    """Saturating power law in one input: ``E + A * x**(-alpha)``.
+
+    Map the input to a column with ``x={"x": "N"}`` (or ``"D"``, ``"C"``, any column).
+
+    Examples
+    --------
+    >>> round(float(power_law(1e9, E=1.8, A=482.0, alpha=0.3478)), 4)
+    2.1571
+    """
+    return E + A * x ** (-alpha)
+
+
+@law(
+    priors={
+        "E": E_PRIOR,
+        "A": TERM_PRIOR,
+        "alpha": EXPONENT_PRIOR,
+        "B": TERM_PRIOR,
+        "beta": EXPONENT_PRIOR,
+    },
+    terms={"A": ("alpha", "N"), "B": ("beta", "D")},
+    equation="L(N, D) = E + A * N^(-alpha) + B * D^(-beta)",
+    citation="Hoffmann et al. 2022 (arXiv:2203.15556); Besiroglu et al. 2024 (arXiv:2404.10102)",
+)
+def chinchilla(N, D, *, E, A, alpha, B, beta):
+    """Chinchilla additive law ``E + A/N**alpha + B/D**beta`` (Hoffmann et al. 2022).
+
+    Examples
+    --------
+    Epoch AI's refit at 70B parameters and 1.4T tokens:
+
+    >>> round(float(chinchilla(7e10, 1.4e12, E=1.81686, A=482.006, alpha=0.34781,
+    ...                        B=2085.43, beta=0.36585)), 4)
+    1.9734
+    """
+    return E + A * N ** (-alpha) + B * D ** (-beta)
+
+
+@law(
+    priors={
+        "N_c": Prior("LogNormal", mu=float(np.log(1e13)), sigma=4.0),
+        "D_c": Prior("LogNormal", mu=float(np.log(1e13)), sigma=4.0),
+        "alpha_N": Prior("Beta", alpha=2.0, beta=18.0),
+        "alpha_D": Prior("Beta", alpha=2.0, beta=18.0),
+    },
+    equation="L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
+    citation="Kaplan et al. 2020 (arXiv:2001.08361), eq. 1.5",
+)
+def kaplan(N, D, *, N_c, D_c, alpha_N, alpha_D):
+    """Kaplan et al. joint law ``[(N_c/N)**(alpha_N/alpha_D) + D_c/D]**alpha_D``.
+
+    No irreducible term; ``N`` is non-embedding parameters in the original paper.
+
+    Examples
+    --------
+    Kaplan's Table 2 values at N = 1e9, D = 2e10:
+
+    >>> round(float(kaplan(1e9, 2e10, N_c=6.4e13, D_c=1.8e13, alpha_N=0.076,
+    ...                    alpha_D=0.103)), 4)
+    2.3739
+    """
+    a = (alpha_N / alpha_D) * (np.log(N_c) - np.log(N))
+    b = np.log(D_c) - np.log(D)
+    return np.exp(alpha_D * logaddexp(a, b))
+
+
+@law(
+    priors={
+        "E": E_PRIOR,
+        "b": TERM_PRIOR,
+        "c0": Prior("Normal", mu=0.3, sigma=0.5),
+        "c1": Prior("Normal", mu=0.0, sigma=1.0),
+        "d": Prior("Normal", mu=0.0, sigma=2.0),
+        "f": Prior("LogNormal", mu=float(np.log(0.5)), sigma=1.0),
+    },
+    terms={"b": ("c0", "x")},
+    locations={"d": "x"},
+    equation="y(x) = E + b * x^(-c0) * (1 + (x/d)^(1/f))^(-c1*f)",
+    citation="Caballero et al. 2022, Broken Neural Scaling Laws (arXiv:2210.14891)",
+)
+def broken_power_law(x, *, E, b, c0, c1, d, f):
+    """Smoothly broken power law with one break (BNSL, Caballero et al. 2022).
+
+    The log-log slope is ``-c0`` before the break at ``x = d`` and ``-(c0 + c1)``
+    after it; ``f`` sets the sharpness. The prior of ``d`` is on ``log(d / centre)``
+    where the centre is the geometric mean of the fitted ``x``.
+
+    Examples
+    --------
+    With ``c1 = 0`` it is the saturating power law:
+
+    >>> round(float(broken_power_law(1e9, E=1.8, b=482.0, c0=0.3478, c1=0.0, d=1e8, f=0.5)), 4)
+    2.1571
+    >>> round(float(broken_power_law(1e9, E=0.0, b=1.0, c0=0.0, c1=0.5, d=1e9, f=1.0)), 4)
+    0.7071
+    """
+    return E + b * x ** (-c0) * np.exp(-c1 * f * softplus((np.log(x) - np.log(d)) / f))
+
+
+@law(
+    priors={
+        "E": E_PRIOR,
+        "A": TERM_PRIOR,
+        "alpha": EXPONENT_PRIOR,
+        "B": TERM_PRIOR,
+        "beta": EXPONENT_PRIOR,
+        "R_D": Prior("LogNormal", mu=float(np.log(15.0)), sigma=0.7),
+        "R_N": Prior("LogNormal", mu=float(np.log(5.0)), sigma=0.7),
+    },
+    terms={"A": ("alpha", "N"), "B": ("beta", "D")},
+    equation=(
+        "L = E + A/N'^alpha + B/D'^beta, D' = U + U*R_D*(1 - exp(-(D/U - 1)/R_D)), "
+        "N' = U_N + U_N*R_N*(1 - exp(-(N/U_N - 1)/R_N)), U_N = min(N, N_opt(U))"
+    ),
+    citation="Muennighoff et al. 2023, Scaling Data-Constrained Language Models (arXiv:2305.16264)",
+)
+def data_constrained(N, D, U, *, E, A, alpha, B, beta, R_D, R_N):
+    """Data-constrained law with repeated data (Muennighoff et al. 2023).
+
+    ``U`` is the number of unique tokens seen (``U <= D``). Excess epochs decay
+    with half-life ``R_D`` and excess parameters beyond the compute-optimal size
+    for ``U`` with ``R_N``. ``min`` is a smooth minimum so NUTS sees no kink.
+    Reduces to :func:`chinchilla` when ``U = D`` and ``N <= N_opt(U)``.
+
+    Examples
+    --------
+    The datablations README example:
+
+    >>> p = dict(E=np.exp(0.6254804), A=np.exp(6.255414), alpha=0.3526596,
+    ...          B=np.exp(7.3049974), beta=0.3526596, R_D=15.387756, R_N=5.309743)
+    >>> round(float(data_constrained(6.34e9, 242e9, 25e9, **p)), 4)
+    2.2256
+    """
+    log_g = (np.log(alpha * A) - np.log(beta * B)) / (alpha + beta)
+    log_n_opt = (beta / alpha) * (np.log(U) + log_g) + log_g
+    log_un = smooth_min(np.log(N), log_n_opt)
+    un = np.exp(log_un)
+    rn = np.exp(np.log(N) - log_un) - 1.0
+    rd = D / U - 1.0
+    n_eff = un + un * R_N * (1.0 - np.exp(-rn / R_N))
+    d_eff = U + U * R_D * (1.0 - np.exp(-rd / R_D))
+    return E + A * n_eff ** (-alpha) + B * d_eff ** (-beta)

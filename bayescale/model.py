@@ -1,0 +1,524 @@
+"""Build the PyMC model from a law, validated data, priors and grouping.
+
+The :class:`ModelSpec` is an immutable description (law, priors, pooling,
+likelihood, data centres) computed once from the training data; the same spec
+rebuilds the model and reconstructs every parameter per posterior draw for any
+new rows in numpy (:func:`param_draws`), so prediction needs no PyMC round trip.
+
+Parameterisation (what NUTS sees)
+---------------------------------
+* Power-law coefficient ``A`` of a term ``A * x**(-alpha)``: sampled as
+  ``A_c = log(A * x_c**(-alpha))``, the log of the term at the data's centre
+  ``x_c``, with prior ``Normal(mu - alpha*(log x_c - log x_ref), sigma)`` so the
+  law's prior at the reference scale ``x_ref`` is reproduced exactly.
+* Pooled parameter: ``theta_g = inv(u + tau * z_g)`` with ``u`` the population
+  value on the unconstrained scale (logit for unit-interval, log for positive,
+  log-term for coefficients), ``tau ~ HalfNormal(tau0)`` and ``z_g ~ Normal(0, 1)``
+  (non-centred). Crossed groupings add their offsets on that scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, LawError
+from .law import REFERENCE_SCALES, Law, sigmoid
+from .likelihoods import get_likelihood
+from .priors import Prior, as_prior, create, interval_bounds
+
+#: Default prior scale of group offsets on each parameter's unconstrained scale.
+GROUP_SCALE = {
+    "unit": 0.3,
+    "coef": 0.5,
+    "BelowMin": 0.3,
+    "positive": 0.5,
+    "location": 0.5,
+    "interval": 0.5,
+}
+RUN_SCALE = 0.05
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build the model and to predict from its posterior."""
+
+    law: Law
+    priors: Mapping[str, Prior]
+    pooled: Mapping[str, tuple[str, ...]]
+    likelihood: str
+    x: Mapping[str, str]
+    y: str
+    log_centres: Mapping[str, float]
+    log_refs: Mapping[str, float]
+    levels: Mapping[str, tuple[str, ...]]
+    bounds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    run: str | None = None
+    group_scale: Mapping[str, float] = field(default_factory=dict)
+    correlated: bool = False
+
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """All grouping columns used by pooled parameters (in first-use order)."""
+        out: list[str] = []
+        for gs in self.pooled.values():
+            for g in gs:
+                if g not in out:
+                    out.append(g)
+        return tuple(out)
+
+    @property
+    def noise_params(self) -> tuple[str, ...]:
+        """Names of the likelihood's noise parameters."""
+        return tuple(get_likelihood(self.likelihood).priors)
+
+    def free_parameter_count(self) -> int:
+        """Number of free scalar parameters (for the 'too few rows' check)."""
+        n = sum(1 for p in self.law.params if self.priors[p].dist != "Fixed")
+        n += len(self.noise_params)
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly description (stored in saved fits)."""
+        return {
+            "law": self.law.name,
+            "priors": {k: v.to_dict() for k, v in self.priors.items()},
+            "pooled": {k: list(v) for k, v in self.pooled.items()},
+            "likelihood": self.likelihood,
+            "x": dict(self.x),
+            "y": self.y,
+            "log_centres": dict(self.log_centres),
+            "log_refs": dict(self.log_refs),
+            "levels": {k: list(v) for k, v in self.levels.items()},
+            "bounds": {k: dict(v) for k, v in self.bounds.items()},
+            "run": self.run,
+            "group_scale": dict(self.group_scale),
+            "correlated": self.correlated,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], law: Law) -> ModelSpec:
+        """Inverse of :meth:`to_dict` (the law object is passed in)."""
+        return cls(
+            law=law,
+            priors={k: Prior.from_dict(v) for k, v in d["priors"].items()},
+            pooled={k: tuple(v) for k, v in d["pooled"].items()},
+            likelihood=d["likelihood"],
+            x=dict(d["x"]),
+            y=d["y"],
+            log_centres=dict(d["log_centres"]),
+            log_refs=dict(d["log_refs"]),
+            levels={k: tuple(v) for k, v in d["levels"].items()},
+            bounds={k: dict(v) for k, v in d["bounds"].items()},
+            run=d.get("run"),
+            group_scale=dict(d.get("group_scale", {})),
+            correlated=bool(d.get("correlated", False)),
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# spec construction
+
+
+def normalise_pooled(
+    pooled: str | list[str] | Mapping[str, str | list[str]] | None, law: Law
+) -> dict[str, tuple[str, ...]]:
+    """Turn the user's ``pooled=`` into ``{param: (group columns...)}``.
+
+    Examples
+    --------
+    >>> from bayescale.laws import power_law
+    >>> normalise_pooled("family", power_law)
+    {'E': ('family',), 'A': ('family',), 'alpha': ('family',)}
+    >>> normalise_pooled({"E": ["task", "family"]}, power_law)
+    {'E': ('task', 'family')}
+    """
+    if pooled is None:
+        return {}
+    if isinstance(pooled, (str, list, tuple)):
+        cols = (pooled,) if isinstance(pooled, str) else tuple(pooled)
+        return {p: cols for p in law.params if law.priors[p].dist != "Fixed"}
+    out: dict[str, tuple[str, ...]] = {}
+    for p, g in pooled.items():
+        if p not in law.params:
+            raise LawError(
+                f"pooled= names {p!r}, which is not a parameter of law {law.name!r}; "
+                f"its parameters are {list(law.params)}."
+            )
+        cols = (g,) if isinstance(g, str) else tuple(g)
+        if not cols:
+            continue
+        out[p] = cols
+    return out
+
+
+def make_spec(
+    frame: pd.DataFrame,
+    law: Law,
+    *,
+    priors: Mapping[str, Any] | None,
+    pooled: Mapping[str, tuple[str, ...]],
+    likelihood: str | None,
+    x: Mapping[str, str],
+    y: str,
+    run: str | None = None,
+    group_scale: Mapping[str, float] | None = None,
+    correlated: bool = False,
+) -> ModelSpec:
+    """Compute the model spec (merged priors, centres, group levels, bounds) from data."""
+    lik_name = likelihood or law.likelihood
+    lik = get_likelihood(lik_name)
+    allowed = set(law.params) | set(lik.priors) | ({"sigma_run"} if run else set())
+    priors = dict(priors or {})
+    unknown = set(priors) - allowed
+    if unknown:
+        raise LawError(
+            f"Unknown prior name(s) {sorted(unknown)} for law {law.name!r}; "
+            f"known names are {sorted(allowed)}."
+        )
+    merged: dict[str, Prior] = dict(law.priors)
+    merged.update(lik.priors)
+    if run:
+        merged["sigma_run"] = Prior("HalfNormal", sigma=RUN_SCALE)
+    merged.update({k: as_prior(v, k) for k, v in priors.items()})
+    for p, cols in pooled.items():
+        if merged[p].dist == "Fixed":
+            raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")
+    log_centres = {inp: float(np.mean(np.log(frame[inp]))) for inp in law.inputs}
+    log_refs = {}
+    for inp in law.inputs:
+        col = x.get(inp, inp)
+        ref = REFERENCE_SCALES.get(col, REFERENCE_SCALES.get(inp))
+        log_refs[inp] = float(np.log(ref)) if ref is not None else log_centres[inp]
+    levels: dict[str, tuple[str, ...]] = {}
+    for cols in pooled.values():
+        for g in cols:
+            levels[g] = tuple(sorted(frame[g].unique()))
+    if run:
+        levels[run] = tuple(sorted(frame[run].unique()))
+    bounds: dict[str, dict[str, float]] = {}
+    for p in law.params:
+        if merged[p].dist == "BelowMin":
+            cols = pooled.get(p, ())
+            if cols:
+                keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
+                bmap = frame["y"].groupby(keys).min().to_dict()
+            else:
+                bmap = {}
+            bmap["*"] = float(frame["y"].min())
+            bounds[p] = {k: float(v) for k, v in bmap.items()}
+    return ModelSpec(
+        law=law,
+        priors=merged,
+        pooled=dict(pooled),
+        likelihood=lik_name,
+        x=dict(x),
+        y=y,
+        log_centres=log_centres,
+        log_refs=log_refs,
+        levels=levels,
+        bounds=bounds,
+        run=run,
+        group_scale=dict(group_scale or {}),
+        correlated=correlated,
+    )
+
+
+def param_kind(spec: ModelSpec, p: str) -> str:
+    """``coef``, ``location``, ``BelowMin``, ``unit``, ``positive``, ``real``, ``interval``."""
+    if p in spec.law.terms:
+        return "coef"
+    if p in spec.law.locations:
+        return "location"
+    pr = spec.priors[p]
+    if pr.dist == "BelowMin":
+        return "BelowMin"
+    return pr.support
+
+
+def _tau0(spec: ModelSpec, p: str) -> float:
+    if p in spec.group_scale:
+        return float(spec.group_scale[p])
+    kind = param_kind(spec, p)
+    if kind == "real":
+        return 0.5 * float(spec.priors[p].params.get("sigma", 1.0))
+    return GROUP_SCALE.get(kind, 0.5)
+
+
+def _ordered_params(law: Law) -> list[str]:
+    coefs = [p for p in law.params if p in law.terms]
+    return [p for p in law.params if p not in law.terms] + coefs
+
+
+# ---- transforms shared by the model (PyTensor) and prediction (numpy) ------------------
+
+
+def _logit(v):
+    return np.log(v) - np.log1p(-v)
+
+
+def forward(spec: ModelSpec, p: str, theta):
+    """Constrained value -> unconstrained scale (not for coef/location/BelowMin)."""
+    kind = param_kind(spec, p)
+    if kind == "unit":
+        return _logit(theta)
+    if kind == "positive":
+        return np.log(theta)
+    if kind == "interval":
+        lo, hi = interval_bounds(spec.priors[p])
+        if np.isfinite(lo) and np.isfinite(hi):
+            return _logit((theta - lo) / (hi - lo))
+        if np.isfinite(lo):
+            return np.log(theta - lo)
+        return -np.log(hi - theta)
+    return theta
+
+
+def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None):
+    """Unconstrained scale -> constrained value. ``expo`` is the exponent for coefs."""
+    kind = param_kind(spec, p)
+    if kind == "coef":
+        inp = spec.law.terms[p][1]
+        return np.exp(u + expo * spec.log_centres[inp])
+    if kind == "location":
+        inp = spec.law.locations[p]
+        return np.exp(u + spec.log_centres[inp])
+    if kind == "BelowMin":
+        return bound * sigmoid(u)
+    if kind == "unit":
+        return sigmoid(u)
+    if kind == "positive":
+        return np.exp(u)
+    if kind == "interval":
+        lo, hi = interval_bounds(spec.priors[p])
+        if np.isfinite(lo) and np.isfinite(hi):
+            return lo + (hi - lo) * sigmoid(u)
+        if np.isfinite(lo):
+            return lo + np.exp(u)
+        return hi - np.exp(-u)
+    return u
+
+
+def row_bounds(spec: ModelSpec, p: str, frame: pd.DataFrame) -> np.ndarray:
+    """Upper bound of a ``BelowMin`` parameter for each row (unseen groups: global min)."""
+    bmap = spec.bounds[p]
+    cols = spec.pooled.get(p, ())
+    if not cols:
+        return np.full(len(frame), bmap["*"])
+    keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
+    return keys.map(lambda k: bmap.get(k, bmap["*"])).to_numpy(dtype=float)
+
+
+def group_index(spec: ModelSpec, g: str, frame: pd.DataFrame) -> np.ndarray:
+    """Integer code of each row's level of group ``g``; -1 for levels unseen in training."""
+    lookup = {lab: i for i, lab in enumerate(spec.levels[g])}
+    return frame[g].astype(str).map(lambda v: lookup.get(v, -1)).to_numpy(dtype=int)
+
+
+# ----------------------------------------------------------------------------------------
+# the PyMC model
+
+
+def build_model(spec: ModelSpec, frame: pd.DataFrame):
+    """Build the ``pm.Model`` for ``spec`` on the validated ``frame``.
+
+    Every array is a ``pm.Data`` container, so compiled samplers can swap data.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    law = spec.law
+    coords: dict[str, Any] = {"obs": np.arange(len(frame))}
+    for g, levs in spec.levels.items():
+        coords[g] = list(levs)
+    with pm.Model(coords=coords) as model:
+        inputs = {
+            inp: pm.Data(inp, frame[inp].to_numpy(dtype=float), dims="obs")
+            for inp in law.inputs
+        }
+        idx = {
+            g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims="obs")
+            for g in spec.levels
+        }
+        values: dict[str, Any] = {}
+        pops: dict[str, Any] = {}
+        for p in _ordered_params(law):
+            pr = spec.priors[p]
+            kind = param_kind(spec, p)
+            cols = spec.pooled.get(p, ())
+            bound = None
+            if kind == "BelowMin":
+                bound = (
+                    pm.Data(f"{p}_bound", row_bounds(spec, p, frame), dims="obs")
+                    if cols
+                    else spec.bounds[p]["*"]
+                )
+            # --- population value on the unconstrained scale
+            if kind == "coef":
+                expo, inp = law.terms[p]
+                shift = spec.log_centres[inp] - spec.log_refs[inp]
+                e_pop = pops[expo]
+                if pr.dist in {"Normal", "StudentT"} and "mu" in pr.params:
+                    kw = dict(pr.params)
+                    kw["mu"] = kw["mu"] - e_pop * shift
+                    u = getattr(pm, pr.dist)(f"{p}_c", **kw)
+                else:
+                    u = pm.Deterministic(f"{p}_c", create(f"{p}_ref", pr) - e_pop * shift)
+                pop_val = pm.Deterministic(p, np.exp(u + e_pop * spec.log_centres[inp]))
+            elif kind == "location":
+                u = create(f"{p}_loc", pr)
+                pop_val = pm.Deterministic(p, pt.exp(u + spec.log_centres[law.locations[p]]))
+            elif kind == "BelowMin":
+                u = pm.Normal(
+                    f"{p}_logit",
+                    float(pr.params.get("mu", 1.0)),
+                    float(pr.params.get("sigma", 1.5)),
+                )
+                pop_val = pm.Deterministic(p, spec.bounds[p]["*"] * pm.math.sigmoid(u))
+            else:
+                pop_val = create(p, pr)
+                u = forward(spec, p, pop_val) if cols else None
+            pops[p] = pop_val
+            if not cols:
+                values[p] = pop_val
+                continue
+            # --- pooled: non-centred group offsets
+            total = u
+            for g in cols:
+                tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
+                z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
+                total = total + tau * z[idx[g]]
+            expo_rows = values[law.terms[p][0]] if kind == "coef" else None
+            values[p] = inverse(spec, p, total, bound=bound, expo=expo_rows)
+            if len(cols) == 1 and kind not in {"coef", "BelowMin"}:
+                g = cols[0]
+                tau_g = model[f"{p}_sd_{g}"]
+                pm.Deterministic(
+                    f"{p}_{g}", inverse(spec, p, u + tau_g * model[f"{p}_z_{g}"]), dims=g
+                )
+        mu = law(*[inputs[i] for i in law.inputs], **values)
+        if law.link == "log":
+            eta = pt.log(mu)
+            y_obs = np.log(frame["y"].to_numpy(dtype=float))
+        else:
+            eta = mu
+            y_obs = frame["y"].to_numpy(dtype=float)
+        if spec.run:
+            s_run = create("sigma_run", spec.priors["sigma_run"])
+            z_run = pm.Normal("run_z", 0.0, 1.0, dims=spec.run)
+            eta = eta + s_run * z_run[idx[spec.run]]
+        lik = get_likelihood(spec.likelihood)
+        noise = {k: create(k, spec.priors[k]) for k in lik.priors}
+        y_data = pm.Data("y", y_obs, dims="obs")
+        lik.build(eta, y_data, noise, {"frame": frame, "inputs": inputs})
+    return model
+
+
+# ----------------------------------------------------------------------------------------
+# numpy reconstruction from posterior draws
+
+
+def _flat(post, name: str) -> np.ndarray:
+    v = post[name]
+    arr = v.values
+    return arr.reshape((-1,) + arr.shape[2:])
+
+
+def param_draws(
+    spec: ModelSpec,
+    posterior,
+    frame: pd.DataFrame,
+    *,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Per-draw, per-row law parameters for the rows of ``frame``.
+
+    Returns ``{param: array (samples, rows)}``. Rows whose group level was not seen
+    in training draw that level's offset from the population (one draw per unseen
+    level and posterior sample, shared by all rows of that level).
+
+    ``posterior`` is the ``posterior`` group of the InferenceData.
+    """
+    law = spec.law
+    n = len(frame)
+    out: dict[str, np.ndarray] = {}
+    pops: dict[str, np.ndarray] = {}
+    s = None
+    for p in _ordered_params(law):
+        kind = param_kind(spec, p)
+        cols = spec.pooled.get(p, ())
+        if spec.priors[p].dist == "Fixed":
+            val = float(spec.priors[p].params["value"])
+            out[p] = np.full((1, n), val)
+            pops[p] = np.array([val])
+            continue
+        pop = _flat(posterior, p)
+        s = pop.shape[0]
+        pops[p] = pop
+        if not cols:
+            out[p] = np.broadcast_to(pop[:, None], (s, n))
+            continue
+        if kind == "coef":
+            u = _flat(posterior, f"{p}_c")
+        elif kind == "location":
+            u = _flat(posterior, f"{p}_loc")
+        elif kind == "BelowMin":
+            u = _flat(posterior, f"{p}_logit")
+        else:
+            u = forward(spec, p, pop)
+        total = np.broadcast_to(u[:, None], (s, n)).copy()
+        for g in cols:
+            tau = _flat(posterior, f"{p}_sd_{g}")
+            z = _flat(posterior, f"{p}_z_{g}")
+            gi = group_index(spec, g, frame)
+            zr = np.zeros((s, n))
+            known = gi >= 0
+            zr[:, known] = z[:, gi[known]]
+            if (~known).any():
+                new_levels = pd.unique(frame[g].astype(str).to_numpy()[~known])
+                znew = rng.standard_normal((s, len(new_levels)))
+                pos = {lab: i for i, lab in enumerate(new_levels)}
+                cols_new = [pos[v] for v in frame[g].astype(str).to_numpy()[~known]]
+                zr[:, ~known] = znew[:, cols_new]
+            total = total + tau[:, None] * zr
+        bound = row_bounds(spec, p, frame)[None, :] if kind == "BelowMin" else None
+        expo = out[law.terms[p][0]] if kind == "coef" else None
+        out[p] = inverse(spec, p, total, bound=bound, expo=expo)
+    return out
+
+
+def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndarray | None:
+    """Run-level offsets on the link scale per draw and row (new runs draw fresh ones)."""
+    if not spec.run:
+        return None
+    s_run = _flat(posterior, "sigma_run")
+    z = _flat(posterior, "run_z")
+    s = s_run.shape[0]
+    n = len(frame)
+    if spec.run not in frame.columns:
+        return s_run[:, None] * rng.standard_normal((s, n))
+    gi = group_index(spec, spec.run, frame)
+    zr = np.zeros((s, n))
+    known = gi >= 0
+    zr[:, known] = z[:, gi[known]]
+    if (~known).any():
+        labs = frame[spec.run].astype(str).to_numpy()[~known]
+        new_levels = pd.unique(labs)
+        znew = rng.standard_normal((s, len(new_levels)))
+        pos = {lab: i for i, lab in enumerate(new_levels)}
+        zr[:, ~known] = znew[:, [pos[v] for v in labs]]
+    return s_run[:, None] * zr
+
+
+def check_groups_present(spec: ModelSpec, frame: pd.DataFrame) -> None:
+    """New rows must carry every grouping column the fit was pooled over."""
+    missing = [g for g in spec.group_columns if g not in frame.columns]
+    if missing:
+        raise DataError(
+            f"New data lacks the group column(s) {missing} that the fit pools over; add "
+            "them (a label not seen in training draws its parameters from the population)."
+        )

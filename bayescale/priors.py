@@ -1,0 +1,173 @@
+"""Prior descriptions and their translation into PyMC random variables.
+
+A prior is a *description*: a distribution name as PyMC spells it plus its
+keyword arguments. Laws carry defaults; users override them by parameter name
+with a plain dict merge. Two bayescale-specific names exist:
+
+``"BelowMin"``
+    ``theta = bound * sigmoid(z)``, ``z ~ Normal(mu, sigma)``, where ``bound`` is the
+    smallest observed response of the rows the parameter applies to. Used for an
+    irreducible loss that must sit below every observed loss.
+``"Fixed"``
+    the parameter is a constant ``value`` (e.g. a known chance level).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import LawError
+
+_REAL = {"Normal", "StudentT", "Cauchy", "Laplace", "Logistic", "Flat"}
+_POSITIVE = {
+    "HalfNormal",
+    "HalfStudentT",
+    "HalfCauchy",
+    "LogNormal",
+    "Gamma",
+    "Exponential",
+    "InverseGamma",
+    "Weibull",
+}
+_UNIT = {"Beta", "Kumaraswamy", "LogitNormal"}
+_SPECIAL = {"BelowMin", "Fixed"}
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior description: a PyMC distribution name and its parameters.
+
+    Parameters
+    ----------
+    dist : str
+        Name of a ``pymc`` distribution (``"Normal"``, ``"Beta"``, ``"HalfNormal"``,
+        ``"LogNormal"``, ``"TruncatedNormal"``, ...) or ``"BelowMin"`` / ``"Fixed"``.
+    **params
+        The distribution's keyword arguments.
+
+    Examples
+    --------
+    >>> Prior("Beta", alpha=3, beta=7)
+    Prior('Beta', alpha=3, beta=7)
+    >>> Prior("Beta", alpha=3, beta=7).support
+    'unit'
+    """
+
+    dist: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, dist: str, **params: Any) -> None:
+        object.__setattr__(self, "dist", dist)
+        object.__setattr__(self, "params", dict(params))
+        if dist not in _REAL | _POSITIVE | _UNIT | _SPECIAL | {"TruncatedNormal", "Uniform"}:
+            import pymc as pm
+
+            if not hasattr(pm, dist):
+                raise LawError(
+                    f"Unknown prior distribution {dist!r}: use a pymc distribution name "
+                    "such as 'Normal', 'Beta', 'HalfNormal', 'LogNormal' or 'TruncatedNormal'."
+                )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Prior({self.dist!r}{', ' if args else ''}{args})"
+
+    def __hash__(self) -> int:
+        return hash((self.dist, tuple(sorted(self.params.items()))))
+
+    @property
+    def support(self) -> str:
+        """Support of the distribution: ``real``, ``positive``, ``unit`` or ``interval``."""
+        if self.dist in _REAL:
+            return "real"
+        if self.dist in _POSITIVE:
+            return "positive"
+        if self.dist in _UNIT:
+            return "unit"
+        if self.dist in {"TruncatedNormal", "Uniform", "BelowMin"}:
+            return "interval"
+        if self.dist == "Fixed":
+            return "fixed"
+        return "real"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise to a JSON-friendly dict."""
+        return {"dist": self.dist, **{k: _plain(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prior:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        return cls(d.pop("dist"), **d)
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        return f"{self.dist}({args})"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def as_prior(value: Any, name: str) -> Prior:
+    """Coerce a user value (``Prior``, ``(dist, {kw})`` tuple or dict) to a :class:`Prior`.
+
+    Examples
+    --------
+    >>> as_prior(("Normal", {"mu": 0, "sigma": 1}), "r")
+    Prior('Normal', mu=0, sigma=1)
+    >>> as_prior(0.25, "chance")
+    Prior('Fixed', value=0.25)
+    """
+    if isinstance(value, Prior):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Prior("Fixed", value=float(value))
+    if isinstance(value, dict) and "dist" in value:
+        return Prior.from_dict(value)
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        return Prior(value[0], **dict(value[1]))
+    raise LawError(
+        f"Prior for {name!r} must be a bayescale.Prior, a (dist, {{params}}) tuple, a dict "
+        f"with a 'dist' key or a number (fixed value); got {value!r}."
+    )
+
+
+def interval_bounds(prior: Prior) -> tuple[float, float]:
+    """Lower and upper bound of an interval prior (``TruncatedNormal``/``Uniform``)."""
+    p = prior.params
+    lo = float(p.get("lower", -np.inf))
+    hi = float(p.get("upper", np.inf))
+    return lo, hi
+
+
+def create(name: str, prior: Prior, *, dims: Any = None, bound: Any = None):
+    """Create the PyMC variable for ``prior`` inside the current model context.
+
+    ``bound`` is the upper bound used by ``BelowMin`` (a number or tensor).
+    """
+    import pymc as pm
+
+    if prior.dist == "Fixed":
+        return pm.Deterministic(name, pm.math.constant(float(prior.params["value"])))
+    if prior.dist == "BelowMin":
+        z = pm.Normal(
+            f"{name}_logit",
+            float(prior.params.get("mu", 1.0)),
+            float(prior.params.get("sigma", 1.5)),
+            dims=dims,
+        )
+        return pm.Deterministic(name, bound * pm.math.sigmoid(z), dims=dims)
+    dist = getattr(pm, prior.dist)
+    return dist(name, dims=dims, **prior.params)

@@ -1,0 +1,161 @@
+"""Run NUTS on a PyMC model and collect diagnostics.
+
+Default: NumPyro's NUTS through PyMC's JAX backend (``nuts_sampler="numpyro"``).
+On CPU the chains run in parallel over JAX host devices (PyMC forces 100 of
+them at import); on a GPU they are vectorised on the one device. ``"nutpie"``
+(numba, compile once) and ``"pymc"`` are the alternatives.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .errors import BayescaleError, SamplingWarning
+
+SAMPLERS = ("numpyro", "nutpie", "pymc", "blackjax")
+
+#: Thresholds of the diagnostics reported on every fit.
+RHAT_MAX = 1.01
+ESS_MIN_PER_CHAIN = 100
+
+
+def default_progressbar() -> bool:
+    """A progress bar in an interactive terminal, none in CI or when piped."""
+    if os.environ.get("CI") or os.environ.get("BAYESCALE_NO_PROGRESS"):
+        return False
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def jax_platform() -> str:
+    """``"gpu"``, ``"tpu"`` or ``"cpu"``: where JAX will run."""
+    try:
+        import jax
+
+        return jax.default_backend()
+    except Exception:  # pragma: no cover - jax missing or broken
+        return "cpu"
+
+
+def sample(
+    model,
+    *,
+    sampler: str = "numpyro",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    random_seed: int | None = None,
+    target_accept: float = 0.9,
+    progressbar: bool | None = None,
+    **kwargs: Any,
+):
+    """Sample ``model`` with NUTS and return InferenceData with the log-likelihood.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> with pm.Model() as m:
+    ...     _ = pm.Normal("a", 0, 1)
+    >>> idata = sample(m, draws=50, tune=50, chains=1, random_seed=1)  # doctest: +SKIP
+    """
+    import pymc as pm
+
+    if sampler not in SAMPLERS:
+        raise BayescaleError(f"sampler must be one of {SAMPLERS}, got {sampler!r}.")
+    pb = default_progressbar() if progressbar is None else progressbar
+    common = dict(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=random_seed,
+        progressbar=pb,
+        target_accept=target_accept,
+        model=model,
+    )
+    with warnings.catch_warnings():
+        # numpyro/jax chatter that says nothing about the fit
+        warnings.filterwarnings("ignore", message="There are not enough devices")
+        warnings.filterwarnings("ignore", message="os.fork")
+        warnings.filterwarnings("ignore", message=".*idata_kwargs.*ignored.*")
+        if sampler in {"numpyro", "blackjax"}:
+            gpu = jax_platform() != "cpu"
+            method = kwargs.pop("chain_method", "vectorized" if gpu else "parallel")
+            idata = pm.sample(
+                nuts_sampler=sampler,
+                nuts_sampler_kwargs={"chain_method": method, **kwargs},
+                idata_kwargs={"log_likelihood": True},
+                **common,
+            )
+        elif sampler == "nutpie":
+            idata = pm.sample(nuts_sampler="nutpie", **common, **kwargs)
+            pm.compute_log_likelihood(idata, model=model, progressbar=False)
+        else:
+            idata = pm.sample(
+                cores=min(chains, os.cpu_count() or 1),
+                idata_kwargs={"log_likelihood": True},
+                compute_convergence_checks=False,
+                **common,
+                **kwargs,
+            )
+    return idata
+
+
+def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
+    """Divergences, max r_hat and min bulk/tail ESS over ``var_names``.
+
+    Returns a dict with the numbers and a list of human-readable ``problems``.
+    """
+    import arviz as az
+
+    post = idata.posterior
+    names = [v for v in var_names if v in post]
+    nchains = post.sizes["chain"]
+    ndraws = post.sizes["draw"]
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = az.rhat(post, var_names=names)
+        ess_b = az.ess(post, var_names=names, method="bulk")
+        ess_t = az.ess(post, var_names=names, method="tail")
+    max_rhat = float(np.nanmax([float(np.nanmax(rhat[v].values)) for v in names]))
+    min_bulk = float(np.nanmin([float(np.nanmin(ess_b[v].values)) for v in names]))
+    min_tail = float(np.nanmin([float(np.nanmin(ess_t[v].values)) for v in names]))
+    problems = []
+    if div:
+        problems.append(
+            f"{div} divergent transitions: the posterior has regions NUTS cannot explore; "
+            "raise target_accept, or check priors and data for misfit."
+        )
+    if nchains > 1 and max_rhat > RHAT_MAX:
+        problems.append(
+            f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tuning/draws "
+            "or check for multimodality."
+        )
+    ess_goal = min(ESS_MIN_PER_CHAIN * nchains, 0.1 * nchains * ndraws)
+    if min_bulk < ess_goal or min_tail < ess_goal:
+        problems.append(
+            f"low effective sample size (bulk {min_bulk:.0f}, tail {min_tail:.0f} < "
+            f"{ess_goal:.0f}): intervals are noisy; draw more samples."
+        )
+    return {
+        "divergences": div,
+        "max_rhat": max_rhat,
+        "min_ess_bulk": min_bulk,
+        "min_ess_tail": min_tail,
+        "chains": int(nchains),
+        "draws": int(ndraws),
+        "problems": problems,
+    }
+
+
+def warn_problems(diag: dict[str, Any], what: str) -> None:
+    """Raise a visible :class:`SamplingWarning` for each problem found."""
+    for p in diag["problems"]:
+        warnings.warn(f"{what}: {p}", SamplingWarning, stacklevel=3)

@@ -1,0 +1,45 @@
+"""Shared fixtures: the shared datasets folder and small sampler settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("BAYESCALE_NO_PROGRESS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_datasets() -> Path | None:
+    """``BAYESCALE_DATA`` or ``../shared/datasets`` beside the repo, if present."""
+    env = os.environ.get("BAYESCALE_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_datasets()
+    if path is None:
+        pytest.fail("shared datasets not found: set BAYESCALE_DATA to ../shared/datasets")
+    return path
+
+
+#: Small but honest NUTS budget for tests.
+FAST = dict(draws=300, tune=300, chains=2, progressbar=False)
+
+
+def simulate_chinchilla(n=60, seed=1, noise=0.01, **true):
+    from bayescale.laws import chinchilla
+
+    rng = np.random.default_rng(seed)
+    N = np.exp(rng.uniform(np.log(5e7), np.log(1e10), n))
+    D = N * np.exp(rng.uniform(np.log(5), np.log(100), n))
+    L = chinchilla(N, D, **true) * np.exp(noise * rng.standard_normal(n))
+    return pd.DataFrame({"N": N, "D": D, "loss": L})
