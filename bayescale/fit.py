@@ -389,7 +389,7 @@ def fit(
     Examples
     --------
     >>> import bayescale as bs
-    >>> df = bs.datasets.load("synthetic_chinchilla")
+    >>> df = bs.datasets.load("synthetic_chinchilla")  # doctest: +SKIP
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
