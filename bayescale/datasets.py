@@ -308,7 +308,7 @@ def load(
     Examples
     --------
     >>> df = load("synthetic_chinchilla")
-    >>> len(df), list(df.columns[:3])
+    >>> len(df), df.columns[:3].tolist()
     (60, ['N', 'D', 'C'])
     >>> round(float(df["loss"].min()), 3)
     2.088
