@@ -296,8 +296,8 @@ def load(
     Returns
     -------
     DataFrame
-        ``N`` (parameters), ``D`` (tokens), ``C`` (FLOPs) where they apply, first,
-        then the dataset's other columns.
+        ``N`` (parameters), ``D`` (tokens), ``C`` (FLOPs) where they apply, first
+        and as float64, then the dataset's other columns.
 
     Raises
     ------
@@ -324,6 +324,8 @@ def load(
         df = df[[c for c in keep if c in df.columns]]
     front = [c for c in CANONICAL if c in df.columns]
     df = df[front + [c for c in df.columns if c not in front]]
+    # float64 so that products such as 6 * N * D cannot overflow int64
+    df = df.astype({c: float for c in front})
     if "rows" in entry and len(df) != entry["rows"]:  # pragma: no cover - guarded by sha256
         raise DatasetError(
             f"Dataset {name!r} has {len(df)} rows, expected {entry['rows']} ({str(file)!r})."
