@@ -101,10 +101,8 @@ def parse_predict(text: str, law, x: dict[str, str]) -> pd.DataFrame:
     Examples
     --------
     >>> from bayescale.laws import chinchilla
-    >>> parse_predict("N=7e10,D=1.4e12;N=1e9,D=2e10", chinchilla, {"N": "params"})
-       params             D
-    0  7.000000e+10  1.400000e+12
-    1  1.000000e+09  2.000000e+10
+    >>> parse_predict("N=7e10,D=1.4e12;N=1e9,D=2e10", chinchilla, {"N": "params"}).to_dict("list")
+    {'params': [70000000000.0, 1000000000.0], 'D': [1400000000000.0, 20000000000.0]}
     """
     rows = []
     for chunk in text.split(";"):
