@@ -39,7 +39,8 @@ import pandas as pd
 
 from .errors import DatasetError
 
-__all__ = ["REGISTRY", "cache_dir", "list", "list_datasets", "load", "path"]
+# "list" is left out: a star import would shadow the builtin
+__all__ = ["REGISTRY", "cache_dir", "list_datasets", "load", "path"]
 
 _HERE = Path(__file__).resolve().parent
 REGISTRY_FILE = _HERE / "registry" / "datasets.json"
