@@ -23,3 +23,7 @@ from . import laws  # noqa: E402,F401  (registers the built-in laws)
 from .fit import Fit, fit, load_fit  # noqa: E402
 
 __all__ += ["Fit", "fit", "laws", "load_fit"]
+
+from . import datasets  # noqa: E402
+
+__all__ += ["datasets"]
