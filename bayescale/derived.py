@@ -98,9 +98,8 @@ def compute_optimal(fit: Fit, C: float | Sequence[float], *, prob: float = 0.9) 
             extra = {i: np.inf for i in law.inputs if i not in {"N", "D"}}
             n_opt, d_opt = _numeric_optimum(law, params, c, extra)
         args = {"N": n_opt[:, None], "D": d_opt[:, None]}
-        loss = np.asarray(
-            law(*[args.get(i, np.inf) for i in law.inputs], **{k: v[:, :1] for k, v in params.items()})
-        )[:, 0]
+        pop = {k: v[:, :1] for k, v in params.items()}
+        loss = np.asarray(law(*[args.get(i, np.inf) for i in law.inputs], **pop))[:, 0]
         row = {"C": c}
         for name, v in (
             ("N_opt", n_opt),

@@ -275,7 +275,7 @@ class Fit:
         return compute_optimal(self, C, prob=prob)
 
     def plot(self, **kwargs: Any):
-        """Data with the posterior predictive band (log axes). See :func:`bayescale.plots.plot_fit`."""
+        """Plot data with the posterior predictive band (see :func:`bayescale.plots.plot_fit`)."""
         from .plots import plot_fit
 
         return plot_fit(self, **kwargs)
@@ -298,13 +298,17 @@ class Fit:
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    def default(o: Any) -> Any:
+        return o.tolist() if hasattr(o, "tolist") else str(o)
+
+    return json.loads(json.dumps(d, default=default))
 
 
 def load_fit(path: str | Path) -> Fit:
     """Load a fit written by :meth:`Fit.save` (custom laws must be defined first)."""
-    import arviz as az
     from io import StringIO
+
+    import arviz as az
 
     path = Path(path)
     if not path.exists():

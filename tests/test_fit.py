@@ -8,7 +8,7 @@ import pytest
 from conftest import FAST, simulate_chinchilla
 
 import bayescale as bs
-from bayescale.laws import chinchilla, power_law
+from bayescale.laws import power_law
 
 pytestmark = pytest.mark.slow
 
