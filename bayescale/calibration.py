@@ -24,9 +24,11 @@ inner fit's predictive variance ``s_j^2``, parameter uncertainty and noise) give
     r_j ~ Normal(0, s_j^2 + tau^2 d_j^2)
 
 i.e. ``tau^2`` is the excess squared error per squared decade beyond what the
-inner posterior already expected. With a ``HalfNormal(prior_scale)`` prior (default 0.05 per decade,
-i.e. "a law is rarely more than ~10% off one decade out") the posterior of
-``tau`` is computed on a fine grid (no sampler needed: one dimension). Forecasts
+inner posterior already expected. With a ``HalfCauchy(prior_scale)`` prior
+(default scale 0.005 per decade: most mass near zero, so an exactly right law
+is barely widened; a heavy tail, so a real drift seen in the inner forecasts is
+learned) the posterior of ``tau`` is computed on a fine grid (no sampler
+needed: one dimension). Forecasts
 then integrate over ``tau``. When the law is right the inner forecasts are
 within their intervals, ``tau`` concentrates near zero and the intervals barely
 widen; when the law drifts, they widen in proportion to the drift seen inside
@@ -50,8 +52,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Default quantiles of log-scale at which the training data are cut.
 CUTOFFS = (0.5, 0.65, 0.8)
-PRIOR_SCALE = 0.05
-TAU_GRID = np.linspace(0.0, 0.6, 1201)
+PRIOR_SCALE = 0.005
+TAU_GRID = np.linspace(0.0, 0.6, 12001)
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def posterior_tau(
     >>> bool(0.02 < float(np.sum(w * TAU_GRID)) < 0.04)
     True
     """
-    logp = -0.5 * (grid / prior_scale) ** 2
+    logp = -np.log1p((grid / prior_scale) ** 2)  # HalfCauchy(prior_scale)
     k = max(len(groups), 1)
     for r, var, d in groups:
         logp = logp + _log_lik_grid(np.asarray(r), np.asarray(var), np.asarray(d), grid) / k
@@ -210,7 +212,7 @@ def calibrate(
         Quantiles of log-scale of the training rows at which to cut; the rows at
         or below a cutoff are refitted, the rows above are forecast.
     prior_scale : float
-        Scale of the ``HalfNormal`` prior of ``tau`` (log-response per decade).
+        Scale of the ``HalfCauchy`` prior of ``tau`` (log-response per decade).
     min_rows : int, optional
         Fewest rows an inner fit may use (default ``max(2 * free parameters, 8)``).
     draws : int, optional
