@@ -160,7 +160,9 @@ def posterior_tau(
     logp = -np.log1p((grid / prior_scale) ** 2)  # HalfCauchy(prior_scale)
     k = max(len(groups), 1)
     for r, var, d in groups:
-        logp = logp + _log_lik_grid(np.asarray(r), np.asarray(var), np.asarray(d), grid) / k
+        r, var, d = (np.asarray(v, dtype=float) for v in (r, var, d))
+        ok = np.isfinite(r) & np.isfinite(var) & np.isfinite(d) & (var > 0)
+        logp = logp + _log_lik_grid(r[ok], var[ok], d[ok], grid) / k
     w = np.exp(logp - logp.max())
     return w / w.sum()
 
@@ -256,8 +258,9 @@ def calibrate(
         held_user = fit.user_frame(test).drop(columns=fit.spec.y)
         inner_draws_ = inner.draws(held_user, kind="predictive", extrapolation=False)
         logd = np.log(inner_draws_.values)
-        mean = logd.mean(axis=0)
-        var = logd.var(axis=0)
+        # robust centre and spread: Student-t noise can give draws with huge tails
+        q25, mean, q75 = np.quantile(logd, [0.25, 0.5, 0.75], axis=0)
+        var = ((q75 - q25) / 1.349) ** 2
         r = np.log(held["y"].to_numpy(dtype=float)) - mean
         dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
         groups.append((r, var, dist))
