@@ -23,3 +23,8 @@ from . import laws  # noqa: E402,F401  (registers the built-in laws)
 from .fit import Fit, fit, load_fit  # noqa: E402
 
 __all__ += ["Fit", "fit", "laws", "load_fit"]
+
+from .chain import Chain, chain  # noqa: E402
+from .onset import onset, onset_draws, prob_emerged, prob_inverse  # noqa: E402
+
+__all__ += ["Chain", "chain", "onset", "onset_draws", "prob_emerged", "prob_inverse"]
