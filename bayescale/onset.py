@@ -15,7 +15,9 @@ per draw; draws whose ceiling stays below ``a`` never cross (onset ``+inf``).
 binomial noise), the data only say the onset lies beyond the largest observed
 scale; the upper side of the interval then comes from the prior (and, when
 pooled, from the other tasks). :func:`onset` flags such tasks in ``censored``
-and says so in ``note``.
+and says so in ``note``; it also flags tasks whose onset lies beyond the largest
+model with posterior probability >= 0.5 (a rise has started but its onset point
+is not yet pinned down by data).
 """
 
 from __future__ import annotations
@@ -205,7 +207,12 @@ def _near_chance(fit: Fit, sub: pd.DataFrame, near: float) -> np.ndarray:
         else np.zeros(len(sub))
     )
     n = sub["n"].to_numpy(dtype=float) if "n" in sub.columns else np.full(len(sub), np.inf)
-    tol = near + 2.0 * np.sqrt(chance * (1 - chance) / n)
+    var = chance * (1 - chance) / n
+    if "phi" in fit.posterior:
+        # over-dispersion fitted by the beta(-binomial) likelihood
+        phi = float(np.median(fit.posterior["phi"].values))
+        var = var + chance * (1 - chance) / (phi + 1.0)
+    tol = near + 2.5 * np.sqrt(var)
     return (sub["y"].to_numpy(dtype=float) - chance) <= tol
 
 
@@ -233,9 +240,12 @@ def onset(
     prob : float
         Central credible interval probability.
     near_chance : float
-        A model counts as "at chance" when its accuracy is within
-        ``near_chance + 2 * binomial SE`` of chance; a level whose models are all at
-        chance is ``censored``.
+        A model counts as "at chance" when its accuracy is at most
+        ``near_chance + 2.5 * SD`` above chance, where SD is the sampling SD at chance
+        (binomial with the row's ``n``, plus the fitted beta over-dispersion ``phi``
+        when the likelihood has one). A level is ``censored`` (onset not observed)
+        when all its models are at chance, or when the onset lies beyond its largest
+        model with posterior probability >= 0.5.
     levels : DataFrame, optional
         Group labels (and ``chance``) to report, including tasks not in the fit
         (they draw from the population). Default: every level in the data.
@@ -286,20 +296,27 @@ def onset(
             row["L_on"], row["L_on_lower"], row["L_on_upper"] = q[:, j]
             beyond = d < row["max_observed"]
         row["prob_beyond_data"] = float(np.mean(beyond)) if len(sub) else np.nan
-        censored = bool(len(sub)) and bool(_near_chance(fit, sub, near_chance).all())
-        row["censored"] = censored
+        at_chance = bool(len(sub)) and bool(_near_chance(fit, sub, near_chance).all())
+        late = bool(len(sub)) and row["prob_beyond_data"] >= 0.5
+        row["censored"] = at_chance or late
+        where = (
+            f"log10 C = {row['max_observed']:.2f}"
+            if form.log10
+            else f"{form.axis} = {row['max_observed']:.3g}"
+        )
+        prior = "the upper side of the interval reflects the prior" + (
+            " and the other pooled levels" if groups else ""
+        )
         if not len(sub):
             row["note"] = "level not in the data: onset drawn from the population (prior)"
-        elif censored:
-            where = (
-                f"log10 C = {row['max_observed']:.2f}"
-                if form.log10
-                else f"{form.axis} = {row['max_observed']:.3g}"
-            )
+        elif at_chance:
             row["note"] = (
-                f"onset not yet observed: all {len(sub)} models at chance up to {where}; "
-                "the upper side of the interval reflects the prior"
-                + (" and the other pooled levels" if groups else "")
+                f"onset not yet observed: all {len(sub)} models at chance up to {where}; {prior}"
+            )
+        elif late:
+            row["note"] = (
+                f"onset probably beyond the largest model ({where}; P = "
+                f"{row['prob_beyond_data']:.2f}); {prior}"
             )
         else:
             row["note"] = ""
