@@ -36,7 +36,7 @@ import bayescale as bs  # noqa: E402
 from benchmarks.downstream_gadre import md  # noqa: E402
 from tests.conftest import shared_datasets  # noqa: E402
 
-DRAWS = int(os.environ.get("BAYESCALE_BENCH_DRAWS", 500))
+DRAWS = int(os.environ.get("BAYESCALE_BENCH_DRAWS", 400))
 CUTOFF = float(os.environ.get("BAYESCALE_ONSET_CUTOFF", 1e23))
 SAMPLE = dict(sampler="nutpie", draws=DRAWS, tune=DRAWS, chains=2, progressbar=False,
               random_seed=0, warn=False, target_accept=0.95)

@@ -30,7 +30,8 @@ def test_sigmoid_of_loss_falls_with_loss_and_exp_error_law():
     L = np.array([4.0, 3.0, 2.0, 1.5])
     acc = sigmoid_of_loss(L, 0.25, ceiling=0.9, k=5.0, L0=2.5)
     assert np.all(np.diff(acc) > 0)
-    assert sigmoid_of_loss(2.5, 0.25, ceiling=0.9, k=5.0, L0=2.5) == pytest.approx(0.25 + 0.75 * 0.9 / 2)
+    mid = sigmoid_of_loss(2.5, 0.25, ceiling=0.9, k=5.0, L0=2.5)
+    assert mid == pytest.approx(0.25 + 0.75 * 0.9 / 2)
     # Gadre et al.: err = eps - k exp(-gamma L)
     err = 1 - exp_error_of_loss(3.0, eps=0.8, k=2.8, gamma=0.95)
     assert err == pytest.approx(0.8 - 2.8 * np.exp(-0.95 * 3.0))
@@ -71,7 +72,11 @@ def _df(**over):
 @pytest.mark.parametrize(
     "df, kwargs, match",
     [
-        (_df(accuracy=[0.2, 0.3, 1.4, 0.7]), {"x": {"chance": 0.25}}, "must lie in \\[0, 1\\].*row 2"),
+        (
+            _df(accuracy=[0.2, 0.3, 1.4, 0.7]),
+            {"x": {"chance": 0.25}},
+            "must lie in \\[0, 1\\].*row 2",
+        ),
         (
             pd.DataFrame({"C": [1e20, 1e21], "correct": [30, 120], "n": [100, 100]}),
             {"x": {"chance": 0.25}},

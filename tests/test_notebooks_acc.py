@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, shared_datasets
 
 NOTEBOOKS = ["03_downstream_accuracy.ipynb", "04_emergence_onsets.ipynb"]
