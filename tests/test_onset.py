@@ -250,3 +250,17 @@ def test_censored_tasks_flagged(pooled_onsets):
     pe = f.prob_emerged(C=10**XS.max())
     assert (pe["prob_emerged"][early] > 0.95).all()
     assert (pe["prob_emerged"][late] < 0.5).all()
+
+
+def test_save_load_keeps_chance_constant_and_trials(tmp_path):
+    f = fake_fit(
+        "onset_logistic",
+        _rising_df(),
+        {"ceiling": np.full(50, 0.8), "k": np.full(50, 2.0), "x0": np.full(50, 23.0)},
+        x={"chance": 0.25},
+    )
+    g = bs.load_fit(f.save(tmp_path / "onset.nc"))
+    assert g.spec.x["chance"] == 0.25 and g.spec.trials == "n"
+    pd.testing.assert_frame_equal(f.onset(), g.onset())
+    pred = g.predict({"C": [1e23]}, kind="mean")
+    assert pred["median"][0] == pytest.approx(0.25 + 0.75 * 0.8 / 2)
