@@ -264,3 +264,27 @@ def test_save_load_keeps_chance_constant_and_trials(tmp_path):
     pd.testing.assert_frame_equal(f.onset(), g.onset())
     pred = g.predict({"C": [1e23]}, kind="mean")
     assert pred["median"][0] == pytest.approx(0.25 + 0.75 * 0.8 / 2)
+
+
+@pytest.mark.parametrize(
+    "law_name, x, likelihood",
+    [
+        ("onset_hinge", {"chance": 0.0}, "betabinomial"),
+        ("onset_hinge_loss", {"L": "C", "chance": 0.0}, "binomial"),
+        ("u_shaped", None, "beta"),
+    ],
+)
+def test_other_laws_build_a_finite_model(law_name, x, likelihood):
+    from bayescale.model import build_model
+
+    law = bs.get_law(law_name)
+    df = _rising_df(chance=0.0)
+    if law_name == "onset_hinge_loss":
+        df["C"] = np.linspace(4.0, 2.0, len(df))  # a loss axis
+    frame = _data.validate(df, law, y="accuracy", x=x, extra=["n"])
+    spec = make_spec(frame, law, priors=None, pooled={}, likelihood=likelihood,
+                     x=_data.input_columns(law, x), y="accuracy", trials="n")
+    model = build_model(spec, frame)
+    # python-mode compile: no C compilation, a second or so per model
+    logp = model.compile_logp(mode="FAST_COMPILE")
+    assert np.isfinite(logp(model.initial_point()))
