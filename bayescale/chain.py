@@ -66,7 +66,10 @@ class Chain:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
         new = self._new(new)
-        loss = self.loss_fit.draws(new, kind=loss_kind, random_seed=random_seed).values
+        with np.errstate(over="ignore"):
+            # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
+            # +inf loss; stage 2 maps it to its chance-level end, quantiles are unaffected
+            loss = self.loss_fit.draws(new, kind=loss_kind, random_seed=random_seed).values
         acc = self.accuracy_fit
         frame = self._stage2_frame(new, np.median(loss, axis=0))
         rng = acc._rng(random_seed)

@@ -96,6 +96,22 @@ def score(obs, pred):
     return err, inside
 
 
+CACHE = os.environ.get("BAYESCALE_BENCH_CACHE")
+
+
+def cached_fit(name, *args, **kwargs):
+    """``bs.fit`` with an optional on-disk cache (env ``BAYESCALE_BENCH_CACHE``)."""
+    if CACHE:
+        path = Path(CACHE) / f"downstream_gadre_{name}.nc"
+        if path.exists():
+            return bs.load_fit(path)
+    fit = bs.fit(*args, **kwargs)
+    if CACHE:
+        Path(CACHE).mkdir(parents=True, exist_ok=True)
+        fit.save(path)
+    return fit
+
+
 def main() -> None:
     t0 = time.time()
     models, avg, tasks, n_tasks = load()
@@ -103,28 +119,30 @@ def main() -> None:
     test_m = models[models["arch"].isin(BIG)]
     fits = {}
     print("stage 1: chinchilla on C4 loss", flush=True)
-    fits["loss"] = bs.fit(
-        train_m, "chinchilla", x={"N": "params", "D": "tokens"}, y="loss",
+    fits["loss"] = cached_fit(
+        "loss", train_m, "chinchilla", x={"N": "params", "D": "tokens"}, y="loss",
         pooled={"E": "dataset"}, **SAMPLE,
     )
     tr_avg, te_avg = avg[~avg["arch"].isin(BIG)], avg[avg["arch"].isin(BIG)]
     print("stage 2: exp_error_of_loss on the average", flush=True)
-    fits["avg_stage2"] = bs.fit(tr_avg, "exp_error_of_loss", x={"L": "loss"}, **SAMPLE)
+    fits["avg_stage2"] = cached_fit(
+        "avg_stage2", tr_avg, "exp_error_of_loss", x={"L": "loss"}, **SAMPLE
+    )
     chance_avg = float(avg["chance"].mean())
     print("direct: sigmoid_compute on the average", flush=True)
-    fits["avg_direct"] = bs.fit(
-        tr_avg, "sigmoid_compute", x={"C": "flops_6ND", "chance": chance_avg},
+    fits["avg_direct"] = cached_fit(
+        "avg_direct", tr_avg, "sigmoid_compute", x={"C": "flops_6ND", "chance": chance_avg},
         likelihood="beta", pooled={"x0": "dataset"}, **SAMPLE,
     )
     tr_t, te_t = tasks[~tasks["arch"].isin(BIG)], tasks[tasks["arch"].isin(BIG)]
     print("stage 2: sigmoid_of_loss pooled over tasks", flush=True)
-    fits["task_stage2"] = bs.fit(
-        tr_t, "sigmoid_of_loss", x={"L": "loss"}, likelihood="betabinomial",
+    fits["task_stage2"] = cached_fit(
+        "task_stage2", tr_t, "sigmoid_of_loss", x={"L": "loss"}, likelihood="betabinomial",
         pooled={"ceiling": "task", "k": "task", "L0": "task"}, **SAMPLE,
     )
     print("direct: sigmoid_compute pooled over tasks", flush=True)
-    fits["task_direct"] = bs.fit(
-        tr_t, "sigmoid_compute", x={"C": "flops_6ND"}, likelihood="betabinomial",
+    fits["task_direct"] = cached_fit(
+        "task_direct", tr_t, "sigmoid_compute", x={"C": "flops_6ND"}, likelihood="betabinomial",
         pooled={"ceiling": "task", "k": "task", "x0": ["task", "dataset"]}, **SAMPLE,
     )
     rows = []
@@ -142,9 +160,9 @@ def main() -> None:
                          mae_points=err.mean(), max_err_points=err.max(),
                          coverage90=inside.mean(),
                          mean_width_points=100 * (pred["upper"] - pred["lower"]).mean()))
-        for m, o, e, i, lo, hi, md in zip(new["model"], obs, err, inside, pred["lower"],
+        for m, o, e, i, lo, hi, med in zip(new["model"], obs, err, inside, pred["lower"],
                                           pred["upper"], pred["median"]):
-            detail.append(dict(target="average", method=name, model=m, observed=o, median=md,
+            detail.append(dict(target="average", method=name, model=m, observed=o, median=med,
                                lower=lo, upper=hi, abs_err_points=e, inside=i))
     # ---- single tasks
     ch_t = bs.chain(fits["loss"], fits["task_stage2"])
@@ -161,9 +179,9 @@ def main() -> None:
             rows.append(dict(target=task, method=name, models=len(obs), mae_points=err.mean(),
                              max_err_points=err.max(), coverage90=inside.mean(),
                              mean_width_points=100 * (pred["upper"] - pred["lower"]).mean()))
-            for m, o, e, i, lo, hi, md in zip(sub["model"], obs, err, inside, pred["lower"],
+            for m, o, e, i, lo, hi, med in zip(sub["model"], obs, err, inside, pred["lower"],
                                               pred["upper"], pred["median"]):
-                detail.append(dict(target=task, method=name, model=m, observed=o, median=md,
+                detail.append(dict(target=task, method=name, model=m, observed=o, median=med,
                                    lower=lo, upper=hi, abs_err_points=e, inside=i))
     res = pd.DataFrame(rows)
     det = pd.DataFrame(detail)
