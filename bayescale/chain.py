@@ -15,7 +15,9 @@ this is the right input for predicting one new model's accuracy.
 ``loss_kind="mean"`` pushes the law's mean loss only (narrower; the uncertainty
 of the expected accuracy at that scale). ``kind`` controls stage 2 in the same
 way: ``"predictive"`` adds the likelihood's sampling noise (Binomial with the
-row's ``n`` trials, or the training mean ``n``), ``"mean"`` does not.
+row's ``n`` trials, or the training mean ``n``), ``"mean"`` does not. Stage 1's
+draws include its calibrated extrapolation discrepancy by default
+(``extrapolation="auto"``, see :mod:`bayescale.calibration`).
 """
 
 from __future__ import annotations
@@ -63,13 +65,16 @@ class Chain:
         loss_kind: str = "predictive",
         kind: str = "predictive",
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
         new = self._new(new)
         with np.errstate(over="ignore"):
             # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
             # +inf loss; stage 2 maps it to its chance-level end, quantiles are unaffected
-            loss = self.loss_fit.draws(new, kind=loss_kind, random_seed=random_seed).values
+            loss = self.loss_fit.draws(
+                new, kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation
+            ).values
         acc = self.accuracy_fit
         frame = self._stage2_frame(new, np.median(loss, axis=0))
         rng = acc._rng(random_seed)
@@ -111,6 +116,7 @@ class Chain:
         loss_kind: str = "predictive",
         kind: str = "predictive",
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> xr.Dataset:
         """Paired posterior draws of stage 1's loss and the chained accuracy.
 
@@ -118,7 +124,8 @@ class Chain:
         ``("sample", "row")``.
         """
         loss, acc = self.stage_draws(
-            new, loss_kind=loss_kind, kind=kind, random_seed=random_seed
+            new, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
+            extrapolation=extrapolation,
         )
         return xr.Dataset(
             {"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)}
@@ -132,6 +139,7 @@ class Chain:
         loss_kind: str = "predictive",
         kind: str = "predictive",
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> pd.DataFrame:
         """Chained accuracy forecast with both stages' uncertainty.
 
@@ -144,6 +152,10 @@ class Chain:
             Central interval probability.
         loss_kind, kind : {"predictive", "mean"}
             Stage 1 and stage 2 draws with or without observation noise.
+        extrapolation : bool or "auto"
+            Passed to stage 1's :meth:`~bayescale.Fit.draws`: add the calibrated
+            discrepancy that grows beyond the fitted range (``"auto"``: on for
+            log-link loss laws; computing it refits stage 1 at a few cutoffs once).
 
         Returns
         -------
@@ -161,7 +173,8 @@ class Chain:
         prob = _check_prob(prob)
         new_df = self._new(new)
         loss, acc = self.stage_draws(
-            new_df, loss_kind=loss_kind, kind=kind, random_seed=random_seed
+            new_df, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
+            extrapolation=extrapolation,
         )
         qs = [0.5, (1 - prob) / 2, (1 + prob) / 2]
         ql = np.quantile(loss, qs, axis=0)

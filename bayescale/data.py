@@ -26,6 +26,7 @@ def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k:
     more = f" (and {len(idx) - k} more)" if len(idx) > k else ""
     if values is not None:
         vals = [values.loc[i] for i in shown]
+        vals = [v.item() if isinstance(v, np.generic) else v for v in vals]
         return ", ".join(f"row {i}: {v!r}" for i, v in zip(shown, vals)) + more
     return ", ".join(f"row {i}" for i in shown) + more
 

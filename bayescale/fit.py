@@ -186,12 +186,15 @@ class Fit:
         *,
         kind: str = "predictive",
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> xr.DataArray:
         """Posterior draws of the response at ``new`` rows.
 
         ``kind="predictive"`` includes observation noise (and a fresh run offset for
         runs not seen in training); ``kind="mean"`` is the law's mean curve only.
-        Returns a DataArray with dims ``("sample", "row")``.
+        ``extrapolation`` adds the calibrated discrepancy that grows with the distance
+        beyond the fitted range (``"auto"``: on for log-link laws; see
+        :mod:`bayescale.calibration`). Returns a DataArray with dims ``("sample", "row")``.
         """
         if kind not in KINDS:
             raise BayescaleError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -206,6 +209,12 @@ class Fit:
             out = mu
         else:
             out = self._predictive(mu, frame, rng)
+        if self._use_extrapolation(extrapolation):
+            from .calibration import discrepancy_draws, scale_decades
+
+            dec = scale_decades(self, frame)
+            if (dec > 0).any():
+                out = out * np.exp(discrepancy_draws(self.calibration, dec, out.shape[0], rng))
         return xr.DataArray(
             out, dims=("sample", "row"), coords={"row": np.asarray(frame.index)}, name=self.spec.y
         )
@@ -225,6 +234,53 @@ class Fit:
         y = lik.draw(eta, self._noise(), rng, {"frame": frame, "train": self.data})
         return np.exp(y) if self.law.link == "log" else y
 
+    def _use_extrapolation(self, extrapolation: bool | str) -> bool:
+        if extrapolation == "auto":
+            return self.law.link == "log"
+        if extrapolation not in (True, False):
+            raise BayescaleError(
+                f"extrapolation must be 'auto', True or False, got {extrapolation!r}."
+            )
+        return bool(extrapolation)
+
+    @property
+    def scale_max(self) -> float:
+        """Largest fitted scale (C, else 6ND, else the input)."""
+        return float(scale_of(self.law, self.data).max())
+
+    @cached_property
+    def calibration(self):
+        """Discrepancy-growth calibration (nested leave-future-out), computed once.
+
+        See :mod:`bayescale.calibration`; use :meth:`calibrate` for other settings.
+        """
+        from .calibration import Calibration, calibrate
+
+        if "calibration" in self.extras:
+            return Calibration.from_dict(self.extras["calibration"])
+        return calibrate(self)
+
+    def calibrate(self, **kwargs: Any) -> Fit:
+        """Return a copy of the fit calibrated with non-default settings.
+
+        Keyword arguments go to :func:`bayescale.calibration.calibrate`
+        (``cutoffs``, ``prior_scale``, ``min_rows``, ``draws``).
+        """
+        from .calibration import calibrate
+
+        cal = calibrate(self, **kwargs)
+        extras = dict(self.extras)
+        extras["calibration"] = cal.to_dict()
+        new = Fit(self.spec, self.data, self.idata, self.settings, self.diagnostics, extras)
+        new.__dict__["calibration"] = cal
+        return new
+
+    def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Split each row's predictive variance (log scale) into parameter, noise, extrapolation."""
+        from .calibration import decompose
+
+        return decompose(self, new)
+
     def extrapolation_ratio(self, new: pd.DataFrame | None = None) -> np.ndarray:
         """Target scale / largest fitted scale per row (C, else 6ND, else the input)."""
         frame = self._frame(new)
@@ -237,6 +293,7 @@ class Fit:
         prob: float = 0.9,
         kind: str = "predictive",
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> pd.DataFrame:
         """Posterior predictive summary at ``new`` rows.
 
@@ -249,6 +306,10 @@ class Fit:
             Central interval probability (0.9 -> 5% and 95% quantiles).
         kind : {"predictive", "mean"}
             With observation noise (default) or the law's mean curve only.
+        extrapolation : {"auto", True, False}
+            Widen forecasts beyond the fitted range by the calibrated discrepancy
+            (on by default for loss laws; the first such call runs the nested
+            leave-future-out calibration, see :mod:`bayescale.calibration`).
 
         Returns
         -------
@@ -257,7 +318,9 @@ class Fit:
             ``extrapolation`` (target scale / largest fitted scale).
         """
         prob = _check_prob(prob)
-        d = self.draws(new, kind=kind, random_seed=random_seed).values
+        d = self.draws(
+            new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
+        ).values
         frame = self._frame(new)
         q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
         if isinstance(new, pd.DataFrame):
@@ -309,12 +372,58 @@ class Fit:
         return prob_inverse(self, **kwargs)
 
     def plot(self, **kwargs: Any):
-        """Data with the posterior predictive band (log axes). See :func:`bayescale.plots.plot_fit`."""
+        """Plot data with the posterior predictive band (see :func:`bayescale.plots.plot_fit`)."""
         from .plots import plot_fit
 
         return plot_fit(self, **kwargs)
 
+    # ------------------------------------------------------------------- refits
+    def user_frame(self, rows: Any = None) -> pd.DataFrame:
+        """Training rows with the user's column names (as ``bs.fit`` received them).
+
+        ``rows`` is a boolean mask or index selection of ``self.data`` (default all).
+        """
+        frame = self.data if rows is None else self.data.loc[rows]
+        ren = {inp: col for inp, col in self.spec.x.items()}
+        ren["y"] = self.spec.y
+        return frame.rename(columns=ren)
+
+    def refit(self, rows: Any = None, **overrides: Any) -> Fit:
+        """Fit the same law, priors, pooling and sampler settings to a subset of rows.
+
+        Used by leave-future-out scores, backtests and calibration. ``rows`` selects
+        rows of ``self.data`` (boolean mask or index); ``overrides`` replace sampler
+        settings (``draws``, ``random_seed``, ...).
+
+        Examples
+        --------
+        >>> small = fit.refit(fit.data["N"] < 1e9, draws=300)  # doctest: +SKIP
+        """
+        priors = {k: v for k, v in self.spec.priors.items()}
+        kwargs: dict[str, Any] = dict(
+            y=self.spec.y,
+            x=dict(self.spec.x),
+            priors=priors,
+            pooled={k: list(v) for k, v in self.spec.pooled.items()} or None,
+            run=self.spec.run,
+            likelihood=self.spec.likelihood,
+            group_scale=dict(self.spec.group_scale) or None,
+            correlated=self.spec.correlated,
+            progressbar=False,
+        )
+        for k in ("sampler", "draws", "tune", "chains", "random_seed", "target_accept"):
+            if k in self.settings:
+                kwargs[k] = self.settings[k]
+        kwargs.update(overrides)
+        return fit(self.user_frame(rows), self.law, **kwargs)
+
     # ------------------------------------------------------------- persistence
+    def _extras_to_save(self) -> dict[str, Any]:
+        extras = dict(self.extras)
+        if "calibration" in self.__dict__:
+            extras["calibration"] = self.__dict__["calibration"].to_dict()
+        return extras
+
     def save(self, path: str | Path) -> Path:
         """Write the fit (InferenceData + spec + data) to one netCDF file."""
         path = Path(path)
@@ -323,7 +432,7 @@ class Fit:
             "spec": self.spec.to_dict(),
             "settings": dict(self.settings),
             "diagnostics": dict(self.diagnostics),
-            "extras": _jsonable(dict(self.extras)),
+            "extras": _jsonable(self._extras_to_save()),
             "data": self.data.to_json(orient="split", double_precision=15),
         }
         idata.posterior.attrs["bayescale"] = json.dumps(meta)
@@ -332,13 +441,17 @@ class Fit:
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(d, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    def default(o: Any) -> Any:
+        return o.tolist() if hasattr(o, "tolist") else str(o)
+
+    return json.loads(json.dumps(d, default=default))
 
 
 def load_fit(path: str | Path) -> Fit:
     """Load a fit written by :meth:`Fit.save` (custom laws must be defined first)."""
-    import arviz as az
     from io import StringIO
+
+    import arviz as az
 
     path = Path(path)
     if not path.exists():
@@ -428,7 +541,7 @@ def fit(
     Examples
     --------
     >>> import bayescale as bs
-    >>> df = bs.datasets.load("synthetic_chinchilla")
+    >>> df = bs.datasets.load("synthetic_chinchilla")  # doctest: +SKIP
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """

@@ -75,7 +75,10 @@ def _normal_draw(eta, noise, rng, data):
 _LIKELIHOODS: dict[str, Likelihood] = {
     "studentt": Likelihood(
         "studentt",
-        priors={"sigma": Prior("HalfNormal", sigma=0.05), "nu": Prior("Gamma", alpha=2.0, beta=0.1)},
+        priors={
+            "sigma": Prior("HalfNormal", sigma=0.05),
+            "nu": Prior("Gamma", alpha=2.0, beta=0.1),
+        },
         build=_studentt_build,
         draw=_studentt_draw,
     ),

@@ -32,7 +32,7 @@ def shared_data() -> Path:
 
 
 #: Small but honest NUTS budget for tests.
-FAST = dict(draws=300, tune=300, chains=2, progressbar=False)
+FAST = dict(draws=500, tune=500, chains=4, progressbar=False)
 
 
 def simulate_chinchilla(n=60, seed=1, noise=0.01, **true):

@@ -1,0 +1,341 @@
+r"""Command line: ``bayescale fit | laws | datasets``, over the same API as the package.
+
+Examples
+--------
+Fit the bundled synthetic data and forecast Chinchilla-70B's loss::
+
+    bayescale fit --dataset synthetic_chinchilla --law chinchilla \\
+        --predict "N=7e10,D=1.4e12" --out results/
+
+Fit your own CSV whose columns are ``params``, ``tokens`` and ``val_loss``::
+
+    bayescale fit runs.csv --law chinchilla --y val_loss --x N=params,D=tokens \\
+        --predict "N=7e10,D=1.4e12;N=4e11,D=8e12" --out results/
+
+Any bad input ends with one line ``bayescale: error: ...`` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import BayescaleError, DataError, SamplingWarning
+
+PROG = "bayescale"
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BayescaleError(f"{message} (see `{self.prog} --help`)")
+
+
+# ------------------------------------------------------------------------ parsing
+def _value(text: str) -> Any:
+    """Parse a command-line value: number, true/false, else the string.
+
+    Examples
+    --------
+    >>> _value("7e10"), _value("3"), _value("false"), _value("fam_a")
+    (70000000000.0, 3, False, 'fam_a')
+    """
+    t = text.strip()
+    low = t.lower()
+    if low in {"true", "false"}:
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return t
+
+
+def parse_pairs(text: str, option: str) -> dict[str, str]:
+    """Parse ``"a=1,b=2"`` into ``{"a": "1", "b": "2"}`` (values kept as text).
+
+    Examples
+    --------
+    >>> parse_pairs("N=params, D=tokens", "--x")
+    {'N': 'params', 'D': 'tokens'}
+    >>> parse_pairs("N:params", "--x")
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: --x: 'N:params' is not of the form name=value ...
+    """
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, val = item.partition("=")
+        key, val = key.strip(), val.strip()
+        if not sep or not key or not val:
+            raise BayescaleError(
+                f"{option}: {item!r} is not of the form name=value "
+                f"(e.g. {option} N=params,D=tokens)."
+            )
+        if key in out:
+            raise BayescaleError(f"{option}: {key!r} is given twice in {text!r}.")
+        out[key] = val
+    if not out:
+        raise BayescaleError(f"{option}: no name=value pairs in {text!r}.")
+    return out
+
+
+def parse_predict(text: str, law, x: dict[str, str]) -> pd.DataFrame:
+    """Parse ``--predict "N=7e10,D=1.4e12;N=4e11,D=8e12"`` into rows for ``Fit.predict``.
+
+    Keys are law inputs (mapped to their data columns by ``--x``), data column
+    names, or group columns (``family=fam_a``).
+
+    Examples
+    --------
+    >>> from bayescale.laws import chinchilla
+    >>> parse_predict("N=7e10,D=1.4e12;N=1e9,D=2e10", chinchilla, {"N": "params"}).to_dict("list")
+    {'params': [70000000000.0, 1000000000.0], 'D': [1400000000000.0, 20000000000.0]}
+    """
+    rows = []
+    for chunk in text.split(";"):
+        if not chunk.strip():
+            continue
+        pairs = parse_pairs(chunk, "--predict")
+        row: dict[str, Any] = {}
+        for key, val in pairs.items():
+            col = x.get(key, key)
+            value = _value(val)
+            if key in law.inputs or col in x.values():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise BayescaleError(
+                        f"--predict: {key}={val!r} must be a number (e.g. {key}=7e10)."
+                    )
+                value = float(value)
+            row[col] = value
+        rows.append(row)
+    if not rows:
+        raise BayescaleError('--predict: no rows given (e.g. --predict "N=7e10,D=1.4e12").')
+    frame = pd.DataFrame(rows)
+    cols = {x.get(i, i) for i in law.inputs}
+    if "C" in law.inputs and x.get("C", "C") not in frame.columns and {"N", "D"} <= set(frame):
+        cols.discard("C")
+    missing = sorted(cols - set(frame.columns))
+    if missing or frame[sorted(cols & set(frame.columns))].isna().any().any():
+        raise BayescaleError(
+            f"--predict: every row needs {sorted(cols)} for law {law.name!r}; "
+            f"missing {missing or 'a value in some row'} in {text!r}."
+        )
+    return frame
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Bayesian scaling laws from the command line.")
+    sub = p.add_subparsers(dest="command", metavar="{fit,laws,datasets}", parser_class=_Parser)
+
+    f = sub.add_parser("fit", help="fit a law to a CSV or a registered dataset")
+    f.add_argument("data", nargs="?", help="CSV file, one row per run (or use --dataset)")
+    f.add_argument("--dataset", help="registered dataset instead of a CSV (bayescale datasets)")
+    f.add_argument("--where", action="append", default=[], metavar="COL=VALUE[,...]",
+                   help="keep rows with COL == VALUE (repeatable), e.g. val_set=openlm")
+    f.add_argument("--law", required=True, help="law name (bayescale laws)")
+    f.add_argument("--y", help="response column (default: the law's, e.g. loss)")
+    f.add_argument("--x", help="law inputs to columns, e.g. N=params,D=tokens")
+    f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
+    f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png")
+    f.add_argument("--prob", type=float, default=0.9, help="interval probability (0.9)")
+    f.add_argument("--kind", choices=["predictive", "mean"], default="predictive",
+                   help="forecast with observation noise (predictive) or the mean curve")
+    f.add_argument("--draws", type=int, default=1000)
+    f.add_argument("--tune", type=int, default=1000)
+    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--seed", type=int, default=None, help="random seed (reproducible draws)")
+    f.add_argument("--sampler", default="numpyro", help="numpyro, nutpie, pymc or blackjax")
+    f.add_argument("--likelihood", help="studentt or normal (default: the law's)")
+    f.add_argument("--pooled", help="group column(s) to pool all parameters over, e.g. family")
+    f.add_argument("--run", help="column identifying training runs (checkpoints of one run)")
+
+    sub.add_parser("laws", help="list the built-in laws and their equations")
+    d = sub.add_parser("datasets", help="list the registered datasets")
+    d.add_argument("--full", action="store_true", help="also show source, licence, citation")
+    return p
+
+
+# ----------------------------------------------------------------------- commands
+def _cmd_laws(out) -> int:
+    from .law import list_laws
+
+    for law in list_laws():
+        print(f"{law.name}", file=out)
+        print(f"    {law.equation or law.doc}", file=out)
+        print(
+            f"    inputs: {', '.join(law.inputs)}; parameters: {', '.join(law.params)}; "
+            f"response: {law.response} ({law.link} link, {law.likelihood})",
+            file=out,
+        )
+        if law.citation:
+            print(f"    {law.citation}", file=out)
+    return 0
+
+
+def _cmd_datasets(args, out) -> int:
+    from . import datasets
+
+    table = datasets.list_datasets()
+    for _, r in table.iterrows():
+        print(f"{r['name']}  ({r['rows']} rows, {r['file']})", file=out)
+        print(f"    {r['description']}", file=out)
+        if args.full:
+            print(f"    source: {r['source']}", file=out)
+            print(f"    licence: {r['licence']}", file=out)
+            print(f"    citation: {r['citation']}", file=out)
+    print(
+        f"\nReal datasets are read from ${datasets.ENV_DATA}/<folder>/<file>, the cache "
+        f"({datasets.cache_dir()}) or downloaded; see bayescale.datasets.",
+        file=out,
+    )
+    return 0
+
+
+def _read_data(args) -> pd.DataFrame:
+    from . import datasets
+
+    where: dict[str, Any] = {}
+    for w in args.where:
+        where.update({k: _value(v) for k, v in parse_pairs(w, "--where").items()})
+    if args.dataset and args.data:
+        raise BayescaleError("Give either a CSV file or --dataset NAME, not both.")
+    if args.dataset:
+        return datasets.load(args.dataset, **where)
+    if not args.data:
+        raise BayescaleError("No data: give a CSV file or --dataset NAME (see bayescale datasets).")
+    file = Path(args.data)
+    if not file.is_file():
+        raise DataError(f"CSV file {str(file)!r} not found.")
+    try:
+        df = pd.read_csv(file)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"Cannot read {str(file)!r} as CSV: {exc}".replace("\n", " ")) from None
+    for col, val in where.items():
+        if col not in df.columns:
+            raise DataError(f"--where: no column {col!r} in {str(file)!r}: {list(df.columns)}.")
+        df = df[df[col] == val]
+    return df.reset_index(drop=True)
+
+
+def _cmd_fit(args, out) -> int:
+    from .fit import fit as fit_law
+    from .law import get_law
+
+    law = get_law(args.law)
+    df = _read_data(args)
+    x = parse_pairs(args.x, "--x") if args.x else {}
+    unknown = sorted(set(x) - set(law.inputs))
+    if unknown:
+        raise BayescaleError(
+            f"--x maps {unknown}, which are not inputs of law {law.name!r}; "
+            f"its inputs are {list(law.inputs)} (e.g. --x {law.inputs[0]}=your_column)."
+        )
+    new = parse_predict(args.predict, law, x) if args.predict else None
+    pooled = [g.strip() for g in args.pooled.split(",")] if args.pooled else None
+    if pooled is not None and len(pooled) == 1:
+        pooled = pooled[0]
+    if not 0.0 < args.prob < 1.0:
+        raise BayescaleError(f"--prob must be between 0 and 1, got {args.prob}.")
+    outdir = Path(args.out) if args.out else None
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SamplingWarning)
+        result = fit_law(
+            df,
+            law,
+            y=args.y,
+            x=x or None,
+            pooled=pooled,
+            run=args.run,
+            likelihood=args.likelihood,
+            sampler=args.sampler,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            random_seed=args.seed,
+            progressbar=None,
+        )
+    for w in caught:
+        if issubclass(w.category, SamplingWarning):
+            print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    summary = result.summary(prob=args.prob)
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        print(repr(result), file=out)
+        print(f"\nPosterior ({int(round(args.prob * 100))}% HDI):", file=out)
+        print(summary.to_string(), file=out)
+        pred = None
+        if new is not None:
+            pred = result.predict(new, prob=args.prob, kind=args.kind)
+            print(
+                f"\nPredictions ({args.kind}, {int(round(args.prob * 100))}% central interval):",
+                file=out,
+            )
+            print(pred.to_string(index=False), file=out)
+    if outdir is not None:
+        summary.to_csv(outdir / "summary.csv")
+        if pred is not None:
+            pred.to_csv(outdir / "predictions.csv", index=False)
+        result.save(outdir / "fit.nc")
+        ax = result.plot(new=new, prob=args.prob)
+        fig = ax.figure
+        fig.tight_layout()
+        fig.savefig(outdir / "fit.png", dpi=120)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        written = ["summary.csv"] + (["predictions.csv"] if pred is not None else [])
+        print(f"\nWrote {', '.join(written + ['fit.nc', 'fit.png'])} to {outdir}/", file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bayescale`` command line; return the exit code.
+
+    Examples
+    --------
+    >>> main(["laws"])  # doctest: +ELLIPSIS
+    broken_power_law
+    ...
+    0
+    """
+    out = sys.stdout
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "fit":
+            return _cmd_fit(args, out)
+        if args.command == "laws":
+            return _cmd_laws(out)
+        if args.command == "datasets":
+            return _cmd_datasets(args, out)
+        parser.print_help(out)
+        return EXIT_USAGE
+    except BayescaleError as exc:
+        msg = " ".join(str(exc).split())
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

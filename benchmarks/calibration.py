@@ -1,0 +1,209 @@
+"""Coverage of extrapolation intervals on real fit-small / predict-large splits.
+
+For every split: fit the law on the small runs, forecast the large ones, and
+record for each target the 50% and 90% central intervals of the plain posterior
+predictive (``extrapolation=False``) and of the calibrated one (default), the
+median's absolute relative error and the relative interval width.
+
+    python benchmarks/calibration.py [--quick] [--only chinchilla,gadre,porian,revisiting]
+
+Writes benchmarks/results/calibration.csv (per target), calibration.md (tables)
+and calibration.png (nominal vs observed coverage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from _common import RESULTS, machine, md_table, shared_datasets
+
+import bayescale as bs
+
+PROBS = (0.5, 0.8, 0.9, 0.95)
+
+
+def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
+    t0 = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = bs.fit(train, law, x=x, y=y, random_seed=seed, **settings)
+        cols = list((x or {}).values()) or list(bs.get_law(law).inputs)
+        new = test[cols]
+        d_plain = f.draws(new, extrapolation=False).values
+        d_cal = f.draws(new).values
+    truth = test[y].to_numpy(dtype=float)
+    rows = []
+    for label, d in (("plain", d_plain), ("calibrated", d_cal)):
+        med = np.median(d, axis=0)
+        rec = {
+            "split": name,
+            "method": label,
+            "target": np.arange(len(test)),
+            "truth": truth,
+            "median": med,
+            "are": np.abs(med - truth) / truth,
+            "extrapolation": f.extrapolation_ratio(new),
+        }
+        for p in PROBS:
+            lo, hi = np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)
+            rec[f"cover{int(p * 100)}"] = (truth >= lo) & (truth <= hi)
+            rec[f"width{int(p * 100)}"] = (hi - lo) / med
+        rows.append(pd.DataFrame(rec))
+    cal = f.calibration.summary()
+    out = pd.concat(rows, ignore_index=True)
+    out["tau_median"] = cal["tau_median"]
+    out["seconds"] = time.time() - t0
+    print(f"{name}: {len(train)} -> {len(test)} targets, tau {cal['tau_median']:.4f}, "
+          f"{time.time() - t0:.0f} s", flush=True)
+    return out
+
+
+def chinchilla_splits(data):
+    raw = pd.read_csv(data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
+    df = raw[~raw["epoch_excluded_outlier"]].rename(columns={"params": "N", "tokens": "D"})
+    yield "chinchilla N<2.5e9", df[df.N < 2.5e9], df[df.N >= 2.5e9], "chinchilla", None, "loss"
+    yield "chinchilla C<1e21", df[df.flops < 1e21], df[df.flops >= 1e21], "chinchilla", None, "loss"
+
+
+def gadre_splits(data):
+    df = pd.read_csv(data / "gadre_overtraining" / "gadre_losses_long.csv")
+    own = {
+        "C4": "c4_val",
+        "RedPajama": "paloma_redpajama",
+        "RefinedWeb": "paloma_falcon-refinedweb",
+    }
+    df = df.rename(columns={"params": "N", "tokens": "D"})
+    for ds, val in own.items():
+        sub = df[(df.dataset == ds) & (df.val_set == val)]
+        small = ~sub.arch.isin(["open_lm_1b", "open_lm_7b"])
+        yield f"gadre {ds} <1B -> 1B,7B", sub[small], sub[~small], "chinchilla", None, "loss"
+
+
+def porian_splits(data, quick=False):
+    df = pd.read_csv(data / "porian_isoflop" / "porian_isoflop_points.csv")
+    df = df[(df.param_count == "standard") & (df.loss_split == "val")]
+    df = df.rename(columns={"params": "N", "tokens": "D"})
+    labels = sorted(df.paper_label.unique())
+    for lab in labels[: 2 if quick else None]:
+        sub = df[df.paper_label == lab]
+        budgets = np.sort(sub.flops_budget.unique())
+        if len(budgets) < 6:
+            continue
+        cut = budgets[-3]  # hold out the two largest budgets
+        yield (f"porian {lab} C<{cut:.2g}", sub[sub.flops_budget < cut],
+               sub[sub.flops_budget >= cut], "chinchilla", None, "loss")
+
+
+def revisiting_splits(data, quick=False):
+    df = pd.read_csv(data / "revisiting_scaling_laws" / "revisiting_learning_curves.csv")
+    ids = sorted(df.curve_id.unique())
+    if quick:
+        ic = [i for i in ids if i.startswith("IC")]
+        ids = [i for i in ids if not i.startswith("IC")] + ic[:6]
+    for cid in ids:
+        sub = df[df.curve_id == cid]
+        yield (f"revisiting {cid}", sub[sub.split == "fit"], sub[sub.split == "extrapolate"],
+               "power_law", {"x": "seen_examples"}, "value")
+
+
+def summarise(points: pd.DataFrame) -> pd.DataFrame:
+    points = points.copy()
+    points["dataset"] = points["split"].str.split().str[0]
+    rows = []
+    for (ds, method), g in points.groupby(["dataset", "method"]):
+        row = {"dataset": ds, "method": method, "splits": g["split"].nunique(), "targets": len(g)}
+        for p in PROBS:
+            row[f"cover{int(p * 100)}"] = g[f"cover{int(p * 100)}"].mean()
+        row["median_are"] = g["are"].median()
+        row["width90"] = g["width90"].median()
+        rows.append(row)
+    tab = pd.DataFrame(rows)
+    allrows = []
+    for method, g in points.groupby("method"):
+        row = {"dataset": "ALL (pooled)", "method": method, "splits": g["split"].nunique(),
+               "targets": len(g)}
+        for p in PROBS:
+            row[f"cover{int(p * 100)}"] = g[f"cover{int(p * 100)}"].mean()
+        row["median_are"] = g["are"].median()
+        row["width90"] = g["width90"].median()
+        allrows.append(row)
+    return pd.concat([tab, pd.DataFrame(allrows)], ignore_index=True)
+
+
+def plot(points: pd.DataFrame, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = points.copy()
+    points["dataset"] = points["split"].str.split().str[0]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    for ax, method in zip(axes, ["plain", "calibrated"]):
+        for ds, g in points[points.method == method].groupby("dataset"):
+            ax.plot(PROBS, [g[f"cover{int(p * 100)}"].mean() for p in PROBS], "o-", label=ds)
+        ax.plot([0, 1], [0, 1], "k--", lw=1)
+        ax.set_xlim(0.4, 1.0)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_title(f"{method} posterior predictive")
+        ax.set_xlabel("nominal coverage")
+    axes[0].set_ylabel("observed coverage (held-out larger runs)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer splits and draws")
+    ap.add_argument("--only", default="chinchilla,gadre,porian,revisiting")
+    ap.add_argument("--sampler", default="nutpie")
+    args = ap.parse_args()
+    data = shared_datasets()
+    settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
+    if args.quick:
+        settings.update(draws=300, tune=300, chains=2)
+    gens = {
+        "chinchilla": lambda: chinchilla_splits(data),
+        "gadre": lambda: gadre_splits(data),
+        "porian": lambda: porian_splits(data, args.quick),
+        "revisiting": lambda: revisiting_splits(data, args.quick),
+    }
+    parts = []
+    t0 = time.time()
+    for key in args.only.split(","):
+        for name, train, test, law, x, y in gens[key]():
+            try:
+                parts.append(run_split(name, train, test, law, x=x, y=y, settings=settings))
+            except bs.BayescaleError as e:
+                print(f"{name}: skipped ({e})", flush=True)
+    points = pd.concat(parts, ignore_index=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    everything = args.only == "chinchilla,gadre,porian,revisiting"
+    suffix = "" if everything else "_" + args.only.replace(",", "_")
+    points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)
+    tab = summarise(points)
+    plot(points, RESULTS / f"calibration{suffix}.png")
+    md = [
+        "# Calibration of extrapolation intervals",
+        "",
+        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
+        "Command: `python benchmarks/calibration.py" + (" --quick" if args.quick else "")
+        + f" --only {args.only}`",
+        "",
+        "Observed coverage of central intervals for held-out larger runs (pooled over targets),",
+        "median absolute relative error of the posterior median, median relative 90% width.",
+        "",
+        md_table(tab),
+        "",
+    ]
+    (RESULTS / f"calibration{suffix}.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

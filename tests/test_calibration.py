@@ -1,0 +1,65 @@
+"""Extrapolation calibration: the tau posterior, and no inflation when the law is right."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST
+
+import bayescale as bs
+from bayescale.calibration import TAU_GRID, posterior_tau
+from bayescale.laws import power_law
+
+
+def _groups(rate, rng, n_groups=3, m=12, noise=0.005):
+    groups = []
+    for _ in range(n_groups):
+        d = np.linspace(0.05, 1.2, m)
+        var = np.full(m, noise**2)
+        r = rate * d * rng.standard_normal() + noise * rng.standard_normal(m)
+        groups.append((r, var, d))
+    return groups
+
+
+def test_tau_posterior_near_zero_when_law_is_right():
+    rng = np.random.default_rng(0)
+    w = posterior_tau(_groups(0.0, rng))
+    mean = float(np.sum(w * TAU_GRID))
+    assert mean < 0.015
+    # and it learns a real drift (pooled over many inner forecasts)
+    w = posterior_tau(_groups(0.04, rng, n_groups=40))
+    mean = float(np.sum(w * TAU_GRID))
+    assert 0.025 < mean < 0.06
+
+
+def test_tau_posterior_prior_only_without_evidence():
+    w = posterior_tau([], prior_scale=0.005)
+    # HalfCauchy(0.005): the median of the (grid-truncated) prior is the scale
+    cdf = np.cumsum(w)
+    assert np.interp(0.5, cdf, TAU_GRID) == pytest.approx(0.005, rel=0.05)
+
+
+@pytest.mark.slow
+def test_exact_law_intervals_not_inflated_more_than_20pct():
+    rng = np.random.default_rng(3)
+    truth = dict(E=1.7, A=30.0, alpha=0.3)
+    x = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))
+    y = power_law(x, **truth) * np.exp(0.01 * rng.standard_normal(60))
+    df = pd.DataFrame({"N": x, "loss": y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(df, "power_law", x={"x": "N"}, random_seed=4, **FAST)
+        new = pd.DataFrame({"N": [3e10, 1e11]})  # half and one decade beyond
+        plain = f.predict(new, extrapolation=False)
+        cal = f.predict(new)
+    ratio = (cal["upper"] - cal["lower"]) / (plain["upper"] - plain["lower"])
+    assert (ratio >= 1.0 - 0.03).all()  # never narrower (up to Monte Carlo error)
+    assert (ratio <= 1.2).all(), ratio.tolist()
+    y_true = power_law(new["N"].to_numpy(), **truth)
+    assert ((cal["lower"] <= y_true) & (y_true <= cal["upper"])).all()
+    dec = f.decompose(new)
+    np.testing.assert_allclose(
+        dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0
+    )
+    assert (dec["extrapolation"].diff().dropna() > 0).all()  # grows with distance

@@ -1,0 +1,139 @@
+"""Command line: listings, one-line errors with exit code 2, and one real end-to-end fit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import datasets as ds
+from bayescale.cli import main
+from bayescale.laws import chinchilla
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_laws_lists_every_law_with_equation(capsys):
+    rc, out, err = run_main(capsys, "laws")
+    assert rc == 0 and err == ""
+    laws = bs.list_laws()
+    assert {"chinchilla", "kaplan", "power_law"} <= {law.name for law in laws}
+    lines = out.splitlines()
+    for law in laws:
+        assert law.name in lines, law.name
+        i = lines.index(law.name)
+        assert law.equation and law.equation in lines[i + 1], law.name
+        assert ", ".join(law.params) in lines[i + 2]
+
+
+def test_datasets_lists_registry(capsys):
+    rc, out, err = run_main(capsys, "datasets", "--full")
+    assert rc == 0 and err == ""
+    for name, entry in ds.REGISTRY.items():
+        assert f"{name}  (" in out
+        assert entry["licence"] in out
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "nope"], "Unknown law 'nope'"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--y", "val_loss"],
+         "Response column 'val_loss' is missing"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--x", "N=params"],
+         "Column 'params'"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--x", "N:params"],
+         "--x: 'N:params' is not of the form name=value"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--x", "Q=params"],
+         "not inputs of law 'chinchilla'"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
+          "N=7e10"], "missing ['D']"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
+          "N=big,D=1e12"], "must be a number"),
+        (["fit", "--dataset", "nope", "--law", "chinchilla"], "Unknown dataset 'nope'"),
+        (["fit", "missing.csv", "--law", "chinchilla"], "CSV file 'missing.csv' not found"),
+        (["fit", "--dataset", "synthetic_chinchilla"], "required: --law"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--prob", "1.5"],
+         "--prob must be between 0 and 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    rc, out, err = run_main(capsys, *argv)
+    assert rc == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bayescale: error: ")
+    assert needle in lines[0]
+
+
+def test_bad_column_in_a_csv(capsys, tmp_path):
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e9, 1e10], "val": [3.0, "x"]}).to_csv(
+        csv, index=False
+    )
+    rc, _, err = run_main(capsys, "fit", str(csv), "--law", "chinchilla", "--x",
+                          "N=params,D=tokens", "--y", "val")
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "Column 'val' (response) must be numeric" in err and "row 1: 'x'" in err
+
+
+def test_real_process_error_has_no_traceback():
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayescale", "fit", "--dataset", "synthetic_chinchilla",
+         "--law", "chinchila"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [proc.stderr.strip()]
+    assert proc.stderr.startswith("bayescale: error: Unknown law 'chinchila'")
+
+
+@pytest.mark.slow
+def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
+    out_dir = tmp_path / "results"
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+        "--predict", "N=7e10,D=1.4e12;N=1e9,D=2e10", "--out", str(out_dir),
+        "--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3",
+    )
+    assert rc == 0, err
+    assert "Posterior (90% HDI)" in out and "Predictions" in out
+    for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png"):
+        assert (out_dir / f).stat().st_size > 0, f
+
+    truth = dict(ds.REGISTRY["synthetic_chinchilla"]["truth"])
+    truth.pop("noise_sd_log")
+    summary = pd.read_csv(out_dir / "summary.csv", index_col=0)
+    assert {"E", "A", "alpha", "B", "beta"} <= set(summary.index)
+    assert abs(summary.loc["E", "mean"] - truth["E"]) < 0.1
+    assert abs(summary.loc["alpha", "mean"] - truth["alpha"]) < 0.06
+    assert abs(summary.loc["beta", "mean"] - truth["beta"]) < 0.06
+
+    pred = pd.read_csv(out_dir / "predictions.csv")
+    assert list(pred.columns[:2]) == ["N", "D"] and len(pred) == 2
+    true_loss = chinchilla(pred["N"].to_numpy(), pred["D"].to_numpy(), **truth)
+    # 1.9834 at Chinchilla-70B scale, 30x beyond the largest fitted compute
+    assert np.all(pred["lower"] < true_loss) and np.all(true_loss < pred["upper"])
+    np.testing.assert_allclose(pred["median"], true_loss, rtol=0.03)
+    assert (pred["upper"] - pred["lower"] < 0.25 * true_loss).all()
+    assert pred["extrapolation"].iloc[0] > 10
+
+    fit = bs.load_fit(out_dir / "fit.nc")
+    assert fit.law.name == "chinchilla" and len(fit.data) == 60
+    again = fit.predict(pred[["N", "D"]], random_seed=3)
+    np.testing.assert_allclose(again["median"], pred["median"], rtol=0.02)

@@ -1,0 +1,113 @@
+"""Every bad input raises a bayescale error naming the column, rows and values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.data import validate
+from bayescale.errors import BayescaleError, DataError, LawError
+from bayescale.laws import chinchilla, power_law
+
+
+@pytest.fixture
+def df():
+    return pd.DataFrame(
+        {
+            "N": [1e8, 2e8, 5e8, 1e9, 2e9, 5e9, 1e10],
+            "D": [2e9, 4e9, 1e10, 2e10, 4e10, 1e11, 2e11],
+            "loss": [3.2, 3.0, 2.8, 2.6, 2.5, 2.4, 2.3],
+        }
+    )
+
+
+def test_valid_frame(df):
+    out = validate(df, chinchilla, y="loss")
+    assert list(out.columns) == ["N", "D", "y"]
+    np.testing.assert_allclose(out["y"], df["loss"])
+
+
+def test_c_computed_as_6nd_when_needed(df):
+    @bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "C")}, register=False)
+    def c_law(C, *, E, A, alpha):
+        return E + A * C ** (-alpha)
+
+    out = validate(df, c_law, y="loss")
+    np.testing.assert_allclose(out["C"], 6 * df["N"] * df["D"])
+
+
+def test_missing_column(df):
+    with pytest.raises(DataError, match=r"Column 'D' .*missing.*x=\{'D': 'your_column'\}"):
+        validate(df.drop(columns="D"), chinchilla, y="loss")
+
+
+def test_missing_response(df):
+    with pytest.raises(DataError, match="Response column 'val_loss' is missing"):
+        validate(df, chinchilla, y="val_loss")
+
+
+def test_non_numeric(df):
+    df["N"] = df["N"].astype(object)
+    df.loc[3, "N"] = "1B"
+    with pytest.raises(DataError, match=r"'N'.*numeric.*row 3: '1B'"):
+        validate(df, chinchilla, y="loss")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_inf(df, bad):
+    df.loc[2, "loss"] = bad
+    with pytest.raises(DataError, match=r"'loss'.*NaN or infinite.*row 2"):
+        validate(df, chinchilla, y="loss")
+
+
+def test_non_positive_input_and_loss(df):
+    df.loc[1, "D"] = 0.0
+    with pytest.raises(DataError, match=r"'D'.*positive.*row 1: 0.0"):
+        validate(df, chinchilla, y="loss")
+    df.loc[1, "D"] = 4e9
+    df.loc[5, "loss"] = -1.0
+    with pytest.raises(DataError, match=r"'loss' must be positive.*row 5: -1.0"):
+        validate(df, chinchilla, y="loss")
+
+
+def test_fewer_points_than_parameters(df):
+    with pytest.raises(DataError, match="Only 4 rows .* 7 free parameters"):
+        bs.fit(df.iloc[:4], "chinchilla")
+
+
+def test_unknown_law_lists_known(df):
+    with pytest.raises(LawError, match="Known laws: .*chinchilla"):
+        bs.fit(df, "chinchila")
+
+
+def test_unknown_prior_name(df):
+    with pytest.raises(LawError, match=r"Unknown prior name\(s\) \['gamma'\].*known names"):
+        bs.fit(df, "chinchilla", priors={"gamma": ("Normal", {"mu": 0, "sigma": 1})})
+
+
+def test_bad_prior_distribution_name():
+    with pytest.raises(LawError, match="Unknown prior distribution 'Normall'"):
+        bs.Prior("Normall", mu=0, sigma=1)
+
+
+def test_x_mapping_unknown_input(df):
+    with pytest.raises(DataError, match="not inputs of law 'power_law'"):
+        validate(df, power_law, y="loss", x={"N": "N"})
+
+
+def test_group_errors(df):
+    with pytest.raises(DataError, match="Group column 'family' is missing"):
+        validate(df, power_law, y="loss", x={"x": "N"}, groups=["family"])
+    df["family"] = ["a", "a", None, "b", "b", "b", "b"]
+    with pytest.raises(DataError, match="'family' has missing labels at row 2"):
+        validate(df, power_law, y="loss", x={"x": "N"}, groups=["family"])
+
+
+def test_pooled_unknown_parameter(df):
+    with pytest.raises(LawError, match="pooled= names 'gamma'"):
+        bs.fit(df, "power_law", x={"x": "N"}, pooled={"gamma": "family"})
+
+
+def test_errors_are_value_errors():
+    assert issubclass(BayescaleError, ValueError)
+    assert issubclass(DataError, BayescaleError)

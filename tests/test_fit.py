@@ -1,0 +1,119 @@
+"""Real NUTS fits: parameter recovery, coverage, real data, reproducibility, save/load."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST, simulate_chinchilla
+
+import bayescale as bs
+from bayescale.laws import power_law
+
+pytestmark = pytest.mark.slow
+
+TRUE = dict(E=1.8, A=480.0, alpha=0.34, B=2000.0, beta=0.36)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    train = simulate_chinchilla(n=60, seed=11, noise=0.01, **TRUE)
+    return train
+
+
+@pytest.fixture(scope="module")
+def chin_fit(sim):
+    return bs.fit(sim, "chinchilla", random_seed=1, **FAST)
+
+
+def test_chinchilla_recovery(chin_fit):
+    s = chin_fit.summary(prob=0.9)
+    assert chin_fit.diagnostics["divergences"] == 0
+    for p in ("E", "alpha", "beta"):
+        lo, hi = s.loc[p, "hdi_5%"], s.loc[p, "hdi_95%"]
+        assert lo <= TRUE[p] <= hi, (p, lo, hi)
+    # noise sd on log-loss recovered (truth 0.01)
+    assert 0.006 < s.loc["sigma", "mean"] < 0.016
+
+
+def test_chinchilla_heldout_coverage(chin_fit):
+    # fresh points inside the fitted range: 90% predictive intervals cover ~90%
+    test = simulate_chinchilla(n=200, seed=99, noise=0.01, **TRUE)
+    pred = chin_fit.predict(test[["N", "D"]], prob=0.9)
+    cov = np.mean((test["loss"] >= pred["lower"]) & (test["loss"] <= pred["upper"]))
+    assert 0.8 <= cov <= 0.98, cov
+    # the mean-curve interval is narrower than the predictive one
+    mean = chin_fit.predict(test[["N", "D"]].iloc[:5], prob=0.9, kind="mean")
+    assert ((mean["upper"] - mean["lower"]) < (pred["upper"] - pred["lower"]).iloc[:5]).all()
+    assert list(pred.columns[-5:]) == ["mean", "median", "lower", "upper", "extrapolation"]
+
+
+def test_compute_optimal_contains_truth(chin_fit):
+    from bayescale.derived import chinchilla_optimum
+
+    co = chin_fit.compute_optimal([1e21, 5.76e23], prob=0.9)
+    n_true, d_true = chinchilla_optimum(
+        np.array([1e21, 5.76e23]), **{k: TRUE[k] for k in ("A", "alpha", "B", "beta")}
+    )
+    assert ((co["N_opt_lower"] <= n_true) & (n_true <= co["N_opt_upper"])).all()
+    assert ((co["D_opt_lower"] <= d_true) & (d_true <= co["D_opt_upper"])).all()
+    np.testing.assert_allclose(co["tokens_per_param"], co["D_opt"] / co["N_opt"], rtol=0.5)
+
+
+def test_power_law_recovery_and_coverage():
+    rng = np.random.default_rng(5)
+    x = np.exp(rng.uniform(np.log(1e6), np.log(1e9), 40))
+    truth = dict(E=0.5, A=40.0, alpha=0.3)
+    y = power_law(x, **truth) * np.exp(0.02 * rng.standard_normal(40))
+    f = bs.fit(pd.DataFrame({"N": x, "loss": y}), "power_law", x={"x": "N"}, random_seed=3, **FAST)
+    s = f.summary()
+    for p in ("E", "alpha"):
+        assert s.loc[p, "hdi_5%"] <= truth[p] <= s.loc[p, "hdi_95%"], p
+    xt = np.exp(rng.uniform(np.log(1e6), np.log(1e9), 200))
+    yt = power_law(xt, **truth) * np.exp(0.02 * rng.standard_normal(200))
+    pred = f.predict(pd.DataFrame({"N": xt}), prob=0.9)
+    cov = np.mean((yt >= pred["lower"]) & (yt <= pred["upper"]))
+    assert 0.8 <= cov <= 0.98
+
+
+def test_same_seed_same_draws(sim):
+    small = dict(draws=100, tune=100, chains=2, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        a = bs.fit(sim, "chinchilla", random_seed=7, **small)
+        b = bs.fit(sim, "chinchilla", random_seed=7, **small)
+    np.testing.assert_array_equal(a.posterior["alpha"].values, b.posterior["alpha"].values)
+
+
+def test_save_load_roundtrip(chin_fit, tmp_path):
+    new = pd.DataFrame({"N": [7e10, 1e9], "D": [1.4e12, 2e10]})
+    p1 = chin_fit.predict(new, prob=0.9)
+    path = chin_fit.save(tmp_path / "fit.nc")
+    g = bs.load_fit(path)
+    p2 = g.predict(new, prob=0.9)
+    pd.testing.assert_frame_equal(p1, p2)
+    pd.testing.assert_frame_equal(chin_fit.summary(), g.summary())
+    assert g.diagnostics["divergences"] == chin_fit.diagnostics["divergences"]
+
+
+def test_sampling_problems_are_loud(sim):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = bs.fit(sim, "chinchilla", random_seed=2, draws=10, tune=30, chains=2, progressbar=False)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, bs.SamplingWarning)]
+    # 20 draws cannot give r_hat <= 1.01 and ESS >= 10 per chain: both must be reported
+    assert msgs and all(any(p in m for m in msgs) for p in f.diagnostics["problems"])
+    assert f.diagnostics["max_rhat"] > 1.01 or f.diagnostics["min_ess_bulk"] < 10
+    assert not f.ok
+    assert "PROBLEMS" in repr(f)
+
+
+def test_epoch_chinchilla_within_published_ranges(shared_data):
+    raw = pd.read_csv(shared_data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
+    df = raw[~raw["epoch_excluded_outlier"]]
+    f = bs.fit(df, "chinchilla", x={"N": "params", "D": "tokens"}, random_seed=0, **FAST)
+    med = f.posterior.median(dim=("chain", "draw"))
+    # Epoch AI bootstrap 95% intervals (fitted_parameters.csv)
+    assert 1.769 <= float(med["E"]) <= 1.871
+    assert 0.317 <= float(med["alpha"]) <= 0.373
+    assert 0.331 <= float(med["beta"]) <= 0.415

@@ -1,0 +1,129 @@
+"""Closed-form values of every law and numpy / xarray / PyTensor agreement."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bayescale as bs
+from bayescale.derived import chinchilla_optimum
+from bayescale.errors import LawError
+from bayescale.laws import broken_power_law, chinchilla, data_constrained, kaplan, power_law
+
+EPOCH = dict(E=1.81686, A=482.006, alpha=0.34781, B=2085.43, beta=0.36585)
+HOFF_ROUNDED = dict(E=1.69, A=406.4, alpha=0.34, B=410.7, beta=0.28)
+MUENN = dict(
+    E=np.exp(0.6254804),
+    A=np.exp(6.255414),
+    alpha=0.3526596,
+    B=np.exp(7.3049974),
+    beta=0.3526596,
+    R_D=15.387756,
+    R_N=5.309743,
+)
+
+
+def test_kaplan_single_variable_limits():
+    # L2 (LAWS.md section 8): the joint law reduces to L(N) when D -> inf and L(D) when N -> inf
+    ln = kaplan(1e9, 1e40, N_c=8.8e13, D_c=5.4e13, alpha_N=0.076, alpha_D=0.095)
+    assert ln == pytest.approx(2.3756, abs=1e-4)
+    ld = kaplan(1e40, 2e10, N_c=8.8e13, D_c=5.4e13, alpha_N=0.076, alpha_D=0.095)
+    assert ld == pytest.approx(2.1183, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "params, n_opt, d_opt, ratio",
+    [(EPOCH, 7.225e10, 1.329e12, 18.4), (HOFF_ROUNDED, 3.219e10, 2.982e12, 92.6)],
+)
+def test_compute_optimal_closed_form(params, n_opt, d_opt, ratio):
+    n, d = chinchilla_optimum(5.76e23, **{k: params[k] for k in ("A", "alpha", "B", "beta")})
+    assert n == pytest.approx(n_opt, rel=2e-3)
+    assert d == pytest.approx(d_opt, rel=2e-3)
+    assert d / n == pytest.approx(ratio, abs=0.1)
+
+
+def test_muennighoff_tied_exponents_constant_ratio():
+    p = {k: MUENN[k] for k in ("A", "alpha", "B", "beta")}
+    ratios = [np.divide(*chinchilla_optimum(c, **p)[::-1]) for c in (1e20, 1e23, 1e26)]
+    np.testing.assert_allclose(ratios, 19.6, atol=0.05)
+
+
+def test_data_constrained_reference_values_and_reduction():
+    assert data_constrained(6.34e9, 242e9, 25e9, **MUENN) == pytest.approx(2.2256, abs=1e-4)
+    assert data_constrained(8.67e9, 178e9, 25e9, **MUENN) == pytest.approx(2.2270, abs=1e-4)
+    # unique data (U = D) and N far below N_opt(U): identical to Chinchilla
+    base = {k: MUENN[k] for k in ("E", "A", "alpha", "B", "beta")}
+    n, d = 1e8, 1e12
+    assert data_constrained(n, d, d, **MUENN) == pytest.approx(chinchilla(n, d, **base), rel=1e-9)
+
+
+def test_bnsl_reduces_to_power_law_without_break():
+    x = np.logspace(5, 12, 20)
+    a = broken_power_law(x, E=0.1, b=3.0, c0=0.2, c1=0.0, d=1e8, f=0.3)
+    np.testing.assert_allclose(a, 0.1 + 3.0 * x**-0.2, rtol=1e-12)
+    # slope after the break is -(c0 + c1)
+    y = broken_power_law(np.array([1e14, 1e15]), E=0.0, b=1.0, c0=0.2, c1=0.3, d=1e8, f=0.3)
+    assert np.log(y[1] / y[0]) / np.log(10) == pytest.approx(-0.5, abs=1e-3)
+
+
+def test_power_law_value():
+    assert power_law(1e9, E=1.8, A=482.0, alpha=0.3478) == pytest.approx(2.1571, abs=1e-4)
+
+
+ALL = [
+    (power_law, {"x": np.array([1e8, 1e9, 1e10])}, dict(E=1.8, A=482.0, alpha=0.35)),
+    (chinchilla, {"N": np.array([1e8, 1e9]), "D": np.array([2e9, 3e10])}, EPOCH),
+    (
+        kaplan,
+        {"N": np.array([1e8, 1e9]), "D": np.array([2e9, 3e10])},
+        dict(N_c=6.4e13, D_c=1.8e13, alpha_N=0.076, alpha_D=0.103),
+    ),
+    (
+        broken_power_law,
+        {"x": np.array([1e6, 1e8, 1e10])},
+        dict(E=0.2, b=5.0, c0=0.2, c1=0.4, d=1e8, f=0.5),
+    ),
+    (
+        data_constrained,
+        {"N": np.array([6.34e9, 1e8]), "D": np.array([242e9, 1e10]), "U": np.array([25e9, 1e10])},
+        MUENN,
+    ),
+]
+
+
+@pytest.mark.parametrize("law, inputs, params", ALL, ids=[a[0].name for a in ALL])
+def test_same_numbers_numpy_xarray_pytensor(law, inputs, params):
+    import pymc as pm
+
+    ref = law(*inputs.values(), **params)
+    # xarray: parameters as posterior-like draws, inputs as a row dimension
+    xin = [xr.DataArray(v, dims="row") for v in inputs.values()]
+    xpar = {k: xr.DataArray(np.full(3, v), dims="sample") for k, v in params.items()}
+    out = law(*xin, **xpar)
+    assert set(out.dims) == {"row", "sample"}
+    np.testing.assert_allclose(out.transpose("sample", "row").values[0], ref, rtol=1e-10)
+    # PyTensor inside a PyMC model
+    with pm.Model():
+        tin = [pm.Data(k, v) for k, v in inputs.items()]
+        tpar = {k: pm.Data(f"p_{k}", np.asarray(float(v))) for k, v in params.items()}
+        expr = law(*tin, **tpar)
+        np.testing.assert_allclose(expr.eval(), ref, rtol=1e-9)
+
+
+def test_registry_and_unknown_law():
+    names = {law.name for law in bs.list_laws()}
+    assert {"power_law", "chinchilla", "kaplan", "broken_power_law", "data_constrained"} <= names
+    with pytest.raises(LawError, match="Known laws"):
+        bs.get_law("chinchila")
+
+
+def test_law_decorator_checks_priors():
+    with pytest.raises(LawError, match="missing \\['b'\\]"):
+
+        @bs.law(priors={"a": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
+        def bad(x, *, a, b):
+            return a * x + b
+
+
+def test_with_priors_rejects_unknown_name():
+    with pytest.raises(LawError, match="Unknown prior name"):
+        chinchilla.with_priors(gamma=bs.Prior("Normal", mu=0, sigma=1))

@@ -1,0 +1,45 @@
+"""Execute the notebooks with small settings so they cannot rot."""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import shared_datasets
+from nbclient import NotebookClient
+
+NB = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def run_notebook(name: str, timeout: int = 600) -> nbformat.NotebookNode:
+    nb = nbformat.read(NB / name, as_version=4)
+    env = {"BAYESCALE_FAST": "1", "BAYESCALE_NO_PROGRESS": "1"}
+    data = shared_datasets()
+    if data is not None:
+        env["BAYESCALE_DATA"] = str(data)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={
+            "metadata": {"path": str(NB)}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+@pytest.mark.slow
+def test_01_chinchilla_runs_and_forecasts():
+    nb = run_notebook("01_chinchilla.ipynb")
+    text = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    assert "posterior median" in text
+    # the tokens-per-parameter posterior median is printed: a plausible number, not NaN
+    line = [ln for ln in text.splitlines() if "posterior median" in ln][0]
+    med = float(line.split("median")[1].split(",")[0])
+    assert 5 < med < 60
