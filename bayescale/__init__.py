@@ -27,3 +27,8 @@ __all__ += ["Fit", "fit", "laws", "load_fit"]
 from . import datasets  # noqa: E402
 
 __all__ += ["datasets"]
+
+from .chain import Chain, chain  # noqa: E402
+from .onset import onset, onset_draws, prob_emerged, prob_inverse  # noqa: E402
+
+__all__ += ["Chain", "chain", "onset", "onset_draws", "prob_emerged", "prob_inverse"]

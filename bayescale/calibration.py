@@ -184,8 +184,8 @@ def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> n
     from .fit import scale_of
 
     d = np.log10(scale_of(fit.law, frame) / maxima["__scale__"])
-    if fit.law.positive_inputs:
-        for inp in fit.law.inputs:
+    for inp in fit.law.inputs:
+        if fit.law.is_positive(inp):  # e.g. not an accuracy law's ``chance`` input
             d = np.maximum(d, np.log10(frame[inp].to_numpy(dtype=float) / maxima[inp]))
     return np.clip(d, 0.0, None)
 

@@ -31,8 +31,11 @@ def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k:
     return ", ".join(f"row {i}" for i in shown) + more
 
 
-def input_columns(law: Law, x: Mapping[str, str] | None) -> dict[str, str]:
+def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, str | float]:
     """Map each law input to a DataFrame column (identity unless ``x`` says otherwise).
+
+    A number instead of a column name makes the input a constant for every row
+    (e.g. ``x={"chance": 0.25}`` for 4-way multiple choice).
 
     Examples
     --------
@@ -111,11 +114,20 @@ def validate(
     out = pd.DataFrame(index=df.index)
     for inp, col in cols.items():
         role = f"input {inp!r} of law {law.name!r}"
-        if col not in df.columns:
+        if isinstance(col, (int, float)) and not isinstance(col, bool):
+            s = pd.Series(float(col), index=df.index)
+        elif col not in df.columns:
             if inp == "C" and col == "C" and {"N", "D"} <= set(df.columns):
                 s = 6.0 * _numeric(df, "N", "parameters") * _numeric(df, "D", "tokens")
             else:
                 hint = f" ({CANONICAL[inp]})" if inp in CANONICAL else ""
+                if inp == "chance":
+                    raise DataError(
+                        f"Column {col!r} ({role}: the chance level, known from the task, "
+                        "e.g. 0.25 for 4-way multiple choice, 0 for exact match) is missing. "
+                        "Add a 'chance' column or pass a constant with x={'chance': 0.25}; "
+                        "the chance level is never fitted."
+                    )
                 raise DataError(
                     f"Column {col!r} ({role}{hint}) is missing. Available columns: "
                     f"{list(df.columns)}. Rename it or map it with x={{{inp!r}: 'your_column'}}."
@@ -123,7 +135,7 @@ def validate(
         else:
             s = _numeric(df, col, role)
         _check_finite(df, s, col, role)
-        if law.positive_inputs:
+        if law.is_positive(inp):
             bad = (s <= 0).to_numpy()
             if bad.any():
                 raise DataError(
@@ -148,7 +160,16 @@ def validate(
                     f"Response column {y!r} must be positive for law {law.name!r} (fitted on "
                     f"the log scale); non-positive values at {_rows(bad, df.index, s)}."
                 )
+        if law.response == "accuracy":
+            bad = ((s < 0) | (s > 1)).to_numpy()
+            if bad.any():
+                raise DataError(
+                    f"Accuracy column {y!r} must lie in [0, 1] for law {law.name!r}; values "
+                    f"outside at {_rows(bad, df.index, s)}. If it is in percent, divide by 100."
+                )
         out["y"] = s
+    if "chance" in law.inputs:
+        _check_chance(out, df.index, cols["chance"], groups if require_y else ())
     for g in list(groups) + ([run] if run else []):
         if g not in df.columns:
             raise DataError(
@@ -173,3 +194,85 @@ def validate(
             "or choose a simpler law."
         )
     return out
+
+
+def _check_chance(out: pd.DataFrame, index: pd.Index, col, groups: Iterable[str]) -> None:
+    """Chance in [0, 1) and not above the best observed accuracy of its rows."""
+    c = out["chance"]
+    name = col if isinstance(col, str) else f"x={{'chance': {col}}}"
+    bad = ((c < 0) | (c >= 1)).to_numpy()
+    if bad.any():
+        raise DataError(
+            f"Chance level {name!r} must lie in [0, 1) (a probability; 0 for exact match); "
+            f"bad values at {_rows(bad, index, c)}. If it is in percent, divide by 100."
+        )
+    if "y" not in out.columns:
+        return
+    keys = [g for g in groups if g in out.columns]
+    frame = out.assign(_c=c)
+    grouped = frame.groupby(keys + ["_c"]) if keys else frame.groupby("_c")
+    for key, sub in grouped:
+        cval = float(sub["_c"].iloc[0])
+        best = float(sub["y"].max())
+        # allow binomial noise: a task at chance scatters a little below it
+        tol = 0.02 + 2.0 * np.sqrt(cval * (1 - cval) / 100.0)
+        if cval > best + tol:
+            where = f" for group {key!r}" if keys else ""
+            raise DataError(
+                f"Chance level {cval:g}{where} is above every observed accuracy (best "
+                f"{best:.4g}): the chance level or the accuracy column is wrong. Check "
+                "'chance' (e.g. 0.25 for 4-way multiple choice) or drop that task."
+            )
+
+
+def prepare_counts(
+    df: pd.DataFrame, *, y: str | None, trials: str | None, response: str
+) -> tuple[pd.DataFrame, str, str]:
+    """Check trial counts and turn ``correct`` counts into an accuracy column.
+
+    Returns ``(df, y, trials)`` where ``df[y]`` is the accuracy fraction and
+    ``df[trials]`` the number of trials (a positive integer) of each row. Counts
+    come as ``correct`` and ``n`` columns, or as an accuracy column and ``n``.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"C": [1e20, 1e21], "correct": [30, 60], "n": [100, 100]})
+    >>> out, y, n = prepare_counts(d, y=None, trials=None, response="accuracy")
+    >>> y, n, out[y].tolist()
+    ('accuracy', 'n', [0.3, 0.6])
+    """
+    n_col = trials or "n"
+    if n_col not in df.columns:
+        raise DataError(
+            f"This likelihood needs the number of trials (questions) per row: column "
+            f"{n_col!r} is missing. Available columns: {list(df.columns)}. Add it, pass "
+            "trials='your_column', or use likelihood='beta' when only a score is known."
+        )
+    n = _numeric(df, n_col, "number of trials")
+    _check_finite(df, n, n_col, "number of trials")
+    bad = ((n < 1) | (np.abs(n - np.rint(n)) > 1e-9)).to_numpy()
+    if bad.any():
+        raise DataError(
+            f"Column {n_col!r} (number of trials) must hold positive integers; bad values at "
+            f"{_rows(bad, df.index, n)}."
+        )
+    counts = y == "correct" or (y is None and response not in df.columns and "correct" in df)
+    if not counts:
+        return df, y or response, n_col
+    k = _numeric(df, "correct", "number correct")
+    _check_finite(df, k, "correct", "number correct")
+    bad = ((k < 0) | (np.abs(k - np.rint(k)) > 1e-9)).to_numpy()
+    if bad.any():
+        raise DataError(
+            "Column 'correct' must hold non-negative integer counts; bad values at "
+            f"{_rows(bad, df.index, k)}."
+        )
+    bad = (k > n).to_numpy()
+    if bad.any():
+        raise DataError(
+            f"Column 'correct' exceeds the number of trials {n_col!r} at "
+            f"{_rows(bad, df.index, k)} (correct must be <= {n_col}). Check the two columns."
+        )
+    out = df.copy()
+    out["accuracy"] = k / n
+    return out, "accuracy", n_col

@@ -154,6 +154,15 @@ class Fit:
             new, self.law, y=None, x=self.spec.x, groups=groups, run=run, require_y=False
         )
         check_groups_present(self.spec, frame)
+        n_col = self.spec.trials
+        if n_col and n_col in new.columns:
+            n = pd.to_numeric(new[n_col], errors="coerce").to_numpy(dtype=float)
+            if not (np.isfinite(n).all() and (n >= 1).all()):
+                raise DataError(
+                    f"Column {n_col!r} (number of trials) of the new rows must be positive "
+                    "integers; drop it to use the training mean."
+                )
+            frame["n"] = np.rint(n)
         return frame
 
     def _rng(self, random_seed: int | None) -> np.random.Generator:
@@ -222,7 +231,7 @@ class Fit:
         off = run_offsets(self.spec, self.posterior, frame, rng)
         if off is not None:
             eta = eta + off
-        y = lik.draw(eta, self._noise(), rng, {"frame": frame})
+        y = lik.draw(eta, self._noise(), rng, {"frame": frame, "train": self.data})
         return np.exp(y) if self.law.link == "log" else y
 
     def _use_extrapolation(self, extrapolation: bool | str) -> bool:
@@ -336,6 +345,31 @@ class Fit:
         from .derived import compute_optimal
 
         return compute_optimal(self, C, prob=prob)
+
+    def onset(
+        self,
+        threshold: float = 0.1,
+        *,
+        absolute: float | None = None,
+        prob: float = 0.9,
+        **kwargs: Any,
+    ):
+        """Onset compute per task/family with credible interval. See :func:`bayescale.onset`."""
+        from .onset import onset
+
+        return onset(self, threshold, absolute=absolute, prob=prob, **kwargs)
+
+    def prob_emerged(self, C: float | None = None, **kwargs: Any) -> pd.DataFrame:
+        """Probability the onset happened by compute ``C``. See :func:`bayescale.prob_emerged`."""
+        from .onset import prob_emerged
+
+        return prob_emerged(self, C, **kwargs)
+
+    def prob_inverse(self, **kwargs: Any) -> pd.DataFrame:
+        """Probability of inverse / U-shaped scaling. See :func:`bayescale.prob_inverse`."""
+        from .onset import prob_inverse
+
+        return prob_inverse(self, **kwargs)
 
     def plot(self, **kwargs: Any):
         """Plot data with the posterior predictive band (see :func:`bayescale.plots.plot_fit`)."""
@@ -463,6 +497,7 @@ def fit(
     group_scale: Mapping[str, float] | None = None,
     correlated: bool = False,
     warn: bool = True,
+    trials: str | None = None,
     **sampler_kwargs: Any,
 ) -> Fit:
     """Fit a scaling law to a tidy DataFrame with NUTS.
@@ -494,6 +529,10 @@ def fit(
         NUTS implementation (default NumPyro on JAX).
     draws, tune, chains, random_seed, target_accept
         As in ``pymc.sample``. The same seed gives the same draws.
+    trials : str, optional
+        Column with the number of trials (questions) per row, needed by the count
+        likelihoods ``"binomial"`` and ``"betabinomial"`` (default column ``"n"``).
+        Counts may come as ``correct`` and ``n`` or as an accuracy column and ``n``.
 
     Returns
     -------
@@ -510,7 +549,21 @@ def fit(
     pooled_map = normalise_pooled(pooled, law_obj)
     groups = [g for cols in pooled_map.values() for g in cols]
     y_col = y or law_obj.response
-    frame = _data.validate(data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run)
+    lik_obj = get_likelihood(likelihood or law_obj.likelihood)
+    n_col = None
+    if lik_obj.needs_trials:
+        data, y_col, n_col = _data.prepare_counts(
+            data, y=y, trials=trials, response=law_obj.response
+        )
+    elif trials is not None or (law_obj.response == "accuracy" and "n" in data.columns):
+        n_col = trials or "n"
+    extra = [n_col] if n_col else []
+    frame = _data.validate(
+        data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run, extra=extra
+    )
+    if n_col:
+        frame = frame.rename(columns={n_col: "n"})
+        frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype(float)
     x_map = _data.input_columns(law_obj, x)
     spec = make_spec(
         frame,
@@ -523,6 +576,7 @@ def fit(
         run=run,
         group_scale=group_scale,
         correlated=correlated,
+        trials=n_col,
     )
     n_free = spec.free_parameter_count()
     if len(frame) < n_free:

@@ -69,7 +69,13 @@ class Law:
     response: str = "loss"
     equation: str = ""
     citation: str = ""
-    positive_inputs: bool = True
+    positive_inputs: bool | tuple[str, ...] = True
+
+    def is_positive(self, inp: str) -> bool:
+        """Whether input ``inp`` must be positive (``positive_inputs`` True or naming it)."""
+        if isinstance(self.positive_inputs, bool):
+            return self.positive_inputs
+        return inp in self.positive_inputs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Evaluate the law (numpy, xarray or PyTensor inputs)."""
@@ -120,7 +126,7 @@ def law(
     response: str = "loss",
     equation: str = "",
     citation: str = "",
-    positive_inputs: bool = True,
+    positive_inputs: bool | tuple[str, ...] = True,
     register: bool = True,
 ) -> Any:
     """Turn a plain function into a :class:`Law` (and register it by name).
@@ -171,6 +177,10 @@ def law(
         for loc, inp in (locations or {}).items():
             if loc not in params or inp not in inputs:
                 raise LawError(f"Location {loc!r} of law {f.__name__!r} is not a parameter/input.")
+        if not isinstance(positive_inputs, bool):
+            bad = [i for i in positive_inputs if i not in inputs]
+            if bad:
+                raise LawError(f"positive_inputs {bad} of law {f.__name__!r} are not inputs.")
         if link not in {"log", "identity", "logit"}:
             raise LawError(f"link must be 'log', 'identity' or 'logit', got {link!r}.")
         obj = Law(
@@ -186,7 +196,9 @@ def law(
             response=response,
             equation=equation,
             citation=citation,
-            positive_inputs=positive_inputs,
+            positive_inputs=(
+                positive_inputs if isinstance(positive_inputs, bool) else tuple(positive_inputs)
+            ),
         )
         if register:
             _REGISTRY[obj.name] = obj

@@ -1,5 +1,11 @@
 """Likelihoods: how observations relate to the law's mean curve.
 
+Loss laws use ``studentt`` (default) or ``normal`` on the log scale. Accuracy laws
+use ``binomial`` (counts known: ``n`` trials per row), ``betabinomial``
+(over-dispersed counts; items are not exchangeable) or ``beta`` (only a score in
+(0, 1) is known). Predictive draws of the count likelihoods are accuracy
+*fractions* ``k / n``; rows without ``n`` use the mean ``n`` of the training data.
+
 Each likelihood knows its noise parameters and default priors, builds the
 observed variable inside a PyMC model, and draws posterior predictive values in
 numpy (so prediction needs no PyMC round trip).
@@ -40,6 +46,7 @@ class Likelihood:
     build: Callable[..., Any] | None = None
     draw: Callable[..., Any] | None = None
     observed_transform: Callable[[np.ndarray], np.ndarray] = staticmethod(lambda y: y)
+    needs_trials: bool = False
 
 
 def _studentt_build(eta, y, noise, data):
@@ -82,6 +89,134 @@ _LIKELIHOODS: dict[str, Likelihood] = {
         draw=_normal_draw,
     ),
 }
+
+
+# ---- accuracy likelihoods ------------------------------------------------------------
+#
+# The law's mean ``eta`` is a probability (identity link). It is clipped to
+# [P_EPS, 1 - P_EPS] so that draws of a law that can leave the unit interval (the
+# exponential error law, the U-shaped trend) give a finite density.
+# ``data["frame"]`` holds the validated rows: ``y`` the accuracy fraction and, for the
+# count likelihoods, ``n`` the number of trials (questions).
+
+P_EPS = 1e-6
+#: Trials used for predictive draws of rows that carry no ``n`` column and a fit
+#: that has no training ``n`` either.
+DEFAULT_TRIALS = 1000
+
+
+def _clip_p(eta):
+    if type(eta).__module__.startswith("pytensor") or hasattr(eta, "owner"):
+        import pytensor.tensor as pt
+
+        return pt.clip(eta, P_EPS, 1.0 - P_EPS)
+    return np.clip(eta, P_EPS, 1.0 - P_EPS)
+
+
+def _counts(frame) -> tuple[np.ndarray, np.ndarray]:
+    n = frame["n"].to_numpy(dtype=float)
+    k = np.rint(frame["y"].to_numpy(dtype=float) * n)
+    return k.astype("int64"), n.astype("int64")
+
+
+def _trials_for(data, shape) -> np.ndarray:
+    """Trials per row for predictive draws: the row's ``n``, else the training mean."""
+    frame = data.get("frame")
+    if frame is not None and "n" in frame.columns:
+        n = frame["n"].to_numpy(dtype=float)
+    else:
+        train = data.get("train")
+        if train is not None and "n" in train.columns:
+            n = np.full(shape[-1], float(np.rint(train["n"].mean())))
+        else:
+            n = np.full(shape[-1], float(DEFAULT_TRIALS))
+    return np.broadcast_to(np.rint(n).astype("int64"), shape)
+
+
+def _binomial_build(eta, y, noise, data):
+    import pymc as pm
+
+    k, n = _counts(data["frame"])
+    n_data = pm.Data("n_trials", n, dims="obs")
+    k_data = pm.Data("k_obs", k, dims="obs")
+    return pm.Binomial("y_obs", n=n_data, p=_clip_p(eta), observed=k_data, dims="obs")
+
+
+def _binomial_draw(eta, noise, rng, data):
+    n = _trials_for(data, eta.shape)
+    return rng.binomial(n, _clip_p(eta)) / n
+
+
+def _betabinomial_build(eta, y, noise, data):
+    import pymc as pm
+
+    k, n = _counts(data["frame"])
+    n_data = pm.Data("n_trials", n, dims="obs")
+    k_data = pm.Data("k_obs", k, dims="obs")
+    p = _clip_p(eta)
+    phi = noise["phi"]
+    return pm.BetaBinomial(
+        "y_obs", n=n_data, alpha=p * phi, beta=(1.0 - p) * phi, observed=k_data, dims="obs"
+    )
+
+
+def _betabinomial_draw(eta, noise, rng, data):
+    n = _trials_for(data, eta.shape)
+    p = _clip_p(eta)
+    phi = noise["phi"]
+    q = rng.beta(p * phi, (1.0 - p) * phi)
+    return rng.binomial(n, q) / n
+
+
+def squeeze_unit(y: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
+    """Move scores of exactly 0 or 1 inside (0, 1) for the Beta likelihood.
+
+    With trials ``n`` known the bounds are ``0.5/n`` and ``1 - 0.5/n`` (half a
+    question); otherwise ``1e-3`` and ``1 - 1e-3``.
+
+    Examples
+    --------
+    >>> squeeze_unit(np.array([0.0, 0.5, 1.0])).tolist()
+    [0.001, 0.5, 0.999]
+    """
+    eps = 1e-3 if n is None else 0.5 / np.asarray(n, dtype=float)
+    return np.clip(y, eps, 1.0 - eps)
+
+
+def _beta_build(eta, y, noise, data):
+    import pymc as pm
+
+    frame = data["frame"]
+    n = frame["n"].to_numpy(dtype=float) if "n" in frame.columns else None
+    obs = squeeze_unit(frame["y"].to_numpy(dtype=float), n)
+    y_sq = pm.Data("y_unit", obs, dims="obs")
+    p = _clip_p(eta)
+    phi = noise["phi"]
+    return pm.Beta("y_obs", alpha=p * phi, beta=(1.0 - p) * phi, observed=y_sq, dims="obs")
+
+
+def _beta_draw(eta, noise, rng, data):
+    p = _clip_p(eta)
+    phi = noise["phi"]
+    return rng.beta(p * phi, (1.0 - p) * phi)
+
+
+_LIKELIHOODS["binomial"] = Likelihood(
+    "binomial", priors={}, build=_binomial_build, draw=_binomial_draw, needs_trials=True
+)
+_LIKELIHOODS["betabinomial"] = Likelihood(
+    "betabinomial",
+    priors={"phi": Prior("Gamma", alpha=2.0, beta=0.01)},
+    build=_betabinomial_build,
+    draw=_betabinomial_draw,
+    needs_trials=True,
+)
+_LIKELIHOODS["beta"] = Likelihood(
+    "beta",
+    priors={"phi": Prior("LogNormal", mu=float(np.log(200.0)), sigma=1.5)},
+    build=_beta_build,
+    draw=_beta_draw,
+)
 
 
 def register_likelihood(lik: Likelihood) -> Likelihood:

@@ -60,6 +60,7 @@ class ModelSpec:
     run: str | None = None
     group_scale: Mapping[str, float] = field(default_factory=dict)
     correlated: bool = False
+    trials: str | None = None
 
     @property
     def group_columns(self) -> tuple[str, ...]:
@@ -98,6 +99,7 @@ class ModelSpec:
             "run": self.run,
             "group_scale": dict(self.group_scale),
             "correlated": self.correlated,
+            "trials": self.trials,
         }
 
     @classmethod
@@ -117,6 +119,7 @@ class ModelSpec:
             run=d.get("run"),
             group_scale=dict(d.get("group_scale", {})),
             correlated=bool(d.get("correlated", False)),
+            trials=d.get("trials"),
         )
 
 
@@ -168,6 +171,7 @@ def make_spec(
     run: str | None = None,
     group_scale: Mapping[str, float] | None = None,
     correlated: bool = False,
+    trials: str | None = None,
 ) -> ModelSpec:
     """Compute the model spec (merged priors, centres, group levels, bounds) from data."""
     lik_name = likelihood or law.likelihood
@@ -188,7 +192,10 @@ def make_spec(
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")
-    log_centres = {inp: float(np.mean(np.log(frame[inp]))) for inp in law.inputs}
+    log_centres = {
+        inp: float(np.mean(np.log(frame[inp]))) if bool((frame[inp] > 0).all()) else 0.0
+        for inp in law.inputs
+    }
     log_refs = {}
     for inp in law.inputs:
         col = x.get(inp, inp)
@@ -225,6 +232,7 @@ def make_spec(
         run=run,
         group_scale=dict(group_scale or {}),
         correlated=correlated,
+        trials=trials,
     )
 
 

@@ -1,0 +1,222 @@
+"""Two-stage forecasting: scale -> loss (stage 1) -> accuracy (stage 2).
+
+``chain(loss_fit, accuracy_fit)`` pushes every posterior draw of stage 1's
+predicted loss through the matching posterior draw of stage 2 (draws are
+paired, not crossed), so the accuracy interval carries both stages'
+uncertainty. This is the Bayesian version of the OLMo model ladder's two-step
+prediction (LAWS.md D1) without the delta method.
+
+Which stage-1 draw is pushed through
+------------------------------------
+By default (``loss_kind="predictive"``) stage 2 receives stage 1's *posterior
+predictive* loss, i.e. the law's mean plus observation noise. Stage 2 was fitted
+on observed losses, which carry that noise, and the new model's loss will too, so
+this is the right input for predicting one new model's accuracy.
+``loss_kind="mean"`` pushes the law's mean loss only (narrower; the uncertainty
+of the expected accuracy at that scale). ``kind`` controls stage 2 in the same
+way: ``"predictive"`` adds the likelihood's sampling noise (Binomial with the
+row's ``n`` trials, or the training mean ``n``), ``"mean"`` does not. Stage 1's
+draws include its calibrated extrapolation discrepancy by default
+(``extrapolation="auto"``, see :mod:`bayescale.calibration`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import BayescaleError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .fit import Fit
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Two fitted stages composed draw by draw (see :func:`chain`)."""
+
+    loss_fit: Fit
+    accuracy_fit: Fit
+    loss_input: str = "L"
+
+    def _new(self, new: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
+        if isinstance(new, Mapping):
+            new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        if not isinstance(new, pd.DataFrame):
+            raise BayescaleError(f"new rows must be a DataFrame or dict, got {type(new).__name__}.")
+        return new.reset_index(drop=True)
+
+    def _stage2_frame(self, new: pd.DataFrame, placeholder: np.ndarray) -> pd.DataFrame:
+        acc = self.accuracy_fit
+        col = acc.spec.x.get(self.loss_input, self.loss_input)
+        rows = new.copy()
+        rows[col] = placeholder
+        return acc._frame(rows)
+
+    def stage_draws(
+        self,
+        new: pd.DataFrame | Mapping[str, Any],
+        *,
+        loss_kind: str = "predictive",
+        kind: str = "predictive",
+        random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
+        new = self._new(new)
+        with np.errstate(over="ignore"):
+            # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
+            # +inf loss; stage 2 maps it to its chance-level end, quantiles are unaffected
+            loss = self.loss_fit.draws(
+                new, kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation
+            ).values
+        acc = self.accuracy_fit
+        frame = self._stage2_frame(new, np.median(loss, axis=0))
+        rng = acc._rng(random_seed)
+        from .model import param_draws
+
+        params = param_draws(acc.spec, acc.posterior, frame, rng=rng)
+        s2 = max(p.shape[0] for p in params.values())
+        s1 = loss.shape[0]
+        s = min(s1, s2)
+        # pair draw i of stage 1 with draw i of stage 2 (both are exchangeable
+        # posterior samples); thin the longer one evenly when the counts differ
+        i1 = np.linspace(0, s1 - 1, s).round().astype(int)
+        i2 = np.linspace(0, s2 - 1, s).round().astype(int)
+        loss = loss[i1]
+        params = {k: (v[i2] if v.shape[0] > 1 else v) for k, v in params.items()}
+        args = []
+        for inp in acc.law.inputs:
+            if inp == self.loss_input:
+                args.append(loss)
+            else:
+                args.append(frame[inp].to_numpy(dtype=float)[None, :])
+        mu = np.broadcast_to(np.asarray(acc.law(*args, **params), dtype=float), loss.shape)
+        if kind == "mean":
+            out = np.clip(mu, 0.0, 1.0)
+        elif kind == "predictive":
+            noise = {k: v[i2] for k, v in acc._noise().items()}
+            from .likelihoods import get_likelihood
+
+            lik = get_likelihood(acc.spec.likelihood)
+            out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data})
+        else:
+            raise BayescaleError(f"kind must be 'predictive' or 'mean', got {kind!r}.")
+        return loss, np.asarray(out, dtype=float)
+
+    def draws(
+        self,
+        new: pd.DataFrame | Mapping[str, Any],
+        *,
+        loss_kind: str = "predictive",
+        kind: str = "predictive",
+        random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
+    ) -> xr.Dataset:
+        """Paired posterior draws of stage 1's loss and the chained accuracy.
+
+        Returns an xarray Dataset with variables ``loss`` and ``accuracy``, dims
+        ``("sample", "row")``.
+        """
+        loss, acc = self.stage_draws(
+            new, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
+            extrapolation=extrapolation,
+        )
+        return xr.Dataset(
+            {"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)}
+        )
+
+    def predict(
+        self,
+        new: pd.DataFrame | Mapping[str, Any],
+        *,
+        prob: float = 0.9,
+        loss_kind: str = "predictive",
+        kind: str = "predictive",
+        random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
+    ) -> pd.DataFrame:
+        """Chained accuracy forecast with both stages' uncertainty.
+
+        Parameters
+        ----------
+        new : DataFrame or dict
+            Rows with stage 1's inputs (e.g. ``N``, ``D`` or ``C``) plus whatever
+            stage 2 needs besides the loss (``chance``, group columns, ``n``).
+        prob : float
+            Central interval probability.
+        loss_kind, kind : {"predictive", "mean"}
+            Stage 1 and stage 2 draws with or without observation noise.
+        extrapolation : bool or "auto"
+            Passed to stage 1's :meth:`~bayescale.Fit.draws`: add the calibrated
+            discrepancy that grows beyond the fitted range (``"auto"``: on for
+            log-link loss laws; computing it refits stage 1 at a few cutoffs once).
+
+        Returns
+        -------
+        DataFrame
+            ``new`` plus ``loss_median``, ``loss_lower``, ``loss_upper`` (stage 1) and
+            ``mean``, ``median``, ``lower``, ``upper`` of the accuracy.
+
+        Examples
+        --------
+        >>> ch = bs.chain(loss_fit, acc_fit, loss_input="L")  # doctest: +SKIP
+        >>> ch.predict({"N": [7e9], "D": [1.4e11], "chance": [0.25]})  # doctest: +SKIP
+        """
+        from .fit import _check_prob
+
+        prob = _check_prob(prob)
+        new_df = self._new(new)
+        loss, acc = self.stage_draws(
+            new_df, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
+            extrapolation=extrapolation,
+        )
+        qs = [0.5, (1 - prob) / 2, (1 + prob) / 2]
+        ql = np.quantile(loss, qs, axis=0)
+        qa = np.quantile(acc, qs, axis=0)
+        out = new_df.copy()
+        out["loss_median"], out["loss_lower"], out["loss_upper"] = ql
+        out["mean"] = acc.mean(axis=0)
+        out["median"], out["lower"], out["upper"] = qa
+        return out
+
+
+def chain(loss_fit: Fit, accuracy_fit: Fit, *, loss_input: str = "L") -> Chain:
+    """Compose a loss fit and an accuracy-of-loss fit into a two-stage forecaster.
+
+    Parameters
+    ----------
+    loss_fit : Fit
+        Stage 1: loss as a function of scale (``power_law``, ``chinchilla``, ...).
+    accuracy_fit : Fit
+        Stage 2: accuracy as a function of that loss (``sigmoid_of_loss``,
+        ``exp_error_of_loss``, ``onset_hinge_loss``).
+    loss_input : str
+        The input of stage 2's law that receives stage 1's loss (``"L"``).
+
+    Returns
+    -------
+    Chain
+        ``.predict(new, prob=0.9)`` and ``.draws(new)``.
+
+    Examples
+    --------
+    >>> ch = chain(loss_fit, acc_fit)  # doctest: +SKIP
+    >>> ch.predict({"C": [1e22], "chance": [0.25]}, prob=0.9)  # doctest: +SKIP
+    """
+    if loss_input not in accuracy_fit.law.inputs:
+        raise BayescaleError(
+            f"loss_input {loss_input!r} is not an input of the accuracy law "
+            f"{accuracy_fit.law.name!r} (inputs {list(accuracy_fit.law.inputs)})."
+        )
+    if loss_fit.law.link != "log" and loss_fit.law.response != "loss":
+        raise BayescaleError(
+            f"Stage 1 should be a loss law; law {loss_fit.law.name!r} predicts "
+            f"{loss_fit.law.response!r}."
+        )
+    return Chain(loss_fit=loss_fit, accuracy_fit=accuracy_fit, loss_input=loss_input)

@@ -1,0 +1,436 @@
+"""Onsets of emergent abilities and trend direction, derived per posterior draw.
+
+The onset is where the fitted curve has risen by a fraction ``threshold`` of the
+way from chance to its ceiling (or where it crosses an ``absolute`` accuracy).
+Closed forms (LAWS.md E1), with ``u`` the scale axis (``log10 C``, or ``-L`` on a
+loss axis):
+
+* logistic (model A): ``u_on = u0 + logit(q) / k`` (``q = 0.1``: ``u0 - 2.1972 / k``);
+* softplus hinge (model B): ``u_on = u_kink + tau * log(expm1(-log(1 - q) / (s * tau)))``.
+
+For an absolute accuracy ``a`` the fraction is ``q = (a - chance) / (top - chance)``
+per draw; draws whose ceiling stays below ``a`` never cross (onset ``+inf``).
+
+**Censoring.** When every observed model of a task is still at chance (within
+binomial noise), the data only say the onset lies beyond the largest observed
+scale; the upper side of the interval then comes from the prior (and, when
+pooled, from the other tasks). :func:`onset` flags such tasks in ``censored``
+and says so in ``note``; it also flags tasks whose onset lies beyond the largest
+model with posterior probability >= 0.5 (a rise has started but its onset point
+is not yet pinned down by data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import BayescaleError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .fit import Fit
+
+
+@dataclass(frozen=True)
+class OnsetForm:
+    """How to read the onset from a law's parameters."""
+
+    kind: str  # "logistic" or "hinge"
+    axis: str  # law input of the scale axis
+    log10: bool  # axis is log10 of the input (compute) or the input itself (loss)
+    sign: float  # +1: rises with the axis; -1: rises as the axis falls (loss)
+    loc: str  # location parameter (midpoint or kink)
+
+
+#: Laws with a closed-form onset. Register more with ``ONSET_FORMS[name] = OnsetForm(...)``.
+ONSET_FORMS: dict[str, OnsetForm] = {
+    "onset_logistic": OnsetForm("logistic", "C", True, 1.0, "x0"),
+    "sigmoid_compute": OnsetForm("logistic", "C", True, 1.0, "x0"),
+    "onset_hinge": OnsetForm("hinge", "C", True, 1.0, "x_on"),
+    "sigmoid_of_loss": OnsetForm("logistic", "L", False, -1.0, "L0"),
+    "onset_hinge_loss": OnsetForm("hinge", "L", False, -1.0, "L_on"),
+}
+
+
+def logistic_onset(x0, k, q: float | np.ndarray = 0.1):
+    """Onset of the logistic law at fraction ``q`` of the rise: ``x0 + logit(q) / k``.
+
+    Examples
+    --------
+    LAWS.md section 8: ``x_on(0.1) = x_mid - 2.1972 / k``.
+
+    >>> round(float(logistic_onset(23.0, 2.0, 0.1)), 4)
+    21.9014
+    """
+    q = np.asarray(q, dtype=float)
+    with np.errstate(divide="ignore"):
+        return x0 + (np.log(q) - np.log1p(-q)) / k
+
+
+def hinge_onset(x_on, s, tau, q: float | np.ndarray = 0.1):
+    """Onset of the softplus hinge at fraction ``q``: solves ``1 - exp(-s tau softplus) = q``.
+
+    Examples
+    --------
+    A sharp kink (small ``tau``) puts the 10% point just after ``x_on``, at
+    ``x_on - log(0.9) / s``:
+
+    >>> round(float(hinge_onset(23.0, 1.0, 0.001, 0.1)), 4)
+    23.1054
+    """
+    q = np.asarray(q, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        v = -np.log1p(-q) / (s * tau)
+        # log(expm1(v)) without overflow for large v
+        z = np.where(v > 30, v + np.log1p(-np.exp(-np.minimum(v, 700))), np.log(np.expm1(v)))
+    return x_on + tau * z
+
+
+def _form(fit: Fit) -> OnsetForm:
+    name = fit.law.name
+    if name not in ONSET_FORMS:
+        raise BayescaleError(
+            f"onset() needs a law with a known onset form; law {name!r} is not one of "
+            f"{sorted(ONSET_FORMS)}. Fit 'onset_logistic' or 'onset_hinge'."
+        )
+    return ONSET_FORMS[name]
+
+
+def _levels(fit: Fit, levels: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per task/family combination (group columns + chance)."""
+    groups = list(fit.spec.group_columns)
+    data = fit.data
+    if levels is not None:
+        missing = [g for g in groups if g not in levels.columns]
+        if missing:
+            raise BayescaleError(
+                f"levels= lacks the group column(s) {missing} the fit pools over."
+            )
+        out = levels[groups + [c for c in levels.columns if c not in groups]].copy()
+        for g in groups:
+            out[g] = out[g].astype(str)
+        return out.reset_index(drop=True)
+    if not groups:
+        return data.iloc[:1].drop(columns="y").reset_index(drop=True)
+    return data.drop_duplicates(groups).drop(columns="y").reset_index(drop=True)
+
+
+def _label(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
+    if not groups:
+        return ["all"]
+    return frame[list(groups)].astype(str).agg("|".join, axis=1).tolist()
+
+
+def _axis_values(form: OnsetForm, v: np.ndarray) -> np.ndarray:
+    """Input value -> the signed axis ``u`` (log10 C, or -L)."""
+    v = np.asarray(v, dtype=float)
+    return form.sign * (np.log10(v) if form.log10 else v)
+
+
+def onset_draws(
+    fit: Fit,
+    threshold: float = 0.1,
+    *,
+    absolute: float | None = None,
+    levels: pd.DataFrame | None = None,
+) -> xr.DataArray:
+    """Posterior draws of the onset per task/family level, on the axis scale.
+
+    Values are ``log10`` of the onset compute for compute laws, or the onset loss
+    for loss-axis laws. Dims ``("sample", "level")``; level labels join the group
+    columns with ``"|"`` (``"all"`` without pooling). ``+inf``: never reaches the
+    threshold in that draw; ``-inf``: above it at any scale.
+
+    Examples
+    --------
+    >>> d = onset_draws(fit, 0.1)  # doctest: +SKIP
+    >>> d.sel(level="arithmetic|OPT").quantile([0.05, 0.5, 0.95])  # doctest: +SKIP
+    """
+    from .model import param_draws
+
+    form = _form(fit)
+    if absolute is None and not (0.0 < float(threshold) < 1.0):
+        raise BayescaleError(
+            f"threshold is a fraction of the rise from chance to ceiling, in (0, 1); got "
+            f"{threshold!r}. For an accuracy level use absolute=0.5."
+        )
+    if absolute is not None and not (0.0 < float(absolute) < 1.0):
+        raise BayescaleError(f"absolute accuracy must lie in (0, 1), got {absolute!r}.")
+    lv = _levels(fit, levels)
+    groups = list(fit.spec.group_columns)
+    rng = np.random.default_rng(fit.settings.get("random_seed") or 0)
+    params = param_draws(fit.spec, fit.posterior, lv, rng=rng)
+    s = max(p.shape[0] for p in params.values())
+    par = {k: np.broadcast_to(v, (s, len(lv))) for k, v in params.items()}
+    if absolute is None:
+        q = np.full((s, len(lv)), float(threshold))
+    else:
+        if "chance" in fit.law.inputs:
+            if "chance" in lv.columns:
+                chance = lv["chance"].to_numpy(dtype=float)[None, :]
+            else:
+                chance = np.full((1, len(lv)), float(fit.spec.x["chance"]))
+        else:
+            chance = np.zeros((1, len(lv)))
+        top = chance + (1.0 - chance) * par["ceiling"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = (float(absolute) - chance) / (top - chance)
+    u0 = form.sign * par[form.loc]
+    if form.kind == "logistic":
+        u = logistic_onset(u0, par["k"], np.clip(q, 1e-300, 1 - 1e-16))
+    else:
+        u = hinge_onset(u0, par["s"], par["tau"], np.clip(q, 1e-300, 1 - 1e-16))
+    u = np.where(q >= 1.0, np.inf, np.where(q <= 0.0, -np.inf, u))
+    vals = form.sign * u  # back to log10 C, or to L (sign flips +inf for loss: never)
+    return xr.DataArray(
+        vals,
+        dims=("sample", "level"),
+        coords={"level": _label(lv, groups)},
+        name="log10_C_on" if form.log10 else f"{form.axis}_on",
+    )
+
+
+def _quantiles(v: np.ndarray, prob: float) -> np.ndarray:
+    lo, hi = (1 - prob) / 2, (1 + prob) / 2
+    return np.quantile(v, [0.5, lo, hi], axis=0, method="nearest")
+
+
+def _near_chance(fit: Fit, sub: pd.DataFrame, near: float) -> np.ndarray:
+    chance = (
+        sub["chance"].to_numpy(dtype=float)
+        if "chance" in sub.columns
+        else np.zeros(len(sub))
+    )
+    n = sub["n"].to_numpy(dtype=float) if "n" in sub.columns else np.full(len(sub), np.inf)
+    var = chance * (1 - chance) / n
+    if "phi" in fit.posterior:
+        # over-dispersion fitted by the beta(-binomial) likelihood
+        phi = float(np.median(fit.posterior["phi"].values))
+        var = var + chance * (1 - chance) / (phi + 1.0)
+    tol = near + 2.5 * np.sqrt(var)
+    return (sub["y"].to_numpy(dtype=float) - chance) <= tol
+
+
+def onset(
+    fit: Fit,
+    threshold: float = 0.1,
+    *,
+    absolute: float | None = None,
+    prob: float = 0.9,
+    near_chance: float = 0.02,
+    levels: pd.DataFrame | None = None,
+    return_draws: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, xr.DataArray]:
+    """Posterior of the onset compute (or loss) per task/family level.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of an onset law (``onset_logistic``, ``onset_hinge``,
+        ``sigmoid_compute``, ``sigmoid_of_loss``, ``onset_hinge_loss``), pooled or not.
+    threshold : float
+        Fraction of the rise from chance to ceiling that defines the onset (0.1).
+    absolute : float, optional
+        Instead, the accuracy the curve must reach (e.g. 0.5).
+    prob : float
+        Central credible interval probability.
+    near_chance : float
+        A model counts as "at chance" when its accuracy is at most
+        ``near_chance + 2.5 * SD`` above chance, where SD is the sampling SD at chance
+        (binomial with the row's ``n``, plus the fitted beta over-dispersion ``phi``
+        when the likelihood has one). A level is ``censored`` (onset not observed)
+        when all its models are at chance, or when the onset lies beyond its largest
+        model with posterior probability >= 0.5.
+    levels : DataFrame, optional
+        Group labels (and ``chance``) to report, including tasks not in the fit
+        (they draw from the population). Default: every level in the data.
+    return_draws : bool
+        Also return the draws (:func:`onset_draws`).
+
+    Returns
+    -------
+    DataFrame
+        One row per level: the group columns, ``chance``, ``n_models``,
+        ``max_observed`` (largest observed ``log10 C`` or smallest loss), the onset
+        median and interval (``log10_C_on``, ``log10_C_on_lower``,
+        ``log10_C_on_upper`` and ``C_on...`` in FLOPs; ``L_on...`` on a loss axis),
+        ``prob_beyond_data`` (posterior probability that the onset lies beyond the
+        observed range), ``censored`` and ``note``.
+
+    Examples
+    --------
+    >>> f = bs.fit(df, "onset_logistic", pooled={"x0": "task"})  # doctest: +SKIP
+    >>> f.onset(threshold=0.1)[["task", "log10_C_on", "censored"]]  # doctest: +SKIP
+    """
+    from .fit import _check_prob
+
+    prob = _check_prob(prob)
+    form = _form(fit)
+    draws = onset_draws(fit, threshold, absolute=absolute, levels=levels)
+    lv = _levels(fit, levels)
+    groups = list(fit.spec.group_columns)
+    data = fit.data
+    keys = _label(data, groups) if groups else ["all"] * len(data)
+    data = data.assign(_level=keys)
+    q = _quantiles(draws.values, prob)
+    rows = []
+    for j, lab in enumerate(draws.coords["level"].values):
+        sub = data[data["_level"] == lab]
+        row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
+        if "chance" in lv.columns:
+            row["chance"] = float(lv["chance"].iloc[j])
+        row["n_models"] = len(sub)
+        d = draws.values[:, j]
+        if form.log10:
+            row["max_observed"] = float(np.log10(sub[form.axis].max())) if len(sub) else np.nan
+            row["log10_C_on"], row["log10_C_on_lower"], row["log10_C_on_upper"] = q[:, j]
+            row["C_on"], row["C_on_lower"], row["C_on_upper"] = 10.0 ** q[:, j]
+            beyond = d > row["max_observed"]
+        else:
+            row["max_observed"] = float(sub[form.axis].min()) if len(sub) else np.nan
+            row["L_on"], row["L_on_lower"], row["L_on_upper"] = q[:, j]
+            beyond = d < row["max_observed"]
+        row["prob_beyond_data"] = float(np.mean(beyond)) if len(sub) else np.nan
+        at_chance = bool(len(sub)) and bool(_near_chance(fit, sub, near_chance).all())
+        late = bool(len(sub)) and row["prob_beyond_data"] >= 0.5
+        row["censored"] = at_chance or late
+        where = (
+            f"log10 C = {row['max_observed']:.2f}"
+            if form.log10
+            else f"{form.axis} = {row['max_observed']:.3g}"
+        )
+        prior = "the upper side of the interval reflects the prior" + (
+            " and the other pooled levels" if groups else ""
+        )
+        if not len(sub):
+            row["note"] = "level not in the data: onset drawn from the population (prior)"
+        elif at_chance:
+            row["note"] = (
+                f"onset not yet observed: all {len(sub)} models at chance up to {where}; {prior}"
+            )
+        elif late:
+            row["note"] = (
+                f"onset probably beyond the largest model ({where}; P = "
+                f"{row['prob_beyond_data']:.2f}); {prior}"
+            )
+        else:
+            row["note"] = ""
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return (table, draws) if return_draws else table
+
+
+def prob_emerged(
+    fit: Fit,
+    C: float | None = None,
+    *,
+    L: float | None = None,
+    threshold: float = 0.1,
+    absolute: float | None = None,
+    levels: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Posterior probability that the onset has happened by compute ``C`` (or loss ``L``).
+
+    Returns one row per level with the group columns and ``prob_emerged``.
+
+    Examples
+    --------
+    >>> prob_emerged(fit, C=1e24)  # doctest: +SKIP
+    """
+    form = _form(fit)
+    if form.log10:
+        if C is None or not (float(C) > 0):
+            raise BayescaleError(f"prob_emerged needs a positive compute C=, got {C!r}.")
+        draws = onset_draws(fit, threshold, absolute=absolute, levels=levels)
+        p = (draws.values <= np.log10(float(C))).mean(axis=0)
+        at = {"C": float(C)}
+    else:
+        if L is None:
+            raise BayescaleError("This fit is on a loss axis: pass prob_emerged(fit, L=...).")
+        draws = onset_draws(fit, threshold, absolute=absolute, levels=levels)
+        p = (draws.values >= float(L)).mean(axis=0)
+        at = {"L": float(L)}
+    lv = _levels(fit, levels)
+    out = lv[list(fit.spec.group_columns)].copy() if fit.spec.group_columns else pd.DataFrame(
+        index=[0]
+    )
+    for k, v in at.items():
+        out[k] = v
+    out["prob_emerged"] = p
+    return out.reset_index(drop=True)
+
+
+def prob_inverse(
+    fit: Fit,
+    *,
+    C: tuple[float, float] | None = None,
+    min_change: float = 0.01,
+    grid: int = 101,
+    levels: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Posterior probability of inverse and U-shaped scaling per task/family level.
+
+    Evaluates the mean curve of every posterior draw on a grid over the observed
+    compute range of each level (or ``C=(low, high)``). Works for any fit whose
+    law has a compute input ``C``; most useful with ``u_shaped``.
+
+    Returns
+    -------
+    DataFrame
+        Group columns, ``C_low``, ``C_high``, ``prob_inverse`` (accuracy at the high
+        end below the low end by more than ``min_change``), ``prob_u_shaped``
+        (an interior minimum more than ``min_change`` below both ends) and
+        ``turning_point`` (median ``log10 C`` of that minimum among U-shaped draws).
+
+    Examples
+    --------
+    >>> f = bs.fit(df, "u_shaped", pooled={"x0": "task", "b": "task"})  # doctest: +SKIP
+    >>> prob_inverse(f)  # doctest: +SKIP
+    """
+    law = fit.law
+    if "C" not in law.inputs:
+        raise BayescaleError(
+            f"prob_inverse needs a law of compute C; law {law.name!r} has inputs "
+            f"{list(law.inputs)}."
+        )
+    groups = list(fit.spec.group_columns)
+    lv = _levels(fit, levels)
+    data = fit.data
+    keys = _label(data, groups) if groups else ["all"] * len(data)
+    data = data.assign(_level=keys)
+    rows = []
+    for j, lab in enumerate(_label(lv, groups)):
+        sub = data[data["_level"] == lab]
+        if C is not None:
+            lo, hi = float(C[0]), float(C[1])
+        elif len(sub):
+            lo, hi = float(sub["C"].min()), float(sub["C"].max())
+        else:
+            lo, hi = float(data["C"].min()), float(data["C"].max())
+        xs = np.linspace(np.log10(lo), np.log10(hi), grid)
+        new = pd.DataFrame({fit.spec.x.get("C", "C"): 10.0**xs})
+        for inp, col in fit.spec.x.items():
+            if inp != "C" and isinstance(col, str):
+                new[col] = lv[inp].iloc[j] if inp in lv.columns else sub[inp].iloc[0]
+        for g in groups:
+            new[g] = lv[g].iloc[j]
+        mu = fit.draws(new, kind="mean").values  # (samples, grid)
+        start, end = mu[:, 0], mu[:, -1]
+        imin = mu.argmin(axis=1)
+        low = mu.min(axis=1)
+        u = (imin > 0) & (imin < grid - 1) & (start - low > min_change) & (end - low > min_change)
+        row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
+        row.update(
+            C_low=lo,
+            C_high=hi,
+            prob_inverse=float(np.mean(start - end > min_change)),
+            prob_u_shaped=float(np.mean(u)),
+            turning_point=float(np.median(xs[imin[u]])) if u.any() else np.nan,
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
