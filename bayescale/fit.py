@@ -32,7 +32,11 @@ from .model import (
     param_draws,
     run_offsets,
 )
-from .sampling import diagnose, sample, warn_problems
+from .compiled import COMPILED_SAMPLERS, choose_sampler, sample_compiled
+from .sampling import SAMPLERS, diagnose, sample, warn_problems
+
+#: Every ``sampler=`` value accepted by :func:`fit`.
+ALL_SAMPLERS = ("auto", *COMPILED_SAMPLERS, *(s for s in SAMPLERS if s != "nutpie"))
 
 KINDS = ("predictive", "mean")
 
@@ -330,6 +334,47 @@ def load_fit(path: str | Path) -> Fit:
     )
 
 
+def _prepare(
+    data: pd.DataFrame,
+    law: str | Law,
+    *,
+    y: str | None,
+    x: Mapping[str, str] | None,
+    priors: Mapping[str, Any] | None,
+    pooled: Any,
+    run: str | None,
+    likelihood: str | None,
+    group_scale: Mapping[str, float] | None,
+    correlated: bool,
+) -> tuple[ModelSpec, pd.DataFrame, Any]:
+    """Validate the data, compute the spec and build the PyMC model (shared by fits)."""
+    law_obj = get_law(law)
+    pooled_map = normalise_pooled(pooled, law_obj)
+    groups = [g for cols in pooled_map.values() for g in cols]
+    y_col = y or law_obj.response
+    frame = _data.validate(data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run)
+    x_map = _data.input_columns(law_obj, x)
+    spec = make_spec(
+        frame,
+        law_obj,
+        priors=priors,
+        pooled=pooled_map,
+        likelihood=likelihood,
+        x=x_map,
+        y=y_col,
+        run=run,
+        group_scale=group_scale,
+        correlated=correlated,
+    )
+    n_free = spec.free_parameter_count()
+    if len(frame) < n_free:
+        raise DataError(
+            f"Only {len(frame)} rows for law {law_obj.name!r} with {n_free} free parameters; "
+            "add data, fix parameters with priors={name: value}, or choose a simpler law."
+        )
+    return spec, frame, build_model(spec, frame)
+
+
 def fit(
     data: pd.DataFrame,
     law: str | Law,
@@ -393,31 +438,21 @@ def fit(
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
-    law_obj = get_law(law)
-    pooled_map = normalise_pooled(pooled, law_obj)
-    groups = [g for cols in pooled_map.values() for g in cols]
-    y_col = y or law_obj.response
-    frame = _data.validate(data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run)
-    x_map = _data.input_columns(law_obj, x)
-    spec = make_spec(
-        frame,
-        law_obj,
+    if sampler not in ALL_SAMPLERS:
+        raise BayescaleError(f"sampler must be one of {ALL_SAMPLERS}, got {sampler!r}.")
+    spec, frame, model = _prepare(
+        data,
+        law,
+        y=y,
+        x=x,
         priors=priors,
-        pooled=pooled_map,
-        likelihood=likelihood,
-        x=x_map,
-        y=y_col,
+        pooled=pooled,
         run=run,
+        likelihood=likelihood,
         group_scale=group_scale,
         correlated=correlated,
     )
-    n_free = spec.free_parameter_count()
-    if len(frame) < n_free:
-        raise DataError(
-            f"Only {len(frame)} rows for law {law_obj.name!r} with {n_free} free parameters; "
-            "add data, fix parameters with priors={name: value}, or choose a simpler law."
-        )
-    model = build_model(spec, frame)
+    law_obj = spec.law
     settings = {
         "sampler": sampler,
         "draws": draws,
@@ -426,17 +461,35 @@ def fit(
         "random_seed": random_seed,
         "target_accept": target_accept,
     }
-    idata = sample(
-        model,
-        sampler=sampler,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seed=random_seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-        **sampler_kwargs,
-    )
+    if sampler == "auto":
+        sampler = choose_sampler(spec, len(frame))
+        settings["sampler"] = sampler
+    if sampler in COMPILED_SAMPLERS:
+        idata, timing = sample_compiled(
+            spec,
+            model,
+            frame,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            target_accept=target_accept,
+            **sampler_kwargs,
+        )
+        settings["timing"] = timing
+    else:
+        idata = sample(
+            model,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            target_accept=target_accept,
+            progressbar=progressbar,
+            **sampler_kwargs,
+        )
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
     names += list(spec.noise_params)
     diag = diagnose(idata, names)

@@ -40,6 +40,10 @@ class Likelihood:
     build: Callable[..., Any] | None = None
     draw: Callable[..., Any] | None = None
     observed_transform: Callable[[np.ndarray], np.ndarray] = staticmethod(lambda y: y)
+    #: Optional ``logpdf(y, eta, noise, data) -> array`` in numpy, the pointwise log
+    #: density of the link-scale observations (shapes broadcast like ``draw``). Used to fill the
+    #: ``log_likelihood`` group without compiling a PyTensor function.
+    logpdf: Callable[..., Any] | None = None
 
 
 def _studentt_build(eta, y, noise, data):
@@ -65,18 +69,40 @@ def _normal_draw(eta, noise, rng, data):
     return eta + noise["sigma"] * rng.standard_normal(eta.shape)
 
 
+def _studentt_logpdf(y, eta, noise, data):
+    from scipy.special import gammaln
+
+    nu, sigma = noise["nu"], noise["sigma"]
+    z = (y - eta) / sigma
+    return (
+        gammaln((nu + 1.0) / 2.0)
+        - gammaln(nu / 2.0)
+        - 0.5 * np.log(nu * np.pi)
+        - np.log(sigma)
+        - (nu + 1.0) / 2.0 * np.log1p(z * z / nu)
+    )
+
+
+def _normal_logpdf(y, eta, noise, data):
+    sigma = noise["sigma"]
+    z = (y - eta) / sigma
+    return -0.5 * z * z - np.log(sigma) - 0.5 * np.log(2.0 * np.pi)
+
+
 _LIKELIHOODS: dict[str, Likelihood] = {
     "studentt": Likelihood(
         "studentt",
         priors={"sigma": Prior("HalfNormal", sigma=0.05), "nu": Prior("Gamma", alpha=2.0, beta=0.1)},
         build=_studentt_build,
         draw=_studentt_draw,
+        logpdf=_studentt_logpdf,
     ),
     "normal": Likelihood(
         "normal",
         priors={"sigma": Prior("HalfNormal", sigma=0.05)},
         build=_normal_build,
         draw=_normal_draw,
+        logpdf=_normal_logpdf,
     ),
 }
 
