@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .compiled import sample_batch
+from .compiled import choose_sampler, sample_batch
 from .errors import BayescaleError
 from .fit import Fit, _prepare
 from .law import Law
@@ -41,6 +41,7 @@ def fit_batch(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     group_scale: Mapping[str, float] | None = None,
+    sampler: str = "jax",
     warn: bool = False,
 ) -> list[Fit]:
     """Fit one law to each of several independent data frames in one JAX program.
@@ -59,6 +60,12 @@ def fit_batch(
         Seed of each series; an int ``s`` gives series ``k`` the seed ``s + k``, so
         ``bs.fit(frames[k], law, sampler="jax", random_seed=s + k)`` is its separate
         counterpart.
+    sampler : {"jax", "nutpie", "auto"}
+        ``"jax"`` (default): one vmapped JAX program for all series. ``"nutpie"``:
+        one nutpie compilation, then a data swap and a sequential fit per series
+        (faster on a CPU, where vmapped NUTS advances all chains in lock-step and
+        every iteration costs as much as the longest trajectory of any series).
+        ``"auto"``: ``"jax"`` on a GPU, ``"nutpie"`` on CPU.
     warn : bool
         Warn about sampling problems of each series (default off: K warnings).
 
@@ -87,6 +94,36 @@ def fit_batch(
                 f"random_seed has {len(seeds)} seeds for {len(frames)} frames; give one per "
                 "frame or a single int."
             )
+    if sampler == "auto":
+        sampler = choose_sampler()
+    if sampler not in ("jax", "nutpie"):
+        raise BayescaleError(
+            f"fit_batch sampler must be 'jax', 'nutpie' or 'auto', got {sampler!r}."
+        )
+    if sampler == "nutpie":
+        from .fit import fit
+
+        return [
+            fit(
+                df,
+                law,
+                y=y,
+                x=x,
+                priors=priors,
+                pooled=pooled,
+                run=run,
+                likelihood=likelihood,
+                sampler="nutpie",
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=seed,
+                target_accept=target_accept,
+                group_scale=group_scale,
+                warn=warn,
+            )
+            for df, seed in zip(frames, seeds)
+        ]
     prepared = []
     for k, df in enumerate(frames):
         try:

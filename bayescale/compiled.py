@@ -94,7 +94,7 @@ def _freeze(o: Any) -> Any:
 
 
 def choose_sampler(spec=None, n_rows: int | None = None) -> str:
-    """The sampler ``sampler="auto"`` uses: ``"jax"`` on a GPU/TPU, else ``"nutpie"``.
+    """Pick the sampler for ``sampler="auto"``: ``"jax"`` on a GPU/TPU, else ``"nutpie"``.
 
     On the 2-core CPU machine nutpie (numba) was faster than every JAX path at
     every size measured (``benchmarks/results/throughput.md``): less compile time,
@@ -122,12 +122,12 @@ def clear_cache() -> None:
 
 
 def model_arrays(model) -> dict[str, np.ndarray]:
-    """Current values of every ``pm.Data`` container of ``model``, by name."""
+    """Return the current values of every ``pm.Data`` container of ``model``, by name."""
     return {v.name: np.asarray(v.get_value()) for v in model.data_vars}
 
 
 def bucket(n: int) -> int:
-    """Padded row count of the JAX path: the next power of two, at least 16.
+    """Return the padded row count of the JAX path: the next power of two, at least 16.
 
     Examples
     --------
@@ -152,7 +152,7 @@ class CompiledStructure:
 
     # ----------------------------------------------------------------- nutpie
     def nutpie_model(self):
-        """The nutpie-compiled model (numba backend), compiled on first use."""
+        """Return the nutpie-compiled model (numba backend), compiling it on first use."""
         if self._nutpie is None:
             import nutpie
 
@@ -215,13 +215,21 @@ class CompiledStructure:
         return prog
 
 
-def get_structure(spec, model) -> CompiledStructure:
-    """The cache entry for ``spec``'s structure, created from ``model`` if absent."""
+def get_structure(spec, model, frame=None) -> CompiledStructure:
+    """Return the cache entry for ``spec``'s structure, created from ``model`` if absent.
+
+    With ``frame`` the entry gets its own copy of the model (``build_model(spec,
+    frame)``), so that swapping data into the template never alters ``model``.
+    """
     key = structure_key(spec)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
+        if frame is not None:
+            from .model import build_model
+
+            model = build_model(spec, frame)
         dims = model.named_vars_to_dims
         obs = tuple(v.name for v in model.data_vars if dims.get(v.name) == ("obs",))
         entry = CompiledStructure(
@@ -445,8 +453,11 @@ def _to_idata(entry, model, spec, frame, zs, stats, data, n: int, y_obs: np.ndar
 
 
 def _loglik(entry, spec, posterior, frame, flat_values, data, n: int) -> np.ndarray:
-    """Pointwise log-likelihood ``(samples, n)``: numpy when the likelihood has a
-    ``logpdf``, else the jitted JAX export (``data`` padded to a bucket)."""
+    """Compute the pointwise log-likelihood ``(samples, n)``.
+
+    In numpy when the likelihood has a ``logpdf``, else with the jitted JAX export
+    (``data`` padded to a bucket).
+    """
     from .likelihoods import get_likelihood
     from .model import param_draws, run_offsets
 
@@ -504,7 +515,9 @@ def _nutpie_idata(entry, model, spec, frame, idata, arrays, n: int):
     ll = _loglik(entry, spec, post, frame, flat, data, n).reshape(chains, draws, n)
     coords = {"chain": post.chain.values, "draw": post.draw.values, "obs": np.arange(n)}
     log_lik = xr.Dataset({"y_obs": (("chain", "draw", "obs"), ll)}, coords=coords)
-    obs_ds = xr.Dataset({"y_obs": (("obs",), np.asarray(arrays["y"]))}, coords={"obs": np.arange(n)})
+    obs_ds = xr.Dataset(
+        {"y_obs": (("obs",), np.asarray(arrays["y"]))}, coords={"obs": np.arange(n)}
+    )
     return az.InferenceData(
         posterior=post,
         sample_stats=idata.sample_stats,
@@ -547,7 +560,7 @@ def sample_compiled(
     ... # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    entry = get_structure(spec, model)
+    entry = get_structure(spec, model, frame)
     arrays = model_arrays(model)
     n = len(arrays["y"])
     if sampler == "nutpie":
@@ -626,7 +639,7 @@ def sample_batch(
             "fit_batch needs series of one model structure (same law, priors, pooling and "
             "number of group levels); fit differing series separately."
         )
-    entry = get_structure(specs[0], models[0])
+    entry = get_structure(specs[0], models[0], frames[0])
     arrays = [model_arrays(m) for m in models]
     ns = [len(a["y"]) for a in arrays]
     n_pad = bucket(max(ns))

@@ -385,7 +385,7 @@ def fit(
     pooled: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
     run: str | None = None,
     likelihood: str | None = None,
-    sampler: str = "numpyro",
+    sampler: str = "auto",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -422,8 +422,14 @@ def fit(
         random offset on the link scale.
     likelihood : str, optional
         ``"studentt"`` (default for loss laws) or ``"normal"``.
-    sampler : {"numpyro", "nutpie", "pymc", "blackjax"}
-        NUTS implementation (default NumPyro on JAX).
+    sampler : {"auto", "nutpie", "jax", "numpyro", "pymc", "blackjax"}
+        NUTS implementation. ``"nutpie"`` and ``"jax"`` are compiled once per model
+        structure and reused for new data (see :mod:`bayescale.compiled`): nutpie's
+        numba backend, or PyMC's JAX export sampled by NumPyro's NUTS in one jitted
+        program. ``"auto"`` (default) picks ``"jax"`` on a GPU and ``"nutpie"`` on
+        CPU (2-3x less CPU time per fit than ``"numpyro"`` on the 2-core machine,
+        ``docs/throughput.md``). ``"numpyro"``: ``pm.sample(nuts_sampler="numpyro")``,
+        which re-translates and re-JITs on every call.
     draws, tune, chains, random_seed, target_accept
         As in ``pymc.sample``. The same seed gives the same draws.
 
@@ -464,6 +470,9 @@ def fit(
     if sampler == "auto":
         sampler = choose_sampler(spec, len(frame))
         settings["sampler"] = sampler
+        if sampler == "nutpie":
+            # options meant for the JAX samplers have no nutpie counterpart
+            sampler_kwargs.pop("chain_method", None)
     if sampler in COMPILED_SAMPLERS:
         idata, timing = sample_compiled(
             spec,
