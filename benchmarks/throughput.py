@@ -315,7 +315,7 @@ def bench_batch(args, samplers):
     frames = revisiting_frames()
     kw = dict(draws=args.draws, tune=args.tune, chains=args.chains)
     common = dict(x={"x": "seen_examples"}, y="value")
-    for K in args.ks:
+    for K in args.ks if "jax" in samplers else []:
         sub = frames[:K]
         for rep in range(2):
             with Timer() as tm:
@@ -337,7 +337,7 @@ def bench_batch(args, samplers):
             )
     if "nutpie" in samplers:
         # the CPU alternative: one compile, then K sequential refits (with_data)
-        K = max(args.ks)
+        K = args.nutpie_k or max(args.ks)
         with Timer() as tm:
             for k, d in enumerate(frames[:K]):
                 bs.fit(d, "power_law", sampler="nutpie", random_seed=k, warn=False, **kw, **common)
@@ -388,6 +388,7 @@ def main() -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--ks", default="1,10,92")
     p.add_argument("--out", default=str(HERE / "results" / "throughput.md"))
+    p.add_argument("--nutpie-k", type=int, default=0, help="series for the nutpie loop")
     p.add_argument("--from-log", help="rebuild the markdown from a log of an earlier run")
     args = p.parse_args()
     args.only = args.only.split(",")
