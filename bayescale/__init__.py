@@ -20,9 +20,10 @@ __all__ = [
 ]
 
 from . import laws  # noqa: E402,F401  (registers the built-in laws)
+from .batch import fit_batch  # noqa: E402
 from .fit import Fit, fit, load_fit  # noqa: E402
 
-__all__ += ["Fit", "fit", "laws", "load_fit"]
+__all__ += ["Fit", "fit", "fit_batch", "laws", "load_fit"]
 
 from . import datasets  # noqa: E402
 

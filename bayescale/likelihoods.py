@@ -47,6 +47,10 @@ class Likelihood:
     draw: Callable[..., Any] | None = None
     observed_transform: Callable[[np.ndarray], np.ndarray] = staticmethod(lambda y: y)
     needs_trials: bool = False
+    #: Optional ``logpdf(y, eta, noise, data) -> array`` in numpy, the pointwise log
+    #: density of the link-scale observations (shapes broadcast like ``draw``). Used to fill the
+    #: ``log_likelihood`` group without compiling a PyTensor function.
+    logpdf: Callable[..., Any] | None = None
 
 
 def _studentt_build(eta, y, noise, data):
@@ -72,6 +76,26 @@ def _normal_draw(eta, noise, rng, data):
     return eta + noise["sigma"] * rng.standard_normal(eta.shape)
 
 
+def _studentt_logpdf(y, eta, noise, data):
+    from scipy.special import gammaln
+
+    nu, sigma = noise["nu"], noise["sigma"]
+    z = (y - eta) / sigma
+    return (
+        gammaln((nu + 1.0) / 2.0)
+        - gammaln(nu / 2.0)
+        - 0.5 * np.log(nu * np.pi)
+        - np.log(sigma)
+        - (nu + 1.0) / 2.0 * np.log1p(z * z / nu)
+    )
+
+
+def _normal_logpdf(y, eta, noise, data):
+    sigma = noise["sigma"]
+    z = (y - eta) / sigma
+    return -0.5 * z * z - np.log(sigma) - 0.5 * np.log(2.0 * np.pi)
+
+
 _LIKELIHOODS: dict[str, Likelihood] = {
     "studentt": Likelihood(
         "studentt",
@@ -81,12 +105,14 @@ _LIKELIHOODS: dict[str, Likelihood] = {
         },
         build=_studentt_build,
         draw=_studentt_draw,
+        logpdf=_studentt_logpdf,
     ),
     "normal": Likelihood(
         "normal",
         priors={"sigma": Prior("HalfNormal", sigma=0.05)},
         build=_normal_build,
         draw=_normal_draw,
+        logpdf=_normal_logpdf,
     ),
 }
 

@@ -286,15 +286,20 @@ def forward(spec: ModelSpec, p: str, theta):
     return theta
 
 
-def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None):
-    """Unconstrained scale -> constrained value. ``expo`` is the exponent for coefs."""
+def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None, log_centres=None):
+    """Unconstrained scale -> constrained value. ``expo`` is the exponent for coefs.
+
+    ``log_centres`` overrides ``spec.log_centres`` (the model passes its ``pm.Data``
+    scalars so that a compiled model can swap them with the data).
+    """
     kind = param_kind(spec, p)
+    centres = spec.log_centres if log_centres is None else log_centres
     if kind == "coef":
         inp = spec.law.terms[p][1]
-        return np.exp(u + expo * spec.log_centres[inp])
+        return np.exp(u + expo * centres[inp])
     if kind == "location":
         inp = spec.law.locations[p]
-        return np.exp(u + spec.log_centres[inp])
+        return np.exp(u + centres[inp])
     if kind == "BelowMin":
         return bound * sigmoid(u)
     if kind == "unit":
@@ -334,7 +339,10 @@ def group_index(spec: ModelSpec, g: str, frame: pd.DataFrame) -> np.ndarray:
 def build_model(spec: ModelSpec, frame: pd.DataFrame):
     """Build the ``pm.Model`` for ``spec`` on the validated ``frame``.
 
-    Every array is a ``pm.Data`` container, so compiled samplers can swap data.
+    Every array is a ``pm.Data`` container, so compiled samplers can swap data:
+    the law inputs (by input name), ``y``, ``<group>_idx``, ``<param>_bound``, and the
+    data-derived scalars ``<input>_log_centre``, ``<input>_log_ref`` and, for
+    ``BelowMin`` parameters, ``<param>_bound_all`` (the bound of the population value).
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -352,6 +360,18 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
             g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims="obs")
             for g in spec.levels
         }
+        # data-derived constants as pm.Data scalars (same values as the floats in spec)
+        centres = {
+            inp: pm.Data(f"{inp}_log_centre", np.float64(spec.log_centres[inp]))
+            for inp in law.inputs
+        }
+        refs = {
+            inp: pm.Data(f"{inp}_log_ref", np.float64(spec.log_refs[inp]))
+            for inp in law.inputs
+        }
+        bound_all = {
+            p: pm.Data(f"{p}_bound_all", np.float64(b["*"])) for p, b in spec.bounds.items()
+        }
         values: dict[str, Any] = {}
         pops: dict[str, Any] = {}
         for p in _ordered_params(law):
@@ -363,12 +383,12 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
                 bound = (
                     pm.Data(f"{p}_bound", row_bounds(spec, p, frame), dims="obs")
                     if cols
-                    else spec.bounds[p]["*"]
+                    else bound_all[p]
                 )
             # --- population value on the unconstrained scale
             if kind == "coef":
                 expo, inp = law.terms[p]
-                shift = spec.log_centres[inp] - spec.log_refs[inp]
+                shift = centres[inp] - refs[inp]
                 e_pop = pops[expo]
                 if pr.dist in {"Normal", "StudentT"} and "mu" in pr.params:
                     kw = dict(pr.params)
@@ -376,17 +396,17 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
                     u = getattr(pm, pr.dist)(f"{p}_c", **kw)
                 else:
                     u = pm.Deterministic(f"{p}_c", create(f"{p}_ref", pr) - e_pop * shift)
-                pop_val = pm.Deterministic(p, np.exp(u + e_pop * spec.log_centres[inp]))
+                pop_val = pm.Deterministic(p, pt.exp(u + e_pop * centres[inp]))
             elif kind == "location":
                 u = create(f"{p}_loc", pr)
-                pop_val = pm.Deterministic(p, pt.exp(u + spec.log_centres[law.locations[p]]))
+                pop_val = pm.Deterministic(p, pt.exp(u + centres[law.locations[p]]))
             elif kind == "BelowMin":
                 u = pm.Normal(
                     f"{p}_logit",
                     float(pr.params.get("mu", 1.0)),
                     float(pr.params.get("sigma", 1.5)),
                 )
-                pop_val = pm.Deterministic(p, spec.bounds[p]["*"] * pm.math.sigmoid(u))
+                pop_val = pm.Deterministic(p, bound_all[p] * pm.math.sigmoid(u))
             else:
                 pop_val = create(p, pr)
                 u = forward(spec, p, pop_val) if cols else None
@@ -401,12 +421,16 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
                 z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
                 total = total + tau * z[idx[g]]
             expo_rows = values[law.terms[p][0]] if kind == "coef" else None
-            values[p] = inverse(spec, p, total, bound=bound, expo=expo_rows)
+            values[p] = inverse(
+                spec, p, total, bound=bound, expo=expo_rows, log_centres=centres
+            )
             if len(cols) == 1 and kind not in {"coef", "BelowMin"}:
                 g = cols[0]
                 tau_g = model[f"{p}_sd_{g}"]
                 pm.Deterministic(
-                    f"{p}_{g}", inverse(spec, p, u + tau_g * model[f"{p}_z_{g}"]), dims=g
+                    f"{p}_{g}",
+                    inverse(spec, p, u + tau_g * model[f"{p}_z_{g}"], log_centres=centres),
+                    dims=g,
                 )
         mu = law(*[inputs[i] for i in law.inputs], **values)
         if law.link == "log":

@@ -1,6 +1,8 @@
 """Run NUTS on a PyMC model and collect diagnostics.
 
-Default: NumPyro's NUTS through PyMC's JAX backend (``nuts_sampler="numpyro"``).
+:func:`sample` runs ``pm.sample`` on a given model; its default is NumPyro's NUTS
+through PyMC's JAX backend (``nuts_sampler="numpyro"``). ``bs.fit`` defaults to
+``sampler="auto"``, served by the compiled-sampler cache of :mod:`bayescale.compiled`.
 On CPU the chains run in parallel over JAX host devices (PyMC forces 100 of
 them at import); on a GPU they are vectorised on the one device. ``"nutpie"``
 (numba, compile once) and ``"pymc"`` are the alternatives.

@@ -1,0 +1,683 @@
+"""Compile once, refit many: cached samplers keyed by the model *structure*.
+
+A bayescale model's graph depends only on its structure: the law, the priors,
+the pooling, the likelihood, the run column and the number of levels of each
+group. Everything else (law inputs, ``y``, group indices, bounds, data centres)
+is a ``pm.Data`` array (see :func:`bayescale.model.build_model`), so a compiled
+sampler can be reused for new data by swapping those arrays.
+
+Two compiled paths share one cache entry per structure:
+
+``"nutpie"``
+    nutpie's numba backend (``nutpie.compile_pymc_model`` once, then
+    ``compiled.with_data(**arrays)``, which takes about 0.1 ms). Fastest on CPU
+    for the small models of scaling-law work.
+``"jax"``
+    PyMC's JAX export of the log density with the data as *arguments*
+    (``pymc.sampling.jax.get_jaxified_graph`` on a graph whose shared variables
+    are replaced by symbolic inputs), sampled by NumPyro's NUTS kernel
+    (``numpyro.infer.hmc.hmc(potential_fn_gen=...)``) inside one jitted program.
+    Rows are padded to a bucket size (a power of two) and masked in the
+    likelihood, so a refit with another number of rows reuses the same XLA
+    program. The same program vmapped over series gives :func:`fit_batch`.
+
+``COMPILE_COUNTS`` counts the expensive steps (nutpie compilations, JAX graph
+exports and XLA program traces), so tests can check that a refit recompiles
+nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import BayescaleError
+
+#: Number of expensive compilations per kind since import (or :func:`clear_cache`).
+COMPILE_COUNTS: Counter = Counter()
+
+_CACHE: dict[tuple, CompiledStructure] = {}
+_LOCK = threading.Lock()
+
+#: Samplers served from the cache (``bs.fit(sampler=...)``).
+COMPILED_SAMPLERS = ("nutpie", "jax")
+
+#: Smallest row bucket of the JAX path (rows are padded up to a power of two).
+MIN_BUCKET = 16
+
+
+def structure_key(spec) -> tuple:
+    """Hashable key of everything that shapes the model graph apart from data values.
+
+    Law (by identity), priors, pooling, likelihood, run column, group scales,
+    correlation flag and the *number* of levels of each group. Data values, the
+    number of rows, centres, reference scales, bounds and level labels are not
+    part of it: they are ``pm.Data`` and swapped at refit time.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> from bayescale.model import make_spec
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+    >>> law = bs.get_law("power_law")
+    >>> k1 = structure_key(make_spec(df, law, priors=None, pooled={}, likelihood=None,
+    ...                              x={}, y="loss"))
+    >>> k2 = structure_key(make_spec(df.iloc[:4] * 2, law, priors=None, pooled={},
+    ...                              likelihood=None, x={}, y="loss"))
+    >>> k1 == k2
+    True
+    """
+    d = spec.to_dict()
+    for k in ("log_centres", "log_refs", "bounds", "x", "y"):
+        d.pop(k, None)
+    d["levels"] = {g: len(v) for g, v in spec.levels.items()}
+    d["law"] = (spec.law.name, id(spec.law))
+    d["bounds_keys"] = sorted(spec.bounds)
+    return _freeze(d)
+
+
+def _freeze(o: Any) -> Any:
+    if isinstance(o, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in o.items()))
+    if isinstance(o, (list, tuple)):
+        return tuple(_freeze(v) for v in o)
+    if isinstance(o, float) and np.isnan(o):
+        return "nan"
+    return o
+
+
+def choose_sampler(spec=None, n_rows: int | None = None) -> str:
+    """Pick the sampler for ``sampler="auto"``: ``"jax"`` on a GPU/TPU, else ``"nutpie"``.
+
+    On the 2-core CPU machine nutpie (numba) was faster than every JAX path at
+    every size measured (``benchmarks/results/throughput.md``): less compile time,
+    fewer gradient evaluations per draw, and 1.5 s refits. On an accelerator the
+    jitted JAX program runs the chains (and :func:`bayescale.fit_batch`'s series)
+    in one vectorised program.
+
+    Examples
+    --------
+    >>> choose_sampler() in {"nutpie", "jax"}
+    True
+    """
+    import pymc.sampling.jax  # noqa: F401  (host device count is set before JAX starts)
+
+    from .sampling import jax_platform
+
+    return "jax" if jax_platform() in {"gpu", "tpu", "cuda", "rocm"} else "nutpie"
+
+
+def clear_cache() -> None:
+    """Forget every compiled structure and reset :data:`COMPILE_COUNTS`."""
+    with _LOCK:
+        _CACHE.clear()
+        COMPILE_COUNTS.clear()
+
+
+def model_arrays(model) -> dict[str, np.ndarray]:
+    """Return the current values of every ``pm.Data`` container of ``model``, by name."""
+    return {v.name: np.asarray(v.get_value()) for v in model.data_vars}
+
+
+def bucket(n: int) -> int:
+    """Return the padded row count of the JAX path: the next power of two, at least 16.
+
+    Examples
+    --------
+    >>> bucket(240), bucket(256), bucket(3)
+    (256, 256, 16)
+    """
+    return max(MIN_BUCKET, 1 << (max(int(n), 1) - 1).bit_length())
+
+
+@dataclass
+class CompiledStructure:
+    """Compiled samplers and helpers for one model structure (one cache entry)."""
+
+    key: tuple
+    template: Any  # pm.Model built on the first data seen
+    obs_data: tuple[str, ...]  # names of pm.Data arrays with the "obs" dim
+    data_names: tuple[str, ...]
+    value_names: tuple[str, ...]
+    _nutpie: Any = None
+    _jax: dict[str, Any] | None = None
+    _programs: dict[tuple, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- nutpie
+    def nutpie_model(self):
+        """Return the nutpie-compiled model (numba backend), compiling it on first use."""
+        if self._nutpie is None:
+            import nutpie
+
+            COMPILE_COUNTS["nutpie"] += 1
+            self._nutpie = nutpie.compile_pymc_model(self.template, backend="numba")
+        return self._nutpie
+
+    def sample_nutpie(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        draws: int,
+        tune: int,
+        chains: int,
+        random_seed: int | None,
+        target_accept: float,
+        **kwargs: Any,
+    ):
+        """Sample with nutpie after swapping the data; returns nutpie's InferenceData."""
+        import nutpie
+
+        compiled = self.nutpie_model()
+        with _LOCK:
+            # the template's initial-point function reads the shared variables: set them
+            # too, so that a swapped refit starts where a fresh compile would.
+            for v in self.template.data_vars:
+                v.set_value(np.asarray(arrays[v.name], dtype=v.dtype))
+            swapped = compiled.with_data(**{k: arrays[k] for k in compiled.shared_data})
+            idata = nutpie.sample(
+                swapped,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=random_seed,
+                save_warmup=False,
+                progress_bar=False,
+                target_accept=target_accept,
+                **kwargs,
+            )
+        return idata
+
+    # -------------------------------------------------------------------- JAX
+    def jax_functions(self) -> dict[str, Any]:
+        """Jaxified log density, initial point, posterior and log-likelihood functions.
+
+        Each takes ``(values: dict, data: dict)`` (data: the model arrays by name plus
+        ``"__mask__"``, 1.0 for real rows and 0.0 for padding).
+        """
+        if self._jax is None:
+            self._jax = _jaxify(self)
+        return self._jax
+
+    def program(self, kind: str, **static: Any):
+        """Jitted sampling program for fixed settings (traced once per settings/shape)."""
+        key = (kind, tuple(sorted(static.items())))
+        prog = self._programs.get(key)
+        if prog is None:
+            prog = _make_program(self, kind, **static)
+            self._programs[key] = prog
+        return prog
+
+
+def get_structure(spec, model, frame=None) -> CompiledStructure:
+    """Return the cache entry for ``spec``'s structure, created from ``model`` if absent.
+
+    With ``frame`` the entry gets its own copy of the model (``build_model(spec,
+    frame)``), so that swapping data into the template never alters ``model``.
+    """
+    key = structure_key(spec)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        if frame is not None:
+            from .model import build_model
+
+            model = build_model(spec, frame)
+        dims = model.named_vars_to_dims
+        obs = tuple(v.name for v in model.data_vars if dims.get(v.name) == ("obs",))
+        entry = CompiledStructure(
+            key=key,
+            template=model,
+            obs_data=obs,
+            data_names=tuple(v.name for v in model.data_vars),
+            value_names=tuple(v.name for v in model.value_vars),
+        )
+        _CACHE[key] = entry
+        return entry
+
+
+# ------------------------------------------------------------------------------------------
+# JAX export
+
+
+def _enable_x64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _jaxify(entry: CompiledStructure) -> dict[str, Any]:
+    import pytensor.tensor as pt
+    from pymc.initial_point import make_initial_point_expression
+    from pymc.sampling.jax import get_jaxified_graph
+    from pytensor.graph.replace import graph_replace
+
+    _enable_x64()
+    COMPILE_COUNTS["jax_export"] += 1
+    model = entry.template
+    if len(model.observed_RVs) != 1:
+        raise BayescaleError(
+            f"The JAX path needs exactly one observed variable, got "
+            f"{[v.name for v in model.observed_RVs]}; use sampler='nutpie'."
+        )
+    obs_rv = model.observed_RVs[0]
+    sym = {
+        v: pt.tensor(name=v.name, dtype=v.dtype, shape=(None,) * v.ndim) for v in model.data_vars
+    }
+    mask = pt.vector("__mask__", dtype="float64")
+    data_inputs = [*sym.values(), mask]
+    value_vars = list(model.value_vars)
+
+    free_lp = model.logp(vars=model.free_RVs, jacobian=True)
+    obs_lp = model.logp(vars=[obs_rv], sum=False)[0]
+    pot = [model.logp(vars=[p]) for p in model.potentials]
+    lp = free_lp + pt.sum(obs_lp * mask) + sum(pot, pt.constant(0.0))
+    # posterior variables (constrained) and deterministics, as functions of values
+    post_vars = list(model.free_RVs) + list(model.deterministics)
+    post_names = [v.name for v in post_vars]
+    post_graph = model.replace_rvs_by_values(post_vars)
+    init_graph = make_initial_point_expression(
+        free_rvs=model.free_RVs,
+        rvs_to_transforms=model.rvs_to_transforms,
+        initval_strategies={},
+        default_strategy="support_point",
+        return_transformed=True,
+    )
+    lp, obs_lp_r, *rest = graph_replace([lp, obs_lp, *post_graph, *init_graph], sym, strict=False)
+    post_g = rest[: len(post_graph)]
+    init_g = rest[len(post_graph) :]
+    names = list(entry.value_names)
+    dnames = [v.name for v in sym] + ["__mask__"]
+
+    f_lp = get_jaxified_graph(inputs=value_vars + data_inputs, outputs=[lp])
+    f_ll = get_jaxified_graph(inputs=value_vars + data_inputs, outputs=[obs_lp_r])
+    f_post = get_jaxified_graph(inputs=value_vars + data_inputs, outputs=post_g)
+    f_init = get_jaxified_graph(inputs=data_inputs, outputs=init_g)
+    # initial-point expressions are ordered like free_RVs; map to value var names
+    init_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+
+    def _args(values, data):
+        return [values[n] for n in names] + [data[d] for d in dnames]
+
+    def logp(values, data):
+        return f_lp(*_args(values, data))[0]
+
+    def loglik(values, data):
+        return f_ll(*_args(values, data))[0]
+
+    def post(values, data):
+        return dict(zip(post_names, f_post(*_args(values, data))))
+
+    def init(data):
+        return dict(zip(init_names, f_init(*[data[d] for d in dnames])))
+
+    return {"logp": logp, "loglik": loglik, "post": post, "init": init, "post_names": post_names}
+
+
+def _make_program(entry: CompiledStructure, kind: str, **static: Any):
+    """Build the jitted NUTS program.
+
+    ``kind="fit"``: arguments ``(keys (chains, 2), z0 {name: (chains, ...)}, data)``.
+    ``kind="batch"``: the same with a leading series axis on all three.
+    """
+    import jax
+    from jax import lax
+    from numpyro.infer.hmc import hmc
+
+    fns = entry.jax_functions()
+    logp = fns["logp"]
+    tune, draws = int(static["tune"]), int(static["draws"])
+    target_accept, max_tree_depth = float(static["target_accept"]), int(static["max_tree_depth"])
+    init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(logp), algo="NUTS")
+
+    def one_chain(key, z0, data):
+        COMPILE_COUNTS["jax_trace"] += 1  # runs at trace time only
+        state = init_kernel(
+            z0,
+            num_warmup=tune,
+            target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth,
+            model_args=(data,),
+            rng_key=key,
+        )
+
+        def body(s, _):
+            s = sample_kernel(s, model_args=(data,))
+            stats = {
+                "diverging": s.diverging,
+                "n_steps": s.num_steps,
+                "energy": s.energy,
+                "acceptance_rate": s.accept_prob,
+                "step_size": s.adapt_state.step_size,
+                "lp": -s.potential_energy,
+            }
+            return s, (s.z, stats)
+
+        # one scan over warmup and draws (one copy of the NUTS kernel to compile)
+        _, (zs, stats) = lax.scan(body, state, None, length=tune + draws)
+        zs = {k: v[tune:] for k, v in zs.items()}
+        stats = {k: v[tune:] for k, v in stats.items()}
+        return zs, stats
+
+    chains = int(static["chains"])
+    if kind == "fit":
+        if static.get("chain_method") == "parallel" and jax.local_device_count() >= chains:
+            return jax.pmap(one_chain, in_axes=(0, 0, None))
+        return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+    if kind == "batch":
+        per_series = jax.vmap(one_chain, in_axes=(0, 0, None))
+        return jax.jit(jax.vmap(per_series, in_axes=(0, 0, 0)))
+    raise BayescaleError(f"unknown program kind {kind!r}")
+
+
+def _potential_gen(logp):
+    def gen(data):
+        def potential(z):
+            return -logp(z, data)
+
+        return potential
+
+    return gen
+
+
+def _pad(arrays: Mapping[str, np.ndarray], obs: Sequence[str], n: int, n_pad: int):
+    out = {}
+    for k, v in arrays.items():
+        v = np.asarray(v)
+        if k in obs and n_pad > n:
+            v = np.concatenate([v, np.repeat(v[-1:], n_pad - n, axis=0)])
+        out[k] = v
+    mask = np.zeros(n_pad)
+    mask[:n] = 1.0
+    out["__mask__"] = mask
+    return out
+
+
+def _initial_values(entry, data, chains: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """PyMC-style start: the support point plus U(-1, 1) jitter per chain."""
+    ip = entry.jax_functions()["init"](data)
+    out = {}
+    for name in entry.value_names:
+        base = np.asarray(ip[name], dtype=float)
+        out[name] = base[None] + rng.uniform(-1.0, 1.0, size=(chains,) + base.shape)
+    return out
+
+
+def _seed_keys(random_seed: int | None, chains: int):
+    import jax
+
+    seed = int(np.random.SeedSequence(random_seed).generate_state(1)[0])
+    return jax.random.split(jax.random.PRNGKey(seed), chains), np.random.default_rng(seed)
+
+
+# ------------------------------------------------------------------------------------------
+# InferenceData assembly
+
+
+def _to_idata(entry, model, spec, frame, zs, stats, data, n: int, y_obs: np.ndarray):
+    """Posterior (constrained + deterministics), sample_stats, log_likelihood, observed_data."""
+    import arviz as az
+
+    chains, draws = np.shape(stats["diverging"])
+    flat = {k: np.asarray(v).reshape((chains * draws,) + np.shape(v)[2:]) for k, v in zs.items()}
+    post_fn, _ = _post_fns(entry)
+    post = post_fn(flat, data)
+    posterior = {
+        k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in post.items()
+    }
+    coords = {g: list(levs) for g, levs in spec.levels.items()}
+    coords["obs"] = np.arange(n)
+    dims_map = model.named_vars_to_dims
+    dims = {k: list(dims_map.get(k, ())) for k in posterior}
+    dims["y_obs"] = ["obs"]
+    ss = {k: np.asarray(v) for k, v in stats.items()}
+    ss["diverging"] = ss["diverging"].astype(bool)
+    ss["tree_depth"] = np.floor(np.log2(np.maximum(ss["n_steps"], 1))).astype(int) + 1
+    idata = az.from_dict(posterior=posterior, sample_stats=ss, coords=coords, dims=dims)
+    ll = _loglik(entry, spec, idata.posterior, frame, flat, data, n)
+    return az.from_dict(
+        posterior=posterior,
+        sample_stats=ss,
+        log_likelihood={"y_obs": ll.reshape(chains, draws, n)},
+        observed_data={"y_obs": y_obs},
+        coords=coords,
+        dims=dims,
+    )
+
+
+def _loglik(entry, spec, posterior, frame, flat_values, data, n: int) -> np.ndarray:
+    """Compute the pointwise log-likelihood ``(samples, n)``.
+
+    In numpy when the likelihood has a ``logpdf``, else with the jitted JAX export
+    (``data`` padded to a bucket).
+    """
+    from .likelihoods import get_likelihood
+    from .model import param_draws, run_offsets
+
+    lik = get_likelihood(spec.likelihood)
+    if lik.logpdf is not None and frame is not None:
+        law = spec.law
+        rng = np.random.default_rng(0)  # unused: every group level is a training level
+        params = param_draws(spec, posterior, frame, rng=rng)
+        args = [frame[i].to_numpy(dtype=float)[None, :] for i in law.inputs]
+        mu = np.asarray(law(*args, **params), dtype=float)
+        eta = np.log(mu) if law.link == "log" else mu
+        off = run_offsets(spec, posterior, frame, rng)
+        if off is not None:
+            eta = eta + off
+        noise = {k: posterior[k].values.reshape(-1)[:, None] for k in spec.noise_params}
+        y = np.asarray(data["y"])[:n]
+        s = max(v.shape[0] for v in noise.values()) if noise else eta.shape[0]
+        return np.broadcast_to(lik.logpdf(y[None, :], eta, noise, {"frame": frame}), (s, n))
+    _, ll_fn = _post_fns(entry)
+    return np.asarray(ll_fn(flat_values, data))[:, :n]
+
+
+def _post_fns(entry):
+    """Jitted, vmapped (over draws) posterior and log-likelihood functions."""
+    cached = entry._programs.get(("post",))
+    if cached is None:
+        import jax
+
+        fns = entry.jax_functions()
+        post = jax.jit(jax.vmap(fns["post"], in_axes=(0, None)))
+        ll = jax.jit(jax.vmap(fns["loglik"], in_axes=(0, None)))
+        cached = (post, ll)
+        entry._programs[("post",)] = cached
+    return cached
+
+
+def _nutpie_idata(entry, model, spec, frame, idata, arrays, n: int):
+    """Bring nutpie's output to the layout of the JAX path (and of pm.sample)."""
+    import arviz as az
+    import xarray as xr
+
+    keep = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
+    post = idata.posterior[[k for k in keep if k in idata.posterior]]
+    # relabel group coordinates (labels are data; the compiled model keeps the first ones)
+    for g, levs in spec.levels.items():
+        if g in post.dims:
+            post = post.assign_coords({g: list(levs)})
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    flat = {}
+    for name in entry.value_names:
+        if name in idata.posterior:
+            v = idata.posterior[name].values
+            flat[name] = v.reshape((chains * draws,) + v.shape[2:])
+    data = _pad(arrays, entry.obs_data, n, bucket(n))
+    ll = _loglik(entry, spec, post, frame, flat, data, n).reshape(chains, draws, n)
+    coords = {"chain": post.chain.values, "draw": post.draw.values, "obs": np.arange(n)}
+    log_lik = xr.Dataset({"y_obs": (("chain", "draw", "obs"), ll)}, coords=coords)
+    obs_ds = xr.Dataset(
+        {"y_obs": (("obs",), np.asarray(arrays["y"]))}, coords={"obs": np.arange(n)}
+    )
+    return az.InferenceData(
+        posterior=post,
+        sample_stats=idata.sample_stats,
+        log_likelihood=log_lik,
+        observed_data=obs_ds,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# public entry points
+
+
+def sample_compiled(
+    spec,
+    model,
+    frame=None,
+    *,
+    sampler: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    random_seed: int | None,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    chain_method: str | None = None,
+    **kwargs: Any,
+):
+    """Sample ``model`` (built by ``build_model(spec, frame)``) with a cached compiled sampler.
+
+    ``frame`` (the validated data) lets the log-likelihood be computed in numpy.
+
+    Returns InferenceData with ``posterior``, ``sample_stats`` (with ``diverging``),
+    ``log_likelihood`` (``y_obs``) and ``observed_data``, and a dict of timings.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> f = bs.fit(df, "chinchilla", sampler="nutpie", random_seed=1)  # doctest: +SKIP
+    >>> f2 = bs.fit(df2, "chinchilla", sampler="nutpie", random_seed=1)  # no recompile
+    ... # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    entry = get_structure(spec, model, frame)
+    arrays = model_arrays(model)
+    n = len(arrays["y"])
+    if sampler == "nutpie":
+        before = COMPILE_COUNTS["nutpie"]
+        raw = entry.sample_nutpie(
+            arrays,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            target_accept=target_accept,
+            **kwargs,
+        )
+        t1 = time.perf_counter()
+        idata = _nutpie_idata(entry, model, spec, frame, raw, arrays, n)
+        compiled = COMPILE_COUNTS["nutpie"] > before
+    elif sampler == "jax":
+        if kwargs:
+            raise BayescaleError(f"sampler='jax' takes no extra options, got {sorted(kwargs)}.")
+        import pymc.sampling.jax  # noqa: F401  (sets the host device count before JAX starts)
+
+        from .sampling import jax_platform
+
+        if chain_method is None:
+            chain_method = "parallel" if jax_platform() == "cpu" else "vectorized"
+        before = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"]
+        n_pad = bucket(n)
+        data = _pad(arrays, entry.obs_data, n, n_pad)
+        keys, rng = _seed_keys(random_seed, chains)
+        z0 = _initial_values(entry, data, chains, rng)
+        prog = entry.program(
+            "fit",
+            tune=tune,
+            draws=draws,
+            chains=chains,
+            target_accept=target_accept,
+            max_tree_depth=max_tree_depth,
+            chain_method=chain_method,
+        )
+        zs, stats = prog(keys, z0, data)
+        zs = {k: np.asarray(v) for k, v in zs.items()}
+        stats = {k: np.asarray(v) for k, v in stats.items()}
+        t1 = time.perf_counter()
+        idata = _to_idata(
+            entry, model, spec, frame, zs, stats, data, n, np.asarray(arrays["y"])
+        )
+        compiled = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"] > before
+    else:
+        raise BayescaleError(f"compiled samplers are 'nutpie' and 'jax', got {sampler!r}.")
+    t2 = time.perf_counter()
+    timing = {"sample_s": t1 - t0, "postprocess_s": t2 - t1, "compiled": bool(compiled)}
+    return idata, timing
+
+
+def sample_batch(
+    specs: Sequence[Any],
+    models: Sequence[Any],
+    frames: Sequence[Any],
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    random_seeds: Sequence[int | None],
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+):
+    """Sample K models of one structure as one vmapped JAX program.
+
+    Rows are padded to the bucket of the longest series and masked. Returns a list of
+    InferenceData (one per series) and a dict of timings.
+    """
+    t0 = time.perf_counter()
+    keys0 = {structure_key(s) for s in specs}
+    if len(keys0) != 1:
+        raise BayescaleError(
+            "fit_batch needs series of one model structure (same law, priors, pooling and "
+            "number of group levels); fit differing series separately."
+        )
+    entry = get_structure(specs[0], models[0], frames[0])
+    arrays = [model_arrays(m) for m in models]
+    ns = [len(a["y"]) for a in arrays]
+    n_pad = bucket(max(ns))
+    datas = [_pad(a, entry.obs_data, n, n_pad) for a, n in zip(arrays, ns)]
+    stacked = {k: np.stack([d[k] for d in datas]) for k in datas[0]}
+    keys, z0s = [], []
+    for d, seed in zip(datas, random_seeds):
+        k, rng = _seed_keys(seed, chains)
+        keys.append(np.asarray(k))
+        z0s.append(_initial_values(entry, d, chains, rng))
+    keys = np.stack(keys)
+    z0 = {k: np.stack([z[k] for z in z0s]) for k in z0s[0]}
+    prog = entry.program(
+        "batch",
+        tune=tune,
+        draws=draws,
+        chains=chains,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
+    )
+    zs, stats = prog(keys, z0, stacked)
+    zs = {k: np.asarray(v) for k, v in zs.items()}
+    stats = {k: np.asarray(v) for k, v in stats.items()}
+    t1 = time.perf_counter()
+    out = []
+    for i, (spec, model, frame, d, n) in enumerate(zip(specs, models, frames, datas, ns)):
+        out.append(
+            _to_idata(
+                entry,
+                model,
+                spec,
+                frame,
+                {k: v[i] for k, v in zs.items()},
+                {k: v[i] for k, v in stats.items()},
+                d,
+                n,
+                np.asarray(arrays[i]["y"]),
+            )
+        )
+    t2 = time.perf_counter()
+    return out, {"sample_s": t1 - t0, "postprocess_s": t2 - t1}

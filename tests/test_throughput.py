@@ -1,0 +1,170 @@
+"""Compile once, refit many (nutpie and JAX paths) and batched JAX fits.
+
+Budget: about 40-60 CPU-seconds in all (two nutpie compilations, two JAX
+program compilations, one batched program). Everything runs on the 3-parameter
+power law with 2 chains x 200 draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import compiled as C
+from bayescale.errors import BayescaleError
+from bayescale.model import make_spec
+
+TRUE = {"E": 1.5, "A": 30.0, "alpha": 0.3}
+SETTINGS = dict(draws=200, tune=200, chains=2, warn=False)
+
+
+def simulate_power(n: int, seed: int, E=1.5, A=30.0, alpha=0.3, noise=0.01) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = np.exp(rng.uniform(np.log(1e3), np.log(1e7), n))
+    loss = (E + A * x ** (-alpha)) * np.exp(noise * rng.standard_normal(n))
+    return pd.DataFrame({"x": x, "loss": loss})
+
+
+# three series with different truths and row counts (all pad to the 32-row bucket)
+SERIES = [
+    (simulate_power(18, 1), dict(E=1.5, A=30.0, alpha=0.3)),
+    (simulate_power(25, 2, alpha=0.4), dict(E=1.5, A=30.0, alpha=0.4)),
+    (simulate_power(31, 3, E=2.0), dict(E=2.0, A=30.0, alpha=0.3)),
+]
+SERIES = [(df, {**TRUE, **t}) for df, t in SERIES]
+
+
+def _spec(df, law="power_law", priors=None):
+    return make_spec(
+        df.rename(columns={"loss": "y"}),
+        bs.get_law(law),
+        priors=priors,
+        pooled={},
+        likelihood=None,
+        x={},
+        y="loss",
+    )
+
+
+def test_structure_key_ignores_data_but_not_structure():
+    a, b = SERIES[0][0], SERIES[2][0]
+    assert C.structure_key(_spec(a)) == C.structure_key(_spec(b))
+    assert C.structure_key(_spec(a)) != C.structure_key(_spec(a, priors={"alpha": 0.3}))
+    assert C.structure_key(_spec(a)) != C.structure_key(
+        make_spec(
+            a.rename(columns={"loss": "y"}),
+            bs.get_law("power_law"),
+            priors=None,
+            pooled={},
+            likelihood="normal",
+            x={},
+            y="loss",
+        )
+    )
+
+
+def test_bucket_padding():
+    assert [C.bucket(n) for n in (1, 16, 17, 240, 256, 257)] == [16, 16, 32, 256, 256, 512]
+    arrays = {"x": np.arange(3.0), "y": np.ones(3), "x_log_centre": np.array(2.0)}
+    out = C._pad(arrays, ("x", "y"), 3, 16)
+    assert out["x"].shape == (16,) and out["x"][-1] == 2.0
+    assert out["x_log_centre"].shape == ()
+    assert out["__mask__"].sum() == 3
+
+
+def test_unknown_sampler_is_rejected():
+    with pytest.raises(BayescaleError, match="sampler must be one of"):
+        bs.fit(SERIES[0][0], "power_law", sampler="fast")
+
+
+@pytest.mark.slow
+def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
+    C.clear_cache()
+    (a, _), (b, truth_b) = SERIES[0], SERIES[2]
+    f_a = bs.fit(a, "power_law", sampler="nutpie", random_seed=11, **SETTINGS)
+    assert C.COMPILE_COUNTS["nutpie"] == 1
+    f_b = bs.fit(b, "power_law", sampler="nutpie", random_seed=11, **SETTINGS)
+    assert C.COMPILE_COUNTS["nutpie"] == 1, "a data swap (new n) must not recompile"
+    assert f_b.settings["timing"]["compiled"] is False
+    assert len(f_b.data) != len(f_a.data)
+    # the first fit's model still holds its own data (the cache swaps into a copy)
+    np.testing.assert_array_equal(C.model_arrays(f_a.model)["y"], np.log(a["loss"].to_numpy()))
+    # same layout as pm.sample output
+    for g in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
+        assert g in f_b.idata.groups()
+    assert "diverging" in f_b.idata.sample_stats
+    assert f_b.idata.log_likelihood["y_obs"].shape == (2, 200, len(b))
+    assert set(f_b.posterior.data_vars) >= {"E", "A", "alpha", "sigma", "nu"}
+    # recovery: the swapped data really were used
+    assert abs(float(f_b.posterior["E"].mean()) - truth_b["E"]) < 0.1
+    # a fresh compile on b gives the very same draws for the same seed
+    C.clear_cache()
+    fresh = bs.fit(b, "power_law", sampler="nutpie", random_seed=11, **SETTINGS)
+    assert C.COMPILE_COUNTS["nutpie"] == 1
+    for v in ("E", "A", "alpha", "sigma", "nu"):
+        np.testing.assert_array_equal(fresh.posterior[v].values, f_b.posterior[v].values)
+    np.testing.assert_array_equal(
+        fresh.idata.log_likelihood["y_obs"].values, f_b.idata.log_likelihood["y_obs"].values
+    )
+
+
+@pytest.mark.slow
+def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate():
+    C.clear_cache()
+    (a, _), (b, truth_b) = SERIES[0], SERIES[1]
+    f_a = bs.fit(a, "power_law", sampler="jax", random_seed=3, **SETTINGS)
+    counts = dict(C.COMPILE_COUNTS)
+    assert counts == {"jax_export": 1, "jax_trace": 1}
+    f_b = bs.fit(b, "power_law", sampler="jax", random_seed=3, **SETTINGS)
+    assert dict(C.COMPILE_COUNTS) == counts, "a data swap (new n, same bucket) must not re-trace"
+    assert f_b.settings["timing"]["compiled"] is False
+    assert len(f_b.data) != len(f_a.data)
+    for g in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
+        assert g in f_b.idata.groups()
+    assert f_b.idata.sample_stats["diverging"].dtype == bool
+    assert abs(float(f_b.posterior["alpha"].mean()) - truth_b["alpha"]) < 0.05
+
+    # numpy log-likelihood == the PyMC graph's (JAX export), padded rows excluded
+    entry = C.get_structure(f_b.spec, f_b.model)
+    arrays = C.model_arrays(f_b.model)
+    data = C._pad(arrays, entry.obs_data, len(b), C.bucket(len(b)))
+    post = f_b.posterior
+    flat = {
+        "E_logit": np.log(post["E"].values / (arrays["E_bound_all"] - post["E"].values)).ravel(),
+        "alpha_logodds__": np.log(post["alpha"].values / (1 - post["alpha"].values)).ravel(),
+        "A_c": post["A_c"].values.ravel(),
+        "sigma_log__": np.log(post["sigma"].values).ravel(),
+        "nu_log__": np.log(post["nu"].values).ravel(),
+    }
+    ll_jax = np.asarray(C._post_fns(entry)[1](flat, data))[:, : len(b)]
+    np.testing.assert_allclose(
+        f_b.idata.log_likelihood["y_obs"].values.reshape(ll_jax.shape), ll_jax, rtol=1e-6, atol=1e-8
+    )
+
+    # fresh compile on b: identical draws
+    C.clear_cache()
+    fresh = bs.fit(b, "power_law", sampler="jax", random_seed=3, **SETTINGS)
+    for v in ("E", "A", "alpha", "sigma", "nu"):
+        np.testing.assert_array_equal(fresh.posterior[v].values, f_b.posterior[v].values)
+
+    # batched: K=3 series in one program, per-series agreement with separate fits
+    frames = [df for df, _ in SERIES]
+    fits = bs.fit_batch(
+        frames, "power_law", sampler="jax", random_seed=20, draws=200, tune=200, chains=2
+    )
+    assert C.COMPILE_COUNTS["jax_trace"] == 2  # fit program + batch program
+    assert [len(f.data) for f in fits] == [len(df) for df in frames]
+    for k, (fb, (df, truth)) in enumerate(zip(fits, SERIES)):
+        fs = bs.fit(df, "power_law", sampler="jax", random_seed=20 + k, **SETTINGS)
+        assert fb.idata.log_likelihood["y_obs"].shape == (2, 200, len(df))
+        sb, ss = fb.summary(), fs.summary()
+        for p in ("E", "A", "alpha", "sigma"):
+            diff = abs(sb.loc[p, "mean"] - ss.loc[p, "mean"])
+            mcse = np.hypot(sb.loc[p, "mcse_mean"], ss.loc[p, "mcse_mean"])
+            # summary rounds to 3 decimals: allow that rounding too
+            assert diff <= 4 * mcse + 2e-3, (k, p, diff, mcse)
+        assert abs(sb.loc["alpha", "mean"] - truth["alpha"]) < 0.05
+        assert abs(sb.loc["E", "mean"] - truth["E"]) < 0.1
+    assert C.COMPILE_COUNTS["jax_trace"] == 2  # separate fits reused the fit program
