@@ -1,6 +1,13 @@
 """bayescale: Bayesian scaling laws with calibrated extrapolation intervals."""
 
-from .errors import BayescaleError, DataError, DatasetError, LawError, SamplingWarning
+from .errors import (
+    BayescaleError,
+    DataError,
+    DatasetError,
+    LawError,
+    PoolingWarning,
+    SamplingWarning,
+)
 from .law import Law, get_law, law, list_laws
 from .priors import Prior
 
@@ -12,6 +19,7 @@ __all__ = [
     "DatasetError",
     "Law",
     "LawError",
+    "PoolingWarning",
     "Prior",
     "SamplingWarning",
     "get_law",
@@ -20,6 +28,7 @@ __all__ = [
 ]
 
 from . import laws  # noqa: E402,F401  (registers the built-in laws)
+from .data import filter_checkpoints  # noqa: E402
 from .fit import Fit, fit, load_fit  # noqa: E402
 
-__all__ += ["Fit", "fit", "laws", "load_fit"]
+__all__ += ["Fit", "filter_checkpoints", "fit", "laws", "load_fit"]

@@ -32,6 +32,8 @@ from .model import (
     param_draws,
     run_offsets,
 )
+from .pooling import check_group_sizes
+from .priors import as_prior
 from .sampling import diagnose, sample, warn_problems
 
 KINDS = ("predictive", "mean")
@@ -135,6 +137,24 @@ class Fit:
         return az.summary(
             self.idata, var_names=list(var_names or self.var_names), hdi_prob=prob
         )
+
+    def group_effects(self, prob: float = 0.9) -> pd.DataFrame:
+        """Per-group posteriors of the pooled parameters, with population and scale.
+
+        One row per pooled parameter, grouping column and level (``kind="level"``),
+        plus the population value (``level="(population)"``) and the scale of the
+        group offsets on the unconstrained scale (``level="(sd)"``). Columns:
+        ``param, group, level, kind, mean, median, lower, upper``.
+        See :func:`bayescale.pooling.group_effects`.
+
+        Examples
+        --------
+        >>> fit = bs.fit(df, "power_law", x={"x": "N"}, pooled="family")  # doctest: +SKIP
+        >>> fit.group_effects(prob=0.9)  # doctest: +SKIP
+        """
+        from .pooling import group_effects
+
+        return group_effects(self, prob=_check_prob(prob))
 
     def loo(self, **kwargs: Any):
         """PSIS-LOO of the fit (``arviz.loo``)."""
@@ -371,16 +391,26 @@ def fit(
         number (fixes the parameter).
     pooled : str, list or dict, optional
         Hierarchical pooling: ``"family"`` pools every parameter over the ``family``
-        column; ``{"E": "family", "alpha": ["task", "family"]}`` pools some.
+        column; ``{"E": "family", "alpha": ["task", "family"]}`` pools some (a list
+        is crossed: offsets add on the unconstrained scale). Rows of a level never
+        seen in training draw that level's parameters from the population.
+        ``PoolingWarning`` names any level with fewer rows than parameters pooled.
     run : str, optional
         Column identifying training runs, for checkpoints of one run: adds a run-level
-        random offset on the link scale.
+        random offset on the link scale. Drop early checkpoints first with
+        :func:`bayescale.filter_checkpoints`.
     likelihood : str, optional
         ``"studentt"`` (default for loss laws) or ``"normal"``.
     sampler : {"numpyro", "nutpie", "pymc", "blackjax"}
         NUTS implementation (default NumPyro on JAX).
     draws, tune, chains, random_seed, target_accept
         As in ``pymc.sample``. The same seed gives the same draws.
+    group_scale : dict, optional
+        Prior scale (half-normal) of the group offsets per parameter, on its
+        unconstrained scale; defaults in ``bayescale.model.GROUP_SCALE``.
+    correlated : bool
+        Correlated group effects: the offsets of the parameters pooled over the same
+        column get an LKJ(2) correlation (``Fit.posterior["<column>_cov_corr"]``).
 
     Returns
     -------
@@ -395,9 +425,15 @@ def fit(
     """
     law_obj = get_law(law)
     pooled_map = normalise_pooled(pooled, law_obj)
+    if isinstance(pooled, (str, list, tuple)):
+        # "pool everything" skips parameters the user fixed with priors={name: value}
+        fixed = {k for k, v in (priors or {}).items() if as_prior(v, k).dist == "Fixed"}
+        pooled_map = {p: c for p, c in pooled_map.items() if p not in fixed}
     groups = [g for cols in pooled_map.values() for g in cols]
     y_col = y or law_obj.response
     frame = _data.validate(data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run)
+    if pooled_map:
+        check_group_sizes(frame, pooled_map)
     x_map = _data.input_columns(law_obj, x)
     spec = make_spec(
         frame,

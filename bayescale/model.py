@@ -15,6 +15,15 @@ Parameterisation (what NUTS sees)
   value on the unconstrained scale (logit for unit-interval, log for positive,
   log-term for coefficients), ``tau ~ HalfNormal(tau0)`` and ``z_g ~ Normal(0, 1)``
   (non-centred). Crossed groupings add their offsets on that scale.
+* Pooled ``BelowMin`` parameter (the irreducible loss ``E``): group ``g`` with
+  smallest observed response ``b_g`` gets ``E_g = b_g * sigmoid(logit(E / b_g) + o_g)``
+  where ``E`` is the population value and ``o_g`` the group offset, so every
+  group's ``E_g`` stays below its own data; as ``b_g -> inf`` this tends to
+  ``E * exp(o_g)``, which is what a group never seen in training gets.
+* ``correlated=True``: the offsets of all parameters pooled over one grouping
+  column are drawn jointly, ``o_g = L z_g`` with ``L`` the Cholesky factor of an
+  LKJ(2) covariance whose scales have the same half-normal priors as the
+  independent case.
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ GROUP_SCALE = {
     "interval": 0.5,
 }
 RUN_SCALE = 0.05
+#: Shape of the LKJ prior on the correlation of group offsets (``correlated=True``).
+LKJ_ETA = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,25 @@ class ModelSpec:
         return tuple(get_likelihood(self.likelihood).priors)
 
     def free_parameter_count(self) -> int:
-        """Number of free scalar parameters (for the 'too few rows' check)."""
+        """Count the free scalar parameters (for the "too few rows" check)."""
         n = sum(1 for p in self.law.params if self.priors[p].dist != "Fixed")
-        n += len(self.noise_params)
+        n += sum(1 for p in self.noise_params if self.priors[p].dist != "Fixed")
         return n
+
+    def correlated_blocks(self) -> dict[str, list[str]]:
+        """``{group column: [params]}`` whose offsets are correlated (LKJ).
+
+        Empty unless ``correlated=True``; a column pooling only one parameter has
+        nothing to correlate and keeps independent offsets.
+        """
+        if not self.correlated:
+            return {}
+        out = {}
+        for g in self.group_columns:
+            ps = [p for p in _ordered_params(self.law) if g in self.pooled.get(p, ())]
+            if len(ps) >= 2:
+                out[g] = ps
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly description (stored in saved fits)."""
@@ -304,13 +330,50 @@ def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None):
 
 
 def row_bounds(spec: ModelSpec, p: str, frame: pd.DataFrame) -> np.ndarray:
-    """Upper bound of a ``BelowMin`` parameter for each row (unseen groups: global min)."""
+    """Upper bound of a ``BelowMin`` parameter for each row.
+
+    Unpooled: the smallest training response. Pooled: the smallest training
+    response of the row's group (combination of group levels); ``inf`` for a
+    combination not seen in training (its value is then ``E * exp(offset)``).
+    """
     bmap = spec.bounds[p]
     cols = spec.pooled.get(p, ())
     if not cols:
         return np.full(len(frame), bmap["*"])
     keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
-    return keys.map(lambda k: bmap.get(k, bmap["*"])).to_numpy(dtype=float)
+    return keys.map(lambda k: bmap.get(k, np.inf)).to_numpy(dtype=float)
+
+
+def below_min_value(pop, bound, offset):
+    """Group value of a pooled ``BelowMin`` parameter (numpy or PyTensor).
+
+    ``bound * sigmoid(logit(pop / bound) + offset)``; where ``bound`` is infinite
+    (a group not seen in training) the limit ``pop * exp(offset)``.
+
+    Examples
+    --------
+    >>> round(float(below_min_value(1.5, 2.0, 0.0)), 6)
+    1.5
+    >>> float(below_min_value(1.5, np.inf, np.log(2.0)))
+    3.0
+    """
+    if _is_tensor_like(pop, bound, offset):
+        import pytensor.tensor as pt
+
+        return bound * pt.sigmoid(pt.log(pop) - pt.log(bound - pop) + offset)
+    pop, bound, offset = np.broadcast_arrays(
+        np.asarray(pop, float), np.asarray(bound, float), np.asarray(offset, float)
+    )
+    out = np.array(pop * np.exp(offset), dtype=float)
+    fin = np.isfinite(bound)
+    if fin.any():
+        b, e = bound[fin], pop[fin]
+        out[fin] = b * sigmoid(np.log(e) - np.log(b - e) + offset[fin])
+    return out
+
+
+def _is_tensor_like(*xs):
+    return any(type(x).__module__.startswith("pytensor") for x in xs)
 
 
 def group_index(spec: ModelSpec, g: str, frame: pd.DataFrame) -> np.ndarray:
@@ -335,6 +398,9 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
     coords: dict[str, Any] = {"obs": np.arange(len(frame))}
     for g, levs in spec.levels.items():
         coords[g] = list(levs)
+    blocks = spec.correlated_blocks()
+    for g, ps in blocks.items():
+        coords[f"{g}_param"] = list(ps)
     with pm.Model(coords=coords) as model:
         inputs = {
             inp: pm.Data(inp, frame[inp].to_numpy(dtype=float), dims="obs")
@@ -344,6 +410,20 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
             g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims="obs")
             for g in spec.levels
         }
+        # correlated offsets (LKJ), one block per grouping column: level offsets (L, k)
+        level_offsets: dict[tuple[str, str], Any] = {}
+        for g, ps in blocks.items():
+            k = len(ps)
+            sd_dist = pm.HalfNormal.dist(sigma=np.array([_tau0(spec, p) for p in ps]), shape=k)
+            chol, _, stds = pm.LKJCholeskyCov(
+                f"{g}_cov", n=k, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True
+            )
+            pm.Deterministic(f"{g}_chol", chol, dims=(f"{g}_param", f"{g}_param"))
+            z = pm.Normal(f"{g}_z", 0.0, 1.0, dims=(g, f"{g}_param"))
+            offs = pt.dot(z, chol.T)
+            for j, p in enumerate(ps):
+                pm.Deterministic(f"{p}_sd_{g}", stds[j])
+                level_offsets[(p, g)] = offs[:, j]
         values: dict[str, Any] = {}
         pops: dict[str, Any] = {}
         for p in _ordered_params(law):
@@ -386,19 +466,23 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
             if not cols:
                 values[p] = pop_val
                 continue
-            # --- pooled: non-centred group offsets
-            total = u
+            # --- pooled: non-centred group offsets on the unconstrained scale
+            offset = 0.0
             for g in cols:
-                tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
-                z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
-                total = total + tau * z[idx[g]]
+                if (p, g) not in level_offsets:
+                    tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
+                    z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
+                    level_offsets[(p, g)] = tau * z
+                offset = offset + level_offsets[(p, g)][idx[g]]
+            if kind == "BelowMin":
+                values[p] = below_min_value(pop_val, bound, offset)
+                continue
             expo_rows = values[law.terms[p][0]] if kind == "coef" else None
-            values[p] = inverse(spec, p, total, bound=bound, expo=expo_rows)
-            if len(cols) == 1 and kind not in {"coef", "BelowMin"}:
+            values[p] = inverse(spec, p, u + offset, bound=bound, expo=expo_rows)
+            if len(cols) == 1 and kind != "coef":
                 g = cols[0]
-                tau_g = model[f"{p}_sd_{g}"]
                 pm.Deterministic(
-                    f"{p}_{g}", inverse(spec, p, u + tau_g * model[f"{p}_z_{g}"]), dims=g
+                    f"{p}_{g}", inverse(spec, p, u + level_offsets[(p, g)]), dims=g
                 )
         mu = law(*[inputs[i] for i in law.inputs], **values)
         if law.link == "log":
@@ -447,6 +531,7 @@ def param_draws(
     n = len(frame)
     out: dict[str, np.ndarray] = {}
     pops: dict[str, np.ndarray] = {}
+    cache: dict[Any, Any] = {}
     s = None
     for p in _ordered_params(law):
         kind = param_kind(spec, p)
@@ -462,33 +547,98 @@ def param_draws(
         if not cols:
             out[p] = np.broadcast_to(pop[:, None], (s, n))
             continue
-        if kind == "coef":
-            u = _flat(posterior, f"{p}_c")
-        elif kind == "location":
-            u = _flat(posterior, f"{p}_loc")
-        elif kind == "BelowMin":
-            u = _flat(posterior, f"{p}_logit")
-        else:
-            u = forward(spec, p, pop)
-        total = np.broadcast_to(u[:, None], (s, n)).copy()
+        u = population_unconstrained(spec, posterior, p)
+        offset = np.zeros((s, n))
         for g in cols:
-            tau = _flat(posterior, f"{p}_sd_{g}")
-            z = _flat(posterior, f"{p}_z_{g}")
-            gi = group_index(spec, g, frame)
-            zr = np.zeros((s, n))
-            known = gi >= 0
-            zr[:, known] = z[:, gi[known]]
-            if (~known).any():
-                new_levels = pd.unique(frame[g].astype(str).to_numpy()[~known])
-                znew = rng.standard_normal((s, len(new_levels)))
-                pos = {lab: i for i, lab in enumerate(new_levels)}
-                cols_new = [pos[v] for v in frame[g].astype(str).to_numpy()[~known]]
-                zr[:, ~known] = znew[:, cols_new]
-            total = total + tau[:, None] * zr
-        bound = row_bounds(spec, p, frame)[None, :] if kind == "BelowMin" else None
+            offset = offset + row_offsets(spec, posterior, frame, p, g, rng, cache)
+        if kind == "BelowMin":
+            bound = row_bounds(spec, p, frame)[None, :]
+            out[p] = below_min_value(pop[:, None], bound, offset)
+            continue
+        total = u[:, None] + offset
         expo = out[law.terms[p][0]] if kind == "coef" else None
-        out[p] = inverse(spec, p, total, bound=bound, expo=expo)
+        out[p] = inverse(spec, p, total, expo=expo)
     return out
+
+
+def population_unconstrained(spec: ModelSpec, posterior, p: str) -> np.ndarray:
+    """Return the population value of ``p`` on its unconstrained scale, per draw.
+
+    Coefficients: log of the term at the data centre; locations: log relative to
+    the centre; ``BelowMin``: the population value itself (its groups use
+    :func:`below_min_value`); otherwise logit/log/identity of the value.
+    """
+    kind = param_kind(spec, p)
+    if kind == "coef":
+        return _flat(posterior, f"{p}_c")
+    if kind == "location":
+        return _flat(posterior, f"{p}_loc")
+    pop = _flat(posterior, p)
+    if kind == "BelowMin":
+        return pop
+    return forward(spec, p, pop)
+
+
+def level_offset_draws(
+    spec: ModelSpec, posterior, g: str, labels, rng: np.random.Generator, cache=None
+) -> dict[str, np.ndarray]:
+    """Offsets ``{param: (samples, len(labels))}`` of the parameters pooled over ``g``.
+
+    Levels seen in training take their posterior offsets; a label not seen in
+    training gets one draw from the population per posterior sample (jointly over
+    the parameters of a correlated block, so the LKJ correlation is respected).
+    ``cache`` (a dict) makes repeated calls for the same ``(g, labels)`` share draws.
+    """
+    labels = [str(v) for v in labels]
+    key = (g, tuple(labels))
+    if cache is not None and key in cache:
+        return cache[key]
+    lookup = {lab: i for i, lab in enumerate(spec.levels[g])}
+    gi = np.array([lookup.get(v, -1) for v in labels], dtype=int)
+    known = gi >= 0
+    new_levels = list(dict.fromkeys(v for v, k in zip(labels, known) if not k))
+    pos = {lab: i for i, lab in enumerate(new_levels)}
+    new_idx = [pos[v] for v, k in zip(labels, known) if not k]
+    ps = [p for p in spec.pooled if g in spec.pooled[p]]
+    block = spec.correlated_blocks().get(g, [])
+    out: dict[str, np.ndarray] = {}
+    if block:
+        chol = _flat(posterior, f"{g}_chol")  # (s, k, k)
+        z = _flat(posterior, f"{g}_z")  # (s, L, k)
+        s, k = chol.shape[0], chol.shape[1]
+        zr = np.zeros((s, len(labels), k))
+        zr[:, known] = z[:, gi[known]]
+        if new_levels:
+            znew = rng.standard_normal((s, len(new_levels), k))
+            zr[:, ~known] = znew[:, new_idx]
+        offs = np.einsum("slk,sjk->slj", zr, chol)
+        for j, p in enumerate(block):
+            out[p] = offs[:, :, j]
+    for p in ps:
+        if p in out:
+            continue
+        tau = _flat(posterior, f"{p}_sd_{g}")
+        z = _flat(posterior, f"{p}_z_{g}")
+        s = tau.shape[0]
+        zr = np.zeros((s, len(labels)))
+        zr[:, known] = z[:, gi[known]]
+        if new_levels:
+            znew = rng.standard_normal((s, len(new_levels)))
+            zr[:, ~known] = znew[:, new_idx]
+        out[p] = tau[:, None] * zr
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def row_offsets(
+    spec: ModelSpec, posterior, frame: pd.DataFrame, p: str, g: str, rng, cache=None
+) -> np.ndarray:
+    """Offset of parameter ``p`` from grouping column ``g`` per draw and row of ``frame``."""
+    labels = frame[g].astype(str).to_numpy()
+    uniq, inv = np.unique(labels, return_inverse=True)
+    offs = level_offset_draws(spec, posterior, g, list(uniq), rng, cache)
+    return offs[p][:, inv]
 
 
 def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndarray | None:
@@ -515,7 +665,7 @@ def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndar
 
 
 def check_groups_present(spec: ModelSpec, frame: pd.DataFrame) -> None:
-    """New rows must carry every grouping column the fit was pooled over."""
+    """Check that new rows carry every grouping column the fit was pooled over."""
     missing = [g for g in spec.group_columns if g not in frame.columns]
     if missing:
         raise DataError(
