@@ -105,7 +105,7 @@ class Fit:
     def var_names(self) -> list[str]:
         """Population-level law parameters and noise parameters."""
         names = [p for p in self.law.params if self.spec.priors[p].dist != "Fixed"]
-        names += list(self.spec.noise_params)
+        names += [p for p in self.spec.noise_params if self.spec.priors[p].dist != "Fixed"]
         if self.spec.run:
             names.append("sigma_run")
         return names
@@ -474,7 +474,7 @@ def fit(
         **sampler_kwargs,
     )
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
-    names += list(spec.noise_params)
+    names += [p for p in spec.noise_params if spec.priors[p].dist != "Fixed"]
     diag = diagnose(idata, names)
     if warn:
         warn_problems(diag, f"fit of law {law_obj.name!r}")

@@ -15,11 +15,11 @@ Parameterisation (what NUTS sees)
   value on the unconstrained scale (logit for unit-interval, log for positive,
   log-term for coefficients), ``tau ~ HalfNormal(tau0)`` and ``z_g ~ Normal(0, 1)``
   (non-centred). Crossed groupings add their offsets on that scale.
-* Pooled ``BelowMin`` parameter (the irreducible loss ``E``): group ``g`` with
-  smallest observed response ``b_g`` gets ``E_g = b_g * sigmoid(logit(E / b_g) + o_g)``
-  where ``E`` is the population value and ``o_g`` the group offset, so every
-  group's ``E_g`` stays below its own data; as ``b_g -> inf`` this tends to
-  ``E * exp(o_g)``, which is what a group never seen in training gets.
+* Pooled ``BelowMin`` parameter (the irreducible loss ``E``): the population value
+  keeps the law's prior (below the smallest observed response) and groups get
+  ``E_g = E * exp(o_g)``, i.e. offsets on the log scale, the same scale for seen
+  and unseen groups. A group's ``E_g`` is not forced below its own smallest loss
+  (the likelihood keeps it there); relative offsets of a few percent are typical.
 * ``correlated=True``: the offsets of all parameters pooled over one grouping
   column are drawn jointly, ``o_g = L z_g`` with ``L`` the Cholesky factor of an
   LKJ(2) covariance whose scales have the same half-normal priors as the
@@ -229,14 +229,7 @@ def make_spec(
     bounds: dict[str, dict[str, float]] = {}
     for p in law.params:
         if merged[p].dist == "BelowMin":
-            cols = pooled.get(p, ())
-            if cols:
-                keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
-                bmap = frame["y"].groupby(keys).min().to_dict()
-            else:
-                bmap = {}
-            bmap["*"] = float(frame["y"].min())
-            bounds[p] = {k: float(v) for k, v in bmap.items()}
+            bounds[p] = {"*": float(frame["y"].min())}
     return ModelSpec(
         law=law,
         priors=merged,
@@ -330,50 +323,12 @@ def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None):
 
 
 def row_bounds(spec: ModelSpec, p: str, frame: pd.DataFrame) -> np.ndarray:
-    """Upper bound of a ``BelowMin`` parameter for each row.
+    """Upper bound of a ``BelowMin`` parameter for each row (the smallest training response).
 
-    Unpooled: the smallest training response. Pooled: the smallest training
-    response of the row's group (combination of group levels); ``inf`` for a
-    combination not seen in training (its value is then ``E * exp(offset)``).
+    Pooled ``BelowMin`` parameters bound only their population value; groups are
+    ``E * exp(offset)``.
     """
-    bmap = spec.bounds[p]
-    cols = spec.pooled.get(p, ())
-    if not cols:
-        return np.full(len(frame), bmap["*"])
-    keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
-    return keys.map(lambda k: bmap.get(k, np.inf)).to_numpy(dtype=float)
-
-
-def below_min_value(pop, bound, offset):
-    """Group value of a pooled ``BelowMin`` parameter (numpy or PyTensor).
-
-    ``bound * sigmoid(logit(pop / bound) + offset)``; where ``bound`` is infinite
-    (a group not seen in training) the limit ``pop * exp(offset)``.
-
-    Examples
-    --------
-    >>> round(float(below_min_value(1.5, 2.0, 0.0)), 6)
-    1.5
-    >>> float(below_min_value(1.5, np.inf, np.log(2.0)))
-    3.0
-    """
-    if _is_tensor_like(pop, bound, offset):
-        import pytensor.tensor as pt
-
-        return bound * pt.sigmoid(pt.log(pop) - pt.log(bound - pop) + offset)
-    pop, bound, offset = np.broadcast_arrays(
-        np.asarray(pop, float), np.asarray(bound, float), np.asarray(offset, float)
-    )
-    out = np.array(pop * np.exp(offset), dtype=float)
-    fin = np.isfinite(bound)
-    if fin.any():
-        b, e = bound[fin], pop[fin]
-        out[fin] = b * sigmoid(np.log(e) - np.log(b - e) + offset[fin])
-    return out
-
-
-def _is_tensor_like(*xs):
-    return any(type(x).__module__.startswith("pytensor") for x in xs)
+    return np.full(len(frame), spec.bounds[p]["*"])
 
 
 def group_index(spec: ModelSpec, g: str, frame: pd.DataFrame) -> np.ndarray:
@@ -420,7 +375,7 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
             )
             pm.Deterministic(f"{g}_chol", chol, dims=(f"{g}_param", f"{g}_param"))
             z = pm.Normal(f"{g}_z", 0.0, 1.0, dims=(g, f"{g}_param"))
-            offs = pt.dot(z, chol.T)
+            offs = (z[:, None, :] * chol[None, :, :]).sum(axis=-1)  # z @ chol.T
             for j, p in enumerate(ps):
                 pm.Deterministic(f"{p}_sd_{g}", stds[j])
                 level_offsets[(p, g)] = offs[:, j]
@@ -430,13 +385,6 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
             pr = spec.priors[p]
             kind = param_kind(spec, p)
             cols = spec.pooled.get(p, ())
-            bound = None
-            if kind == "BelowMin":
-                bound = (
-                    pm.Data(f"{p}_bound", row_bounds(spec, p, frame), dims="obs")
-                    if cols
-                    else spec.bounds[p]["*"]
-                )
             # --- population value on the unconstrained scale
             if kind == "coef":
                 expo, inp = law.terms[p]
@@ -475,10 +423,10 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
                     level_offsets[(p, g)] = tau * z
                 offset = offset + level_offsets[(p, g)][idx[g]]
             if kind == "BelowMin":
-                values[p] = below_min_value(pop_val, bound, offset)
+                values[p] = pop_val * pt.exp(offset)
                 continue
             expo_rows = values[law.terms[p][0]] if kind == "coef" else None
-            values[p] = inverse(spec, p, u + offset, bound=bound, expo=expo_rows)
+            values[p] = inverse(spec, p, u + offset, expo=expo_rows)
             if len(cols) == 1 and kind != "coef":
                 g = cols[0]
                 pm.Deterministic(
@@ -552,8 +500,7 @@ def param_draws(
         for g in cols:
             offset = offset + row_offsets(spec, posterior, frame, p, g, rng, cache)
         if kind == "BelowMin":
-            bound = row_bounds(spec, p, frame)[None, :]
-            out[p] = below_min_value(pop[:, None], bound, offset)
+            out[p] = pop[:, None] * np.exp(offset)
             continue
         total = u[:, None] + offset
         expo = out[law.terms[p][0]] if kind == "coef" else None
@@ -565,8 +512,7 @@ def population_unconstrained(spec: ModelSpec, posterior, p: str) -> np.ndarray:
     """Return the population value of ``p`` on its unconstrained scale, per draw.
 
     Coefficients: log of the term at the data centre; locations: log relative to
-    the centre; ``BelowMin``: the population value itself (its groups use
-    :func:`below_min_value`); otherwise logit/log/identity of the value.
+    the centre; otherwise logit/log/identity of the value (log for ``BelowMin``).
     """
     kind = param_kind(spec, p)
     if kind == "coef":
@@ -575,7 +521,7 @@ def population_unconstrained(spec: ModelSpec, posterior, p: str) -> np.ndarray:
         return _flat(posterior, f"{p}_loc")
     pop = _flat(posterior, p)
     if kind == "BelowMin":
-        return pop
+        return np.log(pop)
     return forward(spec, p, pop)
 
 

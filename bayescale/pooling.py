@@ -18,7 +18,6 @@ import pandas as pd
 from .errors import BayescaleError, PoolingWarning
 from .model import (
     _flat,
-    below_min_value,
     inverse,
     level_offset_draws,
     param_kind,
@@ -72,19 +71,13 @@ def check_group_sizes(frame: pd.DataFrame, pooled: Mapping[str, tuple[str, ...]]
     return texts
 
 
-def _level_bounds(fit: Fit, g: str, levels: list[str]) -> np.ndarray:
-    mins = fit.data.groupby(fit.data[g].astype(str))["y"].min()
-    return np.array([float(mins.get(lab, np.inf)) for lab in levels])
-
-
 def _level_values(fit: Fit, p: str, g: str, levels: list[str], rng, cache) -> np.ndarray:
     """Draws ``(samples, levels)`` of ``p`` for each level of ``g`` (other columns at 0)."""
     spec, post = fit.spec, fit.posterior
     kind = param_kind(spec, p)
     offs = level_offset_draws(spec, post, g, levels, rng, cache)
     if kind == "BelowMin":
-        pop = _flat(post, p)[:, None]
-        return below_min_value(pop, _level_bounds(fit, g, levels)[None, :], offs[p])
+        return _flat(post, p)[:, None] * np.exp(offs[p])
     u = population_unconstrained(spec, post, p)[:, None] + offs[p]
     expo = None
     if kind == "coef":
@@ -105,7 +98,7 @@ def group_effects(fit: Fit, prob: float = 0.9, random_seed: int | None = None) -
     population value), one row ``level="(population)"`` (the population value,
     i.e. the value of a typical group) and one row ``level="(sd)"`` (the scale of
     the group offsets on the parameter's unconstrained scale: logit for
-    exponents, log for coefficients and positive parameters, ~log for ``E``).
+    exponents, log for coefficients, positive parameters and ``E``).
 
     Parameters
     ----------
