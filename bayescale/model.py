@@ -373,7 +373,7 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
             chol, _, stds = pm.LKJCholeskyCov(
                 f"{g}_cov", n=k, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True
             )
-            pm.Deterministic(f"{g}_chol", chol, dims=(f"{g}_param", f"{g}_param"))
+            pm.Deterministic(f"{g}_chol", chol)
             z = pm.Normal(f"{g}_z", 0.0, 1.0, dims=(g, f"{g}_param"))
             offs = (z[:, None, :] * chol[None, :, :]).sum(axis=-1)  # z @ chol.T
             for j, p in enumerate(ps):

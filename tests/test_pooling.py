@@ -121,20 +121,27 @@ def test_shrinkage_small_family(fam_fit, families):
 
 @pytest.mark.slow
 def test_unseen_families_coverage(fam_fit):
-    # 40 families never seen in training, drawn from the same population
-    new, truth = simulate_families(sizes=(3,) * 40, seed=11, prefix="new")
-    pred = fam_fit.predict(new.drop(columns="loss"), prob=0.9, random_seed=5)
-    cover = ((pred.lower <= new.loss) & (new.loss <= pred.upper)).to_numpy()
-    assert 0.8 <= cover.mean() <= 0.99, cover.mean()
+    # 120 families never seen in training, drawn from the same population: their
+    # forecasts come from the population alone (leave-families-out)
+    new, _ = simulate_families(sizes=(3,) * 120, seed=11, prefix="new")
+    rows = new.drop(columns="loss")
+    cover = {}
+    for prob in (0.5, 0.9):
+        pred = fam_fit.predict(rows, prob=prob, random_seed=5)
+        cover[prob] = ((pred.lower <= new.loss) & (new.loss <= pred.upper)).mean()
+    # near nominal; slightly conservative because 8 families leave the group scales
+    # uncertain (measured 0.57-0.58 and 0.97-0.98 over two seeds)
+    assert 0.40 <= cover[0.5] <= 0.72, cover
+    assert 0.85 <= cover[0.9] <= 0.995, cover
     # ignoring the between-family spread (offsets of a known family) under-covers
-    known = fam_fit.predict(new.drop(columns="loss").assign(family="f7"), random_seed=5)
+    known = fam_fit.predict(rows.assign(family="f7"), prob=0.9, random_seed=5)
     cover_known = ((known.lower <= new.loss) & (new.loss <= known.upper)).mean()
-    assert cover_known < cover.mean() - 0.2
+    assert cover_known < cover[0.9] - 0.3
     # one shared draw per unseen family: rows of one family move together
     d = fam_fit.draws(new.drop(columns="loss").iloc[:6], kind="mean", random_seed=5).values
     assert np.corrcoef(d[:, 0], d[:, 1])[0, 1] > 0.5  # same family new0
     # the same seed gives the same forecast
-    again = fam_fit.predict(new.drop(columns="loss"), prob=0.9, random_seed=5)
+    again = fam_fit.predict(rows, prob=0.9, random_seed=5)
     np.testing.assert_array_equal(again.upper.to_numpy(), pred.upper.to_numpy())
 
 
