@@ -15,6 +15,9 @@ Parameterisation (what NUTS sees)
   value on the unconstrained scale (logit for unit-interval, log for positive,
   log-term for coefficients), ``tau ~ HalfNormal(tau0)`` and ``z_g ~ Normal(0, 1)``
   (non-centred). Crossed groupings add their offsets on that scale.
+* A coefficient that is not pooled while its exponent is: the groups share the
+  term's value at the data centre, ``A_g = exp(A_c + alpha_g * log x_c)``, not the
+  raw coefficient (whose meaning moves with the exponent and the units of ``x``).
 * Pooled ``BelowMin`` parameter (the irreducible loss ``E``): the population value
   keeps the law's prior (below the smallest observed response) and groups get
   ``E_g = E * exp(o_g)``, i.e. offsets on the log scale, the same scale for seen
@@ -412,7 +415,14 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
                 u = forward(spec, p, pop_val) if cols else None
             pops[p] = pop_val
             if not cols:
-                values[p] = pop_val
+                if kind == "coef" and spec.pooled.get(law.terms[p][0]):
+                    # exponent pooled, coefficient shared: share the term's value at
+                    # the data's centre (not the raw coefficient, whose meaning moves
+                    # with the exponent)
+                    expo, inp = law.terms[p]
+                    values[p] = pt.exp(u + values[expo] * spec.log_centres[inp])
+                else:
+                    values[p] = pop_val
                 continue
             # --- pooled: non-centred group offsets on the unconstrained scale
             offset = 0.0
@@ -493,7 +503,12 @@ def param_draws(
         s = pop.shape[0]
         pops[p] = pop
         if not cols:
-            out[p] = np.broadcast_to(pop[:, None], (s, n))
+            if kind == "coef" and spec.pooled.get(law.terms[p][0]):
+                expo, inp = law.terms[p]
+                u = population_unconstrained(spec, posterior, p)
+                out[p] = np.exp(u[:, None] + out[expo] * spec.log_centres[inp])
+            else:
+                out[p] = np.broadcast_to(pop[:, None], (s, n))
             continue
         u = population_unconstrained(spec, posterior, p)
         offset = np.zeros((s, n))

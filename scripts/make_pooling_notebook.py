@@ -1,4 +1,4 @@
-"""Write notebooks/02_pooling_across_families.ipynb (run: python scripts/make_pooling_notebook.py)."""
+"""Write notebooks/02_pooling_across_families.ipynb: python scripts/make_pooling_notebook.py."""
 
 from pathlib import Path
 

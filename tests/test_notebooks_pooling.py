@@ -6,9 +6,8 @@ import os
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from conftest import REPO, shared_datasets
+from nbclient import NotebookClient
 
 NOTEBOOK = REPO / "notebooks" / "02_pooling_across_families.ipynb"
 

@@ -145,12 +145,15 @@ def test_unseen_families_coverage(fam_fit):
     np.testing.assert_array_equal(again.upper.to_numpy(), pred.upper.to_numpy())
 
 
-def simulate_crossed(seed=2, n=8, noise=0.008):
+X_C = np.sqrt(1e7 * 1e10)  # geometric centre of the simulated N range
+
+
+def simulate_crossed(seed=2, n=6, noise=0.008, n_tasks=3, n_families=5):
     """E varies additively (log scale) by task and family; alpha by family (correlated)."""
     rng = np.random.default_rng(seed)
-    tasks = {f"t{i}": 0.12 * rng.standard_normal() for i in range(4)}
+    tasks = {f"t{i}": 0.12 * rng.standard_normal() for i in range(n_tasks)}
     fams = {}
-    for j in range(6):
+    for j in range(n_families):
         z1, z2 = rng.standard_normal(2)
         # family offsets of log E and logit alpha with correlation 0.8
         fams[f"f{j}"] = (0.08 * z1, 0.3 * (0.8 * z1 + 0.6 * z2))
@@ -159,7 +162,7 @@ def simulate_crossed(seed=2, n=8, noise=0.008):
         for f, (b_f, c_f) in fams.items():
             E = 1.7 * np.exp(a_t + b_f)
             alpha = expit(logit(0.3) + c_f)
-            A = 0.6 * X_REF**alpha
+            A = 0.6 * X_C**alpha  # A is shared: the term is the same at the data centre
             x = np.exp(np.sort(rng.uniform(np.log(1e7), np.log(1e10), n)))
             y = (E + A * x**-alpha) * np.exp(noise * rng.standard_normal(n))
             rows.append(pd.DataFrame({"task": t, "family": f, "N": x, "loss": y,
@@ -173,7 +176,7 @@ def crossed():
     fit = bs.fit(
         df.drop(columns=["E", "alpha", "A"]), "power_law", x={"x": "N"},
         pooled={"E": ["task", "family"], "alpha": "family"}, correlated=True,
-        random_seed=4, **SETTINGS,
+        random_seed=4, **{**SETTINGS, "draws": 250, "tune": 250},
     )
     return df, fit
 
@@ -195,16 +198,16 @@ def test_crossed_and_correlated(crossed, tmp_path):
     # the table has both grouping columns for E
     ge = fit.group_effects()
     assert set(ge[ge.param == "E"].group) == {"task", "family"}
-    assert set(ge[(ge.param == "E") & (ge.group == "task")].level) >= {"t0", "t3"}
+    assert set(ge[(ge.param == "E") & (ge.group == "task")].level) >= {"t0", "t2"}
     # reconstruction of correlated offsets matches the model's deterministic alpha_family
-    det = fit.posterior["alpha_family"].values.reshape(-1, 6)
-    rows = pd.DataFrame({"family": [f"f{j}" for j in range(6)], "task": "t0", "N": 1e9})
+    det = fit.posterior["alpha_family"].values.reshape(-1, 5)
+    rows = pd.DataFrame({"family": [f"f{j}" for j in range(5)], "task": "t0", "N": 1e9})
     recon = param_draws(fit.spec, fit.posterior, rows, rng=np.random.default_rng(0))["alpha"]
     np.testing.assert_allclose(recon, det, rtol=1e-9)
     # unseen families draw jointly: their offsets carry the posterior correlation
     labels = [f"new{i}" for i in range(400)]
     offs = level_offset_draws(fit.spec, fit.posterior, "family", labels, np.random.default_rng(1))
-    r = np.mean([np.corrcoef(offs["E"][s], offs["alpha"][s])[0, 1] for s in range(0, 600, 10)])
+    r = np.mean([np.corrcoef(offs["E"][s], offs["alpha"][s])[0, 1] for s in range(0, 500, 10)])
     r_post = float(fit.posterior["family_cov_corr"].values[..., 0, 1].mean())
     assert abs(r - r_post) < 0.1, (r, r_post)
     # an unseen task predicts with a wider interval than a seen one
