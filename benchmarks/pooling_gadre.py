@@ -47,7 +47,7 @@ import pandas as pd
 import bayescale as bs
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_VAL_SETS = ["c4_val", "paloma_ptb", "paloma_dolma_100_programing_languages"]
+DEFAULT_VAL_SETS = ["c4_val"]
 X = {"N": "params", "D": "tokens"}
 
 
@@ -93,10 +93,9 @@ def run(df: pd.DataFrame, scenario: str, settings: dict, cells=None) -> pd.DataF
     rows = []
     # partial pooling, two ways: crossed (dataset + val_set offsets add) and one group
     # per (dataset, val_set) cell (allows any interaction, e.g. code in RedPajama)
-    variants = {
-        "pooled (crossed)": ["dataset", "val_set"],
-        "pooled (cell)": "cell",
-    }
+    variants = {"pooled (cell)": "cell"}
+    if train.val_set.nunique() > 1:
+        variants["pooled (crossed)"] = ["dataset", "val_set"]
     for name, pooled in variants.items():
         t0 = time.perf_counter()
         fit = bs.fit(train, "chinchilla", x=X, pooled=pooled, group_scale=GROUP_SCALE,
@@ -140,8 +139,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--val-sets", default=",".join(DEFAULT_VAL_SETS),
                     help="comma-separated validation sets, or 'all'")
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--tune", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=400)
+    ap.add_argument("--tune", type=int, default=400)
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--sampler", default="nutpie")
     ap.add_argument("--scenarios", default="full,sparse")

@@ -88,9 +88,12 @@ def test_recovery_eight_families(fam_fit, families):
     }
     pop_hits = [pop.lower[p] <= v <= pop.upper[p] for p, v in pop_truth.items()]
     assert sum(pop_hits) >= 2, pop
-    # the offset scales are learned: the alpha scale covers its truth on the logit scale
+    # the offset scales are learned: they cover the spread of the 8 simulated families
+    # (logit scale for alpha, log scale for E)
     sd = ge[ge.kind == "sd"].set_index("param")
-    assert sd.lower["alpha"] <= POP["tau_alpha"] <= sd.upper["alpha"]
+    spread = {"alpha": np.std(logit(truth.alpha), ddof=1), "E": np.std(np.log(truth.E), ddof=1)}
+    for p, v in spread.items():
+        assert sd.lower[p] <= v <= sd.upper[p], (p, v, sd)
     # the table agrees with the model's own deterministic per-family alpha
     post = fam_fit.posterior["alpha_family"].mean(("chain", "draw"))
     np.testing.assert_allclose(
@@ -326,3 +329,37 @@ def test_filter_checkpoints_errors():
     bad = df.assign(model=[None] + ["a"] * 7)
     with pytest.raises(DataError, match="missing labels at row 0"):
         bs.filter_checkpoints(bad, run="model", min_tokens=1)
+
+
+# ------------------------------------------------------------------ run-level offsets
+
+
+def test_run_offsets_structure():
+    """run= adds sigma_run * z_run on the link scale; unseen runs get fresh offsets."""
+    import xarray as xr
+
+    from bayescale import data as _data
+    from bayescale.model import build_model, make_spec, run_offsets
+
+    law = bs.get_law("power_law")
+    df = _ckpt().assign(N=lambda d: d.D)
+    frame = _data.validate(df, law, y="loss", x={"x": "N"}, run="model")
+    spec = make_spec(frame, law, priors=None, pooled={}, likelihood=None, x={"x": "N"},
+                     y="loss", run="model")
+    model = build_model(spec, frame)
+    assert {"sigma_run", "run_z"} <= set(model.named_vars)
+    assert model.named_vars["run_z"].eval().shape == (2,)  # one offset per run
+    rng = np.random.default_rng(0)
+    s = 4000
+    post = xr.Dataset({
+        "sigma_run": (("chain", "draw"), np.full((1, s), 0.05)),
+        "run_z": (("chain", "draw", "model"), rng.standard_normal((1, s, 2))),
+    })
+    new = pd.DataFrame({"model": ["a", "b", "c", "c"]})
+    off = run_offsets(spec, post, new, np.random.default_rng(1))
+    np.testing.assert_allclose(off[:, 0], 0.05 * post.run_z.values[0, :, 0])
+    np.testing.assert_allclose(off[:, 2], off[:, 3])  # one draw per unseen run
+    assert abs(off[:, 2].std() - 0.05) < 0.005
+    # rows without the run column: an independent fresh offset per row
+    off = run_offsets(spec, post, pd.DataFrame({"N": [1e9, 1e9]}), np.random.default_rng(1))
+    assert abs(np.corrcoef(off[:, 0], off[:, 1])[0, 1]) < 0.1
