@@ -1,5 +1,10 @@
-"""Write notebooks/02_pooling_across_families.ipynb: python scripts/make_pooling_notebook.py."""
+"""Write notebooks/02_pooling_across_families.ipynb.
 
+Usage: ``python scripts/make_pooling_notebook.py [--execute]``; with ``--execute`` (and
+``BAYESCALE_FAST=1 BAYESCALE_DATA=...``) the notebook is stored with its outputs.
+"""
+
+import sys
 from pathlib import Path
 
 import nbformat as nbf
@@ -32,8 +37,8 @@ Chinchilla law on the four small architectures (10M-412M parameters) and forecas
 the held-out 1.4B and 6.9B models. RefinedWeb is made *sparse*: it keeps only 8 of
 its training runs.
 
-Set `BAYESCALE_FAST=1` for a quick run (short chains); the figures quoted in the
-text come from the full settings.
+Set `BAYESCALE_FAST=1` for a quick run (2 short chains). The stored outputs come from
+such a run, so read their diagnostics with that in mind.
 """)
 
 code(r"""
@@ -183,5 +188,10 @@ print(f"notebook ran in {time.perf_counter() - t_start:.0f} s (fast mode: {FAST}
 nb = nbf.v4.new_notebook(cells=cells)
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 out = Path(__file__).resolve().parents[1] / "notebooks" / "02_pooling_across_families.ipynb"
+if "--execute" in sys.argv:  # store outputs from a fast-mode run
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(out.parent)}}).execute()
 nbf.write(nb, out)
 print(out)
