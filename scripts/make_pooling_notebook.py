@@ -53,6 +53,7 @@ import pandas as pd
 
 import bayescale as bs
 
+warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")  # harmless here
 FAST = os.environ.get("BAYESCALE_FAST") == "1"
 SETTINGS = dict(
     draws=150 if FAST else 1000,
