@@ -1,6 +1,13 @@
 """bayescale: Bayesian scaling laws with calibrated extrapolation intervals."""
 
-from .errors import BayescaleError, DataError, DatasetError, LawError, SamplingWarning
+from .errors import (
+    BayescaleError,
+    DataError,
+    DatasetError,
+    LawError,
+    PoolingWarning,
+    SamplingWarning,
+)
 from .law import Law, get_law, law, list_laws
 from .priors import Prior
 
@@ -12,6 +19,7 @@ __all__ = [
     "DatasetError",
     "Law",
     "LawError",
+    "PoolingWarning",
     "Prior",
     "SamplingWarning",
     "get_law",
@@ -33,3 +41,7 @@ from .chain import Chain, chain  # noqa: E402
 from .onset import onset, onset_draws, prob_emerged, prob_inverse  # noqa: E402
 
 __all__ += ["Chain", "chain", "onset", "onset_draws", "prob_emerged", "prob_inverse"]
+
+from .data import filter_checkpoints  # noqa: E402
+
+__all__ += ["filter_checkpoints"]

@@ -172,8 +172,10 @@ def validate(
         _check_chance(out, df.index, cols["chance"], groups if require_y else ())
     for g in list(groups) + ([run] if run else []):
         if g not in df.columns:
+            role = "run=" if g == run else "pooled="
             raise DataError(
-                f"Group column {g!r} is missing. Available columns: {list(df.columns)}."
+                f"Group column {g!r} (named in {role}) is missing. Available columns: "
+                f"{list(df.columns)}. Add the column or remove {g!r} from {role}"
             )
         lab = df[g]
         bad = lab.isna().to_numpy()
@@ -276,3 +278,89 @@ def prepare_counts(
     out = df.copy()
     out["accuracy"] = k / n
     return out, "accuracy", n_col
+
+
+def filter_checkpoints(
+    df: pd.DataFrame,
+    *,
+    run: str,
+    D: str = "D",
+    min_tokens: float | None = None,
+    min_fraction: float | None = None,
+    total: str | None = None,
+) -> pd.DataFrame:
+    """Drop early checkpoints of each training run before fitting.
+
+    Early checkpoints (roughly the first 10B tokens, or a small fraction of a run's
+    schedule) sit above the curve of fully trained models and bias fitted laws
+    (LAWS.md section 5). Keep a row when its token count ``D`` is at least
+    ``min_tokens`` and at least ``min_fraction`` of its run's length. The run's
+    length is the ``total`` column when given (planned tokens of the run), else
+    the largest ``D`` of that run in ``df``. Pair it with ``bs.fit(..., run=run)``
+    so the checkpoints kept are not counted as independent models.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per checkpoint.
+    run : str
+        Column identifying the training run of each checkpoint.
+    D : str
+        Column with the tokens seen at the checkpoint (default ``"D"``).
+    min_tokens : float, optional
+        Absolute threshold on ``D``.
+    min_fraction : float, optional
+        Threshold on ``D / run length``, in ``(0, 1]``.
+    total : str, optional
+        Column with each run's planned total tokens.
+
+    Returns
+    -------
+    DataFrame
+        The rows kept (same columns and index).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 2,
+    ...                    "D": [1e9, 5e9, 1e10, 2e10, 2e9, 4e9]})
+    >>> filter_checkpoints(df, run="model", min_fraction=0.5)["D"].tolist()
+    [10000000000.0, 20000000000.0, 2000000000.0, 4000000000.0]
+    >>> filter_checkpoints(df, run="model", min_tokens=5e9)["D"].tolist()
+    [5000000000.0, 10000000000.0, 20000000000.0]
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"Data must be a pandas DataFrame, got {type(df).__name__}.")
+    if min_tokens is None and min_fraction is None:
+        raise DataError("filter_checkpoints needs min_tokens=, min_fraction= or both.")
+    for col, role in [(run, "run="), (D, "D="), (total, "total=")]:
+        if col is not None and col not in df.columns:
+            raise DataError(
+                f"Column {col!r} (named in {role}) is missing. Available columns: "
+                f"{list(df.columns)}."
+            )
+    lab = df[run]
+    if lab.isna().any():
+        raise DataError(
+            f"Run column {run!r} has missing labels at {_rows(lab.isna().to_numpy(), df.index)}. "
+            "Give every checkpoint a run label or drop those rows."
+        )
+    d = _numeric(df, D, "tokens")
+    _check_finite(df, d, D, "tokens")
+    keep = np.ones(len(df), dtype=bool)
+    if min_tokens is not None:
+        keep &= (d >= float(min_tokens)).to_numpy()
+    if min_fraction is not None:
+        if not 0.0 < float(min_fraction) <= 1.0:
+            raise DataError(f"min_fraction must be in (0, 1], got {min_fraction!r}.")
+        if total is not None:
+            length = _numeric(df, total, "planned tokens of the run")
+            _check_finite(df, length, total, "planned tokens of the run")
+        else:
+            length = d.groupby(lab).transform("max")
+        keep &= (d >= float(min_fraction) * length).to_numpy()
+    if not keep.any():
+        raise DataError(
+            f"No checkpoint passes min_tokens={min_tokens!r}, min_fraction={min_fraction!r} "
+            f"(column {D!r} ranges {d.min():.3g} to {d.max():.3g}); lower the thresholds."
+        )
+    return df.loc[keep].copy()

@@ -26,3 +26,7 @@ class DatasetError(BayescaleError):
 
 class SamplingWarning(UserWarning):
     """NUTS reported a problem: divergences, r_hat > 1.01 or low effective sample size."""
+
+
+class PoolingWarning(UserWarning):
+    """A pooling choice the data barely support (e.g. a group with very few rows)."""

@@ -33,6 +33,8 @@ from .model import (
     param_draws,
     run_offsets,
 )
+from .pooling import check_group_sizes
+from .priors import as_prior
 from .sampling import SAMPLERS, diagnose, sample, warn_problems
 
 #: Every ``sampler=`` value accepted by :func:`fit`.
@@ -107,7 +109,7 @@ class Fit:
     def var_names(self) -> list[str]:
         """Population-level law parameters and noise parameters."""
         names = [p for p in self.law.params if self.spec.priors[p].dist != "Fixed"]
-        names += list(self.spec.noise_params)
+        names += [p for p in self.spec.noise_params if self.spec.priors[p].dist != "Fixed"]
         if self.spec.run:
             names.append("sigma_run")
         return names
@@ -139,6 +141,24 @@ class Fit:
         return az.summary(
             self.idata, var_names=list(var_names or self.var_names), hdi_prob=prob
         )
+
+    def group_effects(self, prob: float = 0.9) -> pd.DataFrame:
+        """Per-group posteriors of the pooled parameters, with population and scale.
+
+        One row per pooled parameter, grouping column and level (``kind="level"``),
+        plus the population value (``level="(population)"``) and the scale of the
+        group offsets on the unconstrained scale (``level="(sd)"``). Columns:
+        ``param, group, level, kind, mean, median, lower, upper``.
+        See :func:`bayescale.pooling.group_effects`.
+
+        Examples
+        --------
+        >>> fit = bs.fit(df, "power_law", x={"x": "N"}, pooled="family")  # doctest: +SKIP
+        >>> fit.group_effects(prob=0.9)  # doctest: +SKIP
+        """
+        from .pooling import group_effects
+
+        return group_effects(self, prob=_check_prob(prob))
 
     def loo(self, **kwargs: Any):
         """PSIS-LOO of the fit (``arviz.loo``)."""
@@ -498,6 +518,10 @@ def _prepare(
     """Validate the data, compute the spec and build the PyMC model (shared by fits)."""
     law_obj = get_law(law)
     pooled_map = normalise_pooled(pooled, law_obj)
+    if isinstance(pooled, (str, list, tuple)):
+        # "pool everything" skips parameters the user fixed with priors={name: value}
+        fixed = {k for k, v in (priors or {}).items() if as_prior(v, k).dist == "Fixed"}
+        pooled_map = {p: c for p, c in pooled_map.items() if p not in fixed}
     groups = [g for cols in pooled_map.values() for g in cols]
     y_col = y or law_obj.response
     lik_obj = get_likelihood(likelihood or law_obj.likelihood)
@@ -515,6 +539,8 @@ def _prepare(
     if n_col:
         frame = frame.rename(columns={n_col: "n"})
         frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype(float)
+    if pooled_map:
+        check_group_sizes(frame, pooled_map)
     x_map = _data.input_columns(law_obj, x)
     spec = make_spec(
         frame,
@@ -580,10 +606,14 @@ def fit(
         number (fixes the parameter).
     pooled : str, list or dict, optional
         Hierarchical pooling: ``"family"`` pools every parameter over the ``family``
-        column; ``{"E": "family", "alpha": ["task", "family"]}`` pools some.
+        column; ``{"E": "family", "alpha": ["task", "family"]}`` pools some (a list
+        is crossed: offsets add on the unconstrained scale). Rows of a level never
+        seen in training draw that level's parameters from the population.
+        ``PoolingWarning`` names any level with fewer rows than parameters pooled.
     run : str, optional
         Column identifying training runs, for checkpoints of one run: adds a run-level
-        random offset on the link scale.
+        random offset on the link scale. Drop early checkpoints first with
+        :func:`bayescale.filter_checkpoints`.
     likelihood : str, optional
         ``"studentt"`` (default for loss laws) or ``"normal"``.
     sampler : {"auto", "nutpie", "jax", "numpyro", "pymc", "blackjax"}
@@ -600,6 +630,12 @@ def fit(
         Column with the number of trials (questions) per row, needed by the count
         likelihoods ``"binomial"`` and ``"betabinomial"`` (default column ``"n"``).
         Counts may come as ``correct`` and ``n`` or as an accuracy column and ``n``.
+    group_scale : dict, optional
+        Prior scale (half-normal) of the group offsets per parameter, on its
+        unconstrained scale; defaults in ``bayescale.model.GROUP_SCALE``.
+    correlated : bool
+        Correlated group effects: the offsets of the parameters pooled over the same
+        column get an LKJ(2) correlation (``Fit.posterior["<column>_cov_corr"]``).
 
     Returns
     -------
@@ -669,7 +705,7 @@ def fit(
             **sampler_kwargs,
         )
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
-    names += list(spec.noise_params)
+    names += [p for p in spec.noise_params if spec.priors[p].dist != "Fixed"]
     diag = diagnose(idata, names)
     if warn:
         warn_problems(diag, f"fit of law {law_obj.name!r}")

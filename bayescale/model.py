@@ -15,6 +15,18 @@ Parameterisation (what NUTS sees)
   value on the unconstrained scale (logit for unit-interval, log for positive,
   log-term for coefficients), ``tau ~ HalfNormal(tau0)`` and ``z_g ~ Normal(0, 1)``
   (non-centred). Crossed groupings add their offsets on that scale.
+* A coefficient that is not pooled while its exponent is: the groups share the
+  term's value at the data centre, ``A_g = exp(A_c + alpha_g * log x_c)``, not the
+  raw coefficient (whose meaning moves with the exponent and the units of ``x``).
+* Pooled ``BelowMin`` parameter (the irreducible loss ``E``): the population value
+  keeps the law's prior (below the smallest observed response) and groups get
+  ``E_g = E * exp(o_g)``, i.e. offsets on the log scale, the same scale for seen
+  and unseen groups. A group's ``E_g`` is not forced below its own smallest loss
+  (the likelihood keeps it there); relative offsets of a few percent are typical.
+* ``correlated=True``: the offsets of all parameters pooled over one grouping
+  column are drawn jointly, ``o_g = L z_g`` with ``L`` the Cholesky factor of an
+  LKJ(2) covariance whose scales have the same half-normal priors as the
+  independent case.
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ GROUP_SCALE = {
     "interval": 0.5,
 }
 RUN_SCALE = 0.05
+#: Shape of the LKJ prior on the correlation of group offsets (``correlated=True``).
+LKJ_ETA = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,10 +92,25 @@ class ModelSpec:
         return tuple(get_likelihood(self.likelihood).priors)
 
     def free_parameter_count(self) -> int:
-        """Number of free scalar parameters (for the 'too few rows' check)."""
+        """Count the free scalar parameters (for the "too few rows" check)."""
         n = sum(1 for p in self.law.params if self.priors[p].dist != "Fixed")
-        n += len(self.noise_params)
+        n += sum(1 for p in self.noise_params if self.priors[p].dist != "Fixed")
         return n
+
+    def correlated_blocks(self) -> dict[str, list[str]]:
+        """``{group column: [params]}`` whose offsets are correlated (LKJ).
+
+        Empty unless ``correlated=True``; a column pooling only one parameter has
+        nothing to correlate and keeps independent offsets.
+        """
+        if not self.correlated:
+            return {}
+        out = {}
+        for g in self.group_columns:
+            ps = [p for p in _ordered_params(self.law) if g in self.pooled.get(p, ())]
+            if len(ps) >= 2:
+                out[g] = ps
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly description (stored in saved fits)."""
@@ -210,14 +239,7 @@ def make_spec(
     bounds: dict[str, dict[str, float]] = {}
     for p in law.params:
         if merged[p].dist == "BelowMin":
-            cols = pooled.get(p, ())
-            if cols:
-                keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
-                bmap = frame["y"].groupby(keys).min().to_dict()
-            else:
-                bmap = {}
-            bmap["*"] = float(frame["y"].min())
-            bounds[p] = {k: float(v) for k, v in bmap.items()}
+            bounds[p] = {"*": float(frame["y"].min())}
     return ModelSpec(
         law=law,
         priors=merged,
@@ -317,13 +339,12 @@ def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None, log_centres=No
 
 
 def row_bounds(spec: ModelSpec, p: str, frame: pd.DataFrame) -> np.ndarray:
-    """Upper bound of a ``BelowMin`` parameter for each row (unseen groups: global min)."""
-    bmap = spec.bounds[p]
-    cols = spec.pooled.get(p, ())
-    if not cols:
-        return np.full(len(frame), bmap["*"])
-    keys = frame[list(cols)].astype(str).agg("|".join, axis=1)
-    return keys.map(lambda k: bmap.get(k, bmap["*"])).to_numpy(dtype=float)
+    """Upper bound of a ``BelowMin`` parameter for each row (the smallest training response).
+
+    Pooled ``BelowMin`` parameters bound only their population value; groups are
+    ``E * exp(offset)``.
+    """
+    return np.full(len(frame), spec.bounds[p]["*"])
 
 
 def group_index(spec: ModelSpec, g: str, frame: pd.DataFrame) -> np.ndarray:
@@ -340,9 +361,9 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
     """Build the ``pm.Model`` for ``spec`` on the validated ``frame``.
 
     Every array is a ``pm.Data`` container, so compiled samplers can swap data:
-    the law inputs (by input name), ``y``, ``<group>_idx``, ``<param>_bound``, and the
-    data-derived scalars ``<input>_log_centre``, ``<input>_log_ref`` and, for
-    ``BelowMin`` parameters, ``<param>_bound_all`` (the bound of the population value).
+    the law inputs (by input name), ``y``, ``<group>_idx``, and the data-derived
+    scalars ``<input>_log_centre``, ``<input>_log_ref`` and, for ``BelowMin``
+    parameters, ``<param>_bound_all`` (the bound of the population value).
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -351,6 +372,9 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
     coords: dict[str, Any] = {"obs": np.arange(len(frame))}
     for g, levs in spec.levels.items():
         coords[g] = list(levs)
+    blocks = spec.correlated_blocks()
+    for g, ps in blocks.items():
+        coords[f"{g}_param"] = list(ps)
     with pm.Model(coords=coords) as model:
         inputs = {
             inp: pm.Data(inp, frame[inp].to_numpy(dtype=float), dims="obs")
@@ -362,29 +386,35 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
         }
         # data-derived constants as pm.Data scalars (same values as the floats in spec)
         centres = {
-            inp: pm.Data(f"{inp}_log_centre", np.float64(spec.log_centres[inp]))
-            for inp in law.inputs
+            inp: pm.Data(f"{inp}_log_centre", np.float64(c))
+            for inp, c in spec.log_centres.items()
         }
         refs = {
-            inp: pm.Data(f"{inp}_log_ref", np.float64(spec.log_refs[inp]))
-            for inp in law.inputs
+            inp: pm.Data(f"{inp}_log_ref", np.float64(r)) for inp, r in spec.log_refs.items()
         }
         bound_all = {
             p: pm.Data(f"{p}_bound_all", np.float64(b["*"])) for p, b in spec.bounds.items()
         }
+        # correlated offsets (LKJ), one block per grouping column: level offsets (L, k)
+        level_offsets: dict[tuple[str, str], Any] = {}
+        for g, ps in blocks.items():
+            k = len(ps)
+            sd_dist = pm.HalfNormal.dist(sigma=np.array([_tau0(spec, p) for p in ps]), shape=k)
+            chol, _, stds = pm.LKJCholeskyCov(
+                f"{g}_cov", n=k, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True
+            )
+            pm.Deterministic(f"{g}_chol", chol)
+            z = pm.Normal(f"{g}_z", 0.0, 1.0, dims=(g, f"{g}_param"))
+            offs = (z[:, None, :] * chol[None, :, :]).sum(axis=-1)  # z @ chol.T
+            for j, p in enumerate(ps):
+                pm.Deterministic(f"{p}_sd_{g}", stds[j])
+                level_offsets[(p, g)] = offs[:, j]
         values: dict[str, Any] = {}
         pops: dict[str, Any] = {}
         for p in _ordered_params(law):
             pr = spec.priors[p]
             kind = param_kind(spec, p)
             cols = spec.pooled.get(p, ())
-            bound = None
-            if kind == "BelowMin":
-                bound = (
-                    pm.Data(f"{p}_bound", row_bounds(spec, p, frame), dims="obs")
-                    if cols
-                    else bound_all[p]
-                )
             # --- population value on the unconstrained scale
             if kind == "coef":
                 expo, inp = law.terms[p]
@@ -412,24 +442,33 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
                 u = forward(spec, p, pop_val) if cols else None
             pops[p] = pop_val
             if not cols:
-                values[p] = pop_val
+                if kind == "coef" and spec.pooled.get(law.terms[p][0]):
+                    # exponent pooled, coefficient shared: share the term's value at
+                    # the data's centre (not the raw coefficient, whose meaning moves
+                    # with the exponent)
+                    expo, inp = law.terms[p]
+                    values[p] = pt.exp(u + values[expo] * centres[inp])
+                else:
+                    values[p] = pop_val
                 continue
-            # --- pooled: non-centred group offsets
-            total = u
+            # --- pooled: non-centred group offsets on the unconstrained scale
+            offset = 0.0
             for g in cols:
-                tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
-                z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
-                total = total + tau * z[idx[g]]
+                if (p, g) not in level_offsets:
+                    tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
+                    z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
+                    level_offsets[(p, g)] = tau * z
+                offset = offset + level_offsets[(p, g)][idx[g]]
+            if kind == "BelowMin":
+                values[p] = pop_val * pt.exp(offset)
+                continue
             expo_rows = values[law.terms[p][0]] if kind == "coef" else None
-            values[p] = inverse(
-                spec, p, total, bound=bound, expo=expo_rows, log_centres=centres
-            )
-            if len(cols) == 1 and kind not in {"coef", "BelowMin"}:
+            values[p] = inverse(spec, p, u + offset, expo=expo_rows, log_centres=centres)
+            if len(cols) == 1 and kind != "coef":
                 g = cols[0]
-                tau_g = model[f"{p}_sd_{g}"]
                 pm.Deterministic(
                     f"{p}_{g}",
-                    inverse(spec, p, u + tau_g * model[f"{p}_z_{g}"], log_centres=centres),
+                    inverse(spec, p, u + level_offsets[(p, g)], log_centres=centres),
                     dims=g,
                 )
         mu = law(*[inputs[i] for i in law.inputs], **values)
@@ -479,6 +518,7 @@ def param_draws(
     n = len(frame)
     out: dict[str, np.ndarray] = {}
     pops: dict[str, np.ndarray] = {}
+    cache: dict[Any, Any] = {}
     s = None
     for p in _ordered_params(law):
         kind = param_kind(spec, p)
@@ -492,35 +532,103 @@ def param_draws(
         s = pop.shape[0]
         pops[p] = pop
         if not cols:
-            out[p] = np.broadcast_to(pop[:, None], (s, n))
+            if kind == "coef" and spec.pooled.get(law.terms[p][0]):
+                expo, inp = law.terms[p]
+                u = population_unconstrained(spec, posterior, p)
+                out[p] = np.exp(u[:, None] + out[expo] * spec.log_centres[inp])
+            else:
+                out[p] = np.broadcast_to(pop[:, None], (s, n))
             continue
-        if kind == "coef":
-            u = _flat(posterior, f"{p}_c")
-        elif kind == "location":
-            u = _flat(posterior, f"{p}_loc")
-        elif kind == "BelowMin":
-            u = _flat(posterior, f"{p}_logit")
-        else:
-            u = forward(spec, p, pop)
-        total = np.broadcast_to(u[:, None], (s, n)).copy()
+        u = population_unconstrained(spec, posterior, p)
+        offset = np.zeros((s, n))
         for g in cols:
-            tau = _flat(posterior, f"{p}_sd_{g}")
-            z = _flat(posterior, f"{p}_z_{g}")
-            gi = group_index(spec, g, frame)
-            zr = np.zeros((s, n))
-            known = gi >= 0
-            zr[:, known] = z[:, gi[known]]
-            if (~known).any():
-                new_levels = pd.unique(frame[g].astype(str).to_numpy()[~known])
-                znew = rng.standard_normal((s, len(new_levels)))
-                pos = {lab: i for i, lab in enumerate(new_levels)}
-                cols_new = [pos[v] for v in frame[g].astype(str).to_numpy()[~known]]
-                zr[:, ~known] = znew[:, cols_new]
-            total = total + tau[:, None] * zr
-        bound = row_bounds(spec, p, frame)[None, :] if kind == "BelowMin" else None
+            offset = offset + row_offsets(spec, posterior, frame, p, g, rng, cache)
+        if kind == "BelowMin":
+            out[p] = pop[:, None] * np.exp(offset)
+            continue
+        total = u[:, None] + offset
         expo = out[law.terms[p][0]] if kind == "coef" else None
-        out[p] = inverse(spec, p, total, bound=bound, expo=expo)
+        out[p] = inverse(spec, p, total, expo=expo)
     return out
+
+
+def population_unconstrained(spec: ModelSpec, posterior, p: str) -> np.ndarray:
+    """Return the population value of ``p`` on its unconstrained scale, per draw.
+
+    Coefficients: log of the term at the data centre; locations: log relative to
+    the centre; otherwise logit/log/identity of the value (log for ``BelowMin``).
+    """
+    kind = param_kind(spec, p)
+    if kind == "coef":
+        return _flat(posterior, f"{p}_c")
+    if kind == "location":
+        return _flat(posterior, f"{p}_loc")
+    pop = _flat(posterior, p)
+    if kind == "BelowMin":
+        return np.log(pop)
+    return forward(spec, p, pop)
+
+
+def level_offset_draws(
+    spec: ModelSpec, posterior, g: str, labels, rng: np.random.Generator, cache=None
+) -> dict[str, np.ndarray]:
+    """Offsets ``{param: (samples, len(labels))}`` of the parameters pooled over ``g``.
+
+    Levels seen in training take their posterior offsets; a label not seen in
+    training gets one draw from the population per posterior sample (jointly over
+    the parameters of a correlated block, so the LKJ correlation is respected).
+    ``cache`` (a dict) makes repeated calls for the same ``(g, labels)`` share draws.
+    """
+    labels = [str(v) for v in labels]
+    key = (g, tuple(labels))
+    if cache is not None and key in cache:
+        return cache[key]
+    lookup = {lab: i for i, lab in enumerate(spec.levels[g])}
+    gi = np.array([lookup.get(v, -1) for v in labels], dtype=int)
+    known = gi >= 0
+    new_levels = list(dict.fromkeys(v for v, k in zip(labels, known) if not k))
+    pos = {lab: i for i, lab in enumerate(new_levels)}
+    new_idx = [pos[v] for v, k in zip(labels, known) if not k]
+    ps = [p for p in spec.pooled if g in spec.pooled[p]]
+    block = spec.correlated_blocks().get(g, [])
+    out: dict[str, np.ndarray] = {}
+    if block:
+        chol = _flat(posterior, f"{g}_chol")  # (s, k, k)
+        z = _flat(posterior, f"{g}_z")  # (s, L, k)
+        s, k = chol.shape[0], chol.shape[1]
+        zr = np.zeros((s, len(labels), k))
+        zr[:, known] = z[:, gi[known]]
+        if new_levels:
+            znew = rng.standard_normal((s, len(new_levels), k))
+            zr[:, ~known] = znew[:, new_idx]
+        offs = np.einsum("slk,sjk->slj", zr, chol)
+        for j, p in enumerate(block):
+            out[p] = offs[:, :, j]
+    for p in ps:
+        if p in out:
+            continue
+        tau = _flat(posterior, f"{p}_sd_{g}")
+        z = _flat(posterior, f"{p}_z_{g}")
+        s = tau.shape[0]
+        zr = np.zeros((s, len(labels)))
+        zr[:, known] = z[:, gi[known]]
+        if new_levels:
+            znew = rng.standard_normal((s, len(new_levels)))
+            zr[:, ~known] = znew[:, new_idx]
+        out[p] = tau[:, None] * zr
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def row_offsets(
+    spec: ModelSpec, posterior, frame: pd.DataFrame, p: str, g: str, rng, cache=None
+) -> np.ndarray:
+    """Offset of parameter ``p`` from grouping column ``g`` per draw and row of ``frame``."""
+    labels = frame[g].astype(str).to_numpy()
+    uniq, inv = np.unique(labels, return_inverse=True)
+    offs = level_offset_draws(spec, posterior, g, list(uniq), rng, cache)
+    return offs[p][:, inv]
 
 
 def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndarray | None:
@@ -547,7 +655,7 @@ def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndar
 
 
 def check_groups_present(spec: ModelSpec, frame: pd.DataFrame) -> None:
-    """New rows must carry every grouping column the fit was pooled over."""
+    """Check that new rows carry every grouping column the fit was pooled over."""
     missing = [g for g in spec.group_columns if g not in frame.columns]
     if missing:
         raise DataError(
