@@ -648,8 +648,6 @@ def fit(
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
-    if sampler not in ALL_SAMPLERS:
-        raise BayescaleError(f"sampler must be one of {ALL_SAMPLERS}, got {sampler!r}.")
     spec, frame, model = _prepare(
         data,
         law,
@@ -663,6 +661,8 @@ def fit(
         correlated=correlated,
         trials=trials,
     )
+    if sampler not in ALL_SAMPLERS:
+        raise BayescaleError(f"sampler must be one of {ALL_SAMPLERS}, got {sampler!r}.")
     law_obj = spec.law
     settings = {
         "sampler": sampler,

@@ -96,7 +96,7 @@ def test_x_mapping_unknown_input(df):
 
 
 def test_group_errors(df):
-    with pytest.raises(DataError, match="Group column 'family' is missing"):
+    with pytest.raises(DataError, match="Group column 'family' .*is missing"):
         validate(df, power_law, y="loss", x={"x": "N"}, groups=["family"])
     df["family"] = ["a", "a", None, "b", "b", "b", "b"]
     with pytest.raises(DataError, match="'family' has missing labels at row 2"):
