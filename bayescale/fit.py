@@ -83,6 +83,12 @@ class Fit:
     diagnostics: Mapping[str, Any]
     extras: Mapping[str, Any] = field(default_factory=dict)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The cached pm.Model is not picklable; it is rebuilt on demand.
+        state = dict(self.__dict__)
+        state.pop("model", None)
+        return state
+
     # ------------------------------------------------------------------ basics
     @property
     def law(self) -> Law:

@@ -33,6 +33,9 @@ class Likelihood:
     draw : callable
         ``draw(eta, noise, rng, data) -> draws of y`` in numpy; ``eta`` has shape
         ``(samples, rows)`` and noise values shape ``(samples, 1)``.
+    logpdf : callable, optional
+        ``logpdf(y, eta, noise, data) -> log density`` in numpy, shape ``(samples, rows)``,
+        of ``y`` on the link scale (used by leave-future-out scores and backtests).
     """
 
     name: str
@@ -40,6 +43,7 @@ class Likelihood:
     build: Callable[..., Any] | None = None
     draw: Callable[..., Any] | None = None
     observed_transform: Callable[[np.ndarray], np.ndarray] = staticmethod(lambda y: y)
+    logpdf: Callable[..., Any] | None = None
 
 
 def _studentt_build(eta, y, noise, data):
@@ -65,18 +69,32 @@ def _normal_draw(eta, noise, rng, data):
     return eta + noise["sigma"] * rng.standard_normal(eta.shape)
 
 
+def _studentt_logpdf(y, eta, noise, data):
+    from scipy import stats
+
+    return stats.t.logpdf(y, df=noise["nu"], loc=eta, scale=noise["sigma"])
+
+
+def _normal_logpdf(y, eta, noise, data):
+    from scipy import stats
+
+    return stats.norm.logpdf(y, loc=eta, scale=noise["sigma"])
+
+
 _LIKELIHOODS: dict[str, Likelihood] = {
     "studentt": Likelihood(
         "studentt",
         priors={"sigma": Prior("HalfNormal", sigma=0.05), "nu": Prior("Gamma", alpha=2.0, beta=0.1)},
         build=_studentt_build,
         draw=_studentt_draw,
+        logpdf=_studentt_logpdf,
     ),
     "normal": Likelihood(
         "normal",
         priors={"sigma": Prior("HalfNormal", sigma=0.05)},
         build=_normal_build,
         draw=_normal_draw,
+        logpdf=_normal_logpdf,
     ),
 }
 
