@@ -280,6 +280,12 @@ class Fit:
 
         return compute_optimal(self, C, prob=prob)
 
+    def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
+        """Paper-ready report (Markdown/CSV); see :func:`bayescale.report.report`."""
+        from .report import report
+
+        return report(self, target, **kwargs)
+
     def plot(self, **kwargs: Any):
         """Data with the posterior predictive band (log axes). See :func:`bayescale.plots.plot_fit`."""
         from .plots import plot_fit
