@@ -28,7 +28,6 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,6 +123,7 @@ def write_report(curves: pd.DataFrame, meta: dict) -> str:
     sep = "|" + "---|" * len(table.columns)
     body = "\n".join("| " + " | ".join(map(str, r)) + " |" for r in table.to_numpy())
     ran = curves.groupby("domain").curve_id.nunique().to_dict()
+    ran_text = ", ".join(f"{k} {v}" for k, v in sorted(ran.items()))
     failed = meta.get("failed", [])
     text = f"""# Revisiting-scaling-laws backtest (Alabdulmohsin et al. 2022 benchmark)
 
@@ -134,9 +134,10 @@ weights from PSIS-LOO of the training fits). NUTS with nutpie, {meta['chains']} 
 ({meta['draws']} tune + {meta['draws']} draws), random_seed={meta['seed']}, executor: local spawn
 process pool with {meta['workers']} workers on a shared 2-vCPU machine.
 
-**What was run:** {sum(ran.values())} of 92 curves: {', '.join(f'{k} {v}' for k, v in sorted(ran.items()))}
+**What was run:** {sum(ran.values())} of 92 curves: {ran_text}
 (curves taken round-robin over the domains, IC curves evenly from the sorted curve
-list, until the time budget ran out; see `curve_order` in the script). Wall time {meta['minutes']:.1f} min.
+list, until the time budget ran out; see `curve_order` in the script).
+Wall time {meta['minutes']:.1f} min.
 {('Curves that failed: ' + ', '.join(failed)) if failed else ''}
 
 RMSE = mean over curves of the per-curve RMSE of log(posterior predictive median) -
@@ -195,7 +196,8 @@ def main() -> None:
                 r = t.set_index("law")
                 print(f"[{i}] {cid}: rmse pl={r.loc['power_law','rmse_log']:.4f} "
                       f"bnsl={r.loc['broken_power_law','rmse_log']:.4f} "
-                      f"avg={r.loc['average','rmse_log']:.4f} cov90 avg={r.loc['average','cov_90']:.2f}"
+                      f"avg={r.loc['average','rmse_log']:.4f} "
+                      f"cov90 avg={r.loc['average','cov_90']:.2f}"
                       f" ({time.time()-t1:.0f}s)", flush=True)
     curves = pd.read_csv(CURVES_CSV)
     minutes = curves.drop_duplicates("curve_id").seconds.sum() / 60

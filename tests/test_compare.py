@@ -168,7 +168,8 @@ def test_fit_many_process_pool_equals_serial(serial_fits):
     for k in fits:
         np.testing.assert_array_equal(posterior_array(fits[k]), posterior_array(serial_fits[k]))
     # and the series were really fitted separately
-    assert abs(float(fits["a"].posterior["E"].mean()) - float(fits["b"].posterior["E"].mean())) > 0.1
+    e_a, e_b = (float(fits[k].posterior["E"].mean()) for k in ("a", "b"))
+    assert abs(e_a - e_b) > 0.1
 
 
 @pytest.mark.slow
