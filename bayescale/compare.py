@@ -388,7 +388,6 @@ def compare(
         idatas = {n: fits[n].idata for n in names}
         table = az.compare(idatas, ic="loo", method=method, var_name="y_obs")
         loos = {n: az.loo(fits[n].idata, pointwise=True, var_name="y_obs") for n in names}
-    table = table.rename(columns={"elpd_loo": "elpd_loo"})
     notes = {n: _pareto_note(np.asarray(loos[n].pareto_k).ravel()) for n in names}
     table["n_pareto_k_high"] = [notes[n][0] for n in table.index]
     table["pareto_k_note"] = [notes[n][1] for n in table.index]
