@@ -51,7 +51,7 @@ def crps_ensemble(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     For a standard normal and ``y = 0`` the exact value is ``(sqrt(2) - 1) / sqrt(pi)``:
 
     >>> x = np.random.default_rng(0).standard_normal(200_000)
-    >>> round(float(crps_ensemble(x, 0.0)), 3), round((np.sqrt(2) - 1) / np.sqrt(np.pi), 3)
+    >>> round(float(crps_ensemble(x, 0.0)), 3), round(float((np.sqrt(2) - 1) / np.sqrt(np.pi)), 3)
     (0.234, 0.234)
     """
     x = np.asarray(draws, dtype=float)
