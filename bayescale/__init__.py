@@ -45,3 +45,19 @@ __all__ += ["Chain", "chain", "onset", "onset_draws", "prob_emerged", "prob_inve
 from .data import filter_checkpoints  # noqa: E402
 
 __all__ += ["filter_checkpoints"]
+
+from .backtest import Backtest, backtest  # noqa: E402
+from .compare import Averaged, average, compare  # noqa: E402
+from .parallel import fit_many  # noqa: E402
+from .report import Report, report  # noqa: E402
+
+__all__ += [
+    "Averaged",
+    "Backtest",
+    "Report",
+    "average",
+    "backtest",
+    "compare",
+    "fit_many",
+    "report",
+]

@@ -89,6 +89,12 @@ class Fit:
     diagnostics: Mapping[str, Any]
     extras: Mapping[str, Any] = field(default_factory=dict)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The cached pm.Model is not picklable; it is rebuilt on demand.
+        state = dict(self.__dict__)
+        state.pop("model", None)
+        return state
+
     # ------------------------------------------------------------------ basics
     @property
     def law(self) -> Law:
@@ -394,6 +400,12 @@ class Fit:
         from .onset import prob_inverse
 
         return prob_inverse(self, **kwargs)
+
+    def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
+        """Paper-ready report (Markdown/CSV); see :func:`bayescale.report.report`."""
+        from .report import report
+
+        return report(self, target, **kwargs)
 
     def plot(self, **kwargs: Any):
         """Plot data with the posterior predictive band (see :func:`bayescale.plots.plot_fit`)."""

@@ -81,6 +81,14 @@ class Law:
         """Evaluate the law (numpy, xarray or PyTensor inputs)."""
         return self.func(*args, **kwargs)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by reference (module attribute or registry name): the decorated
+        # function is shadowed by the Law object in its module, so the default
+        # pickling of ``func`` fails. Needed to send fits to worker processes.
+        module = getattr(self.func, "__module__", None)
+        qualname = getattr(self.func, "__qualname__", None)
+        return (_restore_law, (self.name, module, qualname))
+
     @property
     def doc(self) -> str:
         """First paragraph of the law's docstring."""
@@ -205,6 +213,22 @@ def law(
         return obj
 
     return wrap(func) if func is not None else wrap
+
+
+def _restore_law(name: str, module: str | None, qualname: str | None) -> Law:
+    """Unpickle a :class:`Law`: the module attribute it was defined as, else by name."""
+    import importlib
+
+    if module and qualname and "<locals>" not in qualname:
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            if isinstance(obj, Law):
+                return obj
+        except (ImportError, AttributeError):
+            pass
+    return get_law(name)
 
 
 def get_law(law_or_name: str | Law) -> Law:

@@ -39,6 +39,9 @@ class Likelihood:
     draw : callable
         ``draw(eta, noise, rng, data) -> draws of y`` in numpy; ``eta`` has shape
         ``(samples, rows)`` and noise values shape ``(samples, 1)``.
+    logpdf : callable, optional
+        ``logpdf(y, eta, noise, data) -> log density`` in numpy, shape ``(samples, rows)``,
+        of ``y`` on the link scale (used by leave-future-out scores and backtests).
     """
 
     name: str

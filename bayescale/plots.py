@@ -103,3 +103,40 @@ def plot_fit(
     ax.set_title(f"{law.name}: {law.equation}", fontsize=9)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_calibration(backtest: Any, *, ax: Any = None):
+    """Plot observed against nominal coverage of a backtest's central intervals.
+
+    One line per law (and the model average); the dashed diagonal is perfect
+    calibration. Points below it mean intervals that are too narrow.
+
+    Parameters
+    ----------
+    backtest : Backtest
+        Result of :func:`bayescale.backtest`.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> bt.plot_calibration()  # doctest: +SKIP
+    """
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    cal = backtest.calibration()
+    ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
+    for law_name, sub in cal.groupby("law", sort=False):
+        ax.plot(sub["nominal"], sub["observed"], marker="o", label=str(law_name))
+    n = int(cal["n"].iloc[0]) if len(cal) else 0
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("nominal coverage of central interval")
+    ax.set_ylabel(f"observed coverage ({n} held-out rows)")
+    ax.set_title("Backtest calibration", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,330 @@
+"""Backtests: fit on the small runs, predict the held-out large ones, score the forecasts.
+
+For every law (and the stacking average of the laws) :func:`backtest` reports the
+absolute relative error of the posterior predictive median, the coverage and
+relative width of central intervals, the mean log predictive density and the
+continuous ranked probability score (CRPS) of the held-out rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .compare import (
+    Averaged,
+    _validated,
+    compare,
+    crps_ensemble,
+    log_predictive_density,
+    split_future,
+)
+from .errors import BayescaleError, DataError
+from .law import Law, get_law
+
+#: Central interval probabilities scored by default.
+PROBS = (0.5, 0.8, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Result of :func:`backtest`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per law and ``"average"``: ``n`` held-out rows, ``abs_rel_err``
+        (mean ``|median - y| / y``), ``rmse_log`` (RMSE of ``log median - log y``),
+        ``cov_50``... (fraction of held-out rows inside each central interval),
+        ``width_90`` (mean ``(upper - lower) / median`` of the 90% interval, or of
+        the widest level scored), ``lpd`` (mean log predictive density, on the
+        likelihood's scale: ``log y`` for log-link laws), ``crps`` (mean CRPS in
+        units of ``y``), ``weight`` (stacking weight in the average) and
+        ``problems`` (sampling problems of the fit, if any).
+    points : DataFrame
+        One row per law and held-out row: ``y``, ``median``, ``mean``, ``lower_XX`` /
+        ``upper_XX`` per level, ``lpd``, ``crps``, ``extrapolation``.
+    fits : dict
+        The fits on the training rows.
+    holdout : ndarray of bool
+        Which rows of ``data`` were held out.
+    probs : tuple of float
+        The interval levels scored.
+    """
+
+    table: pd.DataFrame
+    points: pd.DataFrame
+    fits: Mapping[str, Any]
+    holdout: np.ndarray
+    probs: tuple[float, ...] = PROBS
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<bayescale.Backtest laws={list(self.fits)} held_out={int(self.holdout.sum())} "
+            f"of {len(self.holdout)}>\n{self.table.to_string()}"
+        )
+
+    def calibration(self) -> pd.DataFrame:
+        """Nominal vs observed coverage: one row per law and level."""
+        rows = []
+        for law_name, sub in self.points.groupby("law", sort=False):
+            for p in self.probs:
+                t = _tag(p)
+                inside = (sub["y"] >= sub[f"lower_{t}"]) & (sub["y"] <= sub[f"upper_{t}"])
+                rows.append({"law": law_name, "nominal": p, "observed": float(inside.mean()),
+                             "n": len(sub)})
+        return pd.DataFrame(rows)
+
+    def plot_calibration(self, ax: Any = None):
+        """Plot observed against nominal coverage (:func:`bayescale.plots.plot_calibration`)."""
+        from .plots import plot_calibration
+
+        return plot_calibration(self, ax=ax)
+
+
+def _tag(p: float) -> str:
+    return f"{round(100 * p):d}"
+
+
+def _normalise_laws(
+    laws: str | Law | Sequence[Any] | Mapping[str, Any],
+) -> dict[str, tuple[str | Law, dict[str, Any]]]:
+    if isinstance(laws, (str, Law)):
+        laws = [laws]
+    if isinstance(laws, Mapping):
+        items = list(laws.items())
+    else:
+        items = []
+        for law in laws:
+            obj = get_law(law[0] if isinstance(law, tuple) else law)
+            items.append((obj.name, law))
+    out: dict[str, tuple[str | Law, dict[str, Any]]] = {}
+    for label, spec in items:
+        if isinstance(spec, tuple):
+            law, kw = spec
+            out[str(label)] = (law, dict(kw))
+        else:
+            out[str(label)] = (spec, {})
+        get_law(out[str(label)][0])  # fail early on unknown names
+    if not out:
+        raise BayescaleError("backtest needs at least one law.")
+    if "average" in out:
+        raise BayescaleError("'average' is reserved for the model average; rename that law.")
+    return out
+
+
+def holdout_mask(data: pd.DataFrame, holdout: Any) -> np.ndarray:
+    """Resolve ``holdout=`` to a boolean mask over ``data`` (True = held out).
+
+    Accepts a callable ``holdout(data) -> mask``, a dict ``dict(by="C", quantile=0.8)``
+    or ``dict(by="C", cutoff=1e21)`` (rows with ``by`` above the cutoff are held
+    out), the name of a boolean column, or a boolean array.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"C": [1.0, 2.0, 3.0, 4.0]})
+    >>> holdout_mask(df, dict(by="C", cutoff=2.5)).tolist()
+    [False, False, True, True]
+    """
+    if callable(holdout):
+        mask = np.asarray(holdout(data))
+    elif isinstance(holdout, Mapping):
+        opts = dict(holdout)
+        bad = set(opts) - {"by", "cutoff", "quantile"}
+        if bad:
+            raise BayescaleError(
+                f"holdout dict accepts by=, cutoff= or quantile=; got unknown {sorted(bad)}."
+            )
+        mask = split_future(data, by=opts.get("by", "C"), cutoff=opts.get("cutoff"),
+                            quantile=opts.get("quantile"))
+    elif isinstance(holdout, str):
+        if holdout not in data.columns:
+            raise DataError(
+                f"holdout column {holdout!r} is missing; columns are {list(data.columns)}."
+            )
+        col = data[holdout]
+        if not pd.api.types.is_bool_dtype(col):
+            raise DataError(
+                f"holdout column {holdout!r} must be boolean (True = held out), got dtype "
+                f"{col.dtype}; e.g. data['held'] = data['split'] == 'extrapolate'."
+            )
+        mask = col.to_numpy()
+    else:
+        mask = np.asarray(holdout)
+    if mask.dtype != bool or mask.shape != (len(data),):
+        raise BayescaleError(
+            f"holdout must give one boolean per row of data ({len(data)}), got shape "
+            f"{mask.shape} and dtype {mask.dtype}."
+        )
+    if mask.all() or not mask.any():
+        raise DataError(
+            f"holdout keeps {int((~mask).sum())} training and {int(mask.sum())} held-out rows; "
+            "both must be non-empty."
+        )
+    return mask
+
+
+def score_draws(
+    draws: np.ndarray, y: np.ndarray, probs: Sequence[float] = PROBS
+) -> dict[str, np.ndarray]:
+    """Per-point median, mean, central intervals and CRPS of predictive draws ``(S, rows)``."""
+    out: dict[str, np.ndarray] = {
+        "median": np.median(draws, axis=0),
+        "mean": draws.mean(axis=0),
+    }
+    for p in probs:
+        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        out[f"lower_{_tag(p)}"] = lo
+        out[f"upper_{_tag(p)}"] = hi
+    out["crps"] = crps_ensemble(draws, y)
+    return out
+
+
+def summarise_points(points: pd.DataFrame, probs: Sequence[float] = PROBS) -> pd.DataFrame:
+    """Aggregate per-point scores (as in :attr:`Backtest.points`) to one row per law."""
+    wp = 0.9 if 0.9 in probs else max(probs)
+    rows = []
+    for law_name, sub in points.groupby("law", sort=False):
+        y = sub["y"].to_numpy()
+        med = sub["median"].to_numpy()
+        row: dict[str, Any] = {"law": law_name, "n": len(sub)}
+        row["abs_rel_err"] = float(np.mean(np.abs(med - y) / np.abs(y)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            row["rmse_log"] = float(np.sqrt(np.mean((np.log(med) - np.log(y)) ** 2)))
+        for p in probs:
+            t = _tag(p)
+            row[f"cov_{t}"] = float(
+                np.mean((y >= sub[f"lower_{t}"].to_numpy()) & (y <= sub[f"upper_{t}"].to_numpy()))
+            )
+        t = _tag(wp)
+        row[f"width_{t}"] = float(
+            np.mean((sub[f"upper_{t}"].to_numpy() - sub[f"lower_{t}"].to_numpy()) / np.abs(med))
+        )
+        row["lpd"] = float(sub["lpd"].mean())
+        row["crps"] = float(sub["crps"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("law")
+
+
+def backtest(
+    data: pd.DataFrame,
+    laws: str | Law | Sequence[Any] | Mapping[str, Any],
+    *,
+    holdout: Callable[[pd.DataFrame], Any] | Mapping[str, Any] | str | np.ndarray,
+    y: str | None = None,
+    x: Mapping[str, str] | None = None,
+    prob: Sequence[float] = PROBS,
+    average: str | Mapping[str, float] | None = "stacking",
+    executor: Executor | str | None = None,
+    random_seed: int | None = 0,
+    warn: bool = True,
+    **fit_kwargs: Any,
+) -> Backtest:
+    """Fit each law on the training rows and score its forecasts of the held-out rows.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Tidy data (all rows).
+    laws : str, Law, list or dict
+        Laws to backtest. A dict maps labels to a law or to ``(law, {fit kwargs})``
+        for per-law options (e.g. ``x=``).
+    holdout : callable, dict, str or boolean array
+        Which rows to hold out: ``dict(by="C", quantile=0.8)`` holds out the runs
+        above the 80th percentile of compute; ``dict(by="N", cutoff=1e9)`` those
+        with more than 1e9 parameters; a boolean column name or a callable
+        ``holdout(data) -> mask`` also work.
+    y, x
+        Response column and input mapping, as in :func:`bayescale.fit`.
+    prob : sequence of float
+        Central interval levels to score (default 0.5, 0.8, 0.9, 0.95).
+    average : "stacking", dict or None
+        Also score the model average of the laws (ArviZ stacking weights from the
+        training fits' PSIS-LOO, or given weights); ``None`` skips it.
+    executor : None, "serial" or Executor
+        Where the fits run (see :mod:`bayescale.parallel`).
+    random_seed : int
+        Seed of every fit and of the predictive draws.
+    **fit_kwargs
+        Passed to :func:`bayescale.fit` (``sampler=``, ``draws=``, ``priors=``...).
+
+    Returns
+    -------
+    Backtest
+        ``.table`` (per law and ``"average"``), ``.points`` (per held-out row),
+        ``.plot_calibration()``.
+
+    Examples
+    --------
+    >>> bt = bs.backtest(df, ["chinchilla", "kaplan"], holdout=dict(by="C", quantile=0.8),
+    ...                  sampler="nutpie", draws=500)  # doctest: +SKIP
+    >>> bt.table[["abs_rel_err", "cov_90", "crps"]]  # doctest: +SKIP
+    """
+    from .parallel import run_fits
+
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    probs = tuple(float(p) for p in prob)
+    if not probs or any(not 0 < p < 1 for p in probs):
+        raise BayescaleError(f"prob levels must lie strictly between 0 and 1, got {prob!r}.")
+    spec = _normalise_laws(laws)
+    mask = holdout_mask(data, holdout)
+    train, test = data.loc[~mask], data.loc[mask]
+    base: dict[str, Any] = dict(fit_kwargs)
+    if y is not None:
+        base["y"] = y
+    if x is not None:
+        base["x"] = x
+    base["random_seed"] = random_seed
+    labels = list(spec)
+    tasks = [(train, spec[k][0], {**base, **spec[k][1]}) for k in labels]
+    fits = dict(zip(labels, run_fits(tasks, executor=executor, warn=warn,
+                                     labels=[f"backtest fit of {k!r}" for k in labels])))
+    pieces = []
+    for k in labels:
+        f = fits[k]
+        frame = _validated(f, test)
+        yv = frame["y"].to_numpy(dtype=float)
+        d = f.draws(test, kind="predictive", random_seed=random_seed).values
+        sc = score_draws(d, yv, probs)
+        sc["lpd"] = log_predictive_density(f, test, random_seed=random_seed)
+        pieces.append(
+            pd.DataFrame({"law": k, "row": test.index, "y": yv, **sc,
+                          "extrapolation": f.extrapolation_ratio(test)})
+        )
+    weights: dict[str, float] = {}
+    if average is not None and len(labels) > 1:
+        if isinstance(average, Mapping):
+            w = np.array([float(average.get(k, 0.0)) for k in labels])
+        elif average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
+            w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
+        else:
+            raise BayescaleError(f"average must be 'stacking', a dict or None, got {average!r}.")
+        w = w / w.sum()
+        weights = dict(zip(labels, map(float, w)))
+        avg = Averaged(fits=fits, weights=weights, random_seed=random_seed)
+        frame = _validated(fits[labels[0]], test)
+        yv = frame["y"].to_numpy(dtype=float)
+        d = avg.draws(test, kind="predictive", random_seed=random_seed).values
+        sc = score_draws(d, yv, probs)
+        sc["lpd"] = avg.log_predictive_density(test)
+        top = max(weights, key=lambda k: weights[k])
+        pieces.append(
+            pd.DataFrame({"law": "average", "row": test.index, "y": yv, **sc,
+                          "extrapolation": fits[top].extrapolation_ratio(test)})
+        )
+    points = pd.concat(pieces, ignore_index=True)
+    table = summarise_points(points, probs)
+    table["weight"] = [weights.get(k, np.nan) if k != "average" else np.nan
+                       for k in table.index]
+    table["problems"] = [
+        "; ".join(fits[k].diagnostics["problems"]) if k in fits else "" for k in table.index
+    ]
+    return Backtest(table=table, points=points, fits=fits, holdout=mask, probs=probs,
+                    weights=weights)

@@ -1,0 +1,597 @@
+"""Comparing law forms: PSIS-LOO, leave-future-out, stacking and model averaging.
+
+Ordinary leave-one-out rewards interpolation. What matters for a scaling law is
+extrapolation, so :func:`compare` can also refit every law on the runs below a
+compute (or size) cutoff and score the log predictive density of the runs above
+it: the *leave-future-out* (LFO) score.
+
+Scores are on the scale the likelihood lives on: ``log y`` for laws with a log
+link (all loss laws), ``y`` for identity links. Comparing a log-link law with an
+identity-link law would mix scales, so :func:`compare` refuses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import data as _data
+from .errors import BayescaleError, DataError
+from .likelihoods import get_likelihood
+from .model import param_draws, run_offsets
+
+#: Pareto-k above this marks a PSIS-LOO estimate as unreliable (Vehtari et al. 2017/2024).
+PARETO_K_BAD = 0.7
+
+
+# ----------------------------------------------------------------------------------------
+# scoring helpers
+
+
+def crps_ensemble(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Continuous ranked probability score of predictive draws (energy form).
+
+    ``CRPS(F, y) = E|X - y| - 0.5 E|X - X'|`` estimated from the draws of each
+    column (lower is better; same units as ``y``). The pairwise term uses the
+    sorted-sample identity, so the cost is ``O(S log S)`` per point.
+
+    Parameters
+    ----------
+    draws : array (samples, rows) or (samples,)
+    y : array (rows,) or scalar
+
+    Examples
+    --------
+    For a standard normal and ``y = 0`` the exact value is ``(sqrt(2) - 1) / sqrt(pi)``:
+
+    >>> x = np.random.default_rng(0).standard_normal(200_000)
+    >>> round(float(crps_ensemble(x, 0.0)), 3), round(float((np.sqrt(2) - 1) / np.sqrt(np.pi)), 3)
+    (0.234, 0.234)
+    """
+    x = np.asarray(draws, dtype=float)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x = x[:, None]
+    yy = np.broadcast_to(np.asarray(y, dtype=float), (x.shape[1],))
+    s = x.shape[0]
+    term1 = np.mean(np.abs(x - yy[None, :]), axis=0)
+    xs = np.sort(x, axis=0)
+    i = np.arange(1, s + 1)[:, None]
+    # E|X - X'| = 2 / S^2 * sum_i (2i - S - 1) x_(i)
+    term2 = 2.0 / s**2 * np.sum((2 * i - s - 1) * xs, axis=0)
+    out = term1 - 0.5 * term2
+    return out[0] if squeeze else out
+
+
+def _logmeanexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return np.squeeze(m, axis=axis) + np.log(np.mean(np.exp(a - m), axis=axis))
+
+
+def _validated(fit, data: pd.DataFrame) -> pd.DataFrame:
+    """Validate ``data`` (original column names, with the response) for ``fit``."""
+    spec = fit.spec
+    groups = [g for g in spec.group_columns if g in data.columns]
+    run = spec.run if spec.run and spec.run in data.columns else None
+    frame = _data.validate(data, fit.law, y=spec.y, x=spec.x, groups=groups, run=run)
+    return frame
+
+
+def pointwise_log_density(
+    fit, data: pd.DataFrame, *, random_seed: int | None = None
+) -> np.ndarray:
+    """Log density of each row's response per posterior draw, shape ``(samples, rows)``.
+
+    ``data`` has the columns the fit was given (original names, response included).
+    The density is on the likelihood's scale (``log y`` for log-link laws).
+    """
+    frame = _validated(fit, data)
+    spec = fit.spec
+    lik = get_likelihood(spec.likelihood)
+    if lik.logpdf is None:
+        raise BayescaleError(
+            f"Likelihood {spec.likelihood!r} has no numpy log density (logpdf); "
+            "leave-future-out scores and backtests need one."
+        )
+    rng = fit._rng(random_seed)
+    params = param_draws(spec, fit.posterior, frame, rng=rng)
+    args = [frame[i].to_numpy(dtype=float)[None, :] for i in fit.law.inputs]
+    mu = np.asarray(fit.law(*args, **params), dtype=float)
+    s = max(p.shape[0] for p in params.values())
+    mu = np.broadcast_to(mu, (s, len(frame)))
+    y = frame["y"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if fit.law.link == "log":
+            eta, yt = np.log(mu), np.log(y)
+        else:
+            eta, yt = mu, y
+    off = run_offsets(spec, fit.posterior, frame, rng)
+    if off is not None:
+        eta = eta + off
+    lp = np.asarray(lik.logpdf(yt[None, :], eta, fit._noise(), {"frame": frame}), dtype=float)
+    return np.where(np.isfinite(lp), lp, -np.inf)
+
+
+def log_predictive_density(
+    fit, data: pd.DataFrame, *, random_seed: int | None = None
+) -> np.ndarray:
+    """Log posterior predictive density of each row: ``log mean_s p(y_i | theta_s)``.
+
+    Examples
+    --------
+    >>> lpd = log_predictive_density(f, held_out)  # doctest: +SKIP
+    """
+    return _logmeanexp(pointwise_log_density(fit, data, random_seed=random_seed), axis=0)
+
+
+def stacking_weights(lpd: np.ndarray) -> np.ndarray:
+    """Stacking weights from pointwise log predictive densities ``(rows, models)``.
+
+    Maximises ``sum_i log sum_k w_k exp(lpd_ik)`` over the simplex (Yao et al. 2018).
+
+    Examples
+    --------
+    >>> lpd = np.log(np.array([[0.9, 0.1], [0.8, 0.3], [0.7, 0.2]]))
+    >>> stacking_weights(lpd).round(2).tolist()
+    [1.0, 0.0]
+    """
+    from scipy.optimize import minimize
+
+    lpd = np.asarray(lpd, dtype=float)
+    n, k = lpd.shape
+    if k == 1:
+        return np.ones(1)
+    m = np.max(lpd, axis=1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    dens = np.exp(lpd - m)
+
+    def negll(z: np.ndarray) -> float:
+        w = np.exp(np.append(z, 0.0) - np.max(np.append(z, 0.0)))
+        w = w / w.sum()
+        return -float(np.sum(np.log(dens @ w + 1e-300)))
+
+    best = None
+    for start in (np.zeros(k - 1), np.full(k - 1, -2.0), np.full(k - 1, 2.0)):
+        res = minimize(negll, start, method="Nelder-Mead" if k == 2 else "BFGS")
+        if best is None or res.fun < best.fun:
+            best = res
+    z = np.append(best.x, 0.0)
+    w = np.exp(z - z.max())
+    w = w / w.sum()
+    w[w < 1e-6] = 0.0
+    return w / w.sum()
+
+
+# ----------------------------------------------------------------------------------------
+# refits
+
+
+def original_frame(fit) -> pd.DataFrame:
+    """Return the fit's training rows with the column names the user passed."""
+    spec = fit.spec
+    ren = {inp: col for inp, col in spec.x.items()}
+    frame = fit.data.rename(columns={"y": "__y__"}).rename(columns=ren)
+    return frame.rename(columns={"__y__": spec.y})
+
+
+def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments that refit ``fit``'s law with the same priors and sampler settings."""
+    spec = fit.spec
+    kw: dict[str, Any] = dict(
+        y=spec.y,
+        x=dict(spec.x),
+        priors=dict(spec.priors),
+        pooled={k: list(v) for k, v in spec.pooled.items()} or None,
+        run=spec.run,
+        likelihood=spec.likelihood,
+        group_scale=dict(spec.group_scale) or None,
+        correlated=spec.correlated,
+    )
+    for k in ("sampler", "draws", "tune", "chains", "random_seed", "target_accept"):
+        if k in fit.settings:
+            kw[k] = fit.settings[k]
+    kw.update(overrides)
+    return kw
+
+
+def scale_column(data: pd.DataFrame, by: str) -> np.ndarray:
+    """Return column ``by`` of ``data``; ``"C"`` falls back to ``6 N D`` when absent."""
+    if by in data.columns:
+        return pd.to_numeric(data[by], errors="coerce").to_numpy(dtype=float)
+    if by == "C" and {"N", "D"} <= set(data.columns):
+        return 6.0 * data["N"].to_numpy(dtype=float) * data["D"].to_numpy(dtype=float)
+    raise DataError(
+        f"Cutoff column {by!r} is missing (columns: {list(data.columns)}); pass by= one of "
+        "them (C is computed as 6*N*D when N and D are present)."
+    )
+
+
+def split_future(data: pd.DataFrame, *, by: str = "C", cutoff: float | None = None,
+                 quantile: float | None = None) -> np.ndarray:
+    """Boolean mask of the 'future' rows: ``by > cutoff`` (or above a quantile of ``by``)."""
+    s = scale_column(data, by)
+    if (cutoff is None) == (quantile is None):
+        raise BayescaleError("Give exactly one of cutoff= (a value of by) or quantile= (0-1).")
+    if quantile is not None:
+        if not 0 < quantile < 1:
+            raise BayescaleError(f"quantile must be between 0 and 1, got {quantile!r}.")
+        cutoff = float(np.quantile(s, quantile))
+    mask = s > float(cutoff)
+    if mask.all() or not mask.any():
+        raise DataError(
+            f"Cutoff {by} > {cutoff:.4g} leaves {int((~mask).sum())} training and "
+            f"{int(mask.sum())} held-out rows; choose a cutoff inside the data range "
+            f"[{np.min(s):.4g}, {np.max(s):.4g}]."
+        )
+    return mask
+
+
+def _lfo_options(lfo: Mapping[str, Any]) -> dict[str, Any]:
+    allowed = {"cutoff", "quantile", "by", "draws", "tune", "chains", "sampler", "random_seed"}
+    bad = set(lfo) - allowed
+    if bad:
+        raise BayescaleError(f"Unknown lfo= option(s) {sorted(bad)}; allowed: {sorted(allowed)}.")
+    return dict(lfo)
+
+
+def leave_future_out(
+    fits: Mapping[str, Any],
+    *,
+    cutoff: float | None = None,
+    quantile: float | None = None,
+    by: str = "C",
+    executor: Executor | str | None = None,
+    warn: bool = True,
+    **overrides: Any,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Refit each law below the cutoff and score the rows above it.
+
+    Returns a table (``lfo_elpd``, ``lfo_se``, ``lfo_n``, ``lfo_weight``) indexed by
+    name and a dict with the pointwise densities (``"pointwise"``: rows x laws) and
+    the refits.
+    """
+    from .parallel import run_fits
+
+    names = list(fits)
+    tasks, tests = [], []
+    masks = []
+    for name in names:
+        f = fits[name]
+        orig = original_frame(f)
+        mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
+        masks.append(mask)
+        tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))
+        tests.append(orig.loc[mask])
+    n_test = {len(t) for t in tests}
+    if len(n_test) != 1 or any(not np.array_equal(m, masks[0]) for m in masks[1:]):
+        raise BayescaleError(
+            "The laws' training data differ, so their leave-future-out scores would not "
+            "be comparable; fit every law on the same rows."
+        )
+    refits = run_fits(tasks, executor=executor, warn=warn,
+                      labels=[f"leave-future-out refit of {n!r}" for n in names])
+    pw = np.column_stack(
+        [log_predictive_density(r, t) for r, t in zip(refits, tests)]
+    )
+    n = pw.shape[0]
+    w = stacking_weights(pw)
+    table = pd.DataFrame(
+        {
+            "lfo_elpd": pw.sum(axis=0),
+            "lfo_se": np.sqrt(n * np.var(pw, axis=0)),
+            "lfo_n": n,
+            "lfo_weight": w,
+        },
+        index=pd.Index(names, name="law"),
+    )
+    return table, {"pointwise": pd.DataFrame(pw, columns=names), "refits": dict(zip(names, refits))}
+
+
+def _by_frame(fit, orig: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Return a frame holding the cutoff column ``by`` (user or canonical name)."""
+    from .fit import scale_of
+
+    if by in orig.columns:
+        return orig
+    if by in fit.data.columns:
+        return fit.data
+    if by == "C":
+        return pd.DataFrame({"C": scale_of(fit.law, fit.data)}, index=fit.data.index)
+    return orig
+
+
+def _pareto_note(k: np.ndarray) -> tuple[int, str]:
+    bad = int(np.sum(k > PARETO_K_BAD))
+    n = len(k)
+    if bad == 0:
+        return 0, f"all {n} Pareto k <= {PARETO_K_BAD}: PSIS-LOO estimate is reliable"
+    return bad, (
+        f"{bad} of {n} points have Pareto k > {PARETO_K_BAD}: leaving each of them out "
+        "changes the posterior too much for importance sampling, so this law's ELPD is "
+        "unreliable (usually optimistic); these are influential runs (often the largest "
+        "or outliers). Trust the leave-future-out score, or refit without them."
+    )
+
+
+def compare(
+    fits: Mapping[str, Any],
+    *,
+    lfo: Mapping[str, Any] | None = None,
+    method: str = "stacking",
+    sort_by: str | None = None,
+    executor: Executor | str | None = None,
+    warn: bool = True,
+) -> pd.DataFrame:
+    """Rank law forms by PSIS-LOO and, optionally, by a leave-future-out score.
+
+    Parameters
+    ----------
+    fits : dict
+        ``{name: Fit}``, all fitted to the same rows.
+    lfo : dict, optional
+        Leave-future-out: ``dict(cutoff=value, by="C")`` or ``dict(quantile=0.8, by="C")``
+        refits each law (same priors and sampler settings) on the rows with
+        ``by <= cutoff`` and scores the log predictive density of the rows above.
+        ``by="C"`` uses the fits' compute (``C``, else ``6 N D``); any input name
+        (``"N"``, ``"x"``) works too. Extra keys ``draws``, ``tune``, ``chains``,
+        ``sampler`` or ``random_seed`` override the refits' settings.
+    method : str
+        ArviZ weighting method (``"stacking"``, ``"BB-pseudo-BMA"``, ``"pseudo-BMA"``).
+    sort_by : {"loo", "lfo"}, optional
+        Ranking; default ``"lfo"`` when ``lfo`` is given, else ``"loo"``.
+    executor : None, "serial" or Executor
+        Where the LFO refits run (see :mod:`bayescale.parallel`).
+
+    Returns
+    -------
+    DataFrame
+        One row per law: ``rank``, ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``,
+        ``dse``, ``weight`` (ArviZ stacking), ``n_pareto_k_high`` and
+        ``pareto_k_note`` (in words); with ``lfo``: ``lfo_elpd``, ``lfo_se``,
+        ``lfo_n``, ``lfo_diff``, ``lfo_weight`` (stacking on the held-out rows) and
+        ``lfo_rank``. ``table.attrs["lfo"]`` holds the pointwise densities and refits.
+
+    Examples
+    --------
+    >>> table = bs.compare({"chinchilla": f1, "kaplan": f2},
+    ...                    lfo=dict(quantile=0.8, by="C"))  # doctest: +SKIP
+    """
+    import warnings
+
+    import arviz as az
+
+    if not isinstance(fits, Mapping) or len(fits) < 2:
+        raise BayescaleError("compare needs a dict of at least two fits: {name: Fit, ...}.")
+    names = list(fits)
+    links = {fits[n].law.link for n in names}
+    if len(links) > 1:
+        raise BayescaleError(
+            f"The fits use different links {sorted(links)}: their densities are on different "
+            "scales and cannot be compared. Compare laws of the same response scale."
+        )
+    sizes = {n: len(fits[n].data) for n in names}
+    if len(set(sizes.values())) > 1:
+        raise BayescaleError(
+            f"The fits have different numbers of rows {sizes}; LOO comparison needs the same "
+            "data for every law."
+        )
+    with warnings.catch_warnings():
+        # the Pareto-k warnings are reported in words in the table instead
+        warnings.simplefilter("ignore")
+        idatas = {n: fits[n].idata for n in names}
+        table = az.compare(idatas, ic="loo", method=method, var_name="y_obs")
+        loos = {n: az.loo(fits[n].idata, pointwise=True, var_name="y_obs") for n in names}
+    notes = {n: _pareto_note(np.asarray(loos[n].pareto_k).ravel()) for n in names}
+    table["n_pareto_k_high"] = [notes[n][0] for n in table.index]
+    table["pareto_k_note"] = [notes[n][1] for n in table.index]
+    table = table.drop(columns=[c for c in ("warning", "scale") if c in table.columns])
+    table.index.name = "law"
+    extra: dict[str, Any] = {}
+    if lfo is not None:
+        opts = _lfo_options(lfo)
+        cut = {k: opts.pop(k) for k in ("cutoff", "quantile", "by") if k in opts}
+        lt, extra = leave_future_out(fits, executor=executor, warn=warn, **cut, **opts)
+        table = table.join(lt)
+        table["lfo_diff"] = table["lfo_elpd"].max() - table["lfo_elpd"]
+        table["lfo_rank"] = table["lfo_elpd"].rank(ascending=False, method="min").astype(int)
+    key = sort_by or ("lfo" if lfo is not None else "loo")
+    if key == "lfo":
+        if lfo is None:
+            raise BayescaleError("sort_by='lfo' needs lfo=dict(cutoff=..., by=...).")
+        table = table.sort_values("lfo_elpd", ascending=False)
+    elif key != "loo":
+        raise BayescaleError(f"sort_by must be 'loo' or 'lfo', got {sort_by!r}.")
+    table.attrs["lfo"] = extra
+    table.attrs["scale"] = "log y" if links == {"log"} else "y"
+    return table
+
+
+# ----------------------------------------------------------------------------------------
+# model averaging
+
+
+@dataclass(frozen=True)
+class Averaged:
+    """A weighted mixture of fits: the model-averaged posterior predictive.
+
+    Attributes
+    ----------
+    fits : dict
+        ``{name: Fit}``.
+    weights : dict
+        ``{name: weight}``, summing to one.
+    random_seed : int or None
+        Seed of the mixture draws.
+    """
+
+    fits: Mapping[str, Any]
+    weights: Mapping[str, float]
+    random_seed: int | None = None
+
+    def __repr__(self) -> str:
+        w = ", ".join(f"{k}={v:.3f}" for k, v in self.weights.items())
+        return f"<bayescale.Averaged {w}>"
+
+    def draws(
+        self,
+        new: pd.DataFrame | Mapping[str, Any] | None = None,
+        *,
+        kind: str = "predictive",
+        n: int | None = None,
+        random_seed: int | None = None,
+    ) -> xr.DataArray:
+        """Mixture draws ``(sample, row)``: each fit contributes draws in proportion to its weight.
+
+        ``n`` is the total number of draws (default: the smallest posterior size).
+        """
+        seed = self.random_seed if random_seed is None else random_seed
+        rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
+        names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+        per = {k: self.fits[k].draws(new, kind=kind, random_seed=random_seed) for k in names}
+        total = n or min(per[k].sizes["sample"] for k in names)
+        w = np.array([self.weights[k] for k in names], dtype=float)
+        counts = _allocate(total, w / w.sum())
+        parts = []
+        for k, c in zip(names, counts):
+            if c == 0:
+                continue
+            d = per[k].values
+            idx = rng.choice(d.shape[0], size=c, replace=c > d.shape[0])
+            parts.append(d[idx])
+        out = np.concatenate(parts, axis=0)
+        out = out[rng.permutation(out.shape[0])]
+        first = per[names[0]]
+        return xr.DataArray(out, dims=("sample", "row"), coords={"row": first["row"].values},
+                            name=first.name)
+
+    def predict(
+        self,
+        new: pd.DataFrame | Mapping[str, Any] | None = None,
+        *,
+        prob: float = 0.9,
+        kind: str = "predictive",
+        random_seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Model-averaged predictive summary; same columns as :meth:`Fit.predict`.
+
+        Examples
+        --------
+        >>> bs.average({"a": f1, "b": f2}).predict({"C": [1e24]}, prob=0.9)  # doctest: +SKIP
+        """
+        from .fit import _check_prob
+
+        prob = _check_prob(prob)
+        d = self.draws(new, kind=kind, random_seed=random_seed).values
+        top = max(self.weights, key=lambda k: self.weights[k])
+        base = self.fits[top]
+        frame = base._frame(new)
+        q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
+        if isinstance(new, pd.DataFrame):
+            out = new.copy()
+        elif new is None:
+            out = frame.copy()
+        else:
+            out = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        out["mean"] = d.mean(axis=0)
+        out["median"] = q[0]
+        out["lower"] = q[1]
+        out["upper"] = q[2]
+        out["extrapolation"] = base.extrapolation_ratio(new)
+        return out
+
+    def log_predictive_density(self, data: pd.DataFrame) -> np.ndarray:
+        """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``."""
+        names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+        lp = np.column_stack([log_predictive_density(self.fits[k], data) for k in names])
+        w = np.array([self.weights[k] for k in names])
+        return _logmeanexp(lp.T + np.log(w)[:, None], axis=0) + np.log(len(names))
+
+
+def _allocate(total: int, w: np.ndarray) -> np.ndarray:
+    """Integer counts summing to ``total`` proportional to ``w`` (largest remainder)."""
+    raw = w * total
+    counts = np.floor(raw).astype(int)
+    rest = total - counts.sum()
+    if rest > 0:
+        counts[np.argsort(-(raw - counts))[:rest]] += 1
+    return counts
+
+
+def average(
+    fits: Mapping[str, Any],
+    weights: str | Mapping[str, float] = "stacking",
+    *,
+    lfo: Mapping[str, Any] | None = None,
+    random_seed: int | None = 0,
+    executor: Executor | str | None = None,
+) -> Averaged:
+    """Model-average several fits.
+
+    Parameters
+    ----------
+    fits : dict
+        ``{name: Fit}``.
+    weights : "stacking", "pseudo-BMA", "lfo" or dict
+        ``"stacking"``: ArviZ stacking weights from PSIS-LOO; ``"lfo"``: stacking on
+        leave-future-out densities (needs ``lfo=dict(cutoff=..., by=...)``); a dict
+        gives the weights directly (normalised).
+    lfo : dict, optional
+        Options of the leave-future-out split (see :func:`compare`).
+    random_seed : int
+        Seed of the mixture draws.
+
+    Returns
+    -------
+    Averaged
+
+    Examples
+    --------
+    >>> avg = bs.average({"chinchilla": f1, "kaplan": f2})  # doctest: +SKIP
+    >>> avg.predict({"N": [7e10], "D": [1.4e12]}, prob=0.9)  # doctest: +SKIP
+    """
+    if not isinstance(fits, Mapping) or not fits:
+        raise BayescaleError("average needs a dict of fits: {name: Fit, ...}.")
+    names = list(fits)
+    if isinstance(weights, Mapping):
+        unknown = set(weights) - set(names)
+        if unknown:
+            raise BayescaleError(f"weights name unknown fits {sorted(unknown)}; fits: {names}.")
+        w = np.array([float(weights.get(n, 0.0)) for n in names])
+        if (w < 0).any() or w.sum() <= 0:
+            raise BayescaleError(f"weights must be non-negative and not all zero, got {weights}.")
+    elif len(names) == 1:
+        w = np.ones(1)
+    elif weights in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
+        table = compare(fits, method=weights)
+        w = table.loc[names, "weight"].to_numpy(dtype=float)
+    elif weights == "lfo":
+        if lfo is None:
+            raise BayescaleError("weights='lfo' needs lfo=dict(cutoff=..., by='C').")
+        table = compare(fits, lfo=lfo, executor=executor)
+        w = table.loc[names, "lfo_weight"].to_numpy(dtype=float)
+    else:
+        raise BayescaleError(
+            f"weights must be 'stacking', 'pseudo-BMA', 'lfo' or a dict, got {weights!r}."
+        )
+    w = w / w.sum()
+    return Averaged(fits=dict(fits), weights=dict(zip(names, map(float, w))),
+                    random_seed=random_seed)
+
+
+__all__ = [
+    "Averaged",
+    "average",
+    "compare",
+    "crps_ensemble",
+    "leave_future_out",
+    "log_predictive_density",
+    "stacking_weights",
+]
+

@@ -1,0 +1,214 @@
+"""Scale-out: run many independent fits on any ``concurrent.futures.Executor``.
+
+Backtests, leave-future-out refits and :func:`fit_many` submit one task per fit:
+a picklable ``(data frame, law, fit keyword arguments)`` triple, and get a
+picklable :class:`~bayescale.Fit` back. Every fit is seeded by its own
+``random_seed``, so the results are identical whichever executor runs them.
+
+Executors
+---------
+``executor=None`` (default)
+    A local :class:`~concurrent.futures.ProcessPoolExecutor` with two workers and
+    the ``"spawn"`` start method (JAX is multithreaded and deadlocks after ``fork``).
+``executor="serial"``
+    Run in this process, one fit after the other.
+any ``concurrent.futures.Executor``
+    Used as is (and not shut down). For a Dask cluster::
+
+        from dask.distributed import Client
+        client = Client("tcp://scheduler:8786")      # or Client(LocalCluster(...))
+        fits = bs.fit_many(frames, "power_law", executor=client.get_executor())
+
+    For Ray, wrap remote tasks in a four-line Executor (``ObjectRef.future()``
+    returns a ``concurrent.futures.Future``)::
+
+        import ray
+        from concurrent.futures import Executor
+
+        class RayExecutor(Executor):
+            def submit(self, fn, /, *args, **kwargs):
+                return ray.remote(fn).remote(*args, **kwargs).future()
+
+        ray.init(address="auto")
+        fits = bs.fit_many(frames, "power_law", executor=RayExecutor())
+
+    Any executor whose ``submit`` returns a future with ``.result()`` works; the
+    workers need bayescale installed and custom laws importable by module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from .errors import BayescaleError
+from .law import Law, get_law
+
+#: Workers of the default local process pool.
+DEFAULT_WORKERS = 2
+
+
+class SerialExecutor(Executor):
+    """An executor that runs each task immediately in the calling process.
+
+    Examples
+    --------
+    >>> SerialExecutor().submit(pow, 2, 10).result()
+    1024
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)`` now and return a finished future."""
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller via the future
+            fut.set_exception(exc)
+        return fut
+
+
+@contextlib.contextmanager
+def executor_context(executor: Executor | str | None) -> Iterator[Executor]:
+    """Resolve ``executor=`` to an Executor; pools created here are shut down after.
+
+    ``None`` -> local spawn process pool (``DEFAULT_WORKERS`` workers, or
+    ``BAYESCALE_WORKERS``), ``"serial"`` -> :class:`SerialExecutor`, an Executor
+    -> itself.
+    """
+    if executor is None or executor == "processes":
+        workers = int(os.environ.get("BAYESCALE_WORKERS", DEFAULT_WORKERS))
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif executor == "serial":
+        yield SerialExecutor()
+    elif isinstance(executor, str):
+        raise BayescaleError(
+            f"executor must be None (local processes), 'serial' or a "
+            f"concurrent.futures.Executor, got {executor!r}."
+        )
+    elif hasattr(executor, "submit"):
+        yield executor  # type: ignore[misc]
+    else:
+        raise BayescaleError(
+            f"executor must be None, 'serial' or a concurrent.futures.Executor (e.g. "
+            f"dask's client.get_executor()); got {type(executor).__name__}."
+        )
+
+
+def _law_ref(law: str | Law) -> str | Law:
+    """Send registered laws by name (cheap, always importable), others as objects."""
+    obj = get_law(law)
+    try:
+        if get_law(obj.name) is obj:
+            return obj.name
+    except BayescaleError:
+        pass
+    return obj
+
+
+def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
+    """One fit, run in a worker: ``bayescale.fit(data, law, **kwargs)`` without warnings.
+
+    Sampling problems are kept in ``fit.diagnostics["problems"]`` and re-raised as
+    warnings in the calling process by :func:`run_fits`.
+    """
+    from .fit import fit
+
+    os.environ.setdefault("BAYESCALE_NO_PROGRESS", "1")
+    kw = dict(kwargs)
+    kw["warn"] = False
+    kw.setdefault("progressbar", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(data, law, **kw)
+
+
+def run_fits(
+    tasks: Sequence[tuple[pd.DataFrame, str | Law, Mapping[str, Any]]],
+    *,
+    executor: Executor | str | None = None,
+    warn: bool = True,
+    labels: Sequence[str] | None = None,
+) -> list:
+    """Run ``fit_task`` for every ``(data, law, kwargs)`` and return the fits in order."""
+    from .sampling import warn_problems
+
+    if not tasks:
+        return []
+    if len(tasks) == 1 and executor is None:
+        executor = "serial"  # a process pool only pays off for several fits
+    with executor_context(executor) as ex:
+        futures = [ex.submit(fit_task, d, _law_ref(law), dict(kw)) for d, law, kw in tasks]
+        fits = [f.result() for f in futures]
+    if warn:
+        for i, f in enumerate(fits):
+            what = labels[i] if labels is not None else f"fit {i} ({f.law.name})"
+            warn_problems(dict(f.diagnostics), what)
+    return fits
+
+
+def fit_many(
+    frames: Mapping[Any, pd.DataFrame] | Sequence[pd.DataFrame],
+    law: str | Law,
+    *,
+    executor: Executor | str | None = None,
+    warn: bool = True,
+    **fit_kwargs: Any,
+):
+    """Fit one law to many independent series (per curve, per task) in parallel.
+
+    Parameters
+    ----------
+    frames : dict or list of DataFrame
+        One tidy frame per series.
+    law : str or Law
+        The law fitted to every frame.
+    executor : None, "serial" or concurrent.futures.Executor
+        Where the fits run: a local 2-process spawn pool by default; any Executor
+        (``dask.distributed.Client(...).get_executor()``, Ray's executor) scales out.
+    warn : bool
+        Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems.
+    **fit_kwargs
+        Passed to :func:`bayescale.fit` (``y=``, ``x=``, ``sampler=``, ``draws=``,
+        ``random_seed=``...). Every fit uses the same ``random_seed``.
+
+    Returns
+    -------
+    dict or list of Fit
+        Same keys (or order) as ``frames``. Identical to a serial run for a fixed seed.
+
+    Examples
+    --------
+    >>> fits = bs.fit_many({"a": df_a, "b": df_b}, "power_law", x={"x": "C"},
+    ...                    sampler="nutpie", random_seed=1)  # doctest: +SKIP
+    """
+    if isinstance(frames, Mapping):
+        keys = list(frames)
+        items = [frames[k] for k in keys]
+    else:
+        keys = None
+        items = list(frames)
+    for i, d in enumerate(items):
+        if not isinstance(d, pd.DataFrame):
+            where = keys[i] if keys is not None else i
+            raise BayescaleError(
+                f"fit_many needs a DataFrame per series; item {where!r} is a "
+                f"{type(d).__name__}."
+            )
+    labels = [f"series {k!r}" for k in (keys if keys is not None else range(len(items)))]
+    fits = run_fits(
+        [(d, law, fit_kwargs) for d in items], executor=executor, warn=warn, labels=labels
+    )
+    return dict(zip(keys, fits)) if keys is not None else fits

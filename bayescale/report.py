@@ -1,0 +1,242 @@
+"""A fit report to paste into a paper: law, priors, data, conventions, sampler, results.
+
+:func:`report` collects everything a reader needs to reproduce or judge a fit in
+tables (``Report.tables``), renders them as Markdown (``Report.markdown()``) and
+writes them as CSV files (``Report.to_csv(folder)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import BayescaleError
+
+CONVENTIONS = {
+    "N": "parameters",
+    "D": "training tokens",
+    "C": "training compute in FLOPs",
+    "U": "unique training tokens",
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """Tables describing a fit; render with :meth:`markdown` or :meth:`to_csv`.
+
+    Attributes
+    ----------
+    title : str
+    tables : dict of DataFrame
+        ``model``, ``priors``, ``data``, ``conventions``, ``sampler``,
+        ``diagnostics``, ``parameters`` and, with a target, ``forecast``.
+    notes : list of str
+        Sampling problems and other remarks.
+    """
+
+    title: str
+    tables: Mapping[str, pd.DataFrame]
+    notes: tuple[str, ...] = ()
+
+    def markdown(self) -> str:
+        """Render the report as Markdown (pipe tables)."""
+        parts = [f"# {self.title}", ""]
+        for name, table in self.tables.items():
+            parts.append(f"## {name.capitalize()}")
+            parts.append("")
+            parts.append(_md_table(table))
+            parts.append("")
+        if self.notes:
+            parts.append("## Notes")
+            parts.append("")
+            parts += [f"- {n}" for n in self.notes]
+            parts.append("")
+        return "\n".join(parts)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __str__(self) -> str:
+        return self.markdown()
+
+    def to_csv(self, path: str | Path) -> list[Path]:
+        """Write one CSV per table into folder ``path`` (created); returns the files."""
+        folder = Path(path)
+        if folder.suffix == ".csv":
+            raise BayescaleError(
+                f"to_csv writes one file per table into a folder; give a folder, not {str(path)!r}."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for name, table in self.tables.items():
+            p = folder / f"{name}.csv"
+            table.to_csv(p, index=True)
+            out.append(p)
+        return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return str(v)
+        a = abs(float(v))
+        if a != 0 and (a >= 1e5 or a < 1e-3):
+            return f"{float(v):.4g}"
+        return f"{float(v):.4g}"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in df.iterrows():
+        cells = [_fmt(idx)] + [_fmt(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _kv(d: Mapping[str, Any], name: str = "item") -> pd.DataFrame:
+    df = pd.DataFrame({"value": [v if not isinstance(v, (list, tuple, dict)) else str(v)
+                                 for v in d.values()]}, index=pd.Index(list(d), name=name))
+    return df
+
+
+def parameter_table(fit: Any, prob: float = 0.9) -> pd.DataFrame:
+    """Posterior mean, sd, median and central ``prob`` interval, r_hat and ESS per parameter."""
+    import arviz as az
+
+    post = fit.posterior
+    names = [v for v in fit.var_names if v in post]
+    lo, hi = (1 - prob) / 2, (1 + prob) / 2
+    summ = az.summary(fit.idata, var_names=names, kind="diagnostics")
+    rows = []
+    for v in names:
+        arr = post[v].values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
+        for j in range(arr.shape[1]):
+            label = v if arr.shape[1] == 1 else f"{v}[{j}]"
+            a = arr[:, j]
+            key = label if label in summ.index else v
+            rows.append({
+                "parameter": label,
+                "mean": float(a.mean()),
+                "sd": float(a.std(ddof=1)),
+                "median": float(np.median(a)),
+                f"lower_{round(100 * prob)}": float(np.quantile(a, lo)),
+                f"upper_{round(100 * prob)}": float(np.quantile(a, hi)),
+                "r_hat": float(summ.loc[key, "r_hat"]) if key in summ.index else np.nan,
+                "ess_bulk": float(summ.loc[key, "ess_bulk"]) if key in summ.index else np.nan,
+            })
+    return pd.DataFrame(rows).set_index("parameter")
+
+
+def report(
+    fit: Any,
+    target: pd.DataFrame | Mapping[str, Any] | None = None,
+    *,
+    prob: float = 0.9,
+    title: str | None = None,
+) -> Report:
+    """Build a :class:`Report` of a fit, with an optional forecast at ``target`` rows.
+
+    Parameters
+    ----------
+    fit : Fit
+    target : DataFrame or dict, optional
+        Rows to forecast (input columns as in training); the forecast table gives
+        the posterior predictive median, central ``prob`` interval and the
+        extrapolation ratio (target compute / largest fitted compute).
+    prob : float
+        Credible interval probability of the parameter and forecast tables.
+
+    Examples
+    --------
+    >>> rep = bs.report(f, target={"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
+    >>> print(rep.markdown())  # doctest: +SKIP
+    """
+    from .fit import _check_prob, data_hash
+
+    prob = _check_prob(prob)
+    spec = fit.spec
+    law = fit.law
+    model = {
+        "law": law.name,
+        "equation": law.equation or law.doc,
+        "citation": law.citation or "-",
+        "link": law.link,
+        "likelihood": f"{spec.likelihood} on the {'log' if law.link == 'log' else law.link} scale",
+        "pooled": ", ".join(f"{p} over {'+'.join(g)}" for p, g in spec.pooled.items()) or "none",
+        "run offsets": spec.run or "none",
+    }
+    priors = pd.DataFrame(
+        {
+            "prior": [str(spec.priors[p]) for p in spec.priors],
+            "note": [_prior_note(spec, p) for p in spec.priors],
+        },
+        index=pd.Index(list(spec.priors), name="parameter"),
+    )
+    d = fit.data
+    data_info: dict[str, Any] = {
+        "rows": len(d),
+        "sha256 (first 16 hex)": data_hash(d),
+        "response": f"{spec.y} (range {d['y'].min():.4g} to {d['y'].max():.4g})",
+    }
+    for inp in law.inputs:
+        data_info[f"input {inp}"] = (
+            f"column {spec.x.get(inp, inp)!r}, range {d[inp].min():.4g} to {d[inp].max():.4g}"
+        )
+    conv: dict[str, Any] = {}
+    for inp in law.inputs:
+        col = spec.x.get(inp, inp)
+        meaning = CONVENTIONS.get(col, CONVENTIONS.get(inp, "as given"))
+        conv[inp] = f"{meaning} (column {col!r})"
+    conv["compute"] = (
+        "C = 6 N D FLOPs (Kaplan et al. 2020) where C is derived from N and D; "
+        "extrapolation ratios use C, else 6 N D, else the law's first input"
+    )
+    if law.name == "kaplan":
+        conv["N"] = conv.get("N", "") + "; Kaplan et al. count non-embedding parameters"
+    sampler = {k: v for k, v in fit.settings.items()}
+    diag = {k: v for k, v in fit.diagnostics.items() if k != "problems"}
+    diag["status"] = "ok" if not fit.diagnostics.get("problems") else "problems (see notes)"
+    tables: dict[str, pd.DataFrame] = {
+        "model": _kv(model),
+        "priors": priors,
+        "data": _kv(data_info),
+        "conventions": _kv(conv, "quantity"),
+        "sampler": _kv(sampler, "setting"),
+        "diagnostics": _kv(diag, "diagnostic"),
+        "parameters": parameter_table(fit, prob),
+    }
+    if target is not None:
+        pred = fit.predict(target, prob=prob)
+        cols = [c for c in pred.columns if c not in {"mean"}]
+        fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
+                                        "upper": f"upper_{round(100 * prob)}"})
+        fc.index.name = "target"
+        tables["forecast"] = fc
+    notes = tuple(fit.diagnostics.get("problems", ()))
+    return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
+                  notes=notes)
+
+
+def _prior_note(spec: Any, p: str) -> str:
+    pr = spec.priors[p]
+    if pr.dist == "BelowMin":
+        b = spec.bounds.get(p, {}).get("*")
+        return (f"{p} = bound * sigmoid(z), z ~ Normal(mu, sigma), bound = smallest observed "
+                f"response ({b:.4g})" if b is not None else "below the smallest response")
+    if p in spec.law.terms:
+        expo, inp = spec.law.terms[p]
+        return (f"on log of the term {p} * {inp}^-{expo} at the reference {inp} = "
+                f"{np.exp(spec.log_refs[inp]):.3g}")
+    if p in spec.law.locations:
+        inp = spec.law.locations[p]
+        return f"on log({p} / geometric mean of {inp} = {np.exp(spec.log_centres[inp]):.3g})"
+    if pr.dist == "Fixed":
+        return "fixed"
+    return ""

@@ -1,0 +1,121 @@
+"""backtest: coverage near nominal when the law is right; report; calibration plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.backtest import holdout_mask
+from bayescale.errors import BayescaleError, DataError
+
+TRUE = dict(E=1.7, A=60.0, alpha=0.1)
+
+
+def simulate(n=60, seed=7, noise=0.02):
+    rng = np.random.default_rng(seed)
+    C = np.logspace(17, 22, n)
+    mu = TRUE["E"] + TRUE["A"] * C ** -TRUE["alpha"]
+    return pd.DataFrame({"C": C, "loss": mu * np.exp(noise * rng.standard_normal(n))})
+
+
+@pytest.fixture(scope="module")
+def bt():
+    df = simulate()
+    laws = {
+        "power_law": "power_law",
+        # a pure power law (no irreducible loss): the wrong law for these data
+        "pure_power_law": ("power_law", {"priors": {"E": 0.0}}),
+    }
+    return bs.backtest(
+        df, laws, holdout=dict(by="C", quantile=1 / 3), x={"x": "C"}, executor="serial",
+        sampler="nutpie", draws=300, tune=300, chains=2, random_seed=3, warn=False,
+    )
+
+
+@pytest.mark.slow
+def test_backtest_coverage_near_nominal_when_law_is_right(bt):
+    t = bt.table
+    assert list(t.index) == ["power_law", "pure_power_law", "average"]
+    assert (t["n"] == 40).all()
+    row = t.loc["power_law"]
+    # 40 pooled held-out points extrapolated up to 1000x beyond the training range
+    assert 0.75 <= row["cov_90"] <= 1.0
+    assert 0.75 <= row["cov_95"] <= 1.0
+    assert row["cov_50"] <= row["cov_80"] <= row["cov_90"] <= row["cov_95"]
+    assert row["abs_rel_err"] < 0.03
+    # the right law beats the wrong one on every proper score
+    wrong = t.loc["pure_power_law"]
+    assert row["lpd"] > wrong["lpd"]
+    assert row["crps"] < wrong["crps"]
+    assert row["abs_rel_err"] < wrong["abs_rel_err"]
+    # LOO stacking weights come from the training rows, where both laws interpolate
+    # well: they need not favour the right law for extrapolation (that is what
+    # compare(..., lfo=...) is for), but they are a proper weighting
+    assert sum(bt.weights.values()) == pytest.approx(1.0)
+    assert t.loc["average", "n"] == 40
+
+
+@pytest.mark.slow
+def test_backtest_points_and_calibration(bt):
+    pts = bt.points
+    assert set(pts["law"]) == {"power_law", "pure_power_law", "average"}
+    assert {"y", "median", "lower_90", "upper_90", "lpd", "crps", "extrapolation"} <= set(pts)
+    held = simulate().loc[bt.holdout]
+    sub = pts[pts["law"] == "power_law"]
+    np.testing.assert_allclose(sub["y"].to_numpy(), held["loss"].to_numpy())
+    assert sub["extrapolation"].max() == pytest.approx(1e22 / held["C"].min() * held["C"].min()
+                                                       / simulate().loc[~bt.holdout, "C"].max())
+    cal = bt.calibration()
+    assert len(cal) == 3 * 4 and set(cal["nominal"]) == {0.5, 0.8, 0.9, 0.95}
+    ax = bt.plot_calibration()
+    assert len(ax.get_lines()) == 1 + 3  # diagonal + one line per law
+
+
+@pytest.mark.slow
+def test_report_of_a_fit(bt, tmp_path):
+    f = bt.fits["power_law"]
+    rep = bs.report(f, target={"C": [1e23]})
+    md = rep.markdown()
+    for section in ("## Model", "## Priors", "## Data", "## Conventions", "## Sampler",
+                    "## Diagnostics", "## Parameters", "## Forecast"):
+        assert section in md
+    assert "E + A * x^(-alpha)" in md and "6 N D" in md and "nutpie" in md
+    from bayescale.fit import data_hash
+
+    assert data_hash(f.data) in md
+    par = rep.tables["parameters"]
+    assert par.loc["alpha", "lower_90"] < TRUE["alpha"] < par.loc["alpha", "upper_90"]
+    fc = rep.tables["forecast"]
+    largest = simulate().loc[~bt.holdout, "C"].max()
+    assert fc["extrapolation"].iloc[0] == pytest.approx(1e23 / largest)
+    assert fc["lower_90"].iloc[0] < fc["median"].iloc[0] < fc["upper_90"].iloc[0]
+    files = rep.to_csv(tmp_path / "rep")
+    assert {p.name for p in files} >= {"parameters.csv", "priors.csv", "forecast.csv"}
+    back = pd.read_csv(tmp_path / "rep" / "parameters.csv", index_col=0)
+    np.testing.assert_allclose(back["median"], par["median"])
+    assert "## Parameters" in f.report().markdown()
+
+
+def test_holdout_forms():
+    df = pd.DataFrame({"N": [1e8, 1e9, 1e10, 1e11], "D": [1e9] * 4, "flag": [0, 0, 1, 1]})
+    # C computed as 6 N D
+    assert holdout_mask(df, dict(by="C", quantile=0.5)).tolist() == [False, False, True, True]
+    assert holdout_mask(df, lambda d: d["N"] > 5e9).tolist() == [False, False, True, True]
+    assert holdout_mask(df.assign(h=df.flag == 1), "h").tolist() == [False, False, True, True]
+    with pytest.raises(DataError, match="'flag' must be boolean"):
+        holdout_mask(df, "flag")
+    with pytest.raises(DataError, match="holdout column 'nope' is missing"):
+        holdout_mask(df, "nope")
+    with pytest.raises(DataError, match="both must be non-empty"):
+        holdout_mask(df, lambda d: d["N"] > 0)
+    with pytest.raises(BayescaleError, match="unknown"):
+        holdout_mask(df, dict(by="C", quantil=0.5))
+    with pytest.raises(DataError, match="Cutoff column 'T' is missing"):
+        holdout_mask(df, dict(by="T", cutoff=1.0))
+
+
+def test_backtest_rejects_reserved_label():
+    with pytest.raises(BayescaleError, match="reserved"):
+        bs.backtest(simulate(), {"average": "power_law"}, holdout=dict(by="C", quantile=0.5))

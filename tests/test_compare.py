@@ -1,0 +1,191 @@
+"""compare / average / leave-future-out / stacking / CRPS, and the executors."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayescale as bs
+from bayescale.compare import _allocate, crps_ensemble, stacking_weights
+from bayescale.errors import BayescaleError
+from bayescale.laws import broken_power_law
+
+NUTS = dict(sampler="nutpie", draws=300, tune=300, chains=2, progressbar=False, warn=False)
+
+
+def crps_normal(mu, sigma, y):
+    """Closed form CRPS of N(mu, sigma^2) at y (Gneiting & Raftery 2007)."""
+    z = (y - mu) / sigma
+    return sigma * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+
+
+def test_crps_matches_normal_closed_form():
+    rng = np.random.default_rng(0)
+    mu, sigma = 1.5, 0.7
+    y = np.array([-1.0, 0.0, 1.5, 2.2, 4.0])
+    draws = mu + sigma * rng.standard_normal((100_000, 1)) * np.ones((1, y.size))
+    got = crps_ensemble(draws, y)
+    np.testing.assert_allclose(got, crps_normal(mu, sigma, y), rtol=0.01, atol=0.002)
+    # a point mass: CRPS = |x - y|
+    np.testing.assert_allclose(crps_ensemble(np.full((10, 1), 2.0), [3.5]), [1.5])
+
+
+def test_stacking_weights_pick_the_better_density():
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(200)
+    good = stats.norm.logpdf(y, 0, 1)
+    bad = stats.norm.logpdf(y, 1.5, 1)
+    w = stacking_weights(np.column_stack([bad, good]))
+    assert w[1] > 0.9 and abs(w.sum() - 1) < 1e-9
+    # two halves of a mixture: each model explains half the points
+    y2 = np.r_[rng.normal(-3, 0.5, 100), rng.normal(3, 0.5, 100)]
+    lp = np.column_stack([stats.norm.logpdf(y2, -3, 0.5), stats.norm.logpdf(y2, 3, 0.5)])
+    np.testing.assert_allclose(stacking_weights(lp), [0.5, 0.5], atol=0.02)
+
+
+def test_allocate_counts_sum_and_proportions():
+    c = _allocate(1000, np.array([0.7, 0.2, 0.1]))
+    assert c.sum() == 1000 and c.tolist() == [700, 200, 100]
+    assert _allocate(7, np.array([0.5, 0.5])).sum() == 7
+
+
+def simulate_bnsl(n=40, seed=3):
+    rng = np.random.default_rng(seed)
+    C = np.logspace(15, 21, n)
+    mu = broken_power_law(C, E=1.5, b=2.0, c0=0.05, c1=0.4, d=1e18, f=0.3)
+    return pd.DataFrame({"C": C, "loss": mu * np.exp(0.01 * rng.standard_normal(n))})
+
+
+@pytest.fixture(scope="module")
+def bnsl_fits():
+    df = simulate_bnsl()
+    kw = dict(x={"x": "C"}, random_seed=1, **NUTS)
+    return {
+        "power_law": bs.fit(df, "power_law", **kw),
+        "broken_power_law": bs.fit(df, "broken_power_law", **kw),
+    }
+
+
+@pytest.mark.slow
+def test_compare_ranks_true_law_first_loo_and_lfo(bnsl_fits):
+    table = bs.compare(bnsl_fits, lfo=dict(quantile=0.75, by="C"), executor="serial", warn=False)
+    # both rankings put the law the data came from first
+    assert table.index[0] == "broken_power_law"
+    assert table.loc["broken_power_law", "rank"] == 0
+    assert table.loc["broken_power_law", "lfo_rank"] == 1
+    assert table.loc["power_law", "elpd_diff"] > 2 * table.loc["power_law", "dse"]
+    # stacking puts most weight on it, on LOO and on the future rows
+    assert table.loc["broken_power_law", "weight"] > 0.8
+    assert table.loc["broken_power_law", "lfo_weight"] > 0.8
+    assert (table["lfo_n"] == 10).all()
+    for note in table["pareto_k_note"]:
+        assert "Pareto k" in note
+    pw = table.attrs["lfo"]["pointwise"]
+    assert pw.shape == (10, 2)
+    np.testing.assert_allclose(pw.sum().to_numpy(), table.loc[pw.columns, "lfo_elpd"].to_numpy())
+    # the refits saw only the rows below the cutoff
+    refit = table.attrs["lfo"]["refits"]["power_law"]
+    assert len(refit.data) == 30 and refit.data["x"].max() < simulate_bnsl()["C"].iloc[30]
+
+
+@pytest.mark.slow
+def test_average_mixes_draws_by_weight(bnsl_fits):
+    avg = bs.average(bnsl_fits, weights={"power_law": 0.25, "broken_power_law": 0.75})
+    new = pd.DataFrame({"C": [1e22, 1e23]})
+    d = avg.draws(new)
+    assert d.dims == ("sample", "row") and d.shape == (600, 2)
+    # a quarter of the mixture draws come from the power law's draws
+    pl = bnsl_fits["power_law"].draws(new).values
+    share = np.isin(d.values[:, 0], pl[:, 0]).mean()
+    assert share == pytest.approx(0.25, abs=0.01)
+    pred = avg.predict(new, prob=0.9)
+    assert list(pred.columns) == ["C", "mean", "median", "lower", "upper", "extrapolation"]
+    assert (pred["lower"] < pred["median"]).all() and (pred["median"] < pred["upper"]).all()
+    np.testing.assert_allclose(pred["extrapolation"], [10.0, 100.0])
+    # same seed, same draws
+    np.testing.assert_array_equal(avg.draws(new).values, d.values)
+    # stacking weights from ArviZ favour the true law
+    st = bs.average(bnsl_fits)
+    assert st.weights["broken_power_law"] > 0.8
+
+
+def test_fit_pickles(bnsl_fits):
+    f = bnsl_fits["power_law"]
+    g = pickle.loads(pickle.dumps(f))
+    assert g.law is f.law
+    new = {"C": [1e22]}
+    np.testing.assert_array_equal(g.draws(new).values, f.draws(new).values)
+
+
+def test_compare_rejects_bad_input(bnsl_fits):
+    with pytest.raises(BayescaleError, match="at least two fits"):
+        bs.compare({"only": bnsl_fits["power_law"]})
+    with pytest.raises(BayescaleError, match="Unknown lfo"):
+        bs.compare(bnsl_fits, lfo=dict(cutof=1e20))
+    with pytest.raises(BayescaleError, match="cutoff"):
+        bs.compare(bnsl_fits, lfo=dict(cutoff=1e30, by="C"))
+    with pytest.raises(BayescaleError, match="unknown fits"):
+        bs.average(bnsl_fits, weights={"chinchilla": 1.0})
+
+
+# ----------------------------------------------------------------------------- executors
+
+EXEC_KW = dict(x={"x": "C"}, sampler="pymc", draws=100, tune=100, chains=1, random_seed=5,
+               progressbar=False)
+
+
+def two_series():
+    rng = np.random.default_rng(11)
+    out = {}
+    for k, (E, A) in {"a": (1.8, 40.0), "b": (2.2, 90.0)}.items():
+        C = np.logspace(17, 21, 12)
+        L = (E + A * C**-0.08) * np.exp(0.01 * rng.standard_normal(C.size))
+        out[k] = pd.DataFrame({"C": C, "loss": L})
+    return out
+
+
+def posterior_array(f):
+    return np.stack([f.posterior[v].values for v in ("E", "A", "alpha", "sigma")])
+
+
+@pytest.fixture(scope="module")
+def serial_fits():
+    return bs.fit_many(two_series(), "power_law", executor="serial", warn=False, **EXEC_KW)
+
+
+@pytest.mark.slow
+def test_fit_many_process_pool_equals_serial(serial_fits):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
+        fits = bs.fit_many(two_series(), "power_law", executor=ex, warn=False, **EXEC_KW)
+    assert list(fits) == ["a", "b"]
+    for k in fits:
+        np.testing.assert_array_equal(posterior_array(fits[k]), posterior_array(serial_fits[k]))
+    # and the series were really fitted separately
+    e_a, e_b = (float(fits[k].posterior["E"].mean()) for k in ("a", "b"))
+    assert abs(e_a - e_b) > 0.1
+
+
+@pytest.mark.slow
+def test_fit_many_dask_equals_serial(serial_fits):
+    import distributed
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            fits = bs.fit_many(two_series(), "power_law", executor=client.get_executor(),
+                               warn=False, **EXEC_KW)
+    for k in fits:
+        np.testing.assert_array_equal(posterior_array(fits[k]), posterior_array(serial_fits[k]))
+
+
+def test_fit_many_rejects_non_frames():
+    with pytest.raises(BayescaleError, match="DataFrame per series"):
+        bs.fit_many({"a": [1, 2, 3]}, "power_law", executor="serial")
+    with pytest.raises(BayescaleError, match="executor must be"):
+        bs.fit_many([two_series()["a"]], "power_law", executor="threads")
