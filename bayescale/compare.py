@@ -446,15 +446,24 @@ class Averaged:
         kind: str = "predictive",
         n: int | None = None,
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> xr.DataArray:
         """Mixture draws ``(sample, row)``: each fit contributes draws in proportion to its weight.
 
-        ``n`` is the total number of draws (default: the smallest posterior size).
+        ``n`` is the total number of draws (default: the smallest posterior size). Each
+        fit's draws carry its calibrated extrapolation discrepancy unless
+        ``extrapolation=False``, so one call combines structural (which law) and
+        extrapolation uncertainty.
         """
         seed = self.random_seed if random_seed is None else random_seed
         rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
         names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
-        per = {k: self.fits[k].draws(new, kind=kind, random_seed=random_seed) for k in names}
+        per = {
+            k: self.fits[k].draws(
+                new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
+            )
+            for k in names
+        }
         total = n or min(per[k].sizes["sample"] for k in names)
         w = np.array([self.weights[k] for k in names], dtype=float)
         counts = _allocate(total, w / w.sum())
@@ -478,6 +487,7 @@ class Averaged:
         prob: float = 0.9,
         kind: str = "predictive",
         random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
     ) -> pd.DataFrame:
         """Model-averaged predictive summary; same columns as :meth:`Fit.predict`.
 
@@ -488,7 +498,9 @@ class Averaged:
         from .fit import _check_prob
 
         prob = _check_prob(prob)
-        d = self.draws(new, kind=kind, random_seed=random_seed).values
+        d = self.draws(
+            new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
+        ).values
         top = max(self.weights, key=lambda k: self.weights[k])
         base = self.fits[top]
         frame = base._frame(new)

@@ -183,8 +183,12 @@ class CompiledStructure:
             # the template's initial-point function reads the shared variables: set them
             # too, so that a swapped refit starts where a fresh compile would.
             for v in self.template.data_vars:
-                v.set_value(np.asarray(arrays[v.name], dtype=v.dtype))
-            swapped = compiled.with_data(**{k: arrays[k] for k in compiled.shared_data})
+                v.set_value(np.array(arrays[v.name], dtype=v.dtype, copy=True))
+            # writeable copies: pandas' copy-on-write hands out read-only arrays, which
+            # nutpie's initial-point function cannot use
+            swapped = compiled.with_data(
+                **{k: np.array(arrays[k], copy=True) for k in compiled.shared_data}
+            )
             idata = nutpie.sample(
                 swapped,
                 draws=draws,
