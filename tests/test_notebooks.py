@@ -43,3 +43,14 @@ def test_01_chinchilla_runs_and_forecasts():
     line = [ln for ln in text.splitlines() if "posterior median" in ln][0]
     med = float(line.split("median")[1].split(",")[0])
     assert 5 < med < 60
+
+
+@pytest.mark.slow
+def test_06_calibrated_forecasts_cover_more():
+    nb = run_notebook("06_calibrated_forecasts.ipynb")
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    plain = float(text.split("plain 90% coverage:")[1].split()[0])
+    calib = float(text.split("calibrated 90% coverage:")[1].split()[0])
+    assert calib > plain  # the calibrated intervals cover more of the larger runs
