@@ -495,28 +495,14 @@ class Averaged:
         --------
         >>> bs.average({"a": f1, "b": f2}).predict({"C": [1e24]}, prob=0.9)  # doctest: +SKIP
         """
-        from .fit import _check_prob
+        from .fit import _check_prob, summarise_draws
 
         prob = _check_prob(prob)
         d = self.draws(
             new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
         ).values
         top = max(self.weights, key=lambda k: self.weights[k])
-        base = self.fits[top]
-        frame = base._frame(new)
-        q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
-        if isinstance(new, pd.DataFrame):
-            out = new.copy()
-        elif new is None:
-            out = frame.copy()
-        else:
-            out = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
-        out["mean"] = d.mean(axis=0)
-        out["median"] = q[0]
-        out["lower"] = q[1]
-        out["upper"] = q[2]
-        out["extrapolation"] = base.extrapolation_ratio(new)
-        return out
+        return summarise_draws(self.fits[top], new, d, prob)
 
     def log_predictive_density(self, data: pd.DataFrame) -> np.ndarray:
         """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``."""

@@ -58,6 +58,27 @@ def scale_of(law: Law, frame: pd.DataFrame) -> np.ndarray:
     return frame[law.inputs[0]].to_numpy(dtype=float)
 
 
+def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFrame:
+    """The ``predict`` table: ``new``'s columns + mean, median, lower, upper, extrapolation.
+
+    ``d`` holds draws ``(samples, rows)`` for the rows of ``new`` (``None``: the
+    training rows of ``fit``); ``fit`` supplies the extrapolation ratio.
+    """
+    q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
+    if isinstance(new, pd.DataFrame):
+        out = new.copy()
+    elif new is None:
+        out = fit._frame(None).copy()
+    else:
+        out = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+    out["mean"] = d.mean(axis=0)
+    out["median"] = q[0]
+    out["lower"] = q[1]
+    out["upper"] = q[2]
+    out["extrapolation"] = fit.extrapolation_ratio(new)
+    return out
+
+
 def data_hash(frame: pd.DataFrame) -> str:
     """Short sha256 of the training data (for reports)."""
     h = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -351,20 +372,7 @@ class Fit:
         d = self.draws(
             new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
         ).values
-        frame = self._frame(new)
-        q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
-        if isinstance(new, pd.DataFrame):
-            out = new.copy()
-        elif new is None:
-            out = frame.copy()
-        else:
-            out = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
-        out["mean"] = d.mean(axis=0)
-        out["median"] = q[0]
-        out["lower"] = q[1]
-        out["upper"] = q[2]
-        out["extrapolation"] = self.extrapolation_ratio(new)
-        return out
+        return summarise_draws(self, new, d, prob)
 
     def compute_optimal(self, C: float | Sequence[float], *, prob: float = 0.9) -> pd.DataFrame:
         """Compute-optimal allocation for budgets ``C`` (FLOPs, ``C = 6 N D``).
