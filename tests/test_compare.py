@@ -176,7 +176,7 @@ def test_fit_many_process_pool_equals_serial(serial_fits):
 def test_fit_many_dask_equals_serial(serial_fits):
     import distributed
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             fits = bs.fit_many(two_series(), "power_law", executor=client.get_executor(),
                                warn=False, **EXEC_KW)
