@@ -698,23 +698,13 @@ def fit(
         if sampler == "nutpie":
             # options meant for the JAX samplers have no nutpie counterpart
             sampler_kwargs.pop("chain_method", None)
-    if sampler in COMPILED_SAMPLERS and spec.correlated:
+    use_cache = sampler in COMPILED_SAMPLERS and not spec.correlated
+    if sampler in COMPILED_SAMPLERS and not use_cache:
         # LKJ models fail nutpie's initial-point function after a data swap (read-only
         # arrays inside the numba RNG); sample them uncached through pm.sample
         sampler = "nutpie" if sampler == "nutpie" else "numpyro"
         settings["sampler"] = sampler
-        idata = sample(
-            model,
-            sampler=sampler,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=random_seed,
-            target_accept=target_accept,
-            progressbar=progressbar,
-            **sampler_kwargs,
-        )
-    elif sampler in COMPILED_SAMPLERS:
+    if use_cache:
         idata, timing = sample_compiled(
             spec,
             model,
