@@ -13,23 +13,28 @@ On the log scale of the response, a forecast at distance ``d`` (decades of scale
 beyond the largest fitted one; scale = ``C``, else ``6 N D``, else the input)
 gets a *drift* term::
 
-    log y_target = log y_law + tau * d * xi,    xi ~ Normal(0, 1)  (shared by all rows)
+    log y_target = log y_law + tau * d**h * xi,    xi ~ Normal(0, 1)  (shared by all rows)
 
-so its standard deviation grows linearly with ``d`` and is zero inside the data.
-The growth rate ``tau`` is **learned from the data by nested leave-future-out**:
-the same model is refitted on the smaller part of the training data at several
-cutoffs, the larger part is forecast, and each forecast error ``r_j`` (with the
-inner fit's predictive variance ``s_j^2``, parameter uncertainty and noise) gives
+so its standard deviation is zero inside the data, ``tau`` at one decade, and
+grows with distance as ``d**h``: ``h = 1`` is a linear drift (a wrong exponent),
+``h = 1/2`` a random walk in log scale (variance proportional to distance), smaller
+``h`` an error that appears as soon as one leaves the data and then grows slowly
+(a law that fits the bulk of the runs but not its edge). Both the rate ``tau``
+and the growth exponent ``h`` are **learned from the data by nested
+leave-future-out**: the same model is refitted on the smaller part of the training
+data at several cutoffs, the larger part is forecast, and each forecast error
+``r_j`` (with the inner fit's predictive variance ``s_j^2``, parameter uncertainty
+and noise) gives
 
-    r_j ~ Normal(0, s_j^2 + tau^2 d_j^2)
+    r_j ~ Normal(0, s_j^2 + tau^2 d_j^(2h))
 
-i.e. ``tau^2`` is the excess squared error per squared decade beyond what the
-inner posterior already expected. With a ``HalfCauchy(prior_scale)`` prior
+i.e. ``tau^2 d^(2h)`` is the excess squared error beyond what the inner posterior
+already expected. With a ``HalfCauchy(prior_scale)`` prior
 (default scale 0.005 per decade: most mass near zero, so an exactly right law
 is barely widened; a heavy tail, so a real drift seen in the inner forecasts is
-learned) the posterior of ``tau`` is computed on a fine grid (no sampler
-needed: one dimension). Forecasts
-then integrate over ``tau``. When the law is right the inner forecasts are
+learned) and a uniform prior on ``h`` in ``H_GRID``, the joint posterior of
+``(h, tau)`` is computed on a grid (no sampler needed: two dimensions). Forecasts
+then integrate over both. When the law is right the inner forecasts are
 within their intervals, ``tau`` concentrates near zero and the intervals barely
 widen; when the law drifts, they widen in proportion to the drift seen inside
 the data.
@@ -54,11 +59,16 @@ if TYPE_CHECKING:  # pragma: no cover
 CUTOFFS = (0.5, 0.65, 0.8)
 PRIOR_SCALE = 0.005
 TAU_GRID = np.linspace(0.0, 0.6, 12001)
+#: Growth exponents of the discrepancy sd with distance (uniform prior).
+H_GRID = (0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Posterior of the discrepancy growth rate ``tau`` (log-response per decade)."""
+    """Posterior of the discrepancy ``tau * d**h`` (log-response; ``tau`` at one decade).
+
+    ``weights`` has shape ``(len(h), len(tau))``: the joint grid posterior.
+    """
 
     tau: np.ndarray
     weights: np.ndarray
@@ -66,6 +76,17 @@ class Calibration:
     residuals: pd.DataFrame = field(default_factory=pd.DataFrame)
     cutoffs: tuple[float, ...] = ()
     problems: tuple[str, ...] = ()
+    h: np.ndarray = field(default_factory=lambda: np.array([1.0]))
+
+    @property
+    def tau_weights(self) -> np.ndarray:
+        """Marginal posterior weights of ``tau`` on its grid."""
+        return np.atleast_2d(self.weights).sum(axis=0)
+
+    @property
+    def h_weights(self) -> np.ndarray:
+        """Marginal posterior weights of the growth exponent ``h``."""
+        return np.atleast_2d(self.weights).sum(axis=1)
 
     @property
     def n_points(self) -> int:
@@ -74,18 +95,28 @@ class Calibration:
 
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
         """Posterior quantiles of ``tau``."""
-        cdf = np.cumsum(self.weights)
+        cdf = np.cumsum(self.tau_weights)
         return np.interp(np.asarray(q), cdf / cdf[-1], self.tau)
 
     def mean_sq(self) -> float:
-        """Posterior mean of ``tau**2`` (variance per squared decade)."""
-        return float(np.sum(self.weights * self.tau**2))
+        """Posterior mean of ``tau**2`` (variance at one decade)."""
+        return float(np.sum(self.tau_weights * self.tau**2))
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``n`` values of ``tau`` from its grid posterior."""
-        idx = rng.choice(len(self.tau), size=n, p=self.weights)
+    def variance(self, decades: np.ndarray) -> np.ndarray:
+        """Posterior mean of the discrepancy variance ``tau**2 d**(2h)`` at each distance."""
+        d = np.clip(np.asarray(decades, dtype=float), 0.0, None)
+        w = np.atleast_2d(self.weights)
+        t2 = w @ self.tau**2  # E[tau^2 | h] * p(h), per h
+        return np.sum(t2[:, None] * d[None, :] ** (2 * self.h[:, None]), axis=0)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` pairs ``(tau, h)`` from the grid posterior."""
+        w = np.atleast_2d(self.weights)
+        idx = rng.choice(w.size, size=n, p=w.ravel() / w.sum())
+        ih, it = np.unravel_index(idx, w.shape)
         step = self.tau[1] - self.tau[0]
-        return np.clip(self.tau[idx] + step * (rng.random(n) - 0.5), 0.0, None)
+        tau = np.clip(self.tau[it] + step * (rng.random(n) - 0.5), 0.0, None)
+        return tau, self.h[ih]
 
     def summary(self) -> dict[str, Any]:
         """Median and 90% interval of ``tau``, evidence used, problems."""
@@ -94,6 +125,7 @@ class Calibration:
             "tau_median": float(q[1]),
             "tau_5%": float(q[0]),
             "tau_95%": float(q[2]),
+            "h_mean": float(np.sum(self.h_weights * self.h)),
             "prior_scale": self.prior_scale,
             "inner_cutoffs": list(self.cutoffs),
             "inner_points": self.n_points,
@@ -103,8 +135,9 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (saved with the fit)."""
         return {
-            "weights": self.weights.tolist(),
+            "weights": np.atleast_2d(self.weights).tolist(),
             "tau": self.tau.tolist(),
+            "h": self.h.tolist(),
             "prior_scale": self.prior_scale,
             "residuals": self.residuals.to_dict(orient="list"),
             "cutoffs": list(self.cutoffs),
@@ -116,7 +149,8 @@ class Calibration:
         """Inverse of :meth:`to_dict`."""
         return cls(
             tau=np.asarray(d["tau"]),
-            weights=np.asarray(d["weights"]),
+            weights=np.atleast_2d(np.asarray(d["weights"])),
+            h=np.asarray(d.get("h", [1.0]), dtype=float),
             prior_scale=float(d["prior_scale"]),
             residuals=pd.DataFrame(d["residuals"]),
             cutoffs=tuple(d["cutoffs"]),
@@ -124,9 +158,11 @@ class Calibration:
         )
 
 
-def _log_lik_grid(r: np.ndarray, var: np.ndarray, d: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """Sum over points of log N(r_j | 0, var_j + tau^2 d_j^2), for every tau on the grid."""
-    v = var[None, :] + (tau[:, None] ** 2) * (d[None, :] ** 2)
+def _log_lik_grid(
+    r: np.ndarray, var: np.ndarray, d: np.ndarray, tau: np.ndarray, h: float = 1.0
+) -> np.ndarray:
+    """Sum over points of log N(r_j | 0, var_j + tau^2 d_j^(2h)), for every tau on the grid."""
+    v = var[None, :] + (tau[:, None] ** 2) * (d[None, :] ** (2 * h))
     return -0.5 * np.sum(np.log(2 * np.pi * v) + r[None, :] ** 2 / v, axis=1)
 
 
@@ -134,14 +170,19 @@ def posterior_tau(
     groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     prior_scale: float = PRIOR_SCALE,
     grid: np.ndarray = TAU_GRID,
+    h_grid: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Grid posterior weights of ``tau`` from ``(residuals, variances, distances)`` groups.
 
     Each group is one inner cutoff: forecast errors ``r`` of the points above it,
     their predictive variances and their distances (decades). The points are
-    scored as ``r_j ~ Normal(0, var_j + tau^2 d_j^2)``, so ``tau^2`` estimates the
-    excess squared error per squared decade; each cutoff's log-likelihood is
-    divided by the number of cutoffs because the held-out sets are nested.
+    scored as ``r_j ~ Normal(0, var_j + tau^2 d_j^(2h))``, so ``tau^2`` estimates the
+    excess squared error at one decade; each cutoff's log-likelihood is divided
+    by the number of cutoffs because the held-out sets are nested.
+
+    With ``h_grid=None`` the growth is linear (``h = 1``) and the weights are 1-D
+    over ``grid``; with a sequence of exponents (uniform prior) they have shape
+    ``(len(h_grid), len(grid))``, the joint posterior.
 
     Examples
     --------
@@ -157,14 +198,17 @@ def posterior_tau(
     >>> bool(0.02 < float(np.sum(w * TAU_GRID)) < 0.04)
     True
     """
-    logp = -np.log1p((grid / prior_scale) ** 2)  # HalfCauchy(prior_scale)
+    hs = [1.0] if h_grid is None else [float(h) for h in h_grid]
     k = max(len(groups), 1)
+    logp = np.tile(-np.log1p((grid / prior_scale) ** 2), (len(hs), 1))  # HalfCauchy
     for r, var, d in groups:
         r, var, d = (np.asarray(v, dtype=float) for v in (r, var, d))
         ok = np.isfinite(r) & np.isfinite(var) & np.isfinite(d) & (var > 0)
-        logp = logp + _log_lik_grid(r[ok], var[ok], d[ok], grid) / k
+        for i, h in enumerate(hs):
+            logp[i] += _log_lik_grid(r[ok], var[ok], d[ok], grid, h) / k
     w = np.exp(logp - logp.max())
-    return w / w.sum()
+    w = w / w.sum()
+    return w[0] if h_grid is None else w
 
 
 def _maxima(fit: Fit, frame: pd.DataFrame) -> dict[str, float]:
@@ -200,6 +244,7 @@ def calibrate(
     *,
     cutoffs: Sequence[float] = CUTOFFS,
     prior_scale: float = PRIOR_SCALE,
+    h_grid: Sequence[float] = H_GRID,
     min_rows: int | None = None,
     draws: int | None = None,
     random_seed: int | None = None,
@@ -214,7 +259,10 @@ def calibrate(
         Quantiles of log-scale of the training rows at which to cut; the rows at
         or below a cutoff are refitted, the rows above are forecast.
     prior_scale : float
-        Scale of the ``HalfCauchy`` prior of ``tau`` (log-response per decade).
+        Scale of the ``HalfCauchy`` prior of ``tau`` (log-response at one decade).
+    h_grid : sequence of float
+        Growth exponents of the discrepancy with distance, ``sd = tau * d**h``
+        (uniform prior over them; ``(1.0,)`` for a purely linear drift).
     min_rows : int, optional
         Fewest rows an inner fit may use (default ``max(2 * free parameters, 8)``).
     draws : int, optional
@@ -280,11 +328,12 @@ def calibrate(
             f"not enough rows for nested leave-future-out (need >= {min_rows} rows below a "
             "cutoff); the discrepancy rate comes from its prior alone"
         )
-    weights = posterior_tau(groups, prior_scale)
+    weights = posterior_tau(groups, prior_scale, h_grid=h_grid)
     resid = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return Calibration(
         tau=TAU_GRID.copy(),
         weights=weights,
+        h=np.asarray(h_grid, dtype=float),
         prior_scale=prior_scale,
         residuals=resid,
         cutoffs=tuple(used),
@@ -295,10 +344,11 @@ def calibrate(
 def discrepancy_draws(
     cal: Calibration, decades: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Draws ``(n, rows)`` of the log-scale drift ``tau * d * xi`` (xi shared by rows)."""
-    tau = cal.sample(n, rng)
+    """Draws ``(n, rows)`` of the log-scale drift ``tau * d**h * xi`` (xi shared by rows)."""
+    tau, h = cal.sample(n, rng)
     xi = rng.standard_normal(n)
-    return (tau * xi)[:, None] * np.asarray(decades)[None, :]
+    d = np.clip(np.asarray(decades, dtype=float), 0.0, None)
+    return (tau * xi)[:, None] * d[None, :] ** h[:, None]
 
 
 def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.DataFrame:
@@ -325,7 +375,7 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
     var_noise = np.clip((noisy - logmu).var(axis=0), 0.0, None)
     if extrapolation and fit.law.link == "log":
         d = scale_decades(fit, frame)
-        var_ext = fit.calibration.mean_sq() * d**2
+        var_ext = fit.calibration.variance(d)
     else:
         var_ext = np.zeros(len(frame))
     total = var_param + var_noise + var_ext

@@ -8,7 +8,7 @@ import pytest
 from conftest import FAST
 
 import bayescale as bs
-from bayescale.calibration import TAU_GRID, posterior_tau
+from bayescale.calibration import H_GRID, TAU_GRID, Calibration, posterior_tau
 from bayescale.laws import power_law
 
 
@@ -31,6 +31,30 @@ def test_tau_posterior_near_zero_when_law_is_right():
     w = posterior_tau(_groups(0.04, rng, n_groups=40))
     mean = float(np.sum(w * TAU_GRID))
     assert 0.025 < mean < 0.06
+
+
+def test_growth_exponent_learned():
+    """Errors that appear right beyond the data and then grow slowly favour small h."""
+    rng = np.random.default_rng(1)
+    for h_true, expect in ((0.25, lambda m: m < 0.5), (1.0, lambda m: m > 0.75)):
+        groups = []
+        for _ in range(30):
+            d = np.linspace(0.05, 1.2, 12)
+            var = np.full(12, 0.002**2)
+            r = 0.03 * d**h_true * rng.standard_normal(12) + 0.002 * rng.standard_normal(12)
+            groups.append((r, var, d))
+        w = posterior_tau(groups, h_grid=H_GRID)
+        assert w.shape == (len(H_GRID), len(TAU_GRID))
+        cal = Calibration(tau=TAU_GRID, weights=w, prior_scale=0.005, h=np.asarray(H_GRID))
+        h_mean = cal.summary()["h_mean"]
+        assert expect(h_mean), (h_true, h_mean)
+        assert 0.02 < np.sqrt(cal.mean_sq()) < 0.045
+        # the discrepancy variance is tau^2 d^(2h): zero inside the data, tau^2 at one decade
+        v = cal.variance(np.array([0.0, 1.0]))
+        assert v[0] == 0.0 and v[1] == pytest.approx(cal.mean_sq())
+        # round trip through the saved form
+        back = Calibration.from_dict(cal.to_dict())
+        np.testing.assert_allclose(back.variance(np.array([0.3])), cal.variance(np.array([0.3])))
 
 
 def test_tau_posterior_prior_only_without_evidence():
