@@ -343,6 +343,7 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
     logp = fns["logp"]
     tune, draws = int(static["tune"]), int(static["draws"])
     target_accept, max_tree_depth = float(static["target_accept"]), int(static["max_tree_depth"])
+    dense_mass = bool(static.get("dense_mass", False))
     init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(logp), algo="NUTS")
 
     def one_chain(key, z0, data):
@@ -352,6 +353,7 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
             num_warmup=tune,
             target_accept_prob=target_accept,
             max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
             model_args=(data,),
             rng_key=key,
         )
@@ -383,6 +385,17 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
         per_series = jax.vmap(one_chain, in_axes=(0, 0, None))
         return jax.jit(jax.vmap(per_series, in_axes=(0, 0, 0)))
     raise BayescaleError(f"unknown program kind {kind!r}")
+
+
+def _dense(z0: Mapping[str, np.ndarray]) -> bool:
+    """Dense mass matrix for small models (as on the pm.sample NumPyro path).
+
+    ``z0`` holds one initial point per chain (leading chain axis).
+    """
+    from .sampling import DENSE_MASS_MAX
+
+    n = sum(int(np.prod(np.shape(v)[1:])) for v in z0.values())
+    return n <= DENSE_MASS_MAX
 
 
 def _potential_gen(logp):
@@ -607,6 +620,7 @@ def sample_compiled(
             target_accept=target_accept,
             max_tree_depth=max_tree_depth,
             chain_method=chain_method,
+            dense_mass=_dense(z0),
         )
         zs, stats = prog(keys, z0, data)
         zs = {k: np.asarray(v) for k, v in zs.items()}
@@ -667,6 +681,7 @@ def sample_batch(
         chains=chains,
         target_accept=target_accept,
         max_tree_depth=max_tree_depth,
+        dense_mass=_dense({k: v[0] for k, v in z0.items()}),
     )
     zs, stats = prog(keys, z0, stacked)
     zs = {k: np.asarray(v) for k, v in zs.items()}
