@@ -13,6 +13,7 @@ import pytest
 import bayescale as bs
 from bayescale import compiled as C
 from bayescale.errors import BayescaleError
+from bayescale.parallel import SerialExecutor
 from bayescale.sbc import SBCResult
 
 DESIGN = pd.DataFrame({"x": np.geomspace(1e3, 1e7, 12), "loss": 2.0})
@@ -95,6 +96,10 @@ def test_bound_without_response_column_and_reproducible(calibrated):
     b = bs.sbc("power_law", DESIGN, n_sims=3, random_seed=1, thin=5, **small)
     assert a.n_ranks == 2 * 10
     pd.testing.assert_frame_equal(a.ranks, b.ranks)
+    # the executor path (one chunk per worker, each rebuilding the model) gives the same ranks
+    c = bs.sbc("power_law", DESIGN, n_sims=3, random_seed=1, thin=5, executor=SerialExecutor(),
+               **small)
+    pd.testing.assert_frame_equal(c.ranks, b.ranks)
     assert C.COMPILE_COUNTS["nutpie"] == 1  # draws/tune are not part of the structure
 
 
