@@ -50,14 +50,17 @@ from .backtest import Backtest, backtest  # noqa: E402
 from .compare import Averaged, average, compare  # noqa: E402
 from .parallel import fit_many  # noqa: E402
 from .report import Report, report  # noqa: E402
+from .sbc import SBCResult, sbc  # noqa: E402
 
 __all__ += [
     "Averaged",
     "Backtest",
     "Report",
+    "SBCResult",
     "average",
     "backtest",
     "compare",
     "fit_many",
     "report",
+    "sbc",
 ]

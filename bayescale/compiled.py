@@ -648,11 +648,14 @@ def sample_batch(
     random_seeds: Sequence[int | None],
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
+    arrays: Sequence[Mapping[str, np.ndarray]] | None = None,
 ):
     """Sample K models of one structure as one vmapped JAX program.
 
-    Rows are padded to the bucket of the longest series and masked. Returns a list of
-    InferenceData (one per series) and a dict of timings.
+    Rows are padded to the bucket of the longest series and masked. ``arrays``
+    (one ``{pm.Data name: values}`` per series) replaces the models' own data, so
+    one model can serve K simulated data sets (:func:`bayescale.sbc`). Returns a
+    list of InferenceData (one per series) and a dict of timings.
     """
     t0 = time.perf_counter()
     keys0 = {structure_key(s) for s in specs}
@@ -662,7 +665,9 @@ def sample_batch(
             "number of group levels); fit differing series separately."
         )
     entry = get_structure(specs[0], models[0], frames[0])
-    arrays = [model_arrays(m) for m in models]
+    if arrays is None:
+        arrays = [model_arrays(m) for m in models]
+    arrays = [dict(a) for a in arrays]
     ns = [len(a["y"]) for a in arrays]
     n_pad = bucket(max(ns))
     datas = [_pad(a, entry.obs_data, n, n_pad) for a, n in zip(arrays, ns)]

@@ -140,3 +140,109 @@ def plot_calibration(backtest: Any, *, ax: Any = None):
     ax.set_title("Backtest calibration", fontsize=9)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_sbc(
+    result: Any,
+    *,
+    kind: str = "hist",
+    n_bins: int | None = None,
+    params: Any = None,
+    prob: float = 0.99,
+):
+    """Plot the ranks of a simulation-based calibration, one panel per parameter.
+
+    ``kind="hist"``: rank histograms with the central ``prob`` interval of each bin's
+    count under uniform ranks (grey band, Talts et al. 2018). ``kind="ecdf"``: the
+    ECDF of the ranks minus the uniform CDF with a simultaneous ``prob`` band
+    (ArviZ's ``plot_ecdf(difference=True)``, Säilynoja et al. 2022). Curves leaving
+    the band point to a miscalibrated posterior: a U shape (histogram) or a dip then
+    a rise (ECDF difference) to posteriors that are too narrow, a tilt to a bias.
+
+    Parameters
+    ----------
+    result : SBCResult
+        Result of :func:`bayescale.sbc`.
+    kind : {"hist", "ecdf"}
+    n_bins : int, optional
+        Histogram bins (default as in ``SBCResult.uniformity``).
+    params : list of str, optional
+        Parameters to show (default: all).
+    prob : float
+        Probability of the band.
+
+    Returns
+    -------
+    matplotlib Figure
+
+    Examples
+    --------
+    >>> res = bs.sbc("power_law", design, n_sims=100, random_seed=0)  # doctest: +SKIP
+    >>> fig = plot_sbc(res, kind="ecdf")  # doctest: +SKIP
+    """
+    from scipy import stats
+
+    from .errors import BayescaleError
+
+    if kind not in {"hist", "ecdf"}:
+        raise BayescaleError(f"kind must be 'hist' or 'ecdf', got {kind!r}.")
+    if not 0 < prob < 1:
+        raise BayescaleError(f"prob must be in (0, 1), got {prob!r}.")
+    names = list(params) if params is not None else result.params
+    unknown = [p for p in names if p not in result.params]
+    if unknown:
+        raise BayescaleError(f"params {unknown} were not ranked; ranked: {result.params}.")
+    plt = _plt()
+    ncol = min(3, len(names))
+    nrow = int(np.ceil(len(names) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.8 * nrow), squeeze=False)
+    L = result.n_ranks
+    pvals = result.uniformity(n_bins)["p_value"]
+    edges = result._bins(n_bins)
+    uniform_ranks = stats.randint(0, L + 1)
+    for ax, p in zip(axes.ravel(), names):
+        r = np.array(result.ranks.loc[result.ranks["param"] == p, "rank"], dtype=float)
+        if kind == "hist":
+            from .sbc import _binned
+
+            obs, expected = _binned(r, edges, L)
+            lefts = np.array([b[0] for b in edges], dtype=float)
+            widths = np.array([len(b) for b in edges], dtype=float)
+            frac = widths / widths.sum()
+            lo = stats.binom.ppf((1 - prob) / 2, len(r), frac)
+            hi = stats.binom.ppf(1 - (1 - prob) / 2, len(r), frac)
+            xs = np.append(lefts, L + 1.0)
+            ax.fill_between(xs, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post",
+                            color="0.5", alpha=0.3, lw=0, zorder=0,
+                            label=f"{prob:.0%} band (uniform)")
+            ax.bar(lefts, obs, width=widths, align="edge", color="C0", alpha=0.8,
+                   edgecolor="white", zorder=1)
+            ax.step(xs, np.append(expected, expected[-1]), where="post", color="0.3", lw=1,
+                    zorder=2)
+            ax.set_xlim(0, L + 1)
+            ax.set_xlabel(f"rank (0..{L})")
+            ax.set_ylabel("simulations")
+        else:
+            import arviz as az
+
+            az.plot_ecdf(
+                r,
+                cdf=uniform_ranks.cdf,
+                difference=True,
+                confidence_bands="simulated",
+                ci_prob=prob,
+                eval_points=np.arange(L + 1),
+                rvs=uniform_ranks.rvs,
+                random_state=0,
+                ax=ax,
+            )
+            ax.set_xlabel(f"rank (0..{L})")
+            ax.set_ylabel("ECDF - uniform CDF")
+        ax.set_title(f"{p}  (chi-square p = {pvals[p]:.2g})", fontsize=9)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"SBC of {result.settings.get('law')!r}: {result.n_sims} simulations", fontsize=10
+    )
+    fig.tight_layout()
+    return fig
