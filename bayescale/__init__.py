@@ -38,9 +38,19 @@ from . import datasets  # noqa: E402
 __all__ += ["datasets"]
 
 from .chain import Chain, chain  # noqa: E402
+from .joint import JointFit, fit_joint  # noqa: E402
 from .onset import onset, onset_draws, prob_emerged, prob_inverse  # noqa: E402
 
-__all__ += ["Chain", "chain", "onset", "onset_draws", "prob_emerged", "prob_inverse"]
+__all__ += [
+    "Chain",
+    "JointFit",
+    "chain",
+    "fit_joint",
+    "onset",
+    "onset_draws",
+    "prob_emerged",
+    "prob_inverse",
+]
 
 from .data import filter_checkpoints  # noqa: E402
 

@@ -536,6 +536,40 @@ def _prepare(
     trials: str | None = None,
 ) -> tuple[ModelSpec, pd.DataFrame, Any]:
     """Validate the data, compute the spec and build the PyMC model (shared by fits)."""
+    spec, frame = prepare_spec(
+        data,
+        law,
+        y=y,
+        x=x,
+        priors=priors,
+        pooled=pooled,
+        run=run,
+        likelihood=likelihood,
+        group_scale=group_scale,
+        correlated=correlated,
+        trials=trials,
+    )
+    return spec, frame, build_model(spec, frame)
+
+
+def prepare_spec(
+    data: pd.DataFrame,
+    law: str | Law,
+    *,
+    y: str | None,
+    x: Mapping[str, str] | None,
+    priors: Mapping[str, Any] | None,
+    pooled: Any = None,
+    run: str | None = None,
+    likelihood: str | None = None,
+    group_scale: Mapping[str, float] | None = None,
+    correlated: bool = False,
+    trials: str | None = None,
+) -> tuple[ModelSpec, pd.DataFrame]:
+    """Validate the data (counts, trials, groups) and compute the :class:`ModelSpec`.
+
+    Returns the spec and the validated frame (canonical input names, ``y``, ``n``).
+    """
     law_obj = get_law(law)
     pooled_map = normalise_pooled(pooled, law_obj)
     if isinstance(pooled, (str, list, tuple)):
@@ -581,7 +615,7 @@ def _prepare(
             f"Only {len(frame)} rows for law {law_obj.name!r} with {n_free} free parameters; "
             "add data, fix parameters with priors={name: value}, or choose a simpler law."
         )
-    return spec, frame, build_model(spec, frame)
+    return spec, frame
 
 
 def fit(

@@ -35,7 +35,8 @@ class Likelihood:
         Default priors of the noise parameters.
     build : callable
         ``build(eta, y, noise, data) -> observed RV`` inside a model context;
-        ``eta`` is the linear predictor on the link scale.
+        ``eta`` is the linear predictor on the link scale, ``data["frame"]`` the
+        observed rows and ``data["dim"]`` their dimension name (default ``"obs"``).
     draw : callable
         ``draw(eta, noise, rng, data) -> draws of y`` in numpy; ``eta`` has shape
         ``(samples, rows)`` and noise values shape ``(samples, 1)``.
@@ -56,11 +57,16 @@ class Likelihood:
     logpdf: Callable[..., Any] | None = None
 
 
+def _dim(data) -> str:
+    """Row dimension of the observed variable (``data["dim"]``, default ``"obs"``)."""
+    return (data or {}).get("dim", "obs")
+
+
 def _studentt_build(eta, y, noise, data):
     import pymc as pm
 
     return pm.StudentT(
-        "y_obs", nu=noise["nu"], mu=eta, sigma=noise["sigma"], observed=y, dims="obs"
+        "y_obs", nu=noise["nu"], mu=eta, sigma=noise["sigma"], observed=y, dims=_dim(data)
     )
 
 
@@ -72,7 +78,7 @@ def _studentt_draw(eta, noise, rng, data):
 def _normal_build(eta, y, noise, data):
     import pymc as pm
 
-    return pm.Normal("y_obs", mu=eta, sigma=noise["sigma"], observed=y, dims="obs")
+    return pm.Normal("y_obs", mu=eta, sigma=noise["sigma"], observed=y, dims=_dim(data))
 
 
 def _normal_draw(eta, noise, rng, data):
@@ -166,9 +172,9 @@ def _binomial_build(eta, y, noise, data):
     import pymc as pm
 
     k, n = _counts(data["frame"])
-    n_data = pm.Data("n_trials", n, dims="obs")
-    k_data = pm.Data("k_obs", k, dims="obs")
-    return pm.Binomial("y_obs", n=n_data, p=_clip_p(eta), observed=k_data, dims="obs")
+    n_data = pm.Data("n_trials", n, dims=_dim(data))
+    k_data = pm.Data("k_obs", k, dims=_dim(data))
+    return pm.Binomial("y_obs", n=n_data, p=_clip_p(eta), observed=k_data, dims=_dim(data))
 
 
 def _binomial_draw(eta, noise, rng, data):
@@ -180,12 +186,12 @@ def _betabinomial_build(eta, y, noise, data):
     import pymc as pm
 
     k, n = _counts(data["frame"])
-    n_data = pm.Data("n_trials", n, dims="obs")
-    k_data = pm.Data("k_obs", k, dims="obs")
+    n_data = pm.Data("n_trials", n, dims=_dim(data))
+    k_data = pm.Data("k_obs", k, dims=_dim(data))
     p = _clip_p(eta)
     phi = noise["phi"]
     return pm.BetaBinomial(
-        "y_obs", n=n_data, alpha=p * phi, beta=(1.0 - p) * phi, observed=k_data, dims="obs"
+        "y_obs", n=n_data, alpha=p * phi, beta=(1.0 - p) * phi, observed=k_data, dims=_dim(data)
     )
 
 
@@ -218,10 +224,10 @@ def _beta_build(eta, y, noise, data):
     frame = data["frame"]
     n = frame["n"].to_numpy(dtype=float) if "n" in frame.columns else None
     obs = squeeze_unit(frame["y"].to_numpy(dtype=float), n)
-    y_sq = pm.Data("y_unit", obs, dims="obs")
+    y_sq = pm.Data("y_unit", obs, dims=_dim(data))
     p = _clip_p(eta)
     phi = noise["phi"]
-    return pm.Beta("y_obs", alpha=p * phi, beta=(1.0 - p) * phi, observed=y_sq, dims="obs")
+    return pm.Beta("y_obs", alpha=p * phi, beta=(1.0 - p) * phi, observed=y_sq, dims=_dim(data))
 
 
 def _beta_draw(eta, noise, rng, data):

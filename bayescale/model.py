@@ -357,6 +357,16 @@ def group_index(spec: ModelSpec, g: str, frame: pd.DataFrame) -> np.ndarray:
 # the PyMC model
 
 
+def model_coords(spec: ModelSpec, n_rows: int, dim: str = "obs") -> dict[str, Any]:
+    """Coordinates of the model: the row dimension ``dim``, group levels, LKJ blocks."""
+    coords: dict[str, Any] = {dim: np.arange(n_rows)}
+    for g, levs in spec.levels.items():
+        coords[g] = list(levs)
+    for g, ps in spec.correlated_blocks().items():
+        coords[f"{g}_param"] = list(ps)
+    return coords
+
+
 def build_model(spec: ModelSpec, frame: pd.DataFrame):
     """Build the ``pm.Model`` for ``spec`` on the validated ``frame``.
 
@@ -364,129 +374,163 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
     the law inputs (by input name), ``y``, ``<group>_idx``, and the data-derived
     scalars ``<input>_log_centre``, ``<input>_log_ref`` and, for ``BelowMin``
     parameters, ``<param>_bound_all`` (the bound of the population value).
+    The pieces are :func:`add_law` and :func:`add_likelihood`, which other model
+    builders (:func:`bayescale.fit_joint`) call inside PyMC sub-models.
+    """
+    import pymc as pm
+
+    with pm.Model(coords=model_coords(spec, len(frame))) as model:
+        mu, idx = add_law(spec, frame)
+        add_likelihood(spec, frame, mu, idx)
+    return model
+
+
+def add_law(
+    spec: ModelSpec,
+    frame: pd.DataFrame,
+    *,
+    dim: str = "obs",
+    inputs: Mapping[str, Any] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Add the law's data, priors and parameters to the current model; return its mean.
+
+    ``inputs`` gives tensors for some of the law's inputs (e.g. a latent loss from
+    another law) instead of ``pm.Data`` columns of ``frame``. Returns the law's
+    mean per row (on the response scale) and the group-index data by column.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
     law = spec.law
-    coords: dict[str, Any] = {"obs": np.arange(len(frame))}
-    for g, levs in spec.levels.items():
-        coords[g] = list(levs)
+    given = dict(inputs or {})
     blocks = spec.correlated_blocks()
+    inputs = {
+        inp: given[inp]
+        if inp in given
+        else pm.Data(inp, frame[inp].to_numpy(dtype=float), dims=dim)
+        for inp in law.inputs
+    }
+    idx = {
+        g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims=dim)
+        for g in spec.levels
+    }
+    # data-derived constants as pm.Data scalars (same values as the floats in spec)
+    centres = {
+        inp: pm.Data(f"{inp}_log_centre", np.float64(c))
+        for inp, c in spec.log_centres.items()
+    }
+    refs = {
+        inp: pm.Data(f"{inp}_log_ref", np.float64(r)) for inp, r in spec.log_refs.items()
+    }
+    bound_all = {
+        p: pm.Data(f"{p}_bound_all", np.float64(b["*"])) for p, b in spec.bounds.items()
+    }
+    # correlated offsets (LKJ), one block per grouping column: level offsets (L, k)
+    level_offsets: dict[tuple[str, str], Any] = {}
     for g, ps in blocks.items():
-        coords[f"{g}_param"] = list(ps)
-    with pm.Model(coords=coords) as model:
-        inputs = {
-            inp: pm.Data(inp, frame[inp].to_numpy(dtype=float), dims="obs")
-            for inp in law.inputs
-        }
-        idx = {
-            g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims="obs")
-            for g in spec.levels
-        }
-        # data-derived constants as pm.Data scalars (same values as the floats in spec)
-        centres = {
-            inp: pm.Data(f"{inp}_log_centre", np.float64(c))
-            for inp, c in spec.log_centres.items()
-        }
-        refs = {
-            inp: pm.Data(f"{inp}_log_ref", np.float64(r)) for inp, r in spec.log_refs.items()
-        }
-        bound_all = {
-            p: pm.Data(f"{p}_bound_all", np.float64(b["*"])) for p, b in spec.bounds.items()
-        }
-        # correlated offsets (LKJ), one block per grouping column: level offsets (L, k)
-        level_offsets: dict[tuple[str, str], Any] = {}
-        for g, ps in blocks.items():
-            k = len(ps)
-            sd_dist = pm.HalfNormal.dist(sigma=np.array([_tau0(spec, p) for p in ps]), shape=k)
-            chol, _, stds = pm.LKJCholeskyCov(
-                f"{g}_cov", n=k, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True
-            )
-            pm.Deterministic(f"{g}_chol", chol)
-            z = pm.Normal(f"{g}_z", 0.0, 1.0, dims=(g, f"{g}_param"))
-            offs = (z[:, None, :] * chol[None, :, :]).sum(axis=-1)  # z @ chol.T
-            for j, p in enumerate(ps):
-                pm.Deterministic(f"{p}_sd_{g}", stds[j])
-                level_offsets[(p, g)] = offs[:, j]
-        values: dict[str, Any] = {}
-        pops: dict[str, Any] = {}
-        for p in _ordered_params(law):
-            pr = spec.priors[p]
-            kind = param_kind(spec, p)
-            cols = spec.pooled.get(p, ())
-            # --- population value on the unconstrained scale
-            if kind == "coef":
-                expo, inp = law.terms[p]
-                shift = centres[inp] - refs[inp]
-                e_pop = pops[expo]
-                if pr.dist in {"Normal", "StudentT"} and "mu" in pr.params:
-                    kw = dict(pr.params)
-                    kw["mu"] = kw["mu"] - e_pop * shift
-                    u = getattr(pm, pr.dist)(f"{p}_c", **kw)
-                else:
-                    u = pm.Deterministic(f"{p}_c", create(f"{p}_ref", pr) - e_pop * shift)
-                pop_val = pm.Deterministic(p, pt.exp(u + e_pop * centres[inp]))
-            elif kind == "location":
-                u = create(f"{p}_loc", pr)
-                pop_val = pm.Deterministic(p, pt.exp(u + centres[law.locations[p]]))
-            elif kind == "BelowMin":
-                u = pm.Normal(
-                    f"{p}_logit",
-                    float(pr.params.get("mu", 1.0)),
-                    float(pr.params.get("sigma", 1.5)),
-                )
-                pop_val = pm.Deterministic(p, bound_all[p] * pm.math.sigmoid(u))
+        k = len(ps)
+        sd_dist = pm.HalfNormal.dist(sigma=np.array([_tau0(spec, p) for p in ps]), shape=k)
+        chol, _, stds = pm.LKJCholeskyCov(
+            f"{g}_cov", n=k, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True
+        )
+        pm.Deterministic(f"{g}_chol", chol)
+        z = pm.Normal(f"{g}_z", 0.0, 1.0, dims=(g, f"{g}_param"))
+        offs = (z[:, None, :] * chol[None, :, :]).sum(axis=-1)  # z @ chol.T
+        for j, p in enumerate(ps):
+            pm.Deterministic(f"{p}_sd_{g}", stds[j])
+            level_offsets[(p, g)] = offs[:, j]
+    values: dict[str, Any] = {}
+    pops: dict[str, Any] = {}
+    for p in _ordered_params(law):
+        pr = spec.priors[p]
+        kind = param_kind(spec, p)
+        cols = spec.pooled.get(p, ())
+        # --- population value on the unconstrained scale
+        if kind == "coef":
+            expo, inp = law.terms[p]
+            shift = centres[inp] - refs[inp]
+            e_pop = pops[expo]
+            if pr.dist in {"Normal", "StudentT"} and "mu" in pr.params:
+                kw = dict(pr.params)
+                kw["mu"] = kw["mu"] - e_pop * shift
+                u = getattr(pm, pr.dist)(f"{p}_c", **kw)
             else:
-                pop_val = create(p, pr)
-                u = forward(spec, p, pop_val) if cols else None
-            pops[p] = pop_val
-            if not cols:
-                if kind == "coef" and spec.pooled.get(law.terms[p][0]):
-                    # exponent pooled, coefficient shared: share the term's value at
-                    # the data's centre (not the raw coefficient, whose meaning moves
-                    # with the exponent)
-                    expo, inp = law.terms[p]
-                    values[p] = pt.exp(u + values[expo] * centres[inp])
-                else:
-                    values[p] = pop_val
-                continue
-            # --- pooled: non-centred group offsets on the unconstrained scale
-            offset = 0.0
-            for g in cols:
-                if (p, g) not in level_offsets:
-                    tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
-                    z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
-                    level_offsets[(p, g)] = tau * z
-                offset = offset + level_offsets[(p, g)][idx[g]]
-            if kind == "BelowMin":
-                values[p] = pop_val * pt.exp(offset)
-                continue
-            expo_rows = values[law.terms[p][0]] if kind == "coef" else None
-            values[p] = inverse(spec, p, u + offset, expo=expo_rows, log_centres=centres)
-            if len(cols) == 1 and kind != "coef":
-                g = cols[0]
-                pm.Deterministic(
-                    f"{p}_{g}",
-                    inverse(spec, p, u + level_offsets[(p, g)], log_centres=centres),
-                    dims=g,
-                )
-        mu = law(*[inputs[i] for i in law.inputs], **values)
-        if law.link == "log":
-            eta = pt.log(mu)
-            y_obs = np.log(frame["y"].to_numpy(dtype=float))
+                u = pm.Deterministic(f"{p}_c", create(f"{p}_ref", pr) - e_pop * shift)
+            pop_val = pm.Deterministic(p, pt.exp(u + e_pop * centres[inp]))
+        elif kind == "location":
+            u = create(f"{p}_loc", pr)
+            pop_val = pm.Deterministic(p, pt.exp(u + centres[law.locations[p]]))
+        elif kind == "BelowMin":
+            u = pm.Normal(
+                f"{p}_logit",
+                float(pr.params.get("mu", 1.0)),
+                float(pr.params.get("sigma", 1.5)),
+            )
+            pop_val = pm.Deterministic(p, bound_all[p] * pm.math.sigmoid(u))
         else:
-            eta = mu
-            y_obs = frame["y"].to_numpy(dtype=float)
-        if spec.run:
-            s_run = create("sigma_run", spec.priors["sigma_run"])
-            z_run = pm.Normal("run_z", 0.0, 1.0, dims=spec.run)
-            eta = eta + s_run * z_run[idx[spec.run]]
-        lik = get_likelihood(spec.likelihood)
-        noise = {k: create(k, spec.priors[k]) for k in lik.priors}
-        y_data = pm.Data("y", y_obs, dims="obs")
-        lik.build(eta, y_data, noise, {"frame": frame, "inputs": inputs})
-    return model
+            pop_val = create(p, pr)
+            u = forward(spec, p, pop_val) if cols else None
+        pops[p] = pop_val
+        if not cols:
+            if kind == "coef" and spec.pooled.get(law.terms[p][0]):
+                # exponent pooled, coefficient shared: share the term's value at
+                # the data's centre (not the raw coefficient, whose meaning moves
+                # with the exponent)
+                expo, inp = law.terms[p]
+                values[p] = pt.exp(u + values[expo] * centres[inp])
+            else:
+                values[p] = pop_val
+            continue
+        # --- pooled: non-centred group offsets on the unconstrained scale
+        offset = 0.0
+        for g in cols:
+            if (p, g) not in level_offsets:
+                tau = pm.HalfNormal(f"{p}_sd_{g}", _tau0(spec, p))
+                z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
+                level_offsets[(p, g)] = tau * z
+            offset = offset + level_offsets[(p, g)][idx[g]]
+        if kind == "BelowMin":
+            values[p] = pop_val * pt.exp(offset)
+            continue
+        expo_rows = values[law.terms[p][0]] if kind == "coef" else None
+        values[p] = inverse(spec, p, u + offset, expo=expo_rows, log_centres=centres)
+        if len(cols) == 1 and kind != "coef":
+            g = cols[0]
+            pm.Deterministic(
+                f"{p}_{g}",
+                inverse(spec, p, u + level_offsets[(p, g)], log_centres=centres),
+                dims=g,
+            )
+    mu = law(*[inputs[i] for i in law.inputs], **values)
+    return mu, idx
+
+
+def add_likelihood(
+    spec: ModelSpec, frame: pd.DataFrame, mu, idx: Mapping[str, Any], *, dim: str = "obs"
+):
+    """Add the run offsets, noise priors and observed variable ``y_obs`` for ``mu``.
+
+    ``frame`` holds the observed rows (``y``, and ``n`` for count likelihoods), one
+    per entry of ``mu``; ``idx`` the group-index data of those rows.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    law = spec.law
+    if law.link == "log":
+        eta = pt.log(mu)
+        y_obs = np.log(frame["y"].to_numpy(dtype=float))
+    else:
+        eta = mu
+        y_obs = frame["y"].to_numpy(dtype=float)
+    if spec.run:
+        s_run = create("sigma_run", spec.priors["sigma_run"])
+        z_run = pm.Normal("run_z", 0.0, 1.0, dims=spec.run)
+        eta = eta + s_run * z_run[idx[spec.run]]
+    lik = get_likelihood(spec.likelihood)
+    noise = {k: create(k, spec.priors[k]) for k in lik.priors}
+    y_data = pm.Data("y", y_obs, dims=dim)
+    return lik.build(eta, y_data, noise, {"frame": frame, "dim": dim})
 
 
 # ----------------------------------------------------------------------------------------
