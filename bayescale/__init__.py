@@ -74,3 +74,6 @@ __all__ += [
     "report",
     "sbc",
 ]
+from .calibration_pooling import pool_calibration  # noqa: E402
+
+__all__ += ["pool_calibration"]

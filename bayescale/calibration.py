@@ -77,6 +77,9 @@ class Calibration:
     cutoffs: tuple[float, ...] = ()
     problems: tuple[str, ...] = ()
     h: np.ndarray = field(default_factory=lambda: np.array([1.0]))
+    #: Hyper-posterior summary when the prior of ``tau`` was pooled across series
+    #: (:func:`bayescale.pool_calibration`); ``None`` for the default prior.
+    population: dict[str, float] | None = None
 
     @property
     def tau_weights(self) -> np.ndarray:
@@ -126,6 +129,14 @@ class Calibration:
             "tau_5%": float(q[0]),
             "tau_95%": float(q[2]),
             "h_mean": float(np.sum(self.h_weights * self.h)),
+            "prior": (
+                f"HalfCauchy({self.prior_scale})"
+                if self.population is None
+                else "LogNormal pooled over {series} series (population median {tau:.4f})".format(
+                    series=self.population.get("series"),
+                    tau=self.population["tau_population_median"],
+                )
+            ),
             "prior_scale": self.prior_scale,
             "inner_cutoffs": list(self.cutoffs),
             "inner_points": self.n_points,
@@ -142,6 +153,7 @@ class Calibration:
             "residuals": self.residuals.to_dict(orient="list"),
             "cutoffs": list(self.cutoffs),
             "problems": list(self.problems),
+            "population": self.population,
         }
 
     @classmethod
@@ -155,6 +167,7 @@ class Calibration:
             residuals=pd.DataFrame(d["residuals"]),
             cutoffs=tuple(d["cutoffs"]),
             problems=tuple(d["problems"]),
+            population=d.get("population"),
         )
 
 
@@ -199,16 +212,41 @@ def posterior_tau(
     True
     """
     hs = [1.0] if h_grid is None else [float(h) for h in h_grid]
-    k = max(len(groups), 1)
-    logp = np.tile(-np.log1p((grid / prior_scale) ** 2), (len(hs), 1))  # HalfCauchy
-    for r, var, d in groups:
-        r, var, d = (np.asarray(v, dtype=float) for v in (r, var, d))
-        ok = np.isfinite(r) & np.isfinite(var) & np.isfinite(d) & (var > 0)
-        for i, h in enumerate(hs):
-            logp[i] += _log_lik_grid(r[ok], var[ok], d[ok], grid, h) / k
+    logp = -np.log1p((grid / prior_scale) ** 2)[None, :] + log_likelihood(groups, grid, hs)
     w = np.exp(logp - logp.max())
     w = w / w.sum()
     return w[0] if h_grid is None else w
+
+
+def log_likelihood(
+    groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    grid: np.ndarray = TAU_GRID,
+    h_grid: Sequence[float] = H_GRID,
+) -> np.ndarray:
+    """Log-likelihood of the inner forecast errors on the ``(h, tau)`` grid.
+
+    ``groups`` as in :func:`posterior_tau`; each cutoff's term is divided by the
+    number of cutoffs (nested held-out sets). Shape ``(len(h_grid), len(grid))``.
+    """
+    k = max(len(groups), 1)
+    out = np.zeros((len(h_grid), len(grid)))
+    for r, var, d in groups:
+        r, var, d = (np.asarray(v, dtype=float) for v in (r, var, d))
+        ok = np.isfinite(r) & np.isfinite(var) & np.isfinite(d) & (var > 0)
+        for i, h in enumerate(h_grid):
+            out[i] += _log_lik_grid(r[ok], var[ok], d[ok], grid, float(h)) / k
+    return out
+
+
+def groups_of(cal: Calibration) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The ``(residuals, variances, distances)`` groups a calibration was learned from."""
+    res = cal.residuals
+    if res.empty:
+        return []
+    return [
+        (g["residual"].to_numpy(), g["predictive_sd"].to_numpy() ** 2, g["decades"].to_numpy())
+        for _, g in res.groupby("cutoff_quantile", sort=True)
+    ]
 
 
 def _maxima(fit: Fit, frame: pd.DataFrame) -> dict[str, float]:

@@ -315,11 +315,15 @@ class Fit:
         """Return a copy of the fit calibrated with non-default settings.
 
         Keyword arguments go to :func:`bayescale.calibration.calibrate`
-        (``cutoffs``, ``prior_scale``, ``min_rows``, ``draws``).
+        (``cutoffs``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``). To pool the
+        discrepancy rate over many fits, see :func:`bayescale.pool_calibration`.
         """
         from .calibration import calibrate
 
-        cal = calibrate(self, **kwargs)
+        return self.with_calibration(calibrate(self, **kwargs))
+
+    def with_calibration(self, cal) -> Fit:
+        """Return a copy of the fit that uses the calibration ``cal`` (saved with it)."""
         extras = dict(self.extras)
         extras["calibration"] = cal.to_dict()
         new = Fit(self.spec, self.data, self.idata, self.settings, self.diagnostics, extras)

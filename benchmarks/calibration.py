@@ -24,6 +24,30 @@ from _common import RESULTS, machine, md_table, shared_datasets
 import bayescale as bs
 
 PROBS = (0.5, 0.8, 0.9, 0.95)
+#: Datasets whose splits are separate series (their training sets never contain another
+#: split's targets), so the discrepancy rate may be pooled across them. Chinchilla's two
+#: splits cut the same points two ways: pooling them would leak targets.
+POOLABLE = ("gadre", "porian", "revisiting")
+
+
+def score(name, method, d, truth, f, new):
+    med = np.median(d, axis=0)
+    rec = {
+        "split": name,
+        "method": method,
+        "target": np.arange(len(truth)),
+        "truth": truth,
+        "median": med,
+        "are": np.abs(med - truth) / truth,
+        "extrapolation": f.extrapolation_ratio(new),
+    }
+    for p in PROBS:
+        lo, hi = np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        rec[f"cover{int(p * 100)}"] = (truth >= lo) & (truth <= hi)
+        rec[f"width{int(p * 100)}"] = (hi - lo) / med
+    out = pd.DataFrame(rec)
+    out["tau_median"] = f.calibration.summary()["tau_median"] if method != "plain" else np.nan
+    return out
 
 
 def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
@@ -33,33 +57,32 @@ def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
         f = bs.fit(train, law, x=x, y=y, random_seed=seed, **settings)
         cols = list((x or {}).values()) or list(bs.get_law(law).inputs)
         new = test[cols]
-        d_plain = f.draws(new, extrapolation=False).values
-        d_cal = f.draws(new).values
+        d_plain = f.draws(new, extrapolation=False, random_seed=seed).values
+        d_cal = f.draws(new, random_seed=seed).values
     truth = test[y].to_numpy(dtype=float)
-    rows = []
-    for label, d in (("plain", d_plain), ("calibrated", d_cal)):
-        med = np.median(d, axis=0)
-        rec = {
-            "split": name,
-            "method": label,
-            "target": np.arange(len(test)),
-            "truth": truth,
-            "median": med,
-            "are": np.abs(med - truth) / truth,
-            "extrapolation": f.extrapolation_ratio(new),
-        }
-        for p in PROBS:
-            lo, hi = np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)
-            rec[f"cover{int(p * 100)}"] = (truth >= lo) & (truth <= hi)
-            rec[f"width{int(p * 100)}"] = (hi - lo) / med
-        rows.append(pd.DataFrame(rec))
-    cal = f.calibration.summary()
-    out = pd.concat(rows, ignore_index=True)
-    out["tau_median"] = cal["tau_median"]
+    out = pd.concat(
+        [score(name, "plain", d_plain, truth, f, new),
+         score(name, "calibrated", d_cal, truth, f, new)],
+        ignore_index=True,
+    )
     out["seconds"] = time.time() - t0
+    cal = f.calibration.summary()
     print(f"{name}: {len(train)} -> {len(test)} targets, tau {cal['tau_median']:.4f}, "
-          f"{time.time() - t0:.0f} s", flush=True)
-    return out
+          f"h {cal['h_mean']:.2f}, {time.time() - t0:.0f} s", flush=True)
+    return out, (f, new, truth)
+
+
+def run_pooled(items, seed=0):
+    """Re-calibrate a dataset's fits with the discrepancy rate pooled across them."""
+    fits = {name: f for name, (f, _, _) in items.items()}
+    pooled = bs.pool_calibration(fits)
+    parts = []
+    for name, (_, new, truth) in items.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = pooled[name].draws(new, random_seed=seed).values
+        parts.append(score(name, "calibrated+pooled", d, truth, pooled[name], new))
+    return pd.concat(parts, ignore_index=True)
 
 
 def chinchilla_splits(data):
@@ -110,28 +133,30 @@ def revisiting_splits(data, quick=False):
                "power_law", {"x": "seen_examples"}, "value")
 
 
+def _row(g, **labels):
+    row = dict(labels, splits=g["split"].nunique(), targets=len(g))
+    for p in PROBS:
+        row[f"cover{int(p * 100)}"] = g[f"cover{int(p * 100)}"].mean()
+    # the same, averaged per split first (every series counts once)
+    row["cover90_per_split"] = g.groupby("split")["cover90"].mean().mean()
+    row["median_are"] = g["are"].median()
+    row["width90"] = g["width90"].median()
+    return row
+
+
 def summarise(points: pd.DataFrame) -> pd.DataFrame:
     points = points.copy()
     points["dataset"] = points["split"].str.split().str[0]
-    rows = []
-    for (ds, method), g in points.groupby(["dataset", "method"]):
-        row = {"dataset": ds, "method": method, "splits": g["split"].nunique(), "targets": len(g)}
-        for p in PROBS:
-            row[f"cover{int(p * 100)}"] = g[f"cover{int(p * 100)}"].mean()
-        row["median_are"] = g["are"].median()
-        row["width90"] = g["width90"].median()
-        rows.append(row)
-    tab = pd.DataFrame(rows)
-    allrows = []
-    for method, g in points.groupby("method"):
-        row = {"dataset": "ALL (pooled)", "method": method, "splits": g["split"].nunique(),
-               "targets": len(g)}
-        for p in PROBS:
-            row[f"cover{int(p * 100)}"] = g[f"cover{int(p * 100)}"].mean()
-        row["median_are"] = g["are"].median()
-        row["width90"] = g["width90"].median()
-        allrows.append(row)
-    return pd.concat([tab, pd.DataFrame(allrows)], ignore_index=True)
+    rows = [_row(g, dataset=ds, method=m) for (ds, m), g in points.groupby(["dataset", "method"])]
+    # all datasets: the pooled calibration where a dataset has one, else the per-fit one
+    best = points[points.method == "calibrated+pooled"]
+    rest = points[(points.method == "calibrated") & ~points.dataset.isin(set(best.dataset))]
+    allrows = [_row(g, dataset="ALL", method=m) for m, g in points.groupby("method")
+               if m != "calibrated+pooled"]
+    if len(best):
+        allrows.append(_row(pd.concat([best, rest]), dataset="ALL",
+                            method="calibrated+pooled (else calibrated)"))
+    return pd.DataFrame(rows + allrows)
 
 
 def plot(points: pd.DataFrame, path):
@@ -142,8 +167,10 @@ def plot(points: pd.DataFrame, path):
 
     points = points.copy()
     points["dataset"] = points["split"].str.split().str[0]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
-    for ax, method in zip(axes, ["plain", "calibrated"]):
+    methods = [m for m in ("plain", "calibrated", "calibrated+pooled")
+               if m in set(points.method)]
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4), sharey=True)
+    for ax, method in zip(axes, methods):
         for ds, g in points[points.method == method].groupby("dataset"):
             ax.plot(PROBS, [g[f"cover{int(p * 100)}"].mean() for p in PROBS], "o-", label=ds)
         ax.plot([0, 1], [0, 1], "k--", lw=1)
@@ -176,11 +203,17 @@ def main():
     parts = []
     t0 = time.time()
     for key in args.only.split(","):
+        items = {}
         for name, train, test, law, x, y in gens[key]():
             try:
-                parts.append(run_split(name, train, test, law, x=x, y=y, settings=settings))
+                out, item = run_split(name, train, test, law, x=x, y=y, settings=settings)
             except bs.BayescaleError as e:
                 print(f"{name}: skipped ({e})", flush=True)
+                continue
+            parts.append(out)
+            items[name] = item
+        if key in POOLABLE and len(items) >= 3:
+            parts.append(run_pooled(items))
     points = pd.concat(parts, ignore_index=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     everything = args.only == "chinchilla,gadre,porian,revisiting"

@@ -87,3 +87,63 @@ def test_exact_law_intervals_not_inflated_more_than_20pct():
         dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0
     )
     assert (dec["extrapolation"].diff().dropna() > 0).all()  # grows with distance
+
+
+def _calibration(rate, rng, m=10, noise=0.002, informative=True):
+    """A Calibration learned from synthetic inner forecasts with drift ``rate``/decade."""
+    rows, groups = [], []
+    for q in (0.5, 0.65, 0.8):
+        d = np.linspace(0.05, 1.0, m) if informative else np.zeros(m)
+        r = rate * d * rng.standard_normal() + noise * rng.standard_normal(m)
+        groups.append((r, np.full(m, noise**2), d))
+        rows.append(pd.DataFrame({"cutoff_quantile": q, "decades": d, "residual": r,
+                                  "predictive_sd": noise}))
+    w = posterior_tau(groups, h_grid=H_GRID)
+    return Calibration(tau=TAU_GRID, weights=w, prior_scale=0.005,
+                       residuals=pd.concat(rows, ignore_index=True),
+                       cutoffs=(0.5, 0.65, 0.8), h=np.asarray(H_GRID))
+
+
+def test_pooled_calibration_borrows_the_population_rate(tmp_path):
+    """Series with uninformative inner forecasts take the population's rate; informed ones
+    keep their own; pooled fits save and load."""
+    from bayescale.calibration_pooling import pool_posteriors
+
+    rng = np.random.default_rng(5)
+    x = np.geomspace(1e7, 1e9, 25)
+    df = pd.DataFrame({"N": x, "loss": power_law(x, E=1.7, A=30.0, alpha=0.3)
+                       * np.exp(0.01 * rng.standard_normal(25))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        base = bs.fit(df, "power_law", x={"x": "N"}, random_seed=1, **FAST)
+    cals = [_calibration(0.04, rng) for _ in range(12)]
+    cals.append(_calibration(0.0, rng, informative=False))  # inner forecasts at d = 0
+    fits = {f"s{i}": base.with_calibration(c) for i, c in enumerate(cals)}
+    pooled = bs.pool_calibration(fits)
+    def med(f):
+        return float(f.calibration.quantiles([0.5])[0])
+
+    own_last, pooled_last = med(fits["s12"]), med(pooled["s12"])
+    assert own_last < 0.007  # the HalfCauchy(0.005) prior alone
+    assert 0.015 < pooled_last < 0.09, pooled_last  # the population's rate (about 0.04)
+    # an informed series barely moves
+    for k in ("s0", "s5"):
+        a, b = med(fits[k]), med(pooled[k])
+        assert abs(np.log(b / a)) < 0.35, (a, b)
+    summ = pooled["s12"].calibration.summary()
+    assert "pooled over 13 series" in summ["prior"]
+    new = pd.DataFrame({"N": [1e10]})
+    w_own = fits["s12"].predict(new, prob=0.9, random_seed=0)
+    w_pool = pooled["s12"].predict(new, prob=0.9, random_seed=0)
+    assert float(w_pool["upper"].iloc[0] - w_pool["lower"].iloc[0]) > 1.3 * float(
+        w_own["upper"].iloc[0] - w_own["lower"].iloc[0])
+    path = tmp_path / "pooled.nc"
+    pooled["s12"].save(path)
+    back = bs.load_fit(path)
+    assert back.calibration.population == pooled["s12"].calibration.population
+    np.testing.assert_allclose(back.calibration.weights, pooled["s12"].calibration.weights)
+    # pooling again gives the same answer (the likelihood is recomputed, not re-divided)
+    again = bs.pool_calibration(pooled)
+    assert med(again["s12"]) == pytest.approx(pooled_last, rel=0.05)
+    with pytest.raises(bs.BayescaleError, match="at least 2"):
+        pool_posteriors([np.zeros((4, len(TAU_GRID)))])
