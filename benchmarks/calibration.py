@@ -72,6 +72,16 @@ def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
     return out, (f, new, truth)
 
 
+def pool_groups(items):
+    """Series pooled together: same law on the same kind of data (Revisiting: per domain)."""
+    groups = {}
+    for name, item in items.items():
+        parts = name.split()
+        key = parts[1].split("|")[0] if parts[0] == "revisiting" else parts[0]
+        groups.setdefault(key, {})[name] = item
+    return groups
+
+
 def run_pooled(items, seed=0):
     """Re-calibrate a dataset's fits with the discrepancy rate pooled across them."""
     fits = {name: f for name, (f, _, _) in items.items()}
@@ -212,8 +222,10 @@ def main():
                 continue
             parts.append(out)
             items[name] = item
-        if key in POOLABLE and len(items) >= 3:
-            parts.append(run_pooled(items))
+        if key in POOLABLE:
+            for members in pool_groups(items).values():
+                if len(members) >= 3:
+                    parts.append(run_pooled(members))
     points = pd.concat(parts, ignore_index=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     everything = args.only == "chinchilla,gadre,porian,revisiting"
