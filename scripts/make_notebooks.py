@@ -139,8 +139,10 @@ def calibrated() -> nbf.NotebookNode:
         ),
         md(
             "## What was learned\n\n"
-            "`tau` is the extra spread of log-loss per decade beyond the fitted range, learned "
-            "from three inner forecasts (refits on the smaller part of the training data)."
+            "`tau` is the extra spread of log-loss one decade beyond the fitted range and `h` how "
+            "it grows with distance `d` (spread `tau * d**h`), learned from three inner forecasts "
+            "(refits on the smaller part of the training data). With many series fitted by one "
+            "law, `bs.pool_calibration(fits)` learns the rate's population across them."
         ),
         code("fit.calibration.summary()"),
         code(
