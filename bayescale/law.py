@@ -302,3 +302,37 @@ def sigmoid(x: Any) -> Any:
 
         return pt.sigmoid(x)
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x) if not hasattr(x, "dims") else 0.5 * x))
+
+
+def clip(x: Any, lo: Any, hi: Any) -> Any:
+    """``min(max(x, lo), hi)`` elementwise on numpy/xarray/PyTensor values.
+
+    Examples
+    --------
+    >>> clip(np.array([-2.0, 0.5, 3.0]), 0.0, 1.0).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    if _is_tensor(x, lo, hi):
+        import pytensor.tensor as pt
+
+        return pt.minimum(pt.maximum(x, lo), hi)
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def stop_gradient(x: Any) -> Any:
+    """The value of ``x`` with no gradient flowing through it (identity outside PyTensor).
+
+    Inside the PyMC model this is PyTensor's ``disconnected_grad``: iterative
+    solvers run their iterations under it and take one final step with
+    gradients on, which yields the implicit-function-theorem gradient.
+
+    Examples
+    --------
+    >>> float(stop_gradient(2.5))
+    2.5
+    """
+    if _is_tensor(x):
+        from pytensor.gradient import disconnected_grad
+
+        return disconnected_grad(x)
+    return x

@@ -23,6 +23,7 @@ Parameterisation (what NUTS sees)
   ``E_g = E * exp(o_g)``, i.e. offsets on the log scale, the same scale for seen
   and unseen groups. A group's ``E_g`` is not forced below its own smallest loss
   (the likelihood keeps it there); relative offsets of a few percent are typical.
+  ``AboveMax`` parameters (a ceiling above the largest response) are pooled the same way.
 * ``correlated=True``: the offsets of all parameters pooled over one grouping
   column are drawn jointly, ``o_g = L z_g`` with ``L`` the Cholesky factor of an
   LKJ(2) covariance whose scales have the same half-normal priors as the
@@ -48,11 +49,14 @@ GROUP_SCALE = {
     "unit": 0.3,
     "coef": 0.5,
     "BelowMin": 0.3,
+    "AboveMax": 0.3,
     "positive": 0.5,
     "location": 0.5,
     "interval": 0.5,
 }
 RUN_SCALE = 0.05
+#: Prior kinds whose bound comes from the data: below the smallest / above the largest response.
+DATA_BOUNDED = ("BelowMin", "AboveMax")
 #: Shape of the LKJ prior on the correlation of group offsets (``correlated=True``).
 LKJ_ETA = 2.0
 
@@ -240,6 +244,8 @@ def make_spec(
     for p in law.params:
         if merged[p].dist == "BelowMin":
             bounds[p] = {"*": float(frame["y"].min())}
+        elif merged[p].dist == "AboveMax":
+            bounds[p] = {"*": float(frame["y"].max())}
     return ModelSpec(
         law=law,
         priors=merged,
@@ -259,14 +265,17 @@ def make_spec(
 
 
 def param_kind(spec: ModelSpec, p: str) -> str:
-    """``coef``, ``location``, ``BelowMin``, ``unit``, ``positive``, ``real``, ``interval``."""
+    """Kind: ``coef``, ``location``, ``BelowMin``, ``AboveMax``, ``unit``, ``positive``, ...
+
+    (``real``, ``interval``): the scale its offsets and transforms live on.
+    """
     if p in spec.law.terms:
         return "coef"
     if p in spec.law.locations:
         return "location"
     pr = spec.priors[p]
-    if pr.dist == "BelowMin":
-        return "BelowMin"
+    if pr.dist in DATA_BOUNDED:
+        return pr.dist
     return pr.support
 
 
@@ -292,7 +301,7 @@ def _logit(v):
 
 
 def forward(spec: ModelSpec, p: str, theta):
-    """Constrained value -> unconstrained scale (not for coef/location/BelowMin)."""
+    """Constrained value -> unconstrained scale (not for coef/location/BelowMin/AboveMax)."""
     kind = param_kind(spec, p)
     if kind == "unit":
         return _logit(theta)
@@ -324,6 +333,8 @@ def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None, log_centres=No
         return np.exp(u + centres[inp])
     if kind == "BelowMin":
         return bound * sigmoid(u)
+    if kind == "AboveMax":
+        return bound * (1.0 + np.exp(u))
     if kind == "unit":
         return sigmoid(u)
     if kind == "positive":
@@ -339,9 +350,9 @@ def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None, log_centres=No
 
 
 def row_bounds(spec: ModelSpec, p: str, frame: pd.DataFrame) -> np.ndarray:
-    """Upper bound of a ``BelowMin`` parameter for each row (the smallest training response).
+    """Bound of a ``BelowMin``/``AboveMax`` parameter per row (smallest/largest response).
 
-    Pooled ``BelowMin`` parameters bound only their population value; groups are
+    Pooled bounded parameters bound only their population value; groups are
     ``E * exp(offset)``.
     """
     return np.full(len(frame), spec.bounds[p]["*"])
@@ -372,8 +383,8 @@ def build_model(spec: ModelSpec, frame: pd.DataFrame):
 
     Every array is a ``pm.Data`` container, so compiled samplers can swap data:
     the law inputs (by input name), ``y``, ``<group>_idx``, and the data-derived
-    scalars ``<input>_log_centre``, ``<input>_log_ref`` and, for ``BelowMin``
-    parameters, ``<param>_bound_all`` (the bound of the population value).
+    scalars ``<input>_log_centre``, ``<input>_log_ref`` and, for ``BelowMin`` and
+    ``AboveMax`` parameters, ``<param>_bound_all`` (the bound of the population value).
     The pieces are :func:`add_law` and :func:`add_likelihood`, which other model
     builders (:func:`bayescale.fit_joint`) call inside PyMC sub-models.
     """
@@ -467,6 +478,13 @@ def add_law(
                 float(pr.params.get("sigma", 1.5)),
             )
             pop_val = pm.Deterministic(p, bound_all[p] * pm.math.sigmoid(u))
+        elif kind == "AboveMax":
+            u = pm.Normal(
+                f"{p}_loggap",
+                float(pr.params.get("mu", -1.0)),
+                float(pr.params.get("sigma", 1.5)),
+            )
+            pop_val = pm.Deterministic(p, bound_all[p] * (1.0 + pt.exp(u)))
         else:
             pop_val = create(p, pr)
             u = forward(spec, p, pop_val) if cols else None
@@ -489,7 +507,7 @@ def add_law(
                 z = pm.Normal(f"{p}_z_{g}", 0.0, 1.0, dims=g)
                 level_offsets[(p, g)] = tau * z
             offset = offset + level_offsets[(p, g)][idx[g]]
-        if kind == "BelowMin":
+        if kind in DATA_BOUNDED:
             values[p] = pop_val * pt.exp(offset)
             continue
         expo_rows = values[law.terms[p][0]] if kind == "coef" else None
@@ -587,7 +605,7 @@ def param_draws(
         offset = np.zeros((s, n))
         for g in cols:
             offset = offset + row_offsets(spec, posterior, frame, p, g, rng, cache)
-        if kind == "BelowMin":
+        if kind in DATA_BOUNDED:
             out[p] = pop[:, None] * np.exp(offset)
             continue
         total = u[:, None] + offset
@@ -600,7 +618,8 @@ def population_unconstrained(spec: ModelSpec, posterior, p: str) -> np.ndarray:
     """Return the population value of ``p`` on its unconstrained scale, per draw.
 
     Coefficients: log of the term at the data centre; locations: log relative to
-    the centre; otherwise logit/log/identity of the value (log for ``BelowMin``).
+    the centre; otherwise logit/log/identity of the value (log for ``BelowMin`` and
+    ``AboveMax``).
     """
     kind = param_kind(spec, p)
     if kind == "coef":
@@ -608,7 +627,7 @@ def population_unconstrained(spec: ModelSpec, posterior, p: str) -> np.ndarray:
     if kind == "location":
         return _flat(posterior, f"{p}_loc")
     pop = _flat(posterior, p)
-    if kind == "BelowMin":
+    if kind in DATA_BOUNDED:
         return np.log(pop)
     return forward(spec, p, pop)
 

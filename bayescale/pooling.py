@@ -17,6 +17,7 @@ import pandas as pd
 
 from .errors import BayescaleError, PoolingWarning
 from .model import (
+    DATA_BOUNDED,
     _flat,
     inverse,
     level_offset_draws,
@@ -76,7 +77,7 @@ def _level_values(fit: Fit, p: str, g: str, levels: list[str], rng, cache) -> np
     spec, post = fit.spec, fit.posterior
     kind = param_kind(spec, p)
     offs = level_offset_draws(spec, post, g, levels, rng, cache)
-    if kind == "BelowMin":
+    if kind in DATA_BOUNDED:
         return _flat(post, p)[:, None] * np.exp(offs[p])
     u = population_unconstrained(spec, post, p)[:, None] + offs[p]
     expo = None

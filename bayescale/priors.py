@@ -8,6 +8,10 @@ with a plain dict merge. Two bayescale-specific names exist:
     ``theta = bound * sigmoid(z)``, ``z ~ Normal(mu, sigma)``, where ``bound`` is the
     smallest observed response of the rows the parameter applies to. Used for an
     irreducible loss that must sit below every observed loss.
+``"AboveMax"``
+    ``theta = bound * (1 + exp(z))``, ``z ~ Normal(mu, sigma)``, where ``bound`` is the
+    largest observed response. Used for a ceiling (e.g. the random-guessing error
+    ``e_0`` of :func:`~bayescale.laws.m4`) that must sit above every observed value.
 ``"Fixed"``
     the parameter is a constant ``value`` (e.g. a known chance level).
 """
@@ -33,7 +37,7 @@ _POSITIVE = {
     "Weibull",
 }
 _UNIT = {"Beta", "Kumaraswamy", "LogitNormal"}
-_SPECIAL = {"BelowMin", "Fixed"}
+_SPECIAL = {"BelowMin", "AboveMax", "Fixed"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class Prior:
     ----------
     dist : str
         Name of a ``pymc`` distribution (``"Normal"``, ``"Beta"``, ``"HalfNormal"``,
-        ``"LogNormal"``, ``"TruncatedNormal"``, ...) or ``"BelowMin"`` / ``"Fixed"``.
+        ``"LogNormal"``, ``"TruncatedNormal"``, ...) or ``"BelowMin"`` / ``"AboveMax"`` /
+        ``"Fixed"``.
     **params
         The distribution's keyword arguments.
 
@@ -87,7 +92,7 @@ class Prior:
             return "positive"
         if self.dist in _UNIT:
             return "unit"
-        if self.dist in {"TruncatedNormal", "Uniform", "BelowMin"}:
+        if self.dist in {"TruncatedNormal", "Uniform", "BelowMin", "AboveMax"}:
             return "interval"
         if self.dist == "Fixed":
             return "fixed"
@@ -155,7 +160,8 @@ def interval_bounds(prior: Prior) -> tuple[float, float]:
 def create(name: str, prior: Prior, *, dims: Any = None, bound: Any = None):
     """Create the PyMC variable for ``prior`` inside the current model context.
 
-    ``bound`` is the upper bound used by ``BelowMin`` (a number or tensor).
+    ``bound`` is the upper bound used by ``BelowMin`` and the lower bound used by
+    ``AboveMax`` (a number or tensor).
     """
     import pymc as pm
 
@@ -169,5 +175,13 @@ def create(name: str, prior: Prior, *, dims: Any = None, bound: Any = None):
             dims=dims,
         )
         return pm.Deterministic(name, bound * pm.math.sigmoid(z), dims=dims)
+    if prior.dist == "AboveMax":
+        z = pm.Normal(
+            f"{name}_loggap",
+            float(prior.params.get("mu", -1.0)),
+            float(prior.params.get("sigma", 1.5)),
+            dims=dims,
+        )
+        return pm.Deterministic(name, bound * (1.0 + pm.math.exp(z)), dims=dims)
     dist = getattr(pm, prior.dist)
     return dist(name, dims=dims, **prior.params)

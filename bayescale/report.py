@@ -230,6 +230,10 @@ def _prior_note(spec: Any, p: str) -> str:
         b = spec.bounds.get(p, {}).get("*")
         return (f"{p} = bound * sigmoid(z), z ~ Normal(mu, sigma), bound = smallest observed "
                 f"response ({b:.4g})" if b is not None else "below the smallest response")
+    if pr.dist == "AboveMax":
+        b = spec.bounds.get(p, {}).get("*")
+        return (f"{p} = bound * (1 + exp(z)), z ~ Normal(mu, sigma), bound = largest observed "
+                f"response ({b:.4g})" if b is not None else "above the largest response")
     if p in spec.law.terms:
         expo, inp = spec.law.terms[p]
         return (f"on log of the term {p} * {inp}^-{expo} at the reference {inp} = "

@@ -380,6 +380,13 @@ def sbc(
     kw = dict(x=x, y=y_col, priors=priors, pooled=pooled, run=None, likelihood=likelihood,
               group_scale=None)
     spec0 = _setup(law_obj, design, kw, None)[0]
+    above = [p for p in law_obj.params if spec0.priors[p].dist == "AboveMax"]
+    if above:
+        raise BayescaleError(
+            f"sbc does not simulate 'AboveMax' priors (parameter(s) {above}, bounded by the "
+            f"largest response); fix them, e.g. priors={{{above[0]!r}: 1.0}}, or give a "
+            "proper prior such as priors={'%s': 'LogNormal(0, 1)'}." % above[0]
+        )
     below = [p for p in law_obj.params if spec0.priors[p].dist == "BelowMin"]
     bounds = _resolve_bounds(below, bound, design[y_col] if has_y else None, y_col)
     spec, frame, model = _setup(law_obj, design, kw, bounds)

@@ -15,6 +15,13 @@ Usage::
 
 Results are appended per curve to benchmarks/results/revisiting_curves.csv (reruns
 resume), then benchmarks/results/revisiting.md is written.
+
+Other laws, one domain, separate files (``--tag m4_ic`` writes
+``revisiting_m4_ic_curves.csv`` and ``revisiting_m4_ic.md``; a single law is scored
+without an average, next to the main run's per-curve results on the same curves)::
+
+    PYTHONPATH=. python benchmarks/revisiting_backtest.py --curves all --domain IC \
+        --laws m4 --tag m4_ic --workers 1 --max-minutes 30
 """
 
 from __future__ import annotations
@@ -80,7 +87,8 @@ def curve_order(df: pd.DataFrame, which: str) -> list[str]:
     return order
 
 
-def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int) -> pd.DataFrame:
+def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
+              laws: tuple[str, ...] = LAWS) -> pd.DataFrame:
     frame = pd.DataFrame({
         "seen_examples": df_curve["seen_examples"].to_numpy(),
         "value": df_curve["value"].to_numpy(),
@@ -89,7 +97,8 @@ def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int) -> pd.Dat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bt = bs.backtest(
-            frame, list(LAWS), holdout="held", y="value", x={"x": "seen_examples"},
+            frame, list(laws), holdout="held", y="value", x={"x": "seen_examples"},
+            average="stacking" if len(laws) > 1 else None,
             prob=(0.5, 0.8, 0.9, 0.95), executor=executor, random_seed=seed,
             sampler="nutpie", draws=draws, tune=draws, chains=2, warn=False,
         )
@@ -156,6 +165,81 @@ cov_50/80/95, width_90, lpd, crps, stacking weight, sampling problems).
     return text
 
 
+def write_tagged_report(curves: pd.DataFrame, meta: dict, laws: tuple[str, ...],
+                        tag: str) -> str:
+    """Per-domain RMSE / 90% coverage of ``laws`` next to the main run's laws on the same
+    curves (from ``revisiting_curves.csv``, same seed and sampler settings)."""
+    main = pd.read_csv(CURVES_CSV) if CURVES_CSV.exists() else pd.DataFrame(columns=curves.columns)
+    ids = set(curves.curve_id)
+    both = pd.concat([curves, main[main.curve_id.isin(ids) & ~main.law.isin(laws)]])
+    shown = list(laws) + [w for w in ("power_law", "broken_power_law", "average")
+                          if w not in laws and w in set(both.law)]
+    lines = []
+    for dom in ("IC", "NMT", "LM", "BB"):
+        sub = both[both.domain == dom]
+        if len(sub) == 0:
+            continue
+        n_total, label, ref = REFERENCE[dom]
+        # only curves every shown law has (the main run may lack some)
+        have = sub.groupby("curve_id").law.nunique()
+        keep = set(have[have == have.max()].index)
+        sub = sub[sub.curve_id.isin(keep)]
+        row = [f"{label} ({len(keep)} of {n_total})", f"{ref[1]:.4f}", f"{ref[3]:.4f}"]
+        for law in shown:
+            s = sub[sub.law == law]
+            if len(s) == 0:
+                row += ["-", "-"]
+                continue
+            pooled = (s.cov_90 * s.n).sum() / s.n.sum()
+            row += [f"{s.rmse_log.mean():.4f}", f"{s.cov_90.mean():.2f} ({pooled:.2f})"]
+        lines.append("| " + " | ".join(row) + " |")
+    alone = []
+    for dom in ("IC", "NMT", "LM", "BB"):
+        sub = curves[curves.domain == dom]
+        if len(sub) == 0:
+            continue
+        n_total, label, ref = REFERENCE[dom]
+        for law in laws:
+            s = sub[sub.law == law]
+            pooled = (s.cov_90 * s.n).sum() / s.n.sum()
+            alone.append(f"| {label} | {law} | {s.curve_id.nunique()} of {n_total} | "
+                         f"{ref[3]:.4f} | {s.rmse_log.mean():.4f} | {s.rmse_log.median():.4f} | "
+                         f"{s.cov_90.mean():.2f} ({pooled:.2f}) |")
+    cols = ["domain", "M2 (all curves)", "M4 (all curves)"]
+    for law in shown:
+        cols += [f"{law} RMSE", f"{law} cov90"]
+    header = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
+    failed = meta.get("failed", [])
+    return f"""# Revisiting-scaling-laws backtest: {", ".join(laws)} ({tag})
+
+Same protocol as `revisiting.md` (fit split -> extrapolate split, x = seen_examples,
+NUTS with nutpie, {meta['chains']} chains x ({meta['draws']} tune + {meta['draws']} draws),
+random_seed={meta['seed']}, {meta['workers']} worker(s) on a shared 2-vCPU machine), for
+{", ".join(laws)}; the other columns are the main run's per-curve results
+(`revisiting_curves.csv`) on the same curves. Curves in `curve_order(..., "all")` order,
+until the time budget ran out. Sampling time {meta['minutes']:.1f} min.
+{('Curves that failed: ' + ', '.join(failed)) if failed else ''}
+
+RMSE = mean over curves of the per-curve RMSE of log(posterior predictive median) -
+log(value) on the extrapolation points; M2/M4 = Google's estimators on all curves of
+the domain (issue 4). cov90 = mean over curves of the fraction of extrapolation points
+inside the 90% central predictive interval (pooled over points in brackets).
+
+On the curves the main run also has:
+
+{header}
+{chr(10).join(lines)}
+
+On every curve of this run:
+
+| domain | law | curves | M4 (Google, all curves) | RMSE | median RMSE | cov90 |
+|---|---|---|---|---|---|---|
+{chr(10).join(alone)}
+
+Per-curve numbers: `benchmarks/results/revisiting_{tag}_curves.csv`.
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--curves", default="default", choices=["default", "all"])
@@ -164,11 +248,21 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--laws", default=",".join(LAWS), help="comma-separated law names")
+    ap.add_argument("--domain", default=None, choices=["IC", "NMT", "LM", "BB"])
+    ap.add_argument("--tag", default=None, help="write revisiting_<tag>_curves.csv/.md")
     args = ap.parse_args()
+    laws = tuple(args.laws.split(","))
+    if args.tag is None and laws != LAWS:
+        raise SystemExit("other laws than the default need --tag (separate result files)")
+    curves_csv = RESULTS / f"revisiting_{args.tag}_curves.csv" if args.tag else CURVES_CSV
     RESULTS.mkdir(parents=True, exist_ok=True)
     df = load()
     order = curve_order(df, args.curves)
-    done = pd.read_csv(CURVES_CSV) if CURVES_CSV.exists() else pd.DataFrame()
+    if args.domain:
+        dom = df.drop_duplicates("curve_id").set_index("curve_id").domain
+        order = [c for c in order if dom[c] == args.domain]
+    done = pd.read_csv(curves_csv) if curves_csv.exists() else pd.DataFrame()
     done_ids = set(done.curve_id) if len(done) else set()
     t0 = time.time()
     failed = []
@@ -184,7 +278,7 @@ def main() -> None:
                 sub = df[df.curve_id == cid].sort_values("seen_examples")
                 t1 = time.time()
                 try:
-                    t = run_curve(sub, ex, args.draws, args.seed)
+                    t = run_curve(sub, ex, args.draws, args.seed, laws)
                 except Exception as exc:  # record and go on
                     print(f"[{i}] {cid}: FAILED {exc}", flush=True)
                     failed.append(cid)
@@ -192,19 +286,21 @@ def main() -> None:
                 t.insert(0, "domain", sub.domain.iloc[0])
                 t.insert(0, "curve_id", cid)
                 t["seconds"] = time.time() - t1
-                t.to_csv(CURVES_CSV, mode="a", header=not CURVES_CSV.exists(), index=False)
+                t.to_csv(curves_csv, mode="a", header=not curves_csv.exists(), index=False)
                 r = t.set_index("law")
-                print(f"[{i}] {cid}: rmse pl={r.loc['power_law','rmse_log']:.4f} "
-                      f"bnsl={r.loc['broken_power_law','rmse_log']:.4f} "
-                      f"avg={r.loc['average','rmse_log']:.4f} "
-                      f"cov90 avg={r.loc['average','cov_90']:.2f}"
-                      f" ({time.time()-t1:.0f}s)", flush=True)
-    curves = pd.read_csv(CURVES_CSV)
+                scores = " ".join(f"{law}={r.loc[law, 'rmse_log']:.4f}/{r.loc[law, 'cov_90']:.2f}"
+                                  for law in r.index)
+                print(f"[{i}] {cid}: rmse/cov90 {scores} ({time.time()-t1:.0f}s)", flush=True)
+    curves = pd.read_csv(curves_csv)
     minutes = curves.drop_duplicates("curve_id").seconds.sum() / 60
     meta = dict(draws=args.draws, chains=2, seed=args.seed, workers=args.workers,
                 minutes=minutes, failed=failed)
-    text = write_report(curves, meta)
-    (RESULTS / "revisiting.md").write_text(text)
+    if args.tag:
+        text = write_tagged_report(curves, meta, laws, args.tag)
+        (RESULTS / f"revisiting_{args.tag}.md").write_text(text)
+    else:
+        text = write_report(curves, meta)
+        (RESULTS / "revisiting.md").write_text(text)
     print(text)
 
 
