@@ -212,6 +212,14 @@ def summarise_points(points: pd.DataFrame, probs: Sequence[float] = PROBS) -> pd
     return pd.DataFrame(rows).set_index("law")
 
 
+def _scale_column(fit) -> str:
+    """User column that measures scale for leave-future-out splits of ``fit``'s data."""
+    inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)]
+    if "C" in fit.law.inputs or {"N", "D"} <= set(fit.law.inputs):
+        return fit.spec.x.get("C", "C")
+    return fit.spec.x.get(inputs[0], inputs[0])
+
+
 def backtest(
     data: pd.DataFrame,
     laws: str | Law | Sequence[Any] | Mapping[str, Any],
@@ -221,6 +229,7 @@ def backtest(
     x: Mapping[str, str] | None = None,
     prob: Sequence[float] = PROBS,
     average: str | Mapping[str, float] | None = "stacking",
+    lfo: Mapping[str, Any] | None = None,
     executor: Executor | str | None = None,
     random_seed: int | None = 0,
     warn: bool = True,
@@ -244,9 +253,16 @@ def backtest(
         Response column and input mapping, as in :func:`bayescale.fit`.
     prob : sequence of float
         Central interval levels to score (default 0.5, 0.8, 0.9, 0.95).
-    average : "stacking", dict or None
-        Also score the model average of the laws (ArviZ stacking weights from the
-        training fits' PSIS-LOO, or given weights); ``None`` skips it.
+    average : "stacking", "lfo", dict or None
+        Also score the model average of the laws: ArviZ stacking weights from the
+        training fits' PSIS-LOO (``"stacking"``), stacking on a leave-future-out split
+        *of the training rows* (``"lfo"``: each law refitted below the cutoff given by
+        ``lfo``, which rewards extrapolation rather than interpolation), or given
+        weights; ``None`` skips it.
+    lfo : dict, optional
+        Split for ``average="lfo"`` (see :func:`bayescale.compare`); default
+        ``dict(quantile=0.8, by=<the scale>)``, the scale being ``C`` for laws of
+        ``N`` and ``D`` and the single input's column otherwise.
     executor : None, "serial" or Executor
         Where the fits run (see :mod:`bayescale.parallel`).
     random_seed : int
@@ -273,6 +289,11 @@ def backtest(
     probs = tuple(float(p) for p in prob)
     if not probs or any(not 0 < p < 1 for p in probs):
         raise BayescaleError(f"prob levels must lie strictly between 0 and 1, got {prob!r}.")
+    if not (average is None or isinstance(average, Mapping)
+            or average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA", "lfo")):
+        raise BayescaleError(
+            f"average must be 'stacking', 'lfo', a dict or None, got {average!r}."
+        )
     spec = _normalise_laws(laws)
     mask = holdout_mask(data, holdout)
     train, test = data.loc[~mask], data.loc[mask]
@@ -304,8 +325,17 @@ def backtest(
             w = np.array([float(average.get(k, 0.0)) for k in labels])
         elif average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
             w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
+        elif average == "lfo":
+            opts = dict(lfo or {})
+            opts.setdefault("by", _scale_column(fits[labels[0]]))
+            if "cutoff" not in opts:
+                opts.setdefault("quantile", 0.8)
+            table = compare(fits, lfo=opts, executor=executor, warn=warn)
+            w = table["lfo_weight"].reindex(labels).to_numpy(dtype=float)
         else:
-            raise BayescaleError(f"average must be 'stacking', a dict or None, got {average!r}.")
+            raise BayescaleError(
+                f"average must be 'stacking', 'lfo', a dict or None, got {average!r}."
+            )
         w = w / w.sum()
         weights = dict(zip(labels, map(float, w)))
         avg = Averaged(fits=fits, weights=weights, random_seed=random_seed)

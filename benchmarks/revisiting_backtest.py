@@ -88,7 +88,7 @@ def curve_order(df: pd.DataFrame, which: str) -> list[str]:
 
 
 def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
-              laws: tuple[str, ...] = LAWS) -> pd.DataFrame:
+              laws: tuple[str, ...] = LAWS, average: str = "stacking") -> pd.DataFrame:
     frame = pd.DataFrame({
         "seen_examples": df_curve["seen_examples"].to_numpy(),
         "value": df_curve["value"].to_numpy(),
@@ -98,7 +98,7 @@ def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
         warnings.simplefilter("ignore")
         bt = bs.backtest(
             frame, list(laws), holdout="held", y="value", x={"x": "seen_examples"},
-            average="stacking" if len(laws) > 1 else None,
+            average=average if len(laws) > 1 else None,
             prob=(0.5, 0.8, 0.9, 0.95), executor=executor, random_seed=seed,
             sampler="nutpie", draws=draws, tune=draws, chains=2, warn=False,
         )
@@ -251,6 +251,9 @@ def main() -> None:
     ap.add_argument("--laws", default=",".join(LAWS), help="comma-separated law names")
     ap.add_argument("--domain", default=None, choices=["IC", "NMT", "LM", "BB"])
     ap.add_argument("--tag", default=None, help="write revisiting_<tag>_curves.csv/.md")
+    ap.add_argument("--average", default="stacking", choices=["stacking", "lfo"],
+                    help="weights of the model average: LOO stacking or leave-future-out "
+                         "stacking on the last 20%% of each curve's fit split")
     args = ap.parse_args()
     laws = tuple(args.laws.split(","))
     if args.tag is None and laws != LAWS:
@@ -278,7 +281,7 @@ def main() -> None:
                 sub = df[df.curve_id == cid].sort_values("seen_examples")
                 t1 = time.time()
                 try:
-                    t = run_curve(sub, ex, args.draws, args.seed, laws)
+                    t = run_curve(sub, ex, args.draws, args.seed, laws, args.average)
                 except Exception as exc:  # record and go on
                     print(f"[{i}] {cid}: FAILED {exc}", flush=True)
                     failed.append(cid)
