@@ -171,7 +171,7 @@ def write_tagged_report(curves: pd.DataFrame, meta: dict, laws: tuple[str, ...],
     curves (from ``revisiting_curves.csv``, same seed and sampler settings)."""
     main = pd.read_csv(CURVES_CSV) if CURVES_CSV.exists() else pd.DataFrame(columns=curves.columns)
     ids = set(curves.curve_id)
-    both = pd.concat([curves, main[main.curve_id.isin(ids) & ~main.law.isin(laws)]])
+    both = pd.concat([curves, main[main.curve_id.isin(ids) & ~main.law.isin(set(curves.law))]])
     shown = list(laws) + [w for w in ("power_law", "broken_power_law", "average")
                           if w not in laws and w in set(both.law)]
     lines = []
@@ -214,10 +214,12 @@ def write_tagged_report(curves: pd.DataFrame, meta: dict, laws: tuple[str, ...],
 
 Same protocol as `revisiting.md` (fit split -> extrapolate split, x = seen_examples,
 NUTS with nutpie, {meta['chains']} chains x ({meta['draws']} tune + {meta['draws']} draws),
-random_seed={meta['seed']}, {meta['workers']} worker(s) on a shared 2-vCPU machine), for
-{", ".join(laws)}; the other columns are the main run's per-curve results
-(`revisiting_curves.csv`) on the same curves. Curves in `curve_order(..., "all")` order,
-until the time budget ran out. Sampling time {meta['minutes']:.1f} min.
+random_seed={meta['seed']}, {meta['workers']} worker(s) on a 2-vCPU machine), for
+{", ".join(laws)} and their average (weights: {meta.get('average', 'stacking')}); intervals
+are bayescale's default (calibrated) forecasts. Columns of laws not run here come from the
+earlier run's per-curve results (`revisiting_curves.csv`) on the same curves. Curves in
+`curve_order(..., "all")` order until done or out of time. Sampling time
+{meta['minutes']:.1f} min.
 {('Curves that failed: ' + ', '.join(failed)) if failed else ''}
 
 RMSE = mean over curves of the per-curve RMSE of log(posterior predictive median) -
@@ -225,7 +227,7 @@ log(value) on the extrapolation points; M2/M4 = Google's estimators on all curve
 the domain (issue 4). cov90 = mean over curves of the fraction of extrapolation points
 inside the 90% central predictive interval (pooled over points in brackets).
 
-On the curves the main run also has:
+Per domain (curves every column has):
 
 {header}
 {chr(10).join(lines)}
@@ -297,7 +299,9 @@ def main() -> None:
     curves = pd.read_csv(curves_csv)
     minutes = curves.drop_duplicates("curve_id").seconds.sum() / 60
     meta = dict(draws=args.draws, chains=2, seed=args.seed, workers=args.workers,
-                minutes=minutes, failed=failed)
+                minutes=minutes, failed=failed,
+                average="LOO stacking" if args.average == "stacking"
+                else "leave-future-out stacking")
     if args.tag:
         text = write_tagged_report(curves, meta, laws, args.tag)
         (RESULTS / f"revisiting_{args.tag}.md").write_text(text)
