@@ -346,6 +346,12 @@ def fit_joint(
     from .likelihoods import get_likelihood
     from .sampling import SAMPLERS, diagnose, sample, warn_problems
 
+    unsupported = sorted({"pooled", "run", "correlated", "group_scale"} & set(sampler_kwargs))
+    if unsupported:
+        raise BayescaleError(
+            f"fit_joint does not support {unsupported} yet; fit the stages separately with "
+            "bs.fit(..., pooled=...) and compose them with bs.chain(loss_fit, accuracy_fit)."
+        )
     law1, law2 = get_law(loss_law), get_law(accuracy_law)
     if law1.link != "log" and law1.response != "loss":
         raise LawError(

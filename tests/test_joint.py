@@ -214,3 +214,12 @@ def test_stages_must_be_loss_then_accuracy_law():
         bs.fit_joint(df, "power_law", "power_law", **KW, **SAMPLE)
     with pytest.raises(LawError, match="loss_input 'Q'"):
         bs.fit_joint(df, "power_law", "sigmoid_of_loss", loss_input="Q", **KW, **SAMPLE)
+
+
+def test_joint_rejects_pooling_with_a_clear_error():
+    df = pd.DataFrame({"C": [1e19, 1e20, 1e21], "loss": [3.0, 2.8, 2.6],
+                       "correct": [30, 40, 50], "n": [100, 100, 100], "family": list("aab")})
+    for kw in ({"pooled": "family"}, {"run": "family"}):
+        with pytest.raises(bs.BayescaleError, match="bs.chain"):
+            bs.fit_joint(df, "power_law", "sigmoid_of_loss", loss_x={"x": "C"},
+                         accuracy_x={"chance": 0.25}, **kw)
