@@ -325,17 +325,13 @@ def backtest(
             w = np.array([float(average.get(k, 0.0)) for k in labels])
         elif average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
             w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
-        elif average == "lfo":
+        else:  # "lfo" (checked on entry)
             opts = dict(lfo or {})
             opts.setdefault("by", _scale_column(fits[labels[0]]))
             if "cutoff" not in opts:
                 opts.setdefault("quantile", 0.8)
             table = compare(fits, lfo=opts, executor=executor, warn=warn)
             w = table["lfo_weight"].reindex(labels).to_numpy(dtype=float)
-        else:
-            raise BayescaleError(
-                f"average must be 'stacking', 'lfo', a dict or None, got {average!r}."
-            )
         w = w / w.sum()
         weights = dict(zip(labels, map(float, w)))
         avg = Averaged(fits=fits, weights=weights, random_seed=random_seed)
