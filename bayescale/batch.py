@@ -100,47 +100,21 @@ def fit_batch(
         raise BayescaleError(
             f"fit_batch sampler must be 'jax', 'nutpie' or 'auto', got {sampler!r}."
         )
+    # what defines each series' model (the same for every series)
+    model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, likelihood=likelihood,
+                    group_scale=group_scale)
     if sampler == "nutpie":
         from .fit import fit
 
         return [
-            fit(
-                df,
-                law,
-                y=y,
-                x=x,
-                priors=priors,
-                pooled=pooled,
-                run=run,
-                likelihood=likelihood,
-                sampler="nutpie",
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                target_accept=target_accept,
-                group_scale=group_scale,
-                warn=warn,
-            )
+            fit(df, law, **model_kw, sampler="nutpie", draws=draws, tune=tune, chains=chains,
+                random_seed=seed, target_accept=target_accept, warn=warn)
             for df, seed in zip(frames, seeds)
         ]
     prepared = []
     for k, df in enumerate(frames):
         try:
-            prepared.append(
-                _prepare(
-                    df,
-                    law,
-                    y=y,
-                    x=x,
-                    priors=priors,
-                    pooled=pooled,
-                    run=run,
-                    likelihood=likelihood,
-                    group_scale=group_scale,
-                    correlated=False,
-                )
-            )
+            prepared.append(_prepare(df, law, **model_kw, correlated=False))
         except BayescaleError as e:
             raise type(e)(f"series {k}: {e}") from e
     specs, fdata, models = (list(t) for t in zip(*prepared))
