@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,8 @@ class Chain:
     loss_fit: Fit
     accuracy_fit: Fit
     loss_input: str = "L"
+    #: Stage-1 draw pushed through when ``loss_kind`` is not given (see the module doc).
+    default_loss_kind: ClassVar[str] = "predictive"
 
     def _new(self, new: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
         if isinstance(new, Mapping):
@@ -62,12 +64,13 @@ class Chain:
         self,
         new: pd.DataFrame | Mapping[str, Any],
         *,
-        loss_kind: str = "predictive",
+        loss_kind: str | None = None,
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
+        loss_kind = loss_kind or self.default_loss_kind
         new = self._new(new)
         with np.errstate(over="ignore"):
             # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
@@ -113,7 +116,7 @@ class Chain:
         self,
         new: pd.DataFrame | Mapping[str, Any],
         *,
-        loss_kind: str = "predictive",
+        loss_kind: str | None = None,
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
@@ -136,7 +139,7 @@ class Chain:
         new: pd.DataFrame | Mapping[str, Any],
         *,
         prob: float = 0.9,
-        loss_kind: str = "predictive",
+        loss_kind: str | None = None,
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
@@ -151,7 +154,9 @@ class Chain:
         prob : float
             Central interval probability.
         loss_kind, kind : {"predictive", "mean"}
-            Stage 1 and stage 2 draws with or without observation noise.
+            Stage 1 and stage 2 draws with or without observation noise
+            (``loss_kind`` defaults to ``default_loss_kind``: ``"predictive"`` for a
+            chain, ``"mean"`` for a :class:`~bayescale.JointFit`).
         extrapolation : bool or "auto"
             Passed to stage 1's :meth:`~bayescale.Fit.draws`: add the calibrated
             discrepancy that grows beyond the fitted range (``"auto"``: on for

@@ -57,7 +57,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -143,66 +143,12 @@ class JointFit(Chain):
 
         return az.summary(self.idata, var_names=self.var_names, hdi_prob=_check_prob(prob))
 
-    # The joint model feeds stage 2 the latent *mean* loss, so that is the default
-    # stage-1 draw pushed through (the chain's default is the predictive loss).
-    def stage_draws(
-        self,
-        new: pd.DataFrame | Mapping[str, Any],
-        *,
-        loss_kind: str = "mean",
-        kind: str = "predictive",
-        random_seed: int | None = None,
-        extrapolation: bool | str = "auto",
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Paired draws ``(loss, accuracy)``, each ``(samples, rows)``; see :class:`Chain`."""
-        return super().stage_draws(
-            new, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
-            extrapolation=extrapolation,
-        )
-
-    def draws(
-        self,
-        new: pd.DataFrame | Mapping[str, Any],
-        *,
-        loss_kind: str = "mean",
-        kind: str = "predictive",
-        random_seed: int | None = None,
-        extrapolation: bool | str = "auto",
-    ) -> xr.Dataset:
-        """Joint posterior draws of the loss and the accuracy (Dataset, ``("sample", "row")``)."""
-        return super().draws(
-            new, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
-            extrapolation=extrapolation,
-        )
-
-    def predict(
-        self,
-        new: pd.DataFrame | Mapping[str, Any],
-        *,
-        prob: float = 0.9,
-        loss_kind: str = "mean",
-        kind: str = "predictive",
-        random_seed: int | None = None,
-        extrapolation: bool | str = "auto",
-    ) -> pd.DataFrame:
-        """Accuracy (and loss) forecast at new scales from the joint posterior.
-
-        Same table as :meth:`Chain.predict`: ``new`` plus ``loss_median``,
-        ``loss_lower``, ``loss_upper`` and the accuracy's ``mean``, ``median``,
-        ``lower``, ``upper``. ``loss_kind="mean"`` (default) pushes the latent mean
-        loss, as in the fit; the loss columns then describe that mean (use
-        ``jf.loss_fit.predict(new)`` for a new model's measured loss).
-
-        Examples
-        --------
-        >>> jf = bs.fit_joint(df, "power_law", "sigmoid_of_loss",
-        ...                   loss_x={"x": "C"}, accuracy_x={"chance": 0.25})  # doctest: +SKIP
-        >>> jf.predict({"C": [1e23], "n": [1000]}, prob=0.9)  # doctest: +SKIP
-        """
-        return super().predict(
-            new, prob=prob, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
-            extrapolation=extrapolation,
-        )
+    #: The joint model feeds stage 2 the latent *mean* loss, so that is the default
+    #: stage-1 draw pushed through by ``stage_draws``/``draws``/``predict`` (a chain's
+    #: default is the predictive loss). ``loss_kind="mean"`` makes the loss columns of
+    #: ``predict`` describe that mean; ``jf.loss_fit.predict(new)`` gives a new model's
+    #: measured loss.
+    default_loss_kind: ClassVar[str] = "mean"
 
 
 def _free_names(spec: ModelSpec, stage: str) -> list[str]:
