@@ -408,7 +408,7 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
     off = run_offsets(fit.spec, fit.posterior, frame, rng)
     if off is not None:
         eta = eta + off
-    noisy = lik.draw(eta, fit._noise(), rng, {"frame": frame})
+    noisy = lik.draw(eta, fit._noise(), rng, fit._lik_data(frame))
     var_param = logmu.var(axis=0)
     var_noise = np.clip((noisy - logmu).var(axis=0), 0.0, None)
     if extrapolation and fit.law.link == "log":

@@ -107,7 +107,7 @@ class Chain:
             from .likelihoods import get_likelihood
 
             lik = get_likelihood(acc.spec.likelihood)
-            out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data})
+            out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data, "spec": acc.spec})
         else:
             raise BayescaleError(f"kind must be 'predictive' or 'mean', got {kind!r}.")
         return loss, np.asarray(out, dtype=float)
@@ -127,12 +127,13 @@ class Chain:
         ``("sample", "row")``.
         """
         loss, acc = self.stage_draws(
-            new, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
+            new,
+            loss_kind=loss_kind,
+            kind=kind,
+            random_seed=random_seed,
             extrapolation=extrapolation,
         )
-        return xr.Dataset(
-            {"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)}
-        )
+        return xr.Dataset({"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)})
 
     def predict(
         self,
@@ -178,7 +179,10 @@ class Chain:
         prob = _check_prob(prob)
         new_df = self._new(new)
         loss, acc = self.stage_draws(
-            new_df, loss_kind=loss_kind, kind=kind, random_seed=random_seed,
+            new_df,
+            loss_kind=loss_kind,
+            kind=kind,
+            random_seed=random_seed,
             extrapolation=extrapolation,
         )
         qs = [0.5, (1 - prob) / 2, (1 + prob) / 2]

@@ -143,22 +143,34 @@ def _build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a law to a CSV or a registered dataset")
     f.add_argument("data", nargs="?", help="CSV file, one row per run (or use --dataset)")
     f.add_argument("--dataset", help="registered dataset instead of a CSV (bayescale datasets)")
-    f.add_argument("--where", action="append", default=[], metavar="COL=VALUE[,...]",
-                   help="keep rows with COL == VALUE (repeatable), e.g. val_set=openlm")
+    f.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COL=VALUE[,...]",
+        help="keep rows with COL == VALUE (repeatable), e.g. val_set=openlm",
+    )
     f.add_argument("--law", required=True, help="law name (bayescale laws)")
     f.add_argument("--y", help="response column (default: the law's, e.g. loss)")
     f.add_argument("--x", help="law inputs to columns, e.g. N=params,D=tokens")
     f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
     f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png")
     f.add_argument("--prob", type=float, default=0.9, help="interval probability (0.9)")
-    f.add_argument("--kind", choices=["predictive", "mean"], default="predictive",
-                   help="forecast with observation noise (predictive) or the mean curve")
+    f.add_argument(
+        "--kind",
+        choices=["predictive", "mean"],
+        default="predictive",
+        help="forecast with observation noise (predictive) or the mean curve",
+    )
     f.add_argument("--draws", type=int, default=1000)
     f.add_argument("--tune", type=int, default=1000)
     f.add_argument("--chains", type=int, default=4)
     f.add_argument("--seed", type=int, default=None, help="random seed (reproducible draws)")
     f.add_argument("--sampler", default="numpyro", help="numpyro, nutpie, pymc or blackjax")
-    f.add_argument("--likelihood", help="studentt or normal (default: the law's)")
+    f.add_argument(
+        "--likelihood",
+        help="studentt, normal or ar1 (autocorrelated along each run/curve); default: the law's",
+    )
     f.add_argument("--pooled", help="group column(s) to pool all parameters over, e.g. family")
     f.add_argument("--run", help="column identifying training runs (checkpoints of one run)")
 

@@ -84,9 +84,7 @@ def _validated(fit, data: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def pointwise_log_density(
-    fit, data: pd.DataFrame, *, random_seed: int | None = None
-) -> np.ndarray:
+def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = None) -> np.ndarray:
     """Log density of each row's response per posterior draw, shape ``(samples, rows)``.
 
     ``data`` has the columns the fit was given (original names, response included).
@@ -115,7 +113,8 @@ def pointwise_log_density(
     off = run_offsets(spec, fit.posterior, frame, rng)
     if off is not None:
         eta = eta + off
-    lp = np.asarray(lik.logpdf(yt[None, :], eta, fit._noise(), {"frame": frame}), dtype=float)
+    lp = lik.logpdf(yt[None, :], eta, fit._noise(), {"frame": frame, "spec": spec})
+    lp = np.asarray(lp, dtype=float)
     return np.where(np.isfinite(lp), lp, -np.inf)
 
 
@@ -213,8 +212,9 @@ def scale_column(data: pd.DataFrame, by: str) -> np.ndarray:
     )
 
 
-def split_future(data: pd.DataFrame, *, by: str = "C", cutoff: float | None = None,
-                 quantile: float | None = None) -> np.ndarray:
+def split_future(
+    data: pd.DataFrame, *, by: str = "C", cutoff: float | None = None, quantile: float | None = None
+) -> np.ndarray:
     """Boolean mask of the 'future' rows: ``by > cutoff`` (or above a quantile of ``by``)."""
     s = scale_column(data, by)
     if (cutoff is None) == (quantile is None):
@@ -275,11 +275,13 @@ def leave_future_out(
             "The laws' training data differ, so their leave-future-out scores would not "
             "be comparable; fit every law on the same rows."
         )
-    refits = run_fits(tasks, executor=executor, warn=warn,
-                      labels=[f"leave-future-out refit of {n!r}" for n in names])
-    pw = np.column_stack(
-        [log_predictive_density(r, t) for r, t in zip(refits, tests)]
+    refits = run_fits(
+        tasks,
+        executor=executor,
+        warn=warn,
+        labels=[f"leave-future-out refit of {n!r}" for n in names],
     )
+    pw = np.column_stack([log_predictive_density(r, t) for r, t in zip(refits, tests)])
     n = pw.shape[0]
     w = stacking_weights(pw)
     table = pd.DataFrame(
@@ -477,8 +479,9 @@ class Averaged:
         out = np.concatenate(parts, axis=0)
         out = out[rng.permutation(out.shape[0])]
         first = per[names[0]]
-        return xr.DataArray(out, dims=("sample", "row"), coords={"row": first["row"].values},
-                            name=first.name)
+        return xr.DataArray(
+            out, dims=("sample", "row"), coords={"row": first["row"].values}, name=first.name
+        )
 
     def predict(
         self,
@@ -498,9 +501,7 @@ class Averaged:
         from .fit import _check_prob, summarise_draws
 
         prob = _check_prob(prob)
-        d = self.draws(
-            new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
-        ).values
+        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         top = max(self.weights, key=lambda k: self.weights[k])
         return summarise_draws(self.fits[top], new, d, prob)
 
@@ -579,8 +580,9 @@ def average(
             f"weights must be 'stacking', 'pseudo-BMA', 'lfo' or a dict, got {weights!r}."
         )
     w = w / w.sum()
-    return Averaged(fits=dict(fits), weights=dict(zip(names, map(float, w))),
-                    random_seed=random_seed)
+    return Averaged(
+        fits=dict(fits), weights=dict(zip(names, map(float, w))), random_seed=random_seed
+    )
 
 
 __all__ = [
@@ -592,4 +594,3 @@ __all__ = [
     "log_predictive_density",
     "stacking_weights",
 ]
-

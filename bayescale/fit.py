@@ -165,9 +165,7 @@ class Fit:
         import arviz as az
 
         prob = _check_prob(prob)
-        return az.summary(
-            self.idata, var_names=list(var_names or self.var_names), hdi_prob=prob
-        )
+        return az.summary(self.idata, var_names=list(var_names or self.var_names), hdi_prob=prob)
 
     def group_effects(self, prob: float = 0.9) -> pd.DataFrame:
         """Per-group posteriors of the pooled parameters, with population and scale.
@@ -272,9 +270,7 @@ class Fit:
 
     def _noise(self) -> dict[str, np.ndarray]:
         post = self.posterior
-        return {
-            k: post[k].values.reshape(-1)[:, None] for k in self.spec.noise_params
-        }
+        return {k: post[k].values.reshape(-1)[:, None] for k in self.spec.noise_params}
 
     def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng) -> np.ndarray:
         lik = get_likelihood(self.spec.likelihood)
@@ -282,8 +278,19 @@ class Fit:
         off = run_offsets(self.spec, self.posterior, frame, rng)
         if off is not None:
             eta = eta + off
-        y = lik.draw(eta, self._noise(), rng, {"frame": frame, "train": self.data})
+        y = lik.draw(eta, self._noise(), rng, self._lik_data(frame))
         return np.exp(y) if self.law.link == "log" else y
+
+    def _lik_data(self, frame: pd.DataFrame) -> dict[str, Any]:
+        """What a likelihood's ``draw`` may use besides the draws: rows, training data, fit."""
+        from .autocorr import fitted_residuals
+
+        return {
+            "frame": frame,
+            "train": self.data,
+            "spec": self.spec,
+            "train_resid": lambda: fitted_residuals(self),
+        }
 
     def _use_extrapolation(self, extrapolation: bool | str) -> bool:
         if extrapolation == "auto":
@@ -373,9 +380,7 @@ class Fit:
             ``extrapolation`` (target scale / largest fitted scale).
         """
         prob = _check_prob(prob)
-        d = self.draws(
-            new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
-        ).values
+        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         return summarise_draws(self, new, d, prob)
 
     def compute_optimal(self, C: float | Sequence[float], *, prob: float = 0.9) -> pd.DataFrame:
@@ -673,7 +678,10 @@ def fit(
         random offset on the link scale. Drop early checkpoints first with
         :func:`bayescale.filter_checkpoints`.
     likelihood : str, optional
-        ``"studentt"`` (default for loss laws) or ``"normal"``.
+        ``"studentt"`` (default for loss laws) or ``"normal"``; ``"ar1"`` for checkpoints
+        and learning curves: Student-t residuals that follow an AR(1) process in log
+        scale along each run (``run=``) or along all rows, so that 100 checkpoints of
+        one run do not count as 100 independent facts (:mod:`bayescale.autocorr`).
     sampler : {"auto", "nutpie", "jax", "numpyro", "pymc", "blackjax"}
         NUTS implementation. ``"nutpie"`` and ``"jax"`` are compiled once per model
         structure and reused for new data (see :mod:`bayescale.compiled`): nutpie's

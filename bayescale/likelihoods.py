@@ -1,7 +1,8 @@
 """Likelihoods: how observations relate to the law's mean curve.
 
-Loss laws use ``studentt`` (default) or ``normal`` on the log scale. Accuracy laws
-use ``binomial`` (counts known: ``n`` trials per row), ``betabinomial``
+Loss laws use ``studentt`` (default) or ``normal`` on the log scale, or ``ar1``
+(Student-t residuals autocorrelated along each run or curve, :mod:`bayescale.autocorr`).
+Accuracy laws use ``binomial`` (counts known: ``n`` trials per row), ``betabinomial``
 (over-dispersed counts; items are not exchangeable) or ``beta`` (only a score in
 (0, 1) is known). Predictive draws of the count likelihoods are accuracy
 *fractions* ``k / n``; rows without ``n`` use the mean ``n`` of the training data.
@@ -252,6 +253,28 @@ _LIKELIHOODS["beta"] = Likelihood(
     build=_beta_build,
     draw=_beta_draw,
 )
+
+
+def _ar1():
+    from . import autocorr
+
+    return Likelihood(
+        "ar1",
+        priors={
+            "sigma": Prior("HalfNormal", sigma=0.05),
+            "nu": Prior("Gamma", alpha=2.0, beta=0.1),
+            # decades of scale: median 0.1, 90% between 0.008 and 1.2
+            "corr_length": Prior("LogNormal", mu=float(np.log(0.1)), sigma=1.5),
+        },
+        build=autocorr.build,
+        draw=autocorr.draw,
+        logpdf=autocorr.logpdf,
+    )
+
+
+#: Student-t residuals that follow an AR(1) process in log scale within each run
+#: (:mod:`bayescale.autocorr`): for checkpoints and learning curves.
+_LIKELIHOODS["ar1"] = _ar1()
 
 
 def register_likelihood(lik: Likelihood) -> Likelihood:

@@ -421,21 +421,13 @@ def add_law(
         else pm.Data(inp, frame[inp].to_numpy(dtype=float), dims=dim)
         for inp in law.inputs
     }
-    idx = {
-        g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims=dim)
-        for g in spec.levels
-    }
+    idx = {g: pm.Data(f"{g}_idx", group_index(spec, g, frame), dims=dim) for g in spec.levels}
     # data-derived constants as pm.Data scalars (same values as the floats in spec)
     centres = {
-        inp: pm.Data(f"{inp}_log_centre", np.float64(c))
-        for inp, c in spec.log_centres.items()
+        inp: pm.Data(f"{inp}_log_centre", np.float64(c)) for inp, c in spec.log_centres.items()
     }
-    refs = {
-        inp: pm.Data(f"{inp}_log_ref", np.float64(r)) for inp, r in spec.log_refs.items()
-    }
-    bound_all = {
-        p: pm.Data(f"{p}_bound_all", np.float64(b["*"])) for p, b in spec.bounds.items()
-    }
+    refs = {inp: pm.Data(f"{inp}_log_ref", np.float64(r)) for inp, r in spec.log_refs.items()}
+    bound_all = {p: pm.Data(f"{p}_bound_all", np.float64(b["*"])) for p, b in spec.bounds.items()}
     # correlated offsets (LKJ), one block per grouping column: level offsets (L, k)
     level_offsets: dict[tuple[str, str], Any] = {}
     for g, ps in blocks.items():
@@ -548,7 +540,7 @@ def add_likelihood(
     lik = get_likelihood(spec.likelihood)
     noise = {k: create(k, spec.priors[k]) for k in lik.priors}
     y_data = pm.Data("y", y_obs, dims=dim)
-    return lik.build(eta, y_data, noise, {"frame": frame, "dim": dim})
+    return lik.build(eta, y_data, noise, {"frame": frame, "dim": dim, "spec": spec})
 
 
 # ----------------------------------------------------------------------------------------

@@ -99,6 +99,9 @@ def sample(
         warnings.filterwarnings("ignore", message="os.fork")
         warnings.filterwarnings("ignore", message=".*idata_kwargs.*ignored.*")
         if sampler in {"numpyro", "blackjax"}:
+            from .compiled import enable_compilation_cache
+
+            enable_compilation_cache()  # pm.sample re-JITs each call; XLA's cache still hits
             gpu = jax_platform() != "cpu"
             method = kwargs.pop("chain_method", "vectorized" if gpu else "parallel")
             nuts_kwargs = dict(kwargs.pop("nuts_kwargs", {}))

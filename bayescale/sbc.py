@@ -377,9 +377,21 @@ def sbc(
     has_y = y_col in design.columns
     if not has_y:
         design[y_col] = 0.5 if law_obj.response == "accuracy" else 1.0
-    kw = dict(x=x, y=y_col, priors=priors, pooled=pooled, run=None, likelihood=likelihood,
-              group_scale=None)
+    kw = dict(
+        x=x,
+        y=y_col,
+        priors=priors,
+        pooled=pooled,
+        run=None,
+        likelihood=likelihood,
+        group_scale=None,
+    )
     spec0 = _setup(law_obj, design, kw, None)[0]
+    if spec0.likelihood == "ar1":
+        raise BayescaleError(
+            "sbc does not simulate the 'ar1' likelihood (its residuals depend on the row "
+            "order); check the law and priors with likelihood='studentt' or 'normal'."
+        )
     above = [p for p in law_obj.params if spec0.priors[p].dist == "AboveMax"]
     if above:
         raise BayescaleError(
@@ -429,8 +441,16 @@ def sbc(
         with executor_context(executor) as ex:
             futures = [
                 ex.submit(
-                    sbc_task, _law_ref(law_obj), design, kw, bounds, ys[c],
-                    [fit_seeds[i] for i in c], settings, names, thin,
+                    sbc_task,
+                    _law_ref(law_obj),
+                    design,
+                    kw,
+                    bounds,
+                    ys[c],
+                    [fit_seeds[i] for i in c],
+                    settings,
+                    names,
+                    thin,
                 )
                 for c in chunks
             ]

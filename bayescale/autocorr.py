@@ -1,0 +1,203 @@
+"""Autocorrelated residuals: the ``"ar1"`` likelihood.
+
+Checkpoints of one training run, or the points of one learning curve, do not carry
+independent errors: where the law misses, it misses for a stretch of neighbouring
+scales. Treating 100 such rows as 100 independent facts makes the posterior far too
+sure of the law's parameters. The ``"ar1"`` likelihood models the residuals on the
+link scale (log loss) within each *sequence* as a continuous-time AR(1)
+(Ornstein-Uhlenbeck) process in the log10 of the row's scale ``u`` (compute ``C``,
+else ``6 N D``, else the law's input)::
+
+    e_i = eta_obs_i - eta_i
+    e_i = phi_i e_prev(i) + sigma sqrt(1 - phi_i^2) t_i,   t_i ~ StudentT(nu)
+    phi_i = exp(-(u_i - u_prev(i)) / corr_length)
+
+``sigma`` is the residuals' marginal scale, ``corr_length`` (decades of scale) how far
+apart two rows must be to err independently, and the first row of a sequence has
+``phi = 0``. A sequence is one run (``run=`` column) or, without a run column, all rows.
+Rows of one sequence must have distinct scales (a clear error says which do not).
+
+Forecasts condition on the last fitted residual of the same sequence and follow the
+process among the new rows, so a run that sits above the law at its last checkpoint
+starts its forecast there and relaxes to the law over about ``corr_length`` decades.
+Pointwise log-likelihoods (LOO) are the conditional densities ``p(e_i | e_prev(i))``.
+
+Example
+-------
+>>> import bayescale as bs
+>>> f = bs.fit(curve, "power_law", x={"x": "step"}, likelihood="ar1")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+
+def sequences(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Sequence label and log10 scale of each row.
+
+    The label is the run column's value (``spec.run``) or ``""`` for every row when the
+    fit has no run column (or ``frame`` lacks it: new rows then start afresh).
+    """
+    from .fit import scale_of
+
+    u = np.log10(scale_of(spec.law, frame))
+    if spec.run and spec.run in frame.columns:
+        lab = frame[spec.run].astype(str).to_numpy()
+    elif spec.run:
+        lab = np.array([f"\x00new{i}" for i in range(len(frame))])  # every row on its own
+    else:
+        lab = np.full(len(frame), "", dtype=object)
+    return lab, u
+
+
+def links(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Previous row (index in ``frame``, -1 for a sequence's first) and scale gap per row.
+
+    Raises
+    ------
+    DataError
+        When two rows of one sequence have the same scale.
+    """
+    lab, u = sequences(spec, frame)
+    n = len(frame)
+    prev = np.full(n, -1, dtype=np.int64)
+    dt = np.zeros(n)
+    order = np.lexsort((u, lab))
+    for a, b in zip(order[:-1], order[1:]):
+        if lab[a] != lab[b]:
+            continue
+        if u[b] <= u[a]:
+            where = f" of run {lab[a]!r}" if spec.run else ""
+            fix = (
+                "average the duplicates or drop one"
+                if spec.run
+                else "pass run=<column> so that each run is its own sequence, or average the "
+                "duplicates"
+            )
+            raise DataError(
+                f"Rows {frame.index[a]} and {frame.index[b]}{where} have the same scale "
+                f"(log10 {u[a]:.4f}); the 'ar1' likelihood needs one row per scale in a "
+                f"sequence: {fix}."
+            )
+        prev[b] = a
+        dt[b] = u[b] - u[a]
+    return prev, dt
+
+
+def build(eta, y, noise, data):
+    """The observed variable ``y_obs`` (a ``pm.CustomDist``) inside a model context."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    spec, frame, dim = data["spec"], data["frame"], data.get("dim", "obs")
+    prev, dt = links(spec, frame)
+    prev_d = pm.Data("ar_prev", prev, dims=dim)
+    dt_d = pm.Data("ar_dt", dt, dims=dim)
+
+    def logp(value, eta, sigma, nu, corr_length, prev, dt):
+        e = value - eta
+        has = pt.ge(prev, 0)
+        e_prev = pt.switch(has, e[pt.maximum(prev, 0)], 0.0)
+        phi = pt.switch(has, pt.exp(-dt / corr_length), 0.0)
+        scale = sigma * pt.sqrt(1.0 - phi**2)
+        return pm.logp(pm.StudentT.dist(nu=nu, mu=0.0, sigma=scale), e - phi * e_prev)
+
+    return pm.CustomDist(
+        "y_obs",
+        eta,
+        noise["sigma"],
+        noise["nu"],
+        noise["corr_length"],
+        prev_d,
+        dt_d,
+        logp=logp,
+        observed=y,
+        dims=dim,
+    )
+
+
+def _student_logpdf(z, nu, scale):
+    from scipy.special import gammaln
+
+    return (
+        gammaln((nu + 1.0) / 2.0)
+        - gammaln(nu / 2.0)
+        - 0.5 * np.log(nu * np.pi)
+        - np.log(scale)
+        - (nu + 1.0) / 2.0 * np.log1p((z / scale) ** 2 / nu)
+    )
+
+
+def logpdf(y, eta, noise, data):
+    """Conditional log density of each row given the previous one of its sequence."""
+    prev, dt = links(data["spec"], data["frame"])
+    e = np.broadcast_to(y - eta, np.broadcast_shapes(np.shape(y), np.shape(eta)))
+    has = prev >= 0
+    e_prev = np.where(has, e[..., np.maximum(prev, 0)], 0.0)
+    with np.errstate(over="ignore", divide="ignore"):
+        phi = np.where(has, np.exp(-dt / noise["corr_length"]), 0.0)
+    scale = noise["sigma"] * np.sqrt(1.0 - phi**2)
+    return _student_logpdf(e - phi * e_prev, noise["nu"], scale)
+
+
+def draw(eta, noise, rng, data):
+    """Predictive draws that follow the process from the fitted residuals.
+
+    Each new row conditions on the nearest earlier row of its sequence: a fitted row
+    (its residual from ``data["train_resid"]()``, shape ``(samples, training rows)``,
+    with ``data["train"]`` the training frame) or the previous new row. Without them,
+    or for a sequence not seen in training, a sequence starts from the stationary
+    distribution.
+    """
+    spec, frame = data["spec"], data["frame"]
+    s, n = eta.shape
+    sigma = np.broadcast_to(noise["sigma"], (s, 1))[:, 0]
+    nu = np.broadcast_to(noise["nu"], (s, 1))[:, 0]
+    ell = np.broadcast_to(noise["corr_length"], (s, 1))[:, 0]
+    lab, u = sequences(spec, frame)
+    resid_fn, train = data.get("train_resid"), data.get("train")
+    t_lab, t_u = sequences(spec, train) if train is not None else (np.array([]), np.array([]))
+    resid = None
+    out = np.array(eta, dtype=float, copy=True)
+    for key in pd.unique(lab):
+        rows = np.flatnonzero(lab == key)
+        rows = rows[np.argsort(u[rows], kind="stable")]
+        fitted = np.flatnonzero(t_lab == key) if resid_fn is not None else np.array([], int)
+        fitted = fitted[np.argsort(t_u[fitted], kind="stable")]
+        u_prev, e_prev = -np.inf, None
+        for r in rows:
+            # the nearest fitted row strictly below (a replicate of a fitted row conditions
+            # on the row before it, not on its own value)
+            k = np.searchsorted(t_u[fitted], u[r], side="left") - 1
+            if k >= 0 and t_u[fitted[k]] >= u_prev:
+                resid = resid_fn() if resid is None else resid
+                u_prev, e_prev = t_u[fitted[k]], resid[:, fitted[k]]
+            t = rng.standard_t(nu)
+            if e_prev is None:
+                e = sigma * t
+            else:
+                phi = np.exp(-(u[r] - u_prev) / ell)
+                e = phi * e_prev + sigma * np.sqrt(1.0 - phi**2) * t
+            out[:, r] += e
+            u_prev, e_prev = u[r], e
+    return out
+
+
+def fitted_residuals(fit) -> np.ndarray:
+    """Link-scale residuals of the training rows per posterior draw ``(samples, rows)``."""
+    from .model import run_offsets
+
+    mu = fit.draws(None, kind="mean", extrapolation=False).values
+    y = fit.data["y"].to_numpy(dtype=float)
+    if fit.law.link == "log":
+        eta, yt = np.log(mu), np.log(y)
+    else:
+        eta, yt = mu, y
+    off = run_offsets(fit.spec, fit.posterior, fit.data, np.random.default_rng(0))
+    if off is not None:
+        eta = eta + off
+    return yt[None, :] - eta

@@ -1,0 +1,125 @@
+"""The 'ar1' likelihood: autocorrelated residuals along runs and learning curves."""
+
+from __future__ import annotations
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST
+
+import bayescale as bs
+from bayescale import autocorr
+from bayescale.laws import power_law
+
+TRUE = dict(E=0.3, A=40.0, alpha=0.25)
+
+
+def _ou(u, sigma, ell, rng):
+    """An Ornstein-Uhlenbeck path at sorted points ``u`` (stationary start)."""
+    e = np.empty(len(u))
+    e[0] = sigma * rng.standard_normal()
+    for i in range(1, len(u)):
+        phi = np.exp(-(u[i] - u[i - 1]) / ell)
+        e[i] = phi * e[i - 1] + sigma * np.sqrt(1 - phi**2) * rng.standard_normal()
+    return e
+
+
+def _curve(seed=0, n=60, sigma=0.03, ell=0.5):
+    rng = np.random.default_rng(seed)
+    x = np.logspace(6, 8, n)
+    e = _ou(np.log10(x), sigma, ell, rng)
+    return pd.DataFrame({"x": x, "loss": power_law(x, **TRUE) * np.exp(e)})
+
+
+def _spec(run=None):
+    return SimpleNamespace(law=bs.get_law("power_law"), run=run)
+
+
+def test_links_follow_each_run_in_scale_order():
+    frame = pd.DataFrame({"x": [4.0, 1.0, 10.0, 2.0, 100.0], "run": list("aabba")})
+    prev, dt = autocorr.links(_spec("run"), frame)
+    # run a: rows 1 (x=1) -> 0 (x=4) -> 4 (x=100); run b: 3 (x=2) -> 2 (x=10)
+    assert prev.tolist() == [1, -1, 3, -1, 0]
+    np.testing.assert_allclose(dt, [np.log10(4), 0, np.log10(5), 0, np.log10(25)])
+    prev1, _ = autocorr.links(_spec(), frame)  # no run column: one sequence
+    assert sorted(prev1.tolist()) == [-1, 0, 1, 2, 3]
+
+
+def test_tied_scales_in_one_sequence_are_a_clear_error():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 2.0], "run": ["a", "a", "a"]}, index=[10, 11, 12])
+    with pytest.raises(bs.DataError, match=r"Rows 11 and 12 of run 'a' have the same scale"):
+        autocorr.links(_spec("run"), frame)
+    frame["run"] = ["a", "a", "b"]  # different runs: fine
+    autocorr.links(_spec("run"), frame)
+
+
+def test_forecast_continues_from_the_last_residual_and_relaxes():
+    rng = np.random.default_rng(0)
+    s = 4000
+    train = pd.DataFrame({"x": [1e7, 1e8]})
+    new = pd.DataFrame({"x": [10**8.01, 1e12]})
+    noise = {
+        "sigma": np.full((s, 1), 0.1),
+        "nu": np.full((s, 1), 1e6),
+        "corr_length": np.full((s, 1), 0.5),
+    }
+    resid = np.tile([[-0.2, 0.3]], (s, 1))
+    data = {"frame": new, "train": train, "spec": _spec(), "train_resid": lambda: resid}
+    d = autocorr.draw(np.zeros((s, 2)), noise, rng, data)
+    phi = np.exp(-0.01 / 0.5)
+    assert d[:, 0].mean() == pytest.approx(0.3 * phi, abs=0.005)
+    assert d[:, 0].std() == pytest.approx(0.1 * np.sqrt(1 - phi**2), rel=0.05)
+    assert d[:, 1].mean() == pytest.approx(0.0, abs=0.01)  # 8 correlation lengths later
+    assert d[:, 1].std() == pytest.approx(0.1, rel=0.05)
+    # a replicate of a fitted row conditions on the row before it, not on itself
+    d2 = autocorr.draw(np.zeros((s, 1)), noise, rng, dict(data, frame=train.iloc[[1]]))
+    assert d2[:, 0].mean() == pytest.approx(-0.2 * np.exp(-1 / 0.5), abs=0.01)
+
+
+@pytest.mark.slow
+def test_ar1_recovers_the_process_and_widens_the_law_posterior():
+    df = _curve()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        iid = bs.fit(df, "power_law", random_seed=1, **FAST)
+        ar = bs.fit(df, "power_law", likelihood="ar1", random_seed=1, **FAST)
+    s_iid = iid.summary(prob=0.99)
+    s_ar = ar.summary(prob=0.99)
+    # 60 strongly correlated rows are worth far fewer independent ones
+    assert s_ar.loc["alpha", "sd"] > 2.0 * s_iid.loc["alpha", "sd"]
+    for p, v in TRUE.items():
+        lo, hi = s_ar.loc[p, "hdi_0.5%"], s_ar.loc[p, "hdi_99.5%"]
+        assert lo <= v <= hi, (p, lo, v, hi)
+    lo, hi = s_ar.loc["corr_length", "hdi_0.5%"], s_ar.loc["corr_length", "hdi_99.5%"]
+    assert lo <= 0.5 <= hi
+    assert s_ar.loc["sigma", "hdi_0.5%"] <= 0.03 <= s_ar.loc["sigma", "hdi_99.5%"]
+    # the numpy log-likelihood (LOO, LFO scores) equals PyMC's for the same draws
+    import pymc as pm
+
+    ll = ar.idata.log_likelihood["y_obs"].values
+    ref = pm.compute_log_likelihood(
+        ar.idata.copy(), model=ar.model, extend_inferencedata=False, progressbar=False
+    )["y_obs"].values
+    np.testing.assert_allclose(ll, ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_ar1_on_the_jax_path_matches_nutpie():
+    df = _curve(seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        a = bs.fit(df, "power_law", likelihood="ar1", sampler="nutpie", random_seed=3, **FAST)
+        b = bs.fit(df, "power_law", likelihood="ar1", sampler="jax", random_seed=3, **FAST)
+    for p in ("alpha", "sigma"):
+        ma, mb = (float(f.posterior[p].median()) for f in (a, b))
+        sd = float(a.posterior[p].std())
+        assert abs(ma - mb) < 0.35 * sd, (p, ma, mb, sd)
+
+
+def test_sbc_rejects_ar1_clearly():
+    design = pd.DataFrame({"x": np.logspace(6, 8, 10)})
+    with pytest.raises(bs.BayescaleError, match="does not simulate the 'ar1' likelihood"):
+        bs.sbc("power_law", design, n_sims=2, likelihood="ar1")
