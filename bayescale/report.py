@@ -15,7 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .autocorr import residual_autocorrelation
 from .errors import BayescaleError
+
+#: Lag-1 residual autocorrelation above which a report suggests ``likelihood="ar1"``.
+AUTOCORR_NOTE = 0.5
 
 CONVENTIONS = {
     "N": "parameters",
@@ -203,6 +207,8 @@ def report(
     sampler = {k: v for k, v in fit.settings.items()}
     diag = {k: v for k, v in fit.diagnostics.items() if k != "problems"}
     diag["status"] = "ok" if not fit.diagnostics.get("problems") else "problems (see notes)"
+    r, pairs = residual_autocorrelation(fit)
+    diag["residual_lag1_autocorrelation"] = round(r, 3)
     tables: dict[str, pd.DataFrame] = {
         "model": _kv(model),
         "priors": priors,
@@ -220,6 +226,13 @@ def report(
         fc.index.name = "target"
         tables["forecast"] = fc
     notes = tuple(fit.diagnostics.get("problems", ()))
+    if r > AUTOCORR_NOTE and fit.spec.likelihood != "ar1":
+        notes += (
+            f"Residuals are autocorrelated along scale (lag-1 r = {r:.2f} over {pairs} "
+            "neighbouring pairs): the law misses over stretches of scale and an i.i.d. "
+            "likelihood overstates certainty. For learning curves or checkpoints refit with "
+            "likelihood='ar1' (docs/calibration.md).",
+        )
     return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
                   notes=notes)
 

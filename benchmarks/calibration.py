@@ -199,9 +199,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer splits and draws")
     ap.add_argument("--only", default="chinchilla,gadre,porian,revisiting")
     ap.add_argument("--sampler", default="nutpie")
+    ap.add_argument("--likelihood", default=None, help="e.g. ar1 (default: the law's)")
     args = ap.parse_args()
     data = shared_datasets()
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
+    if args.likelihood:
+        settings["likelihood"] = args.likelihood
     if args.quick:
         settings.update(draws=300, tune=300, chains=2)
     gens = {
@@ -230,6 +233,8 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     everything = args.only == "chinchilla,gadre,porian,revisiting"
     suffix = "" if everything else "_" + args.only.replace(",", "_")
+    if args.likelihood:
+        suffix += "_" + args.likelihood
     points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)
     tab = summarise(points)
     plot(points, RESULTS / f"calibration{suffix}.png")
@@ -238,7 +243,8 @@ def main():
         "",
         f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
         "Command: `python benchmarks/calibration.py" + (" --quick" if args.quick else "")
-        + f" --only {args.only}`",
+        + f" --only {args.only}"
+        + (f" --likelihood {args.likelihood}" if args.likelihood else "") + "`",
         "",
         "Observed coverage of central intervals for held-out larger runs (pooled over targets),",
         "median absolute relative error of the posterior median, median relative 90% width.",

@@ -88,7 +88,8 @@ def curve_order(df: pd.DataFrame, which: str) -> list[str]:
 
 
 def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
-              laws: tuple[str, ...] = LAWS, average: str = "stacking") -> pd.DataFrame:
+              laws: tuple[str, ...] = LAWS, average: str = "stacking",
+              likelihood: str | None = None) -> pd.DataFrame:
     frame = pd.DataFrame({
         "seen_examples": df_curve["seen_examples"].to_numpy(),
         "value": df_curve["value"].to_numpy(),
@@ -101,6 +102,7 @@ def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
             average=average if len(laws) > 1 else None,
             prob=(0.5, 0.8, 0.9, 0.95), executor=executor, random_seed=seed,
             sampler="nutpie", draws=draws, tune=draws, chains=2, warn=False,
+            **({"likelihood": likelihood} if likelihood else {}),
         )
     t = bt.table.reset_index()
     # pooled coverage counts per curve for the domain-level pooled figure
@@ -214,11 +216,12 @@ def write_tagged_report(curves: pd.DataFrame, meta: dict, laws: tuple[str, ...],
 
 Same protocol as `revisiting.md` (fit split -> extrapolate split, x = seen_examples,
 NUTS with nutpie, {meta['chains']} chains x ({meta['draws']} tune + {meta['draws']} draws),
-random_seed={meta['seed']}, {meta['workers']} worker(s) on a 2-vCPU machine), for
-{", ".join(laws)} and their average (weights: {meta.get('average', 'stacking')}); intervals
-are bayescale's default (calibrated) forecasts. Columns of laws not run here come from the
-earlier run's per-curve results (`revisiting_curves.csv`) on the same curves. Curves in
-`curve_order(..., "all")` order until done or out of time. Sampling time
+random_seed={meta['seed']}, {meta['workers']} worker(s) on a 2-vCPU machine), likelihood
+{meta.get('likelihood', 'studentt')}, for {", ".join(laws)} and their average
+(weights: {meta.get('average', 'stacking')}); intervals are bayescale's default (calibrated)
+forecasts. Columns of laws not run here come from the earlier run's per-curve results
+(`revisiting_curves.csv`) on the same curves. Curves in `curve_order(..., "all")` order
+until done or out of time. Sampling time
 {meta['minutes']:.1f} min.
 {('Curves that failed: ' + ', '.join(failed)) if failed else ''}
 
@@ -256,6 +259,8 @@ def main() -> None:
     ap.add_argument("--average", default="stacking", choices=["stacking", "lfo"],
                     help="weights of the model average: LOO stacking or leave-future-out "
                          "stacking on the last 20%% of each curve's fit split")
+    ap.add_argument("--likelihood", default=None,
+                    help="likelihood of every law's fit, e.g. ar1 (default: the law's)")
     args = ap.parse_args()
     laws = tuple(args.laws.split(","))
     if args.tag is None and laws != LAWS:
@@ -283,7 +288,8 @@ def main() -> None:
                 sub = df[df.curve_id == cid].sort_values("seen_examples")
                 t1 = time.time()
                 try:
-                    t = run_curve(sub, ex, args.draws, args.seed, laws, args.average)
+                    t = run_curve(sub, ex, args.draws, args.seed, laws, args.average,
+                                  args.likelihood)
                 except Exception as exc:  # record and go on
                     print(f"[{i}] {cid}: FAILED {exc}", flush=True)
                     failed.append(cid)
@@ -299,6 +305,7 @@ def main() -> None:
     curves = pd.read_csv(curves_csv)
     minutes = curves.drop_duplicates("curve_id").seconds.sum() / 60
     meta = dict(draws=args.draws, chains=2, seed=args.seed, workers=args.workers,
+                likelihood=args.likelihood or "the law's (studentt)",
                 minutes=minutes, failed=failed,
                 average="LOO stacking" if args.average == "stacking"
                 else "leave-future-out stacking")

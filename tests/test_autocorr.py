@@ -96,6 +96,11 @@ def test_ar1_recovers_the_process_and_widens_the_law_posterior():
     lo, hi = s_ar.loc["corr_length", "hdi_0.5%"], s_ar.loc["corr_length", "hdi_99.5%"]
     assert lo <= 0.5 <= hi
     assert s_ar.loc["sigma", "hdi_0.5%"] <= 0.03 <= s_ar.loc["sigma", "hdi_99.5%"]
+    # the i.i.d. fit's residuals show the autocorrelation, and its report says what to do
+    r, pairs = autocorr.residual_autocorrelation(iid)
+    assert r > 0.7 and pairs == len(df) - 1
+    assert any("likelihood='ar1'" in n for n in bs.report(iid).notes)
+    assert not any("likelihood='ar1'" in n for n in bs.report(ar).notes)
     # the numpy log-likelihood (LOO, LFO scores) equals PyMC's for the same draws
     import pymc as pm
 
@@ -104,6 +109,21 @@ def test_ar1_recovers_the_process_and_widens_the_law_posterior():
         ar.idata.copy(), model=ar.model, extend_inferencedata=False, progressbar=False
     )["y_obs"].values
     np.testing.assert_allclose(ll, ref, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_independent_residuals_show_no_autocorrelation():
+    rng = np.random.default_rng(5)
+    x = np.logspace(6, 8, 60)
+    df = pd.DataFrame(
+        {"x": x, "loss": power_law(x, **TRUE) * np.exp(0.02 * rng.standard_normal(60))}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(df, "power_law", random_seed=1, **FAST)
+    r, _ = autocorr.residual_autocorrelation(f)
+    assert abs(r) < 0.3
+    assert not any("likelihood='ar1'" in n for n in bs.report(f).notes)
 
 
 @pytest.mark.slow
