@@ -279,7 +279,9 @@ class Fit:
         if off is not None:
             eta = eta + off
         y = lik.draw(eta, self._noise(), rng, self._lik_data(frame))
-        return np.exp(y) if self.law.link == "log" else y
+        # heavy tails from a stuck chain (tiny nu) must not turn quantiles into NaN; the
+        # fit's diagnostics already flag such a posterior
+        return np.exp(np.minimum(y, 700.0)) if self.law.link == "log" else y
 
     def _lik_data(self, frame: pd.DataFrame) -> dict[str, Any]:
         """What a likelihood's ``draw`` may use besides the draws: rows, training data, fit."""
