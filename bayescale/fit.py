@@ -339,6 +339,17 @@ class Fit:
         new.__dict__["calibration"] = cal
         return new
 
+    def residual_autocorrelation(self) -> float:
+        """Lag-1 autocorrelation of the fitted residuals along each run (or all rows).
+
+        0.5 or more: the law misses over stretches of scale, so an i.i.d. likelihood
+        overstates certainty; refit learning curves and checkpoints with
+        ``likelihood="ar1"`` (:func:`bayescale.autocorr.residual_autocorrelation`).
+        """
+        from .autocorr import residual_autocorrelation
+
+        return residual_autocorrelation(self)[0]
+
     def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Split each row's predictive variance (log scale) into parameter, noise, extrapolation."""
         from .calibration import decompose

@@ -54,3 +54,10 @@ def test_06_calibrated_forecasts_cover_more():
     plain = float(text.split("plain 90% coverage:")[1].split()[0])
     calib = float(text.split("calibrated 90% coverage:")[1].split()[0])
     assert calib > plain  # the calibrated intervals cover more of the larger runs
+    # the learning curve: the i.i.d. fit's residuals are autocorrelated, the AR(1) fit's
+    # intervals cover more of the held-out part of the curve
+    rows = {ln.split()[0]: ln for ln in text.splitlines() if "residual lag-1 r" in ln}
+    r_iid = float(rows["studentt"].split("lag-1 r")[1].split()[0])
+    cov = {k: float(v.split("90% coverage")[1].split()[0]) for k, v in rows.items()}
+    assert r_iid > 0.5
+    assert cov["ar1"] > cov["studentt"]
