@@ -91,11 +91,16 @@ def bench_first_and_refit(args, samplers):
     rng = np.random.default_rng(0)
     kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, warn=False, **CH)
     for smp in samplers:
+        cache = ""
+        if smp == "jax":  # JAX's persistent XLA cache (bayescale.compiled.compilation_cache_dir)
+            path = C.compilation_cache_dir()
+            n = len(list(Path(path).glob("*"))) if path and Path(path).is_dir() else 0
+            cache = f", XLA disk cache {'warm' if n else 'cold'}"
         with Timer() as tm:
             f = bs.fit(df, "chinchilla", sampler=smp, random_seed=1, **kw)
         record(
             "first",
-            f"{smp}: first fit incl. compilation (process start to here: "
+            f"{smp}: first fit incl. compilation{cache} (process start to here: "
             f"{time.perf_counter() - T_START:.1f} s)",
             tm,
             min_ess_bulk=round(min_ess(f)),
