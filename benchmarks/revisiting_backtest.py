@@ -97,8 +97,11 @@ def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # "law:likelihood" labels fit that law with that likelihood (e.g. power_law:ar1)
+        spec = {lab: (lab.split(":")[0], {"likelihood": lab.split(":")[1]}) if ":" in lab
+                else lab for lab in laws}
         bt = bs.backtest(
-            frame, list(laws), holdout="held", y="value", x={"x": "seen_examples"},
+            frame, spec, holdout="held", y="value", x={"x": "seen_examples"},
             average=average if len(laws) > 1 else None,
             prob=(0.5, 0.8, 0.9, 0.95), executor=executor, random_seed=seed,
             sampler="nutpie", draws=draws, tune=draws, chains=2, warn=False,
@@ -253,7 +256,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("--laws", default=",".join(LAWS), help="comma-separated law names")
+    ap.add_argument("--laws", default=",".join(LAWS),
+                    help="comma-separated law names; law:likelihood for another likelihood "
+                         "(power_law:ar1)")
     ap.add_argument("--domain", default=None, choices=["IC", "NMT", "LM", "BB"])
     ap.add_argument("--tag", default=None, help="write revisiting_<tag>_curves.csv/.md")
     ap.add_argument("--average", default="stacking", choices=["stacking", "lfo"],
