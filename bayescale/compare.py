@@ -253,9 +253,11 @@ def leave_future_out(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Refit each law below the cutoff and score the rows above it.
 
-    Returns a table (``lfo_elpd``, ``lfo_se``, ``lfo_n``, ``lfo_weight``) indexed by
-    name and a dict with the pointwise densities (``"pointwise"``: rows x laws) and
-    the refits.
+    Returns a table (``lfo_elpd``, ``lfo_se``, ``lfo_n``, ``lfo_weight``, ``lfo_note``)
+    indexed by name and a dict with the pointwise densities (``"pointwise"``: rows x
+    laws) and the refits. A law with fewer rows below the cutoff than free parameters
+    cannot be refitted: it is left out (NaN scores, weight 0, the reason in ``lfo_note``);
+    if no law can be refitted, a :class:`BayescaleError` says so.
     """
     from .parallel import run_fits
 
@@ -275,25 +277,46 @@ def leave_future_out(
             "The laws' training data differ, so their leave-future-out scores would not "
             "be comparable; fit every law on the same rows."
         )
+    notes = {}
+    for name, (rows, _, _) in zip(names, tasks):
+        k = fits[name].spec.free_parameter_count()
+        if len(rows) < k:
+            notes[name] = (
+                f"left out: {len(rows)} rows below the cutoff for {k} free parameters"
+            )
+    ok = [i for i, name in enumerate(names) if name not in notes]
+    if not ok:
+        raise BayescaleError(
+            "No law can be refitted on the rows below the leave-future-out cutoff ("
+            + "; ".join(f"{n!r}: {v}" for n, v in notes.items())
+            + "); move the cutoff up (lfo=dict(quantile=...)) or add data."
+        )
     refits = run_fits(
-        tasks,
+        [tasks[i] for i in ok],
         executor=executor,
         warn=warn,
-        labels=[f"leave-future-out refit of {n!r}" for n in names],
+        labels=[f"leave-future-out refit of {names[i]!r}" for i in ok],
     )
-    pw = np.column_stack([log_predictive_density(r, t) for r, t in zip(refits, tests)])
-    n = pw.shape[0]
-    w = stacking_weights(pw)
+    pw_ok = np.column_stack(
+        [log_predictive_density(r, tests[i]) for r, i in zip(refits, ok)]
+    )
+    n = pw_ok.shape[0]
+    pw = np.full((n, len(names)), np.nan)
+    pw[:, ok] = pw_ok
+    w = np.zeros(len(names))
+    w[ok] = stacking_weights(pw_ok)
     table = pd.DataFrame(
         {
             "lfo_elpd": pw.sum(axis=0),
             "lfo_se": np.sqrt(n * np.var(pw, axis=0)),
             "lfo_n": n,
             "lfo_weight": w,
+            "lfo_note": [notes.get(name, "") for name in names],
         },
         index=pd.Index(names, name="law"),
     )
-    return table, {"pointwise": pd.DataFrame(pw, columns=names), "refits": dict(zip(names, refits))}
+    refit_map = {names[i]: r for r, i in zip(refits, ok)}
+    return table, {"pointwise": pd.DataFrame(pw, columns=names), "refits": refit_map}
 
 
 def _by_frame(fit, orig: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -402,7 +425,9 @@ def compare(
         lt, extra = leave_future_out(fits, executor=executor, warn=warn, **cut, **opts)
         table = table.join(lt)
         table["lfo_diff"] = table["lfo_elpd"].max() - table["lfo_elpd"]
-        table["lfo_rank"] = table["lfo_elpd"].rank(ascending=False, method="min").astype(int)
+        table["lfo_rank"] = (
+            table["lfo_elpd"].rank(ascending=False, method="min", na_option="bottom").astype(int)
+        )
     key = sort_by or ("lfo" if lfo is not None else "loo")
     if key == "lfo":
         if lfo is None:

@@ -93,6 +93,21 @@ def test_compare_ranks_true_law_first_loo_and_lfo(bnsl_fits):
 
 
 @pytest.mark.slow
+def test_lfo_leaves_out_a_law_with_too_few_rows_below_the_cutoff(bnsl_fits):
+    table = bs.compare(bnsl_fits, lfo=dict(quantile=0.15, by="C"), executor="serial", warn=False)
+    # 6 rows below the cutoff: enough for the power law (5 free parameters), not for BNSL (8)
+    assert table.loc["broken_power_law", "lfo_weight"] == 0.0
+    assert np.isnan(table.loc["broken_power_law", "lfo_elpd"])
+    note = table.loc["broken_power_law", "lfo_note"]
+    assert "left out: 6 rows below the cutoff for 8 free" in note
+    assert table.loc["power_law", "lfo_weight"] == pytest.approx(1.0)
+    assert table.loc["power_law", "lfo_note"] == ""
+    assert table.loc["broken_power_law", "lfo_rank"] == 2
+    with pytest.raises(BayescaleError, match="No law can be refitted"):
+        bs.compare(bnsl_fits, lfo=dict(quantile=0.05, by="C"), executor="serial", warn=False)
+
+
+@pytest.mark.slow
 def test_average_mixes_draws_by_weight(bnsl_fits):
     avg = bs.average(bnsl_fits, weights={"power_law": 0.25, "broken_power_law": 0.75})
     new = pd.DataFrame({"C": [1e22, 1e23]})
