@@ -54,6 +54,14 @@ def sequences(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return lab, u
 
 
+def _neighbours(lab: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(a, b)`` of rows adjacent in scale within one sequence (``b`` after ``a``)."""
+    order = np.lexsort((u, lab))
+    a, b = order[:-1], order[1:]
+    same = lab[a] == lab[b]
+    return a[same], b[same]
+
+
 def links(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Previous row (index in ``frame``, -1 for a sequence's first) and scale gap per row.
 
@@ -63,28 +71,26 @@ def links(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         When two rows of one sequence have the same scale.
     """
     lab, u = sequences(spec, frame)
-    n = len(frame)
-    prev = np.full(n, -1, dtype=np.int64)
-    dt = np.zeros(n)
-    order = np.lexsort((u, lab))
-    for a, b in zip(order[:-1], order[1:]):
-        if lab[a] != lab[b]:
-            continue
-        if u[b] <= u[a]:
-            where = f" of run {lab[a]!r}" if spec.run else ""
-            fix = (
-                "average the duplicates or drop one"
-                if spec.run
-                else "pass run=<column> so that each run is its own sequence, or average the "
-                "duplicates"
-            )
-            raise DataError(
-                f"Rows {frame.index[a]} and {frame.index[b]}{where} have the same scale "
-                f"(log10 {u[a]:.4f}); the 'ar1' likelihood needs one row per scale in a "
-                f"sequence: {fix}."
-            )
-        prev[b] = a
-        dt[b] = u[b] - u[a]
+    a, b = _neighbours(lab, u)
+    tied = np.flatnonzero(u[b] <= u[a])
+    if len(tied):
+        i, j = a[tied[0]], b[tied[0]]
+        where = f" of run {lab[i]!r}" if spec.run else ""
+        fix = (
+            "average the duplicates or drop one"
+            if spec.run
+            else "pass run=<column> so that each run is its own sequence, or average the "
+            "duplicates"
+        )
+        raise DataError(
+            f"Rows {frame.index[i]} and {frame.index[j]}{where} have the same scale "
+            f"(log10 {u[i]:.4f}); the 'ar1' likelihood needs one row per scale in a "
+            f"sequence: {fix}."
+        )
+    prev = np.full(len(frame), -1, dtype=np.int64)
+    dt = np.zeros(len(frame))
+    prev[b] = a
+    dt[b] = u[b] - u[a]
     return prev, dt
 
 
@@ -120,20 +126,10 @@ def build(eta, y, noise, data):
     )
 
 
-def _student_logpdf(z, nu, scale):
-    from scipy.special import gammaln
-
-    return (
-        gammaln((nu + 1.0) / 2.0)
-        - gammaln(nu / 2.0)
-        - 0.5 * np.log(nu * np.pi)
-        - np.log(scale)
-        - (nu + 1.0) / 2.0 * np.log1p((z / scale) ** 2 / nu)
-    )
-
-
 def logpdf(y, eta, noise, data):
     """Conditional log density of each row given the previous one of its sequence."""
+    from .likelihoods import _studentt_logpdf
+
     prev, dt = links(data["spec"], data["frame"])
     e = np.broadcast_to(y - eta, np.broadcast_shapes(np.shape(y), np.shape(eta)))
     has = prev >= 0
@@ -141,7 +137,8 @@ def logpdf(y, eta, noise, data):
     with np.errstate(over="ignore", divide="ignore"):
         phi = np.where(has, np.exp(-dt / noise["corr_length"]), 0.0)
     scale = noise["sigma"] * np.sqrt(1.0 - phi**2)
-    return _student_logpdf(e - phi * e_prev, noise["nu"], scale)
+    noise_t = {"nu": noise["nu"], "sigma": scale}
+    return _studentt_logpdf(e - phi * e_prev, 0.0, noise_t, data)
 
 
 def draw(eta, noise, rng, data):
@@ -189,18 +186,10 @@ def draw(eta, noise, rng, data):
 
 def fitted_residuals(fit) -> np.ndarray:
     """Link-scale residuals of the training rows per posterior draw ``(samples, rows)``."""
-    from .model import run_offsets
-
     mu = fit.draws(None, kind="mean", extrapolation=False).values
     y = fit.data["y"].to_numpy(dtype=float)
-    if fit.law.link == "log":
-        eta, yt = np.log(mu), np.log(y)
-    else:
-        eta, yt = mu, y
-    off = run_offsets(fit.spec, fit.posterior, fit.data, np.random.default_rng(0))
-    if off is not None:
-        eta = eta + off
-    return yt[None, :] - eta
+    yt = np.log(y) if fit.law.link == "log" else y
+    return yt[None, :] - fit._eta(mu, fit.data, np.random.default_rng(0))
 
 
 def residual_autocorrelation(fit) -> tuple[float, int]:
@@ -212,11 +201,7 @@ def residual_autocorrelation(fit) -> tuple[float, int]:
     overstates certainty: consider ``likelihood="ar1"`` for learning curves and checkpoints.
     """
     e = np.median(fitted_residuals(fit), axis=0)
-    lab, u = sequences(fit.spec, fit.data)
-    order = np.lexsort((u, lab))
-    a, b = order[:-1], order[1:]
-    same = lab[a] == lab[b]
-    a, b = a[same], b[same]
+    a, b = _neighbours(*sequences(fit.spec, fit.data))
     if len(a) < 3:
         return float("nan"), int(len(a))
     c = e - e.mean()

@@ -274,14 +274,17 @@ class Fit:
 
     def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng) -> np.ndarray:
         lik = get_likelihood(self.spec.likelihood)
-        eta = np.log(mu) if self.law.link == "log" else mu.copy()
-        off = run_offsets(self.spec, self.posterior, frame, rng)
-        if off is not None:
-            eta = eta + off
+        eta = self._eta(mu, frame, rng)
         y = lik.draw(eta, self._noise(), rng, self._lik_data(frame))
         # heavy tails from a stuck chain (tiny nu) must not turn quantiles into NaN; the
         # fit's diagnostics already flag such a posterior
         return np.exp(np.minimum(y, 700.0)) if self.law.link == "log" else y
+
+    def _eta(self, mu: np.ndarray, frame: pd.DataFrame, rng) -> np.ndarray:
+        """Link-scale mean of ``frame``'s rows plus their run offsets (fresh for new runs)."""
+        eta = np.log(mu) if self.law.link == "log" else np.array(mu, dtype=float)
+        off = run_offsets(self.spec, self.posterior, frame, rng)
+        return eta if off is None else eta + off
 
     def _lik_data(self, frame: pd.DataFrame) -> dict[str, Any]:
         """What a likelihood's ``draw`` may use besides the draws: rows, training data, fit."""
