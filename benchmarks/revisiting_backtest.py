@@ -113,6 +113,12 @@ def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
     return t
 
 
+def cov90(s: pd.DataFrame) -> str:
+    """Mean per-curve 90% coverage, and pooled over extrapolation points in brackets."""
+    pooled = (s.cov_90 * s.n).sum() / s.n.sum()
+    return f"{s.cov_90.mean():.2f} ({pooled:.2f})"
+
+
 def write_report(curves: pd.DataFrame, meta: dict) -> str:
     rows = []
     for dom in ("IC", "NMT", "LM", "BB"):
@@ -129,8 +135,7 @@ def write_report(curves: pd.DataFrame, meta: dict) -> str:
                 row[f"{law} cov90"] = "-"
                 continue
             row[f"{law} RMSE"] = f"{s.rmse_log.mean():.4f}"
-            pooled = (s.cov_90 * s.n).sum() / s.n.sum()
-            row[f"{law} cov90"] = f"{s.cov_90.mean():.2f} ({pooled:.2f})"
+            row[f"{law} cov90"] = cov90(s)
         rows.append(row)
     table = pd.DataFrame(rows)
     header = "| " + " | ".join(table.columns) + " |"
@@ -195,8 +200,7 @@ def write_tagged_report(curves: pd.DataFrame, meta: dict, laws: tuple[str, ...],
             if len(s) == 0:
                 row += ["-", "-"]
                 continue
-            pooled = (s.cov_90 * s.n).sum() / s.n.sum()
-            row += [f"{s.rmse_log.mean():.4f}", f"{s.cov_90.mean():.2f} ({pooled:.2f})"]
+            row += [f"{s.rmse_log.mean():.4f}", cov90(s)]
         lines.append("| " + " | ".join(row) + " |")
     alone = []
     for dom in ("IC", "NMT", "LM", "BB"):
@@ -206,10 +210,9 @@ def write_tagged_report(curves: pd.DataFrame, meta: dict, laws: tuple[str, ...],
         n_total, label, ref = REFERENCE[dom]
         for law in laws:
             s = sub[sub.law == law]
-            pooled = (s.cov_90 * s.n).sum() / s.n.sum()
             alone.append(f"| {label} | {law} | {s.curve_id.nunique()} of {n_total} | "
                          f"{ref[3]:.4f} | {s.rmse_log.mean():.4f} | {s.rmse_log.median():.4f} | "
-                         f"{s.cov_90.mean():.2f} ({pooled:.2f}) |")
+                         f"{cov90(s)} |")
     cols = ["domain", "M2 (all curves)", "M4 (all curves)"]
     for law in shown:
         cols += [f"{law} RMSE", f"{law} cov90"]
