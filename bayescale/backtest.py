@@ -43,8 +43,10 @@ class Backtest:
         ``cov_50``... (fraction of held-out rows inside each central interval),
         ``width_90`` (mean ``(upper - lower) / median`` of the 90% interval, or of
         the widest level scored), ``lpd`` (mean log predictive density, on the
-        likelihood's scale: ``log y`` for log-link laws), ``crps`` (mean CRPS in
-        units of ``y``), ``weight`` (stacking weight in the average) and
+        likelihood's scale: ``log y`` for log-link laws), ``crps`` (mean CRPS on the
+        same scale: in units of ``log y`` for log-link laws, which stays finite when
+        the predictive of ``y`` has heavy tails, else of ``y``),
+        ``weight`` (stacking weight in the average) and
         ``problems`` (sampling problems of the fit, if any).
     points : DataFrame
         One row per law and held-out row: ``y``, ``median``, ``mean``, ``lower_XX`` /
@@ -171,9 +173,14 @@ def holdout_mask(data: pd.DataFrame, holdout: Any) -> np.ndarray:
 
 
 def score_draws(
-    draws: np.ndarray, y: np.ndarray, probs: Sequence[float] = PROBS
+    draws: np.ndarray, y: np.ndarray, probs: Sequence[float] = PROBS, link: str = "identity"
 ) -> dict[str, np.ndarray]:
-    """Per-point median, mean, central intervals and CRPS of predictive draws ``(S, rows)``."""
+    """Per-point median, mean, central intervals and CRPS of predictive draws ``(S, rows)``.
+
+    The CRPS is computed on the likelihood's scale: of ``log y`` when ``link="log"``
+    (a Student-t on ``log y`` has no finite mean of ``y`` for small ``nu``, so the CRPS
+    of ``y`` itself can be astronomically large), of ``y`` otherwise.
+    """
     out: dict[str, np.ndarray] = {
         "median": np.median(draws, axis=0),
         "mean": draws.mean(axis=0),
@@ -182,7 +189,12 @@ def score_draws(
         lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
         out[f"lower_{_tag(p)}"] = lo
         out[f"upper_{_tag(p)}"] = hi
-    out["crps"] = crps_ensemble(draws, y)
+    if link == "log":
+        # draws that under/overflowed exp on the way out stay finite on the log scale
+        tiny = np.finfo(float).tiny
+        out["crps"] = crps_ensemble(np.log(np.maximum(draws, tiny)), np.log(y))
+    else:
+        out["crps"] = crps_ensemble(draws, y)
     return out
 
 
@@ -313,7 +325,7 @@ def backtest(
         frame = _validated(f, test)
         yv = frame["y"].to_numpy(dtype=float)
         d = f.draws(test, kind="predictive", random_seed=random_seed).values
-        sc = score_draws(d, yv, probs)
+        sc = score_draws(d, yv, probs, link=f.law.link)
         sc["lpd"] = log_predictive_density(f, test, random_seed=random_seed)
         pieces.append(
             pd.DataFrame({"law": k, "row": test.index, "y": yv, **sc,
@@ -338,7 +350,7 @@ def backtest(
         frame = _validated(fits[labels[0]], test)
         yv = frame["y"].to_numpy(dtype=float)
         d = avg.draws(test, kind="predictive", random_seed=random_seed).values
-        sc = score_draws(d, yv, probs)
+        sc = score_draws(d, yv, probs, link=fits[labels[0]].law.link)
         sc["lpd"] = avg.log_predictive_density(test)
         top = max(weights, key=lambda k: weights[k])
         pieces.append(

@@ -140,3 +140,19 @@ def test_backtest_lfo_average_weights_the_law_that_extrapolates():
     with pytest.raises(BayescaleError, match="'lfo'"):
         bs.backtest(df, laws, holdout=dict(by="C", quantile=0.5), x={"x": "C"},
                     average="bogus", sampler="nutpie", draws=50, tune=50, chains=1)
+
+
+def test_crps_is_scored_on_the_log_scale_for_log_link_laws():
+    from bayescale.backtest import score_draws
+    from bayescale.compare import crps_ensemble
+
+    rng = np.random.default_rng(0)
+    # a Student-t with nu = 0.7 on log y: y = exp(t) has no finite mean
+    logd = 0.05 * rng.standard_t(0.7, size=(4000, 3)) + np.log([2.0, 3.0, 4.0])
+    y = np.array([2.1, 2.9, 4.4])
+    raw = score_draws(np.exp(np.minimum(logd, 700)), y)["crps"]
+    got = score_draws(np.exp(np.minimum(logd, 700)), y, link="log")["crps"]
+    assert np.max(raw) > 1e10  # the scale of y blows up on heavy tails
+    clipped = np.clip(logd, np.log(np.finfo(float).tiny), 700)
+    np.testing.assert_allclose(got, crps_ensemble(clipped, np.log(y)), rtol=1e-9)
+    assert np.all(got < 0.2)
