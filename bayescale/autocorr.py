@@ -35,6 +35,11 @@ import pandas as pd
 
 from .errors import DataError
 
+#: Lag-1 residual autocorrelation (posterior-median residuals of the i.i.d. Student-t
+#: fit, neighbouring rows in scale) above which ``likelihood="auto"`` refits with
+#: ``"ar1"`` and a fit report suggests it.
+AR1_THRESHOLD = 0.5
+
 
 def sequences(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Sequence label and log10 scale of each row.
@@ -206,3 +211,47 @@ def residual_autocorrelation(fit) -> tuple[float, int]:
         return float("nan"), int(len(a))
     c = e - e.mean()
     return float(np.sum(c[a] * c[b]) / np.sum(c * c)), int(len(a))
+
+
+def auto_choice(fit) -> tuple[str, str]:
+    """The likelihood ``likelihood="auto"`` keeps after an i.i.d. Student-t fit, and why.
+
+    ``"ar1"`` when the fit's lag-1 residual autocorrelation along its sequences
+    (:func:`residual_autocorrelation`) exceeds :data:`AR1_THRESHOLD` and the rows of
+    each sequence have distinct scales; ``"studentt"`` otherwise (also when the
+    residuals are autocorrelated but rows share a scale, as in an IsoFLOP grid, and for
+    pooled fits without a run column, whose groups do not form one sequence).
+
+    Returns
+    -------
+    (likelihood, reason)
+        ``reason`` is one sentence for the fit's settings and report.
+
+    Examples
+    --------
+    >>> f = bs.fit(curve, "power_law", x={"x": "step"}, likelihood="studentt")  # doctest: +SKIP
+    >>> auto_choice(f)  # doctest: +SKIP
+    ('ar1', 'ar1: lag-1 residual autocorrelation 0.66 over 64 pairs under studentt > 0.5')
+    """
+    r, pairs = residual_autocorrelation(fit)
+    if fit.spec.pooled and not fit.spec.run:
+        return "studentt", (
+            f"studentt: a pooled fit without run=<column>, whose rows of different groups "
+            f"do not form one sequence (lag-1 residual autocorrelation {r:.2f})"
+        )
+    if not np.isfinite(r) or r <= AR1_THRESHOLD:
+        return "studentt", (
+            f"studentt: lag-1 residual autocorrelation {r:.2f} over {pairs} pairs "
+            f"<= {AR1_THRESHOLD}"
+        )
+    try:
+        links(fit.spec, fit.data)
+    except DataError as err:
+        return "studentt", (
+            f"studentt: residuals autocorrelated (lag-1 r = {r:.2f}) but 'ar1' does not "
+            f"apply: {err}"
+        )
+    return "ar1", (
+        f"ar1: lag-1 residual autocorrelation {r:.2f} over {pairs} pairs under studentt "
+        f"> {AR1_THRESHOLD}"
+    )

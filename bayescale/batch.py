@@ -33,7 +33,7 @@ def fit_batch(
     priors: Mapping[str, Any] | None = None,
     pooled: Any = None,
     run: str | None = None,
-    likelihood: str | None = None,
+    likelihood: str | None = "auto",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -53,7 +53,10 @@ def fit_batch(
         frames may have different numbers of rows; pooled models need the same
         number of group levels in every frame.
     law, y, x, priors, pooled, run, likelihood, group_scale
-        As in :func:`bayescale.fit`, shared by every series.
+        As in :func:`bayescale.fit`, shared by every series. ``likelihood="auto"``
+        (default) chooses per series, as :func:`bayescale.fit` does: on the JAX path one batch
+        with the law's likelihood, then one batch of ``"ar1"`` refits for the series
+        whose residuals are autocorrelated.
     draws, tune, chains, target_accept, max_tree_depth
         NUTS settings, shared by every series.
     random_seed : int or list of int, optional
@@ -100,6 +103,11 @@ def fit_batch(
         raise BayescaleError(
             f"fit_batch sampler must be 'jax', 'nutpie' or 'auto', got {sampler!r}."
         )
+    if likelihood == "auto" and sampler == "jax":
+        kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, draws=draws, tune=tune,
+                  chains=chains, target_accept=target_accept, max_tree_depth=max_tree_depth,
+                  group_scale=group_scale, sampler="jax", warn=warn)
+        return _batch_auto(frames, law, seeds, kw)
     # what defines each series' model (the same for every series)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, likelihood=likelihood,
                     group_scale=group_scale)
@@ -148,3 +156,32 @@ def fit_batch(
         }
         out.append(Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag))
     return out
+
+
+def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str, Any]) -> list[Fit]:
+    """``likelihood="auto"`` on the JAX path, in two batches.
+
+    One batch with the law's likelihood, then one of ``"ar1"`` refits for the series
+    whose residuals call for it.
+    """
+    from .autocorr import auto_choice
+
+    unseeded = seeds[0] is None
+    fits = fit_batch(frames, law, likelihood=None, random_seed=None if unseeded else seeds,
+                     **kw)
+    why = {}
+    for k, f in enumerate(fits):
+        if f.spec.likelihood == "studentt":
+            why[k] = auto_choice(f)
+        else:
+            why[k] = (f.spec.likelihood, f"{f.spec.likelihood}: the law's likelihood")
+    redo = [k for k in why if why[k][0] == "ar1"]
+    if redo:
+        refits = fit_batch([frames[k] for k in redo], law, likelihood="ar1",
+                           random_seed=None if unseeded else [seeds[k] for k in redo],
+                           **kw)
+        for k, f in zip(redo, refits):
+            fits[k] = f
+    for k, f in enumerate(fits):
+        f.settings["likelihood_choice"] = f"auto -> {why[k][1]}"
+    return fits

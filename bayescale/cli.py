@@ -169,7 +169,10 @@ def _build_parser() -> argparse.ArgumentParser:
     f.add_argument("--sampler", default="numpyro", help="numpyro, nutpie, pymc or blackjax")
     f.add_argument(
         "--likelihood",
-        help="studentt, normal or ar1 (autocorrelated along each run/curve); default: the law's",
+        default="auto",
+        help="auto (default: the law's, refitted with ar1 when its residuals are "
+        "autocorrelated along scale), studentt, normal or ar1 (autocorrelated along each "
+        "run/curve)",
     )
     f.add_argument("--pooled", help="group column(s) to pool all parameters over, e.g. family")
     f.add_argument("--run", help="column identifying training runs (checkpoints of one run)")

@@ -652,7 +652,7 @@ def fit(
     priors: Mapping[str, Any] | None = None,
     pooled: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
     run: str | None = None,
-    likelihood: str | None = None,
+    likelihood: str | None = "auto",
     sampler: str = "auto",
     draws: int = 1000,
     tune: int = 1000,
@@ -694,10 +694,16 @@ def fit(
         random offset on the link scale. Drop early checkpoints first with
         :func:`bayescale.filter_checkpoints`.
     likelihood : str, optional
-        ``"studentt"`` (default for loss laws) or ``"normal"``; ``"ar1"`` for checkpoints
-        and learning curves: Student-t residuals that follow an AR(1) process in log
-        scale along each run (``run=``) or along all rows, so that 100 checkpoints of
-        one run do not count as 100 independent facts (:mod:`bayescale.autocorr`).
+        ``"auto"`` (default): the law's likelihood (``"studentt"`` on log loss for loss
+        laws), refitted with ``"ar1"`` when the Student-t fit's residuals are
+        autocorrelated along scale (lag-1 r > 0.5) and the rows form sequences
+        (:func:`bayescale.autocorr.auto_choice`); the choice and its reason are in
+        ``Fit.settings["likelihood_choice"]`` and the report. Laws whose likelihood is
+        not Student-t (accuracy, counts) keep theirs. Or name one: ``"studentt"``,
+        ``"normal"`` (``None``: the law's); ``"ar1"`` for checkpoints and learning
+        curves: Student-t residuals that follow an AR(1) process in log scale along
+        each run (``run=``) or along all rows, so that 100 checkpoints of one run do
+        not count as 100 independent facts (:mod:`bayescale.autocorr`).
     sampler : {"auto", "nutpie", "jax", "numpyro", "pymc", "blackjax"}
         NUTS implementation. ``"nutpie"`` and ``"jax"`` are compiled once per model
         structure and reused for new data (see :mod:`bayescale.compiled`): nutpie's
@@ -730,6 +736,17 @@ def fit(
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
+    if likelihood == "auto":
+        return _fit_auto(
+            data,
+            law,
+            dict(y=y, x=x, priors=priors, pooled=pooled, run=run, sampler=sampler,
+                 draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                 target_accept=target_accept, progressbar=progressbar,
+                 group_scale=group_scale, correlated=correlated, trials=trials,
+                 **sampler_kwargs),
+            warn=warn,
+        )
     spec, frame, model = _prepare(
         data,
         law,
@@ -799,4 +816,23 @@ def fit(
         warn_problems(diag, f"fit of law {law_obj.name!r}")
     result = Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag)
     result.__dict__["model"] = model
+    return result
+
+
+def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: bool) -> Fit:
+    """``fit(..., likelihood="auto")``: the law's i.i.d. fit, refitted with ``"ar1"`` if due."""
+    from .autocorr import auto_choice
+
+    first = fit(data, law, likelihood=None, warn=False, **kwargs)
+    if first.spec.likelihood != "studentt":
+        result, why = first, f"{first.spec.likelihood}: the law's likelihood ('ar1' is for " \
+            "Student-t laws)"
+    else:
+        chosen, why = auto_choice(first)
+        result = first if chosen == "studentt" else fit(
+            data, law, likelihood=chosen, warn=False, **kwargs
+        )
+    result.settings["likelihood_choice"] = f"auto -> {why}"
+    if warn:
+        warn_problems(result.diagnostics, f"fit of law {result.law.name!r}")
     return result

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .autocorr import residual_autocorrelation
+from .autocorr import AR1_THRESHOLD, links, residual_autocorrelation
 from .errors import BayescaleError
 
 #: Lag-1 residual autocorrelation above which a report suggests ``likelihood="ar1"``.
-AUTOCORR_NOTE = 0.5
+AUTOCORR_NOTE = AR1_THRESHOLD
 
 CONVENTIONS = {
     "N": "parameters",
@@ -227,11 +227,16 @@ def report(
         tables["forecast"] = fc
     notes = tuple(fit.diagnostics.get("problems", ()))
     if r > AUTOCORR_NOTE and fit.spec.likelihood != "ar1":
+        try:
+            links(fit.spec, fit.data)
+            fix = ("For learning curves or checkpoints refit with likelihood='ar1' or 'auto' "
+                   "(docs/calibration.md).")
+        except BayescaleError as err:
+            fix = f"likelihood='ar1' does not apply to these rows as they are: {err}"
         notes += (
             f"Residuals are autocorrelated along scale (lag-1 r = {r:.2f} over {pairs} "
             "neighbouring pairs): the law misses over stretches of scale and an i.i.d. "
-            "likelihood overstates certainty. For learning curves or checkpoints refit with "
-            "likelihood='ar1' (docs/calibration.md).",
+            f"likelihood overstates certainty. {fix}",
         )
     return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
                   notes=notes)

@@ -373,6 +373,11 @@ def sbc(
 
     # --- design frame: a placeholder response when the design has none
     y_col = y or law_obj.response
+    if likelihood == "auto":
+        raise BayescaleError(
+            "sbc simulates from one likelihood; 'auto' chooses after seeing data. Pass "
+            "likelihood='studentt' or 'normal' (or None for the law's)."
+        )
     design = design.copy()
     has_y = y_col in design.columns
     if not has_y:

@@ -84,7 +84,7 @@ def test_ar1_recovers_the_process_and_widens_the_law_posterior():
     df = _curve()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        iid = bs.fit(df, "power_law", random_seed=1, **FAST)
+        iid = bs.fit(df, "power_law", likelihood="studentt", random_seed=1, **FAST)
         ar = bs.fit(df, "power_law", likelihood="ar1", random_seed=1, **FAST)
     s_iid = iid.summary(prob=0.99)
     s_ar = ar.summary(prob=0.99)
@@ -143,3 +143,61 @@ def test_sbc_rejects_ar1_clearly():
     design = pd.DataFrame({"x": np.logspace(6, 8, 10)})
     with pytest.raises(bs.BayescaleError, match="does not simulate the 'ar1' likelihood"):
         bs.sbc("power_law", design, n_sims=2, likelihood="ar1")
+
+
+def _iid_curve(seed=5, n=60):
+    rng = np.random.default_rng(seed)
+    x = np.logspace(6, 8, n)
+    loss = power_law(x, **TRUE) * np.exp(0.02 * rng.standard_normal(n))
+    return pd.DataFrame({"x": x, "loss": loss})
+
+
+@pytest.mark.slow
+def test_auto_likelihood_refits_with_ar1_only_when_residuals_are_autocorrelated():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        auto_ou = bs.fit(_curve(), "power_law", likelihood="auto", random_seed=1, **FAST)
+        ar = bs.fit(_curve(), "power_law", likelihood="ar1", random_seed=1, **FAST)
+        auto_iid = bs.fit(_iid_curve(), "power_law", likelihood="auto", random_seed=1, **FAST)
+        iid = bs.fit(_iid_curve(), "power_law", likelihood="studentt", random_seed=1, **FAST)
+    assert auto_ou.spec.likelihood == "ar1"
+    assert auto_ou.settings["likelihood_choice"].startswith("auto -> ar1: lag-1 residual")
+    # the chosen fit is the explicit fit with the same seed, draw for draw
+    np.testing.assert_array_equal(auto_ou.posterior["alpha"], ar.posterior["alpha"])
+    assert auto_iid.spec.likelihood == "studentt"
+    assert auto_iid.settings["likelihood_choice"].startswith("auto -> studentt")
+    np.testing.assert_array_equal(auto_iid.posterior["alpha"], iid.posterior["alpha"])
+    # the choice travels with the fit: report, refit, save/load
+    assert bs.report(auto_ou).tables["sampler"].loc["likelihood_choice"].iloc[0].startswith(
+        "auto -> ar1")
+    small = auto_ou.refit(auto_ou.data["x"] < 5e7, draws=100, tune=100, warn=False)
+    assert small.spec.likelihood == "ar1"
+
+
+@pytest.mark.slow
+def test_auto_likelihood_keeps_studentt_when_rows_share_a_scale():
+    # two runs per scale (no run column), both following one autocorrelated path
+    a, b = _curve(seed=4), _curve(seed=4)
+    b["loss"] *= np.exp(0.002 * np.random.default_rng(9).standard_normal(len(b)))
+    df = pd.concat([a, b], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(df, "power_law", likelihood="auto", random_seed=1, **FAST)
+    assert autocorr.residual_autocorrelation(f)[0] > autocorr.AR1_THRESHOLD
+    assert f.spec.likelihood == "studentt"
+    assert "'ar1' does not apply" in f.settings["likelihood_choice"]
+    assert "have the same scale" in f.settings["likelihood_choice"]
+    # the report does not send the user to a likelihood that refuses these rows
+    note = [n for n in bs.report(f).notes if "autocorrelated" in n][0]
+    assert "does not apply" in note and "pass run=<column>" in note
+
+
+@pytest.mark.slow
+def test_auto_likelihood_in_a_jax_batch_chooses_per_series():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        fits = bs.fit_batch([_curve(), _iid_curve()], "power_law", likelihood="auto",
+                            sampler="jax", random_seed=1, draws=300, tune=300, chains=2)
+    assert [f.spec.likelihood for f in fits] == ["ar1", "studentt"]
+    assert [f.settings["random_seed"] for f in fits] == [1, 2]
+    assert all(f.settings["likelihood_choice"].startswith("auto -> ") for f in fits)

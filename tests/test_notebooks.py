@@ -61,3 +61,5 @@ def test_06_calibrated_forecasts_cover_more():
     cov = {k: float(v.split("90% coverage")[1].split()[0]) for k, v in rows.items()}
     assert r_iid > 0.5
     assert cov["ar1"] > cov["studentt"]
+    # the default likelihood="auto" makes the same call from the training rows alone
+    assert "auto -> ar1: lag-1 residual autocorrelation" in text
