@@ -66,9 +66,11 @@ def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
         ignore_index=True,
     )
     out["seconds"] = time.time() - t0
+    out["likelihood"] = f.spec.likelihood  # the one chosen, with --likelihood auto
     cal = f.calibration.summary()
-    print(f"{name}: {len(train)} -> {len(test)} targets, tau {cal['tau_median']:.4f}, "
-          f"h {cal['h_mean']:.2f}, {time.time() - t0:.0f} s", flush=True)
+    print(f"{name}: {len(train)} -> {len(test)} targets, {f.spec.likelihood}, "
+          f"tau {cal['tau_median']:.4f}, h {cal['h_mean']:.2f}, {time.time() - t0:.0f} s",
+          flush=True)
     return out, (f, new, truth)
 
 
@@ -180,9 +182,12 @@ def plot(points: pd.DataFrame, path):
     methods = [m for m in ("plain", "calibrated", "calibrated+pooled")
                if m in set(points.method)]
     fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4), sharey=True)
+    # one colour per dataset in every panel (not every dataset has every method)
+    colour = {ds: f"C{i}" for i, ds in enumerate(sorted(points["dataset"].unique()))}
     for ax, method in zip(axes, methods):
         for ds, g in points[points.method == method].groupby("dataset"):
-            ax.plot(PROBS, [g[f"cover{int(p * 100)}"].mean() for p in PROBS], "o-", label=ds)
+            ax.plot(PROBS, [g[f"cover{int(p * 100)}"].mean() for p in PROBS], "o-", label=ds,
+                    color=colour[ds])
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set_xlim(0.4, 1.0)
         ax.set_ylim(0.0, 1.0)
@@ -199,7 +204,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer splits and draws")
     ap.add_argument("--only", default="chinchilla,gadre,porian,revisiting")
     ap.add_argument("--sampler", default="nutpie")
-    ap.add_argument("--likelihood", default=None, help="e.g. ar1 (default: the law's)")
+    ap.add_argument("--likelihood", default=None,
+                    help="e.g. ar1 or auto (default: the law's)")
     args = ap.parse_args()
     data = shared_datasets()
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
