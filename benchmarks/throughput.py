@@ -98,9 +98,10 @@ def bench_first_and_refit(args, samplers):
             cache = f", XLA disk cache {'warm' if n else 'cold'}"
         with Timer() as tm:
             f = bs.fit(df, "chinchilla", sampler=smp, random_seed=1, **kw)
+        warm = ", libraries imported beforehand" if args.warm_imports else ""
         record(
             "first",
-            f"{smp}: first fit incl. compilation{cache} (process start to here: "
+            f"{smp}: first fit incl. compilation{cache}{warm} (process start to here: "
             f"{time.perf_counter() - T_START:.1f} s)",
             tm,
             min_ess_bulk=round(min_ess(f)),
@@ -397,7 +398,18 @@ def main() -> None:
     p.add_argument("--out", default=str(HERE / "results" / "throughput.md"))
     p.add_argument("--nutpie-k", type=int, default=0, help="series for the nutpie loop")
     p.add_argument("--from-log", help="rebuild the markdown from a log of an earlier run")
+    p.add_argument("--warm-imports", action="store_true",
+                   help="import PyMC, ArviZ, JAX and NumPyro before timing (a notebook "
+                        "session that has them loaded already)")
     args = p.parse_args()
+    if args.warm_imports:
+        t = time.perf_counter()
+        import arviz  # noqa: F401
+        import numpyro  # noqa: F401
+        import pymc  # noqa: F401
+        import pymc.sampling.jax  # noqa: F401
+
+        print(f"imports before timing: {time.perf_counter() - t:.1f} s", flush=True)
     args.only = args.only.split(",")
     args.ks = [int(k) for k in args.ks.split(",")]
     samplers = args.samplers.split(",")
