@@ -214,13 +214,14 @@ def residual_autocorrelation(fit) -> tuple[float, int]:
 
 
 def auto_choice(fit) -> tuple[str, str]:
-    """The likelihood ``likelihood="auto"`` keeps after an i.i.d. Student-t fit, and why.
+    """The likelihood ``likelihood="auto"`` keeps after a fit with the law's own, and why.
 
-    ``"ar1"`` when the fit's lag-1 residual autocorrelation along its sequences
-    (:func:`residual_autocorrelation`) exceeds :data:`AR1_THRESHOLD` and the rows of
-    each sequence have distinct scales; ``"studentt"`` otherwise (also when the
-    residuals are autocorrelated but rows share a scale, as in an IsoFLOP grid, and for
-    pooled fits without a run column, whose groups do not form one sequence).
+    For a Student-t fit: ``"ar1"`` when the fit's lag-1 residual autocorrelation along
+    its sequences (:func:`residual_autocorrelation`) exceeds :data:`AR1_THRESHOLD` and
+    the rows of each sequence have distinct scales; ``"studentt"`` otherwise (also when
+    the residuals are autocorrelated but rows share a scale, as in an IsoFLOP grid, and
+    for pooled fits without a run column, whose groups do not form one sequence). Any
+    other likelihood (accuracy and count laws) is kept.
 
     Returns
     -------
@@ -233,6 +234,10 @@ def auto_choice(fit) -> tuple[str, str]:
     >>> auto_choice(f)  # doctest: +SKIP
     ('ar1', 'ar1: lag-1 residual autocorrelation 0.66 over 64 pairs under studentt > 0.5')
     """
+    if fit.spec.likelihood != "studentt":
+        return fit.spec.likelihood, (
+            f"{fit.spec.likelihood}: the law's likelihood ('ar1' is for Student-t laws)"
+        )
     r, pairs = residual_autocorrelation(fit)
     if fit.spec.pooled and not fit.spec.run:
         return "studentt", (

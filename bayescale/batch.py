@@ -169,14 +169,9 @@ def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str,
     unseeded = seeds[0] is None
     fits = fit_batch(frames, law, likelihood=None, random_seed=None if unseeded else seeds,
                      **kw)
-    why = {}
-    for k, f in enumerate(fits):
-        if f.spec.likelihood == "studentt":
-            why[k] = auto_choice(f)
-        else:
-            why[k] = (f.spec.likelihood, f"{f.spec.likelihood}: the law's likelihood")
-    redo = [k for k in why if why[k][0] == "ar1"]
-    if redo:
+    why = [auto_choice(f) for f in fits]
+    redo = [k for k, f in enumerate(fits) if why[k][0] != f.spec.likelihood]
+    if redo:  # auto_choice only ever moves a Student-t fit to "ar1"
         refits = fit_batch([frames[k] for k in redo], law, likelihood="ar1",
                            random_seed=None if unseeded else [seeds[k] for k in redo],
                            **kw)

@@ -824,14 +824,10 @@ def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: 
     from .autocorr import auto_choice
 
     first = fit(data, law, likelihood=None, warn=False, **kwargs)
-    if first.spec.likelihood != "studentt":
-        result, why = first, f"{first.spec.likelihood}: the law's likelihood ('ar1' is for " \
-            "Student-t laws)"
-    else:
-        chosen, why = auto_choice(first)
-        result = first if chosen == "studentt" else fit(
-            data, law, likelihood=chosen, warn=False, **kwargs
-        )
+    chosen, why = auto_choice(first)
+    result = first
+    if chosen != first.spec.likelihood:
+        result = fit(data, law, likelihood=chosen, warn=False, **kwargs)
     result.settings["likelihood_choice"] = f"auto -> {why}"
     if warn:
         warn_problems(result.diagnostics, f"fit of law {result.law.name!r}")

@@ -131,6 +131,9 @@ def test_sigmoid_recovers_parameters(sigmoid_fit):
         assert abs(np.median(d) - truth) < 0.1 * max(abs(truth), 1.0)
     d = sigmoid_fit.diagnostics
     assert d["divergences"] == 0 and d["max_rhat"] < 1.05, d
+    # the default likelihood="auto" keeps a count law's own likelihood, in one fit
+    assert sigmoid_fit.spec.likelihood == "binomial"
+    assert sigmoid_fit.settings["likelihood_choice"].startswith("auto -> binomial: the law's")
 
 
 @pytest.mark.slow
