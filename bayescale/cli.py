@@ -292,6 +292,8 @@ def _cmd_fit(args, out) -> int:
     summary = result.summary(prob=args.prob)
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(repr(result), file=out)
+        if "likelihood_choice" in result.settings:
+            print(f"likelihood: {result.settings['likelihood_choice']}", file=out)
         print(f"\nPosterior ({int(round(args.prob * 100))}% HDI):", file=out)
         print(summary.to_string(), file=out)
         pred = None
