@@ -378,7 +378,10 @@ def compare(
     -------
     DataFrame
         One row per law: ``rank``, ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``,
-        ``dse``, ``weight`` (ArviZ stacking), ``n_pareto_k_high`` and
+        ``dse``, ``weight`` (ArviZ stacking), ``likelihood`` (each fit's: with the
+        default ``likelihood="auto"`` a law whose residuals are autocorrelated carries
+        ``"ar1"``, whose pointwise terms are the densities of each row given the one
+        before, summing to the joint density), ``n_pareto_k_high`` and
         ``pareto_k_note`` (in words); with ``lfo``: ``lfo_elpd``, ``lfo_se``,
         ``lfo_n``, ``lfo_diff``, ``lfo_weight`` (stacking on the held-out rows) and
         ``lfo_rank``. ``table.attrs["lfo"]`` holds the pointwise densities and refits.
@@ -414,6 +417,9 @@ def compare(
         table = az.compare(idatas, ic="loo", method=method, var_name="y_obs")
         loos = {n: az.loo(fits[n].idata, pointwise=True, var_name="y_obs") for n in names}
     notes = {n: _pareto_note(np.asarray(loos[n].pareto_k).ravel()) for n in names}
+    # with likelihood="auto" two laws may carry different likelihoods (ar1 where a law's
+    # residuals are autocorrelated): the comparison is then of law + likelihood
+    table["likelihood"] = [fits[n].spec.likelihood for n in table.index]
     table["n_pareto_k_high"] = [notes[n][0] for n in table.index]
     table["pareto_k_note"] = [notes[n][1] for n in table.index]
     table = table.drop(columns=[c for c in ("warning", "scale") if c in table.columns])

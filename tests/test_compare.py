@@ -82,6 +82,9 @@ def test_compare_ranks_true_law_first_loo_and_lfo(bnsl_fits):
     assert table.loc["broken_power_law", "weight"] > 0.8
     assert table.loc["broken_power_law", "lfo_weight"] > 0.8
     assert (table["lfo_n"] == 10).all()
+    # the true law's residuals are independent: auto kept Student-t; the column says so
+    assert table.loc["broken_power_law", "likelihood"] == "studentt"
+    assert table.loc["power_law", "likelihood"] == bnsl_fits["power_law"].spec.likelihood
     for note in table["pareto_k_note"]:
         assert "Pareto k" in note
     pw = table.attrs["lfo"]["pointwise"]
