@@ -153,7 +153,7 @@ def _iid_curve(seed=5, n=60):
 
 
 @pytest.mark.slow
-def test_auto_likelihood_refits_with_ar1_only_when_residuals_are_autocorrelated():
+def test_auto_likelihood_refits_with_ar1_only_when_residuals_are_autocorrelated(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
         auto_ou = bs.fit(_curve(), "power_law", likelihood="auto", random_seed=1, **FAST)
@@ -172,6 +172,9 @@ def test_auto_likelihood_refits_with_ar1_only_when_residuals_are_autocorrelated(
         "auto -> ar1")
     small = auto_ou.refit(auto_ou.data["x"] < 5e7, draws=100, tune=100, warn=False)
     assert small.spec.likelihood == "ar1"
+    back = bs.load_fit(auto_ou.save(tmp_path / "auto.nc"))
+    assert back.spec.likelihood == "ar1"
+    assert back.settings["likelihood_choice"] == auto_ou.settings["likelihood_choice"]
 
 
 @pytest.mark.slow
