@@ -177,6 +177,14 @@ def validate(
                 f"Group column {g!r} (named in {role}) is missing. Available columns: "
                 f"{list(df.columns)}. Add the column or remove {g!r} from {role}"
             )
+        if g in out.columns:
+            role = "run=" if g == run else "pooled="
+            used = "the response" if g == "y" else f"the law's input {g!r}"
+            raise DataError(
+                f"Column {g!r} is named in {role} but {g!r} is also {used} of law "
+                f"{law.name!r}; labels and values cannot share the name. Copy it under a "
+                f"new name (df['model'] = df[{g!r}]) and pass {role}'model'."
+            )
         lab = df[g]
         bad = lab.isna().to_numpy()
         if bad.any():

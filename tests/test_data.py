@@ -103,6 +103,18 @@ def test_group_errors(df):
         validate(df, power_law, y="loss", x={"x": "N"}, groups=["family"])
 
 
+def test_run_column_that_is_also_an_input_is_a_clear_error(df):
+    # run="N" (one run per model size) would turn the numeric input into labels
+    with pytest.raises(DataError, match=r"Column 'N' is named in run= but 'N' is also the "
+                                        r"law's input 'N'.*df\['model'\] = df\['N'\]"):
+        validate(df, chinchilla, y="loss", run="N")
+    with pytest.raises(DataError, match="also the law's input 'N'"):
+        bs.fit(df, "chinchilla", y="loss", run="N")
+    # under its own name it is a run column like any other
+    out = validate(df.assign(model=df["N"]), chinchilla, y="loss", run="model")
+    assert out["N"].dtype == float and out["model"].iloc[0] == "100000000.0"
+
+
 def test_pooled_unknown_parameter(df):
     with pytest.raises(LawError, match="pooled= names 'gamma'"):
         bs.fit(df, "power_law", x={"x": "N"}, pooled={"gamma": "family"})
