@@ -67,6 +67,8 @@ def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
     )
     out["seconds"] = time.time() - t0
     out["likelihood"] = f.spec.likelihood  # the one chosen, with --likelihood auto
+    # a non-converged fit can cover by accident (wide mixture of modes): keep it visible
+    out["sampling_problems"] = len(f.diagnostics.get("problems", ()))
     cal = f.calibration.summary()
     print(f"{name}: {len(train)} -> {len(test)} targets, {f.spec.likelihood}, "
           f"tau {cal['tau_median']:.4f}, h {cal['h_mean']:.2f}, {time.time() - t0:.0f} s",
@@ -153,6 +155,9 @@ def _row(g, **labels):
     row["cover90_per_split"] = g.groupby("split")["cover90"].mean().mean()
     row["median_are"] = g["are"].median()
     row["width90"] = g["width90"].median()
+    if "sampling_problems" in g:
+        flagged = g.groupby("split")["sampling_problems"].max()
+        row["splits_flagged"] = int((flagged > 0).sum())
     return row
 
 
