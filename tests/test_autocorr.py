@@ -204,3 +204,30 @@ def test_auto_likelihood_in_a_jax_batch_chooses_per_series():
     assert [f.spec.likelihood for f in fits] == ["ar1", "studentt"]
     assert [f.settings["random_seed"] for f in fits] == [1, 2]
     assert all(f.settings["likelihood_choice"].startswith("auto -> ") for f in fits)
+
+
+@pytest.mark.slow
+def test_auto_likelihood_with_pooling_and_runs_follows_each_run():
+    rng = np.random.default_rng(0)
+    parts = []
+    for fam, E in (("a", 0.3), ("b", 0.35), ("c", 0.25)):
+        for m in range(3):
+            x = np.logspace(6, 8, 25) * (1 + m)
+            e = _ou(np.log10(x), 0.03, 0.5, rng)
+            parts.append(pd.DataFrame({"x": x, "loss": power_law(x, E=E, A=40.0, alpha=0.25)
+                                       * np.exp(e), "family": fam, "model": f"{fam}{m}"}))
+    df = pd.concat(parts, ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(df, "power_law", pooled={"E": "family"}, run="model", random_seed=0,
+                   draws=300, tune=300, chains=2)
+        # without run=, the rows of different runs are not one sequence: Student-t kept
+        g = bs.fit(df, "power_law", pooled={"E": "family"}, random_seed=0,
+                   draws=300, tune=300, chains=2)
+    assert f.spec.likelihood == "ar1"  # along each run
+    assert g.spec.likelihood == "studentt"
+    assert "pooled fit without run=" in g.settings["likelihood_choice"]
+    seen = f.predict(pd.DataFrame({"x": [1e9], "family": ["a"], "model": ["a0"]}))
+    new = f.predict(pd.DataFrame({"x": [1e9], "family": ["d"], "model": ["d0"]}))
+    # an unseen family and run draw from the populations: a wider interval
+    assert (new["upper"] - new["lower"]).iloc[0] > (seen["upper"] - seen["lower"]).iloc[0]
