@@ -233,6 +233,10 @@ def report(
                    "(docs/calibration.md).")
         except BayescaleError as err:
             fix = f"likelihood='ar1' does not apply to these rows as they are: {err}"
+        if fit.spec.pooled and not fit.spec.run:
+            fix = ("The rows of different groups are not one sequence: pass run=<column> "
+                   "(one sequence per run) with likelihood='ar1' or 'auto' "
+                   "(docs/calibration.md).")
         notes += (
             f"Residuals are autocorrelated along scale (lag-1 r = {r:.2f} over {pairs} "
             "neighbouring pairs): the law misses over stretches of scale and an i.i.d. "

@@ -348,6 +348,11 @@ def sbc(
             raise BayescaleError(f"{name} must be an integer >= {lo}, got {val!r}.")
     if not isinstance(design, pd.DataFrame) or len(design) == 0:
         raise BayescaleError("design must be a non-empty DataFrame of the law's input rows.")
+    if likelihood == "auto":
+        raise BayescaleError(
+            "sbc simulates from one likelihood; 'auto' chooses after seeing data. Pass "
+            "likelihood='studentt' or 'normal' (or None for the law's)."
+        )
     lik = get_likelihood(likelihood or law_obj.likelihood)
     if lik.needs_trials:
         raise BayescaleError(
@@ -373,11 +378,6 @@ def sbc(
 
     # --- design frame: a placeholder response when the design has none
     y_col = y or law_obj.response
-    if likelihood == "auto":
-        raise BayescaleError(
-            "sbc simulates from one likelihood; 'auto' chooses after seeing data. Pass "
-            "likelihood='studentt' or 'normal' (or None for the law's)."
-        )
     design = design.copy()
     has_y = y_col in design.columns
     if not has_y:

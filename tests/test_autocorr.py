@@ -143,6 +143,8 @@ def test_sbc_rejects_ar1_clearly():
     design = pd.DataFrame({"x": np.logspace(6, 8, 10)})
     with pytest.raises(bs.BayescaleError, match="does not simulate the 'ar1' likelihood"):
         bs.sbc("power_law", design, n_sims=2, likelihood="ar1")
+    with pytest.raises(bs.BayescaleError, match="sbc simulates from one likelihood"):
+        bs.sbc("power_law", design, n_sims=2, likelihood="auto")
 
 
 def _iid_curve(seed=5, n=60):
