@@ -151,7 +151,8 @@ class Fit:
         status = "ok" if self.ok else "PROBLEMS: " + "; ".join(d["problems"])
         pooled = f", pooled={dict(self.spec.pooled)}" if self.spec.pooled else ""
         return (
-            f"<bayescale.Fit law={self.law.name!r} rows={len(self.data)}{pooled} "
+            f"<bayescale.Fit law={self.law.name!r} likelihood={self.spec.likelihood!r} "
+            f"rows={len(self.data)}{pooled} "
             f"chains={d['chains']} draws={d['draws']} divergences={d['divergences']} "
             f"max_rhat={d['max_rhat']:.3f} min_ess_bulk={d['min_ess_bulk']:.0f} [{status}]>"
         )

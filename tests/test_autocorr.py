@@ -163,6 +163,7 @@ def test_auto_likelihood_refits_with_ar1_only_when_residuals_are_autocorrelated(
         auto_iid = bs.fit(_iid_curve(), "power_law", likelihood="auto", random_seed=1, **FAST)
         iid = bs.fit(_iid_curve(), "power_law", likelihood="studentt", random_seed=1, **FAST)
     assert auto_ou.spec.likelihood == "ar1"
+    assert "likelihood='ar1'" in repr(auto_ou)
     assert auto_ou.settings["likelihood_choice"].startswith("auto -> ar1: lag-1 residual")
     # the chosen fit is the explicit fit with the same seed, draw for draw
     np.testing.assert_array_equal(auto_ou.posterior["alpha"], ar.posterior["alpha"])
