@@ -95,7 +95,9 @@ def run_pooled(items, seed=0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d = pooled[name].draws(new, random_seed=seed).values
-        parts.append(score(name, "calibrated+pooled", d, truth, pooled[name], new))
+        part = score(name, "calibrated+pooled", d, truth, pooled[name], new)
+        part["sampling_problems"] = len(pooled[name].diagnostics.get("problems", ()))
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 
