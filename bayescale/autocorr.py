@@ -213,6 +213,28 @@ def residual_autocorrelation(fit) -> tuple[float, int]:
     return float(np.sum(c[a] * c[b]) / np.sum(c * c)), int(len(a))
 
 
+#: Why a pooled fit without a run column is not one sequence (see :func:`ar1_obstacle`).
+POOLED_WITHOUT_RUN = (
+    "a pooled fit without run=<column>, whose rows of different groups do not form one "
+    "sequence"
+)
+
+
+def ar1_obstacle(spec, frame: pd.DataFrame) -> str | None:
+    """Why the ``"ar1"`` likelihood cannot follow ``frame``'s rows as sequences, or None.
+
+    :data:`POOLED_WITHOUT_RUN` for a pooled fit without a run column, else the message
+    of the tie error of :func:`links` (two rows of one sequence at the same scale).
+    """
+    if spec.pooled and not spec.run:
+        return POOLED_WITHOUT_RUN
+    try:
+        links(spec, frame)
+    except DataError as err:
+        return str(err)
+    return None
+
+
 def auto_choice(fit) -> tuple[str, str]:
     """The likelihood ``likelihood="auto"`` keeps after a fit with the law's own, and why.
 
@@ -239,22 +261,18 @@ def auto_choice(fit) -> tuple[str, str]:
             f"{fit.spec.likelihood}: the law's likelihood ('ar1' is for Student-t laws)"
         )
     r, pairs = residual_autocorrelation(fit)
-    if fit.spec.pooled and not fit.spec.run:
-        return "studentt", (
-            f"studentt: a pooled fit without run=<column>, whose rows of different groups "
-            f"do not form one sequence (lag-1 residual autocorrelation {r:.2f})"
-        )
+    obstacle = ar1_obstacle(fit.spec, fit.data)
+    if obstacle == POOLED_WITHOUT_RUN:
+        return "studentt", f"studentt: {obstacle} (lag-1 residual autocorrelation {r:.2f})"
     if not np.isfinite(r) or r <= AR1_THRESHOLD:
         return "studentt", (
             f"studentt: lag-1 residual autocorrelation {r:.2f} over {pairs} pairs "
             f"<= {AR1_THRESHOLD}"
         )
-    try:
-        links(fit.spec, fit.data)
-    except DataError as err:
+    if obstacle is not None:
         return "studentt", (
             f"studentt: residuals autocorrelated (lag-1 r = {r:.2f}) but 'ar1' does not "
-            f"apply: {err}"
+            f"apply: {obstacle}"
         )
     return "ar1", (
         f"ar1: lag-1 residual autocorrelation {r:.2f} over {pairs} pairs under studentt "

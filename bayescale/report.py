@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .autocorr import AR1_THRESHOLD, links, residual_autocorrelation
+from .autocorr import (
+    AR1_THRESHOLD,
+    POOLED_WITHOUT_RUN,
+    ar1_obstacle,
+    residual_autocorrelation,
+)
 from .errors import BayescaleError
 
 #: Lag-1 residual autocorrelation above which a report suggests ``likelihood="ar1"``.
@@ -227,16 +232,16 @@ def report(
         tables["forecast"] = fc
     notes = tuple(fit.diagnostics.get("problems", ()))
     if r > AUTOCORR_NOTE and fit.spec.likelihood != "ar1":
-        try:
-            links(fit.spec, fit.data)
+        obstacle = ar1_obstacle(fit.spec, fit.data)
+        if obstacle is None:
             fix = ("For learning curves or checkpoints refit with likelihood='ar1' or 'auto' "
                    "(docs/calibration.md).")
-        except BayescaleError as err:
-            fix = f"likelihood='ar1' does not apply to these rows as they are: {err}"
-        if fit.spec.pooled and not fit.spec.run:
+        elif obstacle == POOLED_WITHOUT_RUN:
             fix = ("The rows of different groups are not one sequence: pass run=<column> "
                    "(one sequence per run) with likelihood='ar1' or 'auto' "
                    "(docs/calibration.md).")
+        else:
+            fix = f"likelihood='ar1' does not apply to these rows as they are: {obstacle}"
         notes += (
             f"Residuals are autocorrelated along scale (lag-1 r = {r:.2f} over {pairs} "
             "neighbouring pairs): the law misses over stretches of scale and an i.i.d. "

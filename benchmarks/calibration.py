@@ -50,6 +50,11 @@ def score(name, method, d, truth, f, new):
     return out
 
 
+def n_problems(f) -> int:
+    """Sampling problems a fit reports (divergences, r_hat, ESS)."""
+    return len(f.diagnostics.get("problems", ()))
+
+
 def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
     t0 = time.time()
     with warnings.catch_warnings():
@@ -68,7 +73,7 @@ def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
     out["seconds"] = time.time() - t0
     out["likelihood"] = f.spec.likelihood  # the one chosen, with --likelihood auto
     # a non-converged fit can cover by accident (wide mixture of modes): keep it visible
-    out["sampling_problems"] = len(f.diagnostics.get("problems", ()))
+    out["sampling_problems"] = n_problems(f)
     cal = f.calibration.summary()
     print(f"{name}: {len(train)} -> {len(test)} targets, {f.spec.likelihood}, "
           f"tau {cal['tau_median']:.4f}, h {cal['h_mean']:.2f}, {time.time() - t0:.0f} s",
@@ -96,7 +101,7 @@ def run_pooled(items, seed=0):
             warnings.simplefilter("ignore")
             d = pooled[name].draws(new, random_seed=seed).values
         part = score(name, "calibrated+pooled", d, truth, pooled[name], new)
-        part["sampling_problems"] = len(pooled[name].diagnostics.get("problems", ()))
+        part["sampling_problems"] = n_problems(pooled[name])
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
