@@ -29,6 +29,9 @@ DENSE_MASS_MAX = 40
 #: Thresholds of the diagnostics reported on every fit.
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
+#: Chains whose medians differ by more than this many within-chain standard deviations
+#: are reported as sitting in different modes (see :func:`separated_chains`).
+MODE_GAP = 4.0
 
 
 def default_progressbar() -> bool:
@@ -152,7 +155,18 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
             f"{div} divergent transitions: the posterior has regions NUTS cannot explore; "
             "raise target_accept, or check priors and data for misfit."
         )
-    if nchains > 1 and max_rhat > RHAT_MAX:
+    modes = separated_chains(post, names) if nchains > 1 and max_rhat > RHAT_MAX else None
+    if modes is not None:
+        name, medians = modes
+        problems.append(
+            f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: the chains sit in different modes "
+            f"(per-chain medians of {name}: {', '.join(f'{m:.4g}' for m in medians)}). "
+            "More draws will not merge them: the data admit more than one explanation and "
+            "forecasts differ between them. Compare the chains' forecasts "
+            "(fit.posterior.sel(chain=k)), or make the posterior unimodal with a more "
+            "informative prior, more data, or a simpler likelihood."
+        )
+    elif nchains > 1 and max_rhat > RHAT_MAX:
         problems.append(
             f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tuning/draws "
             "or check for multimodality."
@@ -172,6 +186,43 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         "draws": int(ndraws),
         "problems": problems,
     }
+
+
+def separated_chains(post, names: list[str], gap: float = MODE_GAP):
+    """The variable whose chains sit in separate modes, with its per-chain medians.
+
+    Two chains are separated when their medians differ by more than ``gap`` times the
+    larger of their own (robust, IQR-based) standard deviations: slow mixing within one
+    mode leaves the chains' central ranges overlapping, two modes do not. Returns
+    ``(name, medians)`` for the most separated scalar variable, or ``None``.
+
+    Examples
+    --------
+    >>> import arviz as az
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(4, 200)); x[2] += 10.0     # chain 2 in another mode
+    >>> name, med = separated_chains(az.from_dict({"E": x}).posterior, ["E"])
+    >>> name, [round(m) for m in med]
+    ('E', [0, 0, 10, 0])
+    """
+    best, best_ratio = None, gap
+    for v in names:
+        arr = np.asarray(post[v].values, dtype=float)
+        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
+        for k in range(arr.shape[2]):
+            x = arr[:, :, k]
+            med = np.median(x, axis=1)
+            q75, q25 = np.percentile(x, [75, 25], axis=1)
+            sd = (q75 - q25) / 1.349
+            pair_sd = np.maximum(sd[:, None], sd[None, :])
+            diff = np.abs(med[:, None] - med[None, :])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(pair_sd > 0, diff / pair_sd, 0.0)
+            r = float(np.nanmax(ratio))
+            if r > best_ratio:
+                label = v if arr.shape[2] == 1 else f"{v}[{k}]"
+                best, best_ratio = (label, med.tolist()), r
+    return best
 
 
 def warn_problems(diag: dict[str, Any], what: str) -> None:

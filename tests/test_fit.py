@@ -117,3 +117,34 @@ def test_epoch_chinchilla_within_published_ranges(shared_data):
     assert 1.769 <= float(med["E"]) <= 1.871
     assert 0.317 <= float(med["alpha"]) <= 0.373
     assert 0.331 <= float(med["beta"]) <= 0.415
+
+
+def _idata(chains: np.ndarray):
+    import arviz as az
+
+    return az.from_dict(
+        posterior={"E": chains}, sample_stats={"diverging": np.zeros(chains.shape, bool)}
+    )
+
+
+def test_separate_modes_are_named_and_slow_mixing_is_not():
+    from bayescale.sampling import diagnose
+
+    rng = np.random.default_rng(0)
+    # two of four chains in a second mode 10 sd away: r_hat is huge, more draws won't help
+    x = rng.normal(size=(4, 500))
+    x[[1, 3]] += 10.0
+    diag = diagnose(_idata(x), ["E"])
+    (msg,) = [p for p in diag["problems"] if "r_hat" in p]
+    assert "different modes" in msg and "per-chain medians of E" in msg
+    meds = [float(m) for m in msg.split("medians of E: ")[1].split(")")[0].split(", ")]
+    np.testing.assert_allclose(meds, [0, 10, 0, 10], atol=0.3)
+    # one mode, sticky chains (AR(1) draws, r_hat > 1.01): the usual advice, no mode claim
+    z = np.zeros((4, 500))
+    e = rng.normal(size=(4, 500))
+    for t in range(1, 500):
+        z[:, t] = 0.98 * z[:, t - 1] + 0.2 * e[:, t]
+    diag = diagnose(_idata(z), ["E"])
+    assert diag["max_rhat"] > 1.01
+    (msg,) = [p for p in diag["problems"] if "r_hat" in p]
+    assert "different modes" not in msg and "run more tuning/draws" in msg
