@@ -263,8 +263,12 @@ def _ar1():
         priors={
             "sigma": Prior("HalfNormal", sigma=0.05),
             "nu": Prior("Gamma", alpha=2.0, beta=0.1),
-            # decades of scale: median 0.1, 90% between 0.008 and 1.2
-            "corr_length": Prior("LogNormal", mu=float(np.log(0.1)), sigma=1.5),
+            # decades of scale: median 0.1, 90% between 0.019 and 0.52, 1.3 at 99.5%. A
+            # correlation longer than the fitted span is a smooth drift the law's own
+            # curvature can express: prior mass there (the former sigma=1.5 reached 1.2 at
+            # 95%) gave learning curves a second mode with another asymptote that NUTS
+            # could not mix with (docs/calibration.md, "Choosing the prior")
+            "corr_length": Prior("LogNormal", mu=float(np.log(0.1)), sigma=1.0),
         },
         build=autocorr.build,
         draw=autocorr.draw,

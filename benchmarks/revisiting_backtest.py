@@ -89,7 +89,7 @@ def curve_order(df: pd.DataFrame, which: str) -> list[str]:
 
 def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
               laws: tuple[str, ...] = LAWS, average: str = "stacking",
-              likelihood: str | None = None) -> pd.DataFrame:
+              likelihood: str | None = None, chains: int = 2) -> pd.DataFrame:
     frame = pd.DataFrame({
         "seen_examples": df_curve["seen_examples"].to_numpy(),
         "value": df_curve["value"].to_numpy(),
@@ -104,7 +104,7 @@ def run_curve(df_curve: pd.DataFrame, executor, draws: int, seed: int,
             frame, spec, holdout="held", y="value", x={"x": "seen_examples"},
             average=average if len(laws) > 1 else None,
             prob=(0.5, 0.8, 0.9, 0.95), executor=executor, random_seed=seed,
-            sampler="nutpie", draws=draws, tune=draws, chains=2, warn=False,
+            sampler="nutpie", draws=draws, tune=draws, chains=chains, warn=False,
             **({"likelihood": likelihood} if likelihood else {}),
         )
     t = bt.table.reset_index()
@@ -256,6 +256,7 @@ def main() -> None:
     ap.add_argument("--curves", default="default", choices=["default", "all"])
     ap.add_argument("--max-minutes", type=float, default=40.0)
     ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--report-only", action="store_true")
@@ -297,7 +298,7 @@ def main() -> None:
                 t1 = time.time()
                 try:
                     t = run_curve(sub, ex, args.draws, args.seed, laws, args.average,
-                                  args.likelihood)
+                                  args.likelihood, args.chains)
                 except Exception as exc:  # record and go on
                     print(f"[{i}] {cid}: FAILED {exc}", flush=True)
                     failed.append(cid)
@@ -312,7 +313,7 @@ def main() -> None:
                 print(f"[{i}] {cid}: rmse/cov90 {scores} ({time.time()-t1:.0f}s)", flush=True)
     curves = pd.read_csv(curves_csv)
     minutes = curves.drop_duplicates("curve_id").seconds.sum() / 60
-    meta = dict(draws=args.draws, chains=2, seed=args.seed, workers=args.workers,
+    meta = dict(draws=args.draws, chains=args.chains, seed=args.seed, workers=args.workers,
                 likelihood=args.likelihood or "the law's (studentt)",
                 minutes=minutes, failed=failed,
                 average="LOO stacking" if args.average == "stacking"

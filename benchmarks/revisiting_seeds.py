@@ -9,8 +9,11 @@ backtest again with other seeds (and more draws), each with its own tag::
     for s in 0 1; do python benchmarks/revisiting_backtest.py --curves all --domain BB \
         --laws power_law,broken_power_law --likelihood auto --seed $s --draws 2000 \
         --tag bbd2000seed$s; done
+    for s in 0 1; do python benchmarks/revisiting_backtest.py --curves all --domain BB \
+        --laws power_law,broken_power_law --likelihood auto --seed $s --draws 1000 \
+        --chains 4 --tag bbdefaultseed$s; done
     python benchmarks/revisiting_seeds.py --domain BB auto bbseed1 bbseed2 bbseed3 \
-        bbd2000seed0 bbd2000seed1
+        bbd2000seed0 bbd2000seed1 bbdefaultseed0 bbdefaultseed1
 
 Writes benchmarks/results/revisiting_seeds_<domain>.md (one row per run, then the spread)
 and revisiting_seeds_<domain>.csv (the per-curve rows of every run, tagged).
@@ -57,7 +60,8 @@ def main() -> None:
 
 {machine()}. Runs (tags): {", ".join(args.tags)}; each is
 `benchmarks/revisiting_backtest.py --domain {args.domain}` with its own seed and draws
-(the tag says which; `auto` is the main run, seed 0, 2 x 500 draws).
+(the tag says which: `auto` is the main run, seed 0, 2 chains x 500 draws; `bbseedK`
+seed K at 2 x 500; `bbd2000seedK` 2 x 2000; `bbdefaultseedK` bs.fit's defaults, 4 x 1000).
 
 Mean per-curve RMSE of log predictions and 90% coverage (mean per curve), per run:
 

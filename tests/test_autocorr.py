@@ -234,3 +234,22 @@ def test_auto_likelihood_with_pooling_and_runs_follows_each_run():
     new = f.predict(pd.DataFrame({"x": [1e9], "family": ["d"], "model": ["d0"]}))
     # an unseen family and run draw from the populations: a wider interval
     assert (new["upper"] - new["lower"]).iloc[0] > (seen["upper"] - seen["lower"]).iloc[0]
+
+
+@pytest.mark.slow
+def test_ar1_default_fit_of_a_real_learning_curve_has_one_mode(shared_data):
+    """ImageNet 10-shot (Revisiting benchmark): with the former corr_length prior
+    (LogNormal(log 0.1, 1.5)) chains split between E ~ 0.22 (correlation length 0.5
+    decades) and E ~ 0.13 (2 decades), r_hat 1.7, divergences. The prior now keeps the
+    correlation shorter than the curve's span and the chains agree."""
+    df = pd.read_csv(shared_data / "revisiting_scaling_laws" / "revisiting_learning_curves.csv")
+    sub = df[(df.curve_id == "IC|inet_10|BiT/101/3") & (df.split == "fit")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(sub, "power_law", x={"x": "seen_examples"}, y="value", likelihood="ar1",
+                   random_seed=0, chains=4, progressbar=False)
+    assert f.diagnostics["divergences"] == 0
+    assert f.diagnostics["max_rhat"] < 1.05
+    e_chain = f.posterior["E"].median("draw").values
+    assert np.ptp(e_chain) < 0.02, e_chain
+    assert f.posterior["corr_length"].median() < 1.0
