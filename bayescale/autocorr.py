@@ -189,6 +189,26 @@ def draw(eta, noise, rng, data):
     return out
 
 
+
+def ou_residuals(u: np.ndarray, sigma: float, corr_length: float, rng) -> np.ndarray:
+    """Simulate the residual process the ``"ar1"`` likelihood models (Gaussian innovations).
+
+    An Ornstein-Uhlenbeck path at sorted log10 scales ``u``, started from its stationary
+    distribution: for simulation studies, tests and benchmarks.
+
+    Examples
+    --------
+    >>> e = ou_residuals(np.linspace(6, 8, 200), 0.03, 0.5, np.random.default_rng(0))
+    >>> e.shape, bool(abs(np.corrcoef(e[:-1], e[1:])[0, 1]) > 0.9)
+    ((200,), True)
+    """
+    e = np.empty(len(u))
+    e[0] = sigma * rng.standard_normal()
+    for i in range(1, len(u)):
+        phi = np.exp(-(u[i] - u[i - 1]) / corr_length)
+        e[i] = phi * e[i - 1] + sigma * np.sqrt(1 - phi**2) * rng.standard_normal()
+    return e
+
 def fitted_residuals(fit) -> np.ndarray:
     """Link-scale residuals of the training rows per posterior draw ``(samples, rows)``."""
     mu = fit.draws(None, kind="mean", extrapolation=False).values

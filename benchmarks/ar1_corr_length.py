@@ -19,21 +19,13 @@ import pandas as pd
 from _common import RESULTS, machine, md_table
 
 import bayescale as bs
+from bayescale.autocorr import ou_residuals
 from bayescale.laws import power_law
 
 PRIORS = {
     "LogNormal(log 0.1, 1.0) (current)": None,
     "LogNormal(log 0.1, 1.5) (former)": bs.Prior("LogNormal", mu=float(np.log(0.1)), sigma=1.5),
 }
-
-
-def ou(u, sigma, ell, rng):
-    e = np.empty(len(u))
-    e[0] = sigma * rng.standard_normal()
-    for i in range(1, len(u)):
-        phi = np.exp(-(u[i] - u[i - 1]) / ell)
-        e[i] = phi * e[i - 1] + sigma * np.sqrt(1 - phi**2) * rng.standard_normal()
-    return e
 
 
 def main() -> None:
@@ -43,7 +35,7 @@ def main() -> None:
             for seed in (0, 1):
                 rng = np.random.default_rng(seed)
                 x = np.logspace(5, 9, 120)
-                e = ou(np.log10(x), 0.03, ell, rng)
+                e = ou_residuals(np.log10(x), 0.03, ell, rng)
                 df = pd.DataFrame({"x": x, "loss": power_law(x, E=0.3, A=40.0, alpha=0.25)
                                    * np.exp(e)})
                 with warnings.catch_warnings():

@@ -17,20 +17,10 @@ from bayescale.laws import power_law
 TRUE = dict(E=0.3, A=40.0, alpha=0.25)
 
 
-def _ou(u, sigma, ell, rng):
-    """An Ornstein-Uhlenbeck path at sorted points ``u`` (stationary start)."""
-    e = np.empty(len(u))
-    e[0] = sigma * rng.standard_normal()
-    for i in range(1, len(u)):
-        phi = np.exp(-(u[i] - u[i - 1]) / ell)
-        e[i] = phi * e[i - 1] + sigma * np.sqrt(1 - phi**2) * rng.standard_normal()
-    return e
-
-
 def _curve(seed=0, n=60, sigma=0.03, ell=0.5):
     rng = np.random.default_rng(seed)
     x = np.logspace(6, 8, n)
-    e = _ou(np.log10(x), sigma, ell, rng)
+    e = autocorr.ou_residuals(np.log10(x), sigma, ell, rng)
     return pd.DataFrame({"x": x, "loss": power_law(x, **TRUE) * np.exp(e)})
 
 
@@ -216,7 +206,7 @@ def test_auto_likelihood_with_pooling_and_runs_follows_each_run():
     for fam, E in (("a", 0.3), ("b", 0.35), ("c", 0.25)):
         for m in range(3):
             x = np.logspace(6, 8, 25) * (1 + m)
-            e = _ou(np.log10(x), 0.03, 0.5, rng)
+            e = autocorr.ou_residuals(np.log10(x), 0.03, 0.5, rng)
             parts.append(pd.DataFrame({"x": x, "loss": power_law(x, E=E, A=40.0, alpha=0.25)
                                        * np.exp(e), "family": fam, "model": f"{fam}{m}"}))
     df = pd.concat(parts, ignore_index=True)
