@@ -155,22 +155,21 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
             f"{div} divergent transitions: the posterior has regions NUTS cannot explore; "
             "raise target_accept, or check priors and data for misfit."
         )
-    modes = separated_chains(post, names) if nchains > 1 and max_rhat > RHAT_MAX else None
-    if modes is not None:
-        name, medians = modes
-        problems.append(
-            f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: the chains sit in different modes "
-            f"(per-chain medians of {name}: {', '.join(f'{m:.4g}' for m in medians)}). "
-            "More draws will not merge them: the data admit more than one explanation and "
-            "forecasts differ between them. Compare the chains' forecasts "
-            "(fit.posterior.sel(chain=k)), or make the posterior unimodal with a more "
-            "informative prior, more data, or a simpler likelihood."
-        )
-    elif nchains > 1 and max_rhat > RHAT_MAX:
-        problems.append(
-            f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tuning/draws "
-            "or check for multimodality."
-        )
+    if nchains > 1 and max_rhat > RHAT_MAX:
+        modes = separated_chains(post, names)
+        if modes is None:
+            why = "chains disagree; run more tuning/draws or check for multimodality."
+        else:
+            name, medians = modes
+            why = (
+                f"the chains sit in different modes (per-chain medians of {name}: "
+                f"{', '.join(f'{m:.4g}' for m in medians)}). More draws will not merge them: "
+                "the data admit more than one explanation and forecasts differ between them. "
+                "Compare the chains' forecasts (fit.posterior.sel(chain=k)), or make the "
+                "posterior unimodal with a more informative prior, more data, or a simpler "
+                "likelihood."
+            )
+        problems.append(f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: {why}")
     ess_goal = min(ESS_MIN_PER_CHAIN * nchains, 0.5 * nchains * ndraws)
     if min_bulk < ess_goal or min_tail < ess_goal:
         problems.append(
@@ -207,21 +206,20 @@ def separated_chains(post, names: list[str], gap: float = MODE_GAP):
     """
     best, best_ratio = None, gap
     for v in names:
-        arr = np.asarray(post[v].values, dtype=float)
-        arr = arr.reshape(arr.shape[0], arr.shape[1], -1)
-        for k in range(arr.shape[2]):
-            x = arr[:, :, k]
-            med = np.median(x, axis=1)
-            q75, q25 = np.percentile(x, [75, 25], axis=1)
-            sd = (q75 - q25) / 1.349
-            pair_sd = np.maximum(sd[:, None], sd[None, :])
-            diff = np.abs(med[:, None] - med[None, :])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(pair_sd > 0, diff / pair_sd, 0.0)
-            r = float(np.nanmax(ratio))
-            if r > best_ratio:
-                label = v if arr.shape[2] == 1 else f"{v}[{k}]"
-                best, best_ratio = (label, med.tolist()), r
+        x = np.asarray(post[v].values, dtype=float)
+        x = x.reshape(x.shape[0], x.shape[1], -1)  # (chain, draw, component)
+        med = np.median(x, axis=1)
+        q75, q25 = np.percentile(x, [75, 25], axis=1)
+        sd = (q75 - q25) / 1.349
+        pair_sd = np.maximum(sd[:, None], sd[None, :])  # (chain, chain, component)
+        diff = np.abs(med[:, None] - med[None, :])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(pair_sd > 0, diff / pair_sd, 0.0).max(axis=(0, 1))
+        ratio = np.nan_to_num(ratio, nan=0.0)  # a NaN draw never counts as a mode
+        k = int(np.argmax(ratio))
+        if ratio[k] > best_ratio:
+            label = v if x.shape[2] == 1 else f"{v}[{k}]"
+            best, best_ratio = (label, med[:, k].tolist()), float(ratio[k])
     return best
 
 
