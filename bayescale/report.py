@@ -23,9 +23,6 @@ from .autocorr import (
 )
 from .errors import BayescaleError
 
-#: Lag-1 residual autocorrelation above which a report suggests ``likelihood="ar1"``.
-AUTOCORR_NOTE = AR1_THRESHOLD
-
 CONVENTIONS = {
     "N": "parameters",
     "D": "training tokens",
@@ -231,7 +228,7 @@ def report(
         fc.index.name = "target"
         tables["forecast"] = fc
     notes = tuple(fit.diagnostics.get("problems", ()))
-    if r > AUTOCORR_NOTE and fit.spec.likelihood != "ar1":
+    if r > AR1_THRESHOLD and fit.spec.likelihood != "ar1":
         obstacle = ar1_obstacle(fit.spec, fit.data)
         if obstacle is None:
             fix = ("For learning curves or checkpoints refit with likelihood='ar1' or 'auto' "
