@@ -5,7 +5,7 @@ record for each target the 50% and 90% central intervals of the plain posterior
 predictive (``extrapolation=False``) and of the calibrated one (default), the
 median's absolute relative error and the relative interval width.
 
-    python benchmarks/calibration.py [--quick] [--only chinchilla,gadre,porian,revisiting]
+    python benchmarks/calibration.py [--quick] [--only chinchilla,gadre,porian,revisiting,pythia]
 
 Writes benchmarks/results/calibration.csv (per target), calibration.md (tables)
 and calibration.png (nominal vs observed coverage).
@@ -55,11 +55,11 @@ def n_problems(f) -> int:
     return len(f.diagnostics.get("problems", ()))
 
 
-def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0):
+def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0, fit_kw=None):
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        f = bs.fit(train, law, x=x, y=y, random_seed=seed, **settings)
+        f = bs.fit(train, law, x=x, y=y, random_seed=seed, **settings, **(fit_kw or {}))
         cols = list((x or {}).values()) or list(bs.get_law(law).inputs)
         new = test[cols]
         d_plain = f.draws(new, extrapolation=False, random_seed=seed).values
@@ -154,6 +154,35 @@ def revisiting_splits(data, quick=False):
                "power_law", {"x": "seen_examples"}, "value")
 
 
+#: Pythia: sizes whose checkpoints are fitted, per cut (all with at most this many params).
+PYTHIA_CUTS = (5e8, 1.5e9)
+#: Checkpoints from this step on (the first after 1/10 of the 143000 steps: the early
+#: checkpoints are warm-up transients no scaling law describes).
+PYTHIA_MIN_STEP = 13000
+
+
+def pythia_splits(data):
+    """A checkpoint ladder: fit small models' checkpoints, forecast large models' last one.
+
+    LAMBADA perplexity (zero-shot) is the only loss-like metric in the Pythia evaluations;
+    the response is its log (mean negative log-likelihood of the target word). Each model's
+    checkpoints form one run (``run="model"``; the ``auto`` likelihood can treat them as a
+    sequence). Fitted: the checkpoints from step 13000 of the models up to 410M (3 sizes)
+    or up to 1.4B (5 sizes); forecast: the final checkpoint (step 143000) of every larger
+    model (2.5x-29x and 2x-8.4x beyond the largest fitted size).
+    """
+    raw = pd.read_csv(data / "pythia_evals" / "pythia_evals_main.csv")
+    df = raw[(raw.task == "lambada_openai") & (raw.metric == "ppl") & (raw.num_fewshot == 0)]
+    df = df.assign(loss=np.log(df["value"])).rename(columns={"params": "N", "tokens": "D"})
+    df = df[df.step >= PYTHIA_MIN_STEP]
+    for fam in ("pythia", "pythia-deduped"):
+        sub = df[df.family == fam]
+        for cut in PYTHIA_CUTS:
+            test = sub[(sub.N > cut) & (sub.step == sub.step.max())]
+            yield (f"pythia {fam} N<{cut:.2g}", sub[sub.N <= cut], test, "chinchilla", None,
+                   "loss", {"run": "model"})
+
+
 def _row(g, **labels):
     row = dict(labels, splits=g["split"].nunique(), targets=len(g))
     for p in PROBS:
@@ -214,10 +243,13 @@ def plot(points: pd.DataFrame, path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer splits and draws")
-    ap.add_argument("--only", default="chinchilla,gadre,porian,revisiting")
+    ap.add_argument("--only", default="chinchilla,gadre,porian,revisiting,pythia")
     ap.add_argument("--sampler", default="nutpie")
     ap.add_argument("--likelihood", default=None,
                     help="e.g. ar1 or auto (default: the law's)")
+    ap.add_argument("--ignore-runs", action="store_true",
+                    help="fit without the run column of checkpoint ladders (Pythia), as if "
+                         "every checkpoint were an independent run")
     args = ap.parse_args()
     data = shared_datasets()
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
@@ -230,14 +262,17 @@ def main():
         "gadre": lambda: gadre_splits(data),
         "porian": lambda: porian_splits(data, args.quick),
         "revisiting": lambda: revisiting_splits(data, args.quick),
+        "pythia": lambda: pythia_splits(data),
     }
     parts = []
     t0 = time.time()
     for key in args.only.split(","):
         items = {}
-        for name, train, test, law, x, y in gens[key]():
+        for name, train, test, law, x, y, *fit_kw in gens[key]():
             try:
-                out, item = run_split(name, train, test, law, x=x, y=y, settings=settings)
+                kw = fit_kw[0] if fit_kw and not args.ignore_runs else None
+                out, item = run_split(name, train, test, law, x=x, y=y, settings=settings,
+                                      fit_kw=kw)
             except bs.BayescaleError as e:
                 print(f"{name}: skipped ({e})", flush=True)
                 continue
@@ -249,10 +284,12 @@ def main():
                     parts.append(run_pooled(members))
     points = pd.concat(parts, ignore_index=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    everything = args.only == "chinchilla,gadre,porian,revisiting"
+    everything = args.only == ap.get_default("only")
     suffix = "" if everything else "_" + args.only.replace(",", "_")
     if args.likelihood:
         suffix += "_" + args.likelihood
+    if args.ignore_runs:
+        suffix += "_noruns"
     points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)
     tab = summarise(points)
     plot(points, RESULTS / f"calibration{suffix}.png")
@@ -262,7 +299,8 @@ def main():
         f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
         "Command: `python benchmarks/calibration.py" + (" --quick" if args.quick else "")
         + f" --only {args.only}"
-        + (f" --likelihood {args.likelihood}" if args.likelihood else "") + "`",
+        + (f" --likelihood {args.likelihood}" if args.likelihood else "")
+        + (" --ignore-runs" if args.ignore_runs else "") + "`",
         "",
         "Observed coverage of central intervals for held-out larger runs (pooled over targets),",
         "median absolute relative error of the posterior median, median relative 90% width.",
