@@ -68,7 +68,7 @@ def fit_batch(
         one nutpie compilation, then a data swap and a sequential fit per series
         (faster on a CPU, where vmapped NUTS advances all chains in lock-step and
         every iteration costs as much as the longest trajectory of any series).
-        ``"auto"``: ``"jax"`` on a GPU, ``"nutpie"`` on CPU.
+        ``"auto"``: ``"jax"`` on a GPU (where the batch pays), ``"nutpie"`` on CPU.
     warn : bool
         Warn about sampling problems of each series (default off: K warnings).
 
@@ -98,7 +98,7 @@ def fit_batch(
                 "frame or a single int."
             )
     if sampler == "auto":
-        sampler = choose_sampler()
+        sampler = choose_sampler(batch=True)
     if sampler not in ("jax", "nutpie"):
         raise BayescaleError(
             f"fit_batch sampler must be 'jax', 'nutpie' or 'auto', got {sampler!r}."

@@ -49,7 +49,7 @@ Binomial when trial counts are given (``correct`` and ``n``, or an accuracy and
 
 Not supported yet: pooling (``pooled=``), ``run=`` offsets and the compiled-sampler
 cache (the joint model has two row dimensions; it is sampled by
-:func:`bayescale.sampling.sample`, nutpie on CPU and NumPyro on a GPU).
+:func:`bayescale.sampling.sample`: nutpie, or NumPyro where nutpie is missing).
 """
 
 from __future__ import annotations
@@ -268,8 +268,9 @@ def fit_joint(
     loss_input : str
         The input of the accuracy law that receives the latent loss (``"L"``).
     sampler : {"auto", "nutpie", "numpyro", "pymc", "blackjax"}
-        Passed to :func:`bayescale.sampling.sample` (``"auto"``: nutpie on CPU,
-        NumPyro on a GPU).
+        Passed to :func:`bayescale.sampling.sample` (``"auto"``: nutpie, on a GPU
+        machine too, where small fits run faster on the host's CPU; NumPyro if nutpie
+        is not installed there).
     draws, tune, chains, random_seed, target_accept, progressbar
         As in :func:`bayescale.fit`.
     warn : bool

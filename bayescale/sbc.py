@@ -11,7 +11,8 @@ too narrow, too wide or biased.
 the very model that is fitted (likelihood noise included), and refits every
 simulation through :mod:`bayescale.compiled`: one structure, so only the first fit
 compiles (nutpie's numba backend on CPU: a data swap per simulation; JAX on a GPU:
-all simulations in one vmapped NUTS program, as :func:`bayescale.fit_batch`).
+all simulations in one vmapped NUTS program, as :func:`bayescale.fit_batch`; the GPU pays
+for many simulations, not for one fit).
 
 ``BelowMin`` priors (the irreducible loss ``E`` of loss laws) are bounded by the
 smallest observed loss, a data-dependent prior that has no generative form. SBC
@@ -301,7 +302,8 @@ def sbc(
     sampler : {"auto", "nutpie", "jax"}
         ``"nutpie"``: one numba compilation, then a data swap and a fit per
         simulation. ``"jax"``: all simulations in one vmapped JAX program (one trace;
-        pays off on a GPU). ``"auto"``: ``"jax"`` on a GPU, else ``"nutpie"``.
+        pays off on a GPU). ``"auto"``: ``"jax"`` on a GPU, else ``"nutpie"``
+        (:func:`bayescale.compiled.choose_sampler`).
     executor : None, "serial", "processes" or concurrent.futures.Executor
         ``None`` or ``"serial"``: every fit in this process (one compilation).
         Otherwise (nutpie only) the simulations are split into one chunk per
@@ -360,7 +362,7 @@ def sbc(
             "continuous likelihood ('studentt', 'normal' or 'beta')."
         )
     if sampler == "auto":
-        sampler = choose_sampler()
+        sampler = choose_sampler(batch=True)
     if sampler not in ("nutpie", "jax"):
         raise BayescaleError(f"sbc sampler must be 'auto', 'nutpie' or 'jax', got {sampler!r}.")
     if sampler == "jax" and executor not in (None, "serial"):

@@ -79,6 +79,27 @@ def test_unknown_sampler_is_rejected():
         bs.fit(SERIES[0][0], "power_law", sampler="fast")
 
 
+def test_auto_sampler_choice_follows_the_measurements(monkeypatch):
+    import importlib.util
+
+    import bayescale.sampling as S
+
+    monkeypatch.setattr(S, "jax_platform", lambda: "cpu")
+    assert C.choose_sampler() == "nutpie"
+    assert C.choose_sampler(batch=True) == "nutpie"
+    monkeypatch.setattr(S, "jax_platform", lambda: "gpu")
+    # one fit is latency-bound on a GPU: the host's CPU sampler
+    assert C.choose_sampler() == "nutpie"
+    # many series vectorised in one program: the GPU
+    assert C.choose_sampler(batch=True) == "jax"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "nutpie" else real(name, *a))
+    assert C.choose_sampler() == "jax"
+    monkeypatch.setattr(S, "jax_platform", lambda: "cpu")
+    assert C.choose_sampler() == "jax"
+
+
 @pytest.mark.slow
 def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
     C.clear_cache()
