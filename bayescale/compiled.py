@@ -122,15 +122,19 @@ def choose_sampler(*, batch: bool = False) -> str:
     >>> choose_sampler() in {"nutpie", "jax"}
     True
     """
-    import importlib.util
-
     import pymc.sampling.jax  # noqa: F401  (host device count is set before JAX starts)
 
     from .sampling import jax_platform
 
     if batch and jax_platform() in _ACCELERATORS:
         return "jax"
-    return "nutpie" if importlib.util.find_spec("nutpie") is not None else "jax"
+    return "nutpie" if _nutpie_installed() else "jax"
+
+
+def _nutpie_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nutpie") is not None
 
 
 def clear_cache() -> None:
