@@ -147,3 +147,23 @@ def test_pooled_calibration_borrows_the_population_rate(tmp_path):
     assert med(again["s12"]) == pytest.approx(pooled_last, rel=0.05)
     with pytest.raises(bs.BayescaleError, match="at least 2"):
         pool_posteriors([np.zeros((4, len(TAU_GRID)))])
+
+
+def test_decomposition_stays_finite_under_heavy_tailed_noise():
+    # Cauchy-like scatter (as on IsoFLOP grids, where nu is fitted below 1): the sample
+    # variance of Student-t noise draws has no limit, the robust one does
+    rng = np.random.default_rng(7)
+    x = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 80))
+    y = power_law(x, E=1.7, A=30.0, alpha=0.3) * np.exp(0.01 * rng.standard_t(0.7, 80))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(pd.DataFrame({"N": x, "loss": y}), "power_law", x={"x": "N"},
+                   likelihood="studentt", random_seed=3, **FAST)
+    assert float(f.posterior["nu"].median()) < 2.0  # the noise has no variance
+    dec = f.decompose(pd.DataFrame({"N": [3e10, 1e11]}))
+    sigma = float(f.posterior["sigma"].median())
+    # the noise term is of the order of sigma^2, not inflated by extreme draws
+    assert (dec["noise"] < 25 * sigma**2).all(), (dec["noise"].tolist(), sigma)
+    np.testing.assert_allclose(
+        dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0
+    )
