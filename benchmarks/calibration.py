@@ -247,6 +247,9 @@ def main():
     ap.add_argument("--sampler", default="nutpie")
     ap.add_argument("--likelihood", default=None,
                     help="e.g. ar1 or auto (default: the law's)")
+    ap.add_argument("--nu-min", type=float, default=None,
+                    help="bound the Student-t degrees of freedom below (prior "
+                         "TruncatedNormal(mu=v, sigma=20, lower=v)); an experiment")
     ap.add_argument("--ignore-runs", action="store_true",
                     help="fit without the run column of checkpoint ladders (Pythia), as if "
                          "every checkpoint were an independent run")
@@ -257,6 +260,9 @@ def main():
         settings["likelihood"] = args.likelihood
     if args.quick:
         settings.update(draws=300, tune=300, chains=2)
+    if args.nu_min is not None:
+        v = args.nu_min
+        settings["priors"] = {"nu": bs.Prior("TruncatedNormal", mu=v, sigma=20.0, lower=v)}
     gens = {
         "chinchilla": lambda: chinchilla_splits(data),
         "gadre": lambda: gadre_splits(data),
@@ -290,6 +296,8 @@ def main():
         suffix += "_" + args.likelihood
     if args.ignore_runs:
         suffix += "_noruns"
+    if args.nu_min is not None:
+        suffix += f"_numin{args.nu_min:g}"
     points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)
     tab = summarise(points)
     plot(points, RESULTS / f"calibration{suffix}.png")
@@ -300,7 +308,8 @@ def main():
         "Command: `python benchmarks/calibration.py" + (" --quick" if args.quick else "")
         + f" --only {args.only}"
         + (f" --likelihood {args.likelihood}" if args.likelihood else "")
-        + (" --ignore-runs" if args.ignore_runs else "") + "`",
+        + (" --ignore-runs" if args.ignore_runs else "")
+        + (f" --nu-min {args.nu_min:g}" if args.nu_min is not None else "") + "`",
         "",
         "Observed coverage of central intervals for held-out larger runs (pooled over targets),",
         "median absolute relative error of the posterior median, median relative 90% width.",
