@@ -189,7 +189,6 @@ def draw(eta, noise, rng, data):
     return out
 
 
-
 def ou_residuals(u: np.ndarray, sigma: float, corr_length: float, rng) -> np.ndarray:
     """Simulate the residual process the ``"ar1"`` likelihood models (Gaussian innovations).
 
@@ -208,6 +207,7 @@ def ou_residuals(u: np.ndarray, sigma: float, corr_length: float, rng) -> np.nda
         phi = np.exp(-(u[i] - u[i - 1]) / corr_length)
         e[i] = phi * e[i - 1] + sigma * np.sqrt(1 - phi**2) * rng.standard_normal()
     return e
+
 
 def fitted_residuals(fit) -> np.ndarray:
     """Link-scale residuals of the training rows per posterior draw ``(samples, rows)``."""

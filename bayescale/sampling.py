@@ -16,6 +16,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.stats import iqr
 
 from .errors import BayescaleError, SamplingWarning
 
@@ -209,8 +210,7 @@ def separated_chains(post, names: list[str], gap: float = MODE_GAP):
         x = np.asarray(post[v].values, dtype=float)
         x = x.reshape(x.shape[0], x.shape[1], -1)  # (chain, draw, component)
         med = np.median(x, axis=1)
-        q75, q25 = np.percentile(x, [75, 25], axis=1)
-        sd = (q75 - q25) / 1.349
+        sd = iqr(x, axis=1, scale="normal")
         pair_sd = np.maximum(sd[:, None], sd[None, :])  # (chain, chain, component)
         diff = np.abs(med[:, None] - med[None, :])
         with np.errstate(divide="ignore", invalid="ignore"):
