@@ -14,6 +14,8 @@ and calibration.png (nominal vs observed coverage).
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import time
 import warnings
 
@@ -109,8 +111,10 @@ def run_pooled(items, seed=0):
 def chinchilla_splits(data):
     raw = pd.read_csv(data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
     df = raw[~raw["epoch_excluded_outlier"]].rename(columns={"params": "N", "tokens": "D"})
-    yield "chinchilla N<2.5e9", df[df.N < 2.5e9], df[df.N >= 2.5e9], "chinchilla", None, "loss"
-    yield "chinchilla C<1e21", df[df.flops < 1e21], df[df.flops >= 1e21], "chinchilla", None, "loss"
+    yield ("chinchilla N<2.5e9", df[df.N < 2.5e9], df[df.N >= 2.5e9], "chinchilla", None,
+           "loss", {})
+    yield ("chinchilla C<1e21", df[df.flops < 1e21], df[df.flops >= 1e21], "chinchilla", None,
+           "loss", {})
 
 
 def gadre_splits(data):
@@ -124,7 +128,7 @@ def gadre_splits(data):
     for ds, val in own.items():
         sub = df[(df.dataset == ds) & (df.val_set == val)]
         small = ~sub.arch.isin(["open_lm_1b", "open_lm_7b"])
-        yield f"gadre {ds} <1B -> 1B,7B", sub[small], sub[~small], "chinchilla", None, "loss"
+        yield f"gadre {ds} <1B -> 1B,7B", sub[small], sub[~small], "chinchilla", None, "loss", {}
 
 
 def porian_splits(data, quick=False):
@@ -139,7 +143,7 @@ def porian_splits(data, quick=False):
             continue
         cut = budgets[-3]  # hold out the two largest budgets
         yield (f"porian {lab} C<{cut:.2g}", sub[sub.flops_budget < cut],
-               sub[sub.flops_budget >= cut], "chinchilla", None, "loss")
+               sub[sub.flops_budget >= cut], "chinchilla", None, "loss", {})
 
 
 def revisiting_splits(data, quick=False):
@@ -151,7 +155,7 @@ def revisiting_splits(data, quick=False):
     for cid in ids:
         sub = df[df.curve_id == cid]
         yield (f"revisiting {cid}", sub[sub.split == "fit"], sub[sub.split == "extrapolate"],
-               "power_law", {"x": "seen_examples"}, "value")
+               "power_law", {"x": "seen_examples"}, "value", {})
 
 
 #: Pythia: sizes whose checkpoints are fitted, per cut (all with at most this many params).
@@ -274,11 +278,10 @@ def main():
     t0 = time.time()
     for key in args.only.split(","):
         items = {}
-        for name, train, test, law, x, y, *fit_kw in gens[key]():
+        for name, train, test, law, x, y, fit_kw in gens[key]():
             try:
-                kw = fit_kw[0] if fit_kw and not args.ignore_runs else None
                 out, item = run_split(name, train, test, law, x=x, y=y, settings=settings,
-                                      fit_kw=kw)
+                                      fit_kw=None if args.ignore_runs else fit_kw)
             except bs.BayescaleError as e:
                 print(f"{name}: skipped ({e})", flush=True)
                 continue
@@ -305,11 +308,7 @@ def main():
         "# Calibration of extrapolation intervals",
         "",
         f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
-        "Command: `python benchmarks/calibration.py" + (" --quick" if args.quick else "")
-        + f" --only {args.only}"
-        + (f" --likelihood {args.likelihood}" if args.likelihood else "")
-        + (" --ignore-runs" if args.ignore_runs else "")
-        + (f" --nu-min {args.nu_min:g}" if args.nu_min is not None else "") + "`",
+        f"Command: `{shlex.join(['python', 'benchmarks/calibration.py', *sys.argv[1:]])}`",
         "",
         "Observed coverage of central intervals for held-out larger runs (pooled over targets),",
         "median absolute relative error of the posterior median, median relative 90% width.",
