@@ -121,6 +121,20 @@ class Calibration:
         tau = np.clip(self.tau[it] + step * (rng.random(n) - 0.5), 0.0, None)
         return tau, self.h[ih]
 
+    def inner_coverage(self, prob: float) -> float:
+        """Share of inner forecasts inside their central ``prob`` interval (NaN if none).
+
+        The intervals are those of the inner fits' predictive with this fit's own learned
+        discrepancy added (``residuals["pit"]``, computed once by :func:`calibrate`; a
+        pooled calibration keeps the series' own values). Near ``prob``: the discrepancy
+        accounts for the inner forecast errors it was learned from. It cannot say whether
+        the real forecast, further out, errs like the inner ones.
+        """
+        if "pit" not in self.residuals or not len(self.residuals):
+            return float("nan")
+        central = np.abs(2.0 * self.residuals["pit"].to_numpy(dtype=float) - 1.0)
+        return float(np.mean(central <= prob))
+
     def summary(self) -> dict[str, Any]:
         """Median and 90% interval of ``tau``, evidence used, problems."""
         q = self.quantiles()
@@ -140,6 +154,8 @@ class Calibration:
             "prior_scale": self.prior_scale,
             "inner_cutoffs": list(self.cutoffs),
             "inner_points": self.n_points,
+            "inner_cover50": self.inner_coverage(0.5),
+            "inner_cover90": self.inner_coverage(0.9),
             "problems": list(self.problems),
         }
 
@@ -325,6 +341,7 @@ def calibrate(
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
     groups = []
+    inner_logd = []
     rows = []
     problems: list[str] = []
     used: list[float] = []
@@ -348,9 +365,11 @@ def calibrate(
         with np.errstate(divide="ignore"):
             logd = np.log(inner_draws_.values)
         var = robust_variance(logd)
-        r = np.log(held["y"].to_numpy(dtype=float)) - np.median(logd, axis=0)
+        log_y = np.log(held["y"].to_numpy(dtype=float))
+        r = log_y - np.median(logd, axis=0)
         dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
         groups.append((r, var, dist))
+        inner_logd.append((logd, log_y))
         used.append(q)
         rows.append(
             pd.DataFrame(
@@ -369,7 +388,7 @@ def calibrate(
         )
     weights = posterior_tau(groups, prior_scale, h_grid=h_grid)
     resid = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return Calibration(
+    cal = Calibration(
         tau=TAU_GRID.copy(),
         weights=weights,
         h=np.asarray(h_grid, dtype=float),
@@ -378,6 +397,25 @@ def calibrate(
         cutoffs=tuple(used),
         problems=tuple(problems),
     )
+    if rows:
+        # PIT of each inner forecast under its inner predictive plus the learned drift
+        rng = np.random.default_rng(base_seed * 1000 + 7)
+        resid["pit"] = np.concatenate([
+            pit(logd + discrepancy_draws(cal, dist, logd.shape[0], rng), y)
+            for (logd, y), (_, _, dist) in zip(inner_logd, groups, strict=True)
+        ])
+    return cal
+
+
+def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Probability integral transform of ``y`` (per column) under draws ``(n, rows)``.
+
+    Examples
+    --------
+    >>> pit(np.arange(4.0)[:, None], np.array([1.5]))
+    array([0.5])
+    """
+    return (draws < y).mean(axis=0) + 0.5 * (draws == y).mean(axis=0)
 
 
 def discrepancy_draws(

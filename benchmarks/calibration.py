@@ -48,7 +48,11 @@ def score(name, method, d, truth, f, new):
         rec[f"cover{int(p * 100)}"] = (truth >= lo) & (truth <= hi)
         rec[f"width{int(p * 100)}"] = (hi - lo) / med
     out = pd.DataFrame(rec)
-    out["tau_median"] = f.calibration.summary()["tau_median"] if method != "plain" else np.nan
+    cal = f.calibration.summary() if method != "plain" else {}
+    out["tau_median"] = cal.get("tau_median", np.nan)
+    # coverage of the inner forecasts the discrepancy was learned from (training data only)
+    out["inner_cover50"] = cal.get("inner_cover50", np.nan)
+    out["inner_cover90"] = cal.get("inner_cover90", np.nan)
     return out
 
 
@@ -195,6 +199,9 @@ def _row(g, **labels):
     row["cover90_per_split"] = g.groupby("split")["cover90"].mean().mean()
     row["median_are"] = g["are"].median()
     row["width90"] = g["width90"].median()
+    if "inner_cover90" in g:  # each split once
+        inner = g.groupby("split")[["inner_cover50", "inner_cover90"]].first().mean()
+        row["inner_cover50"], row["inner_cover90"] = inner["inner_cover50"], inner["inner_cover90"]
     if "sampling_problems" in g:
         flagged = g.groupby("split")["sampling_problems"].max()
         row["splits_flagged"] = int((flagged > 0).sum())

@@ -5,6 +5,7 @@ Usage (CPU, the whole thing, about 15-30 min on the shared 2-core box)::
     BAYESCALE_DATA=../shared/datasets PYTHONPATH=. python benchmarks/throughput.py
 
 Sections (``--only a,b``): ``first`` (end-to-end first fit in this fresh process),
+``compile`` (not in the default: where nutpie's first compilation goes; run it twice),
 ``refit``, ``speed`` (issue 2: compile vs sampling, min bulk ESS, ESS/s for numpyro
 and nutpie), ``overhead`` (PyMC JAX export vs the same model written in NumPyro),
 ``batch`` (fit_batch over K = 1, 10, 92 Revisiting curves). Results go to
@@ -80,6 +81,43 @@ CH = dict(x={"N": "params", "D": "tokens"}, y="loss")
 
 def min_ess(fit) -> float:
     return float(fit.diagnostics["min_ess_bulk"])
+
+
+def bench_compile(args):
+    """Where nutpie's first compilation goes (run it in two fresh processes).
+
+    PyTensor caches the numba code of a model's log density on disk
+    (``~/.pytensor/numba``), but nutpie wraps it in numba ``cfunc``s that close over the
+    data ("dynamic globals") and are compiled again in every process. Uses nutpie's
+    private ``_make_functions`` (the step ``compile_pymc_model`` begins with).
+    """
+    import nutpie
+    from nutpie.compile_pymc import _make_functions
+    from pymc.initial_point import make_initial_point_fn
+
+    from bayescale.fit import _prepare
+
+    df = chinchilla_points()
+    with Timer() as tm:
+        spec, _, model = _prepare(df, "chinchilla", y=CH["y"], x=CH["x"], priors=None,
+                                  pooled=None, run=None, likelihood="studentt",
+                                  group_scale=None, correlated=False)
+    record("compile", "build the PyMC model", tm)
+    with Timer() as tm:
+        ipf = make_initial_point_fn(model=model, return_transformed=True)
+        n_dim, _, logp_fn, expand_fn, _, _ = _make_functions(
+            model, mode="NUMBA", compute_grad=True, join_expanded=True,
+            pymc_initial_point_fn=ipf, var_names=None)
+    record("compile", "PyTensor rewrites + numba-mode functions (nutpie._make_functions)", tm)
+    with Timer() as tm:
+        logp_fn(np.zeros(n_dim))
+        expand_fn(np.zeros(n_dim))
+    record("compile", "first call of log density + expand (numba compile, or PyTensor's "
+           "disk cache)", tm)
+    with Timer() as tm:
+        nutpie.compile_pymc_model(model, backend="numba")
+    record("compile", "nutpie.compile_pymc_model (its own _make_functions + cfunc wrappers)",
+           tm)
 
 
 # ------------------------------------------------------------------------------------------
@@ -428,6 +466,8 @@ def main() -> None:
         write(Path(args.out), args)
         return
     try:
+        if "compile" in args.only:
+            bench_compile(args)
         if "first" in args.only or "refit" in args.only:
             bench_first_and_refit(args, samplers)
         if "speed" in args.only:

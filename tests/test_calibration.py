@@ -8,7 +8,7 @@ import pytest
 from conftest import FAST
 
 import bayescale as bs
-from bayescale.calibration import H_GRID, TAU_GRID, Calibration, posterior_tau
+from bayescale.calibration import H_GRID, TAU_GRID, Calibration, pit, posterior_tau
 from bayescale.laws import power_law
 
 
@@ -87,6 +87,26 @@ def test_exact_law_intervals_not_inflated_more_than_20pct():
         dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0
     )
     assert (dec["extrapolation"].diff().dropna() > 0).all()  # grows with distance
+    # the inner forecasts the drift was learned from are covered at about their level
+    res = f.calibration.residuals
+    assert res["pit"].between(0.0, 1.0).all()
+    above = res["residual"] > 0  # truth above the inner median <=> PIT above 1/2
+    assert ((res["pit"] > 0.5) == above).mean() > 0.95
+    summ = f.calibration.summary()
+    assert 0.75 <= summ["inner_cover90"] <= 1.0, summ
+    assert 0.3 <= summ["inner_cover50"] <= 0.7, summ
+
+
+def test_inner_coverage_from_pits():
+    cal = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005,
+                      residuals=pd.DataFrame({"pit": [0.5, 0.3, 0.9, 0.99, 0.02]}))
+    # central levels |2 PIT - 1|: 0, 0.4, 0.8, 0.98, 0.96
+    assert cal.inner_coverage(0.5) == pytest.approx(2 / 5)
+    assert cal.inner_coverage(0.9) == pytest.approx(3 / 5)
+    assert np.isnan(Calibration(tau=TAU_GRID, weights=posterior_tau([]),
+                                prior_scale=0.005).inner_coverage(0.9))
+    np.testing.assert_allclose(pit(np.arange(10.0)[:, None], np.array([-1.0, 4.0, 4.5, 20.0])),
+                               [0.0, 0.45, 0.5, 1.0])
 
 
 def _calibration(rate, rng, m=10, noise=0.002, informative=True):
