@@ -130,6 +130,8 @@ class Calibration:
         accounts for the inner forecast errors it was learned from. It cannot say whether
         the real forecast, further out, errs like the inner ones.
         """
+        if not 0.0 < float(prob) < 1.0:
+            raise BayescaleError(f"prob must be between 0 and 1 (e.g. 0.9), got {prob!r}.")
         if "pit" not in self.residuals or not len(self.residuals):
             return float("nan")
         central = np.abs(2.0 * self.residuals["pit"].to_numpy(dtype=float) - 1.0)

@@ -103,6 +103,8 @@ def test_inner_coverage_from_pits():
     # central levels |2 PIT - 1|: 0, 0.4, 0.8, 0.98, 0.96
     assert cal.inner_coverage(0.5) == pytest.approx(2 / 5)
     assert cal.inner_coverage(0.9) == pytest.approx(3 / 5)
+    with pytest.raises(bs.BayescaleError, match="between 0 and 1"):
+        cal.inner_coverage(90)
     assert np.isnan(Calibration(tau=TAU_GRID, weights=posterior_tau([]),
                                 prior_scale=0.005).inner_coverage(0.9))
     np.testing.assert_allclose(pit(np.arange(10.0)[:, None], np.array([-1.0, 4.0, 4.5, 20.0])),
