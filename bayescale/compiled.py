@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +133,28 @@ def choose_sampler(*, batch: bool = False) -> str:
     return "nutpie" if _nutpie_installed() else "jax"
 
 
+@contextmanager
+def numba_compile_context():
+    """Compile a model for nutpie reproducibly and quietly.
+
+    * PyTensor's numba disk cache is off. With it warm, nutpie's wrapper calls the cached
+      log density instead of compiling it along with the wrapper, and the floating-point
+      results differ (fastmath): the same seed gave other draws (8 divergences instead of 0
+      on a real learning curve, ``tests/test_throughput.py``) depending on whether an
+      earlier process had compiled the same graph. Compiling afresh keeps the draws of a
+      seed the same across processes and machines, for about 4 s more per structure
+      (``benchmarks/results/throughput_cpu_compile.md``).
+    * Numba's performance warnings about PyTensor's generated code are not shown: nothing
+      a user can act on.
+    """
+    import pytensor
+    from numba.core.errors import NumbaPerformanceWarning
+
+    with pytensor.config.change_flags(numba__cache=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        yield
+
+
 def _nutpie_installed() -> bool:
     import importlib.util
 
@@ -180,7 +204,8 @@ class CompiledStructure:
             import nutpie
 
             COMPILE_COUNTS["nutpie"] += 1
-            self._nutpie = nutpie.compile_pymc_model(self.template, backend="numba")
+            with numba_compile_context():
+                self._nutpie = nutpie.compile_pymc_model(self.template, backend="numba")
         return self._nutpie
 
     def sample_nutpie(

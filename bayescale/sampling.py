@@ -118,7 +118,10 @@ def sample(
                 **common,
             )
         elif sampler == "nutpie":
-            idata = pm.sample(nuts_sampler="nutpie", **common, **kwargs)
+            from .compiled import numba_compile_context
+
+            with numba_compile_context():
+                idata = pm.sample(nuts_sampler="nutpie", **common, **kwargs)
             pm.compute_log_likelihood(idata, model=model, progressbar=False)
         else:
             idata = pm.sample(

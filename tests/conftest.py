@@ -34,6 +34,18 @@ def shared_data() -> Path:
 #: Small but honest NUTS budget for tests.
 FAST = dict(draws=500, tune=500, chains=4, progressbar=False)
 
+#: Divergent transitions a healthy fit may show in these tests. A few per thousand come and
+#: go with floating-point details: numba and XLA compile for the host CPU, so one seed gives
+#: other draws on another machine (a test fit with no divergence on one machine had 1 in
+#: 1600 on another). A posterior NUTS cannot explore gives many more, with a high r_hat.
+MAX_DIVERGENT_SHARE = 0.005
+
+
+def few_divergences(diagnostics: dict) -> bool:
+    """At most ``MAX_DIVERGENT_SHARE`` of all post-warm-up transitions diverged."""
+    total = diagnostics["chains"] * diagnostics["draws"]
+    return diagnostics["divergences"] <= MAX_DIVERGENT_SHARE * total
+
 
 def simulate_chinchilla(n=60, seed=1, noise=0.01, **true):
     from bayescale.laws import chinchilla

