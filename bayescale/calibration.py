@@ -343,7 +343,7 @@ def calibrate(
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
     groups = []
-    inner_logd = []
+    inner_forecasts = []
     rows = []
     problems: list[str] = []
     used: list[float] = []
@@ -371,7 +371,7 @@ def calibrate(
         r = log_y - np.median(logd, axis=0)
         dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
         groups.append((r, var, dist))
-        inner_logd.append((logd, log_y))
+        inner_forecasts.append((logd, log_y))
         used.append(q)
         rows.append(
             pd.DataFrame(
@@ -400,11 +400,12 @@ def calibrate(
         problems=tuple(problems),
     )
     if rows:
-        # PIT of each inner forecast under its inner predictive plus the learned drift
+        # PIT of each inner forecast under its inner predictive plus the learned drift (a
+        # column of the residuals frame that `cal` holds)
         rng = np.random.default_rng(base_seed * 1000 + 7)
         resid["pit"] = np.concatenate([
             pit(logd + discrepancy_draws(cal, dist, logd.shape[0], rng), y)
-            for (logd, y), (_, _, dist) in zip(inner_logd, groups, strict=True)
+            for (logd, y), (_, _, dist) in zip(inner_forecasts, groups, strict=True)
         ])
     return cal
 

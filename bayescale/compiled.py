@@ -138,12 +138,13 @@ def numba_compile_context():
     """Compile a model for nutpie reproducibly and quietly.
 
     * PyTensor's numba disk cache is off. With it warm, nutpie's wrapper calls the cached
-      log density instead of compiling it along with the wrapper, and the floating-point
-      results differ (fastmath): the same seed gave other draws (8 divergences instead of 0
-      on a real learning curve, ``tests/test_throughput.py``) depending on whether an
-      earlier process had compiled the same graph. Compiling afresh keeps the draws of a
-      seed the same across processes and machines, for about 4 s more per structure
-      (``benchmarks/results/throughput_cpu_compile.md``).
+      log density instead of compiling it along with the wrapper, numba builds different
+      machine code, and the floating-point results differ: the same seed gave other draws
+      (8 divergences instead of 0 on a real learning curve; ``tests/test_throughput.py``)
+      depending on whether an earlier process had compiled the same graph. Compiling
+      afresh keeps the draws of a seed the same from process to process on one machine
+      (numba compiles for the host CPU, so another CPU may still differ), for about 4 s
+      more per structure (``benchmarks/results/throughput_cpu_compile.md``).
     * Numba's performance warnings about PyTensor's generated code are not shown: nothing
       a user can act on.
     """
