@@ -214,9 +214,10 @@ def test_crossed_and_correlated(crossed, tmp_path):
     r = np.mean([np.corrcoef(offs["E"][s], offs["alpha"][s])[0, 1] for s in range(0, 500, 10)])
     r_post = float(fit.posterior["family_cov_corr"].values[..., 0, 1].mean())
     assert abs(r - r_post) < 0.1, (r, r_post)
-    # an unseen task predicts with a wider interval than a seen one
+    # an unseen task predicts with a wider interval than a seen one (pooling only: the
+    # extrapolation discrepancy, the same for both, would cost three inner refits)
     x = pd.DataFrame({"task": ["t0", "brand_new"], "family": "f0", "N": 1e11})
-    p = fit.predict(x, kind="mean")
+    p = fit.predict(x, kind="mean", extrapolation=False)
     w = (p.upper - p.lower).to_numpy()
     assert w[1] > 1.5 * w[0]
     # save / load keeps the correlated structure
