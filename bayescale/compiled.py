@@ -34,6 +34,7 @@ nothing.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -144,14 +145,19 @@ def numba_compile_context():
       depending on whether an earlier process had compiled the same graph. Compiling
       afresh keeps the draws of a seed the same from process to process on one machine
       (numba compiles for the host CPU, so another CPU may still differ), for about 4 s
-      more per structure (``benchmarks/results/throughput_cpu_compile.md``).
+      more per structure (``benchmarks/results/throughput_cpu_compile.md``), more for
+      models compiled at every fit (``correlated=True``). ``BAYESCALE_NUMBA_CACHE=1``
+      leaves the cache to PyTensor's settings: faster compiles, but the draws of a seed
+      then depend on what the cache held (the test suite opts in for speed; its
+      reproducibility test runs the default).
     * Numba's performance warnings about PyTensor's generated code are not shown: nothing
       a user can act on.
     """
     import pytensor
     from numba.core.errors import NumbaPerformanceWarning
 
-    with pytensor.config.change_flags(numba__cache=False), warnings.catch_warnings():
+    flags = {} if os.environ.get("BAYESCALE_NUMBA_CACHE") == "1" else {"numba__cache": False}
+    with pytensor.config.change_flags(**flags), warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaPerformanceWarning)
         yield
 

@@ -10,6 +10,11 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("BAYESCALE_NO_PROGRESS", "1")
+# PyTensor's numba disk cache for nutpie's compiles: off by default in bayescale (a warm
+# cache changes the draws of a seed), on for the suite, whose many cold compiles otherwise
+# cost about 5 of its minutes on 2 cores. The tests compare statistics, not bits, except
+# test_nutpie_draws_do_not_depend_on_pytensors_numba_cache, which runs the default.
+os.environ.setdefault("BAYESCALE_NUMBA_CACHE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -213,6 +213,7 @@ def test_nutpie_draws_do_not_depend_on_pytensors_numba_cache(tmp_path):
 
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}",
            "BAYESCALE_NO_PROGRESS": "1"}
+    env.pop("BAYESCALE_NUMBA_CACHE", None)  # bayescale's default (conftest opts in)
     out = []
     for _ in range(2):  # first process: cold cache; second: whatever the first left
         r = subprocess.run([sys.executable, "-c", _DRAWS_SCRIPT], env=env, capture_output=True,
@@ -220,3 +221,16 @@ def test_nutpie_draws_do_not_depend_on_pytensors_numba_cache(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         out.append([ln for ln in r.stdout.splitlines() if ln.startswith("DRAWS")][0])
     assert out[0] == out[1]
+
+
+def test_numba_cache_is_off_for_nutpie_unless_asked(monkeypatch):
+    import pytensor
+
+    before = pytensor.config.numba__cache
+    monkeypatch.delenv("BAYESCALE_NUMBA_CACHE", raising=False)
+    with C.numba_compile_context():
+        assert pytensor.config.numba__cache is False
+    monkeypatch.setenv("BAYESCALE_NUMBA_CACHE", "1")
+    with C.numba_compile_context():
+        assert pytensor.config.numba__cache == before
+    assert pytensor.config.numba__cache == before
