@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -343,7 +343,7 @@ def calibrate(
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
     groups = []
-    inner_forecasts = []
+    held_draws = []  # (log draws, log y) per cutoff, for the PITs
     rows = []
     problems: list[str] = []
     used: list[float] = []
@@ -371,7 +371,7 @@ def calibrate(
         r = log_y - np.median(logd, axis=0)
         dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
         groups.append((r, var, dist))
-        inner_forecasts.append((logd, log_y))
+        held_draws.append((logd, log_y))
         used.append(q)
         rows.append(
             pd.DataFrame(
@@ -399,15 +399,15 @@ def calibrate(
         cutoffs=tuple(used),
         problems=tuple(problems),
     )
-    if rows:
-        # PIT of each inner forecast under its inner predictive plus the learned drift (a
-        # column of the residuals frame that `cal` holds)
-        rng = np.random.default_rng(base_seed * 1000 + 7)
-        resid["pit"] = np.concatenate([
-            pit(logd + discrepancy_draws(cal, dist, logd.shape[0], rng), y)
-            for (logd, y), (_, _, dist) in zip(inner_forecasts, groups, strict=True)
-        ])
-    return cal
+    if not rows:
+        return cal
+    # PIT of each inner forecast under its inner predictive plus the learned drift
+    rng = np.random.default_rng(base_seed * 1000 + 7)
+    pits = [
+        pit(logd + discrepancy_draws(cal, dist, logd.shape[0], rng), log_y)
+        for (logd, log_y), (_, _, dist) in zip(held_draws, groups, strict=True)
+    ]
+    return replace(cal, residuals=resid.assign(pit=np.concatenate(pits)))
 
 
 def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
