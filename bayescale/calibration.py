@@ -452,8 +452,9 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
     (observation noise and run offsets), ``extrapolation`` (the drift term), their
     ``total`` and each one's share of it. Variances are on the log scale.
 
-    The parameter and noise terms are robust variances, ``(IQR / 1.349)**2`` of the
-    draws: the variance itself for normal spreads, and finite where a Student-t noise
+    The parameter and noise terms are robust variances of the draws
+    (:func:`robust_variance`, the squared normal-scaled IQR): the variance itself for
+    normal spreads, and finite where a Student-t noise
     with ``nu <= 2`` has none (IsoFLOP grids with outlying runs fit ``nu`` below 1,
     where the sample variance of noise draws is dominated by a few extreme draws).
     """
