@@ -229,17 +229,26 @@ def test_auto_likelihood_with_pooling_and_runs_follows_each_run():
 @pytest.mark.slow
 def test_ar1_default_fit_of_a_real_learning_curve_has_one_mode(shared_data):
     """ImageNet 10-shot (Revisiting benchmark): with the former corr_length prior
-    (LogNormal(log 0.1, 1.5)) chains split between E ~ 0.22 (correlation length 0.5
-    decades) and E ~ 0.13 (2 decades), r_hat 1.7, divergences. The prior now keeps the
-    correlation shorter than the curve's span and the chains agree."""
+    (LogNormal(log 0.1, 1.5)) a third of the chains sat in a second mode, E ~ 0.125 with
+    a correlation length of ~2 decades (11 of 32 chains over seeds 0-7, r_hat 1.5-1.7);
+    with the default prior none of 32 did. The posterior still mixes slowly on this curve
+    (ESS 14-500 by seed, r_hat up to 1.2 on this machine and 1.3 on another CPU), so
+    the test counts chains in the far mode over four seeds instead of asking one seed
+    for r_hat < 1.05, and checks that slow mixing is reported on the fit."""
     df = pd.read_csv(shared_data / "revisiting_scaling_laws" / "revisiting_learning_curves.csv")
     sub = df[(df.curve_id == "IC|inet_10|BiT/101/3") & (df.split == "fit")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bs.SamplingWarning)
-        f = bs.fit(sub, "power_law", x={"x": "seen_examples"}, y="value", likelihood="ar1",
-                   random_seed=0, chains=4, progressbar=False)
-    assert few_divergences(f.diagnostics), f.diagnostics
-    assert f.diagnostics["max_rhat"] < 1.05
-    e_chain = f.posterior["E"].median("draw").values
-    assert np.ptp(e_chain) < 0.02, e_chain
-    assert f.posterior["corr_length"].median() < 1.0
+    far = 0
+    for seed in range(4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bs.SamplingWarning)
+            f = bs.fit(sub, "power_law", x={"x": "seen_examples"}, y="value",
+                       likelihood="ar1", random_seed=seed, chains=4, progressbar=False)
+        assert few_divergences(f.diagnostics), f.diagnostics
+        e_chain = f.posterior["E"].median("draw").values
+        ell_chain = f.posterior["corr_length"].median("draw").values
+        far += int(np.sum((e_chain < 0.17) | (ell_chain > 1.2)))
+        assert f.posterior["corr_length"].median() < 1.0
+        if f.diagnostics["max_rhat"] > 1.01:  # said on the fit, not swallowed
+            assert any("r_hat" in p for p in f.diagnostics["problems"]), f.diagnostics
+    # the former prior: about 5 of 16 chains far; P(<= 1) about 0.04 under it
+    assert far <= 1, far
