@@ -8,10 +8,15 @@ reports: the likelihood auto chose, max r_hat, min bulk ESS, divergences, proble
     BAYESCALE_DATA=... python benchmarks/sampling_flags.py
 
 Writes benchmarks/results/sampling_flags_ic.md and .csv.
+
+``--mass`` instead compares nutpie's mass matrices on the same 12 curves: ``ar1`` and
+``studentt`` likelihoods, the low-rank-modified (the default) and the diagonal mass
+matrix, seeds 0 and 1, 1000 draws; writes sampling_flags_mass.md and .csv.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 
@@ -73,5 +78,57 @@ Per fit:
     print(text)
 
 
+def mass() -> None:
+    path = shared_datasets() / "revisiting_scaling_laws" / "revisiting_learning_curves.csv"
+    df = pd.read_csv(path)
+    ids = sorted(df[df.domain == "IC"].curve_id.unique())[::6]
+    rows = []
+    for lik in ("ar1", "studentt"):
+        for low_rank in (True, False):
+            for cid in ids:
+                sub = df[(df.curve_id == cid) & (df.split == "fit")]
+                for seed in (0, 1):
+                    t0 = time.time()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        f = bs.fit(sub, "power_law", x={"x": "seen_examples"}, y="value",
+                                   likelihood=lik, chains=4, random_seed=seed, warn=False,
+                                   low_rank_modified_mass_matrix=low_rank)
+                    d = f.diagnostics
+                    rows.append(dict(
+                        likelihood=lik, mass_matrix="low-rank" if low_rank else "diagonal",
+                        curve=cid, seed=seed, max_rhat=round(d["max_rhat"], 3),
+                        min_ess_bulk=round(d["min_ess_bulk"]), divergences=d["divergences"],
+                        seconds=round(time.time() - t0, 1),
+                    ))
+                    print(rows[-1], flush=True)
+    out = pd.DataFrame(rows)
+    out.to_csv(RESULTS / "sampling_flags_mass.csv", index=False)
+    agg = out.groupby(["likelihood", "mass_matrix"]).agg(
+        fits=("curve", "size"),
+        rhat_over_1_01=("max_rhat", lambda r: int((r > 1.01).sum())),
+        rhat_over_1_1=("max_rhat", lambda r: int((r > 1.1).sum())),
+        median_ess=("min_ess_bulk", "median"), lowest_ess=("min_ess_bulk", "min"),
+        median_s=("seconds", "median"),
+    ).reset_index()
+    wide = out.pivot_table(index=["curve", "seed"], columns=["likelihood", "mass_matrix"],
+                           values="min_ess_bulk").reset_index()
+    wide.columns = [" ".join(c).strip() if isinstance(c, tuple) else c for c in wide.columns]
+    text = f"""# nutpie's mass matrix on learning curves: low-rank-modified vs diagonal
+
+{machine()}. `python benchmarks/sampling_flags.py --mass`: `power_law` with `ar1` and
+`studentt` likelihoods, nutpie, 4 chains x 1000 draws (1000 tune), seeds 0 and 1, on every
+6th image-classification curve of the Revisiting benchmark (fit split).
+
+{md_table(agg, floatfmt=".3g")}
+
+Min bulk ESS per fit:
+
+{md_table(wide.assign(curve=wide.curve.str.replace('|', ' / ')), floatfmt=".0f")}
+"""
+    (RESULTS / "sampling_flags_mass.md").write_text(text)
+    print(text)
+
+
 if __name__ == "__main__":
-    main()
+    mass() if "--mass" in sys.argv[1:] else main()
