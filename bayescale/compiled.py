@@ -27,9 +27,13 @@ compilation cache (:func:`compilation_cache_dir`: ``$BAYESCALE_JAX_CACHE``, else
 turns it off; a cache directory the user configured in JAX is left alone), so a new
 process that fits a structure fitted before skips the XLA compilation.
 
+The JAX path's programs (initial point, NUTS, posterior and log-likelihood functions) are
+also exported with :mod:`jax.export` and stored on disk (:mod:`bayescale.programs`), so a
+new process loads them without PyTensor's rewrites or JAX's tracing.
+
 ``COMPILE_COUNTS`` counts the expensive steps (nutpie compilations, JAX graph
-exports and XLA program traces), so tests can check that a refit recompiles
-nothing.
+exports, XLA program traces, and programs loaded from disk as ``jax_load``), so tests can
+check that a refit recompiles nothing.
 """
 
 from __future__ import annotations
@@ -90,6 +94,48 @@ def structure_key(spec) -> tuple:
     d["law"] = (spec.law.name, id(spec.law))
     d["bounds_keys"] = sorted(spec.bounds)
     return _freeze(d)
+
+
+def _code_id(func: Any) -> Any:
+    """Where ``func`` lives, plus a hash of its source when outside bayescale.
+
+    bayescale's whole source is part of every stored program's key already. None when the
+    source cannot be read.
+    """
+    import hashlib
+    import inspect
+
+    module = getattr(func, "__module__", None) or ""
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
+    if module.split(".")[0] == "bayescale":
+        return (module, name)
+    try:
+        src = inspect.getsource(func)
+    except (OSError, TypeError):
+        return None
+    return (module, name, hashlib.sha256(src.encode()).hexdigest())
+
+
+def stable_structure_key(spec, key: tuple | None = None) -> tuple | None:
+    """:func:`structure_key` with the law and likelihood named by their code, not identity.
+
+    The same in every process, so it can key programs stored on disk
+    (:mod:`bayescale.programs`). None when a law or likelihood function's source cannot
+    be read (defined interactively, say): its programs then stay in memory.
+    """
+    from .likelihoods import get_likelihood
+
+    key = structure_key(spec) if key is None else key
+    law = spec.law
+    lik = get_likelihood(spec.likelihood)
+    parts = [_code_id(law.func)] + [_code_id(f) for f in (lik.build, lik.draw, lik.logpdf) if f]
+    if any(p is None for p in parts):
+        return None
+    law_desc = _freeze({
+        "name": law.name, "inputs": law.inputs, "params": law.params, "terms": law.terms,
+        "locations": law.locations, "link": law.link, "code": parts,
+    })
+    return tuple((k, law_desc) if k == "law" else (k, v) for k, v in key)
 
 
 def _freeze(o: Any) -> Any:
@@ -169,9 +215,15 @@ def _nutpie_installed() -> bool:
 
 
 def clear_cache() -> None:
-    """Forget every compiled structure and reset :data:`COMPILE_COUNTS`."""
+    """Forget every compiled structure and program held in memory, reset :data:`COMPILE_COUNTS`.
+
+    Programs stored on disk (:mod:`bayescale.programs`) stay and are loaded again.
+    """
+    from .programs import clear_memory
+
     with _LOCK:
         _CACHE.clear()
+        clear_memory()
         COMPILE_COUNTS.clear()
 
 
@@ -200,6 +252,9 @@ class CompiledStructure:
     obs_data: tuple[str, ...]  # names of pm.Data arrays with the "obs" dim
     data_names: tuple[str, ...]
     value_names: tuple[str, ...]
+    #: ``key`` with the law and likelihood described by their code instead of their
+    #: identity (the same in every process), or None when their code cannot be read
+    stable_key: Any = None
     _nutpie: Any = None
     _jax: dict[str, Any] | None = None
     _programs: dict[tuple, Any] = field(default_factory=dict)
@@ -297,6 +352,7 @@ def get_structure(spec, model, frame=None) -> CompiledStructure:
         obs = tuple(v.name for v in model.data_vars if dims.get(v.name) == ("obs",))
         entry = CompiledStructure(
             key=key,
+            stable_key=stable_structure_key(spec, key),
             template=model,
             obs_data=obs,
             data_names=tuple(v.name for v in model.data_vars),
@@ -524,9 +580,22 @@ def _pad(arrays: Mapping[str, np.ndarray], obs: Sequence[str], n: int, n_pad: in
     return out
 
 
+def _program(entry: CompiledStructure, name: str, static: dict, args: tuple, build):
+    """``name``'s program for ``args``, from :func:`bayescale.programs.cached_program`."""
+    from .programs import cached_program
+
+    _enable_x64()
+    return cached_program(
+        entry.key, name, static, args, build, COMPILE_COUNTS, stable_key=entry.stable_key
+    )
+
+
 def _initial_values(entry, data, chains: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """PyMC-style start: the support point plus U(-1, 1) jitter per chain."""
-    ip = entry.jax_functions()["init"](data)
+    import jax
+
+    init = _program(entry, "init", {}, (data,), lambda: jax.jit(entry.jax_functions()["init"]))
+    ip = init(data)
     out = {}
     for name in entry.value_names:
         base = np.asarray(ip[name], dtype=float)
@@ -551,7 +620,7 @@ def _to_idata(entry, model, spec, frame, zs, stats, data, n: int, y_obs: np.ndar
 
     chains, draws = np.shape(stats["diverging"])
     flat = {k: np.asarray(v).reshape((chains * draws,) + np.shape(v)[2:]) for k, v in zs.items()}
-    post_fn, _ = _post_fns(entry)
+    post_fn = _program(entry, "post", {}, (flat, data), lambda: _post_fns(entry)[0])
     post = post_fn(flat, data)
     posterior = {
         k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in post.items()
@@ -601,7 +670,7 @@ def _loglik(entry, spec, posterior, frame, flat_values, data, n: int) -> np.ndar
         s = max(v.shape[0] for v in noise.values()) if noise else eta.shape[0]
         lp = lik.logpdf(y[None, :], eta, noise, {"frame": frame, "spec": spec})
         return np.broadcast_to(lp, (s, n))
-    _, ll_fn = _post_fns(entry)
+    ll_fn = _program(entry, "loglik", {}, (flat_values, data), lambda: _post_fns(entry)[1])
     return np.asarray(ll_fn(flat_values, data))[:, :n]
 
 
@@ -711,13 +780,12 @@ def sample_compiled(
 
         if chain_method is None:
             chain_method = "parallel" if jax_platform() == "cpu" else "vectorized"
-        before = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"]
+        before = sum(COMPILE_COUNTS[k] for k in ("jax_trace", "jax_export", "jax_load"))
         n_pad = bucket(n)
         data = _pad(arrays, entry.obs_data, n, n_pad)
         keys, rng = _seed_keys(random_seed, chains)
         z0 = _initial_values(entry, data, chains, rng)
-        prog = entry.program(
-            "fit",
+        static = dict(
             tune=tune,
             draws=draws,
             chains=chains,
@@ -726,12 +794,18 @@ def sample_compiled(
             chain_method=chain_method,
             dense_mass=_dense(z0),
         )
+        import jax
+
+        prog = _program(
+            entry, "fit", static, (keys, z0, data),
+            lambda: jax.jit(entry.program("fit", **static)),
+        )
         zs, stats = prog(keys, z0, data)
         zs = {k: np.asarray(v) for k, v in zs.items()}
         stats = {k: np.asarray(v) for k, v in stats.items()}
         t1 = time.perf_counter()
         idata = _to_idata(entry, model, spec, frame, zs, stats, data, n, np.asarray(arrays["y"]))
-        compiled = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"] > before
+        compiled = sum(COMPILE_COUNTS[k] for k in ("jax_trace", "jax_export", "jax_load")) > before
     else:
         raise BayescaleError(f"compiled samplers are 'nutpie' and 'jax', got {sampler!r}.")
     t2 = time.perf_counter()

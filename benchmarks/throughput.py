@@ -5,6 +5,8 @@ Usage (CPU, the whole thing, about 15-30 min on the shared 2-core box)::
     BAYESCALE_DATA=../shared/datasets PYTHONPATH=. python benchmarks/throughput.py
 
 Sections (``--only a,b``): ``first`` (end-to-end first fit in this fresh process),
+``processes`` (not in the default: the first JAX fit in ``--processes`` fresh processes,
+with the programs stored by :mod:`bayescale.programs` and without),
 ``compile`` (not in the default: where nutpie's first compilation goes; run it twice),
 ``refit``, ``speed`` (issue 2: compile vs sampling, min bulk ESS, ESS/s for numpyro
 and nutpie), ``overhead`` (PyMC JAX export vs the same model written in NumPyro),
@@ -137,6 +139,9 @@ def bench_first_and_refit(args, samplers):
         with Timer() as tm:
             f = bs.fit(df, "chinchilla", sampler=smp, random_seed=1, **kw)
         warm = ", libraries imported beforehand" if args.warm_imports else ""
+        if smp == "jax":  # bayescale.programs: exported programs stored by an earlier process
+            loaded = C.COMPILE_COUNTS["jax_load"]
+            cache += f", {loaded} stored programs loaded" if loaded else ", programs built"
         record(
             "first",
             f"{smp}: first fit incl. compilation{cache}{warm} (process start to here: "
@@ -147,6 +152,8 @@ def bench_first_and_refit(args, samplers):
             steps_per_draw=round(float(f.idata.sample_stats["n_steps"].mean()), 1),
         )
         first = f
+        if "refit" not in args.only:
+            continue
         refits = [
             ("same data", df),
             ("bootstrap rows (same n)", df.sample(len(df), replace=True, random_state=1)),
@@ -168,6 +175,42 @@ def bench_first_and_refit(args, samplers):
                 sample_s=round(f.settings["timing"]["sample_s"], 2),
             )
         del first
+
+
+# ------------------------------------------------------------------------------------------
+def bench_processes(args):
+    """First JAX fit in fresh processes: stored programs (bayescale.programs) against none.
+
+    A new, empty cache folder; one process fills it (XLA cache and programs cold), then
+    ``--processes`` processes alternate between loading the stored programs and building
+    them (``BAYESCALE_JAX_PROGRAMS=0``; XLA cache warm for both). Each process imports
+    PyMC, ArviZ, JAX and NumPyro before its timing starts (``--warm-imports``).
+    """
+    import ast
+    import subprocess
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="bayescale-bench-cache-")
+    base = [sys.executable, __file__, "--only", "first", "--samplers", "jax", "--warm-imports",
+            "--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
+
+    def one(label: str, programs: str | None) -> None:
+        env = dict(os.environ, BAYESCALE_JAX_CACHE=cache)
+        if programs is not None:
+            env["BAYESCALE_JAX_PROGRAMS"] = programs
+        with tempfile.NamedTemporaryFile(suffix=".md") as out:
+            res = subprocess.run([*base, "--out", out.name], env=env, capture_output=True,
+                                 text=True, check=True)
+        row = next(ast.literal_eval(line) for line in res.stdout.splitlines()
+                   if line.startswith("{'section': 'first'"))
+        row.update(section="processes", what=f"{label}: {row['what']}")
+        ROWS.append(row)
+        print(row, flush=True)
+
+    one("cold", None)
+    for k in range(args.processes):
+        one(f"stored programs, process {k + 1}", None)
+        one(f"no stored programs, process {k + 1}", "0")
 
 
 # ------------------------------------------------------------------------------------------
@@ -441,6 +484,8 @@ def main() -> None:
     p.add_argument("--likelihood", default="studentt",
                    help="likelihood of the batch section's fits (auto: bs.fit's default)")
     p.add_argument("--from-log", help="rebuild the markdown from a log of an earlier run")
+    p.add_argument("--processes", type=int, default=5,
+                   help="fresh processes per variant in the 'processes' section")
     p.add_argument("--warm-imports", action="store_true",
                    help="import PyMC, ArviZ, JAX and NumPyro before timing (a notebook "
                         "session that has them loaded already)")
@@ -470,6 +515,8 @@ def main() -> None:
             bench_compile(args)
         if "first" in args.only or "refit" in args.only:
             bench_first_and_refit(args, samplers)
+        if "processes" in args.only:
+            bench_processes(args)
         if "speed" in args.only:
             bench_speed(args)
         if "overhead" in args.only:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ os.environ.setdefault("BAYESCALE_NO_PROGRESS", "1")
 # cost about 5 of its minutes on 2 cores. The tests compare statistics, not bits, except
 # test_nutpie_draws_do_not_depend_on_pytensors_numba_cache, which runs the default.
 os.environ.setdefault("BAYESCALE_NUMBA_CACHE", "1")
+# the JAX path's exported programs (bayescale.programs): a fresh folder per test process, so
+# that a test never loads a program an earlier run stored, while tests still go through the
+# disk cache users get by default
+os.environ.setdefault("BAYESCALE_JAX_PROGRAMS", tempfile.mkdtemp(prefix="bayescale-programs-"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -128,7 +128,10 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
 
 
 @pytest.mark.slow
-def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate():
+def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate(monkeypatch):
+    # programs in memory only: "fresh" below means built again, not loaded from disk
+    # (loading: tests/test_programs.py)
+    monkeypatch.setenv("BAYESCALE_JAX_PROGRAMS", "0")
     C.clear_cache()
     (a, _), (b, truth_b) = SERIES[0], SERIES[1]
     f_a = bs.fit(a, "power_law", sampler="jax", random_seed=3, **SETTINGS)

@@ -1,0 +1,197 @@
+"""Disk cache of the JAX path's programs, exported with :mod:`jax.export`.
+
+A first fit in a fresh process spends most of its fixed cost before XLA starts: PyTensor
+rewrites the model's graphs and translates them to JAX (about 1.5 s for Chinchilla on 2
+CPU cores), then JAX traces NumPyro's NUTS around the log density (about 1 s); JAX's own
+persistent cache (:func:`bayescale.compiled.enable_compilation_cache`) only saves the XLA
+compile that follows. Here each program of a fit (the initial point, the NUTS program, the
+posterior and log-likelihood functions) is exported to StableHLO once, serialized to disk,
+and a later process with the same model structure, settings and array shapes loads it
+instead of rebuilding it: no PyTensor, no tracing, and the XLA compile from JAX's cache.
+
+The same exported program runs in the process that wrote it, so a seed gives the same
+draws whether the program was built or loaded. Programs are keyed on the structure key of
+the model (:func:`bayescale.compiled.structure_key`), the program's settings, the shapes
+and dtypes of its arguments, the platform, and the versions of bayescale's source and of
+the libraries that built it; a change to any of them builds a new program.
+
+``$BAYESCALE_JAX_PROGRAMS`` sets the folder (``"0"`` or ``""``: no disk cache); by default
+``programs/`` inside :func:`bayescale.compiled.compilation_cache_dir` (none when that
+cache is off).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["programs_dir", "cached_program", "clear_memory"]
+
+_MEM: dict[str, Callable] = {}
+_LOCK = threading.RLock()
+
+
+def programs_dir() -> Path | None:
+    """Folder of the exported programs, or ``None`` when the disk cache is off.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["BAYESCALE_JAX_PROGRAMS"] = "0"
+    >>> programs_dir() is None
+    True
+    >>> del os.environ["BAYESCALE_JAX_PROGRAMS"]
+    """
+    env = os.environ.get("BAYESCALE_JAX_PROGRAMS")
+    if env is not None:
+        return None if env.strip() in {"", "0"} else Path(env)
+    from .compiled import compilation_cache_dir
+
+    base = compilation_cache_dir()
+    return None if base is None else Path(base) / "programs"
+
+
+@functools.lru_cache(maxsize=1)
+def _fingerprint() -> str:
+    """Library versions and a hash of bayescale's own source (a changed model, a new key)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    for dist in ("jax", "jaxlib", "numpyro", "pymc", "pytensor"):
+        try:
+            h.update(f"{dist}={version(dist)};".encode())
+        except PackageNotFoundError:  # pragma: no cover - a required dependency
+            h.update(f"{dist}=?;".encode())
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _signature(args: tuple) -> str:
+    import jax
+    import numpy as np
+
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    shapes = [(tuple(np.shape(x)), str(np.asarray(x).dtype)) for x in leaves]
+    return f"{tree}|{shapes}"
+
+
+def _key(structure: Any, name: str, static: dict, args: tuple) -> str:
+    import jax
+
+    text = repr((
+        _fingerprint(),
+        structure,
+        name,
+        tuple(sorted(static.items())),
+        _signature(args),
+        jax.default_backend(),
+        jax.local_device_count(),  # decides between pmap and vmap over chains
+        bool(jax.config.jax_enable_x64),
+    ))
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def _caller(exported) -> Callable:
+    """A jitted call of ``exported``; multi-device programs run on a mesh of that size."""
+    import jax
+
+    if exported.nr_devices == 1:
+        return jax.jit(exported.call)
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    # a pmap over chains exports as one program for that many devices; its inputs are
+    # placed on all of them and the program splits the chains itself
+    mesh = Mesh(np.array(jax.devices()[: exported.nr_devices]), ("chain",))
+    return jax.jit(exported.call, in_shardings=NamedSharding(mesh, PartitionSpec()))
+
+
+def cached_program(
+    structure: Any,
+    name: str,
+    static: dict,
+    args: tuple,
+    build: Callable[[], Callable],
+    counts: dict | None = None,
+    stable_key: Any = None,
+) -> Callable:
+    """The program ``name`` for these arguments: from memory, from disk, or built now.
+
+    Parameters
+    ----------
+    structure : hashable
+        The model's structure key.
+    name, static : str, dict
+        Which program and its settings (part of the key).
+    args : tuple
+        Example arguments (their tree, shapes and dtypes are part of the key).
+    build : callable
+        Returns the jitted function to export when no stored program fits.
+    counts : dict, optional
+        Incremented at ``"jax_load"`` when a program is read from disk.
+    stable_key : hashable, optional
+        A key of the structure that is the same in every process
+        (:func:`bayescale.compiled.stable_structure_key`). Without it the program is kept
+        in memory only.
+
+    Returns
+    -------
+    callable
+        Call it with arguments shaped like ``args``.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp, numpy as np
+    >>> f = cached_program(("demo",), "double", {}, (np.ones(3),),
+    ...                    lambda: jax.jit(lambda x: 2 * x))
+    >>> np.asarray(f(np.arange(3.0))).tolist()
+    [0.0, 2.0, 4.0]
+    """
+    key = _key(structure, name, static, args)
+    with _LOCK:
+        hit = _MEM.get(key)
+        if hit is not None:
+            return hit
+        folder = programs_dir() if stable_key is not None else None
+        if folder is None:
+            fn = build()
+            _MEM[key] = fn
+            return fn
+        from jax import export
+
+        path = folder / f"{name}-{_key(stable_key, name, static, args)}.jaxexport"
+        exported = None
+        if path.is_file():
+            try:
+                exported = export.deserialize(bytearray(path.read_bytes()))
+                if counts is not None:
+                    counts["jax_load"] += 1
+            except Exception:  # a truncated or foreign file: build it again
+                exported = None
+        if exported is None:
+            exported = export.export(build())(*args)
+            try:
+                blob = exported.serialize()
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(blob)
+                os.replace(tmp, path)
+            except (OSError, ImportError):  # a read-only or full disk, or no flatbuffers:
+                pass  # run from memory only
+        fn = _caller(exported)
+        _MEM[key] = fn
+        return fn
+
+
+def clear_memory() -> None:
+    """Forget the programs held in this process (the disk copies stay)."""
+    with _LOCK:
+        _MEM.clear()

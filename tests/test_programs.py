@@ -1,0 +1,130 @@
+"""JAX programs exported once and stored on disk (bayescale.programs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale import compiled as C
+from bayescale import programs as P
+from bayescale.laws import power_law
+from bayescale.model import make_spec
+
+_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, json, warnings
+    import numpy as np, pandas as pd
+    import bayescale as bs
+    from bayescale import compiled as C
+    rng = np.random.default_rng(0)
+    x = np.exp(rng.uniform(np.log(1e3), np.log(1e7), 30))
+    df = pd.DataFrame({"x": x, "loss": (1.5 + 30 * x ** -0.3) * np.exp(0.01 * rng.normal(size=30))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = bs.fit(df, "power_law", likelihood="studentt", sampler="jax", random_seed=5,
+                   draws=100, tune=100, chains=2, warn=False)
+    h = hashlib.sha256()
+    for v in ("E", "A", "alpha", "sigma", "nu"):
+        h.update(np.ascontiguousarray(f.posterior[v].values).tobytes())
+    h.update(np.ascontiguousarray(f.idata.log_likelihood["y_obs"].values).tobytes())
+    print(json.dumps({"counts": dict(C.COMPILE_COUNTS), "draws": h.hexdigest(),
+                      "alpha": float(f.posterior["alpha"].mean())}))
+    """
+)
+
+
+def _run(tmp_path, programs: str) -> dict:
+    env = dict(os.environ, BAYESCALE_JAX_PROGRAMS=programs,
+               BAYESCALE_JAX_CACHE=str(tmp_path / "xla"), BAYESCALE_NO_PROGRESS="1")
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_new_process_loads_the_stored_programs_and_draws_the_same(tmp_path):
+    folder = str(tmp_path / "programs")
+    first = _run(tmp_path, folder)
+    assert first["counts"].get("jax_trace") == 1 and not first["counts"].get("jax_load")
+    stored = sorted(p.split("-")[0] for p in os.listdir(folder))
+    assert stored == ["fit", "init", "post"], stored
+    second = _run(tmp_path, folder)
+    # no PyTensor translation, no tracing: the three programs come from disk
+    assert second["counts"] == {"jax_load": 3}, second["counts"]
+    assert second["draws"] == first["draws"]
+    # without the disk cache the same jitted programs run: the same draws again
+    off = _run(tmp_path, "0")
+    assert off["counts"].get("jax_trace") == 1 and not off["counts"].get("jax_load")
+    assert off["draws"] == first["draws"]
+    assert abs(first["alpha"] - 0.3) < 0.05
+
+
+def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESCALE_JAX_PROGRAMS", str(tmp_path))
+    counts = {"jax_load": 0}
+    built = []
+
+    def build():
+        built.append(1)
+        return jax.jit(lambda x, s: {"y": 2.0 * x + s})
+
+    args = (np.arange(3.0), np.float64(1.0))
+    f = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    np.testing.assert_array_equal(f(*args)["y"], [1.0, 3.0, 5.0])
+    assert len(built) == 1 and len(list(tmp_path.glob("demo-*.jaxexport"))) == 1
+    # in memory: the same callable
+    assert P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, ("k",)) is f
+    # a new process (memory forgotten): read from disk, not built
+    P.clear_memory()
+    g = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    assert len(built) == 1 and counts["jax_load"] == 1
+    np.testing.assert_array_equal(g(np.ones(3), np.float64(0.0))["y"], [2.0, 2.0, 2.0])
+    # other shapes or settings: another program
+    P.cached_program(("k",), "demo", {"a": 1}, (np.arange(4.0), 1.0), build, counts, ("k",))
+    P.cached_program(("k",), "demo", {"a": 2}, args, build, counts, ("k",))
+    assert len(built) == 3 and len(list(tmp_path.glob("demo-*.jaxexport"))) == 3
+    # a damaged file is built again, not an error
+    P.clear_memory()
+    for p in tmp_path.glob("demo-*.jaxexport"):
+        p.write_bytes(b"not a program")
+    h = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    np.testing.assert_array_equal(h(*args)["y"], [1.0, 3.0, 5.0])
+    assert len(built) == 4 and counts["jax_load"] == 1
+    # without a stable key: memory only
+    P.cached_program(("m",), "mem", {}, args, build, counts, stable_key=None)
+    assert not list(tmp_path.glob("mem-*"))
+    P.clear_memory()
+
+
+def test_stable_structure_key_names_code_not_identity():
+    df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
+    k1 = C.stable_structure_key(make_spec(df, power_law, **kw))
+    k2 = C.stable_structure_key(make_spec(df.iloc[:4] * 2, power_law, **kw))
+    assert k1 == k2 and str(id(power_law)) not in repr(k1)
+    assert "bayescale.laws" in repr(k1)
+
+    # a law defined in a file: keyed by a hash of its source
+    @bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")}, register=False)
+    def mine(x, *, E, A, alpha):
+        return E + A * x ** (-alpha)
+
+    km = C.stable_structure_key(make_spec(df, mine, **kw))
+    assert km is not None and km != k1
+
+    # a law whose source cannot be read (made with exec): no stable key, memory only
+    ns: dict = {}
+    exec("def anon(x, *, E, A, alpha):\n    return E + A * x ** (-alpha)\n", ns)
+    anon = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                  register=False)(ns["anon"])
+    assert C.stable_structure_key(make_spec(df, anon, **kw)) is None
