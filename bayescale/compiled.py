@@ -96,24 +96,64 @@ def structure_key(spec) -> tuple:
     return _freeze(d)
 
 
-def _code_id(func: Any) -> Any:
-    """Where ``func`` lives, plus a hash of its source when outside bayescale.
+#: packages whose functions a user's law may call: named, not hashed (their versions or,
+#: for bayescale, its source are part of every stored program's key)
+_LIBRARIES = {"bayescale", "numpy", "pytensor", "pymc", "jax", "scipy", "math", "builtins"}
 
-    bayescale's whole source is part of every stored program's key already. None when the
-    source cannot be read.
+
+def _code_id(func: Any, depth: int = 0) -> Any:
+    """Where ``func`` lives, plus, outside bayescale and the libraries, what it computes with.
+
+    For a user's function: a hash of its source, the values its closure captured and the
+    module globals it names (numbers, strings, arrays, and other functions of the user's,
+    one level deep). None when any of that cannot be pinned down (no source, an object of
+    another kind): its programs then stay in memory.
     """
     import hashlib
     import inspect
 
     module = getattr(func, "__module__", None) or ""
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
-    if module.split(".")[0] == "bayescale":
+    if module.split(".")[0] in _LIBRARIES:
         return (module, name)
+    if depth > 1:
+        return None
     try:
         src = inspect.getsource(func)
     except (OSError, TypeError):
         return None
-    return (module, name, hashlib.sha256(src.encode()).hexdigest())
+    parts: list = [module, name, hashlib.sha256(src.encode()).hexdigest()]
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return None
+    cells = [c.cell_contents for c in (func.__closure__ or ())]
+    names = [n for n in code.co_names if n in getattr(func, "__globals__", {})]
+    values = cells + [func.__globals__[n] for n in names]
+    for v in values:
+        vid = _value_id(v, depth)
+        if vid is None:
+            return None
+        parts.append(vid)
+    return tuple(parts)
+
+
+def _value_id(v: Any, depth: int) -> Any:
+    import hashlib
+    import types
+
+    if v is None or isinstance(v, (bool, int, float, complex, str, bytes)):
+        return repr(v)
+    if isinstance(v, (tuple, list)):
+        ids = [_value_id(x, depth) for x in v]
+        return None if any(i is None for i in ids) else tuple(ids)
+    if isinstance(v, np.ndarray):
+        digest = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+        return (str(v.dtype), v.shape, digest)
+    if isinstance(v, types.ModuleType):
+        return ("module", v.__name__)
+    if callable(v):
+        return _code_id(v, depth + 1)
+    return None
 
 
 def stable_structure_key(spec, key: tuple | None = None) -> tuple | None:

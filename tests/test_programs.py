@@ -128,3 +128,51 @@ def test_stable_structure_key_names_code_not_identity():
     anon = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
                   register=False)(ns["anon"])
     assert C.stable_structure_key(make_spec(df, anon, **kw)) is None
+
+
+SCALE = 1.0
+
+
+def _scaled(x, *, E, A, alpha):
+    return E + SCALE * A * x ** (-alpha)
+
+
+def test_stable_key_follows_what_a_user_law_computes_with():
+    """A stored program must not outlive a change that alters the law: captured values
+    and module constants it reads are part of the key; unknown objects keep it in memory."""
+    global SCALE
+    df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
+
+    def key(func):
+        law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                     register=False)(func)
+        return C.stable_structure_key(make_spec(df, law, **kw))
+
+    def make(k):
+        def f(x, *, E, A, alpha):
+            return E + k * A * x ** (-alpha)
+        return f
+
+    # the same source, other captured values: other keys
+    assert key(make(1.0)) != key(make(2.0))
+    assert key(make(1.0)) == key(make(1.0))
+    # a module constant the law reads
+    before = key(_scaled)
+    SCALE = 2.0
+    try:
+        assert key(_scaled) != before
+    finally:
+        SCALE = 1.0
+    assert key(_scaled) == before
+
+    # a captured object of unknown kind: no stable key
+    class Knob:
+        v = 1.0
+
+    knob = Knob()
+
+    def g(x, *, E, A, alpha):
+        return E + knob.v * A * x ** (-alpha)
+
+    assert key(g) is None
