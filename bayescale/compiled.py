@@ -160,8 +160,9 @@ def stable_structure_key(spec, key: tuple | None = None) -> tuple | None:
     """:func:`structure_key` with the law and likelihood named by their code, not identity.
 
     The same in every process, so it can key programs stored on disk
-    (:mod:`bayescale.programs`). None when a law or likelihood function's source cannot
-    be read (defined interactively, say): its programs then stay in memory.
+    (:mod:`bayescale.programs`). None when a law or likelihood function cannot be pinned
+    down (:func:`_code_id`: no readable source, say, or a captured object of unknown
+    kind): its programs then stay in memory.
     """
     from .likelihoods import get_likelihood
 
