@@ -177,7 +177,12 @@ def cached_program(
             except Exception:  # a truncated or foreign file: build it again
                 exported = None
         if exported is None:
-            exported = export.export(build())(*args)
+            fn = build()
+            try:
+                exported = export.export(fn)(*args)
+            except Exception:  # e.g. a host callback, which jax.export cannot store
+                _MEM[key] = fn
+                return fn
             try:
                 blob = exported.serialize()
                 folder.mkdir(parents=True, exist_ok=True)

@@ -100,6 +100,16 @@ def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
     h = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
     np.testing.assert_array_equal(h(*args)["y"], [1.0, 3.0, 5.0])
     assert len(built) == 4 and counts["jax_load"] == 1
+    # a program jax.export cannot store (a host callback) runs from memory
+    def build_cb():
+        def f(x):
+            return jax.pure_callback(lambda v: np.asarray(v) * 3.0,
+                                     jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+        return jax.jit(f)
+
+    cb = P.cached_program(("c",), "cb", {}, (np.arange(3.0),), build_cb, counts, ("c",))
+    np.testing.assert_array_equal(cb(np.arange(3.0)), [0.0, 3.0, 6.0])
+    assert not list(tmp_path.glob("cb-*"))
     # without a stable key: memory only
     P.cached_program(("m",), "mem", {}, args, build, counts, stable_key=None)
     assert not list(tmp_path.glob("mem-*"))
