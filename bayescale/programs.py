@@ -17,7 +17,9 @@ the libraries that built it; a change to any of them builds a new program.
 
 ``$BAYESCALE_JAX_PROGRAMS`` sets the folder (``"0"`` or ``""``: no disk cache); by default
 ``programs/`` inside :func:`bayescale.compiled.compilation_cache_dir` (none when that
-cache is off).
+cache is off). Each program is a small file (about 70 KB for Chinchilla's NUTS program);
+a new bayescale or library version writes new ones beside the old: :func:`clear_disk`
+removes them all.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["programs_dir", "cached_program", "clear_memory"]
+__all__ = ["programs_dir", "cached_program", "clear_memory", "clear_disk"]
 
 _MEM: dict[str, Callable] = {}
 _LOCK = threading.RLock()
@@ -200,3 +202,26 @@ def clear_memory() -> None:
     """Forget the programs held in this process (the disk copies stay)."""
     with _LOCK:
         _MEM.clear()
+
+
+def clear_disk() -> int:
+    """Delete the stored programs (a new bayescale or library version leaves old ones).
+
+    Returns the number of files removed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.environ["BAYESCALE_JAX_PROGRAMS"] = tempfile.mkdtemp()
+    >>> clear_disk()
+    0
+    >>> del os.environ["BAYESCALE_JAX_PROGRAMS"]
+    """
+    folder = programs_dir()
+    if folder is None or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.glob("*.jaxexport"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

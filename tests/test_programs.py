@@ -114,6 +114,7 @@ def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
     P.cached_program(("m",), "mem", {}, args, build, counts, stable_key=None)
     assert not list(tmp_path.glob("mem-*"))
     P.clear_memory()
+    assert P.clear_disk() == 3 and not list(tmp_path.glob("*.jaxexport"))
 
 
 def test_stable_structure_key_names_code_not_identity():
