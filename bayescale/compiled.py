@@ -821,7 +821,8 @@ def sample_compiled(
 
         if chain_method is None:
             chain_method = "parallel" if jax_platform() == "cpu" else "vectorized"
-        before = sum(COMPILE_COUNTS[k] for k in ("jax_trace", "jax_export", "jax_load"))
+        before = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"]
+        loads = COMPILE_COUNTS["jax_load"]
         n_pad = bucket(n)
         data = _pad(arrays, entry.obs_data, n, n_pad)
         keys, rng = _seed_keys(random_seed, chains)
@@ -846,11 +847,15 @@ def sample_compiled(
         stats = {k: np.asarray(v) for k, v in stats.items()}
         t1 = time.perf_counter()
         idata = _to_idata(entry, model, spec, frame, zs, stats, data, n, np.asarray(arrays["y"]))
-        compiled = sum(COMPILE_COUNTS[k] for k in ("jax_trace", "jax_export", "jax_load")) > before
+        compiled = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"] > before
+        loaded = COMPILE_COUNTS["jax_load"] > loads
     else:
         raise BayescaleError(f"compiled samplers are 'nutpie' and 'jax', got {sampler!r}.")
     t2 = time.perf_counter()
     timing = {"sample_s": t1 - t0, "postprocess_s": t2 - t1, "compiled": bool(compiled)}
+    if sampler == "jax":
+        # programs read from disk (bayescale.programs): a first fit that compiled nothing
+        timing["loaded"] = bool(loaded)
     return idata, timing
 
 
@@ -896,14 +901,16 @@ def sample_batch(
         z0s.append(_initial_values(entry, d, chains, rng))
     keys = np.stack(keys)
     z0 = {k: np.stack([z[k] for z in z0s]) for k in z0s[0]}
-    prog = entry.program(
-        "batch",
+    static = dict(
         tune=tune,
         draws=draws,
         chains=chains,
         target_accept=target_accept,
         max_tree_depth=max_tree_depth,
         dense_mass=_dense({k: v[0] for k, v in z0.items()}),
+    )
+    prog = _program(
+        entry, "batch", static, (keys, z0, stacked), lambda: entry.program("batch", **static)
     )
     zs, stats = prog(keys, z0, stacked)
     zs = {k: np.asarray(v) for k, v in zs.items()}

@@ -37,6 +37,7 @@ _SCRIPT = textwrap.dedent(
         h.update(np.ascontiguousarray(f.posterior[v].values).tobytes())
     h.update(np.ascontiguousarray(f.idata.log_likelihood["y_obs"].values).tobytes())
     print(json.dumps({"counts": dict(C.COMPILE_COUNTS), "draws": h.hexdigest(),
+                      "timing": {k: f.settings["timing"][k] for k in ("compiled", "loaded")},
                       "alpha": float(f.posterior["alpha"].mean())}))
     """
 )
@@ -61,6 +62,8 @@ def test_a_new_process_loads_the_stored_programs_and_draws_the_same(tmp_path):
     second = _run(tmp_path, folder)
     # no PyTensor translation, no tracing: the three programs come from disk
     assert second["counts"] == {"jax_load": 3}, second["counts"]
+    assert first["timing"] == {"compiled": True, "loaded": False}
+    assert second["timing"] == {"compiled": False, "loaded": True}
     assert second["draws"] == first["draws"]
     # without the disk cache the same jitted programs run: the same draws again
     off = _run(tmp_path, "0")
