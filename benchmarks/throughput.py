@@ -150,6 +150,10 @@ def bench_first_and_refit(args, samplers):
             min_ess_bulk=round(min_ess(f)),
             divergences=f.diagnostics["divergences"],
             steps_per_draw=round(float(f.idata.sample_stats["n_steps"].mean()), 1),
+            # sample_s: from the call into the sampler path to the draws in hand (program
+            # load or build included); what the wall time adds is validation, model
+            # building, InferenceData and diagnostics
+            sample_s=round(f.settings["timing"]["sample_s"], 2),
         )
         first = f
         if "refit" not in args.only:
