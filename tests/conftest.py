@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,7 +21,10 @@ os.environ.setdefault("BAYESCALE_NUMBA_CACHE", "1")
 # the JAX path's exported programs (bayescale.programs): a fresh folder per test process, so
 # that a test never loads a program an earlier run stored, while tests still go through the
 # disk cache users get by default
-os.environ.setdefault("BAYESCALE_JAX_PROGRAMS", tempfile.mkdtemp(prefix="bayescale-programs-"))
+if "BAYESCALE_JAX_PROGRAMS" not in os.environ:
+    _PROGRAMS = tempfile.mkdtemp(prefix="bayescale-programs-")
+    os.environ["BAYESCALE_JAX_PROGRAMS"] = _PROGRAMS
+    atexit.register(shutil.rmtree, _PROGRAMS, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 
