@@ -256,15 +256,12 @@ def _nutpie_installed() -> bool:
 
 
 def clear_cache() -> None:
-    """Forget every compiled structure and program held in memory, reset :data:`COMPILE_COUNTS`.
+    """Forget every compiled structure (and its programs) and reset :data:`COMPILE_COUNTS`.
 
     Programs stored on disk (:mod:`bayescale.programs`) stay and are loaded again.
     """
-    from .programs import clear_memory
-
     with _LOCK:
         _CACHE.clear()
-        clear_memory()
         COMPILE_COUNTS.clear()
 
 
@@ -627,7 +624,7 @@ def _program(entry: CompiledStructure, name: str, static: dict, args: tuple, bui
 
     _enable_x64()
     return cached_program(
-        entry.key, name, static, args, build, COMPILE_COUNTS, stable_key=entry.stable_key
+        entry._programs, name, static, args, build, COMPILE_COUNTS, stable_key=entry.stable_key
     )
 
 

@@ -10,10 +10,11 @@ and a later process with the same model structure, settings and array shapes loa
 instead of rebuilding it: no PyTensor, no tracing, and the XLA compile from JAX's cache.
 
 The same exported program runs in the process that wrote it, so a seed gives the same
-draws whether the program was built or loaded. Programs are keyed on the structure key of
-the model (:func:`bayescale.compiled.structure_key`), the program's settings, the shapes
-and dtypes of its arguments, the platform, and the versions of bayescale's source and of
-the libraries that built it; a change to any of them builds a new program.
+draws whether the program was built or loaded. Programs are keyed on the process-stable
+structure key of the model (:func:`bayescale.compiled.stable_structure_key`), the
+program's settings, the shapes and dtypes of its arguments, the platform, and the versions
+of bayescale's source and of the libraries that built it; a change to any of them builds a
+new program.
 
 ``$BAYESCALE_JAX_PROGRAMS`` sets the folder (``"0"`` or ``""``: no disk cache); by default
 ``programs/`` inside :func:`bayescale.compiled.compilation_cache_dir` (none when that
@@ -32,9 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["programs_dir", "cached_program", "clear_memory", "clear_disk"]
+__all__ = ["programs_dir", "cached_program", "clear_disk"]
 
-_MEM: dict[str, Callable] = {}
 _LOCK = threading.RLock()
 
 
@@ -81,19 +81,20 @@ def _signature(args: tuple) -> str:
     import numpy as np
 
     leaves, tree = jax.tree_util.tree_flatten(args)
-    shapes = [(tuple(np.shape(x)), str(np.asarray(x).dtype)) for x in leaves]
+    shapes = [(tuple(np.shape(x)), str(getattr(x, "dtype", None) or np.result_type(x)))
+              for x in leaves]
     return f"{tree}|{shapes}"
 
 
-def _key(structure: Any, name: str, static: dict, args: tuple) -> str:
+def _disk_key(stable_key: Any, name: str, static: tuple, signature: str) -> str:
     import jax
 
     text = repr((
         _fingerprint(),
-        structure,
+        stable_key,
         name,
-        tuple(sorted(static.items())),
-        _signature(args),
+        static,
+        signature,
         jax.default_backend(),
         jax.local_device_count(),  # decides between pmap and vmap over chains
         bool(jax.config.jax_enable_x64),
@@ -117,7 +118,7 @@ def _caller(exported) -> Callable:
 
 
 def cached_program(
-    structure: Any,
+    memory: dict,
     name: str,
     static: dict,
     args: tuple,
@@ -129,8 +130,9 @@ def cached_program(
 
     Parameters
     ----------
-    structure : hashable
-        The model's structure key.
+    memory : dict
+        Where this process keeps the programs of one model structure (its
+        :class:`bayescale.compiled.CompiledStructure`'s program table).
     name, static : str, dict
         Which program and its settings (part of the key).
     args : tuple
@@ -152,24 +154,25 @@ def cached_program(
     Examples
     --------
     >>> import jax, jax.numpy as jnp, numpy as np
-    >>> f = cached_program(("demo",), "double", {}, (np.ones(3),),
-    ...                    lambda: jax.jit(lambda x: 2 * x))
+    >>> f = cached_program({}, "double", {}, (np.ones(3),), lambda: jax.jit(lambda x: 2 * x))
     >>> np.asarray(f(np.arange(3.0))).tolist()
     [0.0, 2.0, 4.0]
     """
-    key = _key(structure, name, static, args)
+    static_items = tuple(sorted(static.items()))
+    signature = _signature(args)
+    key = ("exported", name, static_items, signature)
     with _LOCK:
-        hit = _MEM.get(key)
+        hit = memory.get(key)
         if hit is not None:
             return hit
         folder = programs_dir() if stable_key is not None else None
         if folder is None:
             fn = build()
-            _MEM[key] = fn
+            memory[key] = fn
             return fn
         from jax import export
 
-        path = folder / f"{name}-{_key(stable_key, name, static, args)}.jaxexport"
+        path = folder / f"{name}-{_disk_key(stable_key, name, static_items, signature)}.jaxexport"
         exported = None
         if path.is_file():
             try:
@@ -183,7 +186,7 @@ def cached_program(
             try:
                 exported = export.export(fn)(*args)
             except Exception:  # e.g. a host callback, which jax.export cannot store
-                _MEM[key] = fn
+                memory[key] = fn
                 return fn
             try:
                 blob = exported.serialize()
@@ -194,14 +197,8 @@ def cached_program(
             except (OSError, ImportError):  # a read-only or full disk, or no flatbuffers:
                 pass  # run from memory only
         fn = _caller(exported)
-        _MEM[key] = fn
+        memory[key] = fn
         return fn
-
-
-def clear_memory() -> None:
-    """Forget the programs held in this process (the disk copies stay)."""
-    with _LOCK:
-        _MEM.clear()
 
 
 def clear_disk() -> int:

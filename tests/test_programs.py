@@ -76,31 +76,32 @@ def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
     monkeypatch.setenv("BAYESCALE_JAX_PROGRAMS", str(tmp_path))
     counts = {"jax_load": 0}
     built = []
+    mem: dict = {}  # one process's program table
 
     def build():
         built.append(1)
         return jax.jit(lambda x, s: {"y": 2.0 * x + s})
 
     args = (np.arange(3.0), np.float64(1.0))
-    f = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    f = P.cached_program(mem, "demo", {"a": 1}, args, build, counts, stable_key=("k",))
     np.testing.assert_array_equal(f(*args)["y"], [1.0, 3.0, 5.0])
     assert len(built) == 1 and len(list(tmp_path.glob("demo-*.jaxexport"))) == 1
     # in memory: the same callable
-    assert P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, ("k",)) is f
+    assert P.cached_program(mem, "demo", {"a": 1}, args, build, counts, ("k",)) is f
     # a new process (memory forgotten): read from disk, not built
-    P.clear_memory()
-    g = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    mem = {}
+    g = P.cached_program(mem, "demo", {"a": 1}, args, build, counts, stable_key=("k",))
     assert len(built) == 1 and counts["jax_load"] == 1
     np.testing.assert_array_equal(g(np.ones(3), np.float64(0.0))["y"], [2.0, 2.0, 2.0])
     # other shapes or settings: another program
-    P.cached_program(("k",), "demo", {"a": 1}, (np.arange(4.0), 1.0), build, counts, ("k",))
-    P.cached_program(("k",), "demo", {"a": 2}, args, build, counts, ("k",))
+    P.cached_program(mem, "demo", {"a": 1}, (np.arange(4.0), 1.0), build, counts, ("k",))
+    P.cached_program(mem, "demo", {"a": 2}, args, build, counts, ("k",))
     assert len(built) == 3 and len(list(tmp_path.glob("demo-*.jaxexport"))) == 3
     # a damaged file is built again, not an error
-    P.clear_memory()
+    mem = {}
     for p in tmp_path.glob("demo-*.jaxexport"):
         p.write_bytes(b"not a program")
-    h = P.cached_program(("k",), "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    h = P.cached_program(mem, "demo", {"a": 1}, args, build, counts, stable_key=("k",))
     np.testing.assert_array_equal(h(*args)["y"], [1.0, 3.0, 5.0])
     assert len(built) == 4 and counts["jax_load"] == 1
     # a program jax.export cannot store (a host callback) runs from memory
@@ -110,13 +111,12 @@ def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
                                      jax.ShapeDtypeStruct(x.shape, x.dtype), x)
         return jax.jit(f)
 
-    cb = P.cached_program(("c",), "cb", {}, (np.arange(3.0),), build_cb, counts, ("c",))
+    cb = P.cached_program(mem, "cb", {}, (np.arange(3.0),), build_cb, counts, ("c",))
     np.testing.assert_array_equal(cb(np.arange(3.0)), [0.0, 3.0, 6.0])
     assert not list(tmp_path.glob("cb-*"))
     # without a stable key: memory only
-    P.cached_program(("m",), "mem", {}, args, build, counts, stable_key=None)
+    P.cached_program(mem, "mem", {}, args, build, counts, stable_key=None)
     assert not list(tmp_path.glob("mem-*"))
-    P.clear_memory()
     assert P.clear_disk() == 3 and not list(tmp_path.glob("*.jaxexport"))
 
 
