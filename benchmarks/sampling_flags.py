@@ -28,10 +28,15 @@ import bayescale as bs
 DRAWS = (500, 1000, 2000)
 
 
-def main() -> None:
+def ic_curves() -> tuple[pd.DataFrame, list[str]]:
+    """The Revisiting learning curves and every 6th image-classification curve id."""
     path = shared_datasets() / "revisiting_scaling_laws" / "revisiting_learning_curves.csv"
     df = pd.read_csv(path)
-    ids = sorted(df[df.domain == "IC"].curve_id.unique())[::6]
+    return df, sorted(df[df.domain == "IC"].curve_id.unique())[::6]
+
+
+def main() -> None:
+    df, ids = ic_curves()
     rows = []
     for draws in DRAWS:
         for cid in ids:
@@ -79,9 +84,7 @@ Per fit:
 
 
 def mass() -> None:
-    path = shared_datasets() / "revisiting_scaling_laws" / "revisiting_learning_curves.csv"
-    df = pd.read_csv(path)
-    ids = sorted(df[df.domain == "IC"].curve_id.unique())[::6]
+    df, ids = ic_curves()
     rows = []
     for lik in ("ar1", "studentt"):
         for low_rank in (True, False):
