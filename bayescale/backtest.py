@@ -21,6 +21,7 @@ from .compare import (
     _validated,
     compare,
     crps_ensemble,
+    default_lfo,
     log_predictive_density,
     split_future,
 )
@@ -224,14 +225,6 @@ def summarise_points(points: pd.DataFrame, probs: Sequence[float] = PROBS) -> pd
     return pd.DataFrame(rows).set_index("law")
 
 
-def _scale_column(fit) -> str:
-    """User column that measures scale for leave-future-out splits of ``fit``'s data."""
-    inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)]
-    if "C" in fit.law.inputs or {"N", "D"} <= set(fit.law.inputs):
-        return fit.spec.x.get("C", "C")
-    return fit.spec.x.get(inputs[0], inputs[0])
-
-
 def backtest(
     data: pd.DataFrame,
     laws: str | Law | Sequence[Any] | Mapping[str, Any],
@@ -338,10 +331,7 @@ def backtest(
         elif average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
             w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
         else:  # "lfo" (checked on entry)
-            opts = dict(lfo or {})
-            opts.setdefault("by", _scale_column(fits[labels[0]]))
-            if "cutoff" not in opts:
-                opts.setdefault("quantile", 0.8)
+            opts = default_lfo(fits[labels[0]], lfo)
             table = compare(fits, lfo=opts, executor=executor, warn=warn)
             w = table["lfo_weight"].reindex(labels).to_numpy(dtype=float)
         w = w / w.sum()

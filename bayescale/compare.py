@@ -233,6 +233,28 @@ def split_future(
     return mask
 
 
+def _scale_column(fit) -> str:
+    """User column that measures scale for leave-future-out splits of ``fit``'s data."""
+    inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)]
+    if "C" in fit.law.inputs or {"N", "D"} <= set(fit.law.inputs):
+        return fit.spec.x.get("C", "C")
+    return fit.spec.x.get(inputs[0], inputs[0])
+
+
+def default_lfo(fit, lfo: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Leave-future-out split options with the defaults filled in.
+
+    ``by`` defaults to the scale of ``fit`` (``C`` for laws of ``N`` and ``D``, else the
+    single input's column) and, without a ``cutoff``, ``quantile`` to 0.8: the largest
+    fifth of the training rows is forecast from the rest.
+    """
+    opts = dict(lfo or {})
+    opts.setdefault("by", _scale_column(fit))
+    if "cutoff" not in opts:
+        opts.setdefault("quantile", 0.8)
+    return opts
+
+
 def _lfo_options(lfo: Mapping[str, Any]) -> dict[str, Any]:
     allowed = {"cutoff", "quantile", "by", "draws", "tune", "chains", "sampler", "random_seed"}
     bad = set(lfo) - allowed
@@ -536,6 +558,38 @@ class Averaged:
         top = max(self.weights, key=lambda k: self.weights[k])
         return summarise_draws(self.fits[top], new, d, prob)
 
+    def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Split each row's predictive variance (log scale) by source, law form included.
+
+        By the law of total variance over the mixture: ``parameter``, ``noise`` and
+        ``extrapolation`` are the members' terms (:meth:`Fit.decompose`) weighted by the
+        average's weights, and ``law_form`` is the weighted spread of the members' central
+        forecasts (median of the law's log mean), ``sum_k w_k (m_k - m)^2`` with
+        ``m = sum_k w_k m_k``: the width that comes from not knowing which law is right.
+
+        Examples
+        --------
+        >>> avg = bs.average({"chinchilla": f1, "kaplan": f2}, weights="lfo")  # doctest: +SKIP
+        >>> avg.decompose({"N": [7e10], "D": [1.4e12]})[["law_form_share"]]  # doctest: +SKIP
+        """
+        names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+        w = np.array([self.weights[k] for k in names], dtype=float)
+        w = w / w.sum()
+        parts = {k: self.fits[k].decompose(new) for k in names}
+        mean = {k: self.fits[k].draws(new, kind="mean", extrapolation=False) for k in names}
+        centres = np.vstack([np.median(np.log(mean[k].values), axis=0) for k in names])
+        top = names[int(np.argmax(w))]
+        out = parts[top].drop(columns=[c for c in parts[top] if c.endswith("_share")]).copy()
+        for c in ("parameter", "noise", "extrapolation"):
+            out[c] = sum(wk * parts[k][c].to_numpy() for wk, k in zip(w, names))
+        m = w @ centres
+        out["law_form"] = w @ (centres - m) ** 2
+        sources = ("parameter", "noise", "extrapolation", "law_form")
+        out["total"] = sum(out[c] for c in sources)
+        for c in sources:
+            out[f"{c}_share"] = out[c] / out["total"]
+        return out
+
     def log_predictive_density(self, data: pd.DataFrame) -> np.ndarray:
         """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``."""
         names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
@@ -569,11 +623,14 @@ def average(
     fits : dict
         ``{name: Fit}``.
     weights : "stacking", "pseudo-BMA", "lfo" or dict
-        ``"stacking"``: ArviZ stacking weights from PSIS-LOO; ``"lfo"``: stacking on
-        leave-future-out densities (needs ``lfo=dict(cutoff=..., by=...)``); a dict
+        ``"stacking"``: ArviZ stacking weights from PSIS-LOO (rewards interpolation);
+        ``"lfo"``: stacking on leave-future-out densities (rewards extrapolation: each
+        law is refitted on the smaller training rows and scored on the larger); a dict
         gives the weights directly (normalised).
     lfo : dict, optional
-        Options of the leave-future-out split (see :func:`compare`).
+        Options of the leave-future-out split (see :func:`compare`); default
+        ``dict(quantile=0.8, by=<the scale>)``, the scale being ``C`` for laws of ``N``
+        and ``D`` and the single input's column otherwise.
     random_seed : int
         Seed of the mixture draws.
 
@@ -602,9 +659,7 @@ def average(
         table = compare(fits, method=weights)
         w = table.loc[names, "weight"].to_numpy(dtype=float)
     elif weights == "lfo":
-        if lfo is None:
-            raise BayescaleError("weights='lfo' needs lfo=dict(cutoff=..., by='C').")
-        table = compare(fits, lfo=lfo, executor=executor)
+        table = compare(fits, lfo=default_lfo(fits[names[0]], lfo), executor=executor)
         w = table.loc[names, "lfo_weight"].to_numpy(dtype=float)
     else:
         raise BayescaleError(

@@ -87,6 +87,29 @@ def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0, fit
     return out, (f, new, truth)
 
 
+def run_average(name, train, items, alt, *, x=None, y="loss", settings, seed=0, fit_kw=None):
+    """Structural uncertainty: the leave-future-out stacking average of the split's law and
+    ``alt`` (fitted on the same rows with the same settings), each calibrated, scored on the
+    same targets."""
+    f, new, truth = items
+    t0 = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = bs.fit(train, alt, x=x, y=y, random_seed=seed, **settings, **(fit_kw or {}))
+        avg = bs.average({f.law.name: f, alt: g}, weights="lfo",
+                         lfo=dict(quantile=0.8, by="C"), random_seed=seed)
+        parts = []
+        for method, extra in (("average, plain", False), ("average, calibrated", "auto")):
+            d = avg.draws(new, random_seed=seed, extrapolation=extra).values
+            part = score(name, method, d, truth, f, new)
+            part["sampling_problems"] = n_problems(f) + n_problems(g)
+            part["alt_weight"] = avg.weights[alt]
+            parts.append(part)
+    print(f"{name}: average with {alt}, weight {avg.weights[alt]:.2f}, "
+          f"{time.time() - t0:.0f} s", flush=True)
+    return pd.concat(parts, ignore_index=True)
+
+
 def pool_groups(items):
     """Series pooled together: same law on the same kind of data (Revisiting: per domain)."""
     groups = {}
@@ -231,7 +254,7 @@ def plot(points: pd.DataFrame, path):
 
     points = points.copy()
     points["dataset"] = points["split"].str.split().str[0]
-    methods = [m for m in ("plain", "calibrated", "calibrated+pooled")
+    methods = [m for m in ("plain", "calibrated", "calibrated+pooled", "average, calibrated")
                if m in set(points.method)]
     fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4), sharey=True)
     # one colour per dataset in every panel (not every dataset has every method)
@@ -264,6 +287,10 @@ def main():
     ap.add_argument("--ignore-runs", action="store_true",
                     help="fit without the run column of checkpoint ladders (Pythia), as if "
                          "every checkpoint were an independent run")
+    ap.add_argument("--average", default=None,
+                    help="a second law (e.g. kaplan): also score the leave-future-out "
+                         "stacking average of the split's law and this one (loss ladders "
+                         "fitted with the chinchilla law only)")
     args = ap.parse_args()
     data = shared_datasets()
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
@@ -294,6 +321,10 @@ def main():
                 continue
             parts.append(out)
             items[name] = item
+            if args.average and law == "chinchilla":
+                parts.append(run_average(name, train, item, args.average, x=x, y=y,
+                                         settings=settings,
+                                         fit_kw=None if args.ignore_runs else fit_kw))
         if key in POOLABLE:
             for members in pool_groups(items).values():
                 if len(members) >= 3:
@@ -308,6 +339,8 @@ def main():
         suffix += "_noruns"
     if args.nu_min is not None:
         suffix += f"_numin{args.nu_min:g}"
+    if args.average:
+        suffix += f"_avg_{args.average}"
     points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)
     tab = summarise(points)
     plot(points, RESULTS / f"calibration{suffix}.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,49 @@ def test_average_mixes_draws_by_weight(bnsl_fits):
     # stacking weights from ArviZ favour the true law
     st = bs.average(bnsl_fits)
     assert st.weights["broken_power_law"] > 0.8
+
+
+@pytest.mark.slow
+def test_average_lfo_defaults_to_the_largest_fifth_of_the_scale(bnsl_fits):
+    """weights="lfo" without lfo= splits at the 80% quantile of the fits' scale (here the
+    column ``C`` behind the law's input ``x``), the split backtest(average="lfo") uses."""
+    from bayescale.compare import default_lfo
+
+    assert default_lfo(bnsl_fits["power_law"]) == {"by": "C", "quantile": 0.8}
+    assert default_lfo(bnsl_fits["power_law"], {"cutoff": 1e20}) == {"by": "C", "cutoff": 1e20}
+    with warnings.catch_warnings():  # the short refits' sampling notes
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        avg = bs.average(bnsl_fits, weights="lfo", executor="serial")
+    table = bs.compare(bnsl_fits, lfo=dict(quantile=0.8, by="C"), executor="serial", warn=False)
+    for name in bnsl_fits:
+        assert avg.weights[name] == pytest.approx(table.loc[name, "lfo_weight"], abs=1e-9)
+    # the data come from the broken power law: its forecasts of the largest fifth win
+    assert avg.weights["broken_power_law"] > 0.8
+
+
+@pytest.mark.slow
+def test_average_decompose_adds_the_spread_between_laws(bnsl_fits):
+    """Law of total variance: members' terms weighted, plus w-weighted spread of centres."""
+    new = pd.DataFrame({"C": [1e21, 1e22, 1e23]})
+    w = {"power_law": 0.3, "broken_power_law": 0.7}
+    dec = bs.average(bnsl_fits, weights=w).decompose(new)
+    parts = {k: f.decompose(new) for k, f in bnsl_fits.items()}
+    for c in ("parameter", "noise", "extrapolation"):
+        want = sum(w[k] * parts[k][c].to_numpy() for k in w)
+        np.testing.assert_allclose(dec[c].to_numpy(), want, rtol=1e-12)
+    m = {
+        k: np.median(np.log(f.draws(new, kind="mean", extrapolation=False).values), axis=0)
+        for k, f in bnsl_fits.items()
+    }
+    gap = m["power_law"] - m["broken_power_law"]
+    np.testing.assert_allclose(dec["law_form"].to_numpy(), 0.3 * 0.7 * gap**2, rtol=1e-9)
+    assert (dec["law_form"] > 0).all()
+    shares = dec[[f"{c}_share" for c in ("parameter", "noise", "extrapolation", "law_form")]]
+    np.testing.assert_allclose(shares.sum(axis=1).to_numpy(), 1.0)
+    # one law with all the weight: its own decomposition, no law-form term
+    one = bs.average(bnsl_fits, weights={"broken_power_law": 1.0}).decompose(new)
+    np.testing.assert_allclose(one["total"], parts["broken_power_law"]["total"], rtol=1e-12)
+    assert (one["law_form"] == 0).all()
 
 
 def test_fit_pickles(bnsl_fits):
