@@ -166,7 +166,13 @@ def _build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tune", type=int, default=1000)
     f.add_argument("--chains", type=int, default=4)
     f.add_argument("--seed", type=int, default=None, help="random seed (reproducible draws)")
-    f.add_argument("--sampler", default="numpyro", help="numpyro, nutpie, pymc or blackjax")
+    f.add_argument(
+        "--sampler",
+        default="auto",
+        help="auto (default: the JAX path with NumPyro's NUTS on CPU, whose compiled programs "
+        "are stored for the next call; nutpie on a GPU machine), jax, nutpie, numpyro, pymc "
+        "or blackjax",
+    )
     f.add_argument(
         "--likelihood",
         default="auto",
@@ -246,6 +252,7 @@ def _read_data(args) -> pd.DataFrame:
 
 
 def _cmd_fit(args, out) -> int:
+    from .compiled import choose_sampler
     from .fit import fit as fit_law
     from .law import get_law
 
@@ -277,7 +284,7 @@ def _cmd_fit(args, out) -> int:
             pooled=pooled,
             run=args.run,
             likelihood=args.likelihood,
-            sampler=args.sampler,
+            sampler=choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler,
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,

@@ -137,5 +137,9 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
 
     fit = bs.load_fit(out_dir / "fit.nc")
     assert fit.law.name == "chinchilla" and len(fit.data) == 60
+    # --sampler auto: the JAX path on CPU (its programs are stored for the next call)
+    from bayescale.sampling import jax_platform
+
+    assert fit.settings["sampler"] == ("jax" if jax_platform() == "cpu" else "nutpie")
     again = fit.predict(pred[["N", "D"]], random_seed=3)
     np.testing.assert_allclose(again["median"], pred["median"], rtol=0.02)

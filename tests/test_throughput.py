@@ -85,9 +85,12 @@ def test_auto_sampler_choice_follows_the_measurements(monkeypatch):
     monkeypatch.setattr(S, "jax_platform", lambda: "cpu")
     assert C.choose_sampler() == "nutpie"
     assert C.choose_sampler(batch=True) == "nutpie"
+    # one job per process (the command line): the JAX path, whose programs are stored
+    assert C.choose_sampler(one_shot=True) == "jax"
     monkeypatch.setattr(S, "jax_platform", lambda: "gpu")
     # one fit is latency-bound on a GPU: the host's CPU sampler
     assert C.choose_sampler() == "nutpie"
+    assert C.choose_sampler(one_shot=True) == "nutpie"
     # many series vectorised in one program: the GPU
     assert C.choose_sampler(batch=True) == "jax"
     monkeypatch.setattr(C, "_nutpie_installed", lambda: False)
