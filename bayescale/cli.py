@@ -12,6 +12,11 @@ Fit your own CSV whose columns are ``params``, ``tokens`` and ``val_loss``::
     bayescale fit runs.csv --law chinchilla --y val_loss --x N=params,D=tokens \\
         --predict "N=7e10,D=1.4e12;N=4e11,D=8e12" --out results/
 
+Fit two law forms and forecast with their leave-future-out stacking average (structural
+uncertainty: which law is right)::
+
+    bayescale fit runs.csv --law chinchilla,kaplan --predict "N=7e10,D=1.4e12"
+
 Any bad input ends with one line ``bayescale: error: ...`` on stderr and exit code 2.
 """
 
@@ -21,6 +26,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +156,19 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="COL=VALUE[,...]",
         help="keep rows with COL == VALUE (repeatable), e.g. val_set=openlm",
     )
-    f.add_argument("--law", required=True, help="law name (bayescale laws)")
+    f.add_argument(
+        "--law",
+        required=True,
+        help="law name (bayescale laws); several, comma-separated (e.g. chinchilla,kaplan), "
+        "are each fitted and their forecasts averaged (see --average)",
+    )
+    f.add_argument(
+        "--average",
+        default="lfo",
+        help="weights of several laws: lfo (default: stacking of leave-future-out forecasts "
+        "of the largest fifth of the training runs, which rewards extrapolation) or stacking "
+        "(PSIS-LOO)",
+    )
     f.add_argument("--y", help="response column (default: the law's, e.g. loss)")
     f.add_argument("--x", help="law inputs to columns, e.g. N=params,D=tokens")
     f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
@@ -251,12 +269,65 @@ def _read_data(args) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _cmd_fit(args, out) -> int:
-    from .compiled import choose_sampler
-    from .fit import fit as fit_law
+def _laws_of(text: str) -> list:
+    """``--law chinchilla`` or ``--law chinchilla,kaplan`` (laws to average) -> Law objects."""
     from .law import get_law
 
-    law = get_law(args.law)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise BayescaleError("--law: give a law name (see bayescale laws).")
+    if len(set(names)) != len(names):
+        raise BayescaleError(f"--law: a law is named twice in {text!r}.")
+    laws = [get_law(n) for n in names]
+    for law in laws[1:]:
+        if set(law.inputs) != set(laws[0].inputs) or law.link != laws[0].link:
+            raise BayescaleError(
+                f"--law: laws to average must share their inputs and response scale; "
+                f"{laws[0].name!r} has inputs {list(laws[0].inputs)} ({laws[0].link} link), "
+                f"{law.name!r} has {list(law.inputs)} ({law.link} link)."
+            )
+    return laws
+
+
+@contextmanager
+def _sampling_warnings_to_stderr():
+    """Print sampling problems as ``bayescale: warning: ...`` lines; re-raise other warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SamplingWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, SamplingWarning):
+            print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _fit_one(df, law, x, pooled, args, sampler):
+    from .fit import fit as fit_law
+
+    with _sampling_warnings_to_stderr():
+        return fit_law(
+            df,
+            law,
+            y=args.y,
+            x=x or None,
+            pooled=pooled,
+            run=args.run,
+            likelihood=args.likelihood,
+            sampler=sampler,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            random_seed=args.seed,
+            progressbar=None,
+        )
+
+
+def _cmd_fit(args, out) -> int:
+    from .compiled import choose_sampler
+
+    laws = _laws_of(args.law)
+    law = laws[0]
     df = _read_data(args)
     x = parse_pairs(args.x, "--x") if args.x else {}
     unknown = sorted(set(x) - set(law.inputs))
@@ -271,52 +342,62 @@ def _cmd_fit(args, out) -> int:
         pooled = pooled[0]
     if not 0.0 < args.prob < 1.0:
         raise BayescaleError(f"--prob must be between 0 and 1, got {args.prob}.")
+    if args.average not in ("lfo", "stacking"):
+        raise BayescaleError(f"--average must be lfo or stacking, got {args.average!r}.")
     outdir = Path(args.out) if args.out else None
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SamplingWarning)
-        result = fit_law(
-            df,
-            law,
-            y=args.y,
-            x=x or None,
-            pooled=pooled,
-            run=args.run,
-            likelihood=args.likelihood,
-            sampler=choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            random_seed=args.seed,
-            progressbar=None,
-        )
-    for w in caught:
-        if issubclass(w.category, SamplingWarning):
-            print(f"{PROG}: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    summary = result.summary(prob=args.prob)
+    sampler = choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler
+    fits = {lw.name: _fit_one(df, lw, x, pooled, args, sampler) for lw in laws}
+    pct = int(round(args.prob * 100))
+    summaries = {name: f.summary(prob=args.prob) for name, f in fits.items()}
+    avg = None
     with pd.option_context("display.width", 120, "display.max_columns", 20):
-        print(repr(result), file=out)
-        if "likelihood_choice" in result.settings:
-            print(f"likelihood: {result.settings['likelihood_choice']}", file=out)
-        print(f"\nPosterior ({int(round(args.prob * 100))}% HDI):", file=out)
-        print(summary.to_string(), file=out)
+        for name, result in fits.items():
+            print(repr(result), file=out)
+            if "likelihood_choice" in result.settings:
+                print(f"likelihood: {result.settings['likelihood_choice']}", file=out)
+            title = f" of {name}" if len(fits) > 1 else ""
+            print(f"\nPosterior{title} ({pct}% HDI):", file=out)
+            print(summaries[name].to_string(), file=out)
+        if len(fits) > 1:
+            from .compare import average
+
+            with _sampling_warnings_to_stderr():  # the leave-future-out refits
+                avg = average(fits, weights=args.average, random_seed=args.seed)
+            how = "leave-future-out" if args.average == "lfo" else "PSIS-LOO"
+            weights = ", ".join(f"{k} {v:.3f}" for k, v in avg.weights.items())
+            print(f"\nAverage of the laws ({how} stacking weights): {weights}", file=out)
         pred = None
         if new is not None:
-            pred = result.predict(new, prob=args.prob, kind=args.kind)
-            print(
-                f"\nPredictions ({args.kind}, {int(round(args.prob * 100))}% central interval):",
-                file=out,
-            )
+            source = avg if avg is not None else fits[law.name]
+            pred = source.predict(new, prob=args.prob, kind=args.kind)
+            what = "model average, " if avg is not None else ""
+            print(f"\nPredictions ({what}{args.kind}, {pct}% central interval):", file=out)
             print(pred.to_string(index=False), file=out)
+            if avg is not None:
+                shares = [f"{c}_share" for c in ("parameter", "noise", "extrapolation", "law_form")]
+                print("\nShares of the predictive variance (log scale):", file=out)
+                print(avg.decompose(new)[shares].round(3).to_string(index=False), file=out)
     if outdir is not None:
-        summary.to_csv(outdir / "summary.csv")
+        if avg is None:
+            summaries[law.name].to_csv(outdir / "summary.csv")
+            fits[law.name].save(outdir / "fit.nc")
+            saved = ["fit.nc"]
+        else:
+            table = pd.concat(summaries, names=["law", "parameter"])
+            table.to_csv(outdir / "summary.csv")
+            pd.Series(avg.weights, name="weight").rename_axis("law").to_csv(
+                outdir / "weights.csv"
+            )
+            saved = ["weights.csv"]
+            for name, f in fits.items():
+                f.save(outdir / f"fit_{name}.nc")
+                saved.append(f"fit_{name}.nc")
         if pred is not None:
             pred.to_csv(outdir / "predictions.csv", index=False)
-        result.save(outdir / "fit.nc")
-        ax = result.plot(new=new, prob=args.prob)
+        top = max(avg.weights, key=avg.weights.get) if avg is not None else law.name
+        ax = fits[top].plot(new=new, prob=args.prob)
         fig = ax.figure
         fig.tight_layout()
         fig.savefig(outdir / "fit.png", dpi=120)
@@ -324,7 +405,7 @@ def _cmd_fit(args, out) -> int:
 
         plt.close(fig)
         written = ["summary.csv"] + (["predictions.csv"] if pred is not None else [])
-        print(f"\nWrote {', '.join(written + ['fit.nc', 'fit.png'])} to {outdir}/", file=out)
+        print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
     return 0
 
 

@@ -58,6 +58,12 @@ def test_datasets_lists_registry(capsys):
          "--x: 'N:params' is not of the form name=value"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--x", "Q=params"],
          "not inputs of law 'chinchilla'"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla,power_law"],
+         "laws to average must share their inputs"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "kaplan,kaplan"],
+         "a law is named twice"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla,kaplan",
+          "--average", "mean"], "--average must be lfo or stacking"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
           "N=7e10"], "missing ['D']"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
@@ -143,3 +149,33 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     assert fit.settings["sampler"] == ("jax" if jax_platform() == "cpu" else "nutpie")
     again = fit.predict(pred[["N", "D"]], random_seed=3)
     np.testing.assert_allclose(again["median"], pred["median"], rtol=0.02)
+
+
+@pytest.mark.slow
+def test_fit_two_laws_forecasts_with_their_lfo_average(capsys, tmp_path):
+    """--law chinchilla,kaplan: both fitted, weights from leave-future-out stacking (the data
+    come from a Chinchilla law, so it should win), the average's forecast and its variance
+    shares (law form included), one summary table with a law column, a fit file per law."""
+    out_dir = tmp_path / "avg"
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla,kaplan",
+        "--predict", "N=7e10,D=1.4e12", "--out", str(out_dir),
+        "--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3",
+    )
+    assert rc == 0, err
+    assert "Posterior of chinchilla" in out and "Posterior of kaplan" in out
+    assert "Average of the laws (leave-future-out stacking weights)" in out
+    assert "law_form_share" in out
+    weights = pd.read_csv(out_dir / "weights.csv", index_col="law")["weight"]
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights["chinchilla"] > 0.8, weights
+    summary = pd.read_csv(out_dir / "summary.csv", index_col=["law", "parameter"])
+    assert {"chinchilla", "kaplan"} == set(summary.index.get_level_values("law"))
+    assert ("kaplan", "alpha_N") in summary.index
+    truth = dict(ds.REGISTRY["synthetic_chinchilla"]["truth"])
+    truth.pop("noise_sd_log")
+    pred = pd.read_csv(out_dir / "predictions.csv")
+    true_loss = chinchilla(pred["N"].to_numpy(), pred["D"].to_numpy(), **truth)
+    assert np.all(pred["lower"] < true_loss) and np.all(true_loss < pred["upper"])
+    for f in ("fit_chinchilla.nc", "fit_kaplan.nc", "fit.png"):
+        assert (out_dir / f).stat().st_size > 0, f
