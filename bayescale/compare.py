@@ -579,7 +579,8 @@ class Averaged:
         mean = {k: self.fits[k].draws(new, kind="mean", extrapolation=False) for k in names}
         centres = np.vstack([np.median(np.log(mean[k].values), axis=0) for k in names])
         top = names[int(np.argmax(w))]
-        out = parts[top].drop(columns=[c for c in parts[top] if c.endswith("_share")]).copy()
+        drop = [c for c in parts[top] if c.endswith("_share") or c == "total"]
+        out = parts[top].drop(columns=drop).copy()
         for c in ("parameter", "noise", "extrapolation"):
             out[c] = sum(wk * parts[k][c].to_numpy() for wk, k in zip(w, names))
         m = w @ centres
