@@ -291,6 +291,8 @@ def main():
                     help="a second law (e.g. kaplan): also score the leave-future-out "
                          "stacking average of the split's law and this one (loss ladders "
                          "fitted with the chinchilla law only)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="random seed of every fit and forecast (a seed-robustness check)")
     args = ap.parse_args()
     data = shared_datasets()
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
@@ -315,6 +317,7 @@ def main():
         for name, train, test, law, x, y, fit_kw in gens[key]():
             try:
                 out, item = run_split(name, train, test, law, x=x, y=y, settings=settings,
+                                      seed=args.seed,
                                       fit_kw=None if args.ignore_runs else fit_kw)
             except bs.BayescaleError as e:
                 print(f"{name}: skipped ({e})", flush=True)
@@ -323,12 +326,12 @@ def main():
             items[name] = item
             if args.average and law == "chinchilla":
                 parts.append(run_average(name, train, item, args.average, x=x, y=y,
-                                         settings=settings,
+                                         settings=settings, seed=args.seed,
                                          fit_kw=None if args.ignore_runs else fit_kw))
         if key in POOLABLE:
             for members in pool_groups(items).values():
                 if len(members) >= 3:
-                    parts.append(run_pooled(members))
+                    parts.append(run_pooled(members, seed=args.seed))
     points = pd.concat(parts, ignore_index=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     everything = args.only == ap.get_default("only")
@@ -341,6 +344,8 @@ def main():
         suffix += f"_numin{args.nu_min:g}"
     if args.average:
         suffix += f"_avg_{args.average}"
+    if args.seed:
+        suffix += f"_seed{args.seed}"
     points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)
     tab = summarise(points)
     plot(points, RESULTS / f"calibration{suffix}.png")
