@@ -154,8 +154,10 @@ def report(
     fit : Fit
     target : DataFrame or dict, optional
         Rows to forecast (input columns as in training); the forecast table gives
-        the posterior predictive median, central ``prob`` interval and the
-        extrapolation ratio (target compute / largest fitted compute).
+        the posterior predictive median, central ``prob`` interval, the
+        extrapolation ratio (target compute / largest fitted compute) and the shares
+        of the predictive variance (log scale) from parameter uncertainty, noise and
+        the extrapolation discrepancy (:meth:`Fit.decompose`).
     prob : float
         Credible interval probability of the parameter and forecast tables.
 
@@ -225,6 +227,10 @@ def report(
         cols = [c for c in pred.columns if c not in {"mean"}]
         fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
                                         "upper": f"upper_{round(100 * prob)}"})
+        # why the interval is as wide as it is: shares of the predictive variance (log scale)
+        dec = fit.decompose(target)
+        for c in ("parameter", "noise", "extrapolation"):
+            fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()
         fc.index.name = "target"
         tables["forecast"] = fc
     notes = tuple(fit.diagnostics.get("problems", ()))

@@ -91,6 +91,12 @@ def test_report_of_a_fit(bt, tmp_path):
     largest = simulate().loc[~bt.holdout, "C"].max()
     assert fc["extrapolation"].iloc[0] == pytest.approx(1e23 / largest)
     assert fc["lower_90"].iloc[0] < fc["median"].iloc[0] < fc["upper_90"].iloc[0]
+    # the variance shares of Fit.decompose: why the interval is as wide as it is
+    shares = fc[["parameter_share", "noise_share", "extrapolation_share"]]
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    dec = f.decompose({"C": [1e23]})
+    np.testing.assert_allclose(fc["extrapolation_share"], dec["extrapolation_share"])
+    assert fc["extrapolation_share"].iloc[0] > 0  # 100x beyond the data: the drift counts
     files = rep.to_csv(tmp_path / "rep")
     assert {p.name for p in files} >= {"parameters.csv", "priors.csv", "forecast.csv"}
     back = pd.read_csv(tmp_path / "rep" / "parameters.csv", index_col=0)
