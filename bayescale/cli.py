@@ -375,10 +375,11 @@ def _cmd_fit(args, out) -> int:
             what = "model average, " if avg is not None else ""
             print(f"\nPredictions ({what}{args.kind}, {pct}% central interval):", file=out)
             print(pred.to_string(index=False), file=out)
-            if avg is not None:
-                shares = [f"{c}_share" for c in ("parameter", "noise", "extrapolation", "law_form")]
+            if args.kind == "predictive":  # why each interval is as wide as it is
+                sources = ("parameter", "noise", "extrapolation") + (("law_form",) if avg else ())
+                shares = [f"{c}_share" for c in sources]
                 print("\nShares of the predictive variance (log scale):", file=out)
-                print(avg.decompose(new)[shares].round(3).to_string(index=False), file=out)
+                print(source.decompose(new)[shares].round(3).to_string(index=False), file=out)
     if outdir is not None:
         if avg is None:
             summaries[law.name].to_csv(outdir / "summary.csv")

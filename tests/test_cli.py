@@ -121,6 +121,8 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     assert "Posterior (90% HDI)" in out and "Predictions" in out
     # i.i.d. simulated noise: the default likelihood="auto" keeps Student-t and says why
     assert "likelihood: auto -> studentt: lag-1 residual autocorrelation" in out
+    # why each interval is as wide as it is
+    assert "Shares of the predictive variance" in out and "extrapolation_share" in out
     for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png"):
         assert (out_dir / f).stat().st_size > 0, f
 
