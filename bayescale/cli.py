@@ -397,8 +397,8 @@ def _cmd_fit(args, out) -> int:
                 saved.append(f"fit_{name}.nc")
         if pred is not None:
             pred.to_csv(outdir / "predictions.csv", index=False)
-        top = max(avg.weights, key=avg.weights.get) if avg is not None else law.name
-        ax = fits[top].plot(new=new, prob=args.prob)
+        plotted = avg if avg is not None else fits[law.name]
+        ax = plotted.plot(new=new, prob=args.prob)
         fig = ax.figure
         fig.tight_layout()
         fig.savefig(outdir / "fit.png", dpi=120)

@@ -558,6 +558,12 @@ class Averaged:
         top = max(self.weights, key=lambda k: self.weights[k])
         return summarise_draws(self.fits[top], new, d, prob)
 
+    def plot(self, **kwargs: Any):
+        """Data, each law's median and the average's band (:func:`bayescale.plots.plot_average`)."""
+        from .plots import plot_average
+
+        return plot_average(self, **kwargs)
+
     def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Split each row's predictive variance (log scale) by source, law form included.
 

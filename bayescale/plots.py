@@ -105,6 +105,78 @@ def plot_fit(
     return ax
 
 
+def plot_average(
+    avg: Any,
+    *,
+    new: pd.DataFrame | None = None,
+    prob: float = 0.9,
+    extend: float = 10.0,
+    ax: Any = None,
+    random_seed: int | None = None,
+):
+    """Data, each law's median forecast and the model average's predictive band.
+
+    ``avg`` is a :class:`bayescale.Averaged`. Each member with a positive weight gets
+    its median line (labelled with its weight); the average's central ``prob`` interval
+    is the shaded band (one-input laws: over the input range extended ``extend`` times)
+    or error bars at the training rows and at ``new`` (laws of several inputs, plotted
+    against compute). Where the laws' lines part, the band widens: the law-form share of
+    :meth:`Averaged.decompose`.
+
+    Returns the matplotlib Axes.
+
+    Examples
+    --------
+    >>> bs.average({"chinchilla": f1, "kaplan": f2}, weights="lfo").plot(new=target)
+    ... # doctest: +SKIP
+    """
+    from .fit import scale_of
+
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    names = [k for k in avg.fits if avg.weights.get(k, 0.0) > 0]
+    top = avg.fits[max(names, key=lambda k: avg.weights[k])]
+    law, data = top.law, top.data
+    one_input = len(law.inputs) == 1
+    if one_input:
+        inp = law.inputs[0]
+        col = top.spec.x.get(inp, inp)
+        lo, hi = np.log10(data[inp].min()), np.log10(data[inp].max() * extend)
+        frame = pd.DataFrame({col: np.logspace(lo, hi, 80)})
+    else:
+        frame = top.user_frame().drop(columns=top.spec.y)
+        if new is not None:
+            frame = pd.concat([frame, pd.DataFrame(new)], ignore_index=True)
+    xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
+    order = np.argsort(xs)
+    band = avg.predict(frame, prob=prob, random_seed=random_seed)
+    label = f"average, {int(round(prob * 100))}% predictive"
+    if one_input:
+        ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
+    else:
+        ax.errorbar(xs, band["median"], yerr=[band["median"] - band["lower"],
+                    band["upper"] - band["median"]], fmt="none", color="0.5", alpha=0.5,
+                    label=label)
+    for i, name in enumerate(names):
+        med = avg.fits[name].predict(frame, prob=prob, random_seed=random_seed)["median"]
+        lab = f"{name} median (weight {avg.weights[name]:.2f})"
+        if one_input:
+            ax.plot(xs[order], med.to_numpy()[order], lw=1.5, color=f"C{i}", label=lab)
+        else:  # rows of different N and D at similar compute: markers, not a line
+            ax.scatter(xs, med.to_numpy(), marker="_", s=60, color=f"C{i}", label=lab)
+    ax.scatter(scale_of(law, data) if not one_input else data[inp], data["y"], s=10,
+               color="k", zorder=3, label="data")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(col if one_input else "compute C (FLOPs)")
+    ax.set_ylabel(top.spec.y)
+    weights = ", ".join(f"{k} {w:.2f}" for k, w in avg.weights.items())
+    ax.set_title(f"model average (weights: {weights})", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
+
+
 def plot_calibration(backtest: Any, *, ax: Any = None):
     """Plot observed against nominal coverage of a backtest's central intervals.
 

@@ -175,6 +175,25 @@ def test_average_decompose_adds_the_spread_between_laws(bnsl_fits):
     assert (one["law_form"] == 0).all()
 
 
+@pytest.mark.slow
+def test_average_plot_draws_each_law_and_the_band(bnsl_fits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    avg = bs.average(bnsl_fits, weights={"power_law": 0.4, "broken_power_law": 0.6})
+    ax = avg.plot(prob=0.8)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "power_law median (weight 0.40)" in labels
+    assert "broken_power_law median (weight 0.60)" in labels
+    assert "average, 80% predictive" in labels
+    # each law's line is its own posterior predictive median over the plotted grid
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("power_law"))
+    x, y = line.get_data()
+    want = bnsl_fits["power_law"].predict(pd.DataFrame({"C": x}), prob=0.8)["median"]
+    np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
+    assert x.max() == pytest.approx(10 * simulate_bnsl()["C"].max())
+
+
 def test_fit_pickles(bnsl_fits):
     f = bnsl_fits["power_law"]
     g = pickle.loads(pickle.dumps(f))
