@@ -233,7 +233,7 @@ def split_future(
     return mask
 
 
-def _scale_column(fit) -> str:
+def _scale_column(fit: Any) -> str:
     """User column that measures scale for leave-future-out splits of ``fit``'s data."""
     inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)]
     if "C" in fit.law.inputs or {"N", "D"} <= set(fit.law.inputs):
@@ -241,12 +241,17 @@ def _scale_column(fit) -> str:
     return fit.spec.x.get(inputs[0], inputs[0])
 
 
-def default_lfo(fit, lfo: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def default_lfo(fit: Any, lfo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Leave-future-out split options with the defaults filled in.
 
     ``by`` defaults to the scale of ``fit`` (``C`` for laws of ``N`` and ``D``, else the
     single input's column) and, without a ``cutoff``, ``quantile`` to 0.8: the largest
     fifth of the training rows is forecast from the rest.
+
+    Examples
+    --------
+    >>> default_lfo(fit)  # doctest: +SKIP
+    {'by': 'C', 'quantile': 0.8}
     """
     opts = dict(lfo or {})
     opts.setdefault("by", _scale_column(fit))
