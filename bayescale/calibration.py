@@ -458,6 +458,13 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
     with ``nu <= 2`` has none (IsoFLOP grids with outlying runs fit ``nu`` below 1,
     where the sample variance of noise draws is dominated by a few extreme draws).
     """
+    return decompose_with_centre(fit, new, extrapolation=extrapolation)[0]
+
+
+def decompose_with_centre(
+    fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`decompose` and, per row, the median of the law's log mean (its centre)."""
     from .likelihoods import get_likelihood
     from .model import run_offsets
 
@@ -486,4 +493,4 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
     out["total"] = total
     for c in ("parameter", "noise", "extrapolation"):
         out[f"{c}_share"] = out[c] / total
-    return out
+    return out, np.median(logmu, axis=0)

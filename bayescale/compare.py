@@ -499,6 +499,10 @@ class Averaged:
         w = ", ".join(f"{k}={v:.3f}" for k, v in self.weights.items())
         return f"<bayescale.Averaged {w}>"
 
+    def _members(self) -> list[str]:
+        """Names of the fits with a positive weight, in the order of ``fits``."""
+        return [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+
     def draws(
         self,
         new: pd.DataFrame | Mapping[str, Any] | None = None,
@@ -517,7 +521,7 @@ class Averaged:
         """
         seed = self.random_seed if random_seed is None else random_seed
         rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
-        names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+        names = self._members()
         per = {
             k: self.fits[k].draws(
                 new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
@@ -583,12 +587,14 @@ class Averaged:
         >>> avg = bs.average({"chinchilla": f1, "kaplan": f2}, weights="lfo")  # doctest: +SKIP
         >>> avg.decompose({"N": [7e10], "D": [1.4e12]})[["law_form_share"]]  # doctest: +SKIP
         """
-        names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+        from .calibration import decompose_with_centre
+
+        names = self._members()
         w = np.array([self.weights[k] for k in names], dtype=float)
         w = w / w.sum()
-        parts = {k: self.fits[k].decompose(new) for k in names}
-        mean = {k: self.fits[k].draws(new, kind="mean", extrapolation=False) for k in names}
-        centres = np.vstack([np.median(np.log(mean[k].values), axis=0) for k in names])
+        both = {k: decompose_with_centre(self.fits[k], new) for k in names}
+        parts = {k: both[k][0] for k in names}
+        centres = np.vstack([both[k][1] for k in names])
         top = names[int(np.argmax(w))]
         drop = [c for c in parts[top] if c.endswith("_share") or c == "total"]
         out = parts[top].drop(columns=drop).copy()
@@ -604,7 +610,7 @@ class Averaged:
 
     def log_predictive_density(self, data: pd.DataFrame) -> np.ndarray:
         """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``."""
-        names = [k for k in self.fits if self.weights.get(k, 0.0) > 0]
+        names = self._members()
         lp = np.column_stack([log_predictive_density(self.fits[k], data) for k in names])
         w = np.array([self.weights[k] for k in names])
         return _logmeanexp(lp.T + np.log(w)[:, None], axis=0) + np.log(len(names))

@@ -135,7 +135,7 @@ def plot_average(
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    names = [k for k in avg.fits if avg.weights.get(k, 0.0) > 0]
+    names = avg._members()
     top = avg.fits[max(names, key=lambda k: avg.weights[k])]
     law, data = top.law, top.data
     one_input = len(law.inputs) == 1
