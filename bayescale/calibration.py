@@ -61,6 +61,8 @@ PRIOR_SCALE = 0.005
 TAU_GRID = np.linspace(0.0, 0.6, 12001)
 #: Growth exponents of the discrepancy sd with distance (uniform prior).
 H_GRID = (0.25, 0.5, 0.75, 1.0)
+#: How the training rows are ordered for the inner cutoffs (see :func:`inner_position`).
+CUT_BY = ("scale", "inputs")
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Calibration:
     #: Hyper-posterior summary when the prior of ``tau`` was pooled across series
     #: (:func:`bayescale.pool_calibration`); ``None`` for the default prior.
     population: dict[str, float] | None = None
+    #: How the inner cutoffs ordered the rows (:func:`inner_position`).
+    cut_by: str = "scale"
 
     @property
     def tau_weights(self) -> np.ndarray:
@@ -155,6 +159,7 @@ class Calibration:
             ),
             "prior_scale": self.prior_scale,
             "inner_cutoffs": list(self.cutoffs),
+            "inner_cut_by": self.cut_by,
             "inner_points": self.n_points,
             "inner_cover50": self.inner_coverage(0.5),
             "inner_cover90": self.inner_coverage(0.9),
@@ -172,6 +177,7 @@ class Calibration:
             "cutoffs": list(self.cutoffs),
             "problems": list(self.problems),
             "population": self.population,
+            "cut_by": self.cut_by,
         }
 
     @classmethod
@@ -186,6 +192,7 @@ class Calibration:
             cutoffs=tuple(d["cutoffs"]),
             problems=tuple(d["problems"]),
             population=d.get("population"),
+            cut_by=d.get("cut_by", "scale"),
         )
 
 
@@ -295,10 +302,40 @@ def scale_decades(fit: Fit, frame: pd.DataFrame) -> np.ndarray:
     return decades_beyond(fit, frame, _maxima(fit, fit.data))
 
 
+def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.ndarray:
+    """Where each row stands for the inner cutoffs: the larger, the later it is held out.
+
+    ``"scale"``: log10 of the row's scale (``C``, else ``6 N D``, else the input), so the
+    inner fits forecast larger compute. ``"inputs"``: the row's largest percentile rank
+    over the law's positive inputs and its scale, so a row is held out when it is among
+    the largest in *any* of them (a larger model, more tokens or more compute), the ways a
+    real forecast leaves the data; for a law of one input both orders are the same.
+
+    Examples
+    --------
+    >>> import pandas as pd, bayescale as bs
+    >>> fit = bs.fit(df, "chinchilla")                      # doctest: +SKIP
+    >>> inner_position(fit, fit.data, "inputs")             # doctest: +SKIP
+    """
+    from .fit import scale_of
+
+    if cut_by not in CUT_BY:
+        raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
+    scale = np.asarray(scale_of(fit.law, frame), dtype=float)
+    if cut_by == "scale":
+        return np.log10(scale)
+    columns = [scale] + [
+        frame[inp].to_numpy(dtype=float) for inp in fit.law.inputs if fit.law.is_positive(inp)
+    ]
+    ranks = [pd.Series(c).rank(pct=True).to_numpy() for c in columns if np.ptp(c) > 0]
+    return np.max(ranks, axis=0) if ranks else np.zeros(len(frame))
+
+
 def calibrate(
     fit: Fit,
     *,
     cutoffs: Sequence[float] = CUTOFFS,
+    cut_by: str = "scale",
     prior_scale: float = PRIOR_SCALE,
     h_grid: Sequence[float] = H_GRID,
     min_rows: int | None = None,
@@ -314,6 +351,9 @@ def calibrate(
     cutoffs : sequence of float
         Quantiles of log-scale of the training rows at which to cut; the rows at
         or below a cutoff are refitted, the rows above are forecast.
+    cut_by : {"scale", "inputs"}
+        How rows are ordered for the cutoffs (:func:`inner_position`): by log scale, or by
+        their largest percentile rank over the law's inputs and scale.
     prior_scale : float
         Scale of the ``HalfCauchy`` prior of ``tau`` (log-response at one decade).
     h_grid : sequence of float
@@ -328,8 +368,6 @@ def calibrate(
     -------
     Calibration
     """
-    from .fit import scale_of
-
     if fit.law.link != "log":
         raise BayescaleError(
             f"Extrapolation calibration is implemented for log-link (loss) laws; law "
@@ -337,8 +375,7 @@ def calibrate(
         )
     n_free = fit.spec.free_parameter_count()
     min_rows = min_rows or max(2 * n_free, 8)
-    scale = scale_of(fit.law, fit.data)
-    logs = np.log10(scale)
+    logs = inner_position(fit, fit.data, cut_by)
     seed = fit.settings.get("random_seed") if random_seed is None else random_seed
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
@@ -398,6 +435,7 @@ def calibrate(
         residuals=resid,
         cutoffs=tuple(used),
         problems=tuple(problems),
+        cut_by=cut_by,
     )
     if not rows:
         return cal

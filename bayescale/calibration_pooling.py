@@ -221,6 +221,7 @@ def pool_calibration(
             problems=c.problems,
             h=c.h,
             population=dict(pop, series=len(items)),
+            cut_by=c.cut_by,
         )
         out.append(f.with_calibration(new))
     if isinstance(fits, Mapping):

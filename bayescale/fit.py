@@ -328,7 +328,8 @@ class Fit:
         """Return a copy of the fit calibrated with non-default settings.
 
         Keyword arguments go to :func:`bayescale.calibration.calibrate`
-        (``cutoffs``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``). To pool the
+        (``cutoffs``, ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``,
+        ``draws``). To pool the
         discrepancy rate over many fits, see :func:`bayescale.pool_calibration`.
         """
         from .calibration import calibrate

@@ -6,6 +6,7 @@ predictive (``extrapolation=False``) and of the calibrated one (default), the
 median's absolute relative error and the relative interval width.
 
     python benchmarks/calibration.py [--quick] [--only chinchilla,gadre,porian,revisiting,pythia]
+    python benchmarks/calibration.py --only simulated   # ladders simulated from known truths
 
 Writes benchmarks/results/calibration.csv (per target), calibration.md (tables)
 and calibration.png (nominal vs observed coverage).
@@ -61,11 +62,17 @@ def n_problems(f) -> int:
     return len(f.diagnostics.get("problems", ()))
 
 
+#: Keyword arguments of ``Fit.calibrate`` (``--cut-by``); empty: the package's default.
+CALIBRATE_KW: dict = {}
+
+
 def run_split(name, train, test, law, *, x=None, y="loss", settings, seed=0, fit_kw=None):
     t0 = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f = bs.fit(train, law, x=x, y=y, random_seed=seed, **settings, **(fit_kw or {}))
+        if CALIBRATE_KW and f.law.link == "log":
+            f = f.calibrate(**CALIBRATE_KW)
         cols = list((x or {}).values()) or list(bs.get_law(law).inputs)
         new = test[cols]
         d_plain = f.draws(new, extrapolation=False, random_seed=seed).values
@@ -96,8 +103,13 @@ def run_average(name, train, items, alt, *, x=None, y="loss", settings, seed=0, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = bs.fit(train, alt, x=x, y=y, random_seed=seed, **settings, **(fit_kw or {}))
+        if CALIBRATE_KW:
+            g = g.calibrate(**CALIBRATE_KW)
         # LFO split: the default, the largest fifth of the training rows by compute
-        avg = bs.average({f.law.name: f, alt: g}, weights="lfo", random_seed=seed)
+        # refits in this process: each fit is seeded, so any executor gives the same weights,
+        # and here the compiled structures are reused instead of compiled in new workers
+        avg = bs.average({f.law.name: f, alt: g}, weights="lfo", random_seed=seed,
+                         executor="serial")
         parts = []
         for method, extra in (("average, plain", False), ("average, calibrated", "auto")):
             d = avg.draws(new, random_seed=seed, extrapolation=extra).values
@@ -214,6 +226,68 @@ def pythia_splits(data):
                    "loss", {"run": "model"})
 
 
+#: Simulated ladders (``--only simulated``): the design below was fixed before the first
+#: run and is not tuned to its result. 12 model sizes, log-spaced over 2e7-2e10 parameters,
+#: each trained at 5, 20 and 80 tokens per parameter (36 runs); the law is fitted to the 8
+#: smallest sizes (up to 1.6e9) and forecasts the 4 largest sizes' final losses (12 targets,
+#: 0.27-1.1 decades beyond in N). Truths, loss in nats with multiplicative log-normal noise:
+SIM_SIZES = np.geomspace(2e7, 2e10, 12)
+SIM_TOKENS_PER_PARAM = (5.0, 20.0, 80.0)
+SIM_FIT_SIZES = 8
+SIM_SEEDS = 10
+
+
+def _chinchilla_truth(N, D):
+    # Hoffmann et al. (2022), approach 3
+    return 1.69 + 406.4 / N**0.34 + 410.7 / D**0.28
+
+
+def _sim_truths():
+    """Each truth: (loss function of N, D, rng, sizes index) -> loss, and its story."""
+    def exact(N, D, rng, size):
+        # the fitted law is exactly right; noise sd 0.5% (log scale)
+        return _chinchilla_truth(N, D) * np.exp(rng.normal(0.0, 0.005, N.shape))
+
+    def bend(N, D, rng, size):
+        # the N term's exponent falls from 0.34 to 0.24 around N_b = 1e9 (a smoothly broken
+        # power law, sharpness f = 0.5): the law bends away at the edge of the fitted range
+        n_term = 406.4 / N**0.34 * (1.0 + (N / 1e9) ** 2.0) ** (0.10 * 0.5)
+        loss = 1.69 + n_term + 410.7 / D**0.28
+        return loss * np.exp(rng.normal(0.0, 0.005, N.shape))
+
+    def kaplan(N, D, rng, size):
+        # another form: Kaplan et al. (2020), eq. 1.5, no irreducible loss
+        loss = ((8.8e13 / N) ** (0.076 / 0.095) + 5.4e13 / D) ** 0.095
+        return loss * np.exp(rng.normal(0.0, 0.005, N.shape))
+
+    def run_offsets(N, D, rng, size):
+        # the right law, but each model size shares an offset (sd 1%) across its token
+        # counts, with 0.2% noise on top: residuals correlated within a size
+        offset = rng.normal(0.0, 0.01, SIM_SIZES.size)[size]
+        return _chinchilla_truth(N, D) * np.exp(offset + rng.normal(0.0, 0.002, N.shape))
+
+    return {"exact": exact, "bend": bend, "kaplan": kaplan, "run_offsets": run_offsets}
+
+
+def simulated_splits(seeds: int = SIM_SEEDS):
+    """Fit-small / forecast-large splits of simulated ladders with known truths."""
+    size = np.repeat(np.arange(SIM_SIZES.size), len(SIM_TOKENS_PER_PARAM))
+    N = SIM_SIZES[size]
+    D = N * np.tile(SIM_TOKENS_PER_PARAM, SIM_SIZES.size)
+    for kind, truth in _sim_truths().items():
+        for seed in range(seeds):
+            rng = np.random.default_rng(1000 + seed)
+            df = pd.DataFrame({"N": N, "D": D, "loss": truth(N, D, rng, size), "size": size})
+            small = size < SIM_FIT_SIZES
+            yield (f"simulated-{kind} seed{seed}", df[small], df[~small], "chinchilla", None,
+                   "loss", {})
+            if kind == "run_offsets":
+                # the same ladders, fitted as users who know which rows share a model would
+                # (added after the first run: the model's rows share an offset)
+                yield (f"simulated-run_offsets,run=size seed{seed}", df[small], df[~small],
+                       "chinchilla", None, "loss", {"run": "size"})
+
+
 def _row(g, **labels):
     row = dict(labels, splits=g["split"].nunique(), targets=len(g))
     for p in PROBS:
@@ -291,10 +365,17 @@ def main():
                     help="a second law (e.g. kaplan): also score the leave-future-out "
                          "stacking average of the split's law and this one (loss ladders "
                          "fitted with the chinchilla law only)")
+    ap.add_argument("--cut-by", default=None, choices=("scale", "inputs"),
+                    help="order of the rows for the inner cutoffs of the calibration "
+                         "(default: the package's)")
+    ap.add_argument("--sim-seeds", type=int, default=SIM_SEEDS,
+                    help="simulated ladders per truth (--only simulated)")
     ap.add_argument("--seed", type=int, default=0,
                     help="random seed of every fit and forecast (a seed-robustness check)")
     args = ap.parse_args()
     data = shared_datasets()
+    if args.cut_by:
+        CALIBRATE_KW["cut_by"] = args.cut_by
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
     if args.likelihood:
         settings["likelihood"] = args.likelihood
@@ -309,6 +390,7 @@ def main():
         "porian": lambda: porian_splits(data, args.quick),
         "revisiting": lambda: revisiting_splits(data, args.quick),
         "pythia": lambda: pythia_splits(data),
+        "simulated": lambda: simulated_splits(3 if args.quick else args.sim_seeds),
     }
     parts = []
     t0 = time.time()
@@ -344,6 +426,10 @@ def main():
         suffix += f"_numin{args.nu_min:g}"
     if args.average:
         suffix += f"_avg_{args.average}"
+    if args.cut_by:
+        suffix += f"_cut{args.cut_by}"
+    if args.sim_seeds != SIM_SEEDS and "simulated" in args.only:
+        suffix += f"_sims{args.sim_seeds}"
     if args.seed:
         suffix += f"_seed{args.seed}"
     points.to_csv(RESULTS / f"calibration{suffix}.csv", index=False)

@@ -97,6 +97,35 @@ def test_exact_law_intervals_not_inflated_more_than_20pct():
     assert 0.3 <= summ["inner_cover50"] <= 0.7, summ
 
 
+def test_inner_position_orders_rows_by_scale_or_by_any_input():
+    """``cut_by="inputs"`` holds out a large model trained on few tokens, which ``"scale"``
+    (compute) keeps in the inner fit; for a law of one input both orders agree."""
+    from types import SimpleNamespace
+
+    from bayescale.calibration import inner_position
+
+    chin = SimpleNamespace(law=bs.get_law("chinchilla"))
+    frame = pd.DataFrame({"N": [1e7, 1e8, 1e9, 1e10, 1e7], "D": [1e9, 1e10, 1e11, 1e7, 1e12]})
+    by_scale = inner_position(chin, frame, "scale")
+    np.testing.assert_allclose(by_scale, np.log10(6 * frame.N * frame.D))
+    by_inputs = inner_position(chin, frame, "inputs")
+    # row 3 (the largest N, little compute) ranks first by N; row 4 (most tokens) by D
+    assert by_inputs[3] == by_inputs[4] == 1.0
+    assert by_scale[3] < np.median(by_scale)
+    assert np.all((by_inputs > 0) & (by_inputs <= 1))
+    one = SimpleNamespace(law=bs.get_law("power_law"))
+    x = pd.DataFrame({"x": [3.0, 1.0, 20.0, 7.0]})
+    assert (np.argsort(inner_position(one, x, "inputs"))
+            == np.argsort(inner_position(one, x, "scale"))).all()
+    with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
+        inner_position(chin, frame, "compute")
+    cal = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005,
+                      cut_by="inputs")
+    back = Calibration.from_dict(cal.to_dict())
+    assert back.cut_by == "inputs" and back.summary()["inner_cut_by"] == "inputs"
+    assert Calibration.from_dict({**cal.to_dict(), "cut_by": "scale"}).cut_by == "scale"
+
+
 def test_inner_coverage_from_pits():
     cal = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005,
                       residuals=pd.DataFrame({"pit": [0.5, 0.3, 0.9, 0.99, 0.02]}))
