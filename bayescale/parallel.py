@@ -10,6 +10,11 @@ Executors
 ``executor=None`` (default)
     A local :class:`~concurrent.futures.ProcessPoolExecutor` with two workers and
     the ``"spawn"`` start method (JAX is multithreaded and deadlocks after ``fork``).
+    One fit, or up to ``SERIAL_MAX_TASKS`` fits whose models are already compiled in
+    this process (:func:`compiled_here`; e.g. the leave-future-out refits of laws just
+    fitted), run in this process instead: a worker would compile them again.
+``executor="processes"``
+    The local process pool, always.
 ``executor="serial"``
     Run in this process, one fit after the other.
 any ``concurrent.futures.Executor``
@@ -53,6 +58,11 @@ from .law import Law, get_law
 
 #: Workers of the default local process pool.
 DEFAULT_WORKERS = 2
+#: With ``executor=None``, at most this many fits whose models are already compiled in this
+#: process run here instead of in new workers, which would compile them again: nutpie's
+#: compile (about 20 s a structure on 2 cores) costs as much as 15-30 refits (about 1 s),
+#: so a pool of 2 workers only pays off for more fits than that.
+SERIAL_MAX_TASKS = 8
 
 
 class SerialExecutor(Executor):
@@ -135,6 +145,48 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
         return fit(data, law, **kw)
 
 
+_SPEC_KEYS = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale", "correlated",
+              "trials")
+
+
+def compiled_here(tasks: Sequence[tuple[pd.DataFrame, str | Law, Mapping[str, Any]]]) -> bool:
+    """Whether every task's model is already compiled in this process for its sampler.
+
+    Such fits cost only their sampling here (a data swap), while a new worker process
+    would compile the model again. ``False`` when in doubt (a sampler that compiles at
+    every call, a likelihood still to be chosen, data the validation refuses).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16, 32], "loss": [3, 2.6, 2.3, 2.1, 2.0, 1.9]})
+    >>> compiled_here([(df, "power_law", {"sampler": "pymc"})])
+    False
+    """
+    from .compiled import _CACHE, choose_sampler, structure_key
+    from .fit import prepare_spec
+
+    for data, law, kw in tasks:
+        sampler = kw.get("sampler", "auto")
+        if sampler == "auto":
+            sampler = choose_sampler()
+        if sampler not in ("nutpie", "jax") or kw.get("likelihood") in (None, "auto"):
+            return False
+        try:
+            spec, _ = prepare_spec(data, law, **{k: kw.get(k) for k in _SPEC_KEYS if k in kw},
+                                   **{k: None for k in ("y", "x", "priors") if k not in kw})
+        except Exception:  # noqa: BLE001 - the fit itself will report it
+            return False
+        entry = _CACHE.get(structure_key(spec))
+        if entry is None:
+            return False
+        ready = (entry._nutpie is not None if sampler == "nutpie"
+                 else entry._jax is not None or bool(entry._programs))  # built or loaded
+        if not ready:
+            return False
+    return True
+
+
 def run_fits(
     tasks: Sequence[tuple[pd.DataFrame, str | Law, Mapping[str, Any]]],
     *,
@@ -147,8 +199,10 @@ def run_fits(
 
     if not tasks:
         return []
-    if len(tasks) == 1 and executor is None:
-        executor = "serial"  # a process pool only pays off for several fits
+    if executor is None and (
+        len(tasks) == 1 or (len(tasks) <= SERIAL_MAX_TASKS and compiled_here(tasks))
+    ):
+        executor = "serial"  # a process pool only pays off for several fits to compile
     with executor_context(executor) as ex:
         futures = [ex.submit(fit_task, d, _law_ref(law), dict(kw)) for d, law, kw in tasks]
         fits = [f.result() for f in futures]

@@ -5,6 +5,8 @@ Usage (CPU, the whole thing, about 15-30 min on the shared 2-core box)::
     BAYESCALE_DATA=../shared/datasets PYTHONPATH=. python benchmarks/throughput.py
 
 Sections (``--only a,b``): ``first`` (end-to-end first fit in this fresh process),
+``lfo`` (not in the default: leave-future-out weights of two laws fitted in this
+process, refits here or in a new process pool),
 ``processes`` (not in the default: the first JAX fit in ``--processes`` fresh processes,
 with the programs stored by :mod:`bayescale.programs` and without),
 ``compile`` (not in the default: where nutpie's first compilation goes; run it twice),
@@ -179,6 +181,30 @@ def bench_first_and_refit(args, samplers):
                 sample_s=round(f.settings["timing"]["sample_s"], 2),
             )
         del first
+
+
+# ------------------------------------------------------------------------------------------
+def bench_lfo(args, samplers):
+    """Leave-future-out weights of two laws fitted in this process: the refits run here
+    (``executor=None``: the models are compiled already) or in a new 2-worker pool."""
+    import bayescale as bs
+
+    df = chinchilla_points()
+    kw = dict(draws=args.draws, tune=args.tune, chains=args.chains, warn=False, **CH)
+    for smp in samplers:
+        fits = {law: bs.fit(df, law, sampler=smp, random_seed=1, **kw)
+                for law in ("chinchilla", "kaplan")}
+        weights = {}
+        for label, executor in (("default (executor=None)", None),
+                                ("new process pool (executor='processes')", "processes")):
+            with Timer() as tm:
+                avg = bs.average(fits, weights="lfo", executor=executor)
+            weights[label] = avg.weights
+            record("lfo", f"{smp}: bs.average(weights='lfo'), 2 laws, {label}", tm,
+                   kaplan_weight=round(float(avg.weights["kaplan"]), 4))
+        a, b = weights.values()
+        record("lfo", f"{smp}: same weights either way", None,
+               same=bool(np.allclose([a[k] for k in a], [b[k] for k in a], atol=1e-12)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -521,6 +547,8 @@ def main() -> None:
             bench_first_and_refit(args, samplers)
         if "processes" in args.only:
             bench_processes(args)
+        if "lfo" in args.only:
+            bench_lfo(args, samplers)
         if "speed" in args.only:
             bench_speed(args)
         if "overhead" in args.only:

@@ -128,6 +128,20 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
     np.testing.assert_array_equal(
         fresh.idata.log_likelihood["y_obs"].values, f_b.idata.log_likelihood["y_obs"].values
     )
+    # refits of a model compiled here run here, not in new workers that compile it again
+    from bayescale.compare import refit_kwargs
+    from bayescale.parallel import compiled_here, run_fits
+
+    task = (a, "power_law", refit_kwargs(fresh))
+    assert compiled_here([task, (b, "power_law", refit_kwargs(fresh, random_seed=3))])
+    other = refit_kwargs(fresh, priors={"alpha": bs.Prior("Beta", alpha=2.0, beta=5.0)})
+    assert not compiled_here([task, (a, "power_law", other)])  # another structure
+    assert not compiled_here([(a, "power_law", refit_kwargs(fresh, sampler="pymc"))])
+    refits = run_fits([task, task], warn=False)  # executor=None: the default pool, or here
+    assert C.COMPILE_COUNTS["nutpie"] == 1
+    assert [f.settings["timing"]["compiled"] for f in refits] == [False, False]
+    np.testing.assert_array_equal(refits[0].posterior["E"].values,
+                                  refits[1].posterior["E"].values)
 
 
 @pytest.mark.slow
