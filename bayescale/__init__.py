@@ -1,5 +1,7 @@
 """bayescale: Bayesian scaling laws with calibrated extrapolation intervals."""
 
+import warnings as _warnings
+
 from .errors import (
     BayescaleError,
     DataError,
@@ -10,6 +12,13 @@ from .errors import (
 )
 from .law import Law, get_law, law, list_laws
 from .priors import Prior
+
+# PyTensor's C backend warns, the first time it compiles, that it found no BLAS library (a
+# pip install); bayescale samples through numba (nutpie) or JAX, which do not use it, and
+# its few C-compiled helpers have no matrix products: the warning would only alarm users.
+_warnings.filterwarnings(
+    "ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning
+)
 
 __version__ = "0.1.0"
 

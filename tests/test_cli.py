@@ -109,6 +109,23 @@ def test_real_process_error_has_no_traceback():
     assert proc.stderr.startswith("bayescale: error: Unknown law 'chinchila'")
 
 
+def test_pytensor_missing_blas_warning_is_not_shown():
+    """PyTensor's C backend warns that a pip install has no BLAS, which bayescale's samplers
+    (numba, JAX) do not use: importing bayescale hides that one warning, not others."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    code = (
+        "import warnings, bayescale\n"
+        "warnings.warn('PyTensor could not link to a BLAS installation. Operations that "
+        "might benefit from BLAS will be severely degraded.', UserWarning)\n"
+        "warnings.warn('another warning', UserWarning)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "BLAS" not in proc.stderr
+    assert "another warning" in proc.stderr
+
+
 @pytest.mark.slow
 def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     out_dir = tmp_path / "results"
