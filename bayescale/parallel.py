@@ -128,6 +128,24 @@ def _law_ref(law: str | Law) -> str | Law:
     return obj
 
 
+@contextlib.contextmanager
+def no_progress() -> Iterator[None]:
+    """No progress bars inside (the nested fits of a task).
+
+    The caller's setting is restored after: a task may run in the caller's own process
+    (``executor="serial"``, or few fits already compiled there).
+    """
+    old = os.environ.get("BAYESCALE_NO_PROGRESS")
+    os.environ["BAYESCALE_NO_PROGRESS"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("BAYESCALE_NO_PROGRESS", None)
+        else:
+            os.environ["BAYESCALE_NO_PROGRESS"] = old
+
+
 def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
     """One fit, run in a worker: ``bayescale.fit(data, law, **kwargs)`` without warnings.
 
@@ -136,11 +154,10 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
     """
     from .fit import fit
 
-    os.environ.setdefault("BAYESCALE_NO_PROGRESS", "1")
     kw = dict(kwargs)
     kw["warn"] = False
     kw.setdefault("progressbar", False)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), no_progress():
         warnings.simplefilter("ignore")
         return fit(data, law, **kw)
 

@@ -243,9 +243,11 @@ def sbc_task(
     thin: int,
 ) -> list[dict[str, Any]]:
     """One chunk of simulations, run in a worker: one compile, then a data swap per fit."""
-    os.environ.setdefault("BAYESCALE_NO_PROGRESS", "1")
-    spec, frame, model = _setup(law, design, kw, bounds)
-    return _fit_sims(spec, frame, model, ys, seeds, dict(settings), names, thin)
+    from .parallel import no_progress
+
+    with no_progress():
+        spec, frame, model = _setup(law, design, kw, bounds)
+        return _fit_sims(spec, frame, model, ys, seeds, dict(settings), names, thin)
 
 
 # ------------------------------------------------------------------------------------------

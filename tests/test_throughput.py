@@ -7,6 +7,8 @@ power law with 2 chains x 200 draws.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,7 +139,9 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
     other = refit_kwargs(fresh, priors={"alpha": bs.Prior("Beta", alpha=2.0, beta=5.0)})
     assert not compiled_here([task, (a, "power_law", other)])  # another structure
     assert not compiled_here([(a, "power_law", refit_kwargs(fresh, sampler="pymc"))])
+    before = os.environ.get("BAYESCALE_NO_PROGRESS")
     refits = run_fits([task, task], warn=False)  # executor=None: the default pool, or here
+    assert os.environ.get("BAYESCALE_NO_PROGRESS") == before  # the caller's setting kept
     assert C.COMPILE_COUNTS["nutpie"] == 1
     assert [f.settings["timing"]["compiled"] for f in refits] == [False, False]
     np.testing.assert_array_equal(refits[0].posterior["E"].values,
