@@ -12,6 +12,7 @@ identity-link law would mix scales, so :func:`compare` refuses it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -268,6 +269,37 @@ def _lfo_options(lfo: Mapping[str, Any]) -> dict[str, Any]:
     return dict(lfo)
 
 
+def runs_seen_note(data: pd.DataFrame, future: np.ndarray, run: str | None) -> str | None:
+    """Why a leave-future-out split may not score forecasts of new runs, or ``None``.
+
+    When every run with rows above the cutoff also has rows below it, the refits forecast
+    later rows of runs they have seen (more tokens, later checkpoints), not new runs
+    (larger models): on a ladder of a few models' checkpoints such weights were unstable
+    (docs/calibration.md, "Structural uncertainty").
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"model": ["a", "a", "b", "b"], "C": [1.0, 4.0, 2.0, 8.0]})
+    >>> runs_seen_note(df, np.array([False, True, False, True]), "model") is not None
+    True
+    >>> runs_seen_note(df, np.array([False, False, True, True]), "model") is None
+    True
+    """
+    if run is None or run not in data.columns or not np.any(future):
+        return None
+    held = pd.unique(data.loc[future, run])
+    if not set(held) <= set(data.loc[~future, run]):
+        return None
+    shown = ", ".join(repr(r) for r in held[:3]) + (", ..." if len(held) > 3 else "")
+    return (
+        f"leave-future-out: every run with rows above the cutoff ({shown}) also has rows "
+        "below it, so the refits forecast later rows of runs they have seen, not new runs "
+        "(larger models); on a ladder of a few runs such weights can be unstable. To score "
+        "forecasts of new runs, cut by a column that is constant within each run: "
+        "lfo=dict(by='N', cutoff=<a model size>) holds out the larger models whole."
+    )
+
+
 def leave_future_out(
     fits: Mapping[str, Any],
     *,
@@ -290,10 +322,11 @@ def leave_future_out(
 
     names = list(fits)
     tasks, tests = [], []
-    masks = []
+    masks, frames = [], []
     for name in names:
         f = fits[name]
         orig = original_frame(f)
+        frames.append(orig)
         mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
         masks.append(mask)
         tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))
@@ -304,6 +337,9 @@ def leave_future_out(
             "The laws' training data differ, so their leave-future-out scores would not "
             "be comparable; fit every law on the same rows."
         )
+    seen = runs_seen_note(frames[0], masks[0], fits[names[0]].spec.run)
+    if seen and warn:
+        warnings.warn(seen, UserWarning, stacklevel=3)
     notes = {}
     for name, (rows, _, _) in zip(names, tasks):
         k = fits[name].spec.free_parameter_count()
