@@ -349,8 +349,8 @@ def calibrate(
     fit : Fit
         A fit with a log link (loss laws).
     cutoffs : sequence of float
-        Quantiles of log-scale of the training rows at which to cut; the rows at
-        or below a cutoff are refitted, the rows above are forecast.
+        Quantiles of the training rows' position (``cut_by``) at which to cut; the rows
+        at or below a cutoff are refitted, the rows above are forecast.
     cut_by : {"scale", "inputs"}
         How rows are ordered for the cutoffs (:func:`inner_position`): by log scale, or by
         their largest percentile rank over the law's inputs and scale.
@@ -375,7 +375,7 @@ def calibrate(
         )
     n_free = fit.spec.free_parameter_count()
     min_rows = min_rows or max(2 * n_free, 8)
-    logs = inner_position(fit, fit.data, cut_by)
+    position = inner_position(fit, fit.data, cut_by)
     seed = fit.settings.get("random_seed") if random_seed is None else random_seed
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
@@ -385,8 +385,8 @@ def calibrate(
     problems: list[str] = []
     used: list[float] = []
     for k, q in enumerate(cutoffs):
-        cut = float(np.quantile(logs, q))
-        train = logs <= cut
+        cut = float(np.quantile(position, q))
+        train = position <= cut
         test = ~train
         if train.sum() < min_rows or test.sum() < 1:
             continue

@@ -327,9 +327,8 @@ class Fit:
     def calibrate(self, **kwargs: Any) -> Fit:
         """Return a copy of the fit calibrated with non-default settings.
 
-        Keyword arguments go to :func:`bayescale.calibration.calibrate`
-        (``cutoffs``, ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``,
-        ``draws``). To pool the
+        Keyword arguments go to :func:`bayescale.calibration.calibrate` (``cutoffs``,
+        ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``). To pool the
         discrepancy rate over many fits, see :func:`bayescale.pool_calibration`.
         """
         from .calibration import calibrate

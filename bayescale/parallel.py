@@ -190,8 +190,9 @@ def compiled_here(tasks: Sequence[tuple[pd.DataFrame, str | Law, Mapping[str, An
         if sampler not in ("nutpie", "jax") or kw.get("likelihood") in (None, "auto"):
             return False
         try:
-            spec, _ = prepare_spec(data, law, **{k: kw.get(k) for k in _SPEC_KEYS if k in kw},
-                                   **{k: None for k in ("y", "x", "priors") if k not in kw})
+            spec_kw = {"y": None, "x": None, "priors": None}
+            spec_kw.update({k: kw[k] for k in _SPEC_KEYS if k in kw})
+            spec, _ = prepare_spec(data, law, **spec_kw)
         except Exception:  # noqa: BLE001 - the fit itself will report it
             return False
         entry = _CACHE.get(structure_key(spec))
