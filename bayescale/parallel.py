@@ -189,10 +189,12 @@ def compiled_here(tasks: Sequence[tuple[pd.DataFrame, str | Law, Mapping[str, An
             sampler = choose_sampler()
         if sampler not in ("nutpie", "jax") or kw.get("likelihood") in (None, "auto"):
             return False
+        spec_kw = {"y": None, "x": None, "priors": None}
+        spec_kw.update({k: kw[k] for k in _SPEC_KEYS if k in kw})
         try:
-            spec_kw = {"y": None, "x": None, "priors": None}
-            spec_kw.update({k: kw[k] for k in _SPEC_KEYS if k in kw})
-            spec, _ = prepare_spec(data, law, **spec_kw)
+            with warnings.catch_warnings():  # the fit itself warns, once
+                warnings.simplefilter("ignore")
+                spec, _ = prepare_spec(data, law, **spec_kw)
         except Exception:  # noqa: BLE001 - the fit itself will report it
             return False
         entry = _CACHE.get(structure_key(spec))
