@@ -7,6 +7,7 @@ median's absolute relative error and the relative interval width.
 
     python benchmarks/calibration.py [--quick] [--only chinchilla,gadre,porian,revisiting,pythia]
     python benchmarks/calibration.py --only simulated   # ladders simulated from known truths
+    python benchmarks/calibration.py --only simulated_checkpoints   # a checkpoint ladder
 
 Writes benchmarks/results/calibration.csv (per target), calibration.md (tables)
 and calibration.png (nominal vs observed coverage).
@@ -288,6 +289,41 @@ def simulated_splits(seeds: int = SIM_SEEDS):
                        "chinchilla", None, "loss", {"run": "size"})
 
 
+#: A simulated checkpoint ladder (``--only simulated_checkpoints``), the issue's hardest case
+#: (7 sizes with checkpoints -> the final checkpoint of a much larger model); design fixed
+#: before its first run. 7 sizes, 2e7-1e9 parameters, each trained to 20 tokens per
+#: parameter with checkpoints at 10%, 20%, ..., 100% of its tokens; an intermediate
+#: checkpoint sits above the law by 2% x (1 - fraction) (a schedule still decaying: the law
+#: describes finished runs); each run has an offset (sd 0.5%) and AR(1) noise along its
+#: checkpoints (sd 0.3%, lag-1 correlation 0.8). Fitted with ``run="model"``; forecast: the
+#: final checkpoints of models 5x and 13x larger than the largest fitted.
+CKPT_SIZES = np.geomspace(2e7, 1e9, 7)
+CKPT_TARGETS = (5e9, 1.3e10)
+CKPT_FRACTIONS = np.linspace(0.1, 1.0, 10)
+
+
+def simulated_checkpoint_splits(seeds: int = SIM_SEEDS):
+    """Fit a simulated ladder's checkpoints, forecast larger models' final checkpoints."""
+    sizes = np.concatenate([CKPT_SIZES, CKPT_TARGETS])
+    for seed in range(seeds):
+        rng = np.random.default_rng(2000 + seed)
+        rows = []
+        for m, n in enumerate(sizes):
+            d = 20.0 * n * CKPT_FRACTIONS
+            e = np.empty(d.size)
+            e[0] = rng.normal(0.0, 0.003)
+            for i in range(1, d.size):  # AR(1) with marginal sd 0.3%
+                e[i] = 0.8 * e[i - 1] + rng.normal(0.0, 0.003 * np.sqrt(1 - 0.8**2))
+            gap = 0.02 * (1.0 - CKPT_FRACTIONS)
+            loss = _chinchilla_truth(n, d) * (1.0 + gap) * np.exp(rng.normal(0.0, 0.005) + e)
+            rows.append(pd.DataFrame({"N": n, "D": d, "loss": loss, "model": f"m{m}",
+                                      "final": CKPT_FRACTIONS == 1.0}))
+        df = pd.concat(rows, ignore_index=True)
+        small = df.N <= CKPT_SIZES.max()
+        yield (f"simulated-checkpoints seed{seed}", df[small], df[~small & df.final],
+               "chinchilla", None, "loss", {"run": "model"})
+
+
 def _row(g, **labels):
     row = dict(labels, splits=g["split"].nunique(), targets=len(g))
     for p in PROBS:
@@ -391,6 +427,8 @@ def main():
         "revisiting": lambda: revisiting_splits(data, args.quick),
         "pythia": lambda: pythia_splits(data),
         "simulated": lambda: simulated_splits(3 if args.quick else args.sim_seeds),
+        "simulated_checkpoints": lambda: simulated_checkpoint_splits(
+            3 if args.quick else args.sim_seeds),
     }
     parts = []
     t0 = time.time()
@@ -428,7 +466,7 @@ def main():
         suffix += f"_avg_{args.average}"
     if args.cut_by:
         suffix += f"_cut{args.cut_by}"
-    if args.sim_seeds != SIM_SEEDS and "simulated" in args.only:
+    if args.sim_seeds != SIM_SEEDS and "simulated" in args.only:  # either simulated key
         suffix += f"_sims{args.sim_seeds}"
     if args.seed:
         suffix += f"_seed{args.seed}"
