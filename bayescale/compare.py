@@ -269,26 +269,26 @@ def _lfo_options(lfo: Mapping[str, Any]) -> dict[str, Any]:
     return dict(lfo)
 
 
-def runs_seen_note(data: pd.DataFrame, future: np.ndarray, run: str | None) -> str | None:
+def runs_seen_note(train: pd.DataFrame, future: pd.DataFrame, run: str | None) -> str | None:
     """Why a leave-future-out split may not score forecasts of new runs, or ``None``.
 
-    When every run with rows above the cutoff also has rows below it, the refits forecast
-    later rows of runs they have seen (more tokens, later checkpoints), not new runs
-    (larger models): on a ladder of a few models' checkpoints such weights were unstable
-    (docs/calibration.md, "Structural uncertainty").
+    When every run with rows above the cutoff (``future``) also has rows below it
+    (``train``), the refits forecast later rows of runs they have seen (more tokens, later
+    checkpoints), not new runs (larger models): on a ladder of a few models' checkpoints
+    such weights were unstable (docs/calibration.md, "Structural uncertainty").
 
     Examples
     --------
     >>> df = pd.DataFrame({"model": ["a", "a", "b", "b"], "C": [1.0, 4.0, 2.0, 8.0]})
-    >>> runs_seen_note(df, np.array([False, True, False, True]), "model") is not None
+    >>> runs_seen_note(df.iloc[[0, 2]], df.iloc[[1, 3]], "model") is not None
     True
-    >>> runs_seen_note(df, np.array([False, False, True, True]), "model") is None
+    >>> runs_seen_note(df.iloc[:2], df.iloc[2:], "model") is None
     True
     """
-    if run is None or run not in data.columns or not np.any(future):
+    if run is None or run not in future.columns or future.empty:
         return None
-    held = pd.unique(data.loc[future, run])
-    if not set(held) <= set(data.loc[~future, run]):
+    held = pd.unique(future[run])
+    if not set(held) <= set(train[run]):
         return None
     shown = ", ".join(repr(r) for r in held[:3]) + (", ..." if len(held) > 3 else "")
     return (
@@ -322,11 +322,10 @@ def leave_future_out(
 
     names = list(fits)
     tasks, tests = [], []
-    masks, frames = [], []
+    masks = []
     for name in names:
         f = fits[name]
         orig = original_frame(f)
-        frames.append(orig)
         mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
         masks.append(mask)
         tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))
@@ -337,7 +336,7 @@ def leave_future_out(
             "The laws' training data differ, so their leave-future-out scores would not "
             "be comparable; fit every law on the same rows."
         )
-    seen = runs_seen_note(frames[0], masks[0], fits[names[0]].spec.run)
+    seen = runs_seen_note(tasks[0][0], tests[0], fits[names[0]].spec.run)
     if seen and warn:
         warnings.warn(seen, UserWarning, stacklevel=3)
     notes = {}
