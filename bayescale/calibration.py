@@ -61,8 +61,12 @@ PRIOR_SCALE = 0.005
 TAU_GRID = np.linspace(0.0, 0.6, 12001)
 #: Growth exponents of the discrepancy sd with distance (uniform prior).
 H_GRID = (0.25, 0.5, 0.75, 1.0)
-#: How the training rows are ordered for the inner cutoffs (see :func:`inner_position`).
-CUT_BY = ("scale", "inputs")
+#: Orders of the training rows for the inner cutoffs (see :func:`inner_position`).
+ORDERS = ("scale", "inputs")
+#: Values of ``calibrate(cut_by=...)``: one order, or ``"worst"`` (each, keeping the wider).
+CUT_BY = (*ORDERS, "worst")
+#: Default of ``calibrate(cut_by=...)``.
+CUT_BY_DEFAULT = "worst"
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class Calibration:
     population: dict[str, float] | None = None
     #: How the inner cutoffs ordered the rows (:func:`inner_position`).
     cut_by: str = "scale"
+    #: With ``calibrate(cut_by="worst")``: the rms discrepancy at one decade each order
+    #: learned (``{"scale": ..., "inputs": ...}``); this calibration is the larger one's.
+    compared: dict[str, float] | None = None
 
     @property
     def tau_weights(self) -> np.ndarray:
@@ -160,6 +167,7 @@ class Calibration:
             "prior_scale": self.prior_scale,
             "inner_cutoffs": list(self.cutoffs),
             "inner_cut_by": self.cut_by,
+            "inner_cut_by_compared": self.compared,
             "inner_points": self.n_points,
             "inner_cover50": self.inner_coverage(0.5),
             "inner_cover90": self.inner_coverage(0.9),
@@ -178,6 +186,7 @@ class Calibration:
             "problems": list(self.problems),
             "population": self.population,
             "cut_by": self.cut_by,
+            "compared": self.compared,
         }
 
     @classmethod
@@ -193,6 +202,7 @@ class Calibration:
             problems=tuple(d["problems"]),
             population=d.get("population"),
             cut_by=d.get("cut_by", "scale"),
+            compared=d.get("compared"),
         )
 
 
@@ -319,8 +329,8 @@ def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.n
     """
     from .fit import scale_of
 
-    if cut_by not in CUT_BY:
-        raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
+    if cut_by not in ORDERS:
+        raise BayescaleError(f"cut_by must be one of {ORDERS}, got {cut_by!r}.")
     scale = np.asarray(scale_of(fit.law, frame), dtype=float)
     if cut_by == "scale":
         return np.log10(scale)
@@ -335,7 +345,7 @@ def calibrate(
     fit: Fit,
     *,
     cutoffs: Sequence[float] = CUTOFFS,
-    cut_by: str = "scale",
+    cut_by: str = CUT_BY_DEFAULT,
     prior_scale: float = PRIOR_SCALE,
     h_grid: Sequence[float] = H_GRID,
     min_rows: int | None = None,
@@ -351,9 +361,12 @@ def calibrate(
     cutoffs : sequence of float
         Quantiles of the training rows' position (``cut_by``) at which to cut; the rows
         at or below a cutoff are refitted, the rows above are forecast.
-    cut_by : {"scale", "inputs"}
-        How rows are ordered for the cutoffs (:func:`inner_position`): by log scale, or by
-        their largest percentile rank over the law's inputs and scale.
+    cut_by : {"scale", "inputs", "worst"}
+        How rows are ordered for the cutoffs (:func:`inner_position`): by log scale, by
+        their largest percentile rank over the law's inputs and scale, or ``"worst"``:
+        calibrate with each order and keep the one whose inner forecasts erred more (the
+        larger learned discrepancy at one decade; ``Calibration.compared`` has both). For a
+        law of one input the orders agree and ``"worst"`` is ``"scale"``.
     prior_scale : float
         Scale of the ``HalfCauchy`` prior of ``tau`` (log-response at one decade).
     h_grid : sequence of float
@@ -373,6 +386,32 @@ def calibrate(
             f"Extrapolation calibration is implemented for log-link (loss) laws; law "
             f"{fit.law.name!r} has link {fit.law.link!r}. Use extrapolation=False."
         )
+    if cut_by not in CUT_BY:
+        raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
+    kw = dict(cutoffs=cutoffs, prior_scale=prior_scale, h_grid=h_grid, min_rows=min_rows,
+              draws=draws, random_seed=random_seed)
+    if cut_by != "worst":
+        return _calibrate_order(fit, cut_by, **kw)
+    positive = [inp for inp in fit.law.inputs if fit.law.is_positive(inp)]
+    orders = ORDERS if len(positive) > 1 else ORDERS[:1]
+    cals = {order: _calibrate_order(fit, order, **kw) for order in orders}
+    size = {order: float(np.sqrt(c.mean_sq())) for order, c in cals.items()}
+    chosen = max(orders, key=lambda order: size[order])  # ties: "scale" (first)
+    return replace(cals[chosen], compared=size)
+
+
+def _calibrate_order(
+    fit: Fit,
+    cut_by: str,
+    *,
+    cutoffs: Sequence[float],
+    prior_scale: float,
+    h_grid: Sequence[float],
+    min_rows: int | None,
+    draws: int | None,
+    random_seed: int | None,
+) -> Calibration:
+    """:func:`calibrate` with the inner cutoffs of one order of the rows."""
     n_free = fit.spec.free_parameter_count()
     min_rows = min_rows or max(2 * n_free, 8)
     position = inner_position(fit, fit.data, cut_by)
@@ -387,26 +426,13 @@ def calibrate(
     for k, q in enumerate(cutoffs):
         cut = float(np.quantile(position, q))
         train = position <= cut
-        test = ~train
-        if train.sum() < min_rows or test.sum() < 1:
+        if train.sum() < min_rows or (~train).sum() < 1:
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inner = fit.refit(train, draws=inner_draws, random_seed=base_seed * 1000 + 17 + k)
-        if inner.diagnostics["problems"]:
-            msg = "; ".join(inner.diagnostics["problems"])
-            problems.append(f"inner fit at cutoff q={q}: {msg}")
-        held = fit.data.loc[test]
-        held_user = fit.user_frame(test).drop(columns=fit.spec.y)
-        inner_draws_ = inner.draws(held_user, kind="predictive", extrapolation=False)
-        # robust centre and spread: Student-t noise can give draws with huge tails (with
-        # nu < 1 a few underflow to 0, i.e. -inf on the log scale: order is kept)
-        with np.errstate(divide="ignore"):
-            logd = np.log(inner_draws_.values)
-        var = robust_variance(logd)
-        log_y = np.log(held["y"].to_numpy(dtype=float))
-        r = log_y - np.median(logd, axis=0)
-        dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
+        r, var, dist, logd, log_y, problem = _inner_forecast(
+            fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}"
+        )
+        if problem:
+            problems.append(problem)
         groups.append((r, var, dist))
         held_draws.append((logd, log_y))
         used.append(q)
@@ -446,6 +472,33 @@ def calibrate(
         for (logd, log_y), (_, _, dist) in zip(held_draws, groups, strict=True)
     ]
     return replace(cal, residuals=resid.assign(pit=np.concatenate(pits)))
+
+
+def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label: str):
+    """Refit ``fit`` on the ``train`` rows and forecast the others (log scale).
+
+    Returns the forecast errors, their predictive variances, distances (decades beyond the
+    inner fit's range), the log predictive draws, the log truth and a problem (or ``None``).
+    """
+    test = ~train
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inner = fit.refit(train, draws=draws, random_seed=seed)
+    problem = None
+    if inner.diagnostics["problems"]:
+        problem = f"inner fit at cutoff {label}: {'; '.join(inner.diagnostics['problems'])}"
+    held = fit.data.loc[test]
+    held_user = fit.user_frame(test).drop(columns=fit.spec.y)
+    inner_draws = inner.draws(held_user, kind="predictive", extrapolation=False)
+    # robust centre and spread: Student-t noise can give draws with huge tails (with
+    # nu < 1 a few underflow to 0, i.e. -inf on the log scale: order is kept)
+    with np.errstate(divide="ignore"):
+        logd = np.log(inner_draws.values)
+    var = robust_variance(logd)
+    log_y = np.log(held["y"].to_numpy(dtype=float))
+    r = log_y - np.median(logd, axis=0)
+    dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
+    return r, var, dist, logd, log_y, problem
 
 
 def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:

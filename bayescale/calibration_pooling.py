@@ -222,6 +222,7 @@ def pool_calibration(
             h=c.h,
             population=dict(pop, series=len(items)),
             cut_by=c.cut_by,
+            compared=c.compared,
         )
         out.append(f.with_calibration(new))
     if isinstance(fits, Mapping):

@@ -221,3 +221,44 @@ def test_decomposition_stays_finite_under_heavy_tailed_noise():
     np.testing.assert_allclose(
         dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0
     )
+
+
+def test_worst_order_keeps_the_wider_calibration(monkeypatch):
+    """``cut_by="worst"`` (the default) calibrates with each order of the rows and keeps the
+    one that learned the larger discrepancy; a law of one input has one order."""
+    from types import SimpleNamespace
+
+    import bayescale.calibration as calmod
+
+    rates = {"scale": 0.01, "inputs": 0.04}
+    calls = []
+
+    def fake(fit, order, **kw):
+        calls.append(order)
+        c = _calibration(rates[order], np.random.default_rng(11))
+        return Calibration(tau=c.tau, weights=c.weights, prior_scale=c.prior_scale,
+                           residuals=c.residuals, cutoffs=c.cutoffs, h=c.h, cut_by=order)
+
+    monkeypatch.setattr(calmod, "_calibrate_order", fake)
+    assert calmod.CUT_BY_DEFAULT == "worst"
+    chin = SimpleNamespace(law=bs.get_law("chinchilla"))
+    cal = calmod.calibrate(chin)
+    assert calls == ["scale", "inputs"] and cal.cut_by == "inputs"
+    assert set(cal.compared) == {"scale", "inputs"}
+    assert cal.compared["inputs"] > cal.compared["scale"]
+    assert cal.compared["inputs"] == pytest.approx(np.sqrt(cal.mean_sq()))
+    rates.update(scale=0.05)
+    assert calmod.calibrate(chin).cut_by == "scale"
+    # saved and summarised
+    back = Calibration.from_dict(cal.to_dict())
+    assert back.compared == cal.compared
+    assert back.summary()["inner_cut_by_compared"] == cal.compared
+    # one input: the orders agree, so only the scale order is fitted
+    calls.clear()
+    one = calmod.calibrate(SimpleNamespace(law=bs.get_law("power_law")))
+    assert calls == ["scale"] and one.cut_by == "scale" and list(one.compared) == ["scale"]
+    # a single order is what it says
+    calls.clear()
+    assert calmod.calibrate(chin, cut_by="scale").compared is None and calls == ["scale"]
+    with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
+        calmod.calibrate(chin, cut_by="both")
