@@ -22,7 +22,9 @@ grows with distance as ``d**h``: ``h = 1`` is a linear drift (a wrong exponent),
 (a law that fits the bulk of the runs but not its edge). Both the rate ``tau``
 and the growth exponent ``h`` are **learned from the data by nested
 leave-future-out**: the same model is refitted on the smaller part of the training
-data at several cutoffs, the larger part is forecast, and each forecast error
+data at several cutoffs (rows ordered by scale and, for laws of several inputs, also by
+their largest rank over the inputs; the order that learns the larger discrepancy is
+kept), the larger part is forecast, and each forecast error
 ``r_j`` (with the inner fit's predictive variance ``s_j^2``, parameter uncertainty
 and noise) gives
 
@@ -396,7 +398,9 @@ def calibrate(
     orders = ORDERS if len(positive) > 1 else ORDERS[:1]
     cals = {order: _calibrate_order(fit, order, **kw) for order in orders}
     size = {order: float(np.sqrt(c.mean_sq())) for order, c in cals.items()}
-    chosen = max(orders, key=lambda order: size[order])  # ties: "scale" (first)
+    # an order without inner forecasts has only its prior (wide): it cannot be compared
+    informed = [order for order in orders if cals[order].n_points] or list(orders[:1])
+    chosen = max(informed, key=lambda order: size[order])  # ties: "scale" (first)
     return replace(cals[chosen], compared=size)
 
 

@@ -249,6 +249,21 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     assert cal.compared["inputs"] == pytest.approx(np.sqrt(cal.mean_sq()))
     rates.update(scale=0.05)
     assert calmod.calibrate(chin).cut_by == "scale"
+    # an order with no inner forecast (prior only, wide) is not taken for the worse one
+    real = fake
+
+    def prior_only_inputs(fit, order, **kw):
+        c = real(fit, order, **kw)
+        if order == "inputs":
+            return Calibration(tau=TAU_GRID, weights=posterior_tau([], h_grid=H_GRID),
+                               prior_scale=0.005, h=np.asarray(H_GRID), cut_by=order)
+        return c
+
+    monkeypatch.setattr(calmod, "_calibrate_order", prior_only_inputs)
+    rates.update(scale=0.01)
+    mixed = calmod.calibrate(chin)
+    assert mixed.compared["inputs"] > mixed.compared["scale"] and mixed.cut_by == "scale"
+    monkeypatch.setattr(calmod, "_calibrate_order", fake)
     # saved and summarised
     back = Calibration.from_dict(cal.to_dict())
     assert back.compared == cal.compared
