@@ -277,3 +277,25 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     assert calmod.calibrate(chin, cut_by="scale").compared is None and calls == ["scale"]
     with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
         calmod.calibrate(chin, cut_by="both")
+
+
+@pytest.mark.slow
+def test_worst_is_the_wider_single_order_calibration_on_real_fits():
+    """On a two-input law the default equals whichever single-order calibration learned
+    the larger discrepancy (same inner fits, same seeds)."""
+    from bayescale.calibration import calibrate
+
+    df = bs.datasets.load("synthetic_chinchilla")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f = bs.fit(df, "chinchilla", random_seed=2, draws=300, tune=300, chains=2,
+                   progressbar=False)
+        worst = f.calibration
+        single = {o: calibrate(f, cut_by=o) for o in ("scale", "inputs")}
+    rms = {o: float(np.sqrt(c.mean_sq())) for o, c in single.items()}
+    assert worst.compared == pytest.approx(rms)
+    kept = max(rms, key=rms.get)
+    assert worst.cut_by == kept
+    np.testing.assert_allclose(worst.weights, single[kept].weights)
+    # the two orders hold out different rows (else the comparison would be moot)
+    assert not single["scale"].residuals["residual"].equals(single["inputs"].residuals["residual"])
