@@ -25,10 +25,9 @@ import time
 import warnings
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, md_table, shared_datasets
-from calibration import chinchilla_splits, gadre_splits, porian_splits, simulated_splits
+from calibration import chinchilla_splits, gadre_splits, porian_splits, score, simulated_splits
 
 import bayescale as bs
 from bayescale.calibration import H_GRID, groups_of, posterior_tau
@@ -69,15 +68,14 @@ def main() -> None:
                 for method, g in methods(f).items():
                     d = (f.draws(new, extrapolation=False, random_seed=0) if g is None
                          else g.draws(new, random_seed=0)).values
-                    med = np.median(d, axis=0)
-                    rec = {"dataset": key if key != "simulated" else name.split()[0],
-                           "split": name, "method": method, "targets": len(truth),
-                           "are": float(np.median(np.abs(med - truth) / truth))}
-                    for p in (0.5, 0.9):
-                        lo, hi = np.quantile(d, [(1 - p) / 2, (1 + p) / 2], axis=0)
-                        rec[f"cover{int(p * 100)}"] = float(np.mean((truth >= lo) & (truth <= hi)))
-                        rec[f"width{int(p * 100)}"] = float(np.median((hi - lo) / med))
-                    rows.append(rec)
+                    t = score(name, method, d, truth, f if g is None else g, new)
+                    rows.append({"dataset": key if key != "simulated" else name.split()[0],
+                                 "split": name, "method": method, "targets": len(truth),
+                                 "are": float(t["are"].median()),
+                                 "cover50": float(t["cover50"].mean()),
+                                 "width50": float(t["width50"].median()),
+                                 "cover90": float(t["cover90"].mean()),
+                                 "width90": float(t["width90"].median())})
             print(name, f"{time.time() - t0:.0f} s", flush=True)
     per = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
