@@ -45,7 +45,7 @@ the data.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -396,11 +396,26 @@ def calibrate(
         return _calibrate_order(fit, cut_by, **kw)
     positive = [inp for inp in fit.law.inputs if fit.law.is_positive(inp)]
     orders = ORDERS if len(positive) > 1 else ORDERS[:1]
-    cals = {order: _calibrate_order(fit, order, **kw) for order in orders}
+    return keep_wider({order: _calibrate_order(fit, order, **kw) for order in orders})
+
+
+def keep_wider(cals: Mapping[str, Calibration]) -> Calibration:
+    """Of calibrations by different row orders, the one with the larger rms ``tau``.
+
+    The rule of ``calibrate(cut_by="worst")``: an order without inner forecasts (its prior
+    only, wide) is not compared; ties go to the first. The result records every order's
+    rms ``tau`` at one decade in ``compared``.
+
+    Examples
+    --------
+    >>> a = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
+    >>> keep_wider({"scale": a}).compared["scale"] > 0
+    True
+    """
+    orders = list(cals)
     size = {order: float(np.sqrt(c.mean_sq())) for order, c in cals.items()}
-    # an order without inner forecasts has only its prior (wide): it cannot be compared
-    informed = [order for order in orders if cals[order].n_points] or list(orders[:1])
-    chosen = max(informed, key=lambda order: size[order])  # ties: "scale" (first)
+    informed = [order for order in orders if cals[order].n_points] or orders[:1]
+    chosen = max(informed, key=lambda order: size[order])
     return replace(cals[chosen], compared=size)
 
 

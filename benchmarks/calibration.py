@@ -401,7 +401,7 @@ def main():
                     help="a second law (e.g. kaplan): also score the leave-future-out "
                          "stacking average of the split's law and this one (loss ladders "
                          "fitted with the chinchilla law only)")
-    ap.add_argument("--cut-by", default=None, choices=("scale", "inputs", "both"),
+    ap.add_argument("--cut-by", default=None, choices=("scale", "inputs", "worst"),
                     help="order of the rows for the inner cutoffs of the calibration "
                          "(default: the package's)")
     ap.add_argument("--sim-seeds", type=int, default=SIM_SEEDS,

@@ -30,7 +30,7 @@ from _common import RESULTS, machine, md_table, shared_datasets
 from calibration import chinchilla_splits, gadre_splits, porian_splits, score, simulated_splits
 
 import bayescale as bs
-from bayescale.calibration import H_GRID, groups_of, posterior_tau
+from bayescale.calibration import H_GRID, groups_of, keep_wider, posterior_tau
 
 SETTINGS = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False,
                 likelihood="auto")
@@ -42,7 +42,7 @@ def methods(f):
     fi = f.calibrate(cut_by="inputs")
     cs, ci = fs.calibration, fi.calibration
     union = posterior_tau(groups_of(cs) + groups_of(ci), cs.prior_scale, h_grid=H_GRID)
-    worst = fi if ci.mean_sq() > cs.mean_sq() else fs
+    worst = f.with_calibration(keep_wider({"scale": cs, "inputs": ci}))
     return {"plain": None, "scale": fs, "inputs": fi,
             "union": f.with_calibration(replace(cs, weights=union)), "worst": worst}
 
