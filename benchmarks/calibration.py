@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 
+import _noise_trend  # noqa: F401  (registers the experimental "studentt_trend")
 import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, md_table, shared_datasets
@@ -390,7 +391,8 @@ def main():
     ap.add_argument("--only", default="chinchilla,gadre,porian,revisiting,pythia")
     ap.add_argument("--sampler", default="nutpie")
     ap.add_argument("--likelihood", default=None,
-                    help="e.g. ar1 or auto (default: the law's)")
+                    help="e.g. ar1 or auto (default: the law's); studentt_trend: the "
+                         "experiment of _noise_trend.py")
     ap.add_argument("--nu-min", type=float, default=None,
                     help="bound the Student-t degrees of freedom below (prior "
                          "TruncatedNormal(mu=v, sigma=20, lower=v)); an experiment")
