@@ -12,7 +12,7 @@ noise (growth beyond the data is the calibrated discrepancy's job). Question ask
 misses of extrapolations come from noise that differs at the top of a ladder (on
 Chinchilla's points the residual scatter of the largest quarter of models is 2-3x that of
 the rest, on Porian's IsoFLOP ladders it is 3-4x smaller)? Results and reading:
-docs/calibration.md, "Experiment: noise that trends with scale".
+docs/calibration.md, "Experiment (rejected): noise that trends with scale".
 
 The numpy log density measures ``u_max`` on the training rows when given them
 (``data["train"]``) and on the rows scored otherwise: enough for the fits of this
