@@ -43,13 +43,10 @@ def split_bootstrap(g: pd.DataFrame, col: str, rng: np.random.Generator,
     return hits[idx].sum(axis=1) / sizes[idx].sum(axis=1)
 
 
-def wilson(k: float, n: int, level: float = 0.9) -> tuple[float, float]:
+def wilson(k: int, n: int, level: float = 0.9) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (targets taken as independent)."""
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = k / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return ci.low, ci.high
 
 
 def rows_for(g: pd.DataFrame, dataset: str, method: str, rng: np.random.Generator) -> dict:
@@ -57,12 +54,12 @@ def rows_for(g: pd.DataFrame, dataset: str, method: str, rng: np.random.Generato
                  "targets": len(g)}
     for level in LEVELS:
         tag = f"cover{int(level * 100)}"
-        col = g[tag].astype(float)
-        p = col.mean()
-        boot = split_bootstrap(g.assign(**{tag: col}), tag, rng)
+        gl = g.assign(**{tag: g[tag].astype(float)})
+        p = gl[tag].mean()
+        boot = split_bootstrap(gl, tag, rng)
         lo, hi = np.quantile(boot, [0.05, 0.95])
-        per_split = g.assign(**{tag: col}).groupby("split")[tag].mean()
-        wl, wh = wilson(col.sum(), len(col))
+        per_split = gl.groupby("split")[tag].mean()
+        wl, wh = wilson(int(gl[tag].sum()), len(gl))
         var = boot.var()
         row[tag] = p
         row[f"{tag}_split_boot90"] = f"{lo:.2f}-{hi:.2f}"
