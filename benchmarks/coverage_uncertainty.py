@@ -12,8 +12,8 @@ as independent (Wilson), which is too narrow here. Nothing is refitted.
 
     python benchmarks/coverage_uncertainty.py [benchmarks/results/calibration_auto.csv]
 
-Writes ``benchmarks/results/coverage_uncertainty.md`` (or ``<stem>_uncertainty.md`` for
-another input file).
+Writes ``benchmarks/results/<input stem>_uncertainty.md`` (for the default input,
+``calibration_auto_uncertainty.md``).
 """
 
 from __future__ import annotations
@@ -89,8 +89,7 @@ def main() -> None:
     args = ap.parse_args()
     src = Path(args.csv)
     tab = table(pd.read_csv(src), seed=args.seed)
-    out = RESULTS / ("coverage_uncertainty.md" if src.stem == "calibration_auto"
-                     else f"{src.stem}_uncertainty.md")
+    out = RESULTS / f"{src.stem}_uncertainty.md"
     md = [
         "# How precisely the benchmark measures coverage",
         "",
