@@ -21,7 +21,7 @@ from .compiled import choose_sampler, sample_batch
 from .errors import BayescaleError
 from .fit import Fit, _prepare
 from .law import Law
-from .sampling import diagnose, warn_problems
+from .sampling import check_settings, diagnose, warn_problems
 
 
 def fit_batch(
@@ -84,6 +84,7 @@ def fit_batch(
     ...                     random_seed=0)  # doctest: +SKIP
     >>> [f.summary().loc["alpha", "mean"] for f in fits]  # doctest: +SKIP
     """
+    check_settings(draws, tune, chains, target_accept)
     frames = list(frames)
     if not frames:
         raise BayescaleError("fit_batch needs at least one data frame, got an empty list.")

@@ -73,7 +73,7 @@ def _check_finite(df: pd.DataFrame, s: pd.Series, col: str, role: str) -> None:
     if bad.any():
         raise DataError(
             f"Column {col!r} ({role}) has NaN or infinite values at "
-            f"{_rows(bad, df.index, s)}. Drop or fill those rows before fitting."
+            f"{_rows(bad, df.index, s)}. Drop or fill those rows."
         )
 
 
@@ -109,7 +109,9 @@ def validate(
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"Data must be a pandas DataFrame, got {type(df).__name__}.")
     if len(df) == 0:
-        raise DataError("The DataFrame is empty: there is nothing to fit.")
+        raise DataError(
+            "The DataFrame has no rows; pass at least one (a row selection may have kept none)."
+        )
     cols = input_columns(law, x)
     out = pd.DataFrame(index=df.index)
     for inp, col in cols.items():

@@ -83,7 +83,8 @@ def compute_optimal(fit: Fit, C: float | Sequence[float], *, prob: float = 0.9) 
         )
     budgets = np.atleast_1d(np.asarray(C, dtype=float))
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
-        raise BayescaleError(f"Compute budgets must be positive and finite, got {list(budgets)}.")
+        bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
+        raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")
     one = fit.data.iloc[:1].drop(columns="y")
     params = param_draws(fit.spec, fit.posterior, one, rng=np.random.default_rng(0))
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2

@@ -35,7 +35,7 @@ from .model import (
 )
 from .pooling import check_group_sizes
 from .priors import as_prior
-from .sampling import SAMPLERS, diagnose, sample, warn_problems
+from .sampling import SAMPLERS, check_settings, diagnose, sample, warn_problems
 
 #: Every ``sampler=`` value accepted by :func:`fit`.
 ALL_SAMPLERS = ("auto", *COMPILED_SAMPLERS, *(s for s in SAMPLERS if s != "nutpie"))
@@ -739,6 +739,7 @@ def fit(
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
+    check_settings(draws, tune, chains, target_accept)
     if likelihood == "auto":
         return _fit_auto(
             data,

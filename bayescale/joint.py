@@ -291,8 +291,9 @@ def fit_joint(
     from .compiled import choose_sampler
     from .fit import Fit, prepare_spec
     from .likelihoods import get_likelihood
-    from .sampling import SAMPLERS, diagnose, sample, warn_problems
+    from .sampling import SAMPLERS, check_settings, diagnose, sample, warn_problems
 
+    check_settings(draws, tune, chains, target_accept)
     unsupported = sorted({"pooled", "run", "correlated", "group_scale"} & set(sampler_kwargs))
     if unsupported:
         raise BayescaleError(

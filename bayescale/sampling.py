@@ -61,6 +61,32 @@ def n_free(model) -> int:
     return int(sum(np.size(v) for v in point.values()))
 
 
+def check_settings(draws: Any, tune: Any, chains: Any, target_accept: Any) -> None:
+    """Raise a clear error for NUTS settings that cannot work, before any compilation.
+
+    Examples
+    --------
+    >>> check_settings(1000, 1000, 4, 0.9)
+    >>> check_settings(0, 1000, 4, 0.9)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: draws must be an integer >= 1, got 0 ...
+    """
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise BayescaleError(
+                f"{name} must be an integer >= {low}, got {value!r} (for example draws=1000, "
+                "tune=1000, chains=4)."
+            )
+    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) or not (
+        0.0 < float(target_accept) < 1.0
+    ):
+        raise BayescaleError(
+            f"target_accept must be a number strictly between 0 and 1 (0.8-0.99 is usual), "
+            f"got {target_accept!r}."
+        )
+
+
 def sample(
     model,
     *,
@@ -86,6 +112,7 @@ def sample(
 
     if sampler not in SAMPLERS:
         raise BayescaleError(f"sampler must be one of {SAMPLERS}, got {sampler!r}.")
+    check_settings(draws, tune, chains, target_accept)
     pb = default_progressbar() if progressbar is None else progressbar
     common = dict(
         draws=draws,
@@ -147,13 +174,19 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rhat = az.rhat(post, var_names=names)
+        # r_hat compares chains: one chain has none to compare with (NaN, reported below)
+        rhat = az.rhat(post, var_names=names) if nchains > 1 else None
         ess_b = az.ess(post, var_names=names, method="bulk")
         ess_t = az.ess(post, var_names=names, method="tail")
-    max_rhat = float(np.nanmax([float(np.nanmax(rhat[v].values)) for v in names]))
-    min_bulk = float(np.nanmin([float(np.nanmin(ess_b[v].values)) for v in names]))
-    min_tail = float(np.nanmin([float(np.nanmin(ess_t[v].values)) for v in names]))
+        max_rhat = np.nan if rhat is None else _extreme(np.nanmax, rhat, names)
+        min_bulk = _extreme(np.nanmin, ess_b, names)
+        min_tail = _extreme(np.nanmin, ess_t, names)
     problems = []
+    if nchains < 2:
+        problems.append(
+            "only one chain: r_hat needs two or more, so convergence is unchecked; "
+            "sample chains=4 (the default)."
+        )
     if div:
         problems.append(
             f"{div} divergent transitions: the posterior has regions NUTS cannot explore; "
@@ -189,6 +222,14 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         "draws": int(ndraws),
         "problems": problems,
     }
+
+
+def _extreme(reduce, ds, names: list[str]) -> float:
+    """Apply ``reduce`` (``np.nanmax`` or ``np.nanmin``) over every value of ``names``.
+
+    NaN where all are NaN (call inside a warnings filter: NumPy warns on all-NaN input).
+    """
+    return float(reduce([float(reduce(ds[v].values)) for v in names]))
 
 
 def separated_chains(post, names: list[str], gap: float = MODE_GAP):

@@ -123,3 +123,41 @@ def test_pooled_unknown_parameter(df):
 def test_errors_are_value_errors():
     assert issubclass(BayescaleError, ValueError)
     assert issubclass(DataError, BayescaleError)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(draws=0), r"draws must be an integer >= 1, got 0"),
+        (dict(draws=500.0), r"draws must be an integer >= 1, got 500.0"),
+        (dict(tune=-1), r"tune must be an integer >= 0, got -1"),
+        (dict(chains=0), r"chains must be an integer >= 1, got 0"),
+        (dict(target_accept=1.2), r"target_accept must be a number strictly between 0 and 1"),
+    ],
+)
+def test_bad_sampler_settings_fail_before_any_work(df, kw, match):
+    # raised up front, by fit, fit_batch and fit_joint alike, not from inside PyMC or NumPyro
+    with pytest.raises(BayescaleError, match=match):
+        bs.fit(df, "chinchilla", **kw)
+    with pytest.raises(BayescaleError, match=match):
+        bs.fit_batch([df, df], "chinchilla", **kw)
+    with pytest.raises(BayescaleError, match=match):
+        bs.fit_joint(df, "power_law", "sigmoid_of_loss", loss_x={"x": "N"}, **kw)
+
+
+def test_one_chain_is_reported_as_unchecked_without_numpy_warnings():
+    import arviz as az
+
+    from bayescale.sampling import diagnose
+
+    rng = np.random.default_rng(0)
+    post = {"E": rng.normal(size=(1, 400))}
+    idata = az.from_dict(posterior=post, sample_stats={"diverging": np.zeros((1, 400), bool)})
+    diag = diagnose(idata, ["E"])  # filterwarnings=error: an all-NaN r_hat must not warn
+    assert np.isnan(diag["max_rhat"]) and diag["chains"] == 1
+    assert any("only one chain" in p and "chains=4" in p for p in diag["problems"])
+    assert 200 < diag["min_ess_bulk"] < 600  # independent draws: ESS near 400
+    # two chains of the same draws: no such problem
+    two = az.from_dict(posterior={"E": rng.normal(size=(2, 400))},
+                       sample_stats={"diverging": np.zeros((2, 400), bool)})
+    assert not diagnose(two, ["E"])["problems"]
