@@ -23,6 +23,7 @@ Any bad input ends with one line ``bayescale: error: ...`` on stderr and exit co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -252,6 +253,12 @@ def _read_data(args) -> pd.DataFrame:
     if args.dataset and args.data:
         raise BayescaleError("Give either a CSV file or --dataset NAME, not both.")
     if args.dataset:
+        if Path(args.dataset).suffix.lower() == ".csv" or os.sep in args.dataset:
+            raise BayescaleError(
+                f"--dataset takes a registered dataset's name (bayescale datasets); "
+                f"{args.dataset!r} looks like a file: give a CSV file as the first argument, "
+                f"e.g. bayescale fit {args.dataset} --law chinchilla."
+            )
         return datasets.load(args.dataset, **where)
     if not args.data:
         raise BayescaleError("No data: give a CSV file or --dataset NAME (see bayescale datasets).")

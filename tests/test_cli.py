@@ -70,6 +70,11 @@ def test_datasets_lists_registry(capsys):
           "N=big,D=1e12"], "must be a number"),
         (["fit", "--dataset", "nope", "--law", "chinchilla"], "Unknown dataset 'nope'"),
         (["fit", "missing.csv", "--law", "chinchilla"], "CSV file 'missing.csv' not found"),
+        # `--data runs.csv` is argparse's abbreviation of --dataset: say where a file goes
+        (["fit", "--data", "runs.csv", "--law", "chinchilla"],
+         "'runs.csv' looks like a file: give a CSV file as the first argument"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--draws", "0"],
+         "draws must be an integer >= 1"),
         (["fit", "--dataset", "synthetic_chinchilla"], "required: --law"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--prob", "1.5"],
          "--prob must be between 0 and 1"),
