@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
@@ -84,11 +85,13 @@ def fit_batch(
     ...                     random_seed=0)  # doctest: +SKIP
     >>> [f.summary().loc["alpha", "mean"] for f in fits]  # doctest: +SKIP
     """
-    check_settings(draws, tune, chains, target_accept)
+    one_seed = random_seed is None or np.ndim(random_seed) == 0
+    for s in [random_seed] if one_seed else random_seed:
+        check_settings(draws, tune, chains, target_accept, s)
     frames = list(frames)
     if not frames:
         raise BayescaleError("fit_batch needs at least one data frame, got an empty list.")
-    if random_seed is None or isinstance(random_seed, int):
+    if one_seed:
         base = 0 if random_seed is None else int(random_seed)
         seeds = [None if random_seed is None else base + k for k in range(len(frames))]
     else:

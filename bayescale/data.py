@@ -237,6 +237,25 @@ def _check_chance(out: pd.DataFrame, index: pd.Index, col, groups: Iterable[str]
             )
 
 
+def check_trials(df: pd.DataFrame, n_col: str) -> pd.Series:
+    """The trial counts ``df[n_col]`` as floats; a DataError naming rows unless positive integers.
+
+    Examples
+    --------
+    >>> check_trials(pd.DataFrame({"n": [100, 50]}), "n").tolist()
+    [100.0, 50.0]
+    """
+    n = _numeric(df, n_col, "number of trials")
+    _check_finite(df, n, n_col, "number of trials")
+    bad = ((n < 1) | (np.abs(n - np.rint(n)) > 1e-9)).to_numpy()
+    if bad.any():
+        raise DataError(
+            f"Column {n_col!r} (number of trials) must hold positive integers; bad values at "
+            f"{_rows(bad, df.index, n)}."
+        )
+    return n
+
+
 def prepare_counts(
     df: pd.DataFrame, *, y: str | None, trials: str | None, response: str
 ) -> tuple[pd.DataFrame, str, str]:
@@ -260,14 +279,7 @@ def prepare_counts(
             f"{n_col!r} is missing. Available columns: {list(df.columns)}. Add it, pass "
             "trials='your_column', or use likelihood='beta' when only a score is known."
         )
-    n = _numeric(df, n_col, "number of trials")
-    _check_finite(df, n, n_col, "number of trials")
-    bad = ((n < 1) | (np.abs(n - np.rint(n)) > 1e-9)).to_numpy()
-    if bad.any():
-        raise DataError(
-            f"Column {n_col!r} (number of trials) must hold positive integers; bad values at "
-            f"{_rows(bad, df.index, n)}."
-        )
+    n = check_trials(df, n_col)
     counts = y == "correct" or (y is None and response not in df.columns and "correct" in df)
     if not counts:
         return df, y or response, n_col

@@ -526,7 +526,12 @@ def load_fit(path: str | Path) -> Fit:
     path = Path(path)
     if not path.exists():
         raise BayescaleError(f"No saved fit at {str(path)!r}.")
-    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+    except OSError as exc:  # h5py: not an HDF5/netCDF-4 file
+        raise BayescaleError(
+            f"{str(path)!r} is not a saved fit (a netCDF file written by fit.save): {exc}."
+        ) from None
     idata.load()
     raw = idata.posterior.attrs.get("bayescale")
     if raw is None:
@@ -612,6 +617,8 @@ def prepare_spec(
         )
     elif trials is not None or (law_obj.response == "accuracy" and "n" in data.columns):
         n_col = trials or "n"
+        if n_col in data.columns:  # the Beta likelihood bounds scores by half a trial
+            _data.check_trials(data, n_col)
     extra = [n_col] if n_col else []
     frame = _data.validate(
         data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run, extra=extra
@@ -739,7 +746,7 @@ def fit(
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
-    check_settings(draws, tune, chains, target_accept)
+    check_settings(draws, tune, chains, target_accept, random_seed)
     if likelihood == "auto":
         return _fit_auto(
             data,

@@ -293,7 +293,7 @@ def fit_joint(
     from .likelihoods import get_likelihood
     from .sampling import SAMPLERS, check_settings, diagnose, sample, warn_problems
 
-    check_settings(draws, tune, chains, target_accept)
+    check_settings(draws, tune, chains, target_accept, random_seed)
     unsupported = sorted({"pooled", "run", "correlated", "group_scale"} & set(sampler_kwargs))
     if unsupported:
         raise BayescaleError(

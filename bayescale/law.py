@@ -209,10 +209,22 @@ def law(
             ),
         )
         if register:
+            old = _REGISTRY.get(obj.name)
+            if old is not None and _builtin(old) and not _builtin(obj):
+                raise LawError(
+                    f"{obj.name!r} is the name of a built-in law; registering yours under it "
+                    f"would replace the built-in for every later fit. Name it differently "
+                    f"(@bs.law(..., name='my_{obj.name}')) or pass register=False."
+                )
             _REGISTRY[obj.name] = obj
         return obj
 
     return wrap(func) if func is not None else wrap
+
+
+def _builtin(law: Law) -> bool:
+    """True for the laws bayescale ships (defined in :mod:`bayescale.laws`)."""
+    return getattr(law.func, "__module__", "").startswith("bayescale.laws")
 
 
 def _restore_law(name: str, module: str | None, qualname: str | None) -> Law:

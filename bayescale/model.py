@@ -42,7 +42,7 @@ import pandas as pd
 from .errors import DataError, LawError
 from .law import REFERENCE_SCALES, Law, sigmoid
 from .likelihoods import get_likelihood
-from .priors import Prior, as_prior, create, interval_bounds
+from .priors import Prior, as_prior, check_prior, create, interval_bounds
 
 #: Default prior scale of group offsets on each parameter's unconstrained scale.
 GROUP_SCALE = {
@@ -222,6 +222,8 @@ def make_spec(
     if run:
         merged["sigma_run"] = Prior("HalfNormal", sigma=RUN_SCALE)
     merged.update({k: as_prior(v, k) for k, v in priors.items()})
+    for p, prior in merged.items():
+        check_prior(p, prior)
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")

@@ -56,6 +56,15 @@ def check_group_sizes(frame: pd.DataFrame, pooled: Mapping[str, tuple[str, ...]]
             cols.setdefault(g, []).append(p)
     for g, ps in cols.items():
         counts = frame[g].astype(str).value_counts()
+        if len(counts) == 1:
+            text = (
+                f"Group column {g!r} has a single level ({counts.index[0]!r}): there is "
+                f"nothing to pool {ps} across, and the spread between groups comes from its "
+                "prior alone. Add rows of other groups, or fit without pooled=."
+            )
+            warnings.warn(text, PoolingWarning, stacklevel=3)
+            texts.append(text)
+            continue
         small = counts[counts < len(ps)].sort_index()
         if small.empty:
             continue

@@ -18,6 +18,7 @@ with a plain dict merge. Two bayescale-specific names exist:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,103 @@ def as_prior(value: Any, name: str) -> Prior:
         f"Prior for {name!r} must be a bayescale.Prior, a (dist, {{params}}) tuple, a dict "
         f"with a 'dist' key or a number (fixed value); got {value!r}."
     )
+
+
+#: Parameters that must be positive, by distribution (PyMC's names).
+_POSITIVE_PARAMS = {
+    "Normal": ("sigma", "tau"),
+    "StudentT": ("nu", "sigma", "lam"),
+    "Cauchy": ("beta",),
+    "Laplace": ("b",),
+    "Logistic": ("s",),
+    "HalfNormal": ("sigma", "tau"),
+    "HalfStudentT": ("nu", "sigma", "lam"),
+    "HalfCauchy": ("beta",),
+    "LogNormal": ("sigma", "tau"),
+    "Gamma": ("alpha", "beta", "mu", "sigma"),
+    "Exponential": ("lam", "scale"),
+    "InverseGamma": ("alpha", "beta", "mu", "sigma"),
+    "Weibull": ("alpha", "beta"),
+    "Beta": ("alpha", "beta", "sigma", "nu"),
+    "Kumaraswamy": ("a", "b"),
+    "LogitNormal": ("sigma", "tau"),
+    "TruncatedNormal": ("sigma", "tau"),
+    "BelowMin": ("sigma",),
+    "AboveMax": ("sigma",),
+}
+#: The parameters bayescale's own prior names take.
+_SPECIAL_PARAMS = {"BelowMin": {"mu", "sigma"}, "AboveMax": {"mu", "sigma"}, "Fixed": {"value"}}
+
+
+def check_prior(name: str, prior: Prior) -> None:
+    """Raise a clear LawError for a prior that PyMC would reject or sample as NaN.
+
+    Checks that every parameter is a finite number, that scales are positive, that an
+    interval has ``lower < upper``, and that PyMC's distribution takes the parameters
+    given (names and parameterisation). Runs before a model is built, so a bad prior
+    never surfaces as a failed initial point inside the sampler.
+
+    Examples
+    --------
+    >>> check_prior("alpha", Prior("Beta", alpha=3, beta=7))
+    >>> check_prior("alpha", Prior("HalfNormal", sigma=0))
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.LawError: Prior of 'alpha': sigma of HalfNormal must be positive, got 0.
+    """
+    for k, v in prior.params.items():
+        try:
+            arr = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            raise LawError(
+                f"Prior of {name!r}: {k} of {prior.dist} must be a number, got {v!r}."
+            ) from None
+        if not np.isfinite(arr).all():
+            raise LawError(f"Prior of {name!r}: {k} of {prior.dist} must be finite, got {v!r}.")
+        if k in _POSITIVE_PARAMS.get(prior.dist, ()) and (arr <= 0).any():
+            raise LawError(
+                f"Prior of {name!r}: {k} of {prior.dist} must be positive, got {v!r}."
+            )
+    if prior.dist in {"TruncatedNormal", "Uniform"}:
+        lo, hi = interval_bounds(prior)
+        if not lo < hi:
+            raise LawError(
+                f"Prior of {name!r}: {prior.dist} needs lower < upper, got lower={lo}, "
+                f"upper={hi}."
+            )
+    if prior.dist in _SPECIAL_PARAMS:
+        unknown = sorted(set(prior.params) - _SPECIAL_PARAMS[prior.dist])
+        if unknown or (prior.dist == "Fixed" and "value" not in prior.params):
+            raise LawError(
+                f"Prior of {name!r}: {prior.dist} takes {sorted(_SPECIAL_PARAMS[prior.dist])}, "
+                f"got {sorted(prior.params)}."
+            )
+        return
+    _check_pymc_parameters(name, prior)
+
+
+@functools.lru_cache(maxsize=256)
+def _pymc_accepts(prior: Prior) -> str:
+    """Empty if ``pymc.<dist>.dist(**params)`` builds, else PyMC's complaint."""
+    import pymc as pm
+
+    try:
+        getattr(pm, prior.dist).dist(**prior.params)
+    except (TypeError, ValueError) as exc:
+        return str(exc).replace("RandomVariable.make_node() got an ", "")
+    return ""
+
+
+def _check_pymc_parameters(name: str, prior: Prior) -> None:
+    try:
+        why = _pymc_accepts(prior)
+    except TypeError:  # unhashable parameter values (arrays): let PyMC judge at build time
+        return
+    if why:
+        raise LawError(
+            f"Prior of {name!r}: pymc.{prior.dist} does not take {prior.params} ({why}). "
+            f"Use the parameter names of pymc.{prior.dist}."
+        )
 
 
 def interval_bounds(prior: Prior) -> tuple[float, float]:

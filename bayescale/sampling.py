@@ -61,8 +61,13 @@ def n_free(model) -> int:
     return int(sum(np.size(v) for v in point.values()))
 
 
-def check_settings(draws: Any, tune: Any, chains: Any, target_accept: Any) -> None:
+def check_settings(
+    draws: Any, tune: Any, chains: Any, target_accept: Any, random_seed: Any = None
+) -> None:
     """Raise a clear error for NUTS settings that cannot work, before any compilation.
+
+    ``random_seed`` may be None or a non-negative integer (``fit_batch`` checks each of
+    its per-series seeds).
 
     Examples
     --------
@@ -84,6 +89,14 @@ def check_settings(draws: Any, tune: Any, chains: Any, target_accept: Any) -> No
         raise BayescaleError(
             f"target_accept must be a number strictly between 0 and 1 (0.8-0.99 is usual), "
             f"got {target_accept!r}."
+        )
+    if random_seed is not None and (
+        isinstance(random_seed, bool)
+        or not isinstance(random_seed, (int, np.integer))
+        or random_seed < 0
+    ):
+        raise BayescaleError(
+            f"random_seed must be None or a non-negative integer, got {random_seed!r}."
         )
 
 

@@ -133,6 +133,8 @@ def test_errors_are_value_errors():
         (dict(tune=-1), r"tune must be an integer >= 0, got -1"),
         (dict(chains=0), r"chains must be an integer >= 1, got 0"),
         (dict(target_accept=1.2), r"target_accept must be a number strictly between 0 and 1"),
+        (dict(random_seed=-1), r"random_seed must be None or a non-negative integer, got -1"),
+        (dict(random_seed="a"), r"random_seed must be None or a non-negative integer, got 'a'"),
     ],
 )
 def test_bad_sampler_settings_fail_before_any_work(df, kw, match):
@@ -161,3 +163,19 @@ def test_one_chain_is_reported_as_unchecked_without_numpy_warnings():
     two = az.from_dict(posterior={"E": rng.normal(size=(2, 400))},
                        sample_stats={"diverging": np.zeros((2, 400), bool)})
     assert not diagnose(two, ["E"])["problems"]
+
+
+def test_beta_likelihood_checks_a_trials_column_it_uses():
+    # the Beta likelihood bounds scores by half a trial when an `n` column is present
+    acc = pd.DataFrame({"C": np.logspace(18, 22, 8), "accuracy": np.linspace(0.2, 0.9, 8),
+                        "chance": 0.25, "n": 0})
+    with pytest.raises(DataError, match=r"'n' \(number of trials\) must hold positive integers"):
+        bs.fit(acc, "sigmoid_compute", likelihood="beta", draws=10, tune=10)
+
+
+def test_load_fit_names_a_missing_or_foreign_file(tmp_path):
+    with pytest.raises(BayescaleError, match="No saved fit at"):
+        bs.load_fit(tmp_path / "none.nc")
+    (tmp_path / "notes.nc").write_text("not netCDF")
+    with pytest.raises(BayescaleError, match=r"'.*notes.nc' is not a saved fit"):
+        bs.load_fit(tmp_path / "notes.nc")

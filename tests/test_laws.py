@@ -1,6 +1,7 @@
 """Closed-form values of every law and numpy / xarray / PyTensor agreement."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -127,3 +128,35 @@ def test_law_decorator_checks_priors():
 def test_with_priors_rejects_unknown_name():
     with pytest.raises(LawError, match="Unknown prior name"):
         chinchilla.with_priors(gamma=bs.Prior("Normal", mu=0, sigma=1))
+
+
+def test_a_users_law_cannot_silently_replace_a_built_in():
+    with pytest.raises(LawError, match=r"'chinchilla' is the name of a built-in.*register=False"):
+        @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)})
+        def chinchilla(x, *, E):
+            return E + 0 * x
+    assert bs.get_law("chinchilla").inputs == ("N", "D")  # still the built-in
+
+    @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
+    def chinchilla(x, *, E):  # noqa: F811  (unregistered: allowed, used as an object)
+        return E + 0 * x
+    assert chinchilla.inputs == ("x",) and bs.get_law("chinchilla").inputs == ("N", "D")
+
+
+@pytest.mark.parametrize(
+    "prior, match",
+    [
+        (("Normal", {"mean": 0, "sigma": 1}), r"pymc.Normal does not take .*'mean'"),
+        (("Beta", {"a": 3, "b": 7}), r"pymc.Beta does not take"),
+        (("HalfNormal", {"sigma": 0}), r"sigma of HalfNormal must be positive, got 0"),
+        (("Normal", {"mu": 0, "sigma": float("nan")}), r"sigma of Normal must be finite"),
+        (("TruncatedNormal", {"mu": 0, "sigma": 1, "lower": 1, "upper": 0}),
+         r"TruncatedNormal needs lower < upper"),
+        (("BelowMin", {"mu": 1, "sd": 2}), r"BelowMin takes \['mu', 'sigma'\]"),
+    ],
+)
+def test_bad_priors_fail_with_a_clear_error_before_sampling(prior, match):
+    df = pd.DataFrame({"N": np.geomspace(1e7, 1e10, 8), "D": np.geomspace(1e9, 1e12, 8),
+                       "loss": np.linspace(3.5, 2.4, 8)})
+    with pytest.raises(LawError, match=f"Prior of 'alpha': {match}"):
+        bs.fit(df, "chinchilla", priors={"alpha": prior}, draws=10, tune=10)

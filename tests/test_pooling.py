@@ -263,6 +263,13 @@ def test_small_group_warns_and_names_it():
             bs.fit(df, "power_law", x={"x": "N"}, pooled="family", sampler="nope")
 
 
+def test_single_group_warns_that_there_is_nothing_to_pool():
+    one = _df().assign(family="only")
+    with pytest.warns(PoolingWarning, match=r"'family' has a single level \('only'\).*nothing"):
+        with pytest.raises(BayescaleError, match="sampler"):
+            bs.fit(one, "power_law", x={"x": "N"}, pooled="family", sampler="nope")
+
+
 def test_no_warning_for_large_enough_groups():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PoolingWarning)
