@@ -22,7 +22,7 @@ from .compiled import choose_sampler, sample_batch
 from .errors import BayescaleError
 from .fit import Fit, _prepare
 from .law import Law
-from .sampling import check_settings, diagnose, warn_problems
+from .sampling import check_settings, diagnose, raise_if_never_started, warn_problems
 
 
 def fit_batch(
@@ -142,10 +142,11 @@ def fit_batch(
         max_tree_depth=max_tree_depth,
     )
     out = []
-    for k, (spec, frame, idata) in enumerate(zip(specs, fdata, idatas)):
+    for k, (spec, frame, idata, model) in enumerate(zip(specs, fdata, idatas, models)):
         names = [p for p in spec.law.params if spec.priors[p].dist != "Fixed"]
         names += list(spec.noise_params)
         diag = diagnose(idata, names)
+        raise_if_never_started(model, diag, f"series {k} of law {spec.law.name!r}", spec.law.link)
         if warn:
             warn_problems(diag, f"batched fit {k} of law {spec.law.name!r}")
         settings = {

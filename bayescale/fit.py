@@ -35,7 +35,15 @@ from .model import (
 )
 from .pooling import check_group_sizes
 from .priors import as_prior
-from .sampling import SAMPLERS, check_settings, diagnose, sample, warn_problems
+from .sampling import (
+    SAMPLERS,
+    check_settings,
+    diagnose,
+    raise_if_never_started,
+    sample,
+    start_failures_explained,
+    warn_problems,
+)
 
 #: Every ``sampler=`` value accepted by :func:`fit`.
 ALL_SAMPLERS = ("auto", *COMPILED_SAMPLERS, *(s for s in SAMPLERS if s != "nutpie"))
@@ -794,35 +802,37 @@ def fit(
         # arrays inside the numba RNG); sample them uncached through pm.sample
         sampler = "nutpie" if sampler == "nutpie" else "numpyro"
         settings["sampler"] = sampler
-    if use_cache:
-        idata, timing = sample_compiled(
-            spec,
-            model,
-            frame,
-            sampler=sampler,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=random_seed,
-            target_accept=target_accept,
-            **sampler_kwargs,
-        )
-        settings["timing"] = timing
-    else:
-        idata = sample(
-            model,
-            sampler=sampler,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=random_seed,
-            target_accept=target_accept,
-            progressbar=progressbar,
-            **sampler_kwargs,
-        )
+    with start_failures_explained(model, f"law {law_obj.name!r}", law_obj.link):
+        if use_cache:
+            idata, timing = sample_compiled(
+                spec,
+                model,
+                frame,
+                sampler=sampler,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=random_seed,
+                target_accept=target_accept,
+                **sampler_kwargs,
+            )
+            settings["timing"] = timing
+        else:
+            idata = sample(
+                model,
+                sampler=sampler,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=random_seed,
+                target_accept=target_accept,
+                progressbar=progressbar,
+                **sampler_kwargs,
+            )
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
     names += [p for p in spec.noise_params if spec.priors[p].dist != "Fixed"]
     diag = diagnose(idata, names)
+    raise_if_never_started(model, diag, f"law {law_obj.name!r}", law_obj.link)
     if warn:
         warn_problems(diag, f"fit of law {law_obj.name!r}")
     result = Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag)

@@ -291,7 +291,15 @@ def fit_joint(
     from .compiled import choose_sampler
     from .fit import Fit, prepare_spec
     from .likelihoods import get_likelihood
-    from .sampling import SAMPLERS, check_settings, diagnose, sample, warn_problems
+    from .sampling import (
+        SAMPLERS,
+        check_settings,
+        diagnose,
+        raise_if_never_started,
+        sample,
+        start_failures_explained,
+        warn_problems,
+    )
 
     check_settings(draws, tune, chains, target_accept, random_seed)
     unsupported = sorted({"pooled", "run", "correlated", "group_scale"} & set(sampler_kwargs))
@@ -431,19 +439,22 @@ def fit_joint(
         nkw = dict(sampler_kwargs.pop("nuts_sampler_kwargs", {}))
         nkw.setdefault("low_rank_modified_mass_matrix", True)
         sampler_kwargs["nuts_sampler_kwargs"] = nkw
-    idata = sample(
-        model,
-        sampler=chosen,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seed=random_seed,
-        target_accept=target_accept,
-        progressbar=progressbar,
-        **sampler_kwargs,
-    )
+    what = f"the joint fit of {law1.name!r} -> {law2.name!r}"
+    with start_failures_explained(model, what, law1.link):
+        idata = sample(
+            model,
+            sampler=chosen,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            target_accept=target_accept,
+            progressbar=progressbar,
+            **sampler_kwargs,
+        )
     names = _free_names(spec1, "loss") + _free_names(spec2, "accuracy")
     diag = diagnose(idata, names)
+    raise_if_never_started(model, diag, what, law1.link)
     if warn:
         warn_problems(diag, f"joint fit of {law1.name!r} -> {law2.name!r}")
 

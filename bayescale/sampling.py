@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -171,6 +173,68 @@ def sample(
                 **kwargs,
             )
     return idata
+
+
+@contextmanager
+def start_failures_explained(model, what: str, link: str | None = None) -> Iterator[None]:
+    """Turn "sampling could not start" errors of nutpie and PyMC into a clear BayescaleError.
+
+    nutpie raises ``RuntimeError("All initialization points failed ...")`` with a Rust
+    backtrace, PyMC a ``SamplingError`` (a RuntimeError); both mean that the log density
+    is not finite at the initial point. The error names the terms that are not finite
+    (``model.point_logps()``, compiled only on this failure path) and what to check.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc)
+        if "initialization points failed" not in text and "Initial evaluation" not in text:
+            raise
+        raise BayescaleError(_start_failure_message(model, what, link)) from None
+
+
+def raise_if_never_started(model, diag: dict[str, Any], what: str, link: str | None) -> None:
+    """Raise the start-failure error when every transition diverged from a non-finite start.
+
+    NumPyro does not stop when the log density is NaN where the chains start: every
+    transition then diverges and the chains never move. A fit like that is no fit.
+    """
+    if diag["divergences"] < diag["chains"] * diag["draws"]:
+        return
+    if _non_finite_terms(model):
+        raise BayescaleError(_start_failure_message(model, what, link))
+
+
+def _non_finite_terms(model) -> dict[str, float]:
+    """Terms of the log density at the initial point that are not finite (compiles it)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logps = model.point_logps()
+        return {k: float(v) for k, v in logps.items() if not np.isfinite(float(v))}
+    except Exception:  # noqa: BLE001  (the explanation must not hide the failure)
+        return {}
+
+
+def _start_failure_message(model, what: str, link: str | None) -> str:
+    bad = _non_finite_terms(model)
+    terms = ", ".join(f"{k} = {v}" for k, v in bad.items()) or "not known"
+    observed = {v.name for v in model.observed_RVs}
+    advice = []
+    if not bad or set(bad) & observed:
+        positive = ", or zero or negative (a log-link law's prediction must be positive)"
+        advice.append(
+            "the law gives NaN or infinite predictions"
+            + (positive if link == "log" else "")
+            + " for some rows at parameter values near the priors' centres: check the "
+            "formula, the inputs' ranges and the x= mapping"
+        )
+    if not bad or set(bad) - observed:
+        advice.append("a prior is incompatible with the data or the law (priors=)")
+    return (
+        f"Sampling could not start for {what}: the log density is not finite at the initial "
+        f"point (terms: {terms}). Likely {'; or '.join(advice)}."
+    )
 
 
 def diagnose(idata, var_names: list[str]) -> dict[str, Any]:

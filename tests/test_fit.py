@@ -148,3 +148,19 @@ def test_separate_modes_are_named_and_slow_mixing_is_not():
     assert diag["max_rhat"] > 1.01
     (msg,) = [p for p in diag["problems"] if "r_hat" in p]
     assert "different modes" not in msg and "run more tuning/draws" in msg
+
+
+@bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
+def _nan_law(x, *, E):
+    return E + np.nan * x  # NaN for every row (and no NumPy warning on the numpy path)
+
+
+@pytest.mark.parametrize("sampler", ["nutpie", "jax"])
+def test_a_law_that_is_nan_on_the_data_gives_a_clear_error(sampler):
+    # nutpie: "All initialization points failed" with a Rust backtrace; NumPyro: every
+    # transition divergent from a NaN start. Both must say what is wrong instead.
+    df = pd.DataFrame({"N": np.geomspace(1e7, 1e10, 12), "loss": np.linspace(3.5, 2.4, 12)})
+    with pytest.raises(bs.BayescaleError,
+                       match=r"could not start for law '_nan_law'.*terms: y_obs = nan.*x= mapping"):
+        bs.fit(df, _nan_law, x={"x": "N"}, likelihood="studentt", sampler=sampler,
+               draws=20, tune=20, chains=2, random_seed=0)
