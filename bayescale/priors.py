@@ -199,7 +199,8 @@ def check_prior(name: str, prior: Prior) -> None:
             raise LawError(
                 f"Prior of {name!r}: {k} of {prior.dist} must be a number, got {v!r}."
             ) from None
-        if not np.isfinite(arr).all():
+        bounds = k in ("lower", "upper")  # an infinite bound means none
+        if np.isnan(arr).any() or (not bounds and not np.isfinite(arr).all()):
             raise LawError(f"Prior of {name!r}: {k} of {prior.dist} must be finite, got {v!r}.")
         if k in _POSITIVE_PARAMS.get(prior.dist, ()) and (arr <= 0).any():
             raise LawError(

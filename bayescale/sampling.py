@@ -190,7 +190,8 @@ def start_failures_explained(model, what: str, link: str | None = None) -> Itera
         text = str(exc)
         if "initialization points failed" not in text and "Initial evaluation" not in text:
             raise
-        raise BayescaleError(_start_failure_message(model, what, link)) from None
+        bad = _non_finite_terms(model)
+        raise BayescaleError(_start_failure_message(model, bad, what, link)) from None
 
 
 def raise_if_never_started(model, diag: dict[str, Any], what: str, link: str | None) -> None:
@@ -201,8 +202,9 @@ def raise_if_never_started(model, diag: dict[str, Any], what: str, link: str | N
     """
     if diag["divergences"] < diag["chains"] * diag["draws"]:
         return
-    if _non_finite_terms(model):
-        raise BayescaleError(_start_failure_message(model, what, link))
+    bad = _non_finite_terms(model)
+    if bad:
+        raise BayescaleError(_start_failure_message(model, bad, what, link))
 
 
 def _non_finite_terms(model) -> dict[str, float]:
@@ -216,8 +218,7 @@ def _non_finite_terms(model) -> dict[str, float]:
         return {}
 
 
-def _start_failure_message(model, what: str, link: str | None) -> str:
-    bad = _non_finite_terms(model)
+def _start_failure_message(model, bad: dict[str, float], what: str, link: str | None) -> str:
     terms = ", ".join(f"{k} = {v}" for k, v in bad.items()) or "not known"
     observed = {v.name for v in model.observed_RVs}
     advice = []

@@ -160,3 +160,15 @@ def test_bad_priors_fail_with_a_clear_error_before_sampling(prior, match):
                        "loss": np.linspace(3.5, 2.4, 8)})
     with pytest.raises(LawError, match=f"Prior of 'alpha': {match}"):
         bs.fit(df, "chinchilla", priors={"alpha": prior}, draws=10, tune=10)
+
+
+def test_valid_priors_pass_the_check_including_an_infinite_bound():
+    from bayescale.priors import check_prior
+
+    for prior in (bs.Prior("TruncatedNormal", mu=0, sigma=1, lower=0, upper=np.inf),
+                  bs.Prior("Beta", mu=0.3, sigma=0.1), bs.Prior("Gamma", alpha=2, beta=1),
+                  bs.Prior("BelowMin", mu=1.0, sigma=1.5), bs.Prior("Fixed", value=0.25)):
+        check_prior("p", prior)  # raises LawError if rejected
+    for law in bs.list_laws():  # every built-in default prior
+        for name, prior in law.priors.items():
+            check_prior(name, prior)
