@@ -390,6 +390,12 @@ def calibrate(
         )
     if cut_by not in CUT_BY:
         raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
+    q = np.asarray(cutoffs, dtype=float)
+    if q.ndim != 1 or q.size == 0 or not ((q > 0) & (q < 1)).all():
+        raise BayescaleError(
+            f"cutoffs are quantiles of the training rows' scale, each strictly between 0 and "
+            f"1 (default {tuple(CUTOFFS)}), got {cutoffs!r}."
+        )
     kw = dict(cutoffs=cutoffs, prior_scale=prior_scale, h_grid=h_grid, min_rows=min_rows,
               draws=draws, random_seed=random_seed)
     if cut_by != "worst":

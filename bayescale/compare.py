@@ -35,6 +35,24 @@ PARETO_K_BAD = 0.7
 # scoring helpers
 
 
+def check_fits(fits: Mapping[str, Any], what: str) -> None:
+    """A clear error when a value of ``fits`` is not a fitted model (``bs.fit``'s result).
+
+    Examples
+    --------
+    >>> check_fits({"a": "chinchilla"}, "compare")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: compare takes fits (the results of bs.fit) ... 'a' is a str.
+    """
+    for name, value in fits.items():
+        if not (hasattr(value, "law") and hasattr(value, "idata")):
+            raise BayescaleError(
+                f"{what} takes fits (the results of bs.fit) as the dict's values; {name!r} is "
+                f"a {type(value).__name__}."
+            )
+
+
 def crps_ensemble(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Continuous ranked probability score of predictive draws (energy form).
 
@@ -459,6 +477,7 @@ def compare(
 
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise BayescaleError("compare needs a dict of at least two fits: {name: Fit, ...}.")
+    check_fits(fits, "compare")
     names = list(fits)
     links = {fits[n].law.link for n in names}
     if len(links) > 1:
@@ -698,6 +717,7 @@ def average(
     """
     if not isinstance(fits, Mapping) or not fits:
         raise BayescaleError("average needs a dict of fits: {name: Fit, ...}.")
+    check_fits(fits, "average")
     names = list(fits)
     if isinstance(weights, Mapping):
         unknown = set(weights) - set(names)

@@ -349,17 +349,27 @@ class CompiledStructure:
             swapped = compiled.with_data(
                 **{k: np.array(arrays[k], copy=True) for k in compiled.shared_data}
             )
-            idata = nutpie.sample(
-                swapped,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=random_seed,
-                save_warmup=False,
-                progress_bar=False,
-                target_accept=target_accept,
-                **kwargs,
-            )
+            try:
+                idata = nutpie.sample(
+                    swapped,
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    seed=random_seed,
+                    save_warmup=False,
+                    progress_bar=False,
+                    target_accept=target_accept,
+                    **kwargs,
+                )
+            except (AttributeError, TypeError) as exc:
+                # nutpie sets unknown options on its settings object: AttributeError
+                unknown = [k for k in kwargs if repr(k) in str(exc)]
+                if not unknown:
+                    raise
+                raise BayescaleError(
+                    f"sampler='nutpie' has no option {unknown[0]!r}; the options are those of "
+                    "nutpie.sample (e.g. max_treedepth, low_rank_modified_mass_matrix)."
+                ) from None
         return idata
 
     # -------------------------------------------------------------------- JAX

@@ -277,6 +277,9 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     assert calmod.calibrate(chin, cut_by="scale").compared is None and calls == ["scale"]
     with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
         calmod.calibrate(chin, cut_by="both")
+    for bad in ([1.5], [], [0.5, 0.0]):
+        with pytest.raises(bs.BayescaleError, match="each strictly between 0 and 1"):
+            calmod.calibrate(chin, cutoffs=bad)
 
 
 @pytest.mark.slow

@@ -211,6 +211,9 @@ def test_compare_rejects_bad_input(bnsl_fits):
         bs.compare(bnsl_fits, lfo=dict(cutoff=1e30, by="C"))
     with pytest.raises(BayescaleError, match="unknown fits"):
         bs.average(bnsl_fits, weights={"chinchilla": 1.0})
+    for call in (bs.compare, bs.average):
+        with pytest.raises(BayescaleError, match=r"takes fits .* 'oops' is a str"):
+            call({**bnsl_fits, "oops": "chinchilla"})
 
 
 # ----------------------------------------------------------------------------- executors

@@ -146,6 +146,9 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
     assert [f.settings["timing"]["compiled"] for f in refits] == [False, False]
     np.testing.assert_array_equal(refits[0].posterior["E"].values,
                                   refits[1].posterior["E"].values)
+    # an option nutpie does not have is named, not an AttributeError from its settings
+    with pytest.raises(bs.BayescaleError, match="sampler='nutpie' has no option 'max_depth'"):
+        fresh.refit(max_depth=8)
 
 
 @pytest.mark.slow
