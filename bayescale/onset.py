@@ -177,6 +177,15 @@ def onset_draws(
                 chance = np.full((1, len(lv)), float(fit.spec.x["chance"]))
         else:
             chance = np.zeros((1, len(lv)))
+        below = np.broadcast_to(float(absolute) <= chance, (1, len(lv)))[0]
+        if below.any():
+            where = [f"{lab} ({c:g})" for lab, c, b in zip(
+                _label(lv, groups), np.broadcast_to(chance, (1, len(lv)))[0], below) if b]
+            raise BayescaleError(
+                f"absolute={absolute!r} is at or below the chance level of {', '.join(where)}: "
+                "every model is above it from the start. Choose an accuracy above chance, "
+                "pass levels= without those, or use threshold= (a fraction of the rise)."
+            )
         top = chance + (1.0 - chance) * par["ceiling"]
         with np.errstate(divide="ignore", invalid="ignore"):
             q = (float(absolute) - chance) / (top - chance)
@@ -343,6 +352,11 @@ def prob_emerged(
     >>> prob_emerged(fit, C=1e24)  # doctest: +SKIP
     """
     form = _form(fit)
+    for name, value in (("C", C), ("L", L)):
+        if value is not None and np.ndim(value) != 0:
+            raise BayescaleError(
+                f"prob_emerged takes one value {name}=, got {value!r}; call it once per value."
+            )
     if form.log10:
         if C is None or not (float(C) > 0):
             raise BayescaleError(f"prob_emerged needs a positive compute C=, got {C!r}.")

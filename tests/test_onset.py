@@ -131,6 +131,12 @@ def test_onset_bad_arguments():
         f.onset(threshold=1.5)
     with pytest.raises(BayescaleError, match="absolute"):
         f.onset(absolute=1.2)
+    with pytest.raises(BayescaleError, match=r"absolute=0.2 is at or below the chance level"):
+        f.onset(absolute=0.2)
+    assert np.isfinite(f.onset(absolute=0.5)["log10_C_on"]).all()  # above chance: fine
+    with pytest.raises(BayescaleError, match=r"prob_emerged takes one value C="):
+        bs.prob_emerged(f, C=[1e22, 1e23])
+    assert 0.0 <= float(bs.prob_emerged(f, C=1e22)["prob_emerged"].iloc[0]) <= 1.0
     g = fake_fit(
         "u_shaped",
         _rising_df(),
