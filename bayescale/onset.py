@@ -181,8 +181,9 @@ def onset_draws(
         if below.any():
             where = [f"{lab} ({c:g})" for lab, c, b in zip(
                 _label(lv, groups), np.broadcast_to(chance, (1, len(lv)))[0], below) if b]
+            of = f"of {', '.join(where)}" if groups else f"({float(chance.max()):g})"
             raise BayescaleError(
-                f"absolute={absolute!r} is at or below the chance level of {', '.join(where)}: "
+                f"absolute={absolute!r} is at or below the chance level {of}: "
                 "every model is above it from the start. Choose an accuracy above chance, "
                 "pass levels= without those, or use threshold= (a fraction of the rise)."
             )
