@@ -344,12 +344,13 @@ def sbc(
     from .compiled import COMPILE_COUNTS, choose_sampler, model_arrays, sample_batch
     from .likelihoods import get_likelihood
     from .parallel import DEFAULT_WORKERS, _law_ref, executor_context
+    from .sampling import check_settings
 
     t_start = time.perf_counter()
     law_obj = get_law(law)
-    for name, val, lo in (("n_sims", n_sims, 2), ("draws", draws, 1), ("chains", chains, 1)):
-        if not isinstance(val, (int, np.integer)) or val < lo:
-            raise BayescaleError(f"{name} must be an integer >= {lo}, got {val!r}.")
+    if isinstance(n_sims, bool) or not isinstance(n_sims, (int, np.integer)) or n_sims < 2:
+        raise BayescaleError(f"n_sims must be an integer >= 2, got {n_sims!r}.")
+    check_settings(draws, tune, chains, target_accept, random_seed)
     if not isinstance(design, pd.DataFrame) or len(design) == 0:
         raise BayescaleError("design must be a non-empty DataFrame of the law's input rows.")
     if likelihood == "auto":

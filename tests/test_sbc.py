@@ -148,6 +148,8 @@ def test_bad_arguments_are_rejected():
         bs.sbc("power_law", DESIGN, sampler="pymc")
     with pytest.raises(BayescaleError, match="n_sims"):
         bs.sbc("power_law", DESIGN, n_sims=1)
+    with pytest.raises(BayescaleError, match="tune must be an integer >= 0"):
+        bs.sbc("power_law", DESIGN, tune=-1)
     with pytest.raises(BayescaleError, match="thin"):
         bs.sbc("power_law", DESIGN, draws=10, thin=20, sampler="nutpie")
     with pytest.raises(BayescaleError, match="bound="):
