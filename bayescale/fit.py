@@ -505,6 +505,11 @@ class Fit:
     def save(self, path: str | Path) -> Path:
         """Write the fit (InferenceData + spec + data) to one netCDF file."""
         path = Path(path)
+        if not path.parent.is_dir():
+            raise BayescaleError(
+                f"Cannot save to {str(path)!r}: folder {str(path.parent)!r} does not exist; "
+                "create it first."
+            )
         idata = self.idata.copy()
         meta = {
             "spec": self.spec.to_dict(),

@@ -94,6 +94,8 @@ def test_save_load_roundtrip(chin_fit, tmp_path):
     pd.testing.assert_frame_equal(p1, p2)
     pd.testing.assert_frame_equal(chin_fit.summary(), g.summary())
     assert g.diagnostics["divergences"] == chin_fit.diagnostics["divergences"]
+    with pytest.raises(bs.BayescaleError, match=r"folder '.*nowhere' does not exist"):
+        chin_fit.save(tmp_path / "nowhere" / "fit.nc")
 
 
 def test_sampling_problems_are_loud(sim):
