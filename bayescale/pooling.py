@@ -56,26 +56,26 @@ def check_group_sizes(frame: pd.DataFrame, pooled: Mapping[str, tuple[str, ...]]
             cols.setdefault(g, []).append(p)
     for g, ps in cols.items():
         counts = frame[g].astype(str).value_counts()
+        small = counts[counts < len(ps)].sort_index()
         if len(counts) == 1:
             text = (
                 f"Group column {g!r} has a single level ({counts.index[0]!r}): there is "
                 f"nothing to pool {ps} across, and the spread between groups comes from its "
                 "prior alone. Add rows of other groups, or fit without pooled=."
             )
-            warnings.warn(text, PoolingWarning, stacklevel=3)
-            texts.append(text)
+        elif not small.empty:
+            listed = ", ".join(
+                f"{lab!r} ({n} row{'s' if n != 1 else ''})" for lab, n in small.items()
+            )
+            noun = "level" if len(small) == 1 else "levels"
+            verb = "has" if len(small) == 1 else "have"
+            text = (
+                f"Group column {g!r}: {noun} {listed} {verb} fewer rows than the {len(ps)} "
+                f"parameters pooled over it ({ps}); their parameters will come mostly from the "
+                "population. Add runs for them, or pool fewer parameters over this column."
+            )
+        else:
             continue
-        small = counts[counts < len(ps)].sort_index()
-        if small.empty:
-            continue
-        listed = ", ".join(f"{lab!r} ({n} row{'s' if n != 1 else ''})" for lab, n in small.items())
-        noun = "level" if len(small) == 1 else "levels"
-        verb = "has" if len(small) == 1 else "have"
-        text = (
-            f"Group column {g!r}: {noun} {listed} {verb} fewer rows than the {len(ps)} "
-            f"parameters pooled over it ({ps}); their parameters will come mostly from the "
-            "population. Add runs for them, or pool fewer parameters over this column."
-        )
         warnings.warn(text, PoolingWarning, stacklevel=3)
         texts.append(text)
     return texts
