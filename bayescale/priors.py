@@ -229,8 +229,11 @@ def _pymc_accepts(prior: Prior) -> str:
     """Empty if ``pymc.<dist>.dist(**params)`` builds, else PyMC's complaint."""
     import pymc as pm
 
+    dist = getattr(pm, prior.dist)
+    if not hasattr(dist, "dist"):
+        return "not a distribution"
     try:
-        getattr(pm, prior.dist).dist(**prior.params)
+        dist.dist(**prior.params)
     except (TypeError, ValueError) as exc:
         return str(exc).replace("RandomVariable.make_node() got an ", "")
     return ""
@@ -241,6 +244,11 @@ def _check_pymc_parameters(name: str, prior: Prior) -> None:
         why = _pymc_accepts(prior)
     except TypeError:  # unhashable parameter values (arrays): let PyMC judge at build time
         return
+    if why == "not a distribution":
+        raise LawError(
+            f"Prior of {name!r}: pymc.{prior.dist} is not a distribution; use one such as "
+            "'Normal', 'HalfNormal', 'LogNormal' or 'Beta'."
+        )
     if why:
         raise LawError(
             f"Prior of {name!r}: pymc.{prior.dist} does not take {prior.params} ({why}). "

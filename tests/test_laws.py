@@ -153,6 +153,7 @@ def test_a_users_law_cannot_silently_replace_a_built_in():
         (("TruncatedNormal", {"mu": 0, "sigma": 1, "lower": 1, "upper": 0}),
          r"TruncatedNormal needs lower < upper"),
         (("BelowMin", {"mu": 1, "sd": 2}), r"BelowMin takes \['mu', 'sigma'\]"),
+        (("Model", {}), r"pymc.Model is not a distribution"),
     ],
 )
 def test_bad_priors_fail_with_a_clear_error_before_sampling(prior, match):
