@@ -461,7 +461,13 @@ class Fit:
 
         ``rows`` is a boolean mask or index selection of ``self.data`` (default all).
         """
-        frame = self.data if rows is None else self.data.loc[rows]
+        try:
+            frame = self.data if rows is None else self.data.loc[rows]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise BayescaleError(
+                f"rows must be a boolean mask over the fit's {len(self.data)} training rows or "
+                f"labels of fit.data's index: {exc}"
+            ) from None
         ren = {inp: col for inp, col in self.spec.x.items()}
         ren["y"] = self.spec.y
         return frame.rename(columns=ren)

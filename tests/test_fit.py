@@ -166,3 +166,12 @@ def test_a_law_that_is_nan_on_the_data_gives_a_clear_error(sampler):
                        match=r"could not start for law '_nan_law'.*terms: y_obs = nan.*x= mapping"):
         bs.fit(df, _nan_law, x={"x": "N"}, likelihood="studentt", sampler=sampler,
                draws=20, tune=20, chains=2, random_seed=0)
+
+
+def test_refit_rows_that_do_not_select_training_rows_are_named(chin_fit):
+    n = len(chin_fit.data)
+    with pytest.raises(bs.BayescaleError,
+                       match=rf"boolean mask over the fit's {n} training rows.*wrong length"):
+        chin_fit.refit(np.ones(n // 2, bool))
+    with pytest.raises(bs.BayescaleError, match="labels of fit.data's index"):
+        chin_fit.refit([10**6])
