@@ -177,10 +177,10 @@ def onset_draws(
                 chance = np.full((1, len(lv)), float(fit.spec.x["chance"]))
         else:
             chance = np.zeros((1, len(lv)))
-        below = np.broadcast_to(float(absolute) <= chance, (1, len(lv)))[0]
+        below = float(absolute) <= chance[0]  # chance has shape (1, levels)
         if below.any():
-            where = [f"{lab} ({c:g})" for lab, c, b in zip(
-                _label(lv, groups), np.broadcast_to(chance, (1, len(lv)))[0], below) if b]
+            where = [f"{lab} ({c:g})" for lab, c, b in zip(_label(lv, groups), chance[0], below)
+                     if b]
             of = f"of {', '.join(where)}" if groups else f"({float(chance.max()):g})"
             raise BayescaleError(
                 f"absolute={absolute!r} is at or below the chance level {of}: "

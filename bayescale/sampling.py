@@ -127,7 +127,6 @@ def sample(
 
     if sampler not in SAMPLERS:
         raise BayescaleError(f"sampler must be one of {SAMPLERS}, got {sampler!r}.")
-    check_settings(draws, tune, chains, target_accept)
     pb = default_progressbar() if progressbar is None else progressbar
     common = dict(
         draws=draws,
