@@ -8,6 +8,7 @@ from .errors import (
     DatasetError,
     LawError,
     PoolingWarning,
+    PriorWarning,
     SamplingWarning,
 )
 from .law import Law, get_law, law, list_laws
@@ -29,6 +30,7 @@ __all__ = [
     "Law",
     "LawError",
     "PoolingWarning",
+    "PriorWarning",
     "Prior",
     "SamplingWarning",
     "get_law",

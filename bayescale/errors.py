@@ -30,3 +30,7 @@ class SamplingWarning(UserWarning):
 
 class PoolingWarning(UserWarning):
     """A pooling choice the data barely support (e.g. a group with very few rows)."""
+
+
+class PriorWarning(UserWarning):
+    """A default prior was adapted to the data, e.g. an input that looks like other units."""

@@ -32,14 +32,15 @@ Parameterisation (what NUTS sees)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, LawError
+from .errors import DataError, LawError, PriorWarning
 from .law import REFERENCE_SCALES, Law, sigmoid
 from .likelihoods import get_likelihood
 from .priors import Prior, as_prior, check_prior, create, interval_bounds
@@ -192,6 +193,12 @@ def normalise_pooled(
     return out
 
 
+#: Decades between the data's centre and :data:`REFERENCE_SCALES` beyond which an input
+#: is taken to be in other units (see :func:`reference_scales`).
+UNITS_DECADES = 4.0
+_UNIT_NAMES = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
+
+
 def make_spec(
     frame: pd.DataFrame,
     law: Law,
@@ -231,11 +238,8 @@ def make_spec(
         inp: float(np.mean(np.log(frame[inp]))) if bool((frame[inp] > 0).all()) else 0.0
         for inp in law.inputs
     }
-    log_refs = {}
-    for inp in law.inputs:
-        col = x.get(inp, inp)
-        ref = REFERENCE_SCALES.get(col, REFERENCE_SCALES.get(inp))
-        log_refs[inp] = float(np.log(ref)) if ref is not None else log_centres[inp]
+    positive = {inp for inp in law.inputs if bool((frame[inp] > 0).all())}
+    log_refs = reference_scales(law, x, log_centres, positive)
     levels: dict[str, tuple[str, ...]] = {}
     for cols in pooled.values():
         for g in cols:
@@ -264,6 +268,65 @@ def make_spec(
         correlated=correlated,
         trials=trials,
     )
+
+
+def reference_scales(
+    law: Law,
+    x: Mapping[str, str],
+    log_centres: Mapping[str, float],
+    positive: Collection[str] | None = None,
+) -> dict[str, float]:
+    """Log reference scale per input: where the term priors are stated (see module doc).
+
+    ``N``, ``D`` and ``C`` (by column or input name) use :data:`REFERENCE_SCALES`, raw
+    counts of parameters, tokens and FLOPs, so ``A ~ Normal(log 0.3, 1)`` reads "the term
+    is about 0.3 at 1e9 parameters". Data centred more than :data:`UNITS_DECADES` decades
+    from that scale are in other units (millions of parameters, billions of tokens,
+    PF-days) or far from language-model ladders; a prior stated at 1e9 raw parameters
+    would then put the term at the data's centre off by many orders of magnitude, so
+    the data's centre is used instead (as for any other input), with a
+    :class:`~bayescale.PriorWarning` saying so. Inputs not in ``positive`` (default: all)
+    have no log centre and keep the reference.
+
+    Examples
+    --------
+    >>> import numpy as np, bayescale as bs
+    >>> law = bs.get_law("power_law")
+    >>> refs = reference_scales(law, {"x": "N"}, {"x": float(np.log(3e8))})
+    >>> round(float(np.exp(refs["x"])))
+    1000000000
+    """
+    log_refs = {}
+    in_terms = {inp for _, inp in law.terms.values()}
+    for inp in law.inputs:
+        col = x.get(inp, inp)
+        key = col if col in REFERENCE_SCALES else inp
+        ref = REFERENCE_SCALES.get(key)
+        if ref is None:
+            log_refs[inp] = log_centres[inp]
+            continue
+        off = (log_centres[inp] - np.log(ref)) / np.log(10.0)
+        if (
+            abs(off) <= UNITS_DECADES
+            or inp not in in_terms  # the reference is only used by term priors
+            or (positive is not None and inp not in positive)
+        ):
+            log_refs[inp] = float(np.log(ref))
+            continue
+        log_refs[inp] = log_centres[inp]
+        centre = float(np.exp(log_centres[inp]))
+        warnings.warn(
+            f"Column {col!r} (input {inp!r} of law {law.name!r}) is centred at {centre:.3g}, "
+            f"{abs(off):.1f} decades {'below' if off < 0 else 'above'} {ref:.0e}, the scale "
+            f"at which the default priors are stated for a raw count of {_UNIT_NAMES[key]}: "
+            f"it looks like other units (e.g. millions or billions). The term priors are "
+            f"stated at the data's centre instead. To use the reference priors, pass raw "
+            f"counts (e.g. df[{col!r}] * 1e6 for millions); priors given in raw units (e.g. "
+            f"kaplan's N_c, D_c) are not moved.",
+            PriorWarning,
+            stacklevel=3,
+        )
+    return log_refs
 
 
 def param_kind(spec: ModelSpec, p: str) -> str:

@@ -1,5 +1,6 @@
 """Real NUTS fits: parameter recovery, coverage, real data, reproducibility, save/load."""
 
+import re
 import warnings
 
 import numpy as np
@@ -46,6 +47,29 @@ def test_chinchilla_heldout_coverage(chin_fit):
     mean = chin_fit.predict(test[["N", "D"]].iloc[:5], prob=0.9, kind="mean")
     assert ((mean["upper"] - mean["lower"]) < (pred["upper"] - pred["lower"]).iloc[:5]).all()
     assert list(pred.columns[-5:]) == ["mean", "median", "lower", "upper", "extrapolation"]
+
+
+def test_inputs_in_millions_and_billions_get_priors_at_their_centre(sim, chin_fit):
+    # N in millions and D in billions (common in users' tables): the default term priors
+    # are stated at 1e9 raw parameters / 2e10 raw tokens, which would sit 7-10 decades
+    # from such data; the spec states them at the data's centre and says so.
+    units = sim.assign(N=sim["N"] / 1e6, D=sim["D"] / 1e9)
+    with pytest.warns(bs.PriorWarning) as record:
+        fit = bs.fit(units, "chinchilla", random_seed=2, **FAST)
+    said = " ".join(str(w.message) for w in record)
+    assert re.search(r"Column 'N' .* centred at 525, 6\.3 decades below 1e\+09", said), said
+    assert re.search(r"Column 'D' .* centred at 10\.2, 9\.3 decades below 2e\+10", said), said
+    for inp in ("N", "D"):
+        assert fit.spec.log_refs[inp] == pytest.approx(fit.spec.log_centres[inp])
+    # raw counts keep the reference scales, without a warning
+    assert np.exp(chin_fit.spec.log_refs["N"]) == pytest.approx(1e9)
+    assert few_divergences(fit.diagnostics), fit.diagnostics
+    # same forecast as the fit in raw units, for a model 7x beyond the data
+    raw = chin_fit.predict(pd.DataFrame({"N": [7e10], "D": [1.4e12]}), extrapolation=False)
+    new = fit.predict(pd.DataFrame({"N": [7e4], "D": [1.4e3]}), extrapolation=False)
+    np.testing.assert_allclose(new["median"], raw["median"], rtol=0.01)
+    truth = bs.laws.chinchilla(7e10, 1.4e12, **TRUE)
+    assert float(new["lower"].iloc[0]) < truth < float(new["upper"].iloc[0])
 
 
 def test_compute_optimal_contains_truth(chin_fit):
