@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import BayescaleError
+from .errors import BayescaleError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
@@ -453,9 +453,13 @@ def _calibrate_order(
         train = position <= cut
         if train.sum() < min_rows or (~train).sum() < 1:
             continue
-        r, var, dist, logd, log_y, problem = _inner_forecast(
-            fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}"
-        )
+        try:
+            r, var, dist, logd, log_y, problem = _inner_forecast(
+                fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}"
+            )
+        except DataError as err:  # e.g. the smaller rows all share one value of D
+            problems.append(f"inner fit at cutoff q={q} skipped: {err}")
+            continue
         if problem:
             problems.append(problem)
         groups.append((r, var, dist))

@@ -237,6 +237,62 @@ def _check_chance(out: pd.DataFrame, index: pd.Index, col, groups: Iterable[str]
             )
 
 
+def check_identifiable(
+    frame: pd.DataFrame,
+    law: Law,
+    x: Mapping[str, str | float],
+    *,
+    priors: Mapping[str, object] | None = None,
+    run: str | None = None,
+) -> None:
+    """Refuse data that cannot identify the model at all (NUTS would only report a mess).
+
+    * An input of a power-law term with one value in every row (``chinchilla`` on runs
+      that all saw the same tokens): the term ``B * D**-beta`` is then a constant that
+      cannot be told apart from ``E``, unless the user fixed its coefficient or exponent.
+    * ``run=`` where every run has one row: run offsets cannot be told apart from the
+      noise (a funnel: hundreds of divergences), and there is nothing to share.
+
+    ``frame`` is validated (canonical input names). Raises :class:`DataError`.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> df = pd.DataFrame({"N": [1e8, 1e9, 1e10], "D": 2e10, "y": [3.0, 2.6, 2.3]})
+    >>> check_identifiable(df, bs.get_law("chinchilla"), {"N": "N", "D": "tokens"})
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DataError: Column 'tokens' (input 'D' of law 'chinchilla') has the ...
+    """
+    from .priors import as_prior
+
+    merged = {**law.priors, **(priors or {})}
+    fixed = {k for k, v in merged.items() if as_prior(v, k).dist == "Fixed"}
+    for coef, (expo, inp) in law.terms.items():
+        values = frame[inp].unique()
+        if len(values) > 1 or coef in fixed or expo in fixed:
+            continue
+        col = x.get(inp, inp)
+        others = [i for i in law.inputs if i != inp and law.is_positive(i)]
+        hint = (
+            f"fit a law of the input that varies (bs.fit(df, 'power_law', x={{'x': "
+            f"{x.get(others[0], others[0])!r}}})), or " if len(others) == 1 else ""
+        )
+        raise DataError(
+            f"Column {col!r} (input {inp!r} of law {law.name!r}) has the same value "
+            f"({values[0]:.4g}) in every row, so the term {coef} * {inp}^-{expo} is a "
+            f"constant the data cannot tell apart from the others: {hint}add rows with other "
+            f"values of {col!r}, or fix the term (priors={{{expo!r}: value, {coef!r}: value}})."
+        )
+    if run and len(frame) > 1 and frame[run].nunique() == len(frame):
+        raise DataError(
+            f"run={run!r} gives each training run an offset shared by its checkpoints, but "
+            f"every value of {run!r} has a single row: the offsets cannot be told apart from "
+            "the noise. Drop run= (one row per run needs none), or pass the column that "
+            "identifies the runs whose checkpoints these rows are."
+        )
+
+
 def check_trials(df: pd.DataFrame, n_col: str) -> pd.Series:
     """The trial counts ``df[n_col]`` as floats; a DataError naming rows unless positive integers.
 

@@ -648,6 +648,7 @@ def prepare_spec(
     if pooled_map:
         check_group_sizes(frame, pooled_map)
     x_map = _data.input_columns(law_obj, x)
+    _data.check_identifiable(frame, law_obj, x_map, priors=priors, run=run)
     spec = make_spec(
         frame,
         law_obj,

@@ -282,6 +282,33 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
             calmod.calibrate(chin, cutoffs=bad)
 
 
+def test_an_inner_fit_the_data_cannot_identify_is_skipped_and_said(monkeypatch):
+    """A cutoff whose smaller rows cannot be fitted (e.g. they all share one D) is
+    skipped with a problem naming it; the other cutoffs still calibrate."""
+    from types import SimpleNamespace
+
+    import bayescale.calibration as calmod
+
+    x = np.geomspace(1e7, 1e10, 24)
+    fit = SimpleNamespace(law=bs.get_law("power_law"),
+                          data=pd.DataFrame({"x": x, "y": 2.0 + 30 * x**-0.2}),
+                          spec=SimpleNamespace(free_parameter_count=lambda: 4), settings={})
+    rng = np.random.default_rng(3)
+
+    def inner(fit, train, *, draws, seed, label):
+        if label == "q=0.65":
+            raise bs.DataError("Column 'D' (input 'D' ...) has the same value in every row")
+        n = int((~train).sum())
+        logd = rng.normal(0.0, 0.01, (200, n))
+        return (np.zeros(n), np.full(n, 1e-4), np.linspace(0.1, 1.0, n), logd, np.zeros(n),
+                None)
+
+    monkeypatch.setattr(calmod, "_inner_forecast", inner)
+    cal = calmod.calibrate(fit, cut_by="scale")
+    assert cal.cutoffs == (0.5, 0.8)
+    assert any("cutoff q=0.65 skipped: Column 'D'" in p for p in cal.problems), cal.problems
+
+
 @pytest.mark.slow
 def test_worst_is_the_wider_single_order_calibration_on_real_fits():
     """On a two-input law the default equals whichever single-order calibration learned

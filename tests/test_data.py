@@ -179,3 +179,30 @@ def test_load_fit_names_a_missing_or_foreign_file(tmp_path):
     (tmp_path / "notes.nc").write_text("not netCDF")
     with pytest.raises(BayescaleError, match=r"'.*notes.nc' is not a saved fit"):
         bs.load_fit(tmp_path / "notes.nc")
+
+
+def test_a_term_whose_input_never_varies_is_refused(df):
+    # every run saw the same tokens: chinchilla's B * D^-beta is a constant beside E
+    same_d = df.assign(tokens=2e10).drop(columns="D")
+    with pytest.raises(DataError, match=r"Column 'tokens' \(input 'D' of law 'chinchilla'\) "
+                       r"has the same value \(2e\+10\) in every row.*x=\{'x': 'N'\}"):
+        bs.fit(same_d, "chinchilla", x={"D": "tokens"})
+    # fixing the term is the user's way to keep the law: then nothing is refused here
+    from bayescale.data import check_identifiable
+
+    frame = validate(same_d, chinchilla, y="loss", x={"D": "tokens"})
+    check_identifiable(frame, chinchilla, {"D": "tokens"}, priors={"beta": 0.3, "B": 400.0})
+    check_identifiable(validate(df, chinchilla, y="loss"), chinchilla, {})
+
+
+def test_run_offsets_without_repeated_rows_are_refused(df):
+    one_each = df.assign(model=[f"m{i}" for i in range(len(df))])
+    with pytest.raises(DataError, match=r"run='model' .* every value of 'model' has a single "
+                       r"row.*Drop run="):
+        bs.fit(one_each, "chinchilla", run="model")
+    # two checkpoints in one run are enough to tell run offsets from noise
+    from bayescale.data import check_identifiable
+
+    two = one_each.assign(model=["m0", "m0"] + [f"m{i}" for i in range(2, len(df))])
+    check_identifiable(validate(two, chinchilla, y="loss", run="model"), chinchilla, {},
+                       run="model")
