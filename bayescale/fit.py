@@ -37,6 +37,7 @@ from .pooling import check_group_sizes
 from .priors import as_prior
 from .sampling import (
     SAMPLERS,
+    TARGET_ACCEPT_STEPS,
     check_settings,
     diagnose,
     raise_if_never_started,
@@ -686,7 +687,7 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | None = None,
-    target_accept: float = 0.9,
+    target_accept: float | str = "auto",
     progressbar: bool | None = None,
     group_scale: Mapping[str, float] | None = None,
     correlated: bool = False,
@@ -742,8 +743,15 @@ def fit(
         (``docs/throughput.md``); ``"jax"`` if nutpie is not installed.
         ``"numpyro"``: ``pm.sample(nuts_sampler="numpyro")``, which re-translates and
         re-JITs on every call.
-    draws, tune, chains, random_seed, target_accept
+    draws, tune, chains, random_seed
         As in ``pymc.sample``. The same seed gives the same draws.
+    target_accept : float or "auto"
+        NUTS's target acceptance rate. ``"auto"`` (default): 0.9, and while the fit has
+        divergent transitions it is sampled again at 0.95, then 0.99 (same seed; see
+        :data:`bayescale.sampling.TARGET_ACCEPT_STEPS`); ``Fit.settings`` records the
+        rate used (``"target_accept_used"``) and each try (``"target_accept_steps"``),
+        and divergences left at 0.99 are reported like any others. Ladders of a dozen
+        runs often need it: their ``(E, A, alpha)`` ridge is curved.
     trials : str, optional
         Column with the number of trials (questions) per row, needed by the count
         likelihoods ``"binomial"`` and ``"betabinomial"`` (default column ``"n"``).
@@ -766,7 +774,7 @@ def fit(
     >>> f = bs.fit(df, "chinchilla", random_seed=0, draws=200, tune=200)  # doctest: +SKIP
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
-    check_settings(draws, tune, chains, target_accept, random_seed)
+    check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
     if likelihood == "auto":
         return _fit_auto(
             data,
@@ -814,37 +822,46 @@ def fit(
         # arrays inside the numba RNG); sample them uncached through pm.sample
         sampler = "nutpie" if sampler == "nutpie" else "numpyro"
         settings["sampler"] = sampler
-    with start_failures_explained(model, f"law {law_obj.name!r}", law_obj.link):
-        if use_cache:
-            idata, timing = sample_compiled(
-                spec,
-                model,
-                frame,
-                sampler=sampler,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=random_seed,
-                target_accept=target_accept,
-                **sampler_kwargs,
-            )
-            settings["timing"] = timing
-        else:
-            idata = sample(
-                model,
-                sampler=sampler,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=random_seed,
-                target_accept=target_accept,
-                progressbar=progressbar,
-                **sampler_kwargs,
-            )
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
     names += [p for p in spec.noise_params if spec.priors[p].dist != "Fixed"]
-    diag = diagnose(idata, names)
-    raise_if_never_started(model, diag, f"law {law_obj.name!r}", law_obj.link)
+    steps = TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
+    tried = []
+    for accept in steps:
+        with start_failures_explained(model, f"law {law_obj.name!r}", law_obj.link):
+            if use_cache:
+                idata, timing = sample_compiled(
+                    spec,
+                    model,
+                    frame,
+                    sampler=sampler,
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=random_seed,
+                    target_accept=accept,
+                    **sampler_kwargs,
+                )
+                settings["timing"] = timing
+            else:
+                idata = sample(
+                    model,
+                    sampler=sampler,
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=random_seed,
+                    target_accept=accept,
+                    progressbar=progressbar,
+                    **sampler_kwargs,
+                )
+        diag = diagnose(idata, names)
+        raise_if_never_started(model, diag, f"law {law_obj.name!r}", law_obj.link)
+        tried.append(f"{accept:g} ({diag['divergences']} divergent)")
+        if not diag["divergences"]:
+            break
+    settings["target_accept_used"] = accept
+    if len(tried) > 1:
+        settings["target_accept_steps"] = " -> ".join(tried)
     if warn:
         warn_problems(diag, f"fit of law {law_obj.name!r}")
     result = Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag)

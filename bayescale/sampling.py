@@ -63,13 +63,26 @@ def n_free(model) -> int:
     return int(sum(np.size(v) for v in point.values()))
 
 
+#: ``fit(target_accept="auto")``: sample at the first; while the fit has divergent
+#: transitions, sample again at the next (same seed). Divergences mark a curved posterior
+#: (e.g. the ``(E, A, alpha)`` ridge of a ladder of a dozen runs) that smaller steps explore.
+TARGET_ACCEPT_STEPS = (0.9, 0.95, 0.99)
+
+
 def check_settings(
-    draws: Any, tune: Any, chains: Any, target_accept: Any, random_seed: Any = None
+    draws: Any,
+    tune: Any,
+    chains: Any,
+    target_accept: Any,
+    random_seed: Any = None,
+    *,
+    auto_ok: bool = False,
 ) -> None:
     """Raise a clear error for NUTS settings that cannot work, before any compilation.
 
     ``random_seed`` may be None or a non-negative integer (``fit_batch`` checks each of
-    its per-series seeds).
+    its per-series seeds). ``auto_ok``: ``target_accept="auto"`` is allowed (``bs.fit``,
+    see :data:`TARGET_ACCEPT_STEPS`).
 
     Examples
     --------
@@ -85,12 +98,15 @@ def check_settings(
                 f"{name} must be an integer >= {low}, got {value!r} (for example draws=1000, "
                 "tune=1000, chains=4)."
             )
-    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) or not (
+    if target_accept == "auto" and auto_ok:
+        pass
+    elif isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) or not (
         0.0 < float(target_accept) < 1.0
     ):
+        auto = ' or "auto"' if auto_ok else ""
         raise BayescaleError(
-            f"target_accept must be a number strictly between 0 and 1 (0.8-0.99 is usual), "
-            f"got {target_accept!r}."
+            f"target_accept must be a number strictly between 0 and 1 (0.8-0.99 is usual)"
+            f"{auto}, got {target_accept!r}."
         )
     if random_seed is not None and (
         isinstance(random_seed, bool)

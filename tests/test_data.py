@@ -132,7 +132,8 @@ def test_errors_are_value_errors():
         (dict(draws=500.0), r"draws must be an integer >= 1, got 500.0"),
         (dict(tune=-1), r"tune must be an integer >= 0, got -1"),
         (dict(chains=0), r"chains must be an integer >= 1, got 0"),
-        (dict(target_accept=1.2), r"target_accept must be a number strictly between 0 and 1"),
+        (dict(target_accept=1.2), r"target_accept must be a number strictly between 0 and 1 "
+                                  r"\(0.8-0.99 is usual\)( or \"auto\")?, got 1.2"),
         (dict(random_seed=-1), r"random_seed must be None or a non-negative integer, got -1"),
         (dict(random_seed="a"), r"random_seed must be None or a non-negative integer, got 'a'"),
     ],

@@ -134,6 +134,35 @@ def test_sampling_problems_are_loud(sim):
     assert "PROBLEMS" in repr(f)
 
 
+def test_divergent_fits_are_sampled_again_with_smaller_steps():
+    # a dozen runs over 1.3 decades of N: the (E, A, alpha) ridge is curved and NUTS at
+    # target_accept=0.9 diverges; "auto" (the default) samples again at 0.95, same seed
+    from bayescale.laws import chinchilla
+
+    rng = np.random.default_rng(5)
+    N = np.exp(rng.uniform(np.log(1e8), np.log(2e9), 12))
+    D = N * np.exp(rng.uniform(np.log(2), np.log(100), 12))
+    truth = dict(E=1.69, A=406.4, alpha=0.34, B=410.7, beta=0.28)
+    df = pd.DataFrame({"N": N, "D": D,
+                       "loss": chinchilla(N, D, **truth) * np.exp(0.01 * rng.standard_normal(12))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        fixed = bs.fit(df, "chinchilla", random_seed=0, target_accept=0.9, **FAST)
+        auto = bs.fit(df, "chinchilla", random_seed=0, **FAST)
+        at95 = bs.fit(df, "chinchilla", random_seed=0, target_accept=0.95, **FAST)
+        inner = auto.refit(df.index[:10])
+    n_div = fixed.diagnostics["divergences"]
+    assert n_div > 0 and auto.diagnostics["divergences"] == 0
+    assert auto.settings["target_accept"] == "auto"
+    assert auto.settings["target_accept_used"] == 0.95
+    assert auto.settings["target_accept_steps"] == f"0.9 ({n_div} divergent) -> 0.95 (0 divergent)"
+    assert "target_accept_steps" not in fixed.settings
+    # the kept try is exactly the fit at 0.95 with that seed
+    np.testing.assert_array_equal(auto.posterior["alpha"].values, at95.posterior["alpha"].values)
+    # refits (calibration, leave-future-out) keep "auto"
+    assert inner.settings["target_accept"] == "auto"
+
+
 def test_epoch_chinchilla_within_published_ranges(shared_data):
     raw = pd.read_csv(shared_data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
     df = raw[~raw["epoch_excluded_outlier"]]
