@@ -49,6 +49,11 @@ class Law:
     locations : mapping
         ``{param: input}`` for parameters that are positions on an input's scale
         (e.g. a break point); their prior is on ``log(param / centre of input)``.
+    log10_positions : mapping
+        ``{param: input}`` for parameters that are positions in ``log10`` of an input
+        with a prior stated in its reference units (an onset ``x0`` in log10 FLOPs);
+        when the data are in other units the prior moves with them
+        (:func:`bayescale.model.reference_scales`).
     link : {"log", "identity"}
         Scale on which the likelihood compares law and data.
     likelihood : str
@@ -64,6 +69,7 @@ class Law:
     priors: Mapping[str, Prior]
     terms: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     locations: Mapping[str, str] = field(default_factory=dict)
+    log10_positions: Mapping[str, str] = field(default_factory=dict)
     link: str = "log"
     likelihood: str = "studentt"
     response: str = "loss"
@@ -129,6 +135,7 @@ def law(
     name: str | None = None,
     terms: Mapping[str, tuple[str, str]] | None = None,
     locations: Mapping[str, str] | None = None,
+    log10_positions: Mapping[str, str] | None = None,
     link: str = "log",
     likelihood: str = "studentt",
     response: str = "loss",
@@ -182,7 +189,7 @@ def law(
                     f"Term {coef!r}: ({expo!r}, {inp!r}) of law {f.__name__!r} must name a "
                     "coefficient, an exponent (parameters) and an input."
                 )
-        for loc, inp in (locations or {}).items():
+        for loc, inp in {**(locations or {}), **(log10_positions or {})}.items():
             if loc not in params or inp not in inputs:
                 raise LawError(f"Location {loc!r} of law {f.__name__!r} is not a parameter/input.")
         if not isinstance(positive_inputs, bool):
@@ -199,6 +206,7 @@ def law(
             priors=pri,
             terms=dict(terms or {}),
             locations=dict(locations or {}),
+            log10_positions=dict(log10_positions or {}),
             link=link,
             likelihood=likelihood,
             response=response,

@@ -240,6 +240,7 @@ def make_spec(
     }
     positive = {inp for inp in law.inputs if bool((frame[inp] > 0).all())}
     log_refs = reference_scales(law, x, log_centres, positive)
+    merged.update(moved_positions(law, merged, log_refs, x, given=set(priors)))
     levels: dict[str, tuple[str, ...]] = {}
     for cols in pooled.values():
         for g in cols:
@@ -297,7 +298,8 @@ def reference_scales(
     1000000000
     """
     log_refs = {}
-    in_terms = {inp for _, inp in law.terms.values()}
+    # the reference is used by term priors and by priors of log10 positions
+    in_terms = {inp for _, inp in law.terms.values()} | set(law.log10_positions.values())
     for inp in law.inputs:
         col = x.get(inp, inp)
         key = col if col in REFERENCE_SCALES else inp
@@ -308,7 +310,7 @@ def reference_scales(
         off = (log_centres[inp] - np.log(ref)) / np.log(10.0)
         if (
             abs(off) <= UNITS_DECADES
-            or inp not in in_terms  # the reference is only used by term priors
+            or inp not in in_terms
             or (positive is not None and inp not in positive)
         ):
             log_refs[inp] = float(np.log(ref))
@@ -319,14 +321,54 @@ def reference_scales(
             f"Column {col!r} (input {inp!r} of law {law.name!r}) is centred at {centre:.3g}, "
             f"{abs(off):.1f} decades {'below' if off < 0 else 'above'} {ref:.0e}, the scale "
             f"at which the default priors are stated for a raw count of {_UNIT_NAMES[key]}: "
-            f"it looks like other units (e.g. millions or billions). The term priors are "
-            f"stated at the data's centre instead. To use the reference priors, pass raw "
-            f"counts (e.g. df[{col!r}] * 1e6 for millions); priors given in raw units (e.g. "
-            f"kaplan's N_c, D_c) are not moved.",
+            f"it looks like other units (e.g. millions or billions) or another quantity. "
+            f"The priors stated at that scale ({_moved(law, inp)}) move to the data's centre "
+            f"instead. To use the reference priors, pass raw counts (e.g. "
+            f"df[{col!r}] * 1e6 for millions); priors given in raw units (e.g. kaplan's N_c, "
+            f"D_c) are not moved.",
             PriorWarning,
             stacklevel=3,
         )
     return log_refs
+
+
+def _moved(law: Law, inp: str) -> str:
+    """Which priors of ``law`` move with input ``inp``'s centre (for the warning)."""
+    names = [c for c, (_, i) in law.terms.items() if i == inp]
+    names += [p for p, i in law.log10_positions.items() if i == inp]
+    return ", ".join(names)
+
+
+def moved_positions(
+    law: Law, priors: Mapping[str, Prior], log_refs: Mapping[str, float], x: Mapping[str, str],
+    given: Collection[str],
+) -> dict[str, Prior]:
+    """Priors of ``law.log10_positions`` moved with their input's reference scale.
+
+    A default ``Normal`` prior of a position in log10 of an input (an onset ``x0`` in log10
+    FLOPs) is stated for the input's reference units; when :func:`reference_scales` took
+    the data's centre instead (other units), its mean moves by the same number of decades.
+    Priors the user gave (``given``) are theirs and are not moved.
+
+    Examples
+    --------
+    >>> import numpy as np, bayescale as bs
+    >>> law = bs.get_law("sigmoid_compute")
+    >>> moved = moved_positions(law, dict(law.priors), {"C": float(np.log(1e3))}, {}, ())
+    >>> round(moved["x0"].params["mu"], 6), moved["x0"].params["sigma"]  # 21 - 18 decades
+    (3.0, 3.0)
+    """
+    out = {}
+    for p, inp in law.log10_positions.items():
+        prior = priors[p]
+        key = x.get(inp, inp) if x.get(inp, inp) in REFERENCE_SCALES else inp
+        ref = REFERENCE_SCALES.get(key)
+        if p in given or ref is None or prior.dist != "Normal":
+            continue
+        shift = (log_refs[inp] - np.log(ref)) / np.log(10.0)
+        if shift:
+            out[p] = Prior("Normal", **{**prior.params, "mu": float(prior.params["mu"] + shift)})
+    return out
 
 
 def param_kind(spec: ModelSpec, p: str) -> str:

@@ -294,3 +294,35 @@ def test_other_laws_build_a_finite_model(law_name, x, likelihood):
     # python-mode compile: no C compilation, a second or so per model
     logp = model.compile_logp(mode="FAST_COMPILE")
     assert np.isfinite(logp(model.initial_point()))
+
+
+@pytest.mark.slow
+def test_compute_in_pf_days_moves_the_onset_prior_with_it():
+    # the onset prior is stated in log10 FLOPs (Normal(23, 1.5)); compute in PF-days
+    # (8.64e19 FLOPs) sits 20 decades below, where that prior put the onset before and the
+    # forecast collapsed (median 0.19 against a truth of 0.91); the prior now moves with the
+    # data's centre and the forecast is the one of the same data in FLOPs
+    rng = np.random.default_rng(0)
+    C = np.geomspace(1e19, 1e23, 10)
+    k = rng.binomial(200, onset_logistic(C, 0.25, ceiling=0.9, k=1.5, x0=21.5))
+    df = pd.DataFrame({"C": C, "accuracy": k / 200, "n": 200, "chance": 0.25})
+    pf = 8.64e19
+    kw = dict(y="accuracy", random_seed=0, progressbar=False)
+    flops = bs.fit(df, "onset_logistic", **kw)
+    with pytest.warns(bs.PriorWarning, match=r"Column 'C' .* 19\.9 decades below 1e\+21.*\(x0\)"):
+        days = bs.fit(df.assign(C=df["C"] / pf), "onset_logistic", **kw)
+    assert days.spec.priors["x0"].params["mu"] == pytest.approx(23.0 - 19.94, abs=0.01)
+    new = pd.DataFrame({"C": [1e24, 3e20], "chance": 0.25})
+    a = flops.predict(new, prob=0.9)
+    b = days.predict(new.assign(C=new["C"] / pf), prob=0.9)
+    np.testing.assert_allclose(b["median"], a["median"], atol=0.02)
+    truth = onset_logistic(new["C"].to_numpy(), 0.25, ceiling=0.9, k=1.5, x0=21.5)
+    assert ((b["lower"] < truth) & (truth < b["upper"])).all()
+    # a prior the user gives is theirs: not moved
+    with pytest.warns(bs.PriorWarning):
+        mine = make_spec(
+            _data.validate(df.assign(C=df["C"] / pf), onset_logistic, y="accuracy",
+                           extra=["n"]),
+            onset_logistic, priors={"x0": bs.Prior("Normal", mu=1.0, sigma=1.0)}, pooled={},
+            likelihood=None, x={}, y="accuracy", trials="n")
+    assert mine.priors["x0"].params["mu"] == 1.0

@@ -35,6 +35,7 @@ def log10(x):
         "k": STEEPNESS_PRIOR,
         "x0": Prior("Normal", mu=21.0, sigma=3.0),
     },
+    log10_positions={"x0": "C"},
     link="identity",
     likelihood="binomial",
     response="accuracy",

@@ -24,6 +24,7 @@ ONSET_PRIOR = Prior("Normal", mu=23.0, sigma=1.5)
 
 @law(
     priors={"ceiling": CEILING_PRIOR, "k": STEEPNESS_PRIOR, "x0": ONSET_PRIOR},
+    log10_positions={"x0": "C"},
     link="identity",
     likelihood="betabinomial",
     response="accuracy",
@@ -53,6 +54,7 @@ def onset_logistic(C, chance, *, ceiling, k, x0):
         "tau": Prior("LogNormal", mu=float(np.log(0.2)), sigma=0.75),
         "x_on": ONSET_PRIOR,
     },
+    log10_positions={"x_on": "C"},
     link="identity",
     likelihood="betabinomial",
     response="accuracy",
@@ -123,6 +125,7 @@ def onset_hinge_loss(L, chance, *, ceiling, s, tau, L_on):
         "k": STEEPNESS_PRIOR,
         "x0": ONSET_PRIOR,
     },
+    log10_positions={"x0": "C"},
     link="identity",
     likelihood="beta",
     response="accuracy",
