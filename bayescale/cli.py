@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import BayescaleError, DataError, SamplingWarning
+from .errors import BayescaleError, DataError, PoolingWarning, PriorWarning, SamplingWarning
 
 PROG = "bayescale"
 EXIT_USAGE = 2
@@ -298,13 +298,21 @@ def _laws_of(text: str) -> list:
 
 @contextmanager
 def _sampling_warnings_to_stderr():
-    """Print sampling problems as ``bayescale: warning: ...`` lines; re-raise other warnings."""
+    """Print bayescale's own warnings as ``bayescale: warning: ...`` lines, each once.
+
+    Sampling problems, pooling and priors moved for units; other warnings are re-raised.
+    """
+    own = (SamplingWarning, PoolingWarning, PriorWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SamplingWarning)
+        for category in own:
+            warnings.simplefilter("always", category)
         yield
+    said = set()
     for w in caught:
-        if issubclass(w.category, SamplingWarning):
-            print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+        if issubclass(w.category, own):
+            if str(w.message) not in said:
+                print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+                said.add(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 

@@ -203,3 +203,23 @@ def test_fit_two_laws_forecasts_with_their_lfo_average(capsys, tmp_path):
     assert np.all(pred["lower"] < true_loss) and np.all(true_loss < pred["upper"])
     for f in ("fit_chinchilla.nc", "fit_kaplan.nc", "fit.png"):
         assert (out_dir / f).stat().st_size > 0, f
+
+
+@pytest.mark.slow
+def test_priors_moved_for_units_are_said_once_on_stderr(capsys, tmp_path):
+    # parameters in millions and tokens in billions: each column's PriorWarning is one
+    # "bayescale: warning:" line, not a Python warning with a file and line number
+    df = ds.load("synthetic_chinchilla")
+    path = tmp_path / "runs_in_millions.csv"
+    df.assign(N=df["N"] / 1e6, D=df["D"] / 1e9)[["N", "D", "loss"]].to_csv(path, index=False)
+    rc, out, err = run_main(
+        capsys, "fit", str(path), "--law", "chinchilla", "--predict", "N=7e4,D=1.4e3",
+        "--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3",
+        "--sampler", "nutpie",
+    )
+    assert rc == 0, err
+    lines = [ln for ln in err.splitlines() if "decades below" in ln]
+    assert len(lines) == 2, err
+    assert lines[0].startswith("bayescale: warning: Column 'N' (input 'N' of law 'chinchilla')")
+    assert lines[1].startswith("bayescale: warning: Column 'D' (input 'D' of law 'chinchilla')")
+    assert "PriorWarning" not in err
