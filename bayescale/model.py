@@ -302,8 +302,7 @@ def reference_scales(
     in_terms = {inp for _, inp in law.terms.values()} | set(law.log10_positions.values())
     for inp in law.inputs:
         col = x.get(inp, inp)
-        key = col if col in REFERENCE_SCALES else inp
-        ref = REFERENCE_SCALES.get(key)
+        key, ref = _reference(x, inp)
         if ref is None:
             log_refs[inp] = log_centres[inp]
             continue
@@ -330,6 +329,16 @@ def reference_scales(
             stacklevel=3,
         )
     return log_refs
+
+
+def _reference(x: Mapping[str, str], inp: str) -> tuple[str, float | None]:
+    """Key of :data:`REFERENCE_SCALES` for input ``inp`` and its scale (``None``: none).
+
+    The key is the input's column name when that has a reference, else the input's own.
+    """
+    col = x.get(inp, inp)
+    key = col if isinstance(col, str) and col in REFERENCE_SCALES else inp
+    return key, REFERENCE_SCALES.get(key)
 
 
 def _moved(law: Law, inp: str) -> str:
@@ -361,8 +370,7 @@ def moved_positions(
     out = {}
     for p, inp in law.log10_positions.items():
         prior = priors[p]
-        key = x.get(inp, inp) if x.get(inp, inp) in REFERENCE_SCALES else inp
-        ref = REFERENCE_SCALES.get(key)
+        ref = _reference(x, inp)[1]
         if p in given or ref is None or prior.dist != "Normal":
             continue
         shift = (log_refs[inp] - np.log(ref)) / np.log(10.0)
