@@ -37,12 +37,9 @@ from .pooling import check_group_sizes
 from .priors import as_prior
 from .sampling import (
     SAMPLERS,
-    TARGET_ACCEPT_STEPS,
     check_settings,
-    diagnose,
-    raise_if_never_started,
     sample,
-    start_failures_explained,
+    sample_stepping_down,
     warn_problems,
 )
 
@@ -824,44 +821,23 @@ def fit(
         settings["sampler"] = sampler
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
     names += [p for p in spec.noise_params if spec.priors[p].dist != "Fixed"]
-    steps = TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
-    tried = []
-    for accept in steps:
-        with start_failures_explained(model, f"law {law_obj.name!r}", law_obj.link):
-            if use_cache:
-                idata, timing = sample_compiled(
-                    spec,
-                    model,
-                    frame,
-                    sampler=sampler,
-                    draws=draws,
-                    tune=tune,
-                    chains=chains,
-                    random_seed=random_seed,
-                    target_accept=accept,
-                    **sampler_kwargs,
-                )
-                settings["timing"] = timing
-            else:
-                idata = sample(
-                    model,
-                    sampler=sampler,
-                    draws=draws,
-                    tune=tune,
-                    chains=chains,
-                    random_seed=random_seed,
-                    target_accept=accept,
-                    progressbar=progressbar,
-                    **sampler_kwargs,
-                )
-        diag = diagnose(idata, names)
-        raise_if_never_started(model, diag, f"law {law_obj.name!r}", law_obj.link)
-        tried.append(f"{accept:g} ({diag['divergences']} divergent)")
-        if not diag["divergences"]:
-            break
-    settings["target_accept_used"] = accept
-    if len(tried) > 1:
-        settings["target_accept_steps"] = " -> ".join(tried)
+
+    def draw(accept: float):
+        if not use_cache:
+            return sample(model, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                          random_seed=random_seed, target_accept=accept,
+                          progressbar=progressbar, **sampler_kwargs)
+        idata, settings["timing"] = sample_compiled(
+            spec, model, frame, sampler=sampler, draws=draws, tune=tune, chains=chains,
+            random_seed=random_seed, target_accept=accept, **sampler_kwargs,
+        )
+        return idata
+
+    idata, diag, record = sample_stepping_down(
+        draw, target_accept, model=model, names=names, what=f"law {law_obj.name!r}",
+        link=law_obj.link,
+    )
+    settings.update(record)
     if warn:
         warn_problems(diag, f"fit of law {law_obj.name!r}")
     result = Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag)

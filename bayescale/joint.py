@@ -229,7 +229,7 @@ def fit_joint(
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | None = None,
-    target_accept: float = 0.9,
+    target_accept: float | str = "auto",
     progressbar: bool | None = None,
     warn: bool = True,
     **sampler_kwargs: Any,
@@ -272,7 +272,8 @@ def fit_joint(
         machine too, where small fits run faster on the host's CPU; NumPyro if nutpie
         is not installed there).
     draws, tune, chains, random_seed, target_accept, progressbar
-        As in :func:`bayescale.fit`.
+        As in :func:`bayescale.fit` (``target_accept="auto"``: sampled again with smaller
+        steps while the fit has divergent transitions).
     warn : bool
         Emit a :class:`~bayescale.SamplingWarning` for sampling problems.
 
@@ -294,14 +295,12 @@ def fit_joint(
     from .sampling import (
         SAMPLERS,
         check_settings,
-        diagnose,
-        raise_if_never_started,
         sample,
-        start_failures_explained,
+        sample_stepping_down,
         warn_problems,
     )
 
-    check_settings(draws, tune, chains, target_accept, random_seed)
+    check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
     unsupported = sorted({"pooled", "run", "correlated", "group_scale"} & set(sampler_kwargs))
     if unsupported:
         raise BayescaleError(
@@ -439,22 +438,17 @@ def fit_joint(
         nkw = dict(sampler_kwargs.pop("nuts_sampler_kwargs", {}))
         nkw.setdefault("low_rank_modified_mass_matrix", True)
         sampler_kwargs["nuts_sampler_kwargs"] = nkw
-    what = f"the joint fit of {law1.name!r} -> {law2.name!r}"
-    with start_failures_explained(model, what, law1.link):
-        idata = sample(
-            model,
-            sampler=chosen,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=random_seed,
-            target_accept=target_accept,
-            progressbar=progressbar,
-            **sampler_kwargs,
-        )
-    names = _free_names(spec1, "loss") + _free_names(spec2, "accuracy")
-    diag = diagnose(idata, names)
-    raise_if_never_started(model, diag, what, law1.link)
+    def draw(accept: float):
+        return sample(model, sampler=chosen, draws=draws, tune=tune, chains=chains,
+                      random_seed=random_seed, target_accept=accept, progressbar=progressbar,
+                      **sampler_kwargs)
+
+    idata, diag, record = sample_stepping_down(
+        draw, target_accept, model=model,
+        names=_free_names(spec1, "loss") + _free_names(spec2, "accuracy"),
+        what=f"the joint fit of {law1.name!r} -> {law2.name!r}", link=law1.link,
+    )
+    settings.update(record)
     if warn:
         warn_problems(diag, f"joint fit of {law1.name!r} -> {law2.name!r}")
 

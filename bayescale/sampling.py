@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -251,6 +251,39 @@ def _start_failure_message(model, bad: dict[str, float], what: str, link: str | 
         f"Sampling could not start for {what}: the log density is not finite at the initial "
         f"point (terms: {terms}). Likely {'; or '.join(advice)}."
     )
+
+
+def sample_stepping_down(
+    draw: Callable[[float], Any],
+    target_accept: float | str,
+    *,
+    model,
+    names: list[str],
+    what: str,
+    link: str | None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Sample with ``draw(target_accept)``; with ``"auto"``, again with smaller steps.
+
+    ``target_accept="auto"`` tries :data:`TARGET_ACCEPT_STEPS` in turn while the fit has
+    divergent transitions (same seed each time); a number is used as given. A model that
+    cannot start raises :class:`BayescaleError` (:func:`raise_if_never_started`).
+    Returns the InferenceData, its diagnostics and the settings to record
+    (``target_accept_used`` and, after a retry, ``target_accept_steps``).
+    """
+    steps = TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
+    tried = []
+    for accept in steps:
+        with start_failures_explained(model, what, link):
+            idata = draw(accept)
+        diag = diagnose(idata, names)
+        raise_if_never_started(model, diag, what, link)
+        tried.append(f"{accept:g} ({diag['divergences']} divergent)")
+        if not diag["divergences"]:
+            break
+    record: dict[str, Any] = {"target_accept_used": accept}
+    if len(tried) > 1:
+        record["target_accept_steps"] = " -> ".join(tried)
+    return idata, diag, record
 
 
 def diagnose(idata, var_names: list[str]) -> dict[str, Any]:

@@ -207,3 +207,32 @@ def test_run_offsets_without_repeated_rows_are_refused(df):
     two = one_each.assign(model=["m0", "m0"] + [f"m{i}" for i in range(2, len(df))])
     check_identifiable(validate(two, chinchilla, y="loss", run="model"), chinchilla, {},
                        run="model")
+
+
+def test_sample_stepping_down_retries_only_while_divergent():
+    # the mechanism of fit(target_accept="auto") and fit_joint: a try with divergent
+    # transitions is sampled again at the next rate; a number is used once, as given
+    import arviz as az
+
+    from bayescale.sampling import TARGET_ACCEPT_STEPS, sample_stepping_down
+
+    rng = np.random.default_rng(0)
+    calls = []
+    divergent = {0.9: 3, 0.95: 1, 0.99: 0}
+
+    def draw(accept):
+        calls.append(accept)
+        div = np.zeros((4, 250), dtype=bool)
+        div[0, : divergent[accept]] = True
+        return az.from_dict(posterior={"a": rng.normal(size=(4, 250))},
+                            sample_stats={"diverging": div})
+
+    kw = dict(model=None, names=["a"], what="law 'x'", link="log")
+    idata, diag, record = sample_stepping_down(draw, "auto", **kw)
+    assert calls == list(TARGET_ACCEPT_STEPS) and diag["divergences"] == 0
+    assert record == {"target_accept_used": 0.99, "target_accept_steps":
+                      "0.9 (3 divergent) -> 0.95 (1 divergent) -> 0.99 (0 divergent)"}
+    calls.clear()
+    _, diag, record = sample_stepping_down(draw, 0.9, **kw)
+    assert calls == [0.9] and diag["divergences"] == 3
+    assert record == {"target_accept_used": 0.9}

@@ -85,6 +85,9 @@ def test_joint_layout_and_latent_loss_is_stage1_mean(joint, sim):
     assert rel.max() < 0.03, rel
     only_acc = acc_rows["loss"].isna().to_numpy()
     assert only_acc.sum() == 5 and rel[only_acc].max() < 0.03
+    # sampled with target_accept="auto" (the default): the rate used is recorded
+    assert joint.settings["target_accept"] == "auto"
+    assert joint.settings["target_accept_used"] in (0.9, 0.95, 0.99)
 
 
 @pytest.mark.slow
