@@ -234,11 +234,11 @@ def make_spec(
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")
+    positive = {inp for inp in law.inputs if bool((frame[inp] > 0).all())}
     log_centres = {
-        inp: float(np.mean(np.log(frame[inp]))) if bool((frame[inp] > 0).all()) else 0.0
+        inp: float(np.mean(np.log(frame[inp]))) if inp in positive else 0.0
         for inp in law.inputs
     }
-    positive = {inp for inp in law.inputs if bool((frame[inp] > 0).all())}
     log_refs = reference_scales(law, x, log_centres, positive)
     merged.update(moved_positions(law, merged, log_refs, x, given=set(priors)))
     levels: dict[str, tuple[str, ...]] = {}
@@ -299,7 +299,7 @@ def reference_scales(
     """
     log_refs = {}
     # the reference is used by term priors and by priors of log10 positions
-    in_terms = {inp for _, inp in law.terms.values()} | set(law.log10_positions.values())
+    uses_ref = {inp for _, inp in law.terms.values()} | set(law.log10_positions.values())
     for inp in law.inputs:
         col = x.get(inp, inp)
         key, ref = _reference(x, inp)
@@ -309,7 +309,7 @@ def reference_scales(
         off = (log_centres[inp] - np.log(ref)) / np.log(10.0)
         if (
             abs(off) <= UNITS_DECADES
-            or inp not in in_terms
+            or inp not in uses_ref
             or (positive is not None and inp not in positive)
         ):
             log_refs[inp] = float(np.log(ref))
