@@ -22,7 +22,13 @@ from .compiled import choose_sampler, sample_batch
 from .errors import BayescaleError
 from .fit import Fit, _prepare
 from .law import Law
-from .sampling import check_settings, diagnose, raise_if_never_started, warn_problems
+from .sampling import (
+    TARGET_ACCEPT_STEPS,
+    check_settings,
+    diagnose,
+    raise_if_never_started,
+    warn_problems,
+)
 
 
 def fit_batch(
@@ -39,7 +45,7 @@ def fit_batch(
     tune: int = 1000,
     chains: int = 4,
     random_seed: int | Sequence[int] | None = None,
-    target_accept: float = 0.9,
+    target_accept: float | str = "auto",
     max_tree_depth: int = 10,
     group_scale: Mapping[str, float] | None = None,
     sampler: str = "jax",
@@ -59,7 +65,12 @@ def fit_batch(
         with the law's likelihood, then one batch of ``"ar1"`` refits for the series
         whose residuals are autocorrelated.
     draws, tune, chains, target_accept, max_tree_depth
-        NUTS settings, shared by every series.
+        NUTS settings, shared by every series. ``target_accept="auto"`` (default), as in
+        :func:`bayescale.fit`: the series whose fit has divergent transitions are sampled
+        again at 0.95, then 0.99 (:data:`bayescale.sampling.TARGET_ACCEPT_STEPS`), with
+        their own seeds; on the JAX path as one smaller batch per step (each rate is a
+        new XLA program). Each fit's ``settings`` record ``target_accept_used`` and,
+        after a retry, ``target_accept_steps``.
     random_seed : int or list of int, optional
         Seed of each series; an int ``s`` gives series ``k`` the seed ``s + k``, so
         ``bs.fit(frames[k], law, sampler="jax", random_seed=s + k)`` is its separate
@@ -87,7 +98,7 @@ def fit_batch(
     """
     one_seed = random_seed is None or np.ndim(random_seed) == 0
     for s in [random_seed] if one_seed else random_seed:
-        check_settings(draws, tune, chains, target_accept, s)
+        check_settings(draws, tune, chains, target_accept, s, auto_ok=True)
     frames = list(frames)
     if not frames:
         raise BayescaleError("fit_batch needs at least one data frame, got an empty list.")
@@ -130,23 +141,12 @@ def fit_batch(
         except BayescaleError as e:
             raise type(e)(f"series {k}: {e}") from e
     specs, fdata, models = (list(t) for t in zip(*prepared))
-    idatas, timing = sample_batch(
-        specs,
-        models,
-        fdata,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seeds=seeds,
-        target_accept=target_accept,
-        max_tree_depth=max_tree_depth,
+    idatas, diags, records, timing = _sample_stepping_down(
+        specs, models, fdata, seeds, target_accept,
+        dict(draws=draws, tune=tune, chains=chains, max_tree_depth=max_tree_depth),
     )
     out = []
-    for k, (spec, frame, idata, model) in enumerate(zip(specs, fdata, idatas, models)):
-        names = [p for p in spec.law.params if spec.priors[p].dist != "Fixed"]
-        names += list(spec.noise_params)
-        diag = diagnose(idata, names)
-        raise_if_never_started(model, diag, f"series {k} of law {spec.law.name!r}", spec.law.link)
+    for k, (spec, frame, idata, diag) in enumerate(zip(specs, fdata, idatas, diags)):
         if warn:
             warn_problems(diag, f"batched fit {k} of law {spec.law.name!r}")
         settings = {
@@ -156,11 +156,58 @@ def fit_batch(
             "chains": chains,
             "random_seed": seeds[k],
             "target_accept": target_accept,
+            **records[k],
             "batch_size": len(frames),
             "timing": timing,
         }
         out.append(Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag))
     return out
+
+
+def _sample_stepping_down(
+    specs: list, models: list, frames: list, seeds: list, target_accept: float | str,
+    nuts: dict[str, Any],
+) -> tuple[list, list, list[dict[str, Any]], dict[str, Any]]:
+    """One batch at the first rate, then one batch per rate of the series still divergent.
+
+    The batched counterpart of :func:`bayescale.sampling.sample_stepping_down`: each
+    series ends with the draws of ``bs.fit(..., target_accept="auto")``'s loop (within
+    Monte Carlo error). Returns per series the InferenceData, its diagnostics and the
+    settings to record, and the timings summed over the batches.
+    """
+    steps = TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
+    k_all = list(range(len(specs)))
+    idatas: list = [None] * len(specs)
+    diags: list = [None] * len(specs)
+    tried: list[list[str]] = [[] for _ in specs]
+    used: list[float] = [steps[0]] * len(specs)
+    timing: dict[str, Any] = {}
+    todo = k_all
+    for accept in steps:
+        got, t = sample_batch(
+            [specs[k] for k in todo], [models[k] for k in todo], [frames[k] for k in todo],
+            random_seeds=[seeds[k] for k in todo], target_accept=accept, **nuts,
+        )
+        for name, v in t.items():
+            timing[name] = timing.get(name, 0.0) + v
+        for k, idata in zip(todo, got):
+            spec = specs[k]
+            names = [p for p in spec.law.params if spec.priors[p].dist != "Fixed"]
+            diag = diagnose(idata, names + list(spec.noise_params))
+            raise_if_never_started(models[k], diag, f"series {k} of law {spec.law.name!r}",
+                                   spec.law.link)
+            idatas[k], diags[k], used[k] = idata, diag, accept
+            tried[k].append(f"{accept:g} ({diag['divergences']} divergent)")
+        todo = [k for k in todo if diags[k]["divergences"]]
+        if not todo:
+            break
+    records = []
+    for k in k_all:
+        record: dict[str, Any] = {"target_accept_used": used[k]}
+        if len(tried[k]) > 1:
+            record["target_accept_steps"] = " -> ".join(tried[k])
+        records.append(record)
+    return idatas, diags, records, timing
 
 
 def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str, Any]) -> list[Fit]:

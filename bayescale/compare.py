@@ -191,16 +191,11 @@ def stacking_weights(lpd: np.ndarray) -> np.ndarray:
 # refits
 
 
-def original_frame(fit) -> pd.DataFrame:
-    """Return the fit's training rows with the column names the user passed."""
-    spec = fit.spec
-    ren = {inp: col for inp, col in spec.x.items()}
-    frame = fit.data.rename(columns={"y": "__y__"}).rename(columns=ren)
-    return frame.rename(columns={"__y__": spec.y})
-
-
 def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments that refit ``fit``'s law with the same priors and sampler settings."""
+    """Keyword arguments that refit ``fit``'s law with the same priors and sampler settings.
+
+    The one source of :meth:`Fit.refit`'s settings too (calibration, leave-future-out).
+    """
     spec = fit.spec
     kw: dict[str, Any] = dict(
         y=spec.y,
@@ -215,6 +210,8 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
     for k in ("sampler", "draws", "tune", "chains", "random_seed", "target_accept"):
         if k in fit.settings:
             kw[k] = fit.settings[k]
+    if kw.get("sampler") == "jax-batch":  # a fit of bs.fit_batch: refitted alone, same path
+        kw["sampler"] = "jax"
     kw.update(overrides)
     return kw
 
@@ -343,7 +340,7 @@ def leave_future_out(
     masks = []
     for name in names:
         f = fits[name]
-        orig = original_frame(f)
+        orig = f.user_frame()
         mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
         masks.append(mask)
         tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))

@@ -481,22 +481,9 @@ class Fit:
         --------
         >>> small = fit.refit(fit.data["N"] < 1e9, draws=300)  # doctest: +SKIP
         """
-        priors = {k: v for k, v in self.spec.priors.items()}
-        kwargs: dict[str, Any] = dict(
-            y=self.spec.y,
-            x=dict(self.spec.x),
-            priors=priors,
-            pooled={k: list(v) for k, v in self.spec.pooled.items()} or None,
-            run=self.spec.run,
-            likelihood=self.spec.likelihood,
-            group_scale=dict(self.spec.group_scale) or None,
-            correlated=self.spec.correlated,
-            progressbar=False,
-        )
-        for k in ("sampler", "draws", "tune", "chains", "random_seed", "target_accept"):
-            if k in self.settings:
-                kwargs[k] = self.settings[k]
-        kwargs.update(overrides)
+        from .compare import refit_kwargs
+
+        kwargs = refit_kwargs(self, **{"progressbar": False, **overrides})
         return fit(self.user_frame(rows), self.law, **kwargs)
 
     # ------------------------------------------------------------- persistence

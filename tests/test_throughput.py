@@ -212,6 +212,59 @@ def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate(m
         assert abs(sb.loc["alpha", "mean"] - truth["alpha"]) < 0.05
         assert abs(sb.loc["E", "mean"] - truth["E"]) < 0.1
     assert C.COMPILE_COUNTS["jax_trace"] == 2  # separate fits reused the fit program
+    assert all(f.settings["target_accept_used"] == 0.9 for f in fits)  # none diverged
+    # a batched fit is refitted alone on the JAX path (calibration of forecasts beyond
+    # the data, leave-future-out): its recorded sampler "jax-batch" used to be refused
+    inner = fits[0].refit(fits[0].data.index[:12], random_seed=1, warn=False)
+    assert inner.settings["sampler"] == "jax" and len(inner.data) == 12
+
+
+def test_batch_samples_again_only_the_divergent_series_with_their_seeds(monkeypatch):
+    # fit_batch(target_accept="auto"), the default: like bs.fit, a series whose fit has
+    # divergent transitions is sampled again at the next rate with its own seed; the
+    # series without divergences are not sampled again
+    import arviz as az
+
+    from bayescale import batch
+
+    divergent = {(0.9, 10): 0, (0.9, 11): 4, (0.9, 12): 2, (0.95, 11): 1, (0.95, 12): 0,
+                 (0.99, 11): 0}
+    calls = []
+
+    def fake_sample_batch(specs, models, frames, *, random_seeds, target_accept, **nuts):
+        calls.append((target_accept, list(random_seeds)))
+        out = []
+        for seed in random_seeds:
+            div = np.zeros((2, 50), dtype=bool)
+            div[0, : divergent[(target_accept, seed)]] = True
+            rng = np.random.default_rng(seed)
+            out.append(az.from_dict(
+                posterior={p: rng.normal(size=(2, 50)) for p in ("E", "A", "alpha", "sigma",
+                                                                  "nu")},
+                sample_stats={"diverging": div, "accept": np.full((2, 50), target_accept)}))
+        return out, {"sample_s": 1.0, "postprocess_s": 0.5}
+
+    monkeypatch.setattr(batch, "sample_batch", fake_sample_batch)
+    frames = [df for df, _ in SERIES]
+    fits = bs.fit_batch(frames, "power_law", likelihood="studentt", sampler="jax",
+                        random_seed=10, draws=50, tune=50, chains=2)
+    assert calls == [(0.9, [10, 11, 12]), (0.95, [11, 12]), (0.99, [11])]
+    assert [f.settings["target_accept_used"] for f in fits] == [0.9, 0.99, 0.95]
+    assert "target_accept_steps" not in fits[0].settings
+    assert fits[1].settings["target_accept_steps"] == (
+        "0.9 (4 divergent) -> 0.95 (1 divergent) -> 0.99 (0 divergent)")
+    assert fits[2].settings["target_accept_steps"] == "0.9 (2 divergent) -> 0.95 (0 divergent)"
+    # each series keeps the draws of its last try
+    assert all(np.all(f.idata.sample_stats["accept"].values == f.settings["target_accept_used"])
+               for f in fits)
+    assert all(f.diagnostics["divergences"] == 0 for f in fits)
+    assert fits[0].settings["timing"] == {"sample_s": 3.0, "postprocess_s": 1.5}
+    # a number is used as given: one batch, divergences reported, not retried
+    calls.clear()
+    fixed = bs.fit_batch(frames, "power_law", likelihood="studentt", sampler="jax",
+                         random_seed=10, draws=50, tune=50, chains=2, target_accept=0.9)
+    assert calls == [(0.9, [10, 11, 12])]
+    assert [f.diagnostics["divergences"] for f in fixed] == [0, 4, 2]
 
 
 _DRAWS_SCRIPT = """
