@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,31 @@ def parse_pairs(text: str, option: str) -> dict[str, str]:
     return out
 
 
-def parse_predict(text: str, law, x: dict[str, str]) -> pd.DataFrame:
+def parse_x(text: str) -> dict[str, str | float]:
+    """Parse ``--x``: law inputs to data columns, or to a constant (a number).
+
+    A number is a constant of every row, as ``x={"chance": 0.25}`` in
+    :func:`bayescale.fit` (the chance level of a 4-way multiple-choice task).
+
+    Examples
+    --------
+    >>> parse_x("C=flops,chance=0.25")
+    {'C': 'flops', 'chance': 0.25}
+    """
+    out: dict[str, str | float] = {}
+    for key, val in parse_pairs(text, "--x").items():
+        value = _value(val)
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        out[key] = float(value) if is_number else val
+    return out
+
+
+def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
     """Parse ``--predict "N=7e10,D=1.4e12;N=4e11,D=8e12"`` into rows for ``Fit.predict``.
 
     Keys are law inputs (mapped to their data columns by ``--x``), data column
-    names, or group columns (``family=fam_a``).
+    names, or group columns (``family=fam_a``). An input that ``--x`` sets to a constant
+    takes it in every row and is not given here.
 
     Examples
     --------
@@ -111,6 +132,8 @@ def parse_predict(text: str, law, x: dict[str, str]) -> pd.DataFrame:
     >>> parse_predict("N=7e10,D=1.4e12;N=1e9,D=2e10", chinchilla, {"N": "params"}).to_dict("list")
     {'params': [70000000000.0, 1000000000.0], 'D': [1400000000000.0, 20000000000.0]}
     """
+    constants = {k: v for k, v in x.items() if not isinstance(v, str)}
+    x = {k: v for k, v in x.items() if isinstance(v, str)}
     rows = []
     for chunk in text.split(";"):
         if not chunk.strip():
@@ -118,6 +141,11 @@ def parse_predict(text: str, law, x: dict[str, str]) -> pd.DataFrame:
         pairs = parse_pairs(chunk, "--predict")
         row: dict[str, Any] = {}
         for key, val in pairs.items():
+            if key in constants:
+                raise BayescaleError(
+                    f"--predict: {key} is the constant {constants[key]:g} (--x {key}="
+                    f"{constants[key]:g}); leave it out of --predict."
+                )
             col = x.get(key, key)
             value = _value(val)
             if key in law.inputs or col in x.values():
@@ -131,7 +159,7 @@ def parse_predict(text: str, law, x: dict[str, str]) -> pd.DataFrame:
     if not rows:
         raise BayescaleError('--predict: no rows given (e.g. --predict "N=7e10,D=1.4e12").')
     frame = pd.DataFrame(rows)
-    cols = {x.get(i, i) for i in law.inputs}
+    cols = {x.get(i, i) for i in law.inputs if i not in constants}
     if "C" in law.inputs and x.get("C", "C") not in frame.columns and {"N", "D"} <= set(frame):
         cols.discard("C")
     missing = sorted(cols - set(frame.columns))
@@ -171,7 +199,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "(PSIS-LOO)",
     )
     f.add_argument("--y", help="response column (default: the law's, e.g. loss)")
-    f.add_argument("--x", help="law inputs to columns, e.g. N=params,D=tokens")
+    f.add_argument(
+        "--x",
+        help="law inputs to columns, e.g. N=params,D=tokens; a number is a constant of "
+        "every row, e.g. chance=0.25",
+    )
     f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
     f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png")
     f.add_argument("--prob", type=float, default=0.9, help="interval probability (0.9)")
@@ -201,6 +233,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--pooled", help="group column(s) to pool all parameters over, e.g. family")
     f.add_argument("--run", help="column identifying training runs (checkpoints of one run)")
+    f.add_argument(
+        "--trials",
+        help="accuracy laws: column with the number of questions behind each accuracy "
+        "(default: n)",
+    )
 
     sub.add_parser("laws", help="list the built-in laws and their equations")
     d = sub.add_parser("datasets", help="list the registered datasets")
@@ -328,6 +365,7 @@ def _fit_one(df, law, x, pooled, args, sampler):
             x=x or None,
             pooled=pooled,
             run=args.run,
+            trials=args.trials,
             likelihood=args.likelihood,
             sampler=sampler,
             draws=args.draws,
@@ -344,7 +382,7 @@ def _cmd_fit(args, out) -> int:
     laws = _laws_of(args.law)
     law = laws[0]
     df = _read_data(args)
-    x = parse_pairs(args.x, "--x") if args.x else {}
+    x = parse_x(args.x) if args.x else {}
     unknown = sorted(set(x) - set(law.inputs))
     if unknown:
         raise BayescaleError(
@@ -425,6 +463,24 @@ def _cmd_fit(args, out) -> int:
     return 0
 
 
+def cli_terms(message: str) -> str:
+    """Say the fixes of an error message in command-line options, not keyword arguments.
+
+    The library's messages name :func:`bayescale.fit`'s arguments (``x={'D': 'col'}``,
+    ``y='col'``, ``trials='col'``, ...); on the command line they are ``--x D=col``,
+    ``--y col``, ``--trials col``.
+
+    Examples
+    --------
+    >>> cli_terms("Rename it or map it with x={'D': 'your_column'}.")
+    'Rename it or map it with --x D=your_column.'
+    >>> cli_terms("pass a constant with x={'chance': 0.25}; or trials='your_column'")
+    'pass a constant with --x chance=0.25; or --trials your_column'
+    """
+    message = re.sub(r"\bx=\{'(\w+)': '?([^'}]+)'?\}", r"--x \1=\2", message)
+    return re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``bayescale`` command line; return the exit code.
 
@@ -448,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(out)
         return EXIT_USAGE
     except BayescaleError as exc:
-        msg = " ".join(str(exc).split())
+        msg = cli_terms(" ".join(str(exc).split()))
         print(f"{PROG}: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head`

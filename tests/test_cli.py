@@ -223,3 +223,75 @@ def test_priors_moved_for_units_are_said_once_on_stderr(capsys, tmp_path):
     assert lines[0].startswith("bayescale: warning: Column 'N' (input 'N' of law 'chinchilla')")
     assert lines[1].startswith("bayescale: warning: Column 'D' (input 'D' of law 'chinchilla')")
     assert "PriorWarning" not in err
+
+
+def _accuracy_csv(tmp_path) -> tuple[Path, float]:
+    """A 4-way multiple-choice task: accuracy of 300 questions over 4 decades of FLOPs,
+    in columns named flops, acc and questions; no chance column. Returns the file and the
+    true accuracy at 1e24 FLOPs."""
+    rng = np.random.default_rng(1)
+    C = np.logspace(19, 23, 12)
+
+    def truth(c):
+        return 0.25 + 0.75 * 0.8 / (1 + np.exp(-2.5 * (np.log10(c) - 22)))
+
+    path = tmp_path / "acc.csv"
+    pd.DataFrame({"flops": C, "acc": rng.binomial(300, truth(C)) / 300, "questions": 300}
+                 ).to_csv(path, index=False)
+    return path, float(truth(1e24))
+
+
+def test_accuracy_errors_say_the_command_line_fix(capsys, tmp_path):
+    # the library's messages name fit()'s arguments; the command line says its options
+    csv, _ = _accuracy_csv(tmp_path)
+    base = ["fit", str(csv), "--law", "sigmoid_compute", "--y", "acc"]
+    cases = [
+        (base + ["--x", "C=flops,chance=0.25"], "pass --trials your_column, or use "
+         "--likelihood beta"),
+        (base + ["--x", "C=flops", "--trials", "questions"],
+         "pass a constant with --x chance=0.25"),
+        (base[:-2] + ["--x", "C=flops,chance=0.25", "--trials", "questions"],
+         "Pass --y your_column"),
+        (base + ["--x", "chance=0.25", "--trials", "questions"],
+         "map it with --x C=your_column"),
+        (base + ["--x", "C=flops,chance=0.25", "--trials", "questions", "--predict",
+                 "C=1e24,chance=0.25"], "chance is the constant 0.25 (--x chance=0.25); "
+         "leave it out of --predict"),
+    ]
+    for argv, needle in cases:
+        rc, out, err = run_main(capsys, *argv)
+        assert rc == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert needle in err, (argv, err)
+
+
+def test_parse_x_takes_numbers_as_constants():
+    from bayescale.cli import parse_predict, parse_x
+
+    law = bs.get_law("sigmoid_compute")
+    x = parse_x("C=flops,chance=0.25")
+    assert x == {"C": "flops", "chance": 0.25}
+    rows = parse_predict("C=1e24;flops=1e25", law, x)
+    assert rows.to_dict("list") == {"flops": [1e24, 1e25]}
+    with pytest.raises(bs.BayescaleError, match=r"every row needs \['flops'\]"):
+        parse_predict("chance_typo=1", law, x)
+
+
+@pytest.mark.slow
+def test_accuracy_fit_with_a_constant_chance_and_a_trials_column(capsys, tmp_path):
+    csv, true_acc = _accuracy_csv(tmp_path)
+    out_dir = tmp_path / "acc"
+    rc, out, err = run_main(
+        capsys, "fit", str(csv), "--law", "sigmoid_compute", "--y", "acc",
+        "--x", "C=flops,chance=0.25", "--trials", "questions", "--predict", "C=1e24",
+        "--out", str(out_dir), "--draws", "300", "--tune", "300", "--chains", "2",
+        "--seed", "0",
+    )
+    assert rc == 0, err
+    summary = pd.read_csv(out_dir / "summary.csv", index_col=0)
+    assert abs(summary.loc["x0", "mean"] - 22.0) < 0.3
+    assert abs(summary.loc["ceiling", "mean"] - 0.8) < 0.12
+    pred = pd.read_csv(out_dir / "predictions.csv")
+    assert pred["lower"].iloc[0] < true_acc < pred["upper"].iloc[0], (pred, true_acc)
+    fit = bs.load_fit(out_dir / "fit.nc")
+    assert fit.spec.x["chance"] == 0.25 and fit.spec.likelihood == "binomial"
+    assert (fit.data["n"] == 300).all()  # the trials came from the questions column
