@@ -204,6 +204,7 @@ class Fit:
             return self.data.drop(columns="y")
         if isinstance(new, Mapping):
             new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        new = self._input_names_to_columns(new)
         groups = [g for g in self.spec.group_columns if g in new.columns]
         run = self.spec.run if self.spec.run and self.spec.run in new.columns else None
         frame = _data.validate(
@@ -220,6 +221,28 @@ class Fit:
                 )
             frame["n"] = np.rint(n)
         return frame
+
+    def _input_names_to_columns(self, new: pd.DataFrame) -> pd.DataFrame:
+        """Accept new rows by the law's input names too (``N`` for a fit on ``params``).
+
+        A fit made with ``x={"N": "params"}`` reads the new rows' ``params``; a frame
+        with an ``N`` column and no ``params`` means the same input. A missing input
+        gets an error naming both.
+        """
+        names = {}
+        for inp, col in _data.input_columns(self.law, self.spec.x).items():
+            if not isinstance(col, str) or col in new.columns:
+                continue
+            if inp in new.columns:
+                names[inp] = col
+            elif not (col == "C" and {"N", "D"} <= set(new.columns)):  # C = 6 N D
+                either = f"{col!r} or {inp!r}" if col != inp else repr(col)
+                raise DataError(
+                    f"The new rows need column {either} (input {inp!r} of law "
+                    f"{self.law.name!r}, fitted on column {col!r}); available columns: "
+                    f"{list(new.columns)}."
+                )
+        return new.rename(columns=names) if names else new
 
     def _rng(self, random_seed: int | None) -> np.random.Generator:
         seed = self.settings.get("random_seed") if random_seed is None else random_seed

@@ -9,7 +9,7 @@ import pytest
 
 import bayescale as bs
 from bayescale import data as _data
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, DataError
 from bayescale.fit import Fit
 from bayescale.laws import onset_hinge, onset_logistic, u_shaped
 from bayescale.model import make_spec
@@ -103,6 +103,24 @@ def test_onset_table_matches_closed_form():
     never = f.onset(absolute=0.9)
     assert np.isinf(never["C_on"][0])
     assert f.prob_emerged(C=1e30, absolute=0.9)["prob_emerged"][0] == 0.0
+
+
+def test_new_rows_may_name_inputs_by_the_law_or_by_the_training_column():
+    # a fit on column 'flops' (x={"C": "flops"}) forecasts rows given as 'flops' or as 'C';
+    # predict takes no x=, so a missing input's error says which columns would do
+    df = _rising_df().rename(columns={"C": "flops"})
+    f = fake_fit("onset_logistic", df,
+                 {"ceiling": np.full(50, 0.8), "k": np.full(50, 2.0), "x0": np.full(50, 23.0)},
+                 x={"C": "flops", "chance": 0.25})
+    by_column = f.predict({"flops": [1e23, 1e24]}, kind="mean")
+    by_input = f.predict({"C": [1e23, 1e24]}, kind="mean")
+    expect = onset_logistic(np.array([1e23, 1e24]), 0.25, ceiling=0.8, k=2.0, x0=23.0)
+    np.testing.assert_allclose(by_column["mean"], expect)
+    np.testing.assert_allclose(by_input["mean"], expect)
+    with pytest.raises(DataError, match=r"The new rows need column 'flops' or 'C' \(input 'C' "
+                       r"of law 'onset_logistic', fitted on column 'flops'\); available "
+                       r"columns: \['compute'\]"):
+        f.predict({"compute": [1e24]})
 
 
 def test_censored_when_all_models_at_chance():
