@@ -118,6 +118,12 @@ def test_save_load_roundtrip(chin_fit, tmp_path):
     pd.testing.assert_frame_equal(p1, p2)
     pd.testing.assert_frame_equal(chin_fit.summary(), g.summary())
     assert g.diagnostics["divergences"] == chin_fit.diagnostics["divergences"]
+    # the training rows come back exactly (pandas' JSON kept 15 digits), so a loaded fit's
+    # refits (the calibration of a forecast beyond the data) draw the same samples
+    pd.testing.assert_frame_equal(g.data, chin_fit.data, check_exact=True)
+    rows = chin_fit.data["N"] < chin_fit.data["N"].quantile(0.7)
+    np.testing.assert_array_equal(g.refit(rows, warn=False).posterior["alpha"].values,
+                                  chin_fit.refit(rows, warn=False).posterior["alpha"].values)
     with pytest.raises(bs.BayescaleError, match=r"folder '.*nowhere' does not exist"):
         chin_fit.save(tmp_path / "nowhere" / "fit.nc")
 
