@@ -12,6 +12,7 @@ vectorised chains advance in lock-step).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
 from .errors import BayescaleError
-from .fit import Fit, _prepare
+from .fit import Fit, _prepare, prepare_spec
 from .law import Law
 from .sampling import (
     TARGET_ACCEPT_STEPS,
@@ -48,6 +49,7 @@ def fit_batch(
     target_accept: float | str = "auto",
     max_tree_depth: int = 10,
     group_scale: Mapping[str, float] | None = None,
+    trials: str | None = None,
     sampler: str = "jax",
     warn: bool = False,
 ) -> list[Fit]:
@@ -59,7 +61,7 @@ def fit_batch(
         One tidy frame per series (each as :func:`bayescale.fit` takes it). The
         frames may have different numbers of rows; pooled models need the same
         number of group levels in every frame.
-    law, y, x, priors, pooled, run, likelihood, group_scale
+    law, y, x, priors, pooled, run, likelihood, group_scale, trials
         As in :func:`bayescale.fit`, shared by every series. ``likelihood="auto"``
         (default) chooses per series, as :func:`bayescale.fit` does: on the JAX path one batch
         with the law's likelihood, then one batch of ``"ar1"`` refits for the series
@@ -121,14 +123,23 @@ def fit_batch(
     if likelihood == "auto" and sampler == "jax":
         kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, draws=draws, tune=tune,
                   chains=chains, target_accept=target_accept, max_tree_depth=max_tree_depth,
-                  group_scale=group_scale, sampler="jax", warn=warn)
+                  group_scale=group_scale, trials=trials, sampler="jax", warn=warn)
         return _batch_auto(frames, law, seeds, kw)
     # what defines each series' model (the same for every series)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, likelihood=likelihood,
-                    group_scale=group_scale)
+                    group_scale=group_scale, trials=trials)
     if sampler == "nutpie":
         from .fit import fit
 
+        # every series' data are checked before any is sampled ("auto": the fit decides)
+        check_kw = {**model_kw, "likelihood": None if likelihood == "auto" else likelihood}
+        for k, df in enumerate(frames):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the fit below warns, once
+                try:
+                    prepare_spec(df, law, **check_kw)
+                except BayescaleError as e:
+                    raise type(e)(f"series {k}: {e}") from e
         return [
             fit(df, law, **model_kw, sampler="nutpie", draws=draws, tune=tune, chains=chains,
                 random_seed=seed, target_accept=target_accept, warn=warn)

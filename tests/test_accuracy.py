@@ -96,6 +96,21 @@ def test_bad_input_raises_clear_error(df, kwargs, match):
         bs.fit(df, "sigmoid_compute", **kwargs, **SAMPLE)
 
 
+@pytest.mark.parametrize("sampler", ["jax", "nutpie"])
+def test_fit_batch_reads_the_trials_column_it_is_given(sampler):
+    # fit_batch takes trials= as fit does (it had no such argument); checked before sampling
+    frames = [_df().rename(columns={"n": "questions"})] * 2
+    kw = dict(draws=50, tune=50, chains=2, sampler=sampler)
+    with pytest.raises(DataError, match="'nope' is missing"):
+        bs.fit_batch(frames, "sigmoid_compute", x={"chance": 0.25}, trials="nope",
+                     **kw)
+    with pytest.raises(DataError, match=r"Column 'questions' \(number of trials\) must hold "
+                       r"positive integers; bad values at row 1"):
+        bad = frames[0].assign(questions=[100, 0, 100, 100])
+        bs.fit_batch([frames[0], bad], "sigmoid_compute", x={"chance": 0.25},
+                     trials="questions", **kw)
+
+
 def test_chance_is_never_fitted():
     law = bs.get_law("sigmoid_compute")
     assert "chance" in law.inputs and "chance" not in law.params
