@@ -12,8 +12,8 @@ per draw on a fine grid in ``log N`` refined around the minimum.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -66,8 +66,19 @@ def _numeric_optimum(law, params: dict[str, np.ndarray], c: float, extra: dict[s
     return n_opt, c / (6.0 * n_opt)
 
 
-def compute_optimal(fit: Fit, C: float | Sequence[float], *, prob: float = 0.9) -> pd.DataFrame:
-    """Posterior of the compute-optimal allocation for each budget in ``C``."""
+def compute_optimal(
+    fit: Fit,
+    C: float | Sequence[float],
+    *,
+    prob: float = 0.9,
+    groups: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Posterior of the compute-optimal allocation for each budget in ``C``.
+
+    A pooled fit needs ``groups``, the level of each group column whose parameters to
+    use (``{"family": "fam_a"}``); a level not seen in training draws its parameters
+    from the population, as :meth:`Fit.predict` does.
+    """
     from .model import param_draws
 
     law = fit.law
@@ -76,16 +87,30 @@ def compute_optimal(fit: Fit, C: float | Sequence[float], *, prob: float = 0.9) 
             f"compute_optimal needs a law of N and D; law {law.name!r} has inputs "
             f"{list(law.inputs)}."
         )
-    if fit.spec.pooled:
+    one = fit.data.iloc[:1].drop(columns="y")
+    columns = list(fit.spec.group_columns)
+    given = dict(groups or {})
+    unknown = sorted(set(given) - set(columns))
+    if unknown:
         raise BayescaleError(
-            "compute_optimal uses the population parameters; for a pooled fit pass a "
-            "fit without pooling or call it on each group's fit."
+            f"groups= names {unknown}, which the fit does not pool over; its group columns "
+            f"are {columns}."
         )
+    missing = [g for g in columns if g not in given]
+    if missing:
+        g = missing[0]
+        levels = list(pd.unique(fit.data[g]))
+        raise BayescaleError(
+            f"The fit pools parameters over {columns}: say whose allocation to compute, "
+            f"e.g. groups={{{g!r}: {levels[0]!r}}} (levels seen: {levels}; a new level "
+            "draws its parameters from the population)."
+        )
+    for g, level in given.items():
+        one[g] = str(level)
     budgets = np.atleast_1d(np.asarray(C, dtype=float))
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
         raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")
-    one = fit.data.iloc[:1].drop(columns="y")
     params = param_draws(fit.spec, fit.posterior, one, rng=np.random.default_rng(0))
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
     rows = []
@@ -101,7 +126,7 @@ def compute_optimal(fit: Fit, C: float | Sequence[float], *, prob: float = 0.9) 
         args = {"N": n_opt[:, None], "D": d_opt[:, None]}
         pop = {k: v[:, :1] for k, v in params.items()}
         loss = np.asarray(law(*[args.get(i, np.inf) for i in law.inputs], **pop))[:, 0]
-        row = {"C": c}
+        row = {**{g: given[g] for g in columns}, "C": c}
         for name, v in (
             ("N_opt", n_opt),
             ("D_opt", d_opt),

@@ -429,15 +429,23 @@ class Fit:
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         return summarise_draws(self, new, d, prob)
 
-    def compute_optimal(self, C: float | Sequence[float], *, prob: float = 0.9) -> pd.DataFrame:
+    def compute_optimal(
+        self,
+        C: float | Sequence[float],
+        *,
+        prob: float = 0.9,
+        groups: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
         """Compute-optimal allocation for budgets ``C`` (FLOPs, ``C = 6 N D``).
 
         One row per budget with the posterior median and central interval of
         ``N_opt``, ``D_opt``, ``tokens_per_param`` and the ``loss`` at the optimum.
+        A pooled fit takes the group whose parameters to use:
+        ``fit.compute_optimal(C=[1e22], groups={"family": "fam_a"})``.
         """
         from .derived import compute_optimal
 
-        return compute_optimal(self, C, prob=prob)
+        return compute_optimal(self, C, prob=prob, groups=groups)
 
     def onset(
         self,

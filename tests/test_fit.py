@@ -84,6 +84,40 @@ def test_compute_optimal_contains_truth(chin_fit):
     np.testing.assert_allclose(co["tokens_per_param"], co["D_opt"] / co["N_opt"], rtol=0.5)
 
 
+def test_compute_optimal_of_each_family_of_a_pooled_fit():
+    # the embedded families set: E and A differ by family (alpha, B, beta shared);
+    # each family's optimum comes from its own parameters
+    from bayescale import datasets as ds
+    from bayescale.derived import chinchilla_optimum
+
+    df = ds.load("synthetic_chinchilla_families")
+    f = bs.fit(df, "chinchilla", pooled={"E": "family", "A": "family"}, random_seed=2,
+               warn=False, **FAST)
+    with pytest.raises(bs.BayescaleError, match=r"pools parameters over \['family'\]: say "
+                       r"whose allocation to compute, e.g. groups=\{'family': 'fam_a'\}"):
+        f.compute_optimal(1e22)
+    with pytest.raises(bs.BayescaleError, match=r"names \['task'\], which the fit does not "
+                       "pool over"):
+        f.compute_optimal(1e22, groups={"family": "fam_a", "task": "x"})
+    true_A = {"fam_a": 420.0, "fam_b": 480.0, "fam_c": 560.0}
+    medians = {}
+    for fam, A in true_A.items():
+        co = f.compute_optimal([1e21, 1e23], groups={"family": fam})
+        assert (co["family"] == fam).all()
+        n_true, _ = chinchilla_optimum(co["C"].to_numpy(), A=A, alpha=0.34, B=2000.0,
+                                       beta=0.36)
+        assert ((co["N_opt_lower"] <= n_true) & (n_true <= co["N_opt_upper"])).all(), fam
+        medians[fam] = co["N_opt"].iloc[0]
+    # a larger A (fam_c) calls for more parameters at the same budget
+    assert medians["fam_a"] < medians["fam_b"] < medians["fam_c"]
+    # an unseen family takes the population's spread: a wider interval
+    seen = f.compute_optimal(1e22, groups={"family": "fam_b"})
+    new = f.compute_optimal(1e22, groups={"family": "fam_new"})
+    width = {k: float(t["N_opt_upper"].iloc[0] / t["N_opt_lower"].iloc[0])
+             for k, t in (("seen", seen), ("new", new))}
+    assert width["new"] > width["seen"], width
+
+
 def test_power_law_recovery_and_coverage():
     rng = np.random.default_rng(5)
     x = np.exp(rng.uniform(np.log(1e6), np.log(1e9), 40))
