@@ -337,47 +337,47 @@ def onset(
 
 def prob_emerged(
     fit: Fit,
-    C: float | None = None,
+    C: float | Sequence[float] | None = None,
     *,
-    L: float | None = None,
+    L: float | Sequence[float] | None = None,
     threshold: float = 0.1,
     absolute: float | None = None,
     levels: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Posterior probability that the onset has happened by compute ``C`` (or loss ``L``).
 
-    Returns one row per level with the group columns and ``prob_emerged``.
+    ``C`` (or ``L``) is one value or several. Returns one row per level and value with
+    the group columns, ``C`` (or ``L``) and ``prob_emerged``.
 
     Examples
     --------
-    >>> prob_emerged(fit, C=1e24)  # doctest: +SKIP
+    >>> prob_emerged(fit, C=[1e23, 1e24, 1e25])  # doctest: +SKIP
     """
     form = _form(fit)
-    for name, value in (("C", C), ("L", L)):
-        if value is not None and np.ndim(value) != 0:
-            raise BayescaleError(
-                f"prob_emerged takes one value {name}=, got {value!r}; call it once per value."
-            )
     if form.log10:
-        if C is None or not (float(C) > 0):
-            raise BayescaleError(f"prob_emerged needs a positive compute C=, got {C!r}.")
-        draws = onset_draws(fit, threshold, absolute=absolute, levels=levels)
-        p = (draws.values <= np.log10(float(C))).mean(axis=0)
-        at = {"C": float(C)}
+        name, given = "C", C
+        values = np.atleast_1d(np.asarray(C if C is not None else np.nan, dtype=float))
+        if C is None or not (np.isfinite(values).all() and (values > 0).all()):
+            raise BayescaleError(f"prob_emerged needs positive compute C=, got {C!r}.")
     else:
+        name, given = "L", L
         if L is None:
             raise BayescaleError("This fit is on a loss axis: pass prob_emerged(fit, L=...).")
-        draws = onset_draws(fit, threshold, absolute=absolute, levels=levels)
-        p = (draws.values >= float(L)).mean(axis=0)
-        at = {"L": float(L)}
+        values = np.atleast_1d(np.asarray(L, dtype=float))
+        if not np.isfinite(values).all():
+            raise BayescaleError(f"prob_emerged needs finite losses L=, got {L!r}.")
+    if values.ndim != 1 or not len(values):
+        raise BayescaleError(f"prob_emerged takes one value or a list for {name}=, got {given!r}.")
+    draws = onset_draws(fit, threshold, absolute=absolute, levels=levels).values
     lv = _levels(fit, levels)
-    out = lv[list(fit.spec.group_columns)].copy() if fit.spec.group_columns else pd.DataFrame(
-        index=[0]
-    )
-    for k, v in at.items():
-        out[k] = v
-    out["prob_emerged"] = p
-    return out.reset_index(drop=True)
+    base = lv[list(fit.spec.group_columns)].reset_index(drop=True) if fit.spec.group_columns \
+        else pd.DataFrame(index=[0])
+    tables = []
+    for v in values:
+        # emerged by compute C: onset at or below log10 C; on a loss axis, at or above L
+        p = (draws <= np.log10(v)).mean(axis=0) if form.log10 else (draws >= v).mean(axis=0)
+        tables.append(base.assign(**{name: float(v)}, prob_emerged=p))
+    return pd.concat(tables, ignore_index=True)
 
 
 def prob_inverse(

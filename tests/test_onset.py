@@ -152,9 +152,27 @@ def test_onset_bad_arguments():
     with pytest.raises(BayescaleError, match=r"absolute=0.2 is at or below the chance level"):
         f.onset(absolute=0.2)
     assert np.isfinite(f.onset(absolute=0.5)["log10_C_on"]).all()  # above chance: fine
-    with pytest.raises(BayescaleError, match=r"prob_emerged takes one value C="):
-        bs.prob_emerged(f, C=[1e22, 1e23])
+    with pytest.raises(BayescaleError, match=r"needs positive compute C=, got \[1e\+22, -1\]"):
+        bs.prob_emerged(f, C=[1e22, -1])
+    with pytest.raises(BayescaleError, match=r"takes one value or a list for C="):
+        bs.prob_emerged(f, C=[[1e22]])
     assert 0.0 <= float(bs.prob_emerged(f, C=1e22)["prob_emerged"].iloc[0]) <= 1.0
+
+
+def test_prob_emerged_over_several_budgets_per_level():
+    # four draws of x0; the onset at 10% of the rise lies ln(9) / k = 1.1 decades below
+    # x0: P(emerged by C) is the share of draws whose onset is at or below log10 C
+    x0 = np.array([22.0, 23.0, 24.0, 25.0])
+    f = fake_fit("onset_logistic", _rising_df(),
+                 {"ceiling": np.full(4, 0.8), "k": np.full(4, 2.0), "x0": x0},
+                 x={"chance": 0.25})
+    on = x0 - np.log(9.0) / 2.0
+    budgets = [1e21, 10 ** 22.5, 1e24, 1e26]
+    pe = bs.prob_emerged(f, C=budgets)
+    assert pe["C"].tolist() == budgets
+    np.testing.assert_allclose(pe["prob_emerged"], [(on <= np.log10(c)).mean() for c in budgets])
+    one = bs.prob_emerged(f, C=10 ** 22.5)  # one value: one row per level, as before
+    assert len(one) == 1 and one["prob_emerged"][0] == pytest.approx(0.5)
     g = fake_fit(
         "u_shaped",
         _rising_df(),
