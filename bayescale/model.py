@@ -234,6 +234,7 @@ def make_spec(
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")
+    _warn_fixed_beyond_data(law, merged, frame, y)
     positive = {inp for inp in law.inputs if bool((frame[inp] > 0).all())}
     log_centres = {
         inp: float(np.mean(np.log(frame[inp]))) if inp in positive else 0.0
@@ -269,6 +270,38 @@ def make_spec(
         correlated=correlated,
         trials=trials,
     )
+
+
+def _warn_fixed_beyond_data(law: Law, merged: Mapping[str, Prior], frame: pd.DataFrame,
+                            y: str) -> None:
+    """Warn when an asymptote fixed by the user lies on the wrong side of the data.
+
+    A fitted ``BelowMin`` parameter (the irreducible loss ``E``) stays below the smallest
+    response, an ``AboveMax`` one above the largest. A value fixed beyond that bound leaves
+    the rows past it explained by noise alone (a wrong unit or quantity, say perplexity
+    for loss); the fit goes on, since noise may put a row just past a true asymptote.
+    """
+    for p in law.params:
+        kind, prior = law.priors[p].dist, merged[p]
+        if kind not in DATA_BOUNDED or prior.dist != "Fixed":
+            continue
+        value = float(prior.params["value"])
+        below = kind == "BelowMin"
+        bound = float(frame["y"].min() if below else frame["y"].max())
+        if (value >= bound) if below else (value <= bound):
+            rows = frame.index[(frame["y"] <= value) if below else (frame["y"] >= value)]
+            first = rows[0].item() if hasattr(rows[0], "item") else rows[0]
+            side = "above the smallest" if below else "below the largest"
+            never = "below" if below else "above"
+            warnings.warn(
+                f"{p} of law {law.name!r} is fixed at {value:g}, {side} {y!r} in the data "
+                f"({bound:.4g}; {len(rows)} row(s) {'at or below' if below else 'at or above'} "
+                f"it, e.g. row {first!r}). The law's mean is never {never} {p}, so those "
+                f"rows can only be noise: check the value and the response's unit, or let "
+                f"{p} be fitted.",
+                PriorWarning,
+                stacklevel=4,
+            )
 
 
 def reference_scales(

@@ -236,3 +236,27 @@ def test_sample_stepping_down_retries_only_while_divergent():
     _, diag, record = sample_stepping_down(draw, 0.9, **kw)
     assert calls == [0.9] and diag["divergences"] == 3
     assert record == {"target_accept_used": 0.9}
+
+
+def test_an_asymptote_fixed_beyond_the_data_is_warned_about():
+    # E fixed above the smallest loss (say a perplexity-scale value for a loss column):
+    # the law's mean never goes below E, so those rows could only be noise
+    import warnings
+
+    from bayescale.fit import prepare_spec
+
+    df = pd.DataFrame({"x": [1e6, 1e7, 1e8, 1e9, 1e10, 1e11],
+                       "loss": [3.2, 3.0, 2.7, 2.4, 2.2, 2.3]})
+    with pytest.warns(bs.PriorWarning, match=r"E of law 'power_law' is fixed at 2.5, above the "
+                      r"smallest 'loss' in the data \(2.2; 3 row\(s\) at or below it, e.g. row "
+                      r"3\)\. The law's mean is never below E"):
+        prepare_spec(df, "power_law", y=None, x=None, priors={"E": 2.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # below the data, or fitted: nothing to say
+        prepare_spec(df, "power_law", y=None, x=None, priors={"E": 2.0})
+        prepare_spec(df, "power_law", y=None, x=None, priors={"E": 0.0})
+        prepare_spec(df, "power_law", y=None, x=None, priors=None)
+    # a ceiling (AboveMax) fixed below the largest response
+    with pytest.warns(bs.PriorWarning, match=r"e_0 of law 'm4' is fixed at 3, below the largest "
+                      r"'loss' in the data \(3.2; 2 row\(s\) at or above it, e.g. row 0\)"):
+        prepare_spec(df, "m4", y=None, x=None, priors={"e_0": 3.0})
