@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, LawError, PriorWarning
+from .errors import BayescaleError, DataError, LawError, PriorWarning
 from .law import REFERENCE_SCALES, Law, sigmoid
 from .likelihoods import get_likelihood
 from .priors import Prior, as_prior, check_prior, create, interval_bounds
@@ -659,8 +659,27 @@ def add_law(
                 inverse(spec, p, u + level_offsets[(p, g)], log_centres=centres),
                 dims=g,
             )
-    mu = law(*[inputs[i] for i in law.inputs], **values)
+    try:
+        mu = law(*[inputs[i] for i in law.inputs], **values)
+    except BayescaleError:
+        raise
+    except (TypeError, ValueError, NotImplementedError, AttributeError) as exc:
+        raise LawError(_symbolic_failure(law, exc)) from None
     return mu, idx
+
+
+def _symbolic_failure(law: Law, exc: Exception) -> str:
+    """Say why a law failed on PyTensor tensors and how to write it so that it works."""
+    return (
+        f"Law {law.name!r} cannot be evaluated on the symbolic (PyTensor) tensors that NUTS "
+        f"differentiates ({type(exc).__name__}: {exc}). Write it with operations that work "
+        "on tensors as well as arrays: arithmetic, ** and numpy functions such as np.exp, "
+        "np.log, np.log1p, np.sqrt, np.tanh, np.abs; for a minimum, maximum, clip or "
+        "log-sum-exp, `from bayescale.law import smooth_min, clip, softplus, logaddexp, "
+        "sigmoid` (they work on both). "
+        "np.maximum, np.minimum, np.clip, np.where, np.logaddexp, the math module and "
+        "Python's if, min or max on inputs or parameters do not work on tensors."
+    )
 
 
 def add_likelihood(

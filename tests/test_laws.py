@@ -143,6 +143,42 @@ def test_a_users_law_cannot_silently_replace_a_built_in():
     assert chinchilla.inputs == ("x",) and bs.get_law("chinchilla").inputs == ("N", "D")
 
 
+_PRIORS3 = {"E": bs.Prior("BelowMin", mu=1.0, sigma=1.5),
+            "A": bs.Prior("LogNormal", mu=3.0, sigma=2.0), "a": bs.Prior("Beta", alpha=3, beta=7)}
+
+
+@bs.law(priors=_PRIORS3, register=False)
+def _floored_with_numpy(x, *, E, A, a):
+    return E + A * np.maximum(x, 1e7) ** (-a)  # fine on arrays, not on tensors
+
+
+@bs.law(priors=_PRIORS3, register=False)
+def _floored_with_bayescale(x, *, E, A, a):
+    from bayescale.law import clip
+
+    return E + A * clip(x, 1e7, np.inf) ** (-a)
+
+
+def test_a_law_that_only_works_on_arrays_gets_an_error_saying_what_to_use():
+    # a user's law with np.maximum works on numpy arrays but not on the symbolic tensors
+    # of the PyMC model: the error names the law and the replacements, before sampling
+    df = pd.DataFrame({"x": np.logspace(6, 9, 8)})
+    df["loss"] = 1.5 + 30.0 * df["x"] ** -0.3
+    above = df["x"] >= 1e7
+    assert np.allclose(_floored_with_numpy(df["x"].to_numpy(), E=1.5, A=30.0, a=0.3)[above],
+                       df["loss"][above])
+    with pytest.raises(LawError, match=r"Law '_floored_with_numpy' cannot be evaluated on the "
+                       r"symbolic \(PyTensor\) tensors .*from bayescale.law import smooth_min, "
+                       r"clip"):
+        bs.fit(df, _floored_with_numpy, draws=10, tune=10, chains=1)
+    # the suggested helper works on both
+    from bayescale.fit import prepare_spec
+    from bayescale.model import build_model
+
+    spec, frame = prepare_spec(df, _floored_with_bayescale, y=None, x=None, priors=None)
+    assert "y_obs" in build_model(spec, frame).named_vars
+
+
 @pytest.mark.parametrize(
     "prior, match",
     [
