@@ -122,12 +122,16 @@ def _normalise_laws(
     return out
 
 
-def holdout_mask(data: pd.DataFrame, holdout: Any) -> np.ndarray:
+def holdout_mask(
+    data: pd.DataFrame, holdout: Any, x: Mapping[str, Any] | None = None
+) -> np.ndarray:
     """Resolve ``holdout=`` to a boolean mask over ``data`` (True = held out).
 
     Accepts a callable ``holdout(data) -> mask``, a dict ``dict(by="C", quantile=0.8)``
     or ``dict(by="C", cutoff=1e21)`` (rows with ``by`` above the cutoff are held
-    out), the name of a boolean column, or a boolean array.
+    out), the name of a boolean column, or a boolean array. ``by`` is a column of
+    ``data`` or a law input that ``x`` maps to one (``by="N"`` with
+    ``x={"N": "params"}``; ``"C"`` is ``6 N D`` of the mapped columns when absent).
 
     Examples
     --------
@@ -144,7 +148,8 @@ def holdout_mask(data: pd.DataFrame, holdout: Any) -> np.ndarray:
             raise BayescaleError(
                 f"holdout dict accepts by=, cutoff= or quantile=; got unknown {sorted(bad)}."
             )
-        mask = split_future(data, by=opts.get("by", "C"), cutoff=opts.get("cutoff"),
+        by = opts.get("by", "C")
+        mask = split_future(_with_input(data, by, x or {}), by=by, cutoff=opts.get("cutoff"),
                             quantile=opts.get("quantile"))
     elif isinstance(holdout, str):
         if holdout not in data.columns:
@@ -171,6 +176,19 @@ def holdout_mask(data: pd.DataFrame, holdout: Any) -> np.ndarray:
             "both must be non-empty."
         )
     return mask
+
+
+def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFrame:
+    """``data`` with a column ``by`` when ``by`` names a law input mapped by ``x``."""
+    if by in data.columns:
+        return data
+    col = x.get(by)
+    if isinstance(col, str) and col in data.columns:
+        return data.assign(**{by: data[col]})
+    n, d = x.get("N", "N"), x.get("D", "D")
+    if by == "C" and isinstance(n, str) and isinstance(d, str) and {n, d} <= set(data.columns):
+        return data.assign(C=6.0 * data[n].to_numpy(dtype=float) * data[d].to_numpy(dtype=float))
+    return data
 
 
 def score_draws(
@@ -300,7 +318,7 @@ def backtest(
             f"average must be 'stacking', 'lfo', a dict or None, got {average!r}."
         )
     spec = _normalise_laws(laws)
-    mask = holdout_mask(data, holdout)
+    mask = holdout_mask(data, holdout, x)
     train, test = data.loc[~mask], data.loc[mask]
     base: dict[str, Any] = dict(fit_kwargs)
     if y is not None:

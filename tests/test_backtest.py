@@ -120,6 +120,15 @@ def test_holdout_forms():
         holdout_mask(df, dict(by="C", quantil=0.5))
     with pytest.raises(DataError, match="Cutoff column 'T' is missing"):
         holdout_mask(df, dict(by="T", cutoff=1.0))
+    # columns named by the user: by= may name the law input that x= maps
+    own = df.rename(columns={"N": "params", "D": "tokens"}).assign(tokens=[4e9, 3e9, 2e9, 1e9])
+    x = {"N": "params", "D": "tokens"}
+    assert holdout_mask(own, dict(by="N", cutoff=5e9), x).tolist() == [False, False, True, True]
+    # C = 6 N D of the mapped columns: 2.4e18, 1.8e19, 1.2e20, 6e20
+    assert holdout_mask(own, dict(by="C", cutoff=1e20), x).tolist() == [False, False, True, True]
+    assert holdout_mask(own, dict(by="params", cutoff=5e10), x).tolist() == [False] * 3 + [True]
+    with pytest.raises(DataError, match="Cutoff column 'C' is missing"):
+        holdout_mask(own, dict(by="C", cutoff=1e20))  # without x the mapping is unknown
 
 
 def test_backtest_rejects_reserved_label():
