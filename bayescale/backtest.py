@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import (
+    LOO_METHODS,
     Averaged,
     _validated,
     compare,
@@ -313,7 +314,7 @@ def backtest(
     if not probs or any(not 0 < p < 1 for p in probs):
         raise BayescaleError(f"prob levels must lie strictly between 0 and 1, got {prob!r}.")
     if not (average is None or isinstance(average, Mapping)
-            or average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA", "lfo")):
+            or average in (*LOO_METHODS, "lfo")):
         raise BayescaleError(
             f"average must be 'stacking', 'lfo', a dict or None, got {average!r}."
         )
@@ -346,7 +347,7 @@ def backtest(
     if average is not None and len(labels) > 1:
         if isinstance(average, Mapping):
             w = np.array([float(average.get(k, 0.0)) for k in labels])
-        elif average in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
+        elif average in LOO_METHODS:
             w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
         else:  # "lfo" (checked on entry)
             opts = default_lfo(fits[labels[0]], lfo)

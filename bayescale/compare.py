@@ -422,6 +422,10 @@ def _pareto_note(k: np.ndarray) -> tuple[int, str]:
     )
 
 
+#: ArviZ's weighting methods of a PSIS-LOO comparison (``az.compare(method=...)``).
+LOO_METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")
+
+
 def compare(
     fits: Mapping[str, Any],
     *,
@@ -474,6 +478,13 @@ def compare(
 
     if not isinstance(fits, Mapping) or len(fits) < 2:
         raise BayescaleError("compare needs a dict of at least two fits: {name: Fit, ...}.")
+    if method not in LOO_METHODS:
+        hint = (" (leave-future-out scores: lfo=dict(quantile=0.8, by='C'))"
+                if method == "lfo" else "")
+        raise BayescaleError(
+            f"method must be one of {list(LOO_METHODS)} (ArviZ's weights of the PSIS-LOO "
+            f"comparison), got {method!r}{hint}."
+        )
     check_fits(fits, "compare")
     names = list(fits)
     links = {fits[n].law.link for n in names}
@@ -725,7 +736,7 @@ def average(
             raise BayescaleError(f"weights must be non-negative and not all zero, got {weights}.")
     elif len(names) == 1:
         w = np.ones(1)
-    elif weights in ("stacking", "pseudo-BMA", "BB-pseudo-BMA"):
+    elif weights in LOO_METHODS:
         table = compare(fits, method=weights)
         w = table.loc[names, "weight"].to_numpy(dtype=float)
     elif weights == "lfo":

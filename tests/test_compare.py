@@ -207,6 +207,11 @@ def test_compare_rejects_bad_input(bnsl_fits):
         bs.compare({"only": bnsl_fits["power_law"]})
     with pytest.raises(BayescaleError, match="Unknown lfo"):
         bs.compare(bnsl_fits, lfo=dict(cutof=1e20))
+    # not ArviZ's "The method lfo, to compute weights, is not supported."
+    with pytest.raises(BayescaleError, match=r"method must be one of \['stacking', "
+                       r"'BB-pseudo-BMA', 'pseudo-BMA'\] .*got 'lfo' \(leave-future-out "
+                       r"scores: lfo=dict\(quantile=0.8, by='C'\)\)"):
+        bs.compare(bnsl_fits, method="lfo")
     with pytest.raises(BayescaleError, match="cutoff"):
         bs.compare(bnsl_fits, lfo=dict(cutoff=1e30, by="C"))
     with pytest.raises(BayescaleError, match="unknown fits"):
