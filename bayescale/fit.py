@@ -37,6 +37,7 @@ from .pooling import check_group_sizes
 from .priors import as_prior
 from .sampling import (
     SAMPLERS,
+    check_seed,
     check_settings,
     sample,
     sample_stepping_down,
@@ -245,6 +246,7 @@ class Fit:
         return new.rename(columns=names) if names else new
 
     def _rng(self, random_seed: int | None) -> np.random.Generator:
+        check_seed(random_seed)
         seed = self.settings.get("random_seed") if random_seed is None else random_seed
         return np.random.default_rng(None if seed is None else [int(seed), 7919])
 

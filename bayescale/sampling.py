@@ -108,6 +108,20 @@ def check_settings(
             f"target_accept must be a number strictly between 0 and 1 (0.8-0.99 is usual)"
             f"{auto}, got {target_accept!r}."
         )
+    check_seed(random_seed)
+
+
+def check_seed(random_seed: Any) -> None:
+    """Raise a clear error unless ``random_seed`` is None or a non-negative integer.
+
+    Examples
+    --------
+    >>> check_seed(3)
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: random_seed must be None or a non-negative integer, got -1.
+    """
     if random_seed is not None and (
         isinstance(random_seed, bool)
         or not isinstance(random_seed, (int, np.integer))

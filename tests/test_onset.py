@@ -152,6 +152,9 @@ def test_onset_bad_arguments():
     with pytest.raises(BayescaleError, match=r"absolute=0.2 is at or below the chance level"):
         f.onset(absolute=0.2)
     assert np.isfinite(f.onset(absolute=0.5)["log10_C_on"]).all()  # above chance: fine
+    for seed in (-1, "a", 1.5):  # numpy's "expected non-negative integer" before
+        with pytest.raises(BayescaleError, match="random_seed must be None or a non-negative"):
+            f.predict({"C": [1e24]}, random_seed=seed)
     with pytest.raises(BayescaleError, match=r"needs positive compute C=, got \[1e\+22, -1\]"):
         bs.prob_emerged(f, C=[1e22, -1])
     with pytest.raises(BayescaleError, match=r"takes one value or a list for C="):
