@@ -166,8 +166,10 @@ class Chain:
         Returns
         -------
         DataFrame
-            ``new`` plus ``loss_median``, ``loss_lower``, ``loss_upper`` (stage 1) and
-            ``mean``, ``median``, ``lower``, ``upper`` of the accuracy.
+            ``new`` plus ``loss_median``, ``loss_lower``, ``loss_upper`` (stage 1),
+            ``mean``, ``median``, ``lower``, ``upper`` of the accuracy and
+            ``extrapolation`` (stage 1's target scale / its largest fitted scale, as in
+            :meth:`~bayescale.Fit.predict`).
 
         Examples
         --------
@@ -192,6 +194,7 @@ class Chain:
         out["loss_median"], out["loss_lower"], out["loss_upper"] = ql
         out["mean"] = acc.mean(axis=0)
         out["median"], out["lower"], out["upper"] = qa
+        out["extrapolation"] = self.loss_fit.extrapolation_ratio(new_df)
         return out
 
 

@@ -194,6 +194,8 @@ def test_two_stage_wider_than_stage2_and_covers_truth(two_stage):
     new = pd.DataFrame({"C": [1e22, 3e22, 1e23], "n": 500})
     # the simulated law is exactly right: no calibrated drift term (and no refits)
     pred = ch.predict(new, prob=0.9, extrapolation=False)
+    # how far each row extrapolates stage 1, as Fit.predict says it: C / largest fitted C
+    np.testing.assert_allclose(pred["extrapolation"], new["C"] / 10**21.5)
     truth = sigmoid_of_loss(power_law(new["C"].to_numpy(), **TRUE_L), 0.25, **TRUE_ACC)
     assert ((pred["lower"] <= truth) & (truth <= pred["upper"])).all(), (pred, truth)
     for kind in ("mean", "predictive"):
