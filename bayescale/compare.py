@@ -629,6 +629,15 @@ class Averaged:
         top = max(self.weights, key=lambda k: self.weights[k])
         return summarise_draws(self.fits[top], new, d, prob)
 
+    def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
+        """Paper-ready report of the average: weights, its forecast and each law's tables.
+
+        See :func:`bayescale.report.report`.
+        """
+        from .report import report
+
+        return report(self, target, **kwargs)
+
     def plot(self, **kwargs: Any):
         """Data, each law's median and the average's band (:func:`bayescale.plots.plot_average`)."""
         from .plots import plot_average

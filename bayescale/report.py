@@ -7,6 +7,7 @@ writes them as CSV files (``Report.to_csv(folder)``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,8 @@ class Report:
         folder.mkdir(parents=True, exist_ok=True)
         out = []
         for name, table in self.tables.items():
-            p = folder / f"{name}.csv"
+            # "parameters (chinchilla)" -> parameters_chinchilla.csv
+            p = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_')}.csv"
             table.to_csv(p, index=True)
             out.append(p)
         return out
@@ -151,7 +153,10 @@ def report(
 
     Parameters
     ----------
-    fit : Fit
+    fit : Fit or Averaged
+        A fit, or a model average (:func:`bayescale.average`): its report has the
+        ``weights``, the average's ``forecast`` (with the ``law_form`` share) and every
+        law's tables, named ``"<table> (<law>)"``.
     target : DataFrame or dict, optional
         Rows to forecast (input columns as in training); the forecast table gives
         the posterior predictive median, central ``prob`` interval, the
@@ -166,9 +171,16 @@ def report(
     >>> rep = bs.report(f, target={"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     >>> print(rep.markdown())  # doctest: +SKIP
     """
-    from .fit import _check_prob, data_hash
+    from .compare import Averaged
+    from .fit import Fit, _check_prob, data_hash
 
     prob = _check_prob(prob)
+    if isinstance(fit, Averaged):
+        return _average_report(fit, target, prob, title)
+    if not isinstance(fit, Fit):
+        raise BayescaleError(
+            f"report takes a Fit (bs.fit) or an average (bs.average), got {type(fit).__name__}."
+        )
     spec = fit.spec
     law = fit.law
     model = {
@@ -223,16 +235,8 @@ def report(
         "parameters": parameter_table(fit, prob),
     }
     if target is not None:
-        pred = fit.predict(target, prob=prob)
-        cols = [c for c in pred.columns if c not in {"mean"}]
-        fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
-                                        "upper": f"upper_{round(100 * prob)}"})
-        # why the interval is as wide as it is: shares of the predictive variance (log scale)
-        dec = fit.decompose(target)
-        for c in ("parameter", "noise", "extrapolation"):
-            fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()
-        fc.index.name = "target"
-        tables["forecast"] = fc
+        tables["forecast"] = _forecast_table(fit, target, prob,
+                                             ("parameter", "noise", "extrapolation"))
     notes = tuple(fit.diagnostics.get("problems", ()))
     if r > AR1_THRESHOLD and fit.spec.likelihood != "ar1":
         obstacle = ar1_obstacle(fit.spec, fit.data)
@@ -255,6 +259,42 @@ def report(
         notes += (note,)
     return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
                   notes=notes)
+
+
+def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...]) -> pd.DataFrame:
+    """Forecast at ``target``: median, interval, extrapolation and variance shares."""
+    pred = fit.predict(target, prob=prob)
+    cols = [c for c in pred.columns if c not in {"mean"}]
+    fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
+                                    "upper": f"upper_{round(100 * prob)}"})
+    # why the interval is as wide as it is: shares of the predictive variance (log scale)
+    dec = fit.decompose(target)
+    for c in sources:
+        fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()
+    fc.index.name = "target"
+    return fc
+
+
+def _average_report(avg: Any, target: Any, prob: float, title: str | None) -> Report:
+    """The report of a model average: weights, its forecast, then each law's tables."""
+    names = list(avg.fits)
+    tables: dict[str, pd.DataFrame] = {
+        "weights": pd.DataFrame(
+            {"law": [avg.fits[n].law.name for n in names],
+             "weight": [float(avg.weights.get(n, 0.0)) for n in names]},
+            index=pd.Index(names, name="fit"),
+        )
+    }
+    if target is not None:
+        tables["forecast"] = _forecast_table(
+            avg, target, prob, ("parameter", "noise", "extrapolation", "law_form"))
+    notes: tuple[str, ...] = ()
+    for n in names:
+        part = report(avg.fits[n], prob=prob)
+        tables.update({f"{k} ({n})": t for k, t in part.tables.items()})
+        notes += tuple(f"{n}: {note}" for note in part.notes)
+    return Report(title=title or f"Average of {len(names)} laws ({', '.join(names)})",
+                  tables=tables, notes=notes)
 
 
 #: Student-t degrees of freedom below which the fit report warns: no mean, Cauchy-like.

@@ -131,6 +131,35 @@ def test_holdout_forms():
         holdout_mask(own, dict(by="C", cutoff=1e20))  # without x the mapping is unknown
 
 
+@pytest.mark.slow
+def test_report_of_a_model_average(bt, tmp_path):
+    # bs.report(average) (an AttributeError before): the weights, the average's forecast
+    # with its law_form share, then each law's own tables
+    avg = bs.average(bt.fits, weights={"power_law": 0.7, "pure_power_law": 0.3})
+    rep = avg.report(target={"C": [1e23]}, prob=0.8)
+    w = rep.tables["weights"]
+    assert w["weight"].to_dict() == {"power_law": 0.7, "pure_power_law": 0.3}
+    assert (w["law"] == "power_law").all()
+    fc = rep.tables["forecast"]
+    pred = avg.predict({"C": [1e23]}, prob=0.8)
+    assert fc["median"].iloc[0] == pytest.approx(pred["median"].iloc[0])
+    assert fc["lower_80"].iloc[0] == pytest.approx(pred["lower"].iloc[0])
+    shares = ["parameter_share", "noise_share", "extrapolation_share", "law_form_share"]
+    np.testing.assert_allclose(fc[shares].sum(axis=1), 1.0)
+    assert fc["law_form_share"].iloc[0] > 0  # the two laws disagree 100x beyond the data
+    pure = rep.tables["priors (pure_power_law)"]
+    assert pure.loc["E", "prior"].startswith("Fixed")
+    assert "parameters (power_law)" in rep.tables
+    md = rep.markdown()
+    assert md.startswith("# Average of 2 laws (power_law, pure_power_law)")
+    assert "## Parameters (pure_power_law)" in md
+    names = {p.name for p in rep.to_csv(tmp_path / "avg")}
+    assert {"weights.csv", "forecast.csv", "parameters_power_law.csv",
+            "priors_pure_power_law.csv"} <= names
+    with pytest.raises(BayescaleError, match="report takes a Fit .* got dict"):
+        bs.report(bt.fits)
+
+
 def test_backtest_rejects_reserved_label():
     with pytest.raises(BayescaleError, match="reserved"):
         bs.backtest(simulate(), {"average": "power_law"}, holdout=dict(by="C", quantile=0.5))
