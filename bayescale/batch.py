@@ -12,7 +12,6 @@ vectorised chains advance in lock-step).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
 from .errors import BayescaleError
-from .fit import Fit, _prepare, prepare_spec
+from .fit import Fit, _prepare, check_series
 from .law import Law
 from .sampling import (
     TARGET_ACCEPT_STEPS,
@@ -131,15 +130,7 @@ def fit_batch(
     if sampler == "nutpie":
         from .fit import fit
 
-        # every series' data are checked before any is sampled ("auto": the fit decides)
-        check_kw = {**model_kw, "likelihood": None if likelihood == "auto" else likelihood}
-        for k, df in enumerate(frames):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the fit below warns, once
-                try:
-                    prepare_spec(df, law, **check_kw)
-                except BayescaleError as e:
-                    raise type(e)(f"series {k}: {e}") from e
+        check_series(frames, law, [f"series {k}" for k in range(len(frames))], **model_kw)
         return [
             fit(df, law, **model_kw, sampler="nutpie", draws=draws, tune=tune, chains=chains,
                 random_seed=seed, target_accept=target_accept, warn=warn)

@@ -652,6 +652,32 @@ def _prepare(
     return spec, frame, build_model(spec, frame)
 
 
+#: Arguments of :func:`fit` that define a series' model (the rest are sampler settings).
+MODEL_ARGS = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale", "correlated",
+              "trials")
+
+
+def check_series(frames: Sequence[pd.DataFrame], law: str | Law, labels: Sequence[str],
+                 **fit_kwargs: Any) -> None:
+    """Check every series' data before any is sampled; an error names its series.
+
+    ``fit_kwargs`` are those of :func:`fit` (sampler settings are ignored here);
+    warnings are left to the fits themselves.
+    """
+    import warnings
+
+    model_kw = {k: fit_kwargs[k] for k in MODEL_ARGS if k in fit_kwargs}
+    if model_kw.get("likelihood") == "auto":  # the fit decides; check the law's own
+        model_kw["likelihood"] = None
+    for label, df in zip(labels, frames):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                prepare_spec(df, law, **{"y": None, "x": None, "priors": None, **model_kw})
+            except BayescaleError as e:
+                raise type(e)(f"{label}: {e}") from None
+
+
 def prepare_spec(
     data: pd.DataFrame,
     law: str | Law,

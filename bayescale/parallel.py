@@ -92,6 +92,7 @@ def executor_context(executor: Executor | str | None) -> Iterator[Executor]:
     ``BAYESCALE_WORKERS``), ``"serial"`` -> :class:`SerialExecutor`, an Executor
     -> itself.
     """
+    check_executor(executor)
     if executor is None or executor == "processes":
         workers = int(os.environ.get("BAYESCALE_WORKERS", DEFAULT_WORKERS))
         pool = ProcessPoolExecutor(
@@ -103,14 +104,23 @@ def executor_context(executor: Executor | str | None) -> Iterator[Executor]:
             pool.shutdown(wait=True, cancel_futures=True)
     elif executor == "serial":
         yield SerialExecutor()
-    elif isinstance(executor, str):
+    else:
+        yield executor  # type: ignore[misc]
+
+
+def check_executor(executor: Any) -> None:
+    """Raise a clear error for an ``executor=`` that :func:`executor_context` cannot use.
+
+    Valid: None, ``"processes"``, ``"serial"`` or an Executor (anything with ``submit``).
+    """
+    if executor is None or executor in ("processes", "serial"):
+        return
+    if isinstance(executor, str):
         raise BayescaleError(
             f"executor must be None (local processes), 'serial' or a "
             f"concurrent.futures.Executor, got {executor!r}."
         )
-    elif hasattr(executor, "submit"):
-        yield executor  # type: ignore[misc]
-    else:
+    if not hasattr(executor, "submit"):
         raise BayescaleError(
             f"executor must be None, 'serial' or a concurrent.futures.Executor (e.g. "
             f"dask's client.get_executor()); got {type(executor).__name__}."
@@ -282,6 +292,10 @@ def fit_many(
                 f"{type(d).__name__}."
             )
     labels = [f"series {k!r}" for k in (keys if keys is not None else range(len(items)))]
+    from .fit import check_series
+
+    check_executor(executor)
+    check_series(items, law, labels, **fit_kwargs)  # before any series is sampled
     fits = run_fits(
         [(d, law, fit_kwargs) for d in items], executor=executor, warn=warn, labels=labels
     )

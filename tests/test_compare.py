@@ -12,7 +12,7 @@ from scipy import stats
 
 import bayescale as bs
 from bayescale.compare import _allocate, crps_ensemble, stacking_weights
-from bayescale.errors import BayescaleError
+from bayescale.errors import BayescaleError, DataError
 from bayescale.laws import broken_power_law
 
 NUTS = dict(sampler="nutpie", draws=300, tune=300, chains=2, progressbar=False, warn=False)
@@ -277,4 +277,22 @@ def test_fit_many_rejects_non_frames():
     with pytest.raises(BayescaleError, match="DataFrame per series"):
         bs.fit_many({"a": [1, 2, 3]}, "power_law", executor="serial")
     with pytest.raises(BayescaleError, match="executor must be"):
-        bs.fit_many([two_series()["a"]], "power_law", executor="threads")
+        bs.fit_many([two_series()["a"]], "power_law", x={"x": "C"}, executor="threads")
+
+
+def test_fit_many_checks_every_series_before_sampling_any(monkeypatch):
+    # one bad series among good ones: the error names it, and nothing was sampled first
+    from bayescale import parallel
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled before every series was checked")
+
+    monkeypatch.setattr(parallel, "run_fits", no_sampling)
+    frames = {**two_series(), "bad": two_series()["a"].assign(loss=-1.0)}
+    with pytest.raises(DataError, match=r"^series 'bad': Response column 'loss' must be "
+                       "positive"):
+        bs.fit_many(frames, "power_law", x={"x": "C"}, executor="serial")
+    # the series' model arguments are those of fit (here a mapping that does not exist)
+    with pytest.raises(DataError, match=r"^series 'a': Column 'flops'"):
+        bs.fit_many(two_series(), "power_law", x={"x": "flops"}, executor="serial",
+                    likelihood="auto", draws=10)
