@@ -26,6 +26,10 @@ def _plt():
     return plt
 
 
+#: Most groups or runs :func:`plot_fit` draws a band for (more: the population band).
+MAX_BANDS = 10
+
+
 def plot_fit(
     fit: Fit,
     *,
@@ -35,10 +39,13 @@ def plot_fit(
     ax: Any = None,
     random_seed: int | None = None,
 ):
-    """Data and the posterior predictive band on log-log axes.
+    """Data and the posterior predictive band on log axes (linear y for accuracy laws).
+
+    ``new`` rows are drawn as forecasts with their intervals.
 
     For a one-input law the band is a curve over the input range extended
-    ``extend`` times beyond the largest fitted value. For laws of several inputs
+    ``extend`` times beyond the largest fitted value, one per group of a pooled fit or
+    per run of a fit with ``run=`` (up to :data:`MAX_BANDS`). For laws of several inputs
     each training row (and each row of ``new``) gets its predictive interval,
     plotted against compute (``C`` or ``6 N D``).
 
@@ -51,17 +58,21 @@ def plot_fit(
         _, ax = plt.subplots(figsize=(6, 4))
     law = fit.law
     data = fit.data
-    groups = fit.spec.group_columns
     if len(law.inputs) == 1:
         inp = law.inputs[0]
         col = fit.spec.x.get(inp, inp)
-        keys = [None] if not groups else sorted(data[groups[0]].unique())
+        # one band per group (pooled fits) or per run (run offsets), up to MAX_BANDS;
+        # more than that: the population band over all rows
+        by = fit.spec.group_columns[:1] or ([fit.spec.run] if fit.spec.run else [])
+        keys = sorted(data[by[0]].unique()) if by else []
+        if not keys or len(keys) > MAX_BANDS:
+            by, keys = [], [None]
         for key in keys:
-            sub = data if key is None else data[data[groups[0]] == key]
+            sub = data if key is None else data[data[by[0]] == key]
             lo, hi = np.log10(sub[inp].min()), np.log10(sub[inp].max() * extend)
             grid = pd.DataFrame({col: np.logspace(lo, hi, 80)})
             if key is not None:
-                for g in groups:
+                for g in fit.spec.group_columns + ((fit.spec.run,) if fit.spec.run else ()):
                     grid[g] = sub[g].iloc[0]
             band = fit.predict(grid, prob=prob, random_seed=random_seed)
             label = "posterior predictive" if key is None else str(key)
@@ -70,6 +81,11 @@ def plot_fit(
                 band[col], band["lower"], band["upper"], alpha=0.25, color=lines[0].get_color()
             )
             ax.scatter(sub[inp], sub["y"], s=12, color=lines[0].get_color(), zorder=3)
+        if new is not None:
+            pn = fit.predict(new, prob=prob, random_seed=random_seed)
+            xn = fit._frame(new)[inp]
+            ax.errorbar(xn, pn["median"], fmt="o", color="C3", label="forecast",
+                        yerr=[pn["median"] - pn["lower"], pn["upper"] - pn["median"]])
         ax.set_xlabel(col)
     else:
         pred = fit.predict(None, prob=prob, random_seed=random_seed)
@@ -98,7 +114,7 @@ def plot_fit(
         ax.set_xlabel("compute C (FLOPs)" if {"N", "D"} <= set(law.inputs) or "C" in law.inputs
                       else law.inputs[0])
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_yscale("log" if law.link == "log" else "linear")  # accuracy: a linear axis
     ax.set_ylabel(fit.spec.y)
     ax.set_title(f"{law.name}: {law.equation}", fontsize=9)
     ax.legend(fontsize=8)
@@ -167,8 +183,12 @@ def plot_average(
             ax.scatter(xs, med.to_numpy(), marker="_", s=60, color=f"C{i}", label=lab)
     ax.scatter(scale_of(law, data) if not one_input else data[inp], data["y"], s=10,
                color="k", zorder=3, label="data")
+    if one_input and new is not None:
+        pn = avg.predict(new, prob=prob, random_seed=random_seed)
+        ax.errorbar(top._frame(new)[inp], pn["median"], fmt="o", color="C3", label="forecast",
+                    yerr=[pn["median"] - pn["lower"], pn["upper"] - pn["median"]])
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_yscale("log" if law.link == "log" else "linear")
     ax.set_xlabel(col if one_input else "compute C (FLOPs)")
     ax.set_ylabel(top.spec.y)
     weights = ", ".join(f"{k} {w:.2f}" for k, w in avg.weights.items())

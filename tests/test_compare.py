@@ -192,6 +192,15 @@ def test_average_plot_draws_each_law_and_the_band(bnsl_fits):
     want = bnsl_fits["power_law"].predict(pd.DataFrame({"C": x}), prob=0.8)["median"]
     np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
     assert x.max() == pytest.approx(10 * simulate_bnsl()["C"].max())
+    assert ax.get_yscale() == "log"
+    # new rows are drawn as forecasts (they were ignored for one-input laws), as is Fit.plot
+    for obj in (avg, bnsl_fits["power_law"]):
+        ax = obj.plot(new={"C": [1e23]}, prob=0.8)
+        assert "forecast" in [t.get_text() for t in ax.get_legend().get_texts()]
+        pred = obj.predict({"C": [1e23]}, prob=0.8)
+        bars = next(c for c in ax.containers if c.get_label() == "forecast")
+        np.testing.assert_allclose(np.asarray(bars.lines[0].get_ydata(), dtype=float),
+                                   pred["median"].to_numpy(dtype=float), rtol=1e-9)
 
 
 def test_fit_pickles(bnsl_fits):

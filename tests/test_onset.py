@@ -123,6 +123,18 @@ def test_new_rows_may_name_inputs_by_the_law_or_by_the_training_column():
         f.predict({"compute": [1e24]})
 
 
+def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    f = fake_fit("onset_logistic", _rising_df(),
+                 {"ceiling": np.full(50, 0.8), "k": np.full(50, 2.0), "x0": np.full(50, 23.0)},
+                 x={"chance": 0.25})
+    ax = f.plot(new={"C": [1e26]})
+    assert ax.get_yscale() == "linear" and ax.get_xscale() == "log"
+    assert "forecast" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_censored_when_all_models_at_chance():
     df = pd.DataFrame({"C": 10.0 ** np.arange(19.0, 23.0), "accuracy": 0.25, "n": 1000})
     df.loc[1, "accuracy"] = 0.26

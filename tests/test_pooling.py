@@ -124,6 +124,21 @@ def test_shrinkage_small_family(fam_fit, families):
 
 
 @pytest.mark.slow
+def test_plot_draws_one_band_per_family(fam_fit):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = fam_fit.plot()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [f"f{g}" for g in range(len(SIZES))]
+    # each family's line is that family's forecast
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "f3")
+    x, y = line.get_data()
+    want = fam_fit.predict(pd.DataFrame({"N": x, "family": "f3"}))["median"]
+    np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
+
+
+@pytest.mark.slow
 def test_unseen_families_coverage(fam_fit):
     # 120 families never seen in training, drawn from the same population: their
     # forecasts come from the population alone (leave-families-out)
