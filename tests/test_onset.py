@@ -123,6 +123,29 @@ def test_new_rows_may_name_inputs_by_the_law_or_by_the_training_column():
         f.predict({"compute": [1e24]})
 
 
+def test_saved_fit_keeps_its_rows_exactly_and_older_files_still_load(tmp_path):
+    import json
+
+    df = _rising_df()
+    df["C"] = df["C"] * (1 + 1 / 3)  # 17 significant digits: pandas' JSON kept 15
+    f = fake_fit("onset_logistic", df,
+                 {"ceiling": np.full(50, 0.8), "k": np.full(50, 2.0), "x0": np.full(50, 23.0)},
+                 x={"chance": 0.25})
+    g = bs.load_fit(f.save(tmp_path / "f.nc"))
+    pd.testing.assert_frame_equal(g.data, f.data, check_exact=True)
+    # a file written before (the rows as pandas' split JSON) still loads
+    import arviz as az
+
+    idata = az.from_netcdf(str(tmp_path / "f.nc"), engine="h5netcdf")
+    meta = json.loads(idata.posterior.attrs["bayescale"])
+    meta["data"] = f.data.to_json(orient="split", double_precision=15)
+    idata.posterior.attrs["bayescale"] = json.dumps(meta)
+    idata.to_netcdf(str(tmp_path / "old.nc"), engine="h5netcdf")
+    old = bs.load_fit(tmp_path / "old.nc")
+    np.testing.assert_allclose(old.data["C"], f.data["C"], rtol=1e-14)
+    assert list(old.data.columns) == list(f.data.columns)
+
+
 def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
     import matplotlib
 
