@@ -234,6 +234,12 @@ def _build_parser() -> argparse.ArgumentParser:
     f.add_argument("--pooled", help="group column(s) to pool all parameters over, e.g. family")
     f.add_argument("--run", help="column identifying training runs (checkpoints of one run)")
     f.add_argument(
+        "--compute-optimal",
+        metavar="C[,C...]",
+        help="FLOP budgets (C = 6 N D) for the compute-optimal N, D and loss of a law of N "
+        "and D, e.g. 1e21,5.76e23 (pooled fits: for each group)",
+    )
+    f.add_argument(
         "--trials",
         help="accuracy laws: column with the number of questions behind each accuracy "
         "(default: n)",
@@ -390,6 +396,7 @@ def _cmd_fit(args, out) -> int:
             f"its inputs are {list(law.inputs)} (e.g. --x {law.inputs[0]}=your_column)."
         )
     new = parse_predict(args.predict, law, x) if args.predict else None
+    budgets = parse_budgets(args.compute_optimal, law) if args.compute_optimal else None
     pooled = [g.strip() for g in args.pooled.split(",")] if args.pooled else None
     if pooled is not None and len(pooled) == 1:
         pooled = pooled[0]
@@ -433,6 +440,17 @@ def _cmd_fit(args, out) -> int:
                 shares = [f"{c}_share" for c in sources]
                 print("\nShares of the predictive variance (log scale):", file=out)
                 print(source.decompose(new)[shares].round(3).to_string(index=False), file=out)
+        optimal = None
+        if budgets is not None:
+            optimal = pd.concat(
+                {name: _compute_optimal(f, budgets, args.prob) for name, f in fits.items()},
+                names=["law", "row"],
+            ).reset_index(level="row", drop=True).reset_index()
+            if len(fits) == 1:
+                optimal = optimal.drop(columns="law")
+            print(f"\nCompute-optimal allocation (C = 6 N D; {pct}% central interval):",
+                  file=out)
+            print(optimal.to_string(index=False), file=out)
     if outdir is not None:
         if avg is None:
             summaries[law.name].to_csv(outdir / "summary.csv")
@@ -450,6 +468,8 @@ def _cmd_fit(args, out) -> int:
                 saved.append(f"fit_{name}.nc")
         if pred is not None:
             pred.to_csv(outdir / "predictions.csv", index=False)
+        if optimal is not None:
+            optimal.to_csv(outdir / "compute_optimal.csv", index=False)
         plotted = avg if avg is not None else fits[law.name]
         ax = plotted.plot(new=new, prob=args.prob)
         fig = ax.figure
@@ -459,8 +479,45 @@ def _cmd_fit(args, out) -> int:
 
         plt.close(fig)
         written = ["summary.csv"] + (["predictions.csv"] if pred is not None else [])
+        written += ["compute_optimal.csv"] if optimal is not None else []
         print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
     return 0
+
+
+def parse_budgets(text: str, law) -> list[float]:
+    """Parse ``--compute-optimal "1e21,5.76e23"`` into positive FLOP budgets.
+
+    Examples
+    --------
+    >>> from bayescale.laws import chinchilla
+    >>> parse_budgets("1e21, 5.76e23", chinchilla)
+    [1e+21, 5.76e+23]
+    """
+    if not {"N", "D"} <= set(law.inputs):
+        raise BayescaleError(
+            f"--compute-optimal needs a law of N and D (e.g. chinchilla); law {law.name!r} "
+            f"has inputs {list(law.inputs)}."
+        )
+    out = []
+    for item in text.split(","):
+        value = _value(item.strip())
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise BayescaleError(
+                f"--compute-optimal takes positive FLOP budgets separated by commas (e.g. "
+                f"--compute-optimal 1e21,5.76e23); {item.strip()!r} is not one."
+            )
+        out.append(float(value))
+    return out
+
+
+def _compute_optimal(fit, budgets: list[float], prob: float) -> pd.DataFrame:
+    """``fit.compute_optimal`` for the budgets; a pooled fit: for each level of its groups."""
+    columns = list(fit.spec.group_columns)
+    if not columns:
+        return fit.compute_optimal(budgets, prob=prob)
+    levels = fit.data[columns].drop_duplicates().sort_values(columns)
+    return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row))
+                      for row in levels.to_dict("records")], ignore_index=True)
 
 
 def cli_terms(message: str) -> str:

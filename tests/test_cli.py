@@ -78,6 +78,10 @@ def test_datasets_lists_registry(capsys):
         (["fit", "--dataset", "synthetic_chinchilla"], "required: --law"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--prob", "1.5"],
          "--prob must be between 0 and 1"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "power_law", "--x", "x=N",
+          "--compute-optimal", "1e21"], "--compute-optimal needs a law of N and D"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+          "--compute-optimal", "1e21,big"], "'big' is not one"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
@@ -138,6 +142,7 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
         capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
         "--predict", "N=7e10,D=1.4e12;N=1e9,D=2e10", "--out", str(out_dir),
         "--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3",
+        "--compute-optimal", "1e21,5.76e23",
     )
     assert rc == 0, err
     assert "Posterior (90% HDI)" in out and "Predictions" in out
@@ -145,8 +150,9 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     assert "likelihood: auto -> studentt: lag-1 residual autocorrelation" in out
     # why each interval is as wide as it is
     assert "Shares of the predictive variance" in out and "extrapolation_share" in out
-    for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png"):
+    for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png", "compute_optimal.csv"):
         assert (out_dir / f).stat().st_size > 0, f
+    assert "Compute-optimal allocation (C = 6 N D; 90% central interval)" in out
 
     truth = dict(ds.REGISTRY["synthetic_chinchilla"]["truth"])
     truth.pop("noise_sd_log")
@@ -164,6 +170,13 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     np.testing.assert_allclose(pred["median"], true_loss, rtol=0.03)
     assert (pred["upper"] - pred["lower"] < 0.25 * true_loss).all()
     assert pred["extrapolation"].iloc[0] > 10
+
+    from bayescale.derived import chinchilla_optimum
+
+    opt = pd.read_csv(out_dir / "compute_optimal.csv")
+    n_true, _ = chinchilla_optimum(opt["C"].to_numpy(), **{k: truth[k] for k in
+                                                           ("A", "alpha", "B", "beta")})
+    assert ((opt["N_opt_lower"] < n_true) & (n_true < opt["N_opt_upper"])).all(), (opt, n_true)
 
     fit = bs.load_fit(out_dir / "fit.nc")
     assert fit.law.name == "chinchilla" and len(fit.data) == 60
@@ -295,3 +308,28 @@ def test_accuracy_fit_with_a_constant_chance_and_a_trials_column(capsys, tmp_pat
     fit = bs.load_fit(out_dir / "fit.nc")
     assert fit.spec.x["chance"] == 0.25 and fit.spec.likelihood == "binomial"
     assert (fit.data["n"] == 300).all()  # the trials came from the questions column
+
+
+def test_compute_optimal_of_a_pooled_fit_is_given_for_each_group():
+    # the command line asks the fit for each group's allocation (levels as in the data)
+    from types import SimpleNamespace
+
+    from bayescale.cli import _compute_optimal
+
+    asked = []
+
+    def compute_optimal(budgets, *, prob, groups=None):
+        asked.append(groups)
+        return pd.DataFrame({**{k: [v] for k, v in (groups or {}).items()}, "C": [budgets[0]]})
+
+    data = pd.DataFrame({"family": ["b", "a", "b"], "task": ["t", "t", "u"]})
+    fake = SimpleNamespace(spec=SimpleNamespace(group_columns=("family", "task")), data=data,
+                           compute_optimal=compute_optimal)
+    table = _compute_optimal(fake, [1e21], 0.9)
+    assert asked == [{"family": "a", "task": "t"}, {"family": "b", "task": "t"},
+                     {"family": "b", "task": "u"}]
+    assert table["family"].tolist() == ["a", "b", "b"] and len(table) == 3
+    fake.spec.group_columns = ()
+    asked.clear()
+    _compute_optimal(fake, [1e21], 0.9)
+    assert asked == [None]
