@@ -234,6 +234,11 @@ def _build_parser() -> argparse.ArgumentParser:
     f.add_argument("--pooled", help="group column(s) to pool all parameters over, e.g. family")
     f.add_argument("--run", help="column identifying training runs (checkpoints of one run)")
     f.add_argument(
+        "--fix",
+        metavar="PARAM=VALUE[,...]",
+        help="hold parameters at a value instead of fitting them, e.g. E=0 (a pure power law)",
+    )
+    f.add_argument(
         "--compute-optimal",
         metavar="C[,C...]",
         help="FLOP budgets (C = 6 N D) for the compute-optimal N, D and loss of a law of N "
@@ -371,6 +376,7 @@ def _fit_one(df, law, x, pooled, args, sampler):
             x=x or None,
             pooled=pooled,
             run=args.run,
+            priors=parse_fixed(args.fix) if args.fix else None,
             trials=args.trials,
             likelihood=args.likelihood,
             sampler=sampler,
@@ -395,6 +401,8 @@ def _cmd_fit(args, out) -> int:
             f"--x maps {unknown}, which are not inputs of law {law.name!r}; "
             f"its inputs are {list(law.inputs)} (e.g. --x {law.inputs[0]}=your_column)."
         )
+    if args.fix:
+        parse_fixed(args.fix)  # a bad value is said before any data are read or fitted
     new = parse_predict(args.predict, law, x) if args.predict else None
     budgets = parse_budgets(args.compute_optimal, law) if args.compute_optimal else None
     pooled = [g.strip() for g in args.pooled.split(",")] if args.pooled else None
@@ -482,6 +490,23 @@ def _cmd_fit(args, out) -> int:
         written += ["compute_optimal.csv"] if optimal is not None else []
         print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
     return 0
+
+
+def parse_fixed(text: str) -> dict[str, float]:
+    """Parse ``--fix "E=0,alpha=0.3"``: parameters held at a value (``priors={"E": 0.0}``).
+
+    Examples
+    --------
+    >>> parse_fixed("E=0, alpha=0.3")
+    {'E': 0.0, 'alpha': 0.3}
+    """
+    out = {}
+    for key, val in parse_pairs(text, "--fix").items():
+        value = _value(val)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BayescaleError(f"--fix: {key}={val!r} must be a number (e.g. --fix E=0).")
+        out[key] = float(value)
+    return out
 
 
 def parse_budgets(text: str, law) -> list[float]:

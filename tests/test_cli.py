@@ -82,6 +82,10 @@ def test_datasets_lists_registry(capsys):
           "--compute-optimal", "1e21"], "--compute-optimal needs a law of N and D"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
           "--compute-optimal", "1e21,big"], "'big' is not one"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--fix", "E=low"],
+         "--fix: E='low' must be a number"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--fix", "Q=1"],
+         "Unknown prior name(s) ['Q'] for law 'chinchilla'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
@@ -287,6 +291,24 @@ def test_parse_x_takes_numbers_as_constants():
     assert rows.to_dict("list") == {"flops": [1e24, 1e25]}
     with pytest.raises(bs.BayescaleError, match=r"every row needs \['flops'\]"):
         parse_predict("chance_typo=1", law, x)
+
+
+@pytest.mark.slow
+def test_fix_holds_a_parameter(capsys, tmp_path):
+    out_dir = tmp_path / "fixed"
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+        "--fix", "E=1.8,beta=0.36", "--out", str(out_dir), "--draws", "200", "--tune", "200",
+        "--chains", "2", "--seed", "1", "--sampler", "nutpie",
+    )
+    assert rc == 0, err
+    fit = bs.load_fit(out_dir / "fit.nc")
+    assert str(fit.spec.priors["E"]) == "Fixed(value=1.8)"
+    assert str(fit.spec.priors["beta"]) == "Fixed(value=0.36)"
+    if "E" in fit.posterior:  # kept as a constant, if at all
+        assert np.all(fit.posterior["E"].values == 1.8)
+    summary = pd.read_csv(out_dir / "summary.csv", index_col=0)
+    assert abs(summary.loc["alpha", "mean"] - 0.34) < 0.05
 
 
 @pytest.mark.slow
