@@ -561,8 +561,14 @@ def _frame_to_dict(frame: pd.DataFrame) -> dict[str, Any]:
     """
     numeric = {c: str(t) for c, t in frame.dtypes.items()
                if pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)}
+    index = frame.index.tolist()
+    try:
+        json.dumps(index)
+        plain = not isinstance(frame.index, pd.MultiIndex)
+    except TypeError:  # dates, tuples of another kind: the labels are kept as text
+        plain = False
     return {
-        "index": frame.index.tolist(),
+        "index": index if plain else [str(i) for i in index],
         "columns": {c: (frame[c].tolist() if c in numeric else frame[c].astype(str).tolist())
                     for c in frame.columns},
         "dtypes": numeric,
