@@ -287,21 +287,22 @@ def _warn_fixed_beyond_data(law: Law, merged: Mapping[str, Prior], frame: pd.Dat
             continue
         value = float(prior.params["value"])
         below = kind == "BelowMin"
-        bound = float(frame["y"].min() if below else frame["y"].max())
-        if (value >= bound) if below else (value <= bound):
-            rows = frame.index[(frame["y"] <= value) if below else (frame["y"] >= value)]
-            first = rows[0].item() if hasattr(rows[0], "item") else rows[0]
-            side = "above the smallest" if below else "below the largest"
-            never = "below" if below else "above"
-            warnings.warn(
-                f"{p} of law {law.name!r} is fixed at {value:g}, {side} {y!r} in the data "
-                f"({bound:.4g}; {len(rows)} row(s) {'at or below' if below else 'at or above'} "
-                f"it, e.g. row {first!r}). The law's mean is never {never} {p}, so those "
-                f"rows can only be noise: check the value and the response's unit, or let "
-                f"{p} be fitted.",
-                PriorWarning,
-                stacklevel=4,
-            )
+        past = frame["y"] <= value if below else frame["y"] >= value
+        if not past.any():
+            continue
+        bound = frame["y"].min() if below else frame["y"].max()
+        side = "above the smallest" if below else "below the largest"
+        never = "below" if below else "above"
+        first = frame.index[past.to_numpy()][0]
+        first = first.item() if hasattr(first, "item") else first
+        warnings.warn(
+            f"{p} of law {law.name!r} is fixed at {value:g}, {side} {y!r} in the data "
+            f"({bound:.4g}; {int(past.sum())} row(s) at or {never} it, e.g. row {first!r}). "
+            f"The law's mean is never {never} {p}, so those rows can only be noise: check the "
+            f"value and the response's unit, or let {p} be fitted.",
+            PriorWarning,
+            stacklevel=4,
+        )
 
 
 def reference_scales(
