@@ -82,10 +82,8 @@ def plot_fit(
             )
             ax.scatter(sub[inp], sub["y"], s=12, color=lines[0].get_color(), zorder=3)
         if new is not None:
-            pn = fit.predict(new, prob=prob, random_seed=random_seed)
-            xn = fit._frame(new)[inp]
-            ax.errorbar(xn, pn["median"], fmt="o", color="C3", label="forecast",
-                        yerr=[pn["median"] - pn["lower"], pn["upper"] - pn["median"]])
+            _forecast_points(ax, fit._frame(new)[inp],
+                             fit.predict(new, prob=prob, random_seed=random_seed))
         ax.set_xlabel(col)
     else:
         pred = fit.predict(None, prob=prob, random_seed=random_seed)
@@ -100,17 +98,8 @@ def plot_fit(
         )
         ax.scatter(xs, data["y"], s=10, color="k", zorder=3, label="data")
         if new is not None:
-            pn = fit.predict(new, prob=prob, random_seed=random_seed)
-            frame = fit._frame(new)
-            xn = scale_of(law, frame)
-            ax.errorbar(
-                xn,
-                pn["median"],
-                yerr=[pn["median"] - pn["lower"], pn["upper"] - pn["median"]],
-                fmt="o",
-                color="C3",
-                label="forecast",
-            )
+            _forecast_points(ax, scale_of(law, fit._frame(new)),
+                             fit.predict(new, prob=prob, random_seed=random_seed))
         ax.set_xlabel("compute C (FLOPs)" if {"N", "D"} <= set(law.inputs) or "C" in law.inputs
                       else law.inputs[0])
     ax.set_xscale("log")
@@ -119,6 +108,12 @@ def plot_fit(
     ax.set_title(f"{law.name}: {law.equation}", fontsize=9)
     ax.legend(fontsize=8)
     return ax
+
+
+def _forecast_points(ax: Any, x: Any, pred: pd.DataFrame) -> None:
+    """Forecast rows as red points with their central interval (``predict``'s table)."""
+    ax.errorbar(x, pred["median"], yerr=[pred["median"] - pred["lower"],
+                pred["upper"] - pred["median"]], fmt="o", color="C3", label="forecast")
 
 
 def plot_average(
@@ -184,9 +179,8 @@ def plot_average(
     ax.scatter(scale_of(law, data) if not one_input else data[inp], data["y"], s=10,
                color="k", zorder=3, label="data")
     if one_input and new is not None:
-        pn = avg.predict(new, prob=prob, random_seed=random_seed)
-        ax.errorbar(top._frame(new)[inp], pn["median"], fmt="o", color="C3", label="forecast",
-                    yerr=[pn["median"] - pn["lower"], pn["upper"] - pn["median"]])
+        _forecast_points(ax, top._frame(new)[inp],
+                         avg.predict(new, prob=prob, random_seed=random_seed))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")
     ax.set_xlabel(col if one_input else "compute C (FLOPs)")
