@@ -23,7 +23,8 @@ from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
 from .sampling import (
-    TARGET_ACCEPT_STEPS,
+    accept_record,
+    accept_steps,
     check_settings,
     diagnose,
     raise_if_never_started,
@@ -177,15 +178,12 @@ def _sample_stepping_down(
     Monte Carlo error). Returns per series the InferenceData, its diagnostics and the
     settings to record, and the timings summed over the batches.
     """
-    steps = TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
-    k_all = list(range(len(specs)))
     idatas: list = [None] * len(specs)
     diags: list = [None] * len(specs)
-    tried: list[list[str]] = [[] for _ in specs]
-    used: list[float] = [steps[0]] * len(specs)
+    tries: list[list[tuple[float, int]]] = [[] for _ in specs]
     timing: dict[str, Any] = {}
-    todo = k_all
-    for accept in steps:
+    todo = list(range(len(specs)))
+    for accept in accept_steps(target_accept):
         got, t = sample_batch(
             [specs[k] for k in todo], [models[k] for k in todo], [frames[k] for k in todo],
             random_seeds=[seeds[k] for k in todo], target_accept=accept, **nuts,
@@ -198,17 +196,12 @@ def _sample_stepping_down(
             diag = diagnose(idata, names + list(spec.noise_params))
             raise_if_never_started(models[k], diag, f"series {k} of law {spec.law.name!r}",
                                    spec.law.link)
-            idatas[k], diags[k], used[k] = idata, diag, accept
-            tried[k].append(f"{accept:g} ({diag['divergences']} divergent)")
+            idatas[k], diags[k] = idata, diag
+            tries[k].append((accept, diag["divergences"]))
         todo = [k for k in todo if diags[k]["divergences"]]
         if not todo:
             break
-    records = []
-    for k in k_all:
-        record: dict[str, Any] = {"target_accept_used": used[k]}
-        if len(tried[k]) > 1:
-            record["target_accept_steps"] = " -> ".join(tried[k])
-        records.append(record)
+    records = [accept_record(t) for t in tries]
     return idatas, diags, records, timing
 
 

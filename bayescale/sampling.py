@@ -284,20 +284,37 @@ def sample_stepping_down(
     Returns the InferenceData, its diagnostics and the settings to record
     (``target_accept_used`` and, after a retry, ``target_accept_steps``).
     """
-    steps = TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
-    tried = []
-    for accept in steps:
+    tries = []
+    for accept in accept_steps(target_accept):
         with start_failures_explained(model, what, link):
             idata = draw(accept)
         diag = diagnose(idata, names)
         raise_if_never_started(model, diag, what, link)
-        tried.append(f"{accept:g} ({diag['divergences']} divergent)")
+        tries.append((accept, diag["divergences"]))
         if not diag["divergences"]:
             break
-    record: dict[str, Any] = {"target_accept_used": accept}
-    if len(tried) > 1:
-        record["target_accept_steps"] = " -> ".join(tried)
-    return idata, diag, record
+    return idata, diag, accept_record(tries)
+
+
+def accept_steps(target_accept: float | str) -> tuple[float, ...]:
+    """The rates to try: :data:`TARGET_ACCEPT_STEPS` for ``"auto"``, else the one given."""
+    return TARGET_ACCEPT_STEPS if target_accept == "auto" else (float(target_accept),)
+
+
+def accept_record(tries: list[tuple[float, int]]) -> dict[str, Any]:
+    """Settings that record the tries ``(rate, divergences)``.
+
+    The rate kept (``target_accept_used``) and, after a retry, every try.
+
+    Examples
+    --------
+    >>> accept_record([(0.9, 4), (0.95, 0)])
+    {'target_accept_used': 0.95, 'target_accept_steps': '0.9 (4 divergent) -> 0.95 (0 divergent)'}
+    """
+    record: dict[str, Any] = {"target_accept_used": tries[-1][0]}
+    if len(tries) > 1:
+        record["target_accept_steps"] = " -> ".join(f"{a:g} ({d} divergent)" for a, d in tries)
+    return record
 
 
 def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
