@@ -365,7 +365,7 @@ def _sampling_warnings_to_stderr():
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _fit_one(df, law, x, pooled, args, sampler):
+def _fit_one(df, law, x, pooled, priors, args, sampler):
     from .fit import fit as fit_law
 
     with _sampling_warnings_to_stderr():
@@ -376,7 +376,7 @@ def _fit_one(df, law, x, pooled, args, sampler):
             x=x or None,
             pooled=pooled,
             run=args.run,
-            priors=parse_fixed(args.fix) if args.fix else None,
+            priors=priors,
             trials=args.trials,
             likelihood=args.likelihood,
             sampler=sampler,
@@ -401,8 +401,7 @@ def _cmd_fit(args, out) -> int:
             f"--x maps {unknown}, which are not inputs of law {law.name!r}; "
             f"its inputs are {list(law.inputs)} (e.g. --x {law.inputs[0]}=your_column)."
         )
-    if args.fix:
-        parse_fixed(args.fix)  # a bad value is said before any data are read or fitted
+    fixed = parse_fixed(args.fix) if args.fix else None
     new = parse_predict(args.predict, law, x) if args.predict else None
     budgets = parse_budgets(args.compute_optimal, law) if args.compute_optimal else None
     pooled = [g.strip() for g in args.pooled.split(",")] if args.pooled else None
@@ -416,7 +415,7 @@ def _cmd_fit(args, out) -> int:
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
     sampler = choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler
-    fits = {lw.name: _fit_one(df, lw, x, pooled, args, sampler) for lw in laws}
+    fits = {lw.name: _fit_one(df, lw, x, pooled, fixed, args, sampler) for lw in laws}
     pct = int(round(args.prob * 100))
     summaries = {name: f.summary(prob=args.prob) for name, f in fits.items()}
     avg = None
