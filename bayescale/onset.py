@@ -354,18 +354,13 @@ def prob_emerged(
     >>> prob_emerged(fit, C=[1e23, 1e24, 1e25])  # doctest: +SKIP
     """
     form = _form(fit)
-    if form.log10:
-        name, given = "C", C
-        values = np.atleast_1d(np.asarray(C if C is not None else np.nan, dtype=float))
-        if C is None or not (np.isfinite(values).all() and (values > 0).all()):
-            raise BayescaleError(f"prob_emerged needs positive compute C=, got {C!r}.")
-    else:
-        name, given = "L", L
-        if L is None:
-            raise BayescaleError("This fit is on a loss axis: pass prob_emerged(fit, L=...).")
-        values = np.atleast_1d(np.asarray(L, dtype=float))
-        if not np.isfinite(values).all():
-            raise BayescaleError(f"prob_emerged needs finite losses L=, got {L!r}.")
+    name, given = ("C", C) if form.log10 else ("L", L)
+    if given is None and not form.log10:
+        raise BayescaleError("This fit is on a loss axis: pass prob_emerged(fit, L=...).")
+    values = np.atleast_1d(np.asarray(np.nan if given is None else given, dtype=float))
+    if not np.isfinite(values).all() or (form.log10 and (values <= 0).any()):
+        what = "positive compute C=" if form.log10 else "finite losses L="
+        raise BayescaleError(f"prob_emerged needs {what}, got {given!r}.")
     if values.ndim != 1 or not len(values):
         raise BayescaleError(f"prob_emerged takes one value or a list for {name}=, got {given!r}.")
     draws = onset_draws(fit, threshold, absolute=absolute, levels=levels).values
