@@ -59,8 +59,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Default quantiles of log-scale at which the training data are cut.
 CUTOFFS = (0.5, 0.65, 0.8)
+#: Default prior scale of ``tau`` for a log-link (loss) law: 0.5% of the loss per decade.
 PRIOR_SCALE = 0.005
+#: Grid of ``tau`` for a log-link law (log-response per decade).
 TAU_GRID = np.linspace(0.0, 0.6, 12001)
+#: Default prior scale of ``tau`` per drift scale (:func:`drift_scale`). On the logit scale
+#: 0.02 is half an accuracy point per unit of distance at 50% accuracy (the logit's slope
+#: there is 4 per unit of probability), the counterpart of the log scale's 0.5% of the loss.
+PRIOR_SCALES = {"log": PRIOR_SCALE, "logit": 0.02}
+#: Grid of ``tau`` per drift scale: accuracy errors of a few points per decade are tenths of
+#: a logit, so the logit grid reaches 3 (a factor of 20 in the odds per unit of distance).
+TAU_GRIDS = {"log": TAU_GRID, "logit": np.linspace(0.0, 3.0, 12001)}
+#: Accuracies are clipped to ``[LOGIT_EPS, 1 - LOGIT_EPS]`` before the logit of a forecast
+#: error (an observed 0 or 1 would otherwise be infinitely far from any forecast).
+LOGIT_EPS = 1e-3
 #: Growth exponents of the discrepancy sd with distance (uniform prior).
 H_GRID = (0.25, 0.5, 0.75, 1.0)
 #: Orders of the training rows for the inner cutoffs (see :func:`inner_position`).
@@ -93,6 +105,8 @@ class Calibration:
     #: With ``calibrate(cut_by="worst")``: the rms discrepancy at one decade each order
     #: learned (``{"scale": ..., "inputs": ...}``); this calibration is the larger one's.
     compared: dict[str, float] | None = None
+    #: Scale of the drift (:func:`drift_scale`): ``"log"`` (losses) or ``"logit"`` (accuracies).
+    scale: str = "log"
 
     @property
     def tau_weights(self) -> np.ndarray:
@@ -158,6 +172,7 @@ class Calibration:
             "tau_5%": float(q[0]),
             "tau_95%": float(q[2]),
             "h_mean": float(np.sum(self.h_weights * self.h)),
+            "scale": self.scale,
             "prior": (
                 f"HalfCauchy({self.prior_scale})"
                 if self.population is None
@@ -189,6 +204,7 @@ class Calibration:
             "population": self.population,
             "cut_by": self.cut_by,
             "compared": self.compared,
+            "scale": self.scale,
         }
 
     @classmethod
@@ -205,7 +221,65 @@ class Calibration:
             population=d.get("population"),
             cut_by=d.get("cut_by", "scale"),
             compared=d.get("compared"),
+            scale=d.get("scale", "log"),
         )
+
+
+def drift_scale(law: Any) -> str | None:
+    """Scale on which a law's forecasts drift: ``"log"``, ``"logit"`` or ``None``.
+
+    Log-link laws (losses) drift multiplicatively, on the log scale. Accuracy laws (an
+    ``"accuracy"`` response or a binomial, beta-binomial or beta likelihood; identity or
+    logit link) drift on the logit scale, which keeps every forecast inside (0, 1) and
+    lets a fixed logit error move an accuracy near 50% more than one near its ceiling.
+    Other responses (identity link, unbounded) have no calibrated drift.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> drift_scale(bs.get_law("chinchilla")), drift_scale(bs.get_law("sigmoid_of_loss"))
+    ('log', 'logit')
+    """
+    if law.link == "log":
+        return "log"
+    if law.response == "accuracy" or law.likelihood in ("binomial", "betabinomial", "beta"):
+        return "logit"
+    return None
+
+
+def to_scale(y: np.ndarray, scale: str, *, clip: bool = False) -> np.ndarray:
+    """``y`` on the drift scale: ``log y`` or ``logit y``.
+
+    With ``clip=True`` accuracies are clipped to ``[LOGIT_EPS, 1 - LOGIT_EPS]`` first (for
+    forecast errors); without it an accuracy of exactly 0 or 1 maps to -inf / +inf, which
+    :func:`from_scale` maps back, so a drift leaves such draws unchanged.
+
+    Examples
+    --------
+    >>> to_scale(np.array([0.5, 0.0]), "logit", clip=True).round(3)
+    array([ 0.   , -6.907])
+    """
+    y = np.asarray(y, dtype=float)
+    with np.errstate(divide="ignore"):
+        if scale == "log":
+            return np.log(y)
+        if clip:
+            y = np.clip(y, LOGIT_EPS, 1.0 - LOGIT_EPS)
+        return np.log(y) - np.log1p(-y)
+
+
+def from_scale(z: np.ndarray, scale: str) -> np.ndarray:
+    """Inverse of :func:`to_scale` (``exp`` or the logistic function)."""
+    from scipy.special import expit
+
+    return np.exp(z) if scale == "log" else expit(z)
+
+
+def apply_drift(y: np.ndarray, drift: np.ndarray, scale: str) -> np.ndarray:
+    """Draws ``y`` moved by ``drift`` on the drift scale (``y * exp(drift)`` for logs)."""
+    if scale == "log":
+        return y * np.exp(drift)
+    return from_scale(to_scale(y, scale) + drift, scale)
 
 
 def _log_lik_grid(
@@ -287,41 +361,71 @@ def groups_of(cal: Calibration) -> list[tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _maxima(fit: Fit, frame: pd.DataFrame) -> dict[str, float]:
-    from .fit import scale_of
+    """The edge of ``frame``'s range: the largest size and input (smallest falling input)."""
+    from .fit import size_of
 
-    m = {inp: float(frame[inp].max()) for inp in fit.law.inputs}
-    m["__scale__"] = float(scale_of(fit.law, frame).max())
+    m = {
+        inp: float(frame[inp].min() if inp in fit.law.falling_inputs else frame[inp].max())
+        for inp in fit.law.inputs
+    }
+    m["__scale__"] = float(size_of(fit.law, frame).max())
     return m
 
 
+def distance_unit(fit: Fit, inp: str) -> float:
+    """Decades of input ``inp`` per unit of extrapolation distance.
+
+    One for compute, parameters and tokens: distance is in decades. For a falling input (a
+    loss fed to an accuracy law) a decade is far beyond any forecast (the loss of a model
+    100x larger is rarely 20% lower), so its unit is the log10 span of the fitted losses:
+    a target one unit out is as far below the smallest fitted loss as the fit's losses span.
+    Computed on all of ``fit``'s rows, so the inner fits of the calibration measure in the
+    same unit as the real forecasts.
+    """
+    if inp not in fit.law.falling_inputs:
+        return 1.0
+    x = fit.data[inp].to_numpy(dtype=float)
+    span = float(np.log10(x.max() / x.min())) if len(x) and x.min() > 0 else 0.0
+    return span if span > 0 else 1.0
+
+
 def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> np.ndarray:
-    """Decades beyond the fitted range per row: the largest over every input and the scale.
+    """Distance beyond the fitted range per row: the largest over every input and the scale.
 
     A row is as far out as its most extrapolated coordinate: a 70B model trained on
     few tokens is an extrapolation in ``N`` even if its compute is inside the range.
+    Distances are in decades, except for a falling input (:func:`distance_unit`), whose
+    target is beyond the data when its loss is *below* the smallest fitted one.
     """
-    from .fit import scale_of
+    from .fit import size_of
 
-    d = np.log10(scale_of(fit.law, frame) / maxima["__scale__"])
+    scale_input = "C" if "C" in fit.law.inputs else fit.law.inputs[0]  # as size_of's
+    d = np.log10(size_of(fit.law, frame) / maxima["__scale__"]) / distance_unit(fit, scale_input)
     for inp in fit.law.inputs:
-        if fit.law.is_positive(inp):  # e.g. not an accuracy law's ``chance`` input
-            d = np.maximum(d, np.log10(frame[inp].to_numpy(dtype=float) / maxima[inp]))
+        if not fit.law.is_positive(inp):  # e.g. not an accuracy law's ``chance`` input
+            continue
+        x = frame[inp].to_numpy(dtype=float)
+        if inp in fit.law.falling_inputs:
+            d = np.maximum(d, np.log10(maxima[inp] / x) / distance_unit(fit, inp))
+        else:
+            d = np.maximum(d, np.log10(x / maxima[inp]))
     return np.clip(d, 0.0, None)
 
 
 def scale_decades(fit: Fit, frame: pd.DataFrame) -> np.ndarray:
-    """Decades beyond the range of ``fit``'s training data (0 inside it)."""
+    """Distance beyond the range of ``fit``'s training data (0 inside it; decades)."""
     return decades_beyond(fit, frame, _maxima(fit, fit.data))
 
 
 def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.ndarray:
     """Where each row stands for the inner cutoffs: the larger, the later it is held out.
 
-    ``"scale"``: log10 of the row's scale (``C``, else ``6 N D``, else the input), so the
-    inner fits forecast larger compute. ``"inputs"``: the row's largest percentile rank
-    over the law's positive inputs and its scale, so a row is held out when it is among
-    the largest in *any* of them (a larger model, more tokens or more compute), the ways a
-    real forecast leaves the data; for a law of one input both orders are the same.
+    ``"scale"``: log10 of the row's size (``C``, else ``6 N D``, else the input; one over a
+    falling input such as a loss), so the inner fits forecast larger models. ``"inputs"``:
+    the row's largest percentile rank over the law's positive inputs and its size, so a row
+    is held out when it is among the largest in *any* of them (a larger model, more tokens
+    or more compute), the ways a real forecast leaves the data; for a law of one input both
+    orders are the same.
 
     Examples
     --------
@@ -329,15 +433,17 @@ def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.n
     >>> fit = bs.fit(df, "chinchilla")                      # doctest: +SKIP
     >>> inner_position(fit, fit.data, "inputs")             # doctest: +SKIP
     """
-    from .fit import scale_of
+    from .fit import size_of
 
     if cut_by not in ORDERS:
         raise BayescaleError(f"cut_by must be one of {ORDERS}, got {cut_by!r}.")
-    scale = np.asarray(scale_of(fit.law, frame), dtype=float)
+    scale = np.asarray(size_of(fit.law, frame), dtype=float)
     if cut_by == "scale":
         return np.log10(scale)
     columns = [scale] + [
-        frame[inp].to_numpy(dtype=float) for inp in fit.law.inputs if fit.law.is_positive(inp)
+        (-1.0 if inp in fit.law.falling_inputs else 1.0) * frame[inp].to_numpy(dtype=float)
+        for inp in fit.law.inputs
+        if fit.law.is_positive(inp)
     ]
     ranks = [pd.Series(c).rank(pct=True).to_numpy() for c in columns if np.ptp(c) > 0]
     return np.max(ranks, axis=0) if ranks else np.zeros(len(frame))
@@ -348,7 +454,7 @@ def calibrate(
     *,
     cutoffs: Sequence[float] = CUTOFFS,
     cut_by: str = CUT_BY_DEFAULT,
-    prior_scale: float = PRIOR_SCALE,
+    prior_scale: float | None = None,
     h_grid: Sequence[float] = H_GRID,
     min_rows: int | None = None,
     draws: int | None = None,
@@ -359,7 +465,8 @@ def calibrate(
     Parameters
     ----------
     fit : Fit
-        A fit with a log link (loss laws).
+        A fit of a loss law (log link: the drift is on the log scale) or of an accuracy
+        law (the drift is on the logit scale; :func:`drift_scale`).
     cutoffs : sequence of float
         Quantiles of the training rows' position (``cut_by``) at which to cut; the rows
         at or below a cutoff are refitted, the rows above are forecast.
@@ -369,8 +476,9 @@ def calibrate(
         calibrate with each order and keep the one whose inner forecasts erred more (the
         larger learned discrepancy at one decade; ``Calibration.compared`` has both). For a
         law of one input the orders agree and ``"worst"`` is ``"scale"``.
-    prior_scale : float
-        Scale of the ``HalfCauchy`` prior of ``tau`` (log-response at one decade).
+    prior_scale : float, optional
+        Scale of the ``HalfCauchy`` prior of ``tau`` at one unit of distance, on the drift
+        scale (default ``PRIOR_SCALES``: 0.005 on the log scale, 0.02 on the logit scale).
     h_grid : sequence of float
         Growth exponents of the discrepancy with distance, ``sd = tau * d**h``
         (uniform prior over them; ``(1.0,)`` for a purely linear drift).
@@ -383,11 +491,14 @@ def calibrate(
     -------
     Calibration
     """
-    if fit.law.link != "log":
+    scale = drift_scale(fit.law)
+    if scale is None:
         raise BayescaleError(
-            f"Extrapolation calibration is implemented for log-link (loss) laws; law "
-            f"{fit.law.name!r} has link {fit.law.link!r}. Use extrapolation=False."
+            f"Extrapolation calibration is implemented for loss laws (log link) and accuracy "
+            f"laws (a response in [0, 1]); law {fit.law.name!r} has link {fit.law.link!r} and "
+            f"response {fit.law.response!r}. Use extrapolation=False."
         )
+    prior_scale = PRIOR_SCALES[scale] if prior_scale is None else float(prior_scale)
     if cut_by not in CUT_BY:
         raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
     q = np.asarray(cutoffs, dtype=float)
@@ -443,8 +554,9 @@ def _calibrate_order(
     seed = fit.settings.get("random_seed") if random_seed is None else random_seed
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
+    scale = drift_scale(fit.law) or "log"
     groups = []
-    held_draws = []  # (log draws, log y) per cutoff, for the PITs
+    held_draws = []  # (draws, y) on the drift scale per cutoff, for the PITs
     rows = []
     problems: list[str] = []
     used: list[float] = []
@@ -454,7 +566,7 @@ def _calibrate_order(
         if train.sum() < min_rows or (~train).sum() < 1:
             continue
         try:
-            r, var, dist, logd, log_y, problem = _inner_forecast(
+            r, var, dist, zd, zy, problem = _inner_forecast(
                 fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}"
             )
         except DataError as err:  # e.g. the smaller rows all share one value of D
@@ -463,7 +575,7 @@ def _calibrate_order(
         if problem:
             problems.append(problem)
         groups.append((r, var, dist))
-        held_draws.append((logd, log_y))
+        held_draws.append((zd, zy))
         used.append(q)
         rows.append(
             pd.DataFrame(
@@ -480,10 +592,11 @@ def _calibrate_order(
             f"not enough rows for nested leave-future-out (need >= {min_rows} rows below a "
             "cutoff); the discrepancy rate comes from its prior alone"
         )
-    weights = posterior_tau(groups, prior_scale, h_grid=h_grid)
+    grid = TAU_GRIDS[scale]
+    weights = posterior_tau(groups, prior_scale, grid=grid, h_grid=h_grid)
     resid = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     cal = Calibration(
-        tau=TAU_GRID.copy(),
+        tau=grid.copy(),
         weights=weights,
         h=np.asarray(h_grid, dtype=float),
         prior_scale=prior_scale,
@@ -491,23 +604,26 @@ def _calibrate_order(
         cutoffs=tuple(used),
         problems=tuple(problems),
         cut_by=cut_by,
+        scale=scale,
     )
     if not rows:
         return cal
     # PIT of each inner forecast under its inner predictive plus the learned drift
     rng = np.random.default_rng(base_seed * 1000 + 7)
     pits = [
-        pit(logd + discrepancy_draws(cal, dist, logd.shape[0], rng), log_y)
-        for (logd, log_y), (_, _, dist) in zip(held_draws, groups, strict=True)
+        pit(zd + discrepancy_draws(cal, dist, zd.shape[0], rng), zy)
+        for (zd, zy), (_, _, dist) in zip(held_draws, groups, strict=True)
     ]
     return replace(cal, residuals=resid.assign(pit=np.concatenate(pits)))
 
 
 def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label: str):
-    """Refit ``fit`` on the ``train`` rows and forecast the others (log scale).
+    """Refit ``fit`` on the ``train`` rows and forecast the others (on the drift scale).
 
     Returns the forecast errors, their predictive variances, distances (decades beyond the
-    inner fit's range), the log predictive draws, the log truth and a problem (or ``None``).
+    inner fit's range), the predictive draws and the truth on the drift scale (log or logit,
+    :func:`to_scale`; unclipped, for the PITs) and a problem (or ``None``). Errors and
+    variances are of clipped accuracies (``LOGIT_EPS``) on the logit scale.
     """
     test = ~train
     with warnings.catch_warnings():
@@ -518,16 +634,20 @@ def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label
         problem = f"inner fit at cutoff {label}: {'; '.join(inner.diagnostics['problems'])}"
     held = fit.data.loc[test]
     held_user = fit.user_frame(test).drop(columns=fit.spec.y)
-    inner_draws = inner.draws(held_user, kind="predictive", extrapolation=False)
+    inner_draws = inner.draws(held_user, kind="predictive", extrapolation=False).values
     # robust centre and spread: Student-t noise can give draws with huge tails (with
     # nu < 1 a few underflow to 0, i.e. -inf on the log scale: order is kept)
-    with np.errstate(divide="ignore"):
-        logd = np.log(inner_draws.values)
-    var = robust_variance(logd)
-    log_y = np.log(held["y"].to_numpy(dtype=float))
-    r = log_y - np.median(logd, axis=0)
+    scale = drift_scale(fit.law) or "log"
+    y = held["y"].to_numpy(dtype=float)
+    zd, zy = to_scale(inner_draws, scale), to_scale(y, scale)
+    if scale == "log":
+        zd_c, zy_c = zd, zy
+    else:  # accuracies of 0 or 1 (counts) are clipped for the errors, not for the PITs
+        zd_c, zy_c = to_scale(inner_draws, scale, clip=True), to_scale(y, scale, clip=True)
+    var = robust_variance(zd_c)
+    r = zy_c - np.median(zd_c, axis=0)
     dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
-    return r, var, dist, logd, log_y, problem
+    return r, var, dist, zd, zy, problem
 
 
 def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -570,7 +690,9 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
 
     Columns ``parameter`` (spread of the law's mean over the posterior), ``noise``
     (observation noise and run offsets), ``extrapolation`` (the drift term), their
-    ``total`` and each one's share of it. Variances are on the log scale.
+    ``total`` and each one's share of it. Variances are on the drift scale
+    (:func:`drift_scale`): of ``log y`` for loss laws, of ``logit y`` for accuracy laws
+    (accuracies clipped to ``[LOGIT_EPS, 1 - LOGIT_EPS]``).
 
     The parameter and noise terms are robust variances of the draws
     (:func:`robust_variance`, the squared normal-scaled IQR): the variance itself for
@@ -584,23 +706,24 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
 def decompose_with_centre(
     fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`decompose` and, per row, the median of the law's log mean (its centre)."""
+    """:func:`decompose` and, per row, the median of the law's mean on the drift scale."""
     from .likelihoods import get_likelihood
-    from .model import run_offsets
 
     rng = fit._rng(None)
     mu = fit.draws(new, kind="mean", extrapolation=False).values
-    logmu = np.log(mu)
     frame = fit._frame(new)
     lik = get_likelihood(fit.spec.likelihood)
-    eta = logmu.copy()
-    off = run_offsets(fit.spec, fit.posterior, frame, rng)
-    if off is not None:
-        eta = eta + off
-    noisy = lik.draw(eta, fit._noise(), rng, fit._lik_data(frame))
+    noisy = lik.draw(fit._eta(mu, frame, rng), fit._noise(), rng, fit._lik_data(frame))
+    scale = drift_scale(fit.law)
+    if fit.law.link == "log":  # the likelihood draws log y
+        logmu = np.log(mu)
+    elif scale == "logit":
+        logmu, noisy = to_scale(mu, scale, clip=True), to_scale(noisy, scale, clip=True)
+    else:
+        logmu = mu
     var_param = robust_variance(logmu)
     var_noise = robust_variance(noisy - logmu)
-    if extrapolation and fit.law.link == "log":
+    if extrapolation and scale is not None:
         d = scale_decades(fit, frame)
         var_ext = fit.calibration.variance(d)
     else:

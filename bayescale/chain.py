@@ -15,9 +15,12 @@ this is the right input for predicting one new model's accuracy.
 ``loss_kind="mean"`` pushes the law's mean loss only (narrower; the uncertainty
 of the expected accuracy at that scale). ``kind`` controls stage 2 in the same
 way: ``"predictive"`` adds the likelihood's sampling noise (Binomial with the
-row's ``n`` trials, or the training mean ``n``), ``"mean"`` does not. Stage 1's
-draws include its calibrated extrapolation discrepancy by default
-(``extrapolation="auto"``, see :mod:`bayescale.calibration`).
+row's ``n`` trials, or the training mean ``n``), ``"mean"`` does not. Both stages'
+draws include their calibrated extrapolation discrepancy by default
+(``extrapolation="auto"``, see :mod:`bayescale.calibration`): stage 1's grows with the
+target's compute beyond the fitted range (log scale), stage 2's with how far the target's
+loss falls below the smallest fitted loss (logit scale; learned from stage 2's own
+leave-future-out refits, so it is the error of the loss -> accuracy link alone).
 """
 
 from __future__ import annotations
@@ -110,7 +113,17 @@ class Chain:
             out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data, "spec": acc.spec})
         else:
             raise BayescaleError(f"kind must be 'predictive' or 'mean', got {kind!r}.")
-        return loss, np.asarray(out, dtype=float)
+        out = np.asarray(out, dtype=float)
+        if acc._use_extrapolation(extrapolation):
+            # stage 2's own drift, at the distance of each row's median loss beyond the
+            # losses stage 2 was fitted on
+            from .calibration import apply_drift, discrepancy_draws, scale_decades
+
+            dec = scale_decades(acc, frame)
+            if (dec > 0).any():
+                cal = acc.calibration
+                out = apply_drift(out, discrepancy_draws(cal, dec, out.shape[0], rng), cal.scale)
+        return loss, out
 
     def draws(
         self,
@@ -159,9 +172,10 @@ class Chain:
             (``loss_kind`` defaults to ``default_loss_kind``: ``"predictive"`` for a
             chain, ``"mean"`` for a :class:`~bayescale.JointFit`).
         extrapolation : bool or "auto"
-            Passed to stage 1's :meth:`~bayescale.Fit.draws`: add the calibrated
-            discrepancy that grows beyond the fitted range (``"auto"``: on for
-            log-link loss laws; computing it refits stage 1 at a few cutoffs once).
+            Add each stage's calibrated discrepancy that grows beyond its fitted range
+            (``"auto"``: on for loss and accuracy laws; computing it refits each stage
+            at a few cutoffs, once per fit). Stage 2's distance is how far the median
+            forecast loss falls below the smallest loss stage 2 was fitted on.
 
         Returns
         -------

@@ -645,12 +645,14 @@ class Averaged:
         return plot_average(self, **kwargs)
 
     def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Split each row's predictive variance (log scale) by source, law form included.
+        """Split each row's predictive variance by source, law form included.
+
+        On the log scale for loss laws, the logit scale for accuracy laws.
 
         By the law of total variance over the mixture: ``parameter``, ``noise`` and
         ``extrapolation`` are the members' terms (:meth:`Fit.decompose`) weighted by the
         average's weights, and ``law_form`` is the weighted spread of the members' central
-        forecasts (median of the law's log mean), ``sum_k w_k (m_k - m)^2`` with
+        forecasts (median of the law's mean on that scale), ``sum_k w_k (m_k - m)^2`` with
         ``m = sum_k w_k m_k``: the width that comes from not knowing which law is right.
 
         Examples

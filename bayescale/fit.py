@@ -65,6 +65,24 @@ def scale_of(law: Law, frame: pd.DataFrame) -> np.ndarray:
     return frame[law.inputs[0]].to_numpy(dtype=float)
 
 
+def size_of(law: Law, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's size for extrapolation: :func:`scale_of`, inverted for a falling input.
+
+    A law of a loss (``sigmoid_of_loss``: accuracy against loss) forecasts larger models
+    at *lower* loss, so its size is ``1 / L`` and a target's extrapolation ratio is the
+    smallest fitted loss over the target's loss.
+
+    Examples
+    --------
+    >>> import pandas as pd, bayescale as bs
+    >>> size_of(bs.get_law("sigmoid_of_loss"), pd.DataFrame({"L": [2.0, 4.0]}))
+    array([0.5 , 0.25])
+    """
+    s = scale_of(law, frame)
+    scale_input = "C" if "C" in law.inputs else law.inputs[0]
+    return 1.0 / s if scale_input in law.falling_inputs else s
+
+
 def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFrame:
     """The ``predict`` table: ``new``'s columns + mean, median, lower, upper, extrapolation.
 
@@ -274,8 +292,9 @@ class Fit:
         ``kind="predictive"`` includes observation noise (and a fresh run offset for
         runs not seen in training); ``kind="mean"`` is the law's mean curve only.
         ``extrapolation`` adds the calibrated discrepancy that grows with the distance
-        beyond the fitted range (``"auto"``: on for log-link laws; see
-        :mod:`bayescale.calibration`). Returns a DataArray with dims ``("sample", "row")``.
+        beyond the fitted range (``"auto"``: on for loss laws, on the log scale, and for
+        accuracy laws, on the logit scale; see :mod:`bayescale.calibration`). Returns a
+        DataArray with dims ``("sample", "row")``.
         """
         if kind not in KINDS:
             raise BayescaleError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -291,11 +310,13 @@ class Fit:
         else:
             out = self._predictive(mu, frame, rng)
         if self._use_extrapolation(extrapolation):
-            from .calibration import discrepancy_draws, scale_decades
+            from .calibration import apply_drift, discrepancy_draws, scale_decades
 
             dec = scale_decades(self, frame)
             if (dec > 0).any():
-                out = out * np.exp(discrepancy_draws(self.calibration, dec, out.shape[0], rng))
+                cal = self.calibration
+                drift = discrepancy_draws(cal, dec, out.shape[0], rng)
+                out = apply_drift(out, drift, cal.scale)
         return xr.DataArray(
             out, dims=("sample", "row"), coords={"row": np.asarray(frame.index)}, name=self.spec.y
         )
@@ -331,7 +352,9 @@ class Fit:
 
     def _use_extrapolation(self, extrapolation: bool | str) -> bool:
         if extrapolation == "auto":
-            return self.law.link == "log"
+            from .calibration import drift_scale
+
+            return drift_scale(self.law) is not None
         if extrapolation not in (True, False):
             raise BayescaleError(
                 f"extrapolation must be 'auto', True or False, got {extrapolation!r}."
@@ -386,15 +409,23 @@ class Fit:
         return residual_autocorrelation(self)[0]
 
     def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Split each row's predictive variance (log scale) into parameter, noise, extrapolation."""
+        """Split each row's predictive variance into parameter, noise and extrapolation.
+
+        On the log scale for a loss law, on the logit scale for an accuracy law
+        (:func:`bayescale.calibration.decompose`).
+        """
         from .calibration import decompose
 
         return decompose(self, new)
 
     def extrapolation_ratio(self, new: pd.DataFrame | None = None) -> np.ndarray:
-        """Target scale / largest fitted scale per row (C, else 6ND, else the input)."""
+        """Target scale / largest fitted scale per row (C, else 6ND, else the input).
+
+        For a law of a loss (a falling input, e.g. ``sigmoid_of_loss``): the smallest
+        fitted loss / the target's loss (:func:`size_of`).
+        """
         frame = self._frame(new)
-        return scale_of(self.law, frame) / float(scale_of(self.law, self.data).max())
+        return size_of(self.law, frame) / float(size_of(self.law, self.data).max())
 
     def predict(
         self,
@@ -418,8 +449,8 @@ class Fit:
             With observation noise (default) or the law's mean curve only.
         extrapolation : {"auto", True, False}
             Widen forecasts beyond the fitted range by the calibrated discrepancy
-            (on by default for loss laws; the first such call runs the nested
-            leave-future-out calibration, see :mod:`bayescale.calibration`).
+            (on by default for loss and accuracy laws; the first such call runs the
+            nested leave-future-out calibration, see :mod:`bayescale.calibration`).
 
         Returns
         -------

@@ -60,6 +60,9 @@ class Law:
         Default likelihood name (see :mod:`bayescale.likelihoods`).
     response : str
         Default response column (``"loss"`` or ``"accuracy"``).
+    falling_inputs : tuple of str
+        Inputs that *fall* as models grow (a loss fed to an accuracy law): forecasts go
+        below their fitted range, not above it (:func:`bayescale.fit.size_of`).
     """
 
     name: str
@@ -76,6 +79,7 @@ class Law:
     equation: str = ""
     citation: str = ""
     positive_inputs: bool | tuple[str, ...] = True
+    falling_inputs: tuple[str, ...] = ()
 
     def is_positive(self, inp: str) -> bool:
         """Whether input ``inp`` must be positive (``positive_inputs`` True or naming it)."""
@@ -142,6 +146,7 @@ def law(
     equation: str = "",
     citation: str = "",
     positive_inputs: bool | tuple[str, ...] = True,
+    falling_inputs: tuple[str, ...] = (),
     register: bool = True,
 ) -> Any:
     """Turn a plain function into a :class:`Law` (and register it by name).
@@ -196,6 +201,9 @@ def law(
             bad = [i for i in positive_inputs if i not in inputs]
             if bad:
                 raise LawError(f"positive_inputs {bad} of law {f.__name__!r} are not inputs.")
+        bad = [i for i in falling_inputs if i not in inputs]
+        if bad:
+            raise LawError(f"falling_inputs {bad} of law {f.__name__!r} are not inputs.")
         if link not in {"log", "identity", "logit"}:
             raise LawError(f"link must be 'log', 'identity' or 'logit', got {link!r}.")
         obj = Law(
@@ -215,6 +223,7 @@ def law(
             positive_inputs=(
                 positive_inputs if isinstance(positive_inputs, bool) else tuple(positive_inputs)
             ),
+            falling_inputs=tuple(falling_inputs),
         )
         if register:
             old = _REGISTRY.get(obj.name)

@@ -429,7 +429,8 @@ def prob_inverse(
                 new[col] = lv[inp].iloc[j] if inp in lv.columns else sub[inp].iloc[0]
         for g in groups:
             new[g] = lv[g].iloc[j]
-        mu = fit.draws(new, kind="mean").values  # (samples, grid)
+        # the shape of the law itself: no extrapolation drift (it is shared along the grid)
+        mu = fit.draws(new, kind="mean", extrapolation=False).values  # (samples, grid)
         start, end = mu[:, 0], mu[:, -1]
         imin = mu.argmin(axis=1)
         low = mu.min(axis=1)

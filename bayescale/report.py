@@ -161,8 +161,9 @@ def report(
         Rows to forecast (input columns as in training); the forecast table gives
         the posterior predictive median, central ``prob`` interval, the
         extrapolation ratio (target compute / largest fitted compute) and the shares
-        of the predictive variance (log scale) from parameter uncertainty, noise and
-        the extrapolation discrepancy (:meth:`Fit.decompose`).
+        of the predictive variance (log scale for a loss, logit scale for an accuracy)
+        from parameter uncertainty, noise and the extrapolation discrepancy
+        (:meth:`Fit.decompose`).
     prob : float
         Credible interval probability of the parameter and forecast tables.
 
@@ -267,7 +268,7 @@ def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...]
     cols = [c for c in pred.columns if c not in {"mean"}]
     fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
                                     "upper": f"upper_{round(100 * prob)}"})
-    # why the interval is as wide as it is: shares of the predictive variance (log scale)
+    # why the interval is as wide as it is: shares of the predictive variance (drift scale)
     dec = fit.decompose(target)
     for c in sources:
         fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()

@@ -163,6 +163,31 @@ def test_sigmoid_predictive_coverage_near_nominal(sigmoid_fit):
     assert 0.84 <= cover <= 0.98, cover
 
 
+@pytest.mark.slow
+def test_exact_accuracy_law_intervals_not_inflated_more_than_20pct(sigmoid_fit):
+    """Beyond the data an accuracy law's forecast gets the calibrated drift (logit scale);
+    when the law is exactly right its nested leave-future-out finds little, and the
+    predictive interval widens by less than 20% at half and one decade beyond the largest
+    compute (the issue's bound, as for loss laws in test_calibration)."""
+    c_max = float(sigmoid_fit.data["C"].max())
+    new = pd.DataFrame({"C": [c_max * 10**0.5, c_max * 10.0], "n": 400})
+    plain = sigmoid_fit.predict(new, prob=0.9, extrapolation=False)
+    cal = sigmoid_fit.predict(new, prob=0.9)
+    ratio = ((cal["upper"] - cal["lower"]) / (plain["upper"] - plain["lower"])).to_numpy()
+    assert np.all(ratio >= 0.97) and np.all(ratio <= 1.2), ratio
+    # the mean curve's interval (no Binomial noise) is narrower, so the same drift widens
+    # it more; it covers the true curve
+    mean = sigmoid_fit.predict(new, prob=0.9, kind="mean")
+    truth = sigmoid_compute(new["C"].to_numpy(), 0.25, **TRUE_SIG)
+    assert ((mean["lower"] <= truth) & (truth <= mean["upper"])).all()
+    summ = sigmoid_fit.calibration.summary()
+    assert summ["scale"] == "logit" and summ["inner_points"] > 10, summ
+    dec = sigmoid_fit.decompose(new)
+    assert (dec["extrapolation"] > 0).all() and (dec["extrapolation"].diff().dropna() > 0).all()
+    np.testing.assert_allclose(
+        dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0)
+
+
 # ---------------------------------------------------------------- two-stage
 
 TRUE_L = dict(E=1.7, alpha=0.15, A=0.6 * (1e21) ** 0.15)
@@ -201,7 +226,8 @@ def test_two_stage_wider_than_stage2_and_covers_truth(two_stage):
     for kind in ("mean", "predictive"):
         chained = ch.predict(new, prob=0.9, kind=kind, loss_kind=kind, extrapolation=False)
         fixed = f2.predict(
-            pd.DataFrame({"loss": chained["loss_median"], "n": 500}), prob=0.9, kind=kind
+            pd.DataFrame({"loss": chained["loss_median"], "n": 500}), prob=0.9, kind=kind,
+            extrapolation=False,
         )
         w_chain = (chained["upper"] - chained["lower"]).to_numpy()
         w_fixed = (fixed["upper"] - fixed["lower"]).to_numpy()
@@ -215,6 +241,43 @@ def test_two_stage_wider_than_stage2_and_covers_truth(two_stage):
     d = ch.draws(new, extrapolation=False)
     assert d["loss"].shape == d["accuracy"].shape
     assert float(d["accuracy"].min()) >= 0 and float(d["accuracy"].max()) <= 1
+
+
+@pytest.mark.slow
+def test_chain_adds_stage2_drift_by_how_far_the_loss_falls(two_stage):
+    """Stage 2's own calibrated drift acts on the chained accuracy at the distance of the
+    forecast loss below the losses stage 2 was fitted on (logit scale)."""
+    from scipy.special import logit
+
+    from bayescale.calibration import TAU_GRID, TAU_GRIDS, Calibration
+
+    f1, f2 = two_stage
+    # stage 1 without drift (tau = 0), so that only stage 2's differs between the chains
+    none = np.zeros((1, len(TAU_GRID)))
+    none[0, 0] = 1.0
+    f1 = f1.with_calibration(Calibration(tau=TAU_GRID, weights=none, prior_scale=0.005))
+    grid = TAU_GRIDS["logit"]
+    w = np.zeros((1, len(grid)))
+    w[0, np.argmin(np.abs(grid - 2.0))] = 1.0  # tau = 2 logits per unit, linear growth
+    f2d = f2.with_calibration(Calibration(tau=grid, weights=w, prior_scale=0.02,
+                                          h=np.array([1.0]), scale="logit"))
+    new = pd.DataFrame({"C": [1e20, 1e23], "n": 500})  # inside, then beyond stage 2's losses
+    kw = dict(kind="mean", loss_kind="mean", random_seed=0)
+    plain = bs.chain(f1, f2).draws(new, extrapolation=False, **kw)
+    drift = bs.chain(f1, f2d).draws(new, extrapolation=True, **kw)
+    # (a grid draw of tau = 0 is jittered within its grid cell: 1e-4 relative at most)
+    np.testing.assert_allclose(drift["loss"].values, plain["loss"].values, rtol=1e-3)
+    loss_med = np.median(drift["loss"].values, axis=0)
+    span = np.log10(f2.data["L"].max() / f2.data["L"].min())
+    d = np.clip(np.log10(f2.data["L"].min() / loss_med) / span, 0.0, None)
+    assert d[0] == 0.0 and d[1] > 0.1, d
+    sd_plain = np.std(logit(plain["accuracy"].values), axis=0)
+    sd_drift = np.std(logit(drift["accuracy"].values), axis=0)
+    # inside stage 2's range: no drift; beyond: the drift's variance adds (2 d)^2
+    np.testing.assert_allclose(drift["accuracy"].values[:, 0], plain["accuracy"].values[:, 0])
+    expect = np.sqrt(sd_plain[1] ** 2 + (2.0 * d[1]) ** 2)
+    assert sd_drift[1] == pytest.approx(expect, rel=0.2), (sd_drift, sd_plain, d)
+    assert sd_drift[1] > 1.3 * sd_plain[1]
 
 
 def test_chain_rejects_unknown_loss_input():

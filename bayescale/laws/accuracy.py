@@ -72,6 +72,7 @@ def sigmoid_compute(C, chance, *, ceiling, k, x0):
     likelihood="beta",
     response="accuracy",
     positive_inputs=("L",),
+    falling_inputs=("L",),
     equation="acc = 1 - err, err = eps - k * exp(-gamma * L)",
     citation="Gadre et al. 2024, Language models scale reliably with over-training and on "
     "downstream tasks (arXiv:2403.08540)",
@@ -106,6 +107,7 @@ def exp_error_of_loss(L, *, eps, k, gamma):
     likelihood="binomial",
     response="accuracy",
     positive_inputs=("L",),
+    falling_inputs=("L",),
     equation="acc = chance + (1 - chance) * ceiling * sigmoid(-k * (L - L0))",
     citation="Bhagia et al. 2024, model ladder step 2 (arXiv:2412.04403)",
 )

@@ -96,6 +96,7 @@ def onset_hinge(C, chance, *, ceiling, s, tau, x_on):
     likelihood="betabinomial",
     response="accuracy",
     positive_inputs=("L",),
+    falling_inputs=("L",),
     equation="p = chance + (1 - chance) * ceiling * "
     "(1 - exp(-s * tau * softplus((L_on - L) / tau)))",
     citation="Du et al. 2024, emergence from the loss perspective (arXiv:2403.15796)",

@@ -1,0 +1,87 @@
+"""Calibrated extrapolation of accuracy laws: the logit drift and the distance of a loss."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.calibration import (
+    TAU_GRIDS,
+    Calibration,
+    apply_drift,
+    calibrate,
+    decades_beyond,
+    drift_scale,
+    from_scale,
+    inner_position,
+    scale_decades,
+    to_scale,
+)
+from bayescale.fit import size_of
+
+
+def test_accuracy_laws_drift_on_the_logit_scale_and_losses_on_the_log_scale():
+    assert drift_scale(bs.get_law("chinchilla")) == "log"
+    for name in ("sigmoid_compute", "sigmoid_of_loss", "exp_error_of_loss", "onset_hinge",
+                 "u_shaped"):
+        assert drift_scale(bs.get_law(name)) == "logit", name
+    p = np.array([0.0, 0.1, 0.5, 0.97, 1.0])
+    np.testing.assert_allclose(from_scale(to_scale(p, "logit"), "logit"), p, atol=1e-12)
+    # a drift moves accuracies on the logit scale and keeps them in [0, 1]; counts of 0 or
+    # all questions right stay what they are
+    moved = apply_drift(p, np.full(5, 2.0), "logit")
+    assert moved[0] == 0.0 and moved[-1] == 1.0
+    np.testing.assert_allclose(moved[2], 1 / (1 + np.exp(-2.0)))
+    assert np.all((moved[1:-1] > p[1:-1]) & (moved[1:-1] < 1))
+    # the log scale is the multiplicative drift of a loss, exactly as before
+    np.testing.assert_allclose(apply_drift(np.array([2.0]), np.array([0.1]), "log"),
+                               2.0 * np.exp(0.1))
+    # errors of clipped accuracies stay finite
+    assert np.isfinite(to_scale(np.array([0.0, 1.0]), "logit", clip=True)).all()
+
+
+def test_calibration_refuses_an_unbounded_identity_response_with_a_clear_error():
+    @bs.law(priors={"a": bs.Prior("Normal", mu=0.0, sigma=1.0)}, link="identity",
+            register=False)
+    def linear(x, *, a):
+        return a * x
+
+    with pytest.raises(bs.BayescaleError, match="loss laws .* and accuracy laws"):
+        calibrate(SimpleNamespace(law=linear))
+
+
+def test_a_loss_input_is_beyond_the_data_below_the_smallest_fitted_loss():
+    """An accuracy-of-loss law forecasts larger models at lower loss: its distance and its
+    extrapolation ratio grow as the loss falls, in units of the fitted losses' span."""
+    law = bs.get_law("sigmoid_of_loss")
+    assert law.falling_inputs == ("L",)
+    train = pd.DataFrame({"L": [4.0, 3.5, 3.0, 2.5], "chance": 0.25})
+    fit = SimpleNamespace(law=law, data=train)
+    new = pd.DataFrame({"L": [5.0, 3.0, 2.5, 2.0, 2.5**2 / 4.0], "chance": 0.25})
+    span = np.log10(4.0 / 2.5)
+    d = scale_decades(fit, new)
+    np.testing.assert_allclose(d, [0.0, 0.0, 0.0, np.log10(2.5 / 2.0) / span, 1.0])
+    # the same unit for an inner fit on the larger losses: the distance beyond its edge
+    inner = {"L": 3.0, "chance": 0.25, "__scale__": 1 / 3.0}
+    np.testing.assert_allclose(decades_beyond(fit, new, inner)[2], np.log10(3.0 / 2.5) / span)
+    np.testing.assert_allclose(size_of(law, new), 1.0 / new["L"])
+    # the inner cutoffs hold out the lowest losses (the largest models)
+    pos = inner_position(fit, train, "scale")
+    assert np.all(np.diff(pos) > 0)
+    np.testing.assert_allclose(inner_position(fit, train, "inputs"), [0.25, 0.5, 0.75, 1.0])
+    # compute-based accuracy laws measure in decades of compute, as loss laws do
+    sig = SimpleNamespace(law=bs.get_law("sigmoid_compute"),
+                          data=pd.DataFrame({"C": [1e19, 1e21], "chance": 0.25}))
+    np.testing.assert_allclose(
+        scale_decades(sig, pd.DataFrame({"C": [1e20, 1e22], "chance": 0.25})), [0.0, 1.0])
+
+
+def test_saved_calibration_keeps_its_scale():
+    cal = Calibration(tau=TAU_GRIDS["logit"], weights=np.ones((1, len(TAU_GRIDS["logit"]))),
+                      prior_scale=0.02, scale="logit")
+    back = Calibration.from_dict(cal.to_dict())
+    assert back.scale == "logit" and back.summary()["scale"] == "logit"
+    older = {k: v for k, v in cal.to_dict().items() if k != "scale"}
+    assert Calibration.from_dict(older).scale == "log"  # files from before the logit drift
