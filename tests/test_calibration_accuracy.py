@@ -85,3 +85,32 @@ def test_saved_calibration_keeps_its_scale():
     assert back.scale == "logit" and back.summary()["scale"] == "logit"
     older = {k: v for k, v in cal.to_dict().items() if k != "scale"}
     assert Calibration.from_dict(older).scale == "log"  # files from before the logit drift
+
+
+@pytest.mark.slow
+def test_a_bending_loss_to_accuracy_link_is_learned_and_covered():
+    """Stage-2 data whose accuracy rises faster below some loss than the logistic form can
+    follow: the plain posterior misses the lower-loss targets, the calibrated drift (learned
+    from the inner fits' errors, far above its prior) covers them."""
+    from scipy.special import expit, logit
+
+    from bayescale.laws import sigmoid_of_loss
+
+    def truth(loss):
+        base = sigmoid_of_loss(loss, 0.25, ceiling=0.9, k=4.0, L0=3.0)
+        return expit(logit(base) + 2.0 * np.clip(3.2 - loss, 0, None) ** 1.5)
+
+    rng = np.random.default_rng(0)
+    loss = np.linspace(4.0, 2.8, 30)
+    df = pd.DataFrame({"loss": loss, "correct": rng.binomial(500, truth(loss)), "n": 500})
+    f = bs.fit(df, "sigmoid_of_loss", x={"L": "loss", "chance": 0.25}, random_seed=1,
+               sampler="nutpie", draws=300, tune=400, chains=2, progressbar=False, warn=False)
+    new = pd.DataFrame({"loss": [2.7, 2.6, 2.5, 2.4], "n": 500})
+    y = truth(new["loss"].to_numpy())
+    plain = f.predict(new, kind="mean", extrapolation=False)
+    cal = f.predict(new, kind="mean")
+    assert not ((plain["lower"] <= y) & (y <= plain["upper"])).any(), (plain, y)
+    assert ((cal["lower"] <= y) & (y <= cal["upper"])).all(), (cal, y)
+    np.testing.assert_allclose(cal["extrapolation"], 2.8 / new["loss"])
+    summ = f.calibration.summary()
+    assert summ["scale"] == "logit" and summ["tau_5%"] > 5 * summ["prior_scale"], summ
