@@ -40,6 +40,12 @@ then integrate over both. When the law is right the inner forecasts are
 within their intervals, ``tau`` concentrates near zero and the intervals barely
 widen; when the law drifts, they widen in proportion to the drift seen inside
 the data.
+
+Accuracy laws (:func:`drift_scale`) drift the same way on the *logit* scale of the
+accuracy (prior ``HalfCauchy(0.02)``, grid to 3 logits). Their distance is in decades
+of compute, except for a law of a loss (``Law.falling_inputs``), whose targets lie below
+the smallest fitted loss: its distance is in units of the fitted losses' log span
+(:func:`distance_unit`).
 """
 
 from __future__ import annotations
