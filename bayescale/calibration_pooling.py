@@ -17,7 +17,9 @@ Each series ``i`` keeps its own rate ``tau_i`` and growth exponent ``h_i``
     log tau_i ~ Normal(m, s^2),   m ~ Normal(log 0.01, 1.5^2),   s ~ HalfNormal(1)
 
 instead of the fixed ``HalfCauchy(0.005)``. Every series' inner-forecast
-likelihood is already on the ``(h, tau)`` grid, so the hyper-posterior of
+likelihood is already on the ``(h, tau)`` grid (for accuracy laws, whose drift is on
+the logit scale, ``tau`` is measured in units 4x larger, the ratio of their
+``HalfCauchy(0.02)`` prior to the loss laws'), so the hyper-posterior of
 ``(m, s)`` and each series' updated posterior are exact grid sums (no sampler):
 
     p(tau_i, h_i | all) ∝ L_i(h_i, tau_i) ∫ LogNormal(tau_i | m, s) p(m, s | others) dm ds
@@ -44,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .calibration import TAU_GRID, Calibration, groups_of, log_likelihood
+from .calibration import PRIOR_SCALE, PRIOR_SCALES, TAU_GRID, Calibration, groups_of, log_likelihood
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,7 +175,9 @@ def pool_calibration(
     Parameters
     ----------
     fits : dict or list of Fit
-        Fits with a log link (loss laws); e.g. the result of :func:`bayescale.fit_many`.
+        Fits of one law (loss laws: log-scale drift; accuracy laws: logit-scale drift, whose
+        population prior is stated in units 4x larger, as its ``HalfCauchy`` prior is);
+        e.g. the result of :func:`bayescale.fit_many`.
     leave_one_out : bool
         Learn each fit's prior from the other fits only (default).
 
@@ -196,6 +200,14 @@ def pool_calibration(
             "separately."
         )
     cals = [f.calibration for f in items]
+    scales = {c.scale for c in cals}
+    if len(scales) > 1:
+        raise BayescaleError(
+            f"pool_calibration pools calibrations on one scale; got {sorted(scales)}."
+        )
+    # the hyper-prior and grids are stated for the log scale of a loss; an accuracy's
+    # logit drift is measured in units of its own prior scale's ratio to that one (x4)
+    unit = PRIOR_SCALES[cals[0].scale] / PRIOR_SCALE
     h = cals[0].h
     for c in cals:
         if len(c.h) != len(h) or not np.allclose(c.h, h):
@@ -209,7 +221,9 @@ def pool_calibration(
         else log_likelihood(groups_of(c), c.tau, c.h)
         for c in cals
     ]
-    weights, pop = pool_posteriors(lls, tau=cals[0].tau, leave_one_out=leave_one_out)
+    weights, pop = pool_posteriors(lls, tau=cals[0].tau / unit, leave_one_out=leave_one_out)
+    pop = dict(pop, m=pop["m"] + float(np.log(unit)),
+               tau_population_median=pop["tau_population_median"] * unit)
     out = []
     for f, c, w in zip(items, cals, weights):
         new = Calibration(
@@ -223,6 +237,7 @@ def pool_calibration(
             population=dict(pop, series=len(items)),
             cut_by=c.cut_by,
             compared=c.compared,
+            scale=c.scale,
         )
         out.append(f.with_calibration(new))
     if isinstance(fits, Mapping):

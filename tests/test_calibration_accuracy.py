@@ -114,3 +114,50 @@ def test_a_bending_loss_to_accuracy_link_is_learned_and_covered():
     np.testing.assert_allclose(cal["extrapolation"], 2.8 / new["loss"])
     summ = f.calibration.summary()
     assert summ["scale"] == "logit" and summ["tau_5%"] > 5 * summ["prior_scale"], summ
+
+
+def test_pooled_accuracy_calibrations_borrow_the_population_rate_in_logits():
+    """pool_calibration on accuracy fits: the population is learned on the logit scale, so
+    an uninformed series takes the others' rate of 1.5 logits per decade (as large as the
+    Gadre tasks' stage 2 learned; the loss scale's grids would cap it at 0.6)."""
+    from dataclasses import dataclass
+
+    from bayescale.calibration import H_GRID, posterior_tau
+
+    @dataclass
+    class _Fit:  # what pool_calibration uses of a fit
+        calibration: Calibration
+        law: object = bs.get_law("sigmoid_compute")
+
+        def with_calibration(self, cal):
+            return _Fit(cal)
+
+    rng = np.random.default_rng(0)
+    grid = TAU_GRIDS["logit"]
+
+    def cal(rate, informative=True, m=10, noise=0.02):
+        groups = []
+        for _ in range(3):
+            d = np.linspace(0.05, 1.0, m) if informative else np.zeros(m)
+            r = rate * d * rng.standard_normal() + noise * rng.standard_normal(m)
+            groups.append((r, np.full(m, noise**2), d))
+        w = posterior_tau(groups, prior_scale=0.02, grid=grid, h_grid=H_GRID)
+        res = pd.concat([pd.DataFrame({"cutoff_quantile": q, "decades": d, "residual": r,
+                                       "predictive_sd": noise})
+                         for q, (r, _, d) in zip((0.5, 0.65, 0.8), groups)])
+        return Calibration(tau=grid, weights=w, prior_scale=0.02, residuals=res,
+                           h=np.asarray(H_GRID), scale="logit")
+
+    fits = [_Fit(cal(1.5)) for _ in range(12)] + [_Fit(cal(0.0, informative=False))]
+    pooled = bs.pool_calibration(fits)
+    own = float(fits[-1].calibration.quantiles([0.5])[0])
+    got = float(pooled[-1].calibration.quantiles([0.5])[0])
+    assert own < 0.03  # its HalfCauchy(0.02) prior alone
+    assert 0.8 < got < 2.4, got
+    pop = pooled[-1].calibration.population
+    assert 0.8 < pop["tau_population_median"] < 2.4, pop
+    assert pooled[-1].calibration.scale == "logit"
+    mixed = [fits[0], _Fit(Calibration(tau=TAU_GRIDS["log"], weights=posterior_tau([]),
+                                       prior_scale=0.005))]
+    with pytest.raises(bs.BayescaleError, match="one scale"):
+        bs.pool_calibration(mixed)
