@@ -282,10 +282,19 @@ def from_scale(z: np.ndarray, scale: str) -> np.ndarray:
 
 
 def apply_drift(y: np.ndarray, drift: np.ndarray, scale: str) -> np.ndarray:
-    """Draws ``y`` moved by ``drift`` on the drift scale (``y * exp(drift)`` for logs)."""
+    """Draws ``y`` moved by ``drift`` on the drift scale (``y * exp(drift)`` for logs).
+
+    On the logit scale ``y`` is first clipped to [0, 1]: a law's mean curve may leave it
+    (``exp_error_of_loss`` above 1 at a low enough loss), where the logit is undefined.
+
+    Examples
+    --------
+    >>> apply_drift(np.array([0.5, 1.02]), np.array([0.0, -1.0]), "logit")
+    array([0.5, 1. ])
+    """
     if scale == "log":
         return y * np.exp(drift)
-    return from_scale(to_scale(y, scale) + drift, scale)
+    return from_scale(to_scale(np.clip(y, 0.0, 1.0), scale) + drift, scale)
 
 
 def _log_lik_grid(

@@ -38,6 +38,9 @@ def test_accuracy_laws_drift_on_the_logit_scale_and_losses_on_the_log_scale():
     # the log scale is the multiplicative drift of a loss, exactly as before
     np.testing.assert_allclose(apply_drift(np.array([2.0]), np.array([0.1]), "log"),
                                2.0 * np.exp(0.1))
+    # a law's mean curve above 1 (exp_error_of_loss at a low loss) is not a NaN
+    np.testing.assert_array_equal(apply_drift(np.array([1.02, -0.01]), np.array([0.3, 0.3]),
+                                              "logit"), [1.0, 0.0])
     # errors of clipped accuracies stay finite
     assert np.isfinite(to_scale(np.array([0.0, 1.0]), "logit", clip=True)).all()
 
