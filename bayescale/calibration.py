@@ -53,6 +53,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,6 +114,75 @@ class Calibration:
     compared: dict[str, float] | None = None
     #: Scale of the drift (:func:`drift_scale`): ``"log"`` (losses) or ``"logit"`` (accuracies).
     scale: str = "log"
+    #: With ``calibrate(by=column)``: the column whose levels (tasks, families) each learn
+    #: their own drift from their rows' inner forecasts (``residuals["level"]``), pooled
+    #: across levels (:meth:`levels`); ``None``: one drift for all rows.
+    by: str | None = None
+
+    @cached_property
+    def levels(self) -> dict[str | None, Calibration]:
+        """Per level of ``by``: its calibration; key ``None``: a level not in the data.
+
+        Each level's inner forecast errors give it a likelihood on the ``(h, tau)`` grid;
+        the levels' rates share a log-normal population learned from the *other* levels
+        (:func:`bayescale.calibration_pooling.pool_posteriors`, leave-one-out), so a level
+        with few or uninformative inner forecasts borrows the others' rate. A level not in
+        the data draws its rate from the population. Empty without ``by``.
+        """
+        if self.by is None or self.residuals.empty or "level" not in self.residuals:
+            return {}
+        from .calibration_pooling import pool_posteriors
+
+        res = self.residuals
+        names = sorted(res["level"].astype(str).unique())
+        lls = []
+        for name in names:
+            sub = res[res["level"].astype(str) == name]
+            groups = [
+                (g["residual"].to_numpy(), g["predictive_sd"].to_numpy() ** 2,
+                 g["decades"].to_numpy())
+                for _, g in sub.groupby("cutoff_quantile", sort=True)
+            ]
+            lls.append(log_likelihood(groups, self.tau, self.h))
+        lls.append(np.zeros_like(lls[0]))  # a new level: no evidence of its own
+        unit = PRIOR_SCALES[self.scale] / PRIOR_SCALE
+        weights, pop = pool_posteriors(lls, tau=self.tau / unit)
+        pop = dict(pop, series=len(names), by=self.by,
+                   tau_population_median=pop["tau_population_median"] * unit)
+        out: dict[str | None, Calibration] = {}
+        for key, w in zip([*names, None], weights, strict=True):
+            rows = res[res["level"].astype(str) == key] if key is not None else res.iloc[:0]
+            out[key] = replace(self, weights=w, residuals=rows, population=pop, by=None)
+        return out
+
+    def level_summary(self) -> pd.DataFrame:
+        """One row per level of ``by`` (and ``None``, a new level): its drift's posterior.
+
+        Examples
+        --------
+        >>> fit.calibrate(by="task").calibration.level_summary()  # doctest: +SKIP
+        """
+        rows = []
+        for key, c in self.levels.items():
+            q = c.quantiles()
+            rows.append({self.by or "level": "(new level)" if key is None else key,
+                         "tau_median": float(q[1]), "tau_5%": float(q[0]),
+                         "tau_95%": float(q[2]),
+                         "h_mean": float(np.sum(c.h_weights * c.h)),
+                         "inner_points": c.n_points})
+        return pd.DataFrame(rows)
+
+    def for_rows(self, levels: np.ndarray | None, n: int) -> list[tuple[np.ndarray, Calibration]]:
+        """``(row mask, calibration)`` pairs covering ``n`` rows whose ``by`` values are ``levels``.
+
+        Without ``by``, or rows without the ``by`` column (``levels=None``): all rows, this
+        calibration (learned from every level's inner forecasts).
+        """
+        per = self.levels
+        if levels is None or not per:
+            return [(np.ones(n, dtype=bool), self)]
+        keys = np.asarray([str(v) for v in levels])
+        return [(keys == k, per.get(k, per[None])) for k in np.unique(keys)]
 
     @property
     def tau_weights(self) -> np.ndarray:
@@ -211,6 +281,7 @@ class Calibration:
             "cut_by": self.cut_by,
             "compared": self.compared,
             "scale": self.scale,
+            "by": self.by,
         }
 
     @classmethod
@@ -228,6 +299,7 @@ class Calibration:
             cut_by=d.get("cut_by", "scale"),
             compared=d.get("compared"),
             scale=d.get("scale", "log"),
+            by=d.get("by"),
         )
 
 
@@ -474,6 +546,7 @@ def calibrate(
     min_rows: int | None = None,
     draws: int | None = None,
     random_seed: int | None = None,
+    by: str | None = None,
 ) -> Calibration:
     """Learn the discrepancy growth rate of ``fit`` by nested leave-future-out.
 
@@ -501,10 +574,21 @@ def calibrate(
         Fewest rows an inner fit may use (default ``max(2 * free parameters, 8)``).
     draws : int, optional
         Draws per chain of the inner fits (default ``min(fit draws, 500)``).
+    by : str, optional
+        A column of the training rows (the tasks or families of a pooled fit) whose levels
+        each learn their own drift from their own rows' inner forecast errors, the levels'
+        rates pooled by a log-normal population (leave-one-out); forecasts use their row's
+        level, a new level the population (:attr:`Calibration.levels`). The inner fits are
+        the same: it costs no more sampling. Default: one drift for all rows.
 
     Returns
     -------
     Calibration
+
+    Examples
+    --------
+    >>> fit = bs.fit(tasks, "sigmoid_of_loss", pooled={"L0": "task"})  # doctest: +SKIP
+    >>> fit.calibrate(by="task").calibration.level_summary()          # doctest: +SKIP
     """
     scale = drift_scale(fit.law)
     if scale is None:
@@ -522,8 +606,14 @@ def calibrate(
             f"cutoffs are quantiles of the training rows' scale, each strictly between 0 and "
             f"1 (default {tuple(CUTOFFS)}), got {cutoffs!r}."
         )
+    if by is not None and by not in fit.data.columns:
+        groups = list(fit.spec.group_columns) + ([fit.spec.run] if fit.spec.run else [])
+        raise BayescaleError(
+            f"calibrate(by={by!r}): the training rows have no column {by!r}; the fit's group "
+            f"columns are {groups}."
+        )
     kw = dict(cutoffs=cutoffs, prior_scale=prior_scale, h_grid=h_grid, min_rows=min_rows,
-              draws=draws, random_seed=random_seed)
+              draws=draws, random_seed=random_seed, by=by)
     if cut_by != "worst":
         return _calibrate_order(fit, cut_by, **kw)
     positive = [inp for inp in fit.law.inputs if fit.law.is_positive(inp)]
@@ -561,6 +651,7 @@ def _calibrate_order(
     min_rows: int | None,
     draws: int | None,
     random_seed: int | None,
+    by: str | None = None,
 ) -> Calibration:
     """:func:`calibrate` with the inner cutoffs of one order of the rows."""
     n_free = fit.spec.free_parameter_count()
@@ -590,18 +681,15 @@ def _calibrate_order(
         if problem:
             problems.append(problem)
         groups.append((r, var, dist))
-        held_draws.append((zd, zy))
+        held = fit.data.loc[~train]
+        held_draws.append((zd, zy, held))
         used.append(q)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "cutoff_quantile": q,
-                    "decades": dist,
-                    "residual": r,
-                    "predictive_sd": np.sqrt(var),
-                }
-            )
+        part = pd.DataFrame(
+            {"cutoff_quantile": q, "decades": dist, "residual": r, "predictive_sd": np.sqrt(var)}
         )
+        if by is not None:
+            part["level"] = held[by].astype(str).to_numpy()
+        rows.append(part)
     if not groups:
         problems.append(
             f"not enough rows for nested leave-future-out (need >= {min_rows} rows below a "
@@ -620,14 +708,15 @@ def _calibrate_order(
         problems=tuple(problems),
         cut_by=cut_by,
         scale=scale,
+        by=by,
     )
     if not rows:
         return cal
     # PIT of each inner forecast under its inner predictive plus the learned drift
     rng = np.random.default_rng(base_seed * 1000 + 7)
     pits = [
-        pit(zd + discrepancy_draws(cal, dist, zd.shape[0], rng), zy)
-        for (zd, zy), (_, _, dist) in zip(held_draws, groups, strict=True)
+        pit(zd + drift_draws(cal, held, dist, zd.shape[0], rng), zy)
+        for (zd, zy, held), (_, _, dist) in zip(held_draws, groups, strict=True)
     ]
     return replace(cal, residuals=resid.assign(pit=np.concatenate(pits)))
 
@@ -674,6 +763,35 @@ def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     array([0.5])
     """
     return (draws < y).mean(axis=0) + 0.5 * (draws == y).mean(axis=0)
+
+
+def drift_draws(
+    cal: Calibration, frame: pd.DataFrame, decades: np.ndarray, n: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """:func:`discrepancy_draws` of ``frame``'s rows, each level of ``cal.by`` with its own.
+
+    Rows of one level share their draw of ``xi``; levels draw theirs independently.
+    """
+    decades = np.asarray(decades, dtype=float)
+    levels = frame[cal.by].to_numpy() if cal.by and cal.by in frame else None
+    pieces = cal.for_rows(levels, len(decades))
+    if len(pieces) == 1:
+        return discrepancy_draws(pieces[0][1], decades, n, rng)
+    out = np.zeros((n, len(decades)))
+    for mask, c in pieces:
+        out[:, mask] = discrepancy_draws(c, decades[mask], n, rng)
+    return out
+
+
+def drift_variance(cal: Calibration, frame: pd.DataFrame, decades: np.ndarray) -> np.ndarray:
+    """:meth:`Calibration.variance` of ``frame``'s rows, each level of ``cal.by`` with its own."""
+    decades = np.asarray(decades, dtype=float)
+    levels = frame[cal.by].to_numpy() if cal.by and cal.by in frame else None
+    out = np.zeros(len(decades))
+    for mask, c in cal.for_rows(levels, len(decades)):
+        out[mask] = c.variance(decades[mask])
+    return out
 
 
 def discrepancy_draws(
@@ -740,7 +858,7 @@ def decompose_with_centre(
     var_noise = robust_variance(noisy - logmu)
     if extrapolation and scale is not None:
         d = scale_decades(fit, frame)
-        var_ext = fit.calibration.variance(d)
+        var_ext = drift_variance(fit.calibration, frame, d)
     else:
         var_ext = np.zeros(len(frame))
     total = var_param + var_noise + var_ext

@@ -238,6 +238,7 @@ def pool_calibration(
             cut_by=c.cut_by,
             compared=c.compared,
             scale=c.scale,
+            by=c.by,  # its levels keep their own pooling (Calibration.levels)
         )
         out.append(f.with_calibration(new))
     if isinstance(fits, Mapping):

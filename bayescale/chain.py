@@ -117,12 +117,12 @@ class Chain:
         if acc._use_extrapolation(extrapolation):
             # stage 2's own drift, at the distance of each row's median loss beyond the
             # losses stage 2 was fitted on
-            from .calibration import apply_drift, discrepancy_draws, scale_decades
+            from .calibration import apply_drift, drift_draws, scale_decades
 
             dec = scale_decades(acc, frame)
             if (dec > 0).any():
                 cal = acc.calibration
-                out = apply_drift(out, discrepancy_draws(cal, dec, out.shape[0], rng), cal.scale)
+                out = apply_drift(out, drift_draws(cal, frame, dec, out.shape[0], rng), cal.scale)
         return loss, out
 
     def draws(

@@ -310,13 +310,12 @@ class Fit:
         else:
             out = self._predictive(mu, frame, rng)
         if self._use_extrapolation(extrapolation):
-            from .calibration import apply_drift, discrepancy_draws, scale_decades
+            from .calibration import apply_drift, drift_draws, scale_decades
 
             dec = scale_decades(self, frame)
             if (dec > 0).any():
                 cal = self.calibration
-                drift = discrepancy_draws(cal, dec, out.shape[0], rng)
-                out = apply_drift(out, drift, cal.scale)
+                out = apply_drift(out, drift_draws(cal, frame, dec, out.shape[0], rng), cal.scale)
         return xr.DataArray(
             out, dims=("sample", "row"), coords={"row": np.asarray(frame.index)}, name=self.spec.y
         )
@@ -382,7 +381,8 @@ class Fit:
         """Return a copy of the fit calibrated with non-default settings.
 
         Keyword arguments go to :func:`bayescale.calibration.calibrate` (``cutoffs``,
-        ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``). To pool the
+        ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``, ``by``: a drift
+        per task or family of a pooled fit). To pool the
         discrepancy rate over many fits, see :func:`bayescale.pool_calibration`.
         """
         from .calibration import calibrate

@@ -164,3 +164,50 @@ def test_pooled_accuracy_calibrations_borrow_the_population_rate_in_logits():
                                        prior_scale=0.005))]
     with pytest.raises(bs.BayescaleError, match="one scale"):
         bs.pool_calibration(mixed)
+
+
+@pytest.mark.slow
+def test_each_task_of_a_pooled_fit_learns_its_own_drift(tmp_path):
+    """calibrate(by="task"): the same inner fits, split by task. The task whose link bends
+    learns a larger drift than the two exact ones, so its interval widens and theirs
+    narrow against one drift for all; a new task takes the population; saved and loaded."""
+    from dataclasses import replace
+
+    from scipy.special import expit, logit
+
+    from bayescale.laws import sigmoid_of_loss
+
+    def truth(loss, bend):
+        base = sigmoid_of_loss(loss, 0.25, ceiling=0.9, k=4.0, L0=3.0)
+        return expit(logit(base) + bend * np.clip(3.2 - loss, 0, None) ** 1.5)
+
+    rng = np.random.default_rng(0)
+    loss = np.linspace(4.0, 2.8, 20)
+    bends = {"a": 0.0, "b": 0.0, "c": 3.0}
+    df = pd.concat([pd.DataFrame({"loss": loss, "task": t, "n": 500,
+                                  "correct": rng.binomial(500, truth(loss, b))})
+                    for t, b in bends.items()])
+    f = bs.fit(df, "sigmoid_of_loss", x={"L": "loss", "chance": 0.25},
+               pooled={"L0": "task", "k": "task"}, random_seed=1, sampler="nutpie",
+               draws=300, tune=400, chains=2, progressbar=False, warn=False)
+    with pytest.raises(bs.BayescaleError, match=r"no column 'family'.*\['task'\]"):
+        f.calibrate(by="family")
+    g = f.calibrate(by="task")
+    levels = g.calibration.level_summary().set_index("task")
+    assert list(levels.index) == ["a", "b", "c", "(new level)"]
+    assert levels.loc["c", "tau_median"] > 2 * max(levels.loc[["a", "b"], "tau_median"])
+    # one drift for all: the same inner forecasts, not split (no refits)
+    one = f.with_calibration(replace(g.calibration, by=None))
+    new = pd.DataFrame({"loss": 2.6, "task": ["a", "b", "c", "z"], "n": 500})
+    by_task = g.predict(new, kind="mean")
+    pooled = one.predict(new, kind="mean")
+    w_task = (by_task["upper"] - by_task["lower"]).to_numpy()
+    w_one = (pooled["upper"] - pooled["lower"]).to_numpy()
+    assert w_task[2] > 1.2 * w_one[2] and np.all(w_task[:2] < 0.85 * w_one[:2]), (w_task, w_one)
+    y_c = truth(2.6, bends["c"])
+    assert by_task["lower"][2] <= y_c <= by_task["upper"][2]
+    dec = g.decompose(new)["extrapolation"].to_numpy()
+    assert dec[3] > max(dec[0], dec[1])  # a new task: the population's wider rate
+    back = bs.load_fit(g.save(tmp_path / "by_task.nc"))
+    assert back.calibration.by == "task"
+    pd.testing.assert_frame_equal(back.predict(new, kind="mean"), by_task)
