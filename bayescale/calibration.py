@@ -484,10 +484,10 @@ def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> n
     Distances are in decades, except for a falling input (:func:`distance_unit`), whose
     target is beyond the data when its loss is *below* the smallest fitted one.
     """
-    from .fit import size_of
+    from .fit import size_input, size_of
 
-    scale_input = "C" if "C" in fit.law.inputs else fit.law.inputs[0]  # as size_of's
-    d = np.log10(size_of(fit.law, frame) / maxima["__scale__"]) / distance_unit(fit, scale_input)
+    unit = distance_unit(fit, size_input(fit.law))
+    d = np.log10(size_of(fit.law, frame) / maxima["__scale__"]) / unit
     for inp in fit.law.inputs:
         if not fit.law.is_positive(inp):  # e.g. not an accuracy law's ``chance`` input
             continue
@@ -763,6 +763,20 @@ def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     array([0.5])
     """
     return (draws < y).mean(axis=0) + 0.5 * (draws == y).mean(axis=0)
+
+
+def add_drift(fit: Fit, frame: pd.DataFrame, draws: np.ndarray, rng: np.random.Generator
+              ) -> np.ndarray:
+    """``draws`` of ``fit`` at ``frame``'s rows moved by its calibrated drift.
+
+    Unchanged when no row is beyond the fitted range (the calibration is then not needed,
+    so not computed). Used by :meth:`Fit.draws` and by stage 2 of a chain.
+    """
+    dec = scale_decades(fit, frame)
+    if not (dec > 0).any():
+        return draws
+    cal = fit.calibration
+    return apply_drift(draws, drift_draws(cal, frame, dec, draws.shape[0], rng), cal.scale)
 
 
 def drift_draws(

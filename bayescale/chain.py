@@ -117,12 +117,9 @@ class Chain:
         if acc._use_extrapolation(extrapolation):
             # stage 2's own drift, at the distance of each row's median loss beyond the
             # losses stage 2 was fitted on
-            from .calibration import apply_drift, drift_draws, scale_decades
+            from .calibration import add_drift
 
-            dec = scale_decades(acc, frame)
-            if (dec > 0).any():
-                cal = acc.calibration
-                out = apply_drift(out, drift_draws(cal, frame, dec, out.shape[0], rng), cal.scale)
+            out = add_drift(acc, frame, out, rng)
         return loss, out
 
     def draws(

@@ -79,8 +79,16 @@ def size_of(law: Law, frame: pd.DataFrame) -> np.ndarray:
     array([0.5 , 0.25])
     """
     s = scale_of(law, frame)
-    scale_input = "C" if "C" in law.inputs else law.inputs[0]
-    return 1.0 / s if scale_input in law.falling_inputs else s
+    return 1.0 / s if size_input(law) in law.falling_inputs else s
+
+
+def size_input(law: Law) -> str:
+    """The input whose direction the size follows (:func:`size_of`).
+
+    ``C``, else the first input (``N`` of a law of ``N`` and ``D``, whose size ``6 N D``
+    rises with it).
+    """
+    return "C" if "C" in law.inputs else law.inputs[0]
 
 
 def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFrame:
@@ -310,12 +318,9 @@ class Fit:
         else:
             out = self._predictive(mu, frame, rng)
         if self._use_extrapolation(extrapolation):
-            from .calibration import apply_drift, drift_draws, scale_decades
+            from .calibration import add_drift
 
-            dec = scale_decades(self, frame)
-            if (dec > 0).any():
-                cal = self.calibration
-                out = apply_drift(out, drift_draws(cal, frame, dec, out.shape[0], rng), cal.scale)
+            out = add_drift(self, frame, out, rng)
         return xr.DataArray(
             out, dims=("sample", "row"), coords={"row": np.asarray(frame.index)}, name=self.spec.y
         )

@@ -38,7 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import bayescale as bs  # noqa: E402
-from tests.conftest import shared_datasets  # noqa: E402
+
+# not tests.conftest: importing it turns on the numba cache of the test suite, and
+# the draws of a seed then depend on what that cache held
+from benchmarks._common import shared_datasets  # noqa: E402
 
 DRAWS = int(os.environ.get("BAYESCALE_BENCH_DRAWS", 400))
 SAMPLE = dict(sampler="nutpie", draws=DRAWS, tune=DRAWS, chains=2, progressbar=False,
@@ -53,9 +56,7 @@ EXTRAP = os.environ.get("BAYESCALE_BENCH_EXTRAPOLATION", "0") == "1"
 
 
 def load():
-    root = shared_datasets()
-    if root is None:
-        raise SystemExit("shared datasets not found: set BAYESCALE_DATA")
+    root = shared_datasets()  # exits with a message when they are not found
     g = root / "gadre_overtraining"
     down = pd.read_csv(g / "gadre_downstream_long.csv")
     loss = pd.read_csv(g / "gadre_losses_long.csv")

@@ -33,8 +33,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import bayescale as bs  # noqa: E402
+
+# not tests.conftest: importing it turns on the numba cache of the test suite, and
+# the draws of a seed then depend on what that cache held
+from benchmarks._common import shared_datasets  # noqa: E402
 from benchmarks.downstream_gadre import md  # noqa: E402
-from tests.conftest import shared_datasets  # noqa: E402
 
 DRAWS = int(os.environ.get("BAYESCALE_BENCH_DRAWS", 400))
 CUTOFF = float(os.environ.get("BAYESCALE_ONSET_CUTOFF", 1e23))
@@ -54,9 +57,7 @@ FAMILIES = ["Pythia", "OPT", "Llama-2", "Qwen1.5"]
 
 def load_emergent() -> pd.DataFrame:
     """Tidy frame: model, family, C (FLOPs), task, chance, n, accuracy."""
-    root = shared_datasets()
-    if root is None:
-        raise SystemExit("shared datasets not found: set BAYESCALE_DATA")
+    root = shared_datasets()  # exits with a message when they are not found
     d = pd.read_csv(root / "obsscaling" / "obsscaling_evals_long.csv")
     d = d[d["metric"].isin(TASKS) & d["flops"].notna() & d["value"].notna()].copy()
     d["task"] = d["metric"].map(lambda m: TASKS[m][0])
