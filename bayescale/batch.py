@@ -12,7 +12,8 @@ vectorised chains advance in lock-step).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,8 +33,34 @@ from .sampling import (
 )
 
 
+def _frames_by_key(func: Callable[..., list[Fit]]) -> Callable[..., Any]:
+    """Let ``func`` take a dict of frames, as :func:`bayescale.fit_many` does.
+
+    A dict of fits with the same keys comes back; anything but DataFrames is refused with
+    an error that says what to pass.
+    """
+
+    @functools.wraps(func)
+    def wrapper(frames: Any, *args: Any, **kwargs: Any) -> Any:
+        keys = list(frames) if isinstance(frames, Mapping) else None
+        items = list(frames.values()) if keys is not None else list(frames)
+        for k, df in enumerate(items):
+            if not isinstance(df, pd.DataFrame):
+                name = f"series {keys[k]!r}" if keys is not None else f"item {k}"
+                raise BayescaleError(
+                    f"{func.__name__} takes a list of DataFrames (or a dict name -> DataFrame), "
+                    f"one per series; {name} is a {type(df).__name__}. For one frame with a "
+                    "series column use bs.fit_many(data, law, by=column)."
+                )
+        fits = func(items, *args, **kwargs)
+        return dict(zip(keys, fits, strict=True)) if keys is not None else fits
+
+    return wrapper
+
+
+@_frames_by_key
 def fit_batch(
-    frames: Sequence[pd.DataFrame],
+    frames: Sequence[pd.DataFrame] | Mapping[Any, pd.DataFrame],
     law: str | Law,
     *,
     y: str | None = None,
@@ -57,10 +84,11 @@ def fit_batch(
 
     Parameters
     ----------
-    frames : list of DataFrame
+    frames : list of DataFrame, or dict of them
         One tidy frame per series (each as :func:`bayescale.fit` takes it). The
         frames may have different numbers of rows; pooled models need the same
-        number of group levels in every frame.
+        number of group levels in every frame. A dict (name -> frame) gives a dict of
+        fits with the same keys.
     law, y, x, priors, pooled, run, likelihood, group_scale, trials
         As in :func:`bayescale.fit`, shared by every series. ``likelihood="auto"``
         (default) chooses per series, as :func:`bayescale.fit` does: on the JAX path one batch
@@ -89,7 +117,8 @@ def fit_batch(
     Returns
     -------
     list of Fit
-        One :class:`Fit` per frame, in order, with ``settings["sampler"] == "jax-batch"``.
+        One :class:`Fit` per frame, in order, with ``settings["sampler"] == "jax-batch"``
+        (a dict of them for a dict of frames).
 
     Examples
     --------

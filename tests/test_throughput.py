@@ -195,9 +195,12 @@ def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate(m
 
     # batched: K=3 series in one program, per-series agreement with separate fits
     frames = [df for df, _ in SERIES]
-    fits = bs.fit_batch(
-        frames, "power_law", sampler="jax", random_seed=20, draws=200, tune=200, chains=2
+    keyed = bs.fit_batch(  # a dict of frames (as fit_many takes) gives a dict of fits
+        {f"s{k}": df for k, df in enumerate(frames)}, "power_law", sampler="jax",
+        random_seed=20, draws=200, tune=200, chains=2
     )
+    assert list(keyed) == ["s0", "s1", "s2"]
+    fits = list(keyed.values())
     assert C.COMPILE_COUNTS["jax_trace"] == 2  # fit program + batch program
     assert [len(f.data) for f in fits] == [len(df) for df in frames]
     for k, (fb, (df, truth)) in enumerate(zip(fits, SERIES)):
