@@ -445,7 +445,10 @@ def _cmd_fit(args, out) -> int:
             if args.kind == "predictive":  # why each interval is as wide as it is
                 sources = ("parameter", "noise", "extrapolation") + (("law_form",) if avg else ())
                 shares = [f"{c}_share" for c in sources]
-                print("\nShares of the predictive variance (log scale):", file=out)
+                from .calibration import drift_scale
+
+                scale = drift_scale(law) or "response"
+                print(f"\nShares of the predictive variance ({scale} scale):", file=out)
                 print(source.decompose(new)[shares].round(3).to_string(index=False), file=out)
         optimal = None
         if budgets is not None:

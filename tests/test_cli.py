@@ -327,7 +327,11 @@ def test_accuracy_fit_with_a_constant_chance_and_a_trials_column(capsys, tmp_pat
     assert abs(summary.loc["ceiling", "mean"] - 0.8) < 0.12
     pred = pd.read_csv(out_dir / "predictions.csv")
     assert pred["lower"].iloc[0] < true_acc < pred["upper"].iloc[0], (pred, true_acc)
+    # a decade beyond the data: the accuracy's calibrated drift, on the logit scale
+    assert pred["extrapolation"].iloc[0] == pytest.approx(10.0)
+    assert "Shares of the predictive variance (logit scale)" in out
     fit = bs.load_fit(out_dir / "fit.nc")
+    assert fit.calibration.scale == "logit" and fit.calibration.n_points > 0
     assert fit.spec.x["chance"] == 0.25 and fit.spec.likelihood == "binomial"
     assert (fit.data["n"] == 300).all()  # the trials came from the questions column
 
