@@ -126,6 +126,25 @@ def test_joint_interval_covers_truth_at_held_out_scale(joint):
 
 
 @pytest.mark.slow
+def test_joint_forecast_beyond_the_data_gets_each_stages_drift(joint):
+    """By default (extrapolation="auto") a joint forecast beyond the data adds each stage's
+    calibrated drift, learned by refitting each stage's view alone (stage 2 on the
+    latent losses); inside the data nothing changes, and the law being right, the truth
+    stays inside."""
+    plain = joint.predict(NEW, prob=0.9, kind="mean", extrapolation=False, random_seed=0)
+    drift = joint.predict(NEW, prob=0.9, kind="mean", random_seed=0)
+    w_plain = (plain["upper"] - plain["lower"]).to_numpy()
+    w_drift = (drift["upper"] - drift["lower"]).to_numpy()
+    np.testing.assert_allclose(w_drift[:2], w_plain[:2])  # inside stage 1's and 2's data
+    assert w_drift[3] >= w_plain[3]
+    truth = true_accuracy(HELD_OUT_C)
+    assert drift["lower"].iloc[3] <= truth <= drift["upper"].iloc[3]
+    for stage in (joint.loss_fit, joint.accuracy_fit):
+        assert stage.calibration.n_points > 0, stage.calibration.summary()
+    assert joint.accuracy_fit.calibration.scale == "logit"
+
+
+@pytest.mark.slow
 def test_joint_agrees_with_two_stage_chain(joint, sim):
     """Medians of the joint model and the chain of two separate fits agree.
 
