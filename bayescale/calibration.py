@@ -249,6 +249,7 @@ class Calibration:
             "tau_95%": float(q[2]),
             "h_mean": float(np.sum(self.h_weights * self.h)),
             "scale": self.scale,
+            "by": self.by,  # a drift per level of this column (level_summary())
             "prior": (
                 f"HalfCauchy({self.prior_scale})"
                 if self.population is None

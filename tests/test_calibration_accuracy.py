@@ -209,5 +209,5 @@ def test_each_task_of_a_pooled_fit_learns_its_own_drift(tmp_path):
     dec = g.decompose(new)["extrapolation"].to_numpy()
     assert dec[3] > max(dec[0], dec[1])  # a new task: the population's wider rate
     back = bs.load_fit(g.save(tmp_path / "by_task.nc"))
-    assert back.calibration.by == "task"
+    assert back.calibration.by == "task" and back.calibration.summary()["by"] == "task"
     pd.testing.assert_frame_equal(back.predict(new, kind="mean"), by_task)
