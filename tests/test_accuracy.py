@@ -170,13 +170,22 @@ def test_sigmoid_predictive_coverage_near_nominal(sigmoid_fit):
 def test_exact_accuracy_law_intervals_not_inflated_more_than_20pct(sigmoid_fit):
     """Beyond the data an accuracy law's forecast gets the calibrated drift (logit scale);
     when the law is exactly right its nested leave-future-out finds little, and the
-    predictive interval widens by less than 20% at half and one decade beyond the largest
+    predictive spread widens by less than 20% at half and one decade beyond the largest
     compute (the issue's bound, as for loss laws in test_calibration)."""
     c_max = float(sigmoid_fit.data["C"].max())
     new = pd.DataFrame({"C": [c_max * 10**0.5, c_max * 10.0], "n": 400})
-    plain = sigmoid_fit.predict(new, prob=0.9, extrapolation=False)
-    cal = sigmoid_fit.predict(new, prob=0.9)
-    ratio = ((cal["upper"] - cal["lower"]) / (plain["upper"] - plain["lower"])).to_numpy()
+    # the inflation of the predictive sd by the drift (logit scale): the drift's variance
+    # is exact, not sampled; the intervals' own width ratio moves by +-0.07 from one seed of
+    # the drift and Binomial draws to the next (600 draws of a count), so it is averaged
+    dec = sigmoid_fit.decompose(new)
+    inflation = np.sqrt(dec["total"] / (dec["total"] - dec["extrapolation"])).to_numpy()
+    assert np.all(inflation > 1.0) and np.all(inflation <= 1.2), inflation
+    ratios = []
+    for seed in range(4):
+        plain = sigmoid_fit.predict(new, prob=0.9, extrapolation=False, random_seed=seed)
+        cal = sigmoid_fit.predict(new, prob=0.9, random_seed=seed)
+        ratios.append((cal["upper"] - cal["lower"]) / (plain["upper"] - plain["lower"]))
+    ratio = np.mean(ratios, axis=0)
     assert np.all(ratio >= 0.97) and np.all(ratio <= 1.2), ratio
     # the mean curve's interval (no Binomial noise) is narrower, so the same drift widens
     # it more; it covers the true curve
