@@ -86,9 +86,15 @@ def main() -> None:
     pred = fit.predict(new, prob=0.9)
     t_cal = time.time() - t_cal
     plain = fit.predict(new, prob=0.9, extrapolation=False)
+    # the drift learned per task (calibrate(by="task"): the same kind of inner fits, their
+    # errors split by task, the tasks' rates pooled)
+    by_task = fit.calibrate(by="task")
+    pred_bt = by_task.predict(new, prob=0.9)
     obs = test["accuracy"].to_numpy()
     inside = (pred["lower"].to_numpy() <= obs) & (obs <= pred["upper"].to_numpy())
     inside_plain = (plain["lower"].to_numpy() <= obs) & (obs <= plain["upper"].to_numpy())
+    inside_bt = (pred_bt["lower"].to_numpy() <= obs) & (obs <= pred_bt["upper"].to_numpy())
+    width_bt = 100 * (pred_bt["upper"] - pred_bt["lower"]).to_numpy()
     err = 100 * np.abs(pred["median"].to_numpy() - obs)
     width = 100 * (pred["upper"] - pred["lower"]).to_numpy()
     width_plain = 100 * (plain["upper"] - plain["lower"]).to_numpy()
@@ -96,11 +102,14 @@ def main() -> None:
     per_task = (
         pd.DataFrame({"task": test["task"].to_numpy(), "inside": inside, "err": err,
                       "inside_plain": inside_plain, "width": width,
-                      "width_plain": width_plain, "seen": seen})
+                      "width_plain": width_plain, "inside_by_task": inside_bt,
+                      "width_by_task": width_bt, "seen": seen})
         .groupby("task")
         .agg(models=("inside", "size"), coverage90=("inside", "mean"),
-             coverage90_plain=("inside_plain", "mean"), width_points=("width", "mean"),
-             width_plain_points=("width_plain", "mean"), mae_points=("err", "mean"),
+             coverage90_plain=("inside_plain", "mean"),
+             coverage90_by_task=("inside_by_task", "mean"), width_points=("width", "mean"),
+             width_plain_points=("width_plain", "mean"),
+             width_by_task_points=("width_by_task", "mean"), mae_points=("err", "mean"),
              median_err_points=("err", "median"))
         .reset_index()
     )
@@ -143,13 +152,17 @@ def main() -> None:
         f"{width.mean():.1f} points. Plain posterior (`extrapolation=False`): coverage "
         f"{inside_plain.mean():.3f} (seen {inside_plain[seen].mean():.3f}, new "
         f"{inside_plain[~seen].mean() if (~seen).any() else float('nan'):.3f}); mean width "
-        f"{width_plain.mean():.1f} points. Mean absolute error {err.mean():.1f} points "
+        f"{width_plain.mean():.1f} points. With the drift learned per task "
+        f"(`calibrate(by=\"task\")`): coverage {inside_bt.mean():.3f}; mean width "
+        f"{width_bt.mean():.1f} points. Mean absolute error {err.mean():.1f} points "
         f"(median {np.median(err):.1f}).",
         "",
         f"Learned drift: tau median {cal['tau_median']:.3f} logits per decade of compute "
         f"(90%: {cal['tau_5%']:.3f}-{cal['tau_95%']:.3f}), h mean {cal['h_mean']:.2f}, from "
         f"{cal['inner_points']} inner forecasts (their 90% coverage "
-        f"{cal['inner_cover90']:.2f}); the inner fits took {t_cal:.0f} s.",
+        f"{cal['inner_cover90']:.2f}); the inner fits took {t_cal:.0f} s. Per task:",
+        "",
+        md(by_task.calibration.level_summary()),
         "",
         md(per_task),
         "",
