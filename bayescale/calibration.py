@@ -131,7 +131,7 @@ class Calibration:
         """
         if self.by is None or self.residuals.empty or "level" not in self.residuals:
             return {}
-        from .calibration_pooling import pool_posteriors
+        from .calibration_pooling import pool_on_scale
 
         res = self.residuals
         names = sorted(res["level"].astype(str).unique())
@@ -145,10 +145,8 @@ class Calibration:
             ]
             lls.append(log_likelihood(groups, self.tau, self.h))
         lls.append(np.zeros_like(lls[0]))  # a new level: no evidence of its own
-        unit = PRIOR_SCALES[self.scale] / PRIOR_SCALE
-        weights, pop = pool_posteriors(lls, tau=self.tau / unit)
-        pop = dict(pop, series=len(names), by=self.by,
-                   tau_population_median=pop["tau_population_median"] * unit)
+        weights, pop = pool_on_scale(lls, self.tau, self.scale)
+        pop = dict(pop, series=len(names), by=self.by)
         out: dict[str | None, Calibration] = {}
         for key, w in zip([*names, None], weights, strict=True):
             rows = res[res["level"].astype(str) == key] if key is not None else res.iloc[:0]

@@ -162,6 +162,21 @@ def pool_posteriors(
     return out, {"m": m_mean, "s": s_mean, "tau_population_median": float(np.exp(m_mean))}
 
 
+def pool_on_scale(
+    loglik: Sequence[np.ndarray], tau: np.ndarray, scale: str, *, leave_one_out: bool = True
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """:func:`pool_posteriors` of grids ``tau`` of a drift on ``scale`` (``"log"``/``"logit"``).
+
+    The hyper-prior and grids are stated for the log scale of a loss; a logit drift is
+    measured in units of its own prior scale's ratio to that one (x4), and the population
+    (``m``, ``tau_population_median``) is given back in the drift's own units.
+    """
+    unit = PRIOR_SCALES[scale] / PRIOR_SCALE
+    weights, pop = pool_posteriors(loglik, tau=tau / unit, leave_one_out=leave_one_out)
+    return weights, dict(pop, m=pop["m"] + float(np.log(unit)),
+                         tau_population_median=pop["tau_population_median"] * unit)
+
+
 def pool_calibration(
     fits: Mapping[Any, Fit] | Sequence[Fit], *, leave_one_out: bool = True
 ) -> Mapping[Any, Fit] | list[Fit]:
@@ -205,9 +220,6 @@ def pool_calibration(
         raise BayescaleError(
             f"pool_calibration pools calibrations on one scale; got {sorted(scales)}."
         )
-    # the hyper-prior and grids are stated for the log scale of a loss; an accuracy's
-    # logit drift is measured in units of its own prior scale's ratio to that one (x4)
-    unit = PRIOR_SCALES[cals[0].scale] / PRIOR_SCALE
     h = cals[0].h
     for c in cals:
         if len(c.h) != len(h) or not np.allclose(c.h, h):
@@ -221,9 +233,7 @@ def pool_calibration(
         else log_likelihood(groups_of(c), c.tau, c.h)
         for c in cals
     ]
-    weights, pop = pool_posteriors(lls, tau=cals[0].tau / unit, leave_one_out=leave_one_out)
-    pop = dict(pop, m=pop["m"] + float(np.log(unit)),
-               tau_population_median=pop["tau_population_median"] * unit)
+    weights, pop = pool_on_scale(lls, cals[0].tau, cals[0].scale, leave_one_out=leave_one_out)
     out = []
     for f, c, w in zip(items, cals, weights):
         new = Calibration(
