@@ -245,6 +245,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "and D, e.g. 1e21,5.76e23 (pooled fits: for each group)",
     )
     f.add_argument(
+        "--drift-by",
+        metavar="COLUMN",
+        help="forecasts beyond the data: learn the extrapolation drift per level of this "
+        "--pooled or --run column (each task or family its own, pooled), not one for all",
+    )
+    f.add_argument(
         "--trials",
         help="accuracy laws: column with the number of questions behind each accuracy "
         "(default: n)",
@@ -405,6 +411,11 @@ def _cmd_fit(args, out) -> int:
     new = parse_predict(args.predict, law, x) if args.predict else None
     budgets = parse_budgets(args.compute_optimal, law) if args.compute_optimal else None
     pooled = [g.strip() for g in args.pooled.split(",")] if args.pooled else None
+    if args.drift_by and args.drift_by not in (pooled or []) + [args.run]:
+        raise BayescaleError(
+            f"--drift-by {args.drift_by}: name a column of --pooled or --run (the levels whose "
+            f"drifts are learned apart); --pooled is {args.pooled!r}, --run {args.run!r}."
+        )
     if pooled is not None and len(pooled) == 1:
         pooled = pooled[0]
     if not 0.0 < args.prob < 1.0:
@@ -416,6 +427,9 @@ def _cmd_fit(args, out) -> int:
         outdir.mkdir(parents=True, exist_ok=True)
     sampler = choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler
     fits = {lw.name: _fit_one(df, lw, x, pooled, fixed, args, sampler) for lw in laws}
+    if args.drift_by:  # the inner fits run once here, and are saved with each fit
+        with _sampling_warnings_to_stderr():
+            fits = {name: f.calibrate(by=args.drift_by) for name, f in fits.items()}
     pct = int(round(args.prob * 100))
     summaries = {name: f.summary(prob=args.prob) for name, f in fits.items()}
     avg = None

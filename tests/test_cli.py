@@ -86,6 +86,8 @@ def test_datasets_lists_registry(capsys):
          "--fix: E='low' must be a number"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--fix", "Q=1"],
          "Unknown prior name(s) ['Q'] for law 'chinchilla'"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--drift-by",
+          "task"], "--drift-by task: name a column of --pooled or --run"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
@@ -359,3 +361,32 @@ def test_compute_optimal_of_a_pooled_fit_is_given_for_each_group():
     asked.clear()
     _compute_optimal(fake, [1e21], 0.9)
     assert asked == [None]
+
+
+def test_drift_by_task_learns_a_drift_per_task(capsys, tmp_path):
+    """--drift-by: the forecasts' extrapolation drift per level of a pooled column, saved
+    with the fit (calibrate(by=...) from the shell)."""
+    rng = np.random.default_rng(2)
+    C = np.logspace(19, 22, 12)
+    rows = []
+    for task, x0 in (("t1", 21.0), ("t2", 21.6)):
+        p = 0.25 + 0.75 * 0.8 / (1 + np.exp(-2.0 * (np.log10(C) - x0)))
+        rows.append(pd.DataFrame({"C": C, "task": task, "n": 300,
+                                  "correct": rng.binomial(300, p)}))
+    csv = tmp_path / "tasks.csv"
+    pd.concat(rows).to_csv(csv, index=False)
+    out_dir = tmp_path / "by_task"
+    rc, out, err = run_main(
+        capsys, "fit", str(csv), "--law", "sigmoid_compute", "--x", "chance=0.25",
+        "--pooled", "task", "--drift-by", "task", "--predict", "C=1e23,task=t1;C=1e23,task=t2",
+        "--out", str(out_dir), "--draws", "200", "--tune", "300", "--chains", "2",
+        "--seed", "0",
+    )
+    assert rc == 0, err
+    fit = bs.load_fit(out_dir / "fit.nc")
+    levels = fit.calibration.level_summary()
+    assert fit.calibration.by == "task" and list(levels["task"]) == ["t1", "t2", "(new level)"]
+    assert (levels["inner_points"][:2] > 0).all()
+    pred = pd.read_csv(out_dir / "predictions.csv")
+    assert list(pred["task"]) == ["t1", "t2"] and (pred["extrapolation"] == 10.0).all()
+    assert "Shares of the predictive variance (logit scale)" in out
