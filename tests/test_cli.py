@@ -313,17 +313,23 @@ def test_fix_holds_a_parameter(capsys, tmp_path):
     assert abs(summary.loc["alpha", "mean"] - 0.34) < 0.05
 
 
+def _fit_sigmoid(capsys, csv, out_dir, draws: int, *options: str) -> str:
+    """``bayescale fit csv --law sigmoid_compute *options`` (2 chains, seed 0) into
+    ``out_dir``; checks it succeeded and returns what it printed."""
+    rc, out, err = run_main(
+        capsys, "fit", str(csv), "--law", "sigmoid_compute", *options, "--out", str(out_dir),
+        "--draws", str(draws), "--tune", "300", "--chains", "2", "--seed", "0",
+    )
+    assert rc == 0, err
+    return out
+
+
 @pytest.mark.slow
 def test_accuracy_fit_with_a_constant_chance_and_a_trials_column(capsys, tmp_path):
     csv, true_acc = _accuracy_csv(tmp_path)
     out_dir = tmp_path / "acc"
-    rc, out, err = run_main(
-        capsys, "fit", str(csv), "--law", "sigmoid_compute", "--y", "acc",
-        "--x", "C=flops,chance=0.25", "--trials", "questions", "--predict", "C=1e24",
-        "--out", str(out_dir), "--draws", "300", "--tune", "300", "--chains", "2",
-        "--seed", "0",
-    )
-    assert rc == 0, err
+    out = _fit_sigmoid(capsys, csv, out_dir, 300, "--y", "acc", "--x", "C=flops,chance=0.25",
+                       "--trials", "questions", "--predict", "C=1e24")
     summary = pd.read_csv(out_dir / "summary.csv", index_col=0)
     assert abs(summary.loc["x0", "mean"] - 22.0) < 0.3
     assert abs(summary.loc["ceiling", "mean"] - 0.8) < 0.12
@@ -363,6 +369,7 @@ def test_compute_optimal_of_a_pooled_fit_is_given_for_each_group():
     assert asked == [None]
 
 
+@pytest.mark.slow
 def test_drift_by_task_learns_a_drift_per_task(capsys, tmp_path):
     """--drift-by: the forecasts' extrapolation drift per level of a pooled column, saved
     with the fit (calibrate(by=...) from the shell)."""
@@ -376,13 +383,8 @@ def test_drift_by_task_learns_a_drift_per_task(capsys, tmp_path):
     csv = tmp_path / "tasks.csv"
     pd.concat(rows).to_csv(csv, index=False)
     out_dir = tmp_path / "by_task"
-    rc, out, err = run_main(
-        capsys, "fit", str(csv), "--law", "sigmoid_compute", "--x", "chance=0.25",
-        "--pooled", "task", "--drift-by", "task", "--predict", "C=1e23,task=t1;C=1e23,task=t2",
-        "--out", str(out_dir), "--draws", "200", "--tune", "300", "--chains", "2",
-        "--seed", "0",
-    )
-    assert rc == 0, err
+    out = _fit_sigmoid(capsys, csv, out_dir, 200, "--x", "chance=0.25", "--pooled", "task",
+                       "--drift-by", "task", "--predict", "C=1e23,task=t1;C=1e23,task=t2")
     fit = bs.load_fit(out_dir / "fit.nc")
     levels = fit.calibration.level_summary()
     assert fit.calibration.by == "task" and list(levels["task"]) == ["t1", "t2", "(new level)"]
