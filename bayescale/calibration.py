@@ -138,12 +138,7 @@ class Calibration:
         lls = []
         for name in names:
             sub = res[res["level"].astype(str) == name]
-            groups = [
-                (g["residual"].to_numpy(), g["predictive_sd"].to_numpy() ** 2,
-                 g["decades"].to_numpy())
-                for _, g in sub.groupby("cutoff_quantile", sort=True)
-            ]
-            lls.append(log_likelihood(groups, self.tau, self.h))
+            lls.append(log_likelihood(_groups(sub), self.tau, self.h))
         lls.append(np.zeros_like(lls[0]))  # a new level: no evidence of its own
         weights, pop = pool_on_scale(lls, self.tau, self.scale)
         pop = dict(pop, series=len(names), by=self.by)
@@ -437,7 +432,11 @@ def log_likelihood(
 
 def groups_of(cal: Calibration) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The ``(residuals, variances, distances)`` groups a calibration was learned from."""
-    res = cal.residuals
+    return _groups(cal.residuals)
+
+
+def _groups(res: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`groups_of` of a table of inner forecasts (one group per cutoff)."""
     if res.empty:
         return []
     return [
