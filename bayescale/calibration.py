@@ -874,7 +874,7 @@ def decompose_with_centre(
     else:
         var_ext = np.zeros(len(frame))
     total = var_param + var_noise + var_ext
-    out = frame.copy()
+    out = fit.user_rows(new)
     out["parameter"] = var_param
     out["noise"] = var_noise
     out["extrapolation"] = var_ext

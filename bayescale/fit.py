@@ -98,12 +98,7 @@ def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFr
     training rows of ``fit``); ``fit`` supplies the extrapolation ratio.
     """
     q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
-    if isinstance(new, pd.DataFrame):
-        out = new.copy()
-    elif new is None:
-        out = fit._frame(None).copy()
-    else:
-        out = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+    out = fit.user_rows(new)
     out["mean"] = d.mean(axis=0)
     out["median"] = q[0]
     out["lower"] = q[1]
@@ -538,6 +533,19 @@ class Fit:
         ren = {inp: col for inp, col in self.spec.x.items()}
         ren["y"] = self.spec.y
         return frame.rename(columns=ren)
+
+    def user_rows(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """``new`` as the user passed it (a copy), to which tables add their columns.
+
+        ``None``: the training rows by the user's column names, without the response.
+        Forecast tables (``predict``, ``decompose``) start from it, so a fit with
+        ``x={"x": "N"}`` reports ``N`` as it was given, not the law's input name.
+        """
+        if isinstance(new, pd.DataFrame):
+            return new.copy()
+        if new is None:
+            return self.user_frame().drop(columns=self.spec.y)
+        return pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
 
     def refit(self, rows: Any = None, **overrides: Any) -> Fit:
         """Fit the same law, priors, pooling and sampler settings to a subset of rows.

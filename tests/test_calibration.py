@@ -214,7 +214,16 @@ def test_decomposition_stays_finite_under_heavy_tailed_noise():
     assert nu < 2.0  # the noise has no variance
     notes = " ".join(bs.report(f).notes)
     assert ("Cauchy-like" in notes) == (nu < 1.0), (nu, notes)
-    dec = f.decompose(pd.DataFrame({"N": [3e10, 1e11]}))
+    new = pd.DataFrame({"N": [3e10, 1e11]}, index=[10, 11])
+    dec = f.decompose(new)
+    # the table names the rows as the user passed them (N, index), as predict's does,
+    # not by the law's input name x
+    assert "x" not in dec.columns and list(dec.index) == [10, 11]
+    np.testing.assert_array_equal(dec["N"], new["N"])
+    pred = f.predict(new)
+    assert list(pred.columns[:1]) == ["N"] and list(pred.index) == [10, 11]
+    assert "x" not in f.predict().columns and "loss" not in f.predict().columns
+    np.testing.assert_array_equal(f.predict()["N"], x)
     sigma = float(f.posterior["sigma"].median())
     # the noise term is of the order of sigma^2, not inflated by extreme draws
     assert (dec["noise"] < 25 * sigma**2).all(), (dec["noise"].tolist(), sigma)
