@@ -26,6 +26,13 @@ REFERENCE_SCALES = {"N": 1e9, "D": 2e10, "C": 1e21}
 
 _REGISTRY: dict[str, Law] = {}
 
+#: Names of the law catalogue (``LAWS.md``) for laws registered under another name.
+ALIASES = {
+    "saturating_power_law": "power_law",
+    "bnsl": "broken_power_law",
+    "kaplan_nd": "kaplan",
+}
+
 
 @dataclass(frozen=True)
 class Law:
@@ -86,6 +93,12 @@ class Law:
         if isinstance(self.positive_inputs, bool):
             return self.positive_inputs
         return inp in self.positive_inputs
+
+    def __repr__(self) -> str:
+        # short: the dataclass's own repr (function, every prior and mapping) fills a
+        # notebook screen per law, e.g. for ``bs.list_laws()``
+        return (f"Law({self.name!r}: {self.equation or self.func.__name__}; "
+                f"inputs={self.inputs}, params={self.params}, likelihood={self.likelihood!r})")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Evaluate the law (numpy, xarray or PyTensor inputs)."""
@@ -267,17 +280,24 @@ def get_law(law_or_name: str | Law) -> Law:
     --------
     >>> get_law("chinchilla").inputs
     ('N', 'D')
+    >>> get_law("saturating_power_law").name  # the catalogue's name (ALIASES)
+    'power_law'
     """
     if isinstance(law_or_name, Law):
         return law_or_name
     from . import laws as _laws  # noqa: F401  (registers the built-ins)
 
-    if law_or_name not in _REGISTRY:
+    name = law_or_name
+    if name not in _REGISTRY and name in ALIASES:
+        name = ALIASES[name]
+    if name not in _REGISTRY:
+        aliases = ", ".join(f"{a} -> {t}" for a, t in ALIASES.items())
         raise LawError(
-            f"Unknown law {law_or_name!r}. Known laws: {sorted(_REGISTRY)}. "
-            "Define your own with the @bayescale.law decorator."
+            f"Unknown law {law_or_name!r}. Known laws: {sorted(_REGISTRY)} (also by the "
+            f"catalogue's names: {aliases}). Define your own with the @bayescale.law "
+            "decorator."
         )
-    return _REGISTRY[law_or_name]
+    return _REGISTRY[name]
 
 
 def list_laws() -> list[Law]:

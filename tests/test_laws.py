@@ -117,6 +117,21 @@ def test_registry_and_unknown_law():
         bs.get_law("chinchila")
 
 
+def test_the_catalogues_names_find_their_laws():
+    # LAWS.md names the saturating power law, BNSL and Kaplan's joint law so
+    assert bs.get_law("saturating_power_law") is bs.get_law("power_law")
+    assert bs.get_law("bnsl") is bs.get_law("broken_power_law")
+    assert bs.get_law("kaplan_nd") is bs.get_law("kaplan")
+    with pytest.raises(LawError, match="saturating_power_law -> power_law"):
+        bs.get_law("saturating_powerlaw")
+
+
+def test_a_laws_repr_is_one_line_with_its_equation():
+    r = repr(bs.get_law("chinchilla"))
+    assert "\n" not in r and len(r) < 200, r
+    assert "L(N, D) = E + A * N^(-alpha) + B * D^(-beta)" in r and "'chinchilla'" in r
+
+
 def test_law_decorator_checks_priors():
     with pytest.raises(LawError, match="missing \\['b'\\]"):
 
