@@ -56,6 +56,11 @@ def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, st
 
 def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
     s = df[col]
+    if pd.api.types.is_bool_dtype(s):
+        raise DataError(
+            f"Column {col!r} ({role}) holds True/False values, not numbers: is it the "
+            "intended column? If 0/1 is meant, convert it with df[col].astype(float)."
+        )
     if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
         conv = pd.to_numeric(s, errors="coerce")
         bad = conv.isna() & s.notna()
@@ -113,6 +118,16 @@ def validate(
             "The DataFrame has no rows; pass at least one (a row selection may have kept none)."
         )
     cols = input_columns(law, x)
+    named = [c for c in cols.values() if isinstance(c, str)]
+    response = (y or law.response) if require_y else None
+    named += [c for c in (response, run, *groups, *extra) if isinstance(c, str)]
+    twice = sorted({c for c in named if (df.columns == c).sum() > 1})
+    if twice:
+        raise DataError(
+            f"Column(s) {twice} appear more than once in the DataFrame (after a concat or "
+            "merge?), so the values to use are ambiguous. Keep one of each: "
+            "df = df.loc[:, ~df.columns.duplicated()]."
+        )
     out = pd.DataFrame(index=df.index)
     for inp, col in cols.items():
         role = f"input {inp!r} of law {law.name!r}"

@@ -53,6 +53,27 @@ def test_non_numeric(df):
         validate(df, chinchilla, y="loss")
 
 
+def test_a_true_false_column_is_not_taken_for_numbers(df):
+    # pandas would turn True/False into 1.0/0.0: a constant loss of 1 fitted quietly
+    with pytest.raises(DataError, match=r"'loss' \(response\) holds True/False.*astype\(float\)"):
+        validate(df.assign(loss=True), chinchilla, y="loss")
+    with pytest.raises(DataError, match=r"'D' \(input 'D'.*True/False"):
+        validate(df.assign(D=df["D"] > 1e10), chinchilla, y="loss")
+
+
+def test_a_column_that_appears_twice_is_named(df):
+    # after pd.concat(axis=1) or a merge: pandas gave a TypeError from deep inside
+    twice = pd.concat([df, df[["N"]]], axis=1)
+    with pytest.raises(DataError, match=r"\['N'\] appear more than once.*duplicated"):
+        validate(twice, chinchilla, y="loss")
+    with pytest.raises(DataError, match=r"\['loss'\] appear more than once"):
+        validate(pd.concat([df, df[["loss"]]], axis=1), chinchilla, y=None)
+    # a repeated column the fit does not use is left alone
+    extra = pd.concat([df, pd.DataFrame({"note": ["a"] * 7, "x": 1})], axis=1)
+    extra.columns = ["N", "D", "loss", "note", "note"]
+    assert list(validate(extra, chinchilla, y="loss").columns) == ["N", "D", "y"]
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_nan_inf(df, bad):
     df.loc[2, "loss"] = bad
