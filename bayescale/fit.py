@@ -226,6 +226,12 @@ class Fit:
             return self.data.drop(columns="y")
         if isinstance(new, Mapping):
             new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        if not isinstance(new, pd.DataFrame):
+            raise DataError(
+                f"New rows must be a DataFrame or a dict of columns, e.g. "
+                f"{{{', '.join(f'{inp!r}: [...]' for inp in self.law.inputs)}}}; got "
+                f"{type(new).__name__}."
+            )
         new = self._input_names_to_columns(new)
         groups = [g for g in self.spec.group_columns if g in new.columns]
         run = self.spec.run if self.spec.run and self.spec.run in new.columns else None

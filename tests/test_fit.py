@@ -268,3 +268,12 @@ def test_refit_rows_that_do_not_select_training_rows_are_named(chin_fit):
         chin_fit.refit(np.ones(n // 2, bool))
     with pytest.raises(bs.BayescaleError, match="labels of fit.data's index"):
         chin_fit.refit([10**6])
+
+
+def test_new_rows_that_are_not_a_table_are_named(chin_fit):
+    # a list of rows used to fail with "'list' object has no attribute 'columns'"
+    with pytest.raises(bs.DataError, match=r"DataFrame or a dict of columns.*'N': \[...\], "
+                                           r"'D': \[...\].*got list"):
+        chin_fit.predict([[7e10, 1.4e12]])
+    with pytest.raises(bs.BayescaleError, match="prob must be between 0 and 1"):
+        chin_fit.predict({"N": [7e10], "D": [1.4e12]}, prob=90)
