@@ -164,9 +164,16 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
         cols.discard("C")
     missing = sorted(cols - set(frame.columns))
     if missing or frame[sorted(cols & set(frame.columns))].isna().any().any():
+        hint = ""
+        others = sorted(set(frame.columns) - cols)
+        unmapped = [m for m in missing if m in law.inputs and m not in x]
+        if unmapped and others:  # e.g. power_law's input x given as N, with no --x x=N
+            hint = (f" The law's input {unmapped[0]!r} reads the data column of that name "
+                    f"unless --x maps it: --x {unmapped[0]}={others[0]} (your data's "
+                    f"{others[0]!r} as {unmapped[0]!r}), then {others[0]}=... here.")
         raise BayescaleError(
             f"--predict: every row needs {sorted(cols)} for law {law.name!r}; "
-            f"missing {missing or 'a value in some row'} in {text!r}."
+            f"missing {missing or 'a value in some row'} in {text!r}.{hint}"
         )
     return frame
 

@@ -295,6 +295,15 @@ def test_parse_x_takes_numbers_as_constants():
         parse_predict("chance_typo=1", law, x)
 
 
+def test_predict_rows_by_a_column_the_law_does_not_read_suggest_the_mapping():
+    from bayescale.cli import parse_predict
+
+    law = bs.get_law("power_law")
+    with pytest.raises(bs.BayescaleError, match=r"needs \['x'\].*--x x=N \(your data's 'N'"):
+        parse_predict("N=2e10;N=1e11", law, {})
+    assert parse_predict("N=2e10", law, {"x": "N"}).to_dict("list") == {"N": [2e10]}
+
+
 @pytest.mark.slow
 def test_fix_holds_a_parameter(capsys, tmp_path):
     out_dir = tmp_path / "fixed"
