@@ -63,18 +63,19 @@ class Chain:
         rows[col] = placeholder
         return acc._frame(rows)
 
-    def stage_draws(
+    def _paired(
         self,
-        new: pd.DataFrame | Mapping[str, Any],
+        new: pd.DataFrame,
         *,
-        loss_kind: str | None = None,
-        kind: str = "predictive",
-        random_seed: int | None = None,
-        extrapolation: bool | str = "auto",
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
-        loss_kind = loss_kind or self.default_loss_kind
-        new = self._new(new)
+        loss_kind: str,
+        random_seed: int | None,
+        extrapolation: bool | str,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], pd.DataFrame, np.random.Generator, np.ndarray]:
+        """Stage 1's loss draws paired with stage 2's parameter draws.
+
+        Returns ``(loss, params, frame, rng, i2)``: ``frame`` is stage 2's rows with each
+        row's median loss, ``i2`` the stage-2 draws used (for its noise parameters).
+        """
         with np.errstate(over="ignore"):
             # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
             # +inf loss; stage 2 maps it to its chance-level end, quantiles are unaffected
@@ -94,26 +95,51 @@ class Chain:
         # posterior samples); thin the longer one evenly when the counts differ
         i1 = np.linspace(0, s1 - 1, s).round().astype(int)
         i2 = np.linspace(0, s2 - 1, s).round().astype(int)
-        loss = loss[i1]
         params = {k: (v[i2] if v.shape[0] > 1 else v) for k, v in params.items()}
-        args = []
-        for inp in acc.law.inputs:
-            if inp == self.loss_input:
-                args.append(loss)
-            else:
-                args.append(frame[inp].to_numpy(dtype=float)[None, :])
-        mu = np.broadcast_to(np.asarray(acc.law(*args, **params), dtype=float), loss.shape)
+        return loss[i1], params, frame, rng, i2
+
+    def _stage2_mean(self, frame: pd.DataFrame, loss: np.ndarray,
+                     params: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Stage 2's law at ``loss`` draws ``(samples, rows)`` with paired ``params``."""
+        acc = self.accuracy_fit
+        args = [loss if inp == self.loss_input else frame[inp].to_numpy(dtype=float)[None, :]
+                for inp in acc.law.inputs]
+        return np.broadcast_to(np.asarray(acc.law(*args, **params), dtype=float), loss.shape)
+
+    def _stage2_noise(self, mu: np.ndarray, frame: pd.DataFrame, rng: np.random.Generator,
+                      i2: np.ndarray) -> np.ndarray:
+        """Stage 2's likelihood draws around its law's values ``mu``."""
+        from .likelihoods import get_likelihood
+
+        acc = self.accuracy_fit
+        noise = {k: v[i2] for k, v in acc._noise().items()}
+        lik = get_likelihood(acc.spec.likelihood)
+        out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data, "spec": acc.spec})
+        return np.asarray(out, dtype=float)
+
+    def stage_draws(
+        self,
+        new: pd.DataFrame | Mapping[str, Any],
+        *,
+        loss_kind: str | None = None,
+        kind: str = "predictive",
+        random_seed: int | None = None,
+        extrapolation: bool | str = "auto",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
+        loss_kind = loss_kind or self.default_loss_kind
+        new = self._new(new)
+        loss, params, frame, rng, i2 = self._paired(
+            new, loss_kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation
+        )
+        acc = self.accuracy_fit
+        mu = self._stage2_mean(frame, loss, params)
         if kind == "mean":
             out = np.clip(mu, 0.0, 1.0)
         elif kind == "predictive":
-            noise = {k: v[i2] for k, v in acc._noise().items()}
-            from .likelihoods import get_likelihood
-
-            lik = get_likelihood(acc.spec.likelihood)
-            out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data, "spec": acc.spec})
+            out = self._stage2_noise(mu, frame, rng, i2)
         else:
             raise BayescaleError(f"kind must be 'predictive' or 'mean', got {kind!r}.")
-        out = np.asarray(out, dtype=float)
         if acc._use_extrapolation(extrapolation):
             # stage 2's own drift, at the distance of each row's median loss beyond the
             # losses stage 2 was fitted on
@@ -121,6 +147,76 @@ class Chain:
 
             out = add_drift(acc, frame, out, rng)
         return loss, out
+
+    def decompose(
+        self,
+        new: pd.DataFrame | Mapping[str, Any],
+        *,
+        loss_kind: str | None = None,
+        extrapolation: bool | str = "auto",
+    ) -> pd.DataFrame:
+        """Split each row's predictive variance of stage 2 (accuracy: logit scale) by source.
+
+        Columns:
+
+        * ``loss``: stage 1's uncertainty about the loss (its parameters, noise and
+          drift), pushed through stage 2's law: the spread of ``logit f(L_i)`` around
+          ``logit f(median L)`` under paired draws.
+          ``chain.loss_fit.decompose(new)`` splits it further on the log-loss scale;
+        * ``parameter``: stage 2's parameters at the median loss;
+        * ``noise``: stage 2's likelihood (Binomial sampling of ``n`` questions, ...);
+        * ``extrapolation``: stage 2's drift at the distance of the median loss below
+          its fitted losses (0 inside them);
+
+        their ``total`` and each one's share. Variances are robust (squared normal-scaled
+        IQR, :func:`bayescale.calibration.robust_variance`) of accuracies clipped to
+        ``[0.001, 0.999]``, as :meth:`Fit.decompose` does for one stage.
+
+        Examples
+        --------
+        >>> ch = bs.chain(loss_fit, acc_fit, loss_input="L")  # doctest: +SKIP
+        >>> ch.decompose({"C": [1e23]})[["loss_share", "noise_share"]]  # doctest: +SKIP
+        """
+        from .calibration import (
+            drift_scale,
+            drift_variance,
+            robust_variance,
+            scale_decades,
+            to_scale,
+        )
+
+        new_df = self._new(new)
+        loss, params, frame, rng, i2 = self._paired(
+            new_df, loss_kind=loss_kind or self.default_loss_kind, random_seed=None,
+            extrapolation=extrapolation,
+        )
+        acc = self.accuracy_fit
+        mu = self._stage2_mean(frame, loss, params)
+        at_median = np.broadcast_to(np.median(loss, axis=0), loss.shape)
+        mu_med = self._stage2_mean(frame, at_median, params)
+        noisy = self._stage2_noise(mu, frame, rng, i2)
+
+        scale = drift_scale(acc.law)
+
+        def z(a: np.ndarray) -> np.ndarray:
+            if scale == "logit":
+                return to_scale(np.clip(a, 0.0, 1.0), scale, clip=True)
+            return to_scale(a, scale) if scale else a
+
+        out = new_df.copy()
+        out["loss"] = robust_variance(z(mu) - z(mu_med))
+        out["parameter"] = robust_variance(z(mu_med))
+        out["noise"] = robust_variance(z(noisy) - z(mu))
+        out["extrapolation"] = (
+            drift_variance(acc.calibration, frame, scale_decades(acc, frame))
+            if acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
+            else 0.0
+        )
+        sources = ("loss", "parameter", "noise", "extrapolation")
+        out["total"] = sum(out[c] for c in sources)
+        for c in sources:
+            out[f"{c}_share"] = out[c] / out["total"]
+        return out
 
     def draws(
         self,

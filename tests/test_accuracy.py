@@ -300,6 +300,52 @@ def test_chain_adds_stage2_drift_by_how_far_the_loss_falls(two_stage):
     assert sd_drift[1] > 1.3 * sd_plain[1]
 
 
+@pytest.mark.slow
+def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
+    """Why a chained accuracy interval is wide: stage 1's loss, stage 2's parameters, its
+    noise and its drift, on the logit scale, adding up to the chained draws' variance."""
+    from scipy.special import logit
+
+    from bayescale.calibration import TAU_GRID, TAU_GRIDS, Calibration
+
+    f1, f2 = two_stage
+    none = np.zeros((1, len(TAU_GRID)))
+    none[0, 0] = 1.0
+    f1 = f1.with_calibration(Calibration(tau=TAU_GRID, weights=none, prior_scale=0.005))
+    grid = TAU_GRIDS["logit"]
+    w = np.zeros((1, len(grid)))
+    w[0, np.argmin(np.abs(grid - 0.5))] = 1.0  # tau = 0.5 logits per unit, linear growth
+    tau = float(grid[np.argmin(np.abs(grid - 0.5))])
+    f2d = f2.with_calibration(Calibration(tau=grid, weights=w, prior_scale=0.02,
+                                          h=np.array([1.0]), scale="logit"))
+    ch = bs.chain(f1, f2d)
+    new = pd.DataFrame({"C": [1e20, 1e22, 1e23], "n": 500}, index=[7, 8, 9])
+    dec = ch.decompose(new)
+    assert list(dec.index) == [0, 1, 2] and (dec["C"].to_numpy() == new["C"]).all()
+    shares = dec[["loss_share", "parameter_share", "noise_share", "extrapolation_share"]]
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert (shares >= 0).all().all()
+    # stage 2's drift: 0 inside its fitted losses, (tau d)^2 at d units below them
+    # (the same stage-1 draws as decompose's: the fit's own seed)
+    loss_med = np.median(ch.draws(new)["loss"].values, axis=0)
+    span = np.log10(f2.data["L"].max() / f2.data["L"].min())
+    d = np.clip(np.log10(f2.data["L"].min() / loss_med) / span, 0.0, None)
+    assert d[0] == 0.0 and d[2] > d[1] > 0.0, d
+    np.testing.assert_allclose(dec["extrapolation"], (tau * d) ** 2, rtol=0.02)
+    # stage 1's noise is part of the loss term: inside the data (where the law's mean is
+    # known to about 0.2% and a run's noise is 1%) pushing the mean loss gives much less
+    mean_loss = ch.decompose(new, loss_kind="mean")
+    assert (dec["loss"] > 0).all()
+    assert dec["loss"].iloc[0] > 4 * mean_loss["loss"].iloc[0], (dec, mean_loss)
+    # the parts add up to the variance of the chained draws (robust, logit scale)
+    acc = np.clip(ch.draws(new, random_seed=1)["accuracy"].values, 1e-3, 1 - 1e-3)
+    iqr = np.subtract(*np.quantile(logit(acc), [0.75, 0.25], axis=0)) / 1.349
+    np.testing.assert_allclose(dec["total"], iqr**2, rtol=0.3)  # (0.92-0.97 here)
+    # without stage 2's drift the term is 0; the others are unchanged in kind
+    plain = ch.decompose(new, extrapolation=False)
+    assert (plain["extrapolation"] == 0).all() and (plain["loss"] > 0).all()
+
+
 def test_chain_rejects_unknown_loss_input():
     class _F:  # minimal stand-ins: chain() only inspects the laws
         def __init__(self, law):

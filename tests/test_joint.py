@@ -123,6 +123,15 @@ def test_joint_interval_covers_truth_at_held_out_scale(joint):
     assert np.allclose(pp * 500, np.rint(pp * 500))
     w_pp = np.subtract(*np.quantile(pp, [0.95, 0.05], axis=0))
     assert np.all(w_pp > (pred["upper"] - pred["lower"]).to_numpy())
+    # why the interval is as wide as it is (Chain.decompose, logit scale): the Binomial
+    # noise of 500 questions is 1 / (n p (1 - p)) by the delta method
+    dec = joint.decompose(NEW, extrapolation=False)
+    p = pred["median"].to_numpy()
+    np.testing.assert_allclose(dec["noise"], 1 / (500 * p * (1 - p)), rtol=0.25)
+    np.testing.assert_allclose(
+        dec[["loss_share", "parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1),
+        1.0)
+    assert (dec["extrapolation"] == 0).all() and (dec["loss"] > 0).all()
 
 
 @pytest.mark.slow
