@@ -148,6 +148,15 @@ class Chain:
             out = add_drift(acc, frame, out, rng)
         return loss, out
 
+    def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
+        """Paper-ready report: the chained forecast and each stage's tables.
+
+        See :func:`bayescale.report.report`.
+        """
+        from .report import report
+
+        return report(self, target, **kwargs)
+
     def decompose(
         self,
         new: pd.DataFrame | Mapping[str, Any],

@@ -153,10 +153,13 @@ def report(
 
     Parameters
     ----------
-    fit : Fit or Averaged
+    fit : Fit, Averaged or Chain
         A fit, or a model average (:func:`bayescale.average`): its report has the
         ``weights``, the average's ``forecast`` (with the ``law_form`` share) and every
-        law's tables, named ``"<table> (<law>)"``.
+        law's tables, named ``"<table> (<law>)"``; or a two-stage forecast
+        (:func:`bayescale.chain`, :func:`bayescale.fit_joint`): its ``forecast`` (shares
+        ``loss``, ``parameter``, ``noise``, ``extrapolation``, :meth:`Chain.decompose`)
+        and each stage's tables, named ``"<table> (stage 1: <law>)"``.
     target : DataFrame or dict, optional
         Rows to forecast (input columns as in training); the forecast table gives
         the posterior predictive median, central ``prob`` interval, the
@@ -172,15 +175,19 @@ def report(
     >>> rep = bs.report(f, target={"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     >>> print(rep.markdown())  # doctest: +SKIP
     """
+    from .chain import Chain
     from .compare import Averaged
     from .fit import Fit, _check_prob, data_hash
 
     prob = _check_prob(prob)
     if isinstance(fit, Averaged):
         return _average_report(fit, target, prob, title)
+    if isinstance(fit, Chain):
+        return _chain_report(fit, target, prob, title)
     if not isinstance(fit, Fit):
         raise BayescaleError(
-            f"report takes a Fit (bs.fit) or an average (bs.average), got {type(fit).__name__}."
+            f"report takes a Fit (bs.fit), an average (bs.average) or a two-stage chain "
+            f"(bs.chain, bs.fit_joint), got {type(fit).__name__}."
         )
     spec = fit.spec
     law = fit.law
@@ -296,6 +303,24 @@ def _average_report(avg: Any, target: Any, prob: float, title: str | None) -> Re
         notes += tuple(f"{n}: {note}" for note in part.notes)
     return Report(title=title or f"Average of {len(names)} laws ({', '.join(names)})",
                   tables=tables, notes=notes)
+
+
+def _chain_report(ch: Any, target: Any, prob: float, title: str | None) -> Report:
+    """The report of a two-stage forecast: its forecast, then each stage's tables."""
+    stages = {"stage 1": ch.loss_fit, "stage 2": ch.accuracy_fit}
+    tables: dict[str, pd.DataFrame] = {}
+    if target is not None:
+        tables["forecast"] = _forecast_table(
+            ch, target, prob, ("loss", "parameter", "noise", "extrapolation"))
+    notes: tuple[str, ...] = ()
+    if getattr(ch, "diagnostics", None):  # a JointFit: one posterior for both stages
+        notes += tuple(f"joint fit: {p}" for p in ch.diagnostics.get("problems", ()))
+    for name, f in stages.items():
+        part = report(f, prob=prob)
+        tables.update({f"{k} ({name}: {f.law.name})": t for k, t in part.tables.items()})
+        notes += tuple(f"{name}: {note}" for note in part.notes)
+    laws = " -> ".join(f.law.name for f in stages.values())
+    return Report(title=title or f"Two-stage forecast ({laws})", tables=tables, notes=notes)
 
 
 #: Student-t degrees of freedom below which the fit report warns: no mean, Cauchy-like.

@@ -344,6 +344,14 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     # without stage 2's drift the term is 0; the others are unchanged in kind
     plain = ch.decompose(new, extrapolation=False)
     assert (plain["extrapolation"] == 0).all() and (plain["loss"] > 0).all()
+    # the report of the chain: its forecast with these shares, then each stage's tables
+    rep = ch.report(target=new)
+    fc = rep.tables["forecast"]
+    np.testing.assert_allclose(fc["loss_share"], dec["loss_share"])
+    np.testing.assert_allclose(fc["median"], ch.predict(new)["median"])
+    assert {"parameters (stage 1: power_law)", "parameters (stage 2: sigmoid_of_loss)"} <= set(
+        rep.tables)
+    assert "power_law -> sigmoid_of_loss" in rep.title and "loss_share" in rep.markdown()
 
 
 def test_chain_rejects_unknown_loss_input():
