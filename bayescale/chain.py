@@ -148,6 +148,12 @@ class Chain:
             out = add_drift(acc, frame, out, rng)
         return loss, out
 
+    def plot(self, **kwargs: Any):
+        """The chained forecast against stage 1's scale (:func:`bayescale.plots.plot_chain`)."""
+        from .plots import plot_chain
+
+        return plot_chain(self, **kwargs)
+
     def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
         """Paper-ready report: the chained forecast and each stage's tables.
 

@@ -191,6 +191,90 @@ def plot_average(
     return ax
 
 
+def plot_chain(
+    ch: Any,
+    *,
+    new: pd.DataFrame | None = None,
+    data: pd.DataFrame | None = None,
+    prob: float = 0.9,
+    extend: float = 10.0,
+    ax: Any = None,
+    random_seed: int | None = None,
+):
+    """The chained accuracy forecast against stage 1's scale (compute, ``6 N D`` or its input).
+
+    ``ch`` is a :class:`bayescale.Chain` (or a :class:`~bayescale.JointFit`). Over stage
+    1's training rows (a one-input law: its input range extended ``extend`` times) the
+    central ``prob`` interval of :meth:`Chain.predict` is a band (a one-input stage 1) or
+    error bars; ``new`` rows are forecasts with their intervals. Columns stage 2 needs
+    besides the loss (a ``chance`` column, group labels, ``n``) are taken from the first
+    row of ``new``. ``data``: rows with stage 1's inputs and stage 2's response (e.g. the
+    models both stages were fitted on), drawn as points.
+
+    Returns the matplotlib Axes.
+
+    Examples
+    --------
+    >>> bs.chain(loss_fit, acc_fit).plot(new={"C": [1e23]}, data=models)  # doctest: +SKIP
+    """
+    from .errors import BayescaleError
+    from .fit import scale_of
+
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    s1, s2 = ch.loss_fit, ch.accuracy_fit
+    law = s1.law
+    one_input = len(law.inputs) == 1
+    if one_input:
+        inp = law.inputs[0]
+        col = s1.spec.x.get(inp, inp)
+        lo, hi = np.log10(s1.data[inp].min()), np.log10(s1.data[inp].max() * extend)
+        frame = pd.DataFrame({col: np.logspace(lo, hi, 60)})
+    else:
+        frame = s1.user_frame().drop(columns=s1.spec.y)
+    new_df = None if new is None else ch._new(new)
+    if new_df is not None:  # what stage 2 needs besides the loss, from the first new row
+        for c in new_df.columns:
+            if c not in frame.columns:
+                frame[c] = new_df[c].iloc[0]
+    xs = scale_of(law, s1._frame(frame))
+    order = np.argsort(xs)
+    band = ch.predict(frame, prob=prob, random_seed=random_seed)
+    label = f"chained {int(round(prob * 100))}% predictive"
+    if one_input:
+        lines = ax.plot(xs[order], band["median"].to_numpy()[order], lw=1.5, label="median")
+        ax.fill_between(xs[order], band["lower"].to_numpy()[order],
+                        band["upper"].to_numpy()[order], alpha=0.25,
+                        color=lines[0].get_color(), label=label)
+    else:
+        ax.errorbar(xs, band["median"], yerr=[band["median"] - band["lower"],
+                    band["upper"] - band["median"]], fmt="none", alpha=0.4, label=label)
+    if data is not None:
+        y, n = s2.spec.y, s2.spec.trials or "n"
+        if y in data.columns:
+            obs = data[y].to_numpy(dtype=float)
+        elif {"correct", n} <= set(data.columns):  # counts, as bs.fit takes them
+            obs = data["correct"].to_numpy(dtype=float) / data[n].to_numpy(dtype=float)
+        else:
+            raise BayescaleError(
+                f"plot(data=...): the rows have no column {y!r} (stage 2's response) nor "
+                f"'correct' and {n!r}; available: {list(data.columns)}."
+            )
+        keep = np.isfinite(obs)  # rows with a loss only (a joint fit's data)
+        ax.scatter(scale_of(law, s1._frame(data[keep])), obs[keep], s=12, color="k",
+                   zorder=3, label="data")
+    if new_df is not None:
+        _forecast_points(ax, scale_of(law, s1._frame(new_df)),
+                         ch.predict(new_df, prob=prob, random_seed=random_seed))
+    ax.set_xscale("log")
+    ax.set_xlabel(col if one_input else "compute C (FLOPs)")
+    ax.set_ylabel(s2.spec.y)
+    ax.set_title(f"{law.name} -> {s2.law.name}", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
+
+
 def plot_calibration(backtest: Any, *, ax: Any = None):
     """Plot observed against nominal coverage of a backtest's central intervals.
 

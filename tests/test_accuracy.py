@@ -352,6 +352,23 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     assert {"parameters (stage 1: power_law)", "parameters (stage 2: sigmoid_of_loss)"} <= set(
         rep.tables)
     assert "power_law -> sigmoid_of_loss" in rep.title and "loss_share" in rep.markdown()
+    # a plot one call away: the band is the chain's forecast over stage 1's compute
+    import matplotlib
+
+    matplotlib.use("Agg")
+    df = _sim_two_stage()
+    ax = ch.plot(new=new, data=df)
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "median")
+    x, y = line.get_data()
+    assert x.min() == pytest.approx(df["C"].min()) and x.max() == pytest.approx(10 * df["C"].max())
+    np.testing.assert_allclose(y, ch.predict(pd.DataFrame({"C": x, "n": 500}))["median"])
+    pts = next(c for c in ax.collections if c.get_label() == "data").get_offsets()
+    np.testing.assert_allclose(np.asarray(pts)[:, 1], df["correct"] / df["n"])  # counts
+    bars = next(c for c in ax.containers if c.get_label() == "forecast")
+    np.testing.assert_allclose(np.asarray(bars.lines[0].get_ydata(), dtype=float),
+                               ch.predict(new)["median"].to_numpy())
+    with pytest.raises(bs.BayescaleError, match="no column 'accuracy'.*nor 'correct'"):
+        ch.plot(data=df.drop(columns="correct"))
 
 
 def test_chain_rejects_unknown_loss_input():
