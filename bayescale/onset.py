@@ -91,11 +91,11 @@ def hinge_onset(x_on, s, tau, q: float | np.ndarray = 0.1):
     return x_on + tau * z
 
 
-def _form(fit: Fit) -> OnsetForm:
+def _form(fit: Fit, caller: str = "onset") -> OnsetForm:
     name = fit.law.name
     if name not in ONSET_FORMS:
         raise BayescaleError(
-            f"onset() needs a law with a known onset form; law {name!r} is not one of "
+            f"{caller}() needs a law with a known onset form; law {name!r} is not one of "
             f"{sorted(ONSET_FORMS)}. Fit 'onset_logistic' or 'onset_hinge'."
         )
     return ONSET_FORMS[name]
@@ -153,7 +153,7 @@ def onset_draws(
     """
     from .model import param_draws
 
-    form = _form(fit)
+    form = _form(fit, "onset_draws")
     if absolute is None and not (0.0 < float(threshold) < 1.0):
         raise BayescaleError(
             f"threshold is a fraction of the rise from chance to ceiling, in (0, 1); got "
@@ -353,7 +353,7 @@ def prob_emerged(
     --------
     >>> prob_emerged(fit, C=[1e23, 1e24, 1e25])  # doctest: +SKIP
     """
-    form = _form(fit)
+    form = _form(fit, "prob_emerged")
     name, given = ("C", C) if form.log10 else ("L", L)
     if given is None and not form.log10:
         raise BayescaleError("This fit is on a loss axis: pass prob_emerged(fit, L=...).")

@@ -410,3 +410,15 @@ def test_compute_in_pf_days_moves_the_onset_prior_with_it():
             onset_logistic, priors={"x0": bs.Prior("Normal", mu=1.0, sigma=1.0)}, pooled={},
             likelihood=None, x={}, y="accuracy", trials="n")
     assert mine.priors["x0"].params["mu"] == 1.0
+
+
+def test_onset_functions_name_themselves_when_the_law_has_no_onset():
+    class _F:  # a stand-in: the check only reads the law
+        law = bs.get_law("power_law")
+
+    for call, name in ((lambda: bs.onset(_F(), threshold=0.1), "onset"),
+                       (lambda: bs.prob_emerged(_F(), C=1e24), "prob_emerged"),
+                       (lambda: bs.onset_draws(_F(), 0.1), "onset_draws")):
+        with pytest.raises(bs.BayescaleError, match=rf"^{name}\(\) needs a law with a known "
+                                                    r"onset form; law 'power_law'"):
+            call()
