@@ -72,12 +72,20 @@ def compute_optimal(
     *,
     prob: float = 0.9,
     groups: Mapping[str, Any] | None = None,
+    extrapolation: bool | str = "auto",
 ) -> pd.DataFrame:
     """Posterior of the compute-optimal allocation for each budget in ``C``.
 
     A pooled fit needs ``groups``, the level of each group column whose parameters to
     use (``{"family": "fam_a"}``); a level not seen in training draws its parameters
     from the population, as :meth:`Fit.predict` does.
+
+    The ``loss`` at the optimum is the law's mean there; beyond the fitted compute it
+    carries the calibrated drift (``extrapolation="auto"``, as :meth:`Fit.draws` with
+    ``kind="mean"``: the law's error grows with the distance), at the distance of the
+    median optimum beyond the data. ``N_opt``, ``D_opt`` and ``tokens_per_param`` are
+    the posterior's (they take the law's form as right). ``extrapolation`` in the
+    table is the budget over the largest fitted compute.
     """
     from .model import param_draws
 
@@ -111,7 +119,9 @@ def compute_optimal(
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
         raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")
-    params = param_draws(fit.spec, fit.posterior, one, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    params = param_draws(fit.spec, fit.posterior, one, rng=rng)
+    drift = fit._use_extrapolation(extrapolation)
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
     rows = []
     closed = set(law.terms) >= {"A", "B"} and law.name == "chinchilla"
@@ -126,7 +136,12 @@ def compute_optimal(
         args = {"N": n_opt[:, None], "D": d_opt[:, None]}
         pop = {k: v[:, :1] for k, v in params.items()}
         loss = np.asarray(law(*[args.get(i, np.inf) for i in law.inputs], **pop))[:, 0]
-        row = {**{g: given[g] for g in columns}, "C": c}
+        if drift:
+            from .calibration import add_drift
+
+            at = one.assign(N=float(np.median(n_opt)), D=float(np.median(d_opt)))
+            loss = add_drift(fit, at, loss[:, None], rng)[:, 0]
+        row = {**{g: given[g] for g in columns}, "C": c, "extrapolation": c / fit.scale_max}
         for name, v in (
             ("N_opt", n_opt),
             ("D_opt", d_opt),

@@ -474,17 +474,21 @@ class Fit:
         *,
         prob: float = 0.9,
         groups: Mapping[str, Any] | None = None,
+        extrapolation: bool | str = "auto",
     ) -> pd.DataFrame:
         """Compute-optimal allocation for budgets ``C`` (FLOPs, ``C = 6 N D``).
 
         One row per budget with the posterior median and central interval of
-        ``N_opt``, ``D_opt``, ``tokens_per_param`` and the ``loss`` at the optimum.
+        ``N_opt``, ``D_opt``, ``tokens_per_param`` and the ``loss`` at the optimum (with
+        the calibrated drift beyond the fitted compute, ``extrapolation="auto"``), and
+        ``extrapolation`` (budget / largest fitted compute).
         A pooled fit takes the group whose parameters to use:
         ``fit.compute_optimal(C=[1e22], groups={"family": "fam_a"})``.
+        See :func:`bayescale.derived.compute_optimal`.
         """
         from .derived import compute_optimal
 
-        return compute_optimal(self, C, prob=prob, groups=groups)
+        return compute_optimal(self, C, prob=prob, groups=groups, extrapolation=extrapolation)
 
     def onset(
         self,

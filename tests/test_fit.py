@@ -9,7 +9,7 @@ import pytest
 from conftest import FAST, few_divergences, simulate_chinchilla
 
 import bayescale as bs
-from bayescale.laws import power_law
+from bayescale.laws import chinchilla, power_law
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +73,15 @@ def test_inputs_in_millions_and_billions_get_priors_at_their_centre(sim, chin_fi
 
 
 def test_compute_optimal_contains_truth(chin_fit):
+    from bayescale.calibration import TAU_GRID, Calibration
     from bayescale.derived import chinchilla_optimum
 
+    # a known drift (1% of log loss per decade, linear) instead of the learned one: the
+    # test checks how compute_optimal applies it without the inner fits' cost
+    w = np.zeros((1, len(TAU_GRID)))
+    w[0, np.argmin(np.abs(TAU_GRID - 0.01))] = 1.0
+    chin_fit = chin_fit.with_calibration(
+        Calibration(tau=TAU_GRID, weights=w, prior_scale=0.005, h=np.array([1.0])))
     co = chin_fit.compute_optimal([1e21, 5.76e23], prob=0.9)
     n_true, d_true = chinchilla_optimum(
         np.array([1e21, 5.76e23]), **{k: TRUE[k] for k in ("A", "alpha", "B", "beta")}
@@ -82,6 +89,28 @@ def test_compute_optimal_contains_truth(chin_fit):
     assert ((co["N_opt_lower"] <= n_true) & (n_true <= co["N_opt_upper"])).all()
     assert ((co["D_opt_lower"] <= d_true) & (d_true <= co["D_opt_upper"])).all()
     np.testing.assert_allclose(co["tokens_per_param"], co["D_opt"] / co["N_opt"], rtol=0.5)
+    # the loss at the optimum: inside the data the law's posterior; far beyond it (the
+    # Chinchilla budget) the calibrated drift widens it, as fit.predict's; the allocation
+    # itself is the posterior's either way
+    plain = chin_fit.compute_optimal([1e21, 5.76e23], prob=0.9, extrapolation=False)
+    np.testing.assert_allclose(co["extrapolation"], co["C"] / chin_fit.scale_max)
+    assert co["extrapolation"].iloc[0] < 1 < co["extrapolation"].iloc[1]
+    for c in ("N_opt", "N_opt_lower", "D_opt_upper", "tokens_per_param"):
+        np.testing.assert_array_equal(co[c], plain[c])
+    for c in ("loss", "loss_lower", "loss_upper"):
+        assert co[c].iloc[0] == plain[c].iloc[0]
+    w = (co["loss_upper"] / co["loss_lower"]).to_numpy()
+    w_plain = (plain["loss_upper"] / plain["loss_lower"]).to_numpy()
+    assert w[1] > w_plain[1], (w, w_plain)
+    # the drift is the one predict adds at that distance: the widths agree with the mean
+    # forecast's at the median optimum
+    at = {"N": [co["N_opt"].iloc[1]], "D": [co["D_opt"].iloc[1]]}
+    mean = chin_fit.predict(at, kind="mean", prob=0.9)
+    w_mean = float(mean["upper"].iloc[0] / mean["lower"].iloc[0])
+    # (log widths 0.051 and 0.051 here; 0.024 without the drift)
+    assert np.log(w[1]) == pytest.approx(np.log(w_mean), rel=0.1), (w[1], w_mean)
+    loss_true = chinchilla(n_true, d_true, **TRUE)
+    assert ((co["loss_lower"] <= loss_true) & (loss_true <= co["loss_upper"])).all()
 
 
 def test_compute_optimal_of_each_family_of_a_pooled_fit():
