@@ -91,6 +91,20 @@ def size_input(law: Law) -> str:
     return "C" if "C" in law.inputs else law.inputs[0]
 
 
+def pooled_text(pooled: Mapping[str, Sequence[str]]) -> str:
+    """Pooling in a few words: parameters grouped by the columns they pool over.
+
+    Examples
+    --------
+    >>> pooled_text({"E": ("family",), "A": ("family",), "alpha": ("task", "family")})
+    'E,A over family; alpha over task+family'
+    """
+    by: dict[tuple[str, ...], list[str]] = {}
+    for param, cols in pooled.items():
+        by.setdefault(tuple(cols), []).append(param)
+    return "; ".join(f"{','.join(ps)} over {'+'.join(c)}" for c, ps in by.items())
+
+
 def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFrame:
     """The ``predict`` table: ``new``'s columns + mean, median, lower, upper, extrapolation.
 
@@ -177,7 +191,7 @@ class Fit:
     def __repr__(self) -> str:
         d = self.diagnostics
         status = "ok" if self.ok else "PROBLEMS: " + "; ".join(d["problems"])
-        pooled = f", pooled={dict(self.spec.pooled)}" if self.spec.pooled else ""
+        pooled = f" pooled={pooled_text(self.spec.pooled)!r}" if self.spec.pooled else ""
         return (
             f"<bayescale.Fit law={self.law.name!r} likelihood={self.spec.likelihood!r} "
             f"rows={len(self.data)}{pooled} "

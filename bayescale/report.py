@@ -177,7 +177,7 @@ def report(
     """
     from .chain import Chain
     from .compare import Averaged
-    from .fit import Fit, _check_prob, data_hash
+    from .fit import Fit, _check_prob, data_hash, pooled_text
 
     prob = _check_prob(prob)
     if isinstance(fit, Averaged):
@@ -197,7 +197,7 @@ def report(
         "citation": law.citation or "-",
         "link": law.link,
         "likelihood": f"{spec.likelihood} on the {'log' if law.link == 'log' else law.link} scale",
-        "pooled": ", ".join(f"{p} over {'+'.join(g)}" for p, g in spec.pooled.items()) or "none",
+        "pooled": pooled_text(spec.pooled) or "none",
         "run offsets": spec.run or "none",
     }
     priors = pd.DataFrame(

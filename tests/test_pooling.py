@@ -315,6 +315,9 @@ def test_group_effects_needs_pooling(fam_fit):
 def test_predict_needs_group_column(fam_fit):
     with pytest.raises(DataError, match="family"):
         fam_fit.predict(pd.DataFrame({"N": [1e11]}))
+    # the fit's one-line repr says the pooling in words (it printed a dict of tuples)
+    assert " pooled='E,A,alpha over family' " in repr(fam_fit), repr(fam_fit)
+    assert fam_fit.report().tables["model"].loc["pooled"].iloc[0] == "E,A,alpha over family"
 
 
 # ------------------------------------------------------------------ checkpoint filter
