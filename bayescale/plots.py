@@ -200,6 +200,7 @@ def plot_chain(
     extend: float = 10.0,
     ax: Any = None,
     random_seed: int | None = None,
+    extrapolation: bool | str = "auto",
 ):
     """The chained accuracy forecast against stage 1's scale (compute, ``6 N D`` or its input).
 
@@ -209,7 +210,8 @@ def plot_chain(
     error bars; ``new`` rows are forecasts with their intervals. Columns stage 2 needs
     besides the loss (a ``chance`` column, group labels, ``n``) are taken from the first
     row of ``new``. ``data``: rows with stage 1's inputs and stage 2's response (e.g. the
-    models both stages were fitted on), drawn as points.
+    models both stages were fitted on), drawn as points. ``extrapolation`` as in
+    :meth:`Chain.predict`.
 
     Returns the matplotlib Axes.
 
@@ -240,7 +242,8 @@ def plot_chain(
                 frame[c] = new_df[c].iloc[0]
     xs = scale_of(law, s1._frame(frame))
     order = np.argsort(xs)
-    band = ch.predict(frame, prob=prob, random_seed=random_seed)
+    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
+    band = ch.predict(frame, **kw)
     label = f"chained {int(round(prob * 100))}% predictive"
     if one_input:
         lines = ax.plot(xs[order], band["median"].to_numpy()[order], lw=1.5, label="median")
@@ -265,8 +268,7 @@ def plot_chain(
         ax.scatter(scale_of(law, s1._frame(data[keep])), obs[keep], s=12, color="k",
                    zorder=3, label="data")
     if new_df is not None:
-        _forecast_points(ax, scale_of(law, s1._frame(new_df)),
-                         ch.predict(new_df, prob=prob, random_seed=random_seed))
+        _forecast_points(ax, scale_of(law, s1._frame(new_df)), ch.predict(new_df, **kw))
     ax.set_xscale("log")
     ax.set_xlabel(col if one_input else "compute C (FLOPs)")
     ax.set_ylabel(s2.spec.y)
