@@ -873,12 +873,22 @@ def decompose_with_centre(
         var_ext = drift_variance(fit.calibration, frame, d)
     else:
         var_ext = np.zeros(len(frame))
-    total = var_param + var_noise + var_ext
     out = fit.user_rows(new)
     out["parameter"] = var_param
     out["noise"] = var_noise
     out["extrapolation"] = var_ext
-    out["total"] = total
-    for c in ("parameter", "noise", "extrapolation"):
-        out[f"{c}_share"] = out[c] / total
-    return out, np.median(logmu, axis=0)
+    return add_shares(out, ("parameter", "noise", "extrapolation")), np.median(logmu, axis=0)
+
+
+def add_shares(out: pd.DataFrame, sources: Sequence[str]) -> pd.DataFrame:
+    """``out`` with ``total``, the sum of its ``sources`` columns, and each one's ``_share``.
+
+    Examples
+    --------
+    >>> add_shares(pd.DataFrame({"a": [1.0], "b": [3.0]}), ("a", "b"))["b_share"].tolist()
+    [0.75]
+    """
+    out["total"] = sum(out[c] for c in sources)
+    for c in sources:
+        out[f"{c}_share"] = out[c] / out["total"]
+    return out

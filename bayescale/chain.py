@@ -193,6 +193,7 @@ class Chain:
         >>> ch.decompose({"C": [1e23]})[["loss_share", "noise_share"]]  # doctest: +SKIP
         """
         from .calibration import (
+            add_shares,
             drift_scale,
             drift_variance,
             robust_variance,
@@ -227,11 +228,7 @@ class Chain:
             if acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
             else 0.0
         )
-        sources = ("loss", "parameter", "noise", "extrapolation")
-        out["total"] = sum(out[c] for c in sources)
-        for c in sources:
-            out[f"{c}_share"] = out[c] / out["total"]
-        return out
+        return add_shares(out, ("loss", "parameter", "noise", "extrapolation"))
 
     def draws(
         self,

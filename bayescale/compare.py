@@ -660,7 +660,7 @@ class Averaged:
         >>> avg = bs.average({"chinchilla": f1, "kaplan": f2}, weights="lfo")  # doctest: +SKIP
         >>> avg.decompose({"N": [7e10], "D": [1.4e12]})[["law_form_share"]]  # doctest: +SKIP
         """
-        from .calibration import decompose_with_centre
+        from .calibration import add_shares, decompose_with_centre
 
         names = self._members()
         w = np.array([self.weights[k] for k in names], dtype=float)
@@ -675,11 +675,7 @@ class Averaged:
             out[c] = sum(wk * parts[k][c].to_numpy() for wk, k in zip(w, names))
         m = w @ centres
         out["law_form"] = w @ (centres - m) ** 2
-        sources = ("parameter", "noise", "extrapolation", "law_form")
-        out["total"] = sum(out[c] for c in sources)
-        for c in sources:
-            out[f"{c}_share"] = out[c] / out["total"]
-        return out
+        return add_shares(out, ("parameter", "noise", "extrapolation", "law_form"))
 
     def log_predictive_density(self, data: pd.DataFrame) -> np.ndarray:
         """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``."""

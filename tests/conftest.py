@@ -70,3 +70,20 @@ def simulate_chinchilla(n=60, seed=1, noise=0.01, **true):
     D = N * np.exp(rng.uniform(np.log(5), np.log(100), n))
     L = chinchilla(N, D, **true) * np.exp(noise * rng.standard_normal(n))
     return pd.DataFrame({"N": N, "D": D, "loss": L})
+
+
+def with_fixed_drift(fit, tau: float, scale: str = "log"):
+    """``fit`` with a known calibrated drift instead of a learned one (no inner fits).
+
+    All weight on the grid's ``tau`` nearest the one asked for (per unit of distance on
+    the drift ``scale``), linear growth (``h = 1``). Returns the fit and that ``tau``.
+    """
+    from bayescale.calibration import PRIOR_SCALES, TAU_GRIDS, Calibration
+
+    grid = TAU_GRIDS[scale]
+    i = int(np.argmin(np.abs(grid - tau)))
+    w = np.zeros((1, len(grid)))
+    w[0, i] = 1.0
+    cal = Calibration(tau=grid, weights=w, prior_scale=PRIOR_SCALES[scale],
+                      h=np.array([1.0]), scale=scale)
+    return fit.with_calibration(cal), float(grid[i])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import few_divergences
+from conftest import few_divergences, with_fixed_drift
 
 import bayescale as bs
 from bayescale.data import prepare_counts
@@ -269,18 +269,10 @@ def test_chain_adds_stage2_drift_by_how_far_the_loss_falls(two_stage):
     forecast loss below the losses stage 2 was fitted on (logit scale)."""
     from scipy.special import logit
 
-    from bayescale.calibration import TAU_GRID, TAU_GRIDS, Calibration
-
     f1, f2 = two_stage
     # stage 1 without drift (tau = 0), so that only stage 2's differs between the chains
-    none = np.zeros((1, len(TAU_GRID)))
-    none[0, 0] = 1.0
-    f1 = f1.with_calibration(Calibration(tau=TAU_GRID, weights=none, prior_scale=0.005))
-    grid = TAU_GRIDS["logit"]
-    w = np.zeros((1, len(grid)))
-    w[0, np.argmin(np.abs(grid - 2.0))] = 1.0  # tau = 2 logits per unit, linear growth
-    f2d = f2.with_calibration(Calibration(tau=grid, weights=w, prior_scale=0.02,
-                                          h=np.array([1.0]), scale="logit"))
+    f1, _ = with_fixed_drift(f1, 0.0)
+    f2d, _ = with_fixed_drift(f2, 2.0, "logit")  # tau = 2 logits per unit, linear growth
     new = pd.DataFrame({"C": [1e20, 1e23], "n": 500})  # inside, then beyond stage 2's losses
     kw = dict(kind="mean", loss_kind="mean", random_seed=0)
     plain = bs.chain(f1, f2).draws(new, extrapolation=False, **kw)
@@ -306,18 +298,9 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     noise and its drift, on the logit scale, adding up to the chained draws' variance."""
     from scipy.special import logit
 
-    from bayescale.calibration import TAU_GRID, TAU_GRIDS, Calibration
-
     f1, f2 = two_stage
-    none = np.zeros((1, len(TAU_GRID)))
-    none[0, 0] = 1.0
-    f1 = f1.with_calibration(Calibration(tau=TAU_GRID, weights=none, prior_scale=0.005))
-    grid = TAU_GRIDS["logit"]
-    w = np.zeros((1, len(grid)))
-    w[0, np.argmin(np.abs(grid - 0.5))] = 1.0  # tau = 0.5 logits per unit, linear growth
-    tau = float(grid[np.argmin(np.abs(grid - 0.5))])
-    f2d = f2.with_calibration(Calibration(tau=grid, weights=w, prior_scale=0.02,
-                                          h=np.array([1.0]), scale="logit"))
+    f1, _ = with_fixed_drift(f1, 0.0)
+    f2d, tau = with_fixed_drift(f2, 0.5, "logit")  # tau = 0.5 logits per unit, linear
     ch = bs.chain(f1, f2d)
     new = pd.DataFrame({"C": [1e20, 1e22, 1e23], "n": 500}, index=[7, 8, 9])
     dec = ch.decompose(new)

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST, few_divergences, simulate_chinchilla
+from conftest import FAST, few_divergences, simulate_chinchilla, with_fixed_drift
 
 import bayescale as bs
 from bayescale.laws import chinchilla, power_law
@@ -73,15 +73,11 @@ def test_inputs_in_millions_and_billions_get_priors_at_their_centre(sim, chin_fi
 
 
 def test_compute_optimal_contains_truth(chin_fit):
-    from bayescale.calibration import TAU_GRID, Calibration
     from bayescale.derived import chinchilla_optimum
 
     # a known drift (1% of log loss per decade, linear) instead of the learned one: the
     # test checks how compute_optimal applies it without the inner fits' cost
-    w = np.zeros((1, len(TAU_GRID)))
-    w[0, np.argmin(np.abs(TAU_GRID - 0.01))] = 1.0
-    chin_fit = chin_fit.with_calibration(
-        Calibration(tau=TAU_GRID, weights=w, prior_scale=0.005, h=np.array([1.0])))
+    chin_fit, _ = with_fixed_drift(chin_fit, 0.01)
     co = chin_fit.compute_optimal([1e21, 5.76e23], prob=0.9)
     n_true, d_true = chinchilla_optimum(
         np.array([1e21, 5.76e23]), **{k: TRUE[k] for k in ("A", "alpha", "B", "beta")}
