@@ -56,6 +56,13 @@ class Chain:
             raise BayescaleError(f"new rows must be a DataFrame or dict, got {type(new).__name__}.")
         return new.reset_index(drop=True)
 
+    @staticmethod
+    def _with_index(out: pd.DataFrame, new: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
+        """``out`` (rows of ``new`` in order) with ``new``'s own index, as ``Fit.predict``."""
+        if isinstance(new, pd.DataFrame):
+            out.index = new.index
+        return out
+
     def _stage2_frame(self, new: pd.DataFrame, placeholder: np.ndarray) -> pd.DataFrame:
         acc = self.accuracy_fit
         col = acc.spec.x.get(self.loss_input, self.loss_input)
@@ -228,7 +235,8 @@ class Chain:
             if acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
             else 0.0
         )
-        return add_shares(out, ("loss", "parameter", "noise", "extrapolation"))
+        return self._with_index(add_shares(out, ("loss", "parameter", "noise", "extrapolation")),
+                                new)
 
     def draws(
         self,
@@ -314,7 +322,7 @@ class Chain:
         out["mean"] = acc.mean(axis=0)
         out["median"], out["lower"], out["upper"] = qa
         out["extrapolation"] = self.loss_fit.extrapolation_ratio(new_df)
-        return out
+        return self._with_index(out, new)
 
 
 def chain(loss_fit: Fit, accuracy_fit: Fit, *, loss_input: str = "L") -> Chain:

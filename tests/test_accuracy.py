@@ -304,7 +304,9 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     ch = bs.chain(f1, f2d)
     new = pd.DataFrame({"C": [1e20, 1e22, 1e23], "n": 500}, index=[7, 8, 9])
     dec = ch.decompose(new)
-    assert list(dec.index) == [0, 1, 2] and (dec["C"].to_numpy() == new["C"]).all()
+    # rows keep the user's index, as Fit.predict's and Fit.decompose's do (it was reset)
+    assert list(dec.index) == [7, 8, 9] and (dec["C"].to_numpy() == new["C"]).all()
+    assert list(ch.predict(new, extrapolation=False).index) == [7, 8, 9]
     shares = dec[["loss_share", "parameter_share", "noise_share", "extrapolation_share"]]
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     assert (shares >= 0).all().all()
