@@ -246,6 +246,10 @@ def report(
         tables["forecast"] = _forecast_table(fit, target, prob,
                                              ("parameter", "noise", "extrapolation"))
     notes = tuple(fit.diagnostics.get("problems", ()))
+    if "calibration" in fit.__dict__ or "calibration" in fit.extras:
+        # the drift a forecast beyond the data used: how large, learned from what
+        tables["calibration"], problems = _calibration_table(fit.calibration)
+        notes += tuple(f"extrapolation calibration: {p}" for p in problems)
     if r > AR1_THRESHOLD and fit.spec.likelihood != "ar1":
         obstacle = ar1_obstacle(fit.spec, fit.data)
         if obstacle is None:
@@ -267,6 +271,19 @@ def report(
         notes += (note,)
     return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
                   notes=notes)
+
+
+def _calibration_table(cal: Any) -> tuple[pd.DataFrame, list[str]]:
+    """The calibrated drift in a table (``Calibration.summary``) and its inner fits' problems.
+
+    ``tau`` is the drift's sd per unit of distance (a decade of compute; for a law of a
+    loss, the log10 span of the fitted losses) on the drift scale, ``sd = tau * d**h``.
+    """
+    summ = cal.summary()
+    problems = list(summ.pop("problems", ()))
+    summ["drift"] = f"sd = tau * distance^h on the {cal.scale} scale"
+    summ["inner_problems"] = len(problems)
+    return _kv(summ, "setting"), problems
 
 
 def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...]) -> pd.DataFrame:

@@ -97,6 +97,14 @@ def test_report_of_a_fit(bt, tmp_path):
     dec = f.decompose({"C": [1e23]})
     np.testing.assert_allclose(fc["extrapolation_share"], dec["extrapolation_share"])
     assert fc["extrapolation_share"].iloc[0] > 0  # 100x beyond the data: the drift counts
+    # and the report says which drift that was: its size and what it was learned from
+    cal = rep.tables["calibration"]["value"]
+    summ = f.calibration.summary()
+    assert cal["tau_median"] == summ["tau_median"] > 0
+    assert cal["inner_points"] == summ["inner_points"] > 0
+    assert "on the log scale" in cal["drift"] and "## Calibration" in md
+    fresh = bs.Fit(f.spec, f.data, f.idata, f.settings, f.diagnostics, {})
+    assert "calibration" not in bs.report(fresh).tables  # none computed: none reported
     files = rep.to_csv(tmp_path / "rep")
     assert {p.name for p in files} >= {"parameters.csv", "priors.csv", "forecast.csv"}
     back = pd.read_csv(tmp_path / "rep" / "parameters.csv", index_col=0)
