@@ -212,7 +212,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "every row, e.g. chance=0.25",
     )
     f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
-    f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png")
+    f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png, "
+                   "report.md")
     f.add_argument("--prob", type=float, default=0.9, help="interval probability (0.9)")
     f.add_argument(
         "--kind",
@@ -502,6 +503,8 @@ def _cmd_fit(args, out) -> int:
         if optimal is not None:
             optimal.to_csv(outdir / "compute_optimal.csv", index=False)
         plotted = avg if avg is not None else fits[law.name]
+        # the paper-ready report: model, priors, data, diagnostics, forecast, calibration
+        (outdir / "report.md").write_text(plotted.report(target=new, prob=args.prob).markdown())
         ax = plotted.plot(new=new, prob=args.prob)
         fig = ax.figure
         fig.tight_layout()
@@ -509,7 +512,7 @@ def _cmd_fit(args, out) -> int:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-        written = ["summary.csv"] + (["predictions.csv"] if pred is not None else [])
+        written = ["summary.csv", "report.md"] + (["predictions.csv"] if pred is not None else [])
         written += ["compute_optimal.csv"] if optimal is not None else []
         print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
     return 0

@@ -156,9 +156,14 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     assert "likelihood: auto -> studentt: lag-1 residual autocorrelation" in out
     # why each interval is as wide as it is
     assert "Shares of the predictive variance" in out and "extrapolation_share" in out
-    for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png", "compute_optimal.csv"):
+    for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png", "compute_optimal.csv",
+              "report.md"):
         assert (out_dir / f).stat().st_size > 0, f
     assert "Compute-optimal allocation (C = 6 N D; 90% central interval)" in out
+    # the paper-ready report: the forecast beyond the data and the drift that widened it
+    md = (out_dir / "report.md").read_text()
+    for section in ("## Parameters", "## Forecast", "## Calibration", "extrapolation_share"):
+        assert section in md, section
 
     truth = dict(ds.REGISTRY["synthetic_chinchilla"]["truth"])
     truth.pop("noise_sd_log")
