@@ -330,12 +330,13 @@ def _chain_report(ch: Any, target: Any, prob: float, title: str | None) -> Repor
         tables["forecast"] = _forecast_table(
             ch, target, prob, ("loss", "parameter", "noise", "extrapolation"))
     notes: tuple[str, ...] = ()
-    if getattr(ch, "diagnostics", None):  # a JointFit: one posterior for both stages
-        notes += tuple(f"joint fit: {p}" for p in ch.diagnostics.get("problems", ()))
+    joint = tuple(getattr(ch, "diagnostics", {}).get("problems", ()))
+    # a JointFit: one posterior for both stages, whose problems its stages' views repeat
+    notes += tuple(f"joint fit: {p}" for p in joint)
     for name, f in stages.items():
         part = report(f, prob=prob)
         tables.update({f"{k} ({name}: {f.law.name})": t for k, t in part.tables.items()})
-        notes += tuple(f"{name}: {note}" for note in part.notes)
+        notes += tuple(f"{name}: {note}" for note in part.notes if note not in joint)
     laws = " -> ".join(f.law.name for f in stages.values())
     return Report(title=title or f"Two-stage forecast ({laws})", tables=tables, notes=notes)
 

@@ -132,6 +132,21 @@ def test_joint_interval_covers_truth_at_held_out_scale(joint):
         dec[["loss_share", "parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1),
         1.0)
     assert (dec["extrapolation"] == 0).all() and (dec["loss"] > 0).all()
+    # the report of a joint fit: its forecast, each stage's tables, each problem said once
+    # (the stages' views share the joint posterior's diagnostics)
+    from dataclasses import replace
+
+    def with_problem(f):
+        return bs.Fit(f.spec, f.data, f.idata, f.settings,
+                      {**f.diagnostics, "problems": ["low ESS"]}, f.extras)
+
+    flagged = replace(joint, diagnostics={**joint.diagnostics, "problems": ["low ESS"]},
+                      loss_fit=with_problem(joint.loss_fit),
+                      accuracy_fit=with_problem(joint.accuracy_fit))
+    rep = flagged.report(target=NEW)
+    assert {"forecast", "parameters (stage 1: power_law)",
+            "parameters (stage 2: sigmoid_of_loss)"} <= set(rep.tables)
+    assert [n for n in rep.notes if "low ESS" in n] == ["joint fit: low ESS"], rep.notes
 
 
 @pytest.mark.slow
