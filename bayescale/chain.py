@@ -230,11 +230,9 @@ class Chain:
         out["loss"] = robust_variance(z(mu) - z(mu_med))
         out["parameter"] = robust_variance(z(mu_med))
         out["noise"] = robust_variance(z(noisy) - z(mu))
-        out["extrapolation"] = (
-            drift_variance(acc.calibration, frame, scale_decades(acc, frame))
-            if acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
-            else 0.0
-        )
+        d = scale_decades(acc, frame)
+        drift = acc._use_extrapolation(extrapolation) and (d > 0).any()
+        out["extrapolation"] = drift_variance(acc.calibration, frame, d) if drift else 0.0
         return self._with_index(add_shares(out, ("loss", "parameter", "noise", "extrapolation")),
                                 new)
 

@@ -87,6 +87,7 @@ def compute_optimal(
     the posterior's (they take the law's form as right). ``extrapolation`` in the
     table is the budget over the largest fitted compute.
     """
+    from .calibration import add_drift
     from .model import param_draws
 
     law = fit.law
@@ -137,8 +138,6 @@ def compute_optimal(
         pop = {k: v[:, :1] for k, v in params.items()}
         loss = np.asarray(law(*[args.get(i, np.inf) for i in law.inputs], **pop))[:, 0]
         if drift:
-            from .calibration import add_drift
-
             at = one.assign(N=float(np.median(n_opt)), D=float(np.median(d_opt)))
             loss = add_drift(fit, at, loss[:, None], rng)[:, 0]
         row = {**{g: given[g] for g in columns}, "C": c, "extrapolation": c / fit.scale_max}
