@@ -221,10 +221,8 @@ class Chain:
 
         scale = drift_scale(acc.law)
 
-        def z(a: np.ndarray) -> np.ndarray:
-            if scale == "logit":
-                return to_scale(np.clip(a, 0.0, 1.0), scale, clip=True)
-            return to_scale(a, scale) if scale else a
+        def z(a: np.ndarray) -> np.ndarray:  # accuracies clipped to [LOGIT_EPS, 1 - LOGIT_EPS]
+            return to_scale(a, scale, clip=True) if scale else a
 
         out = new_df.copy()
         out["loss"] = robust_variance(z(mu) - z(mu_med))

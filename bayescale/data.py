@@ -61,7 +61,7 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
             f"Column {col!r} ({role}) holds True/False values, not numbers: is it the "
             "intended column? If 0/1 is meant, convert it with df[col].astype(float)."
         )
-    if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+    if not pd.api.types.is_numeric_dtype(s):
         conv = pd.to_numeric(s, errors="coerce")
         bad = conv.isna() & s.notna()
         if bad.any():

@@ -110,6 +110,22 @@ def plot_fit(
     return ax
 
 
+def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str | None]:
+    """Rows to draw a forecast band over, by the user's column names, and the x column.
+
+    A one-input law: ``points`` values of its input over the fitted range extended
+    ``extend`` times (x column: that input's). Laws of several inputs: the training rows
+    (x column ``None``: plotted against compute).
+    """
+    law = fit.law
+    if len(law.inputs) == 1:
+        inp = law.inputs[0]
+        col = fit.spec.x.get(inp, inp)
+        lo, hi = np.log10(fit.data[inp].min()), np.log10(fit.data[inp].max() * extend)
+        return pd.DataFrame({col: np.logspace(lo, hi, points)}), col
+    return fit.user_frame().drop(columns=fit.spec.y), None
+
+
 def _forecast_points(ax: Any, x: Any, pred: pd.DataFrame) -> None:
     """Forecast rows as red points with their central interval (``predict``'s table)."""
     ax.errorbar(x, pred["median"], yerr=[pred["median"] - pred["lower"],
@@ -149,16 +165,12 @@ def plot_average(
     names = avg._members()
     top = avg.fits[max(names, key=lambda k: avg.weights[k])]
     law, data = top.law, top.data
-    one_input = len(law.inputs) == 1
+    frame, col = _band_rows(top, extend, 80)
+    one_input = col is not None
     if one_input:
         inp = law.inputs[0]
-        col = top.spec.x.get(inp, inp)
-        lo, hi = np.log10(data[inp].min()), np.log10(data[inp].max() * extend)
-        frame = pd.DataFrame({col: np.logspace(lo, hi, 80)})
-    else:
-        frame = top.user_frame().drop(columns=top.spec.y)
-        if new is not None:
-            frame = pd.concat([frame, pd.DataFrame(new)], ignore_index=True)
+    elif new is not None:
+        frame = pd.concat([frame, pd.DataFrame(new)], ignore_index=True)
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
     band = avg.predict(frame, prob=prob, random_seed=random_seed)
@@ -227,14 +239,8 @@ def plot_chain(
         _, ax = plt.subplots(figsize=(6, 4))
     s1, s2 = ch.loss_fit, ch.accuracy_fit
     law = s1.law
-    one_input = len(law.inputs) == 1
-    if one_input:
-        inp = law.inputs[0]
-        col = s1.spec.x.get(inp, inp)
-        lo, hi = np.log10(s1.data[inp].min()), np.log10(s1.data[inp].max() * extend)
-        frame = pd.DataFrame({col: np.logspace(lo, hi, 60)})
-    else:
-        frame = s1.user_frame().drop(columns=s1.spec.y)
+    frame, col = _band_rows(s1, extend, 60)
+    one_input = col is not None
     new_df = None if new is None else ch._new(new)
     if new_df is not None:  # what stage 2 needs besides the loss, from the first new row
         for c in new_df.columns:
