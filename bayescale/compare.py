@@ -343,7 +343,10 @@ def leave_future_out(
         orig = f.user_frame()
         mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
         masks.append(mask)
-        tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))
+        # the full fit's levels: runs held out whole keep their place (their offsets are
+        # the population's, as new runs' would be), so the refit reuses the compiled model
+        kw = refit_kwargs(f, **{"levels": dict(f.spec.levels), **overrides})
+        tasks.append((orig.loc[~mask], f.law, kw))
         tests.append(orig.loc[mask])
     n_test = {len(t) for t in tests}
     if len(n_test) != 1 or any(not np.array_equal(m, masks[0]) for m in masks[1:]):

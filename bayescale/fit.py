@@ -708,6 +708,7 @@ def _prepare(
     group_scale: Mapping[str, float] | None,
     correlated: bool,
     trials: str | None = None,
+    levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> tuple[ModelSpec, pd.DataFrame, Any]:
     """Validate the data, compute the spec and build the PyMC model (shared by fits)."""
     spec, frame = prepare_spec(
@@ -722,13 +723,14 @@ def _prepare(
         group_scale=group_scale,
         correlated=correlated,
         trials=trials,
+        levels=levels,
     )
     return spec, frame, build_model(spec, frame)
 
 
 #: Arguments of :func:`fit` that define a series' model (the rest are sampler settings).
 MODEL_ARGS = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale", "correlated",
-              "trials")
+              "trials", "levels")
 
 
 def check_series(frames: Sequence[pd.DataFrame], law: str | Law, labels: Sequence[str],
@@ -765,6 +767,7 @@ def prepare_spec(
     group_scale: Mapping[str, float] | None = None,
     correlated: bool = False,
     trials: str | None = None,
+    levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> tuple[ModelSpec, pd.DataFrame]:
     """Validate the data (counts, trials, groups) and compute the :class:`ModelSpec`.
 
@@ -811,6 +814,7 @@ def prepare_spec(
         group_scale=group_scale,
         correlated=correlated,
         trials=n_col,
+        levels=levels,
     )
     n_free = spec.free_parameter_count()
     if len(frame) < n_free:
@@ -842,6 +846,7 @@ def fit(
     correlated: bool = False,
     warn: bool = True,
     trials: str | None = None,
+    levels: Mapping[str, Sequence[Any]] | None = None,
     **sampler_kwargs: Any,
 ) -> Fit:
     """Fit a scaling law to a tidy DataFrame with NUTS.
@@ -911,6 +916,12 @@ def fit(
     correlated : bool
         Correlated group effects: the offsets of the parameters pooled over the same
         column get an LKJ(2) correlation (``Fit.posterior["<column>_cov_corr"]``).
+    levels : dict, optional
+        ``{column: labels}``: every level of a ``pooled`` or ``run`` column, those of the
+        data and more (default: the data's). A level without rows gets its offset from the
+        population alone, as a level new at prediction time does, so the posterior of
+        everything else is that of a fit without it. Refits of subsets that keep the full
+        fit's levels share its compiled model (the calibration's inner fits do).
 
     Returns
     -------
@@ -932,7 +943,7 @@ def fit(
                  draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                  target_accept=target_accept, progressbar=progressbar,
                  group_scale=group_scale, correlated=correlated, trials=trials,
-                 **sampler_kwargs),
+                 levels=levels, **sampler_kwargs),
             warn=warn,
         )
     spec, frame, model = _prepare(
@@ -947,6 +958,7 @@ def fit(
         group_scale=group_scale,
         correlated=correlated,
         trials=trials,
+        levels=levels,
     )
     if sampler not in ALL_SAMPLERS:
         raise BayescaleError(f"sampler must be one of {ALL_SAMPLERS}, got {sampler!r}.")

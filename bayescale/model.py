@@ -33,7 +33,7 @@ Parameterisation (what NUTS sees)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +199,49 @@ UNITS_DECADES = 4.0
 _UNIT_NAMES = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
 
 
+def group_levels(
+    frame: pd.DataFrame, columns: Sequence[str], declared: Mapping[str, Sequence[Any]] | None
+) -> dict[str, tuple[Any, ...]]:
+    """The levels of each group or run column: the data's, sorted, or those ``declared``.
+
+    A declared column keeps its order and must list every level of the data; a level
+    without rows is allowed (its offset comes from the population). Raises
+    :class:`~bayescale.errors.DataError` naming what is wrong.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"run": ["b", "a", "b"]})
+    >>> group_levels(df, ["run"], None)
+    {'run': ('a', 'b')}
+    >>> group_levels(df, ["run"], {"run": ["a", "b", "c"]})
+    {'run': ('a', 'b', 'c')}
+    """
+    declared = dict(declared or {})
+    unknown = set(declared) - set(columns)
+    if unknown:
+        raise DataError(
+            f"levels= names {sorted(unknown)}, which the fit neither pools over nor uses as "
+            f"run=; its group columns are {list(columns)}."
+        )
+    out: dict[str, tuple[Any, ...]] = {}
+    for g in columns:
+        seen = tuple(sorted(frame[g].unique()))
+        if g not in declared:
+            out[g] = seen
+            continue
+        given = tuple(declared[g])
+        missing = [v for v in seen if v not in set(given)]
+        if missing or len(set(given)) != len(given):
+            what = (f"misses {missing[:5]} of the data" if missing
+                    else "lists a level more than once")
+            raise DataError(
+                f"levels={{{g!r}: ...}} {what}: declare each level of column {g!r} once, "
+                "those of the data included."
+            )
+        out[g] = given
+    return out
+
+
 def make_spec(
     frame: pd.DataFrame,
     law: Law,
@@ -212,8 +255,12 @@ def make_spec(
     group_scale: Mapping[str, float] | None = None,
     correlated: bool = False,
     trials: str | None = None,
+    levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> ModelSpec:
-    """Compute the model spec (merged priors, centres, group levels, bounds) from data."""
+    """Compute the model spec (merged priors, centres, group levels, bounds) from data.
+
+    ``levels`` declares every level of a group or run column (:func:`group_levels`).
+    """
     lik_name = likelihood or law.likelihood
     lik = get_likelihood(lik_name)
     allowed = set(law.params) | set(lik.priors) | ({"sigma_run"} if run else set())
@@ -242,12 +289,9 @@ def make_spec(
     }
     log_refs = reference_scales(law, x, log_centres, positive)
     merged.update(moved_positions(law, merged, log_refs, x, given=set(priors)))
-    levels: dict[str, tuple[str, ...]] = {}
-    for cols in pooled.values():
-        for g in cols:
-            levels[g] = tuple(sorted(frame[g].unique()))
-    if run:
-        levels[run] = tuple(sorted(frame[run].unique()))
+    columns = [g for cols in pooled.values() for g in cols] + ([run] if run else [])
+    columns = list(dict.fromkeys(columns))
+    group_levels_ = group_levels(frame, columns, levels)
     bounds: dict[str, dict[str, float]] = {}
     for p in law.params:
         if merged[p].dist == "BelowMin":
@@ -263,7 +307,7 @@ def make_spec(
         y=y,
         log_centres=log_centres,
         log_refs=log_refs,
-        levels=levels,
+        levels=group_levels_,
         bounds=bounds,
         run=run,
         group_scale=dict(group_scale or {}),

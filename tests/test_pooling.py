@@ -390,3 +390,73 @@ def test_run_offsets_structure():
     # rows without the run column: an independent fresh offset per row
     off = run_offsets(spec, post, pd.DataFrame({"N": [1e9, 1e9]}), np.random.default_rng(1))
     assert abs(np.corrcoef(off[:, 0], off[:, 1])[0, 1]) < 0.1
+
+
+# ------------------------------------------------------------------ declared levels
+
+
+def _ladder(runs=6, seed=3):
+    """A ladder of runs, each at a larger scale than the last, with run offsets."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in range(runs):
+        x = np.logspace(6 + 0.5 * m, 6.4 + 0.5 * m, 5)
+        mu = 0.3 + 40.0 * x ** -0.25
+        off = 0.03 * rng.standard_normal()
+        parts.append(pd.DataFrame({"x": x, "model": f"m{m}", "loss": mu * np.exp(
+            off + 0.01 * rng.standard_normal(5))}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_group_levels_validation():
+    df = _ladder(3)
+    with pytest.raises(DataError, match=r"levels=\{'model': \.\.\.\} misses \['m2'\]"):
+        bs.fit(df, "power_law", run="model", levels={"model": ["m0", "m1"]})
+    with pytest.raises(DataError, match=r"once"):
+        bs.fit(df, "power_law", run="model", levels={"model": ["m0", "m1", "m2", "m0"]})
+    with pytest.raises(DataError, match=r"levels= names \['family'\].*\['model'\]"):
+        bs.fit(df, "power_law", run="model", levels={"family": ["a"]})
+
+
+@pytest.mark.slow
+def test_levels_without_rows_leave_the_posterior_unchanged():
+    """A declared run with no rows is the population's: the rest of the posterior is the same."""
+    from bayescale import compiled as C
+    from bayescale.compare import leave_future_out
+
+    df = _ladder()
+    small = df[df["model"].isin(["m0", "m1", "m2", "m3"])]
+    kw = dict(run="model", likelihood="studentt", sampler="nutpie", draws=500, tune=500,
+              chains=4, random_seed=5, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        full = bs.fit(df, "power_law", **kw)
+        n_compiled = C.COMPILE_COUNTS["nutpie"]
+        ghost = bs.fit(small, "power_law", levels=dict(full.spec.levels), **kw)
+        assert C.COMPILE_COUNTS["nutpie"] == n_compiled  # the full fit's compiled model
+        plain = bs.fit(small, "power_law", **kw)
+        # the calibration's inner fits and leave-future-out refits drop the larger runs
+        # whole, and keep the full fit's levels: nothing is compiled again
+        n_compiled = C.COMPILE_COUNTS["nutpie"]
+        cal = full.calibrate(cutoffs=(0.5, 0.8)).calibration
+        table, extra = leave_future_out({"power_law": full}, quantile=0.6, by="x", warn=False)
+        assert C.COMPILE_COUNTS["nutpie"] == n_compiled
+    assert cal.cutoffs == (0.5, 0.8) and cal.n_points == 15 + 6
+    assert extra["refits"]["power_law"].spec.levels == full.spec.levels
+    assert np.isfinite(table.loc["power_law", "lfo_elpd"])
+    assert ghost.spec.levels["model"] == ("m0", "m1", "m2", "m3", "m4", "m5")
+    assert plain.spec.levels["model"] == ("m0", "m1", "m2", "m3")
+    for v in ("E", "alpha", "sigma_run"):
+        a, b = ghost.posterior[v].values.ravel(), plain.posterior[v].values.ravel()
+        assert abs(a.mean() - b.mean()) < 0.2 * b.std(), v
+        assert 0.8 < a.std() / b.std() < 1.25, v
+    # the rowless runs' offsets are draws from the population: z ~ Normal(0, 1)
+    z = ghost.posterior["run_z"].sel(model=["m4", "m5"]).values.ravel()
+    assert abs(z.mean()) < 0.1 and 0.9 < z.std() < 1.1
+    # so forecasts of those runs match the plain fit's forecasts of new runs
+    new = df[df["model"] == "m5"].drop(columns="loss")
+    p_ghost = ghost.predict(new, prob=0.9, extrapolation=False)
+    p_plain = plain.predict(new, prob=0.9, extrapolation=False)
+    w_ghost = np.log(p_ghost["upper"] / p_ghost["lower"]).to_numpy()
+    w_plain = np.log(p_plain["upper"] / p_plain["lower"]).to_numpy()
+    np.testing.assert_allclose(w_ghost, w_plain, rtol=0.15)
