@@ -148,6 +148,34 @@ class Calibration:
             out[key] = replace(self, weights=w, residuals=rows, population=pop, by=None)
         return out
 
+    def __repr__(self) -> str:
+        """One line: the drift's rate and growth, its evidence and its problems.
+
+        Examples
+        --------
+        >>> Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
+        <bayescale.Calibration log-scale drift tau = 0.0049 [0.00034, 0.057] per decade ...>
+        """
+        q = self.quantiles()
+        unit = "decade" if self.scale == "log" else "unit of distance"
+        h = float(np.sum(self.h_weights * self.h))
+        parts = [f"{self.scale}-scale drift tau = {q[1]:.2g} [{q[0]:.2g}, {q[2]:.2g}] per "
+                 f"{unit} (median [90%]), sd growing as d^{h:.2g}"]
+        if self.n_points:
+            c50, c90 = self.inner_coverage(0.5), self.inner_coverage(0.9)
+            cover = f" (their 50%/90% coverage {c50:.2f}/{c90:.2f})" if c90 == c90 else ""
+            parts.append(f"learned from {self.n_points} inner forecasts at cutoffs "
+                         f"{self.cutoffs} by {self.cut_by!r}{cover}")
+        else:
+            parts.append("from its prior alone (no inner forecasts)")
+        if self.population is not None:
+            parts.append(f"prior pooled over {self.population.get('series')} series")
+        if self.by is not None:
+            parts.append(f"one drift per level of {self.by!r} (level_summary())")
+        if self.problems:
+            parts.append(f"{len(self.problems)} problem(s): see .problems")
+        return "<bayescale.Calibration " + "; ".join(parts) + ">"
+
     def level_summary(self) -> pd.DataFrame:
         """One row per level of ``by`` (and ``None``, a new level): its drift's posterior.
 

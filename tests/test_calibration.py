@@ -155,6 +155,28 @@ def _calibration(rate, rng, m=10, noise=0.002, informative=True):
                        cutoffs=(0.5, 0.65, 0.8), h=np.asarray(H_GRID))
 
 
+def test_calibration_repr_states_rate_growth_and_evidence():
+    from dataclasses import replace
+
+    cal = _calibration(0.04, np.random.default_rng(2))
+    q = cal.quantiles()
+    text = repr(cal)
+    assert text.startswith("<bayescale.Calibration log-scale drift") and "\n" not in text
+    assert f"tau = {q[1]:.2g} [{q[0]:.2g}, {q[2]:.2g}] per decade" in text
+    assert f"d^{float(np.sum(cal.h_weights * cal.h)):.2g}" in text
+    assert "30 inner forecasts at cutoffs (0.5, 0.65, 0.8) by 'scale'" in text
+    assert "problem" not in text and "tau=array" not in text and "nan" not in text
+    pits = cal.residuals.assign(pit=np.linspace(0.01, 0.99, 30))
+    assert "their 50%/90% coverage 0.47/0.87)" in repr(replace(cal, residuals=pits))  # 14, 26 of 30
+    odd = replace(cal, problems=("inner fit at cutoff q=0.5: 3 divergences",), scale="logit",
+                  by="task", population={"series": 7, "tau_population_median": 0.1})
+    text = repr(odd)
+    assert "logit-scale drift" in text and "per unit of distance" in text
+    assert "1 problem(s)" in text and "pooled over 7 series" in text and "'task'" in text
+    empty = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
+    assert "from its prior alone" in repr(empty)
+
+
 def test_pooled_calibration_borrows_the_population_rate(tmp_path):
     """Series with uninformative inner forecasts take the population's rate; informed ones
     keep their own; pooled fits save and load."""
