@@ -758,10 +758,9 @@ def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label
     test = ~train
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # the full fit's levels: a run or group with no rows below the cutoff keeps its
-        # place (its offset is the population's, as a new level's would be), so every
-        # inner fit shares the full fit's compiled model
-        inner = fit.refit(train, draws=draws, random_seed=seed, levels=dict(fit.spec.levels))
+        # keeps the full fit's levels (Fit.refit): a run with no rows below the cutoff
+        # costs no new compilation
+        inner = fit.refit(train, draws=draws, random_seed=seed)
     problem = None
     if inner.diagnostics["problems"]:
         problem = f"inner fit at cutoff {label}: {'; '.join(inner.diagnostics['problems'])}"

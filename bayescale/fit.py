@@ -576,7 +576,10 @@ class Fit:
 
         Used by leave-future-out scores, backtests and calibration. ``rows`` selects
         rows of ``self.data`` (boolean mask or index); ``overrides`` replace sampler
-        settings (``draws``, ``random_seed``, ...).
+        settings (``draws``, ``random_seed``, ...). The refit keeps this fit's levels of
+        its run and group columns (``levels=``): a run with no rows left has the
+        population's offset, as a new run would, and the refit reuses this fit's compiled
+        model.
 
         Examples
         --------
@@ -584,7 +587,9 @@ class Fit:
         """
         from .compare import refit_kwargs
 
-        kwargs = refit_kwargs(self, **{"progressbar": False, **overrides})
+        kwargs = refit_kwargs(
+            self, **{"progressbar": False, "levels": dict(self.spec.levels), **overrides}
+        )
         return fit(self.user_frame(rows), self.law, **kwargs)
 
     # ------------------------------------------------------------- persistence

@@ -440,9 +440,11 @@ def test_levels_without_rows_leave_the_posterior_unchanged():
         n_compiled = C.COMPILE_COUNTS["nutpie"]
         cal = full.calibrate(cutoffs=(0.5, 0.8)).calibration
         table, extra = leave_future_out({"power_law": full}, quantile=0.6, by="x", warn=False)
+        small_refit = full.refit(full.data["model"] < "m3")
         assert C.COMPILE_COUNTS["nutpie"] == n_compiled
     assert cal.cutoffs == (0.5, 0.8) and cal.n_points == 15 + 6
     assert extra["refits"]["power_law"].spec.levels == full.spec.levels
+    assert small_refit.spec.levels == full.spec.levels and len(small_refit.data) == 15
     assert np.isfinite(table.loc["power_law", "lfo_elpd"])
     assert ghost.spec.levels["model"] == ("m0", "m1", "m2", "m3", "m4", "m5")
     assert plain.spec.levels["model"] == ("m0", "m1", "m2", "m3")
