@@ -195,6 +195,9 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments that refit ``fit``'s law with the same priors and sampler settings.
 
     The one source of :meth:`Fit.refit`'s settings too (calibration, leave-future-out).
+    The refit keeps ``fit``'s levels of its run and group columns (``levels=``): a run
+    held out whole keeps its place, with the population's offset as a new run would have,
+    so the refit reuses ``fit``'s compiled model.
     """
     spec = fit.spec
     kw: dict[str, Any] = dict(
@@ -206,6 +209,7 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
         likelihood=spec.likelihood,
         group_scale=dict(spec.group_scale) or None,
         correlated=spec.correlated,
+        levels=dict(spec.levels) or None,
     )
     for k in ("sampler", "draws", "tune", "chains", "random_seed", "target_accept"):
         if k in fit.settings:
@@ -343,10 +347,7 @@ def leave_future_out(
         orig = f.user_frame()
         mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
         masks.append(mask)
-        # the full fit's levels: runs held out whole keep their place (their offsets are
-        # the population's, as new runs' would be), so the refit reuses the compiled model
-        kw = refit_kwargs(f, **{"levels": dict(f.spec.levels), **overrides})
-        tasks.append((orig.loc[~mask], f.law, kw))
+        tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))
         tests.append(orig.loc[mask])
     n_test = {len(t) for t in tests}
     if len(n_test) != 1 or any(not np.array_equal(m, masks[0]) for m in masks[1:]):

@@ -587,9 +587,7 @@ class Fit:
         """
         from .compare import refit_kwargs
 
-        kwargs = refit_kwargs(
-            self, **{"progressbar": False, "levels": dict(self.spec.levels), **overrides}
-        )
+        kwargs = refit_kwargs(self, **{"progressbar": False, **overrides})
         return fit(self.user_frame(rows), self.law, **kwargs)
 
     # ------------------------------------------------------------- persistence

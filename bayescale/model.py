@@ -230,7 +230,8 @@ def group_levels(
             out[g] = seen
             continue
         given = tuple(declared[g])
-        missing = [v for v in seen if v not in set(given)]
+        known = set(given)
+        missing = [v for v in seen if v not in known]
         if missing or len(set(given)) != len(given):
             what = (f"misses {missing[:5]} of the data" if missing
                     else "lists a level more than once")
