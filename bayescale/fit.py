@@ -699,35 +699,13 @@ def load_fit(path: str | Path) -> Fit:
 
 
 def _prepare(
-    data: pd.DataFrame,
-    law: str | Law,
-    *,
-    y: str | None,
-    x: Mapping[str, str] | None,
-    priors: Mapping[str, Any] | None,
-    pooled: Any,
-    run: str | None,
-    likelihood: str | None,
-    group_scale: Mapping[str, float] | None,
-    correlated: bool,
-    trials: str | None = None,
-    levels: Mapping[str, Sequence[Any]] | None = None,
+    data: pd.DataFrame, law: str | Law, **model_kw: Any
 ) -> tuple[ModelSpec, pd.DataFrame, Any]:
-    """Validate the data, compute the spec and build the PyMC model (shared by fits)."""
-    spec, frame = prepare_spec(
-        data,
-        law,
-        y=y,
-        x=x,
-        priors=priors,
-        pooled=pooled,
-        run=run,
-        likelihood=likelihood,
-        group_scale=group_scale,
-        correlated=correlated,
-        trials=trials,
-        levels=levels,
-    )
+    """Validate the data, compute the spec and build the PyMC model (shared by fits).
+
+    ``model_kw``: the :data:`MODEL_ARGS` of :func:`prepare_spec`.
+    """
+    spec, frame = prepare_spec(data, law, **model_kw)
     return spec, frame, build_model(spec, frame)
 
 
@@ -938,31 +916,18 @@ def fit(
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
+    model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,
+                    correlated=correlated, trials=trials, levels=levels)
     if likelihood == "auto":
         return _fit_auto(
             data,
             law,
-            dict(y=y, x=x, priors=priors, pooled=pooled, run=run, sampler=sampler,
-                 draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-                 target_accept=target_accept, progressbar=progressbar,
-                 group_scale=group_scale, correlated=correlated, trials=trials,
-                 levels=levels, **sampler_kwargs),
+            dict(model_kw, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                 random_seed=random_seed, target_accept=target_accept,
+                 progressbar=progressbar, **sampler_kwargs),
             warn=warn,
         )
-    spec, frame, model = _prepare(
-        data,
-        law,
-        y=y,
-        x=x,
-        priors=priors,
-        pooled=pooled,
-        run=run,
-        likelihood=likelihood,
-        group_scale=group_scale,
-        correlated=correlated,
-        trials=trials,
-        levels=levels,
-    )
+    spec, frame, model = _prepare(data, law, likelihood=likelihood, **model_kw)
     if sampler not in ALL_SAMPLERS:
         raise BayescaleError(f"sampler must be one of {ALL_SAMPLERS}, got {sampler!r}.")
     law_obj = spec.law
