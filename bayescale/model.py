@@ -205,7 +205,8 @@ def group_levels(
     """The levels of each group or run column: the data's, sorted, or those ``declared``.
 
     A declared column keeps its order and must list every level of the data; a level
-    without rows is allowed (its offset comes from the population). Raises
+    without rows is allowed (its offset comes from the population). Labels are compared
+    as strings, as the validated data holds them (``10`` declares the run ``"10"``). Raises
     :class:`~bayescale.errors.DataError` naming what is wrong.
 
     Examples
@@ -229,7 +230,7 @@ def group_levels(
         if g not in declared:
             out[g] = seen
             continue
-        given = tuple(declared[g])
+        given = tuple(str(v) for v in declared[g])
         known = set(given)
         missing = [v for v in seen if v not in known]
         if missing or len(set(given)) != len(given):

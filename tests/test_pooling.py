@@ -416,6 +416,14 @@ def test_group_levels_validation():
         bs.fit(df, "power_law", run="model", levels={"model": ["m0", "m1", "m2", "m0"]})
     with pytest.raises(DataError, match=r"levels= names \['family'\].*\['model'\]"):
         bs.fit(df, "power_law", run="model", levels={"family": ["a"]})
+    # labels are strings once validated: numbers declare the runs they print as
+    from bayescale import data as _data
+    from bayescale.model import group_levels
+
+    frame = _data.validate(df.assign(model=df["model"].str[1].astype(int) * 10),
+                           bs.get_law("power_law"), y="loss", x={}, run="model")
+    assert group_levels(frame, ["model"], {"model": [0, 10, 20, 30]}) == {
+        "model": ("0", "10", "20", "30")}
 
 
 @pytest.mark.slow
