@@ -98,8 +98,9 @@ def fit_batch(
         NUTS settings, shared by every series. ``target_accept="auto"`` (default), as in
         :func:`bayescale.fit`: the series whose fit has divergent transitions are sampled
         again at 0.95, then 0.99 (:data:`bayescale.sampling.TARGET_ACCEPT_STEPS`), with
-        their own seeds; on the JAX path as one smaller batch per step (each rate is a
-        new XLA program). Each fit's ``settings`` record ``target_accept_used`` and,
+        their own seeds; on the JAX path as one smaller batch per step (the rate is an
+        argument of the program: a batch of another size is a new XLA program, another
+        rate is not). Each fit's ``settings`` record ``target_accept_used`` and,
         after a retry, ``target_accept_steps``.
     random_seed : int or list of int, optional
         Seed of each series; an int ``s`` gives series ``k`` the seed ``s + k``, so

@@ -64,6 +64,10 @@ COMPILED_SAMPLERS = ("nutpie", "jax")
 #: Smallest row bucket of the JAX path (rows are padded up to a power of two).
 MIN_BUCKET = 16
 
+#: Key of NUTS's target acceptance rate among the JAX programs' data arguments (a traced
+#: value, so every rate runs one compiled program).
+TARGET_ACCEPT = "__target_accept__"
+
 
 def structure_key(spec) -> tuple:
     """Hashable key of everything that shapes the model graph apart from data values.
@@ -561,7 +565,7 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
     fns = entry.jax_functions()
     logp = fns["logp"]
     tune, draws = int(static["tune"]), int(static["draws"])
-    target_accept, max_tree_depth = float(static["target_accept"]), int(static["max_tree_depth"])
+    max_tree_depth = int(static["max_tree_depth"])
     dense_mass = bool(static.get("dense_mass", False))
     init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(logp), algo="NUTS")
 
@@ -570,7 +574,9 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
         state = init_kernel(
             z0,
             num_warmup=tune,
-            target_accept_prob=target_accept,
+            # an argument, not a constant: the retries at 0.95 and 0.99 of
+            # target_accept="auto" run the same XLA program (:data:`TARGET_ACCEPT`)
+            target_accept_prob=data[TARGET_ACCEPT],
             max_tree_depth=max_tree_depth,
             dense_mass=dense_mass,
             model_args=(data,),
@@ -844,13 +850,13 @@ def sample_compiled(
         loads = COMPILE_COUNTS["jax_load"]
         n_pad = bucket(n)
         data = _pad(arrays, entry.obs_data, n, n_pad)
+        data[TARGET_ACCEPT] = np.asarray(target_accept, dtype=np.asarray(data["y"]).dtype)
         keys, rng = _seed_keys(random_seed, chains)
         z0 = _initial_values(entry, data, chains, rng)
         static = dict(
             tune=tune,
             draws=draws,
             chains=chains,
-            target_accept=target_accept,
             max_tree_depth=max_tree_depth,
             chain_method=chain_method,
             dense_mass=_dense(z0),
@@ -913,6 +919,7 @@ def sample_batch(
     n_pad = bucket(max(ns))
     datas = [_pad(a, entry.obs_data, n, n_pad) for a, n in zip(arrays, ns)]
     stacked = {k: np.stack([d[k] for d in datas]) for k in datas[0]}
+    stacked[TARGET_ACCEPT] = np.full(len(datas), target_accept, dtype=stacked["y"].dtype)
     keys, z0s = [], []
     for d, seed in zip(datas, random_seeds):
         k, rng = _seed_keys(seed, chains)
@@ -924,7 +931,6 @@ def sample_batch(
         tune=tune,
         draws=draws,
         chains=chains,
-        target_accept=target_accept,
         max_tree_depth=max_tree_depth,
         dense_mass=_dense({k: v[0] for k, v in z0.items()}),
     )

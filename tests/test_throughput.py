@@ -192,6 +192,15 @@ def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate(m
     fresh = bs.fit(b, "power_law", sampler="jax", random_seed=3, **SETTINGS)
     for v in ("E", "A", "alpha", "sigma", "nu"):
         np.testing.assert_array_equal(fresh.posterior[v].values, f_b.posterior[v].values)
+    # another target acceptance rate (the retries of target_accept="auto") runs the same
+    # program: the rate is an argument, not a constant, and it is used
+    traced = C.COMPILE_COUNTS["jax_trace"]
+    careful = bs.fit(b, "power_law", sampler="jax", random_seed=3, target_accept=0.99,
+                     **SETTINGS)
+    assert C.COMPILE_COUNTS["jax_trace"] == traced
+    stats = {k: f.idata.sample_stats for k, f in (("0.9", fresh), ("0.99", careful))}
+    assert float(stats["0.99"]["step_size"].mean()) < 0.8 * float(stats["0.9"]["step_size"].mean())
+    assert float(stats["0.99"]["acceptance_rate"].mean()) > 0.95
 
     # batched: K=3 series in one program, per-series agreement with separate fits
     frames = [df for df, _ in SERIES]
