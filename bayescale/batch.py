@@ -79,6 +79,7 @@ def fit_batch(
     trials: str | None = None,
     sampler: str = "jax",
     warn: bool = False,
+    levels: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[Fit]:
     """Fit one law to each of several independent data frames in one JAX program.
 
@@ -114,6 +115,11 @@ def fit_batch(
         ``"auto"``: ``"jax"`` on a GPU (where the batch pays), ``"nutpie"`` on CPU.
     warn : bool
         Warn about sampling problems of each series (default off: K warnings).
+    levels : dict, optional
+        ``{column: labels}``: every level of a ``run`` or ``pooled`` column, as in
+        :func:`bayescale.fit`. Series share one program only when they have the same
+        number of levels; declaring the union of their runs lets series with different
+        runs share it (a series' absent runs take the population's offsets).
 
     Returns
     -------
@@ -153,11 +159,12 @@ def fit_batch(
     if likelihood == "auto" and sampler == "jax":
         kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, draws=draws, tune=tune,
                   chains=chains, target_accept=target_accept, max_tree_depth=max_tree_depth,
-                  group_scale=group_scale, trials=trials, sampler="jax", warn=warn)
+                  group_scale=group_scale, trials=trials, sampler="jax", warn=warn,
+                  levels=levels)
         return _batch_auto(frames, law, seeds, kw)
     # what defines each series' model (the same for every series)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, likelihood=likelihood,
-                    group_scale=group_scale, trials=trials)
+                    group_scale=group_scale, trials=trials, levels=levels)
     if sampler == "nutpie":
         from .fit import fit
 

@@ -909,7 +909,8 @@ def sample_batch(
     if len(keys0) != 1:
         raise BayescaleError(
             "fit_batch needs series of one model structure (same law, priors, pooling and "
-            "number of group levels); fit differing series separately."
+            "number of group levels); fit differing series separately, or declare every "
+            "level of their run or group columns with levels={column: [...]}."
         )
     entry = get_structure(specs[0], models[0], frames[0])
     if arrays is None:

@@ -470,3 +470,24 @@ def test_levels_without_rows_leave_the_posterior_unchanged():
     w_ghost = np.log(p_ghost["upper"] / p_ghost["lower"]).to_numpy()
     w_plain = np.log(p_plain["upper"] / p_plain["lower"]).to_numpy()
     np.testing.assert_allclose(w_ghost, w_plain, rtol=0.15)
+
+
+@pytest.mark.slow
+def test_fit_batch_of_series_with_different_runs_shares_one_program_with_levels():
+    from bayescale import compiled as C
+
+    a, b = _ladder(3, seed=1), _ladder(4, seed=2)
+    kw = dict(run="model", likelihood="studentt", sampler="jax", draws=300, tune=300,
+              chains=2, random_seed=0, target_accept=0.9)  # no retry batches
+    with pytest.raises(BayescaleError, match=r"declare every level.*levels=\{column"):
+        bs.fit_batch([a, b], "power_law", **kw)
+    traced = C.COMPILE_COUNTS["jax_trace"]
+    fits = bs.fit_batch([a, b], "power_law", levels={"model": ["m0", "m1", "m2", "m3"]},
+                        **kw)
+    assert C.COMPILE_COUNTS["jax_trace"] - traced <= 1  # one program for both series
+    assert [f.spec.levels["model"] for f in fits] == [("m0", "m1", "m2", "m3")] * 2
+    for f in fits:  # truth: E = 0.3, alpha = 0.25
+        assert abs(float(f.posterior["alpha"].mean()) - 0.25) < 0.08
+    # series a has no rows of m3: its offset is the population's
+    z = fits[0].posterior["run_z"].sel(model="m3").values.ravel()
+    assert abs(z.mean()) < 0.15 and 0.85 < z.std() < 1.15
