@@ -156,15 +156,14 @@ def fit_batch(
         raise BayescaleError(
             f"fit_batch sampler must be 'jax', 'nutpie' or 'auto', got {sampler!r}."
         )
-    if likelihood == "auto" and sampler == "jax":
-        kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, draws=draws, tune=tune,
-                  chains=chains, target_accept=target_accept, max_tree_depth=max_tree_depth,
-                  group_scale=group_scale, trials=trials, sampler="jax", warn=warn,
-                  levels=levels)
-        return _batch_auto(frames, law, seeds, kw)
     # what defines each series' model (the same for every series)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, likelihood=likelihood,
                     group_scale=group_scale, trials=trials, levels=levels)
+    if likelihood == "auto" and sampler == "jax":
+        kw = {k: v for k, v in model_kw.items() if k != "likelihood"}
+        kw.update(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                  max_tree_depth=max_tree_depth, sampler="jax", warn=warn)
+        return _batch_auto(frames, law, seeds, kw)
     if sampler == "nutpie":
         from .fit import fit
 

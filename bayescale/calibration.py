@@ -163,7 +163,8 @@ class Calibration:
                  f"{unit} (median [90%]), sd growing as d^{h:.2g}"]
         if self.n_points:
             c50, c90 = self.inner_coverage(0.5), self.inner_coverage(0.9)
-            cover = f" (their 50%/90% coverage {c50:.2f}/{c90:.2f})" if c90 == c90 else ""
+            cover = (f" (their 50%/90% coverage {c50:.2f}/{c90:.2f})"
+                     if np.isfinite(c90) else "")  # NaN: no PITs stored
             parts.append(f"learned from {self.n_points} inner forecasts at cutoffs "
                          f"{self.cutoffs} by {self.cut_by!r}{cover}")
         else:
