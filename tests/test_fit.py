@@ -202,7 +202,10 @@ def test_sampling_problems_are_loud(sim):
 
 def test_divergent_fits_are_sampled_again_with_smaller_steps():
     # a dozen runs over 1.3 decades of N: the (E, A, alpha) ridge is curved and NUTS at
-    # target_accept=0.9 diverges; "auto" (the default) samples again at 0.95, same seed
+    # target_accept=0.9 diverges; "auto" (the default) samples again at 0.95, same seed.
+    # Whether a given seed diverges depends on the host CPU (numba compiles for it) and on
+    # PyTensor's numba cache, which the suite turns on: take the first seed whose fit
+    # diverges at 0.9 and not at 0.95 (seed 0 on most machines; one of the first few on any)
     from bayescale.laws import chinchilla
 
     rng = np.random.default_rng(5)
@@ -213,9 +216,17 @@ def test_divergent_fits_are_sampled_again_with_smaller_steps():
                        "loss": chinchilla(N, D, **truth) * np.exp(0.01 * rng.standard_normal(12))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        fixed = bs.fit(df, "chinchilla", random_seed=0, target_accept=0.9, **FAST)
-        auto = bs.fit(df, "chinchilla", random_seed=0, **FAST)
-        at95 = bs.fit(df, "chinchilla", random_seed=0, target_accept=0.95, **FAST)
+        for seed in range(6):
+            fixed = bs.fit(df, "chinchilla", random_seed=seed, target_accept=0.9, **FAST)
+            if fixed.diagnostics["divergences"] == 0:
+                continue
+            at95 = bs.fit(df, "chinchilla", random_seed=seed, target_accept=0.95, **FAST)
+            if at95.diagnostics["divergences"] == 0:
+                break
+        else:
+            pytest.fail("no seed of 0-5 diverged at 0.9 and not at 0.95: the test data no "
+                        "longer make NUTS diverge; make them harder")
+        auto = bs.fit(df, "chinchilla", random_seed=seed, **FAST)
         inner = auto.refit(df.index[:10])
     n_div = fixed.diagnostics["divergences"]
     assert n_div > 0 and auto.diagnostics["divergences"] == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -458,7 +459,11 @@ def test_levels_without_rows_leave_the_posterior_unchanged():
     assert plain.spec.levels["model"] == ("m0", "m1", "m2", "m3")
     for v in ("E", "alpha", "sigma_run"):
         a, b = ghost.posterior[v].values.ravel(), plain.posterior[v].values.ravel()
-        assert abs(a.mean() - b.mean()) < 0.2 * b.std(), v
+        # the same posterior, sampled twice: the means differ by Monte Carlo error, which
+        # for a ridge-bound E at 4 x 500 draws (bulk ESS 50-350 here) is itself 0.05-0.15 sd
+        mcse = np.hypot(float(az.mcse(ghost.idata, var_names=[v])[v]),
+                        float(az.mcse(plain.idata, var_names=[v])[v]))
+        assert abs(a.mean() - b.mean()) < 0.2 * b.std() + 3 * mcse, v
         assert 0.8 < a.std() / b.std() < 1.25, v
     # the rowless runs' offsets are draws from the population: z ~ Normal(0, 1)
     z = ghost.posterior["run_z"].sel(model=["m4", "m5"]).values.ravel()
