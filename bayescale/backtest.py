@@ -26,6 +26,7 @@ from .compare import (
     log_predictive_density,
     split_future,
 )
+from .data import as_frame
 from .errors import BayescaleError, DataError
 from .law import Law, get_law
 
@@ -308,8 +309,7 @@ def backtest(
     """
     from .parallel import run_fits
 
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    data = as_frame(data, "data")
     probs = tuple(float(p) for p in prob)
     if not probs or any(not 0 < p < 1 for p in probs):
         raise BayescaleError(f"prob levels must lie strictly between 0 and 1, got {prob!r}.")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
+from .data import as_frame
 from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
@@ -45,8 +46,10 @@ def _frames_by_key(func: Callable[..., list[Fit]]) -> Callable[..., Any]:
         keys = list(frames) if isinstance(frames, Mapping) else None
         items = list(frames.values()) if keys is not None else list(frames)
         for k, df in enumerate(items):
+            name = f"series {keys[k]!r}" if keys is not None else f"item {k}"
+            if callable(getattr(df, "to_pandas", None)):  # polars, pyarrow
+                items[k] = df = as_frame(df, name)
             if not isinstance(df, pd.DataFrame):
-                name = f"series {keys[k]!r}" if keys is not None else f"item {k}"
                 raise BayescaleError(
                     f"{func.__name__} takes a list of DataFrames (or a dict name -> DataFrame), "
                     f"one per series; {name} is a {type(df).__name__}. For one frame with a "

@@ -31,6 +31,44 @@ def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k:
     return ", ".join(f"row {i}" for i in shown) + more
 
 
+def as_frame(obj: object, what: str = "Data") -> pd.DataFrame:
+    """Return ``obj`` as a pandas DataFrame, converting other tables with ``.to_pandas()``.
+
+    A polars DataFrame, a pyarrow Table (or any table with a ``to_pandas()`` method that
+    returns a pandas DataFrame) is converted; anything else gets a :class:`DataError`
+    naming its type and what to pass.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> as_frame(pa.table({"N": [1e8, 1e9], "loss": [3.1, 2.6]})).columns.tolist()
+    ['N', 'loss']
+    >>> as_frame([[1e8, 3.1]])
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DataError: Data must be a pandas DataFrame ... got list. ...
+    """
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    to_pandas = getattr(obj, "to_pandas", None)
+    if callable(to_pandas) and not isinstance(obj, (pd.Series, np.ndarray)):
+        try:
+            out = to_pandas()
+        except Exception as err:  # the converter's own failure, said in its words
+            raise DataError(
+                f"{what}: converting the {type(obj).__name__} to pandas with .to_pandas() "
+                f"failed ({type(err).__name__}: {err}). Convert it yourself and pass a pandas "
+                "DataFrame."
+            ) from err
+        if isinstance(out, pd.DataFrame):
+            return out
+    raise DataError(
+        f"{what} must be a pandas DataFrame (a polars DataFrame or a pyarrow Table is "
+        f"converted with its .to_pandas()), got {type(obj).__name__}. A dict of columns: "
+        "pd.DataFrame(d); a list of rows: pd.DataFrame(rows, columns=[...])."
+    )
+
+
 def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, str | float]:
     """Map each law input to a DataFrame column (identity unless ``x`` says otherwise).
 
@@ -111,8 +149,7 @@ def validate(
     ...
     bayescale.errors.DataError: Column 'x' (input 'x' of law 'power_law') is missing. ...
     """
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(f"Data must be a pandas DataFrame, got {type(df).__name__}.")
+    df = as_frame(df)
     if len(df) == 0:
         raise DataError(
             "The DataFrame has no rows; pass at least one (a row selection may have kept none)."
@@ -421,8 +458,7 @@ def filter_checkpoints(
     >>> filter_checkpoints(df, run="model", min_tokens=5e9)["D"].tolist()
     [5000000000.0, 10000000000.0, 20000000000.0]
     """
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(f"Data must be a pandas DataFrame, got {type(df).__name__}.")
+    df = as_frame(df)
     if min_tokens is None and min_fraction is None:
         raise DataError("filter_checkpoints needs min_tokens=, min_fraction= or both.")
     for col, role in [(run, "run="), (D, "D="), (total, "total=")]:

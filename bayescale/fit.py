@@ -240,6 +240,8 @@ class Fit:
             return self.data.drop(columns="y")
         if isinstance(new, Mapping):
             new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        if callable(getattr(new, "to_pandas", None)):  # polars, pyarrow
+            new = _data.as_frame(new, "New rows")
         if not isinstance(new, pd.DataFrame):
             raise DataError(
                 f"New rows must be a DataFrame or a dict of columns, e.g. "
@@ -569,6 +571,8 @@ class Fit:
             return new.copy()
         if new is None:
             return self.user_frame().drop(columns=self.spec.y)
+        if callable(getattr(new, "to_pandas", None)):  # polars, pyarrow
+            return _data.as_frame(new, "New rows")
         return pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
 
     def refit(self, rows: Any = None, **overrides: Any) -> Fit:
@@ -916,6 +920,7 @@ def fit(
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
+    data = _data.as_frame(data)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,
                     correlated=correlated, trials=trials, levels=levels)
     if likelihood == "auto":

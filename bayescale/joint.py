@@ -331,8 +331,7 @@ def fit_joint(
         )
     if sampler != "auto" and sampler not in SAMPLERS:
         raise BayescaleError(f"sampler must be 'auto' or one of {SAMPLERS}, got {sampler!r}.")
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"Data must be a pandas DataFrame, got {type(data).__name__}.")
+    data = _data.as_frame(data)
     if len(data) == 0:
         raise DataError("The DataFrame is empty: there is nothing to fit.")
     if not data.index.is_unique:

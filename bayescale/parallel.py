@@ -53,6 +53,7 @@ from typing import Any
 
 import pandas as pd
 
+from .data import as_frame
 from .errors import BayescaleError
 from .law import Law, get_law
 
@@ -285,8 +286,10 @@ def fit_many(
         keys = None
         items = list(frames)
     for i, d in enumerate(items):
+        where = keys[i] if keys is not None else i
+        if callable(getattr(d, "to_pandas", None)):  # polars, pyarrow
+            items[i] = d = as_frame(d, f"series {where!r}")
         if not isinstance(d, pd.DataFrame):
-            where = keys[i] if keys is not None else i
             raise BayescaleError(
                 f"fit_many needs a DataFrame per series; item {where!r} is a "
                 f"{type(d).__name__}."

@@ -1,5 +1,7 @@
 """Every bad input raises a bayescale error naming the column, rows and values."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -281,3 +283,48 @@ def test_an_asymptote_fixed_beyond_the_data_is_warned_about():
     with pytest.warns(bs.PriorWarning, match=r"e_0 of law 'm4' is fixed at 3, below the largest "
                       r"'loss' in the data \(3.2; 2 row\(s\) at or above it, e.g. row 0\)"):
         prepare_spec(df, "m4", y=None, x=None, priors={"e_0": 3.0})
+
+
+class _Table:
+    """A table of another library: only ``to_pandas()`` (as polars and pyarrow have)."""
+
+    def __init__(self, frame=None, error=None):
+        self.frame, self.error = frame, error
+
+    def to_pandas(self):
+        if self.error is not None:
+            raise self.error
+        return self.frame
+
+
+def test_other_tables_are_converted_and_other_objects_named(df):
+    pa = pytest.importorskip("pyarrow")  # a dependency of nutpie, so always there
+    want = validate(df, chinchilla, y="loss")
+    pd.testing.assert_frame_equal(validate(pa.table(df), chinchilla, y="loss"), want)
+    pd.testing.assert_frame_equal(validate(_Table(df), chinchilla, y="loss"), want)
+    with pytest.raises(DataError, match=r"got list\. .*pd\.DataFrame\(rows, columns"):
+        validate([[1e8, 2e9, 3.2]], chinchilla, y="loss")
+    with pytest.raises(DataError, match=r"to_pandas\(\) failed \(ImportError: no pyarrow\)"):
+        validate(_Table(error=ImportError("no pyarrow")), chinchilla, y="loss")
+    # a to_pandas() that does not give a DataFrame (a Series' or an array's own) is refused
+    with pytest.raises(DataError, match="got _Table"):
+        validate(_Table(df["loss"]), chinchilla, y="loss")
+    with pytest.raises(DataError, match="got Series"):
+        bs.filter_checkpoints(df["N"], run="model", min_fraction=0.5)
+
+
+@pytest.mark.slow
+def test_a_pyarrow_table_fits_and_predicts_as_its_pandas_frame(df):
+    pa = pytest.importorskip("pyarrow")
+    kw = dict(y="loss", likelihood="studentt", sampler="nutpie", draws=100, tune=100,
+              chains=2, random_seed=3, progressbar=False)
+    with warnings.catch_warnings():  # 7 rows, 100 draws: the draws matter, not their quality
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        f_pd = bs.fit(df, "chinchilla", **kw)
+        f_pa = bs.fit(pa.table(df), "chinchilla", **kw)
+    for name in ("E", "alpha", "beta"):
+        np.testing.assert_array_equal(f_pa.posterior[name].values, f_pd.posterior[name].values)
+    new = pd.DataFrame({"N": [7e10], "D": [1.4e12]})
+    p_pd = f_pd.predict(new, extrapolation=False, random_seed=0)
+    p_pa = f_pd.predict(pa.table(new), extrapolation=False, random_seed=0)
+    pd.testing.assert_frame_equal(p_pa, p_pd)
