@@ -183,7 +183,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="{fit,laws,datasets}", parser_class=_Parser)
 
     f = sub.add_parser("fit", help="fit a law to a CSV or a registered dataset")
-    f.add_argument("data", nargs="?", help="CSV file, one row per run (or use --dataset)")
+    f.add_argument("data", nargs="?",
+                   help="data file, one row per run: CSV (any separator), TSV, Parquet, "
+                   "Feather, JSON or Excel, by its ending (or use --dataset)")
     f.add_argument("--dataset", help="registered dataset instead of a CSV (bayescale datasets)")
     f.add_argument(
         "--where",
@@ -306,6 +308,64 @@ def _cmd_datasets(args, out) -> int:
     return 0
 
 
+#: file endings read by something else than ``pd.read_csv`` (compressed CSVs, ``.csv.gz``,
+#: are CSVs: pandas infers the compression from the ending)
+READERS = {
+    ".parquet": ("parquet", pd.read_parquet),
+    ".pq": ("parquet", pd.read_parquet),
+    ".feather": ("Feather", pd.read_feather),
+    ".arrow": ("Feather", pd.read_feather),
+    ".json": ("JSON", pd.read_json),
+    ".jsonl": ("JSON lines", lambda f: pd.read_json(f, lines=True)),
+    ".ndjson": ("JSON lines", lambda f: pd.read_json(f, lines=True)),
+    ".xlsx": ("Excel", pd.read_excel),
+    ".xls": ("Excel", pd.read_excel),
+    ".tsv": ("tab-separated", lambda f: pd.read_csv(f, sep="\t")),
+    ".tab": ("tab-separated", lambda f: pd.read_csv(f, sep="\t")),
+}
+
+
+def read_table(file: str | Path) -> pd.DataFrame:
+    r"""Read a data file by its ending: CSV (any separator), TSV, Parquet, Feather, JSON, Excel.
+
+    A CSV whose header is one column holding ``;``, a tab or ``|`` is read again with that
+    separator (spreadsheets in many locales write ``;``). Errors name the file and the
+    format tried.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "runs.csv")
+    >>> _ = open(path, "w").write("params;loss\n1e8;3.1\n1e9;2.6\n")
+    >>> read_table(path).columns.tolist()
+    ['params', 'loss']
+    """
+    file = Path(file)
+    kind, reader = READERS.get(file.suffix.lower(), ("CSV", pd.read_csv))
+    try:
+        df = reader(file)
+        if kind == "CSV" and df.shape[1] == 1:
+            head = str(df.columns[0])
+            sep = next((c for c in (";", "\t", "|") if c in head), None)
+            if sep is not None:
+                df = pd.read_csv(file, sep=sep)
+    except ImportError as exc:  # parquet without pyarrow, Excel without openpyxl
+        raise DataError(
+            f"Reading {str(file)!r} as {kind} needs a package that is not installed ({exc}). "
+            "Install it, or save the table as CSV."
+        ) from None
+    except Exception as exc:  # the readers' own errors (parser, zip, arrow): said in one line
+        raise DataError(
+            f"Cannot read {str(file)!r} as {kind} (chosen by its ending "
+            f"{file.suffix or '(none)'!r}): {exc}".replace("\n", " ")
+            + ". CSV, TSV, Parquet, Feather, JSON (records) and Excel files are read by "
+            "their ending."
+        ) from None
+    if len(df) == 0:
+        raise DataError(f"{str(file)!r} has a header but no rows: there is nothing to fit.")
+    return df
+
+
 def _read_data(args) -> pd.DataFrame:
     from . import datasets
 
@@ -326,11 +386,8 @@ def _read_data(args) -> pd.DataFrame:
         raise BayescaleError("No data: give a CSV file or --dataset NAME (see bayescale datasets).")
     file = Path(args.data)
     if not file.is_file():
-        raise DataError(f"CSV file {str(file)!r} not found.")
-    try:
-        df = pd.read_csv(file)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"Cannot read {str(file)!r} as CSV: {exc}".replace("\n", " ")) from None
+        raise DataError(f"Data file {str(file)!r} not found.")
+    df = read_table(file)
     for col, val in where.items():
         if col not in df.columns:
             raise DataError(f"--where: no column {col!r} in {str(file)!r}: {list(df.columns)}.")

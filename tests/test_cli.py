@@ -69,7 +69,7 @@ def test_datasets_lists_registry(capsys):
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
           "N=big,D=1e12"], "must be a number"),
         (["fit", "--dataset", "nope", "--law", "chinchilla"], "Unknown dataset 'nope'"),
-        (["fit", "missing.csv", "--law", "chinchilla"], "CSV file 'missing.csv' not found"),
+        (["fit", "missing.csv", "--law", "chinchilla"], "Data file 'missing.csv' not found"),
         # `--data runs.csv` is argparse's abbreviation of --dataset: say where a file goes
         (["fit", "--data", "runs.csv", "--law", "chinchilla"],
          "'runs.csv' looks like a file: give a CSV file as the first argument"),
@@ -406,3 +406,51 @@ def test_drift_by_task_learns_a_drift_per_task(capsys, tmp_path):
     pred = pd.read_csv(out_dir / "predictions.csv")
     assert list(pred["task"]) == ["t1", "t2"] and (pred["extrapolation"] == 10.0).all()
     assert "Shares of the predictive variance (logit scale)" in out
+
+
+def test_data_files_are_read_by_their_ending(tmp_path):
+    from bayescale.cli import read_table
+
+    df = pd.DataFrame({"params": [1e8, 1e9, 1e10], "tokens": [2e9, 2e10, 2e11],
+                       "loss": [3.1, 2.6, 2.3]})
+    writers = {
+        "comma.csv": lambda p: df.to_csv(p, index=False),
+        "semicolon.csv": lambda p: df.to_csv(p, sep=";", index=False),  # many locales' CSV
+        "tabs.txt": lambda p: df.to_csv(p, sep="\t", index=False),
+        "pipes.csv": lambda p: df.to_csv(p, sep="|", index=False),
+        "runs.tsv": lambda p: df.to_csv(p, sep="\t", index=False),
+        "runs.csv.gz": lambda p: df.to_csv(p, index=False),
+        "runs.parquet": lambda p: df.to_parquet(p),
+        "runs.feather": lambda p: df.to_feather(p),
+        "runs.json": lambda p: df.to_json(p, orient="records"),
+        "runs.jsonl": lambda p: df.to_json(p, orient="records", lines=True),
+    }
+    for name, write in writers.items():
+        write(tmp_path / name)
+        # JSON keeps no dtypes: 1e8 comes back as an integer (fits take either)
+        pd.testing.assert_frame_equal(read_table(tmp_path / name), df, obj=name,
+                                      check_dtype="json" not in name)
+    # a Parquet file named .csv is not taken for text: the error names the file and format
+    (tmp_path / "wrong.csv").write_bytes((tmp_path / "runs.parquet").read_bytes())
+    with pytest.raises(bs.DataError, match=r"Cannot read '.*wrong\.csv' as CSV .*'\.csv'"):
+        read_table(tmp_path / "wrong.csv")
+    # Excel needs openpyxl (not a dependency): missing, the error says to install it or
+    # save a CSV; present, it names the file it cannot read. Never a reader's traceback.
+    (tmp_path / "runs.xlsx").write_bytes(b"not a workbook")
+    with pytest.raises(bs.DataError, match=r"'.*runs\.xlsx' as Excel"):
+        read_table(tmp_path / "runs.xlsx")
+    (tmp_path / "header.csv").write_text("params,tokens,loss\n")
+    with pytest.raises(bs.DataError, match="has a header but no rows"):
+        read_table(tmp_path / "header.csv")
+
+
+def test_a_semicolon_csv_reaches_the_column_checks(capsys, tmp_path):
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e9, 1e10], "val": [3.0, "x"]}).to_csv(
+        csv, sep=";", index=False
+    )
+    rc, _, err = run_main(capsys, "fit", str(csv), "--law", "chinchilla", "--x",
+                          "N=params,D=tokens", "--y", "val")
+    assert rc == 2 and "Column 'val' (response) must be numeric" in err
+    rc, _, err = run_main(capsys, "fit", str(tmp_path / "none.parquet"), "--law", "chinchilla")
+    assert rc == 2 and "Data file" in err and "none.parquet' not found" in err
