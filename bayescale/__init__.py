@@ -63,9 +63,9 @@ __all__ += [
     "prob_inverse",
 ]
 
-from .data import filter_checkpoints  # noqa: E402
+from .data import filter_checkpoints, parse_counts  # noqa: E402
 
-__all__ += ["filter_checkpoints"]
+__all__ += ["filter_checkpoints", "parse_counts"]
 
 from .backtest import Backtest, backtest  # noqa: E402
 from .compare import Averaged, average, compare  # noqa: E402

@@ -92,6 +92,35 @@ def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, st
     return {inp: x.get(inp, inp) for inp in law.inputs}
 
 
+#: suffixes of counts as model tables write them ("70M", "1.4B", "300B tokens" -> "300B")
+COUNT_SUFFIXES = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+
+
+def parse_counts(values: pd.Series, errors: str = "raise") -> pd.Series:
+    """Numbers written with a magnitude suffix, as model tables do: ``"70M"`` -> ``7e7``.
+
+    K = 1e3, M = 1e6, B (or G) = 1e9, T = 1e12, upper or lower case; numbers pass through.
+    ``errors="coerce"`` gives NaN where a value is neither, ``"raise"`` a DataError naming it.
+
+    Examples
+    --------
+    >>> parse_counts(pd.Series(["70M", "1.4B", "300b", 2e10])).tolist()
+    [70000000.0, 1400000000.0, 300000000000.0, 20000000000.0]
+    """
+    text = values.astype(str).str.strip()
+    parts = text.str.extract(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([KMBGTkmbgt]?)$")
+    scale = parts[1].str.upper().map(COUNT_SUFFIXES)
+    out = pd.to_numeric(parts[0], errors="coerce") * scale
+    out = out.where(values.notna())
+    bad = out.isna() & values.notna()
+    if errors == "raise" and bad.any():
+        raise DataError(
+            "Not a number or a count with a K/M/B/T suffix: "
+            f"{_rows(bad.to_numpy(), values.index, values)}."
+        )
+    return out.astype(float).rename(values.name)
+
+
 def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
     s = df[col]
     if pd.api.types.is_bool_dtype(s):
@@ -103,9 +132,18 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
         conv = pd.to_numeric(s, errors="coerce")
         bad = conv.isna() & s.notna()
         if bad.any():
+            counts = parse_counts(s[bad], errors="coerce")
+            hint = (
+                f" They read as counts with a suffix ({s[bad].iloc[0]!r} = "
+                f"{counts.iloc[0]:.3g}): convert them with "
+                f"df[{col!r}] = bs.parse_counts(df[{col!r}]), or write them as numbers "
+                "in the file."
+                if counts.notna().all()
+                else " Convert or drop those rows."
+            )
             raise DataError(
                 f"Column {col!r} ({role}) must be numeric; non-numeric values at "
-                f"{_rows(bad.to_numpy(), df.index, s)}. Convert or drop those rows."
+                f"{_rows(bad.to_numpy(), df.index, s)}.{hint}"
             )
         s = conv
     return s.astype(float)

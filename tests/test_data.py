@@ -328,3 +328,21 @@ def test_a_pyarrow_table_fits_and_predicts_as_its_pandas_frame(df):
     p_pd = f_pd.predict(new, extrapolation=False, random_seed=0)
     p_pa = f_pd.predict(pa.table(new), extrapolation=False, random_seed=0)
     pd.testing.assert_frame_equal(p_pa, p_pd)
+
+
+def test_counts_with_a_suffix_are_named_and_parsed(df):
+    sized = df.assign(N=["100M", "200M", "500M", "1B", "2B", "5B", "10b"])
+    with pytest.raises(DataError, match=r"'100M' = 1e\+08\): convert them with "
+                                        r"df\['N'\] = bs.parse_counts\(df\['N'\]\)"):
+        validate(sized, chinchilla, y="loss")
+    pd.testing.assert_frame_equal(
+        validate(sized.assign(N=bs.parse_counts(sized["N"])), chinchilla, y="loss"),
+        validate(df, chinchilla, y="loss"))
+    # numbers pass through, NaN stays NaN; a decimal comma or a word is refused, not guessed
+    got = bs.parse_counts(pd.Series(["1.4B", 7e10, None, "3e2K", "2.5 T"]))
+    np.testing.assert_array_equal(got.to_numpy(), [1.4e9, 7e10, np.nan, 3e5, 2.5e12])
+    with pytest.raises(DataError, match=r"row 0: '1,4B', row 1: 'big'"):
+        bs.parse_counts(pd.Series(["1,4B", "big", "1M"]))
+    # a column that is not counts keeps the plain advice
+    with pytest.raises(DataError, match="Convert or drop those rows"):
+        validate(df.assign(N=["a"] * 7), chinchilla, y="loss")
