@@ -215,7 +215,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
     f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png, "
-                   "report.md")
+                   "report.md, report.tex")
     f.add_argument("--prob", type=float, default=0.9, help="interval probability (0.9)")
     f.add_argument(
         "--kind",
@@ -561,7 +561,9 @@ def _cmd_fit(args, out) -> int:
             optimal.to_csv(outdir / "compute_optimal.csv", index=False)
         plotted = avg if avg is not None else fits[law.name]
         # the paper-ready report: model, priors, data, diagnostics, forecast, calibration
-        (outdir / "report.md").write_text(plotted.report(target=new, prob=args.prob).markdown())
+        rep = plotted.report(target=new, prob=args.prob)
+        (outdir / "report.md").write_text(rep.markdown())
+        (outdir / "report.tex").write_text(rep.latex())  # the same tables, for a paper
         ax = plotted.plot(new=new, prob=args.prob)
         fig = ax.figure
         fig.tight_layout()
@@ -569,7 +571,8 @@ def _cmd_fit(args, out) -> int:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-        written = ["summary.csv", "report.md"] + (["predictions.csv"] if pred is not None else [])
+        written = ["summary.csv", "report.md", "report.tex"]
+        written += ["predictions.csv"] if pred is not None else []
         written += ["compute_optimal.csv"] if optimal is not None else []
         print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
     return 0

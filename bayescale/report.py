@@ -8,7 +8,7 @@ writes them as CSV files (``Report.to_csv(folder)``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,45 @@ class Report:
             parts.append("")
         return "\n".join(parts)
 
+    def latex(self, tables: Sequence[str] | None = None) -> str:
+        r"""Render tables as LaTeX ``booktabs`` tables, ready for a paper.
+
+        Parameters
+        ----------
+        tables : list of str, optional
+            Which tables, in order (default: all, e.g. ``["parameters", "forecast"]``).
+            Each becomes a ``table`` float with its name as caption and a label
+            ``tab:<name>``; text is escaped, numbers get four significant digits.
+            Needs ``\usepackage{booktabs}``.
+
+        Examples
+        --------
+        >>> rep = Report("fit", {"forecast": pd.DataFrame({"median": [1.93], "lower_90": [1.87]},
+        ...                                               index=pd.Index(["70B"], name="N"))})
+        >>> print(rep.latex())  # doctest: +NORMALIZE_WHITESPACE
+        \begin{table}
+        \centering
+        \caption{fit: forecast}
+        \label{tab:forecast}
+        \begin{tabular}{lrr}
+        \toprule
+        N & median & lower\_90 \\
+        \midrule
+        70B & 1.93 & 1.87 \\
+        \bottomrule
+        \end{tabular}
+        \end{table}
+        """
+        names = list(self.tables) if tables is None else list(tables)
+        unknown = [n for n in names if n not in self.tables]
+        if unknown:
+            raise BayescaleError(
+                f"The report has no table(s) {unknown}; it has {list(self.tables)}."
+            )
+        return "\n\n".join(
+            _tex_table(self.tables[n], f"{self.title}: {n}", _tex_label(n)) for n in names
+        )
+
     def _repr_markdown_(self) -> str:
         return self.markdown()
 
@@ -105,6 +144,35 @@ def _md_table(df: pd.DataFrame) -> str:
     for idx, row in df.iterrows():
         cells = [_fmt(idx)] + [_fmt(v) for v in row.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: LaTeX's special characters and what stands for each in text
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def _tex(v: Any) -> str:
+    text = _fmt(v).replace("\\|", "|")  # _fmt escapes pipes for Markdown only
+    return "".join(_TEX.get(c, c) for c in text)
+
+
+def _tex_label(name: str) -> str:
+    return "tab:" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+
+
+def _tex_table(df: pd.DataFrame, caption: str, label: str) -> str:
+    cols = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    align = "l" + "".join(
+        "r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns
+    )
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{_tex(caption)}}}",
+             rf"\label{{{label}}}", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
+             " & ".join(_tex(c) for c in cols) + r" \\", r"\midrule"]
+    for idx, row in df.iterrows():
+        lines.append(" & ".join([_tex(idx)] + [_tex(v) for v in row.tolist()]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)
 
 

@@ -208,3 +208,23 @@ def test_crps_is_scored_on_the_log_scale_for_log_link_laws():
     clipped = np.clip(logd, np.log(np.finfo(float).tiny), 700)
     np.testing.assert_allclose(got, crps_ensemble(clipped, np.log(y)), rtol=1e-9)
     assert np.all(got < 0.2)
+
+
+def test_report_latex_escapes_text_and_selects_tables():
+    from bayescale.report import Report
+
+    rep = Report("fit of law_x", {
+        "model": pd.DataFrame({"value": ["E + A * N^(-alpha)", "auto -> studentt <= 0.5"]},
+                              index=pd.Index(["equation", "likelihood_choice"], name="item")),
+        "forecast": pd.DataFrame({"median": [1.93456], "upper_90": [2.0]},
+                                 index=pd.Index([7e10], name="N")),
+    })
+    tex = rep.latex(["forecast", "model"])
+    assert tex.index(r"\label{tab:forecast}") < tex.index(r"\label{tab:model}")
+    assert r"\caption{fit of law\_x: forecast}" in tex and r"\begin{tabular}{lrr}" in tex
+    assert r"7e+10 & 1.935 & 2 \\" in tex and r"\begin{tabular}{ll}" in tex
+    assert r"N\textasciicircum{}(-alpha)" in tex
+    assert r"auto -\textgreater{} studentt \textless{}= 0.5" in tex
+    assert rep.latex().count(r"\begin{table}") == 2
+    with pytest.raises(bs.BayescaleError, match=r"no table\(s\) \['priors'\]"):
+        rep.latex(["priors"])

@@ -164,6 +164,13 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     md = (out_dir / "report.md").read_text()
     for section in ("## Parameters", "## Forecast", "## Calibration", "extrapolation_share"):
         assert section in md, section
+    # the same tables for a paper: one booktabs float each, with the forecast's numbers
+    tex = (out_dir / "report.tex").read_text()
+    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == md.count("\n## ") - (
+        "## Notes" in md)
+    fc = pd.read_csv(out_dir / "predictions.csv")
+    assert r"\label{tab:forecast}" in tex and f"{fc['median'].iloc[0]:.4g}" in tex
+    assert "extrapolation\\_share" in tex and "lower_90" not in tex  # escaped
 
     truth = dict(ds.REGISTRY["synthetic_chinchilla"]["truth"])
     truth.pop("noise_sd_log")
