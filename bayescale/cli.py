@@ -334,9 +334,9 @@ def read_table(file: str | Path) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "runs.csv")
-    >>> _ = open(path, "w").write("params;loss\n1e8;3.1\n1e9;2.6\n")
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "runs.csv"
+    >>> _ = path.write_text("params;loss\n1e8;3.1\n1e9;2.6\n")
     >>> read_table(path).columns.tolist()
     ['params', 'loss']
     """
