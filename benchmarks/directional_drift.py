@@ -48,6 +48,9 @@ def one_split(name, train, test, law, x, y, settings, seed=0) -> dict:
         new = test[list((x or {}).values()) or list(f.law.inputs)]
         d = f.draws(new, extrapolation=False, random_seed=seed).values
         res = f.calibration.residuals
+    if len(res) == 0:  # too few rows below every cutoff: no inner forecast to learn from
+        print(f"{name}: no inner forecasts, skipped", flush=True)
+        return {"split": name, "inner_n": 0}
     r = res["residual"].to_numpy()
     dist = res["decades"].to_numpy()
     w = 1.0 / res["predictive_sd"].to_numpy() ** 2
@@ -89,6 +92,8 @@ def main():
             rows.append(one_split(name, train, test, law, x, y, settings))
     tab = pd.DataFrame(rows)
     tab.to_csv(RESULTS / f"{args.out}.csv", index=False)
+    skipped = int((tab["inner_n"] == 0).sum())
+    tab = tab[tab["inner_n"] > 0]
     agree = int(tab["same_sign"].sum())
     lines = [
         "# Inner forecasts' bias against the real forecast's bias",
@@ -100,7 +105,8 @@ def main():
         "",
         f"The inner bias has the real forecast's sign in {agree} of {len(tab)} splits; "
         f"median absolute relative error {tab['are'].median():.4f} plain, "
-        f"{tab['are_corrected'].median():.4f} with the inner bias carried forward.",
+        f"{tab['are_corrected'].median():.4f} with the inner bias carried forward"
+        + (f" ({skipped} splits without inner forecasts left out)." if skipped else "."),
     ]
     (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[-1:]))
