@@ -101,7 +101,7 @@ def main():
         f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
         f"Command: `python benchmarks/directional_drift.py {' '.join(sys.argv[1:])}`",
         "",
-        md_table(tab.round(4)),
+        md_table(tab.round(4).assign(split=tab["split"].str.replace("|", "\\|"))),
         "",
         f"The inner bias has the real forecast's sign in {agree} of {len(tab)} splits; "
         f"median absolute relative error {tab['are'].median():.4f} plain, "
