@@ -366,9 +366,12 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         problems.append(f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: {why}")
     ess_goal = min(ESS_MIN_PER_CHAIN * nchains, 0.5 * nchains * ndraws)
     if min_bulk < ess_goal or min_tail < ess_goal:
+        # name only what falls short: "tail 225 < 200" read as a contradiction
+        low = ", ".join(f"{k} {v:.0f}" for k, v in (("bulk", min_bulk), ("tail", min_tail))
+                        if v < ess_goal)
         problems.append(
-            f"low effective sample size (bulk {min_bulk:.0f}, tail {min_tail:.0f} < "
-            f"{ess_goal:.0f}): intervals are noisy; draw more samples."
+            f"low effective sample size ({low} < {ess_goal:.0f}): intervals are noisy; "
+            "draw more samples."
         )
     return {
         "divergences": div,

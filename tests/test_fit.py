@@ -282,6 +282,34 @@ def test_separate_modes_are_named_and_slow_mixing_is_not():
     assert "different modes" not in msg and "run more tuning/draws" in msg
 
 
+def test_low_ess_names_only_the_sizes_that_fall_short():
+    import re
+
+    from bayescale.sampling import diagnose
+
+    iid = diagnose(_idata(np.random.default_rng(1).normal(size=(4, 200))), ["E"])
+    assert not [p for p in iid["problems"] if "effective sample size" in p]
+    # AR(1) chains, 4 x 200 draws (goal 400): at rho 0.4-0.5 only the bulk ESS falls short
+    # (the message said "bulk 234, tail 470 < 400"), at 0.6 both do
+    rng = np.random.default_rng(0)
+    tails = []
+    for rho in (0.3, 0.4, 0.5, 0.6):
+        z = np.zeros((4, 200))
+        for t in range(1, 200):
+            z[:, t] = rho * z[:, t - 1] + rng.normal(size=4)
+        diag = diagnose(_idata(z), ["E"])
+        msgs = [p for p in diag["problems"] if "effective sample size" in p]
+        if not msgs:
+            continue
+        (msg,) = msgs
+        named = dict(re.findall(r"(bulk|tail) (\d+)", msg))
+        goal = float(re.search(r"< (\d+)\)", msg).group(1))
+        assert ("bulk" in named) == (diag["min_ess_bulk"] < goal), msg
+        assert ("tail" in named) == (diag["min_ess_tail"] < goal), msg
+        tails.append("tail" in named)
+    assert False in tails and True in tails  # both kinds of message were checked
+
+
 @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
 def _nan_law(x, *, E):
     return E + np.nan * x  # NaN for every row (and no NumPy warning on the numpy path)
