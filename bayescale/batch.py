@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
-from .data import as_frame
+from .data import from_table
 from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
@@ -47,8 +47,7 @@ def _frames_by_key(func: Callable[..., list[Fit]]) -> Callable[..., Any]:
         items = list(frames.values()) if keys is not None else list(frames)
         for k, df in enumerate(items):
             name = f"series {keys[k]!r}" if keys is not None else f"item {k}"
-            if callable(getattr(df, "to_pandas", None)):  # polars, pyarrow
-                items[k] = df = as_frame(df, name)
+            items[k] = df = from_table(df, name)
             if not isinstance(df, pd.DataFrame):
                 raise BayescaleError(
                     f"{func.__name__} takes a list of DataFrames (or a dict name -> DataFrame), "

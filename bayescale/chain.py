@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import as_frame
+from .data import as_rows
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,10 +51,7 @@ class Chain:
     default_loss_kind: ClassVar[str] = "predictive"
 
     def _new(self, new: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
-        if isinstance(new, Mapping):
-            new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
-        if callable(getattr(new, "to_pandas", None)):  # polars, pyarrow
-            new = as_frame(new, "New rows")
+        new = as_rows(new)
         if not isinstance(new, pd.DataFrame):
             raise BayescaleError(f"new rows must be a DataFrame or dict, got {type(new).__name__}.")
         return new.reset_index(drop=True)

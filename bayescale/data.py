@@ -10,6 +10,7 @@ naming the column, the rows and the values, and saying what to do.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def as_frame(obj: object, what: str = "Data") -> pd.DataFrame:
     if isinstance(obj, pd.DataFrame):
         return obj
     to_pandas = getattr(obj, "to_pandas", None)
-    if callable(to_pandas) and not isinstance(obj, (pd.Series, np.ndarray)):
+    if callable(to_pandas):
         try:
             out = to_pandas()
         except Exception as err:  # the converter's own failure, said in its words
@@ -67,6 +68,37 @@ def as_frame(obj: object, what: str = "Data") -> pd.DataFrame:
         f"converted with its .to_pandas()), got {type(obj).__name__}. A dict of columns: "
         "pd.DataFrame(d); a list of rows: pd.DataFrame(rows, columns=[...])."
     )
+
+
+def from_table(obj: Any, what: str = "Data") -> Any:
+    """``obj`` converted by :func:`as_frame` when it is another library's table, else as is.
+
+    For callers with an error of their own for what is neither (a list of frames, say).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> type(from_table(pa.table({"N": [1e8]}))).__name__, from_table([1, 2])
+    ('DataFrame', [1, 2])
+    """
+    if not isinstance(obj, pd.DataFrame) and callable(getattr(obj, "to_pandas", None)):
+        return as_frame(obj, what)
+    return obj
+
+
+def as_rows(new: Any, what: str = "New rows") -> Any:
+    """Rows to forecast as a DataFrame: a dict of columns (scalars too) or another table.
+
+    Anything else is returned as it is, for the caller's own error.
+
+    Examples
+    --------
+    >>> as_rows({"N": 7e10, "D": [1.4e12]}).to_dict("list")
+    {'N': [70000000000.0], 'D': [1400000000000.0]}
+    """
+    if isinstance(new, Mapping):
+        return pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+    return from_table(new, what)
 
 
 def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, str | float]:

@@ -238,10 +238,7 @@ class Fit:
     def _frame(self, new: pd.DataFrame | Mapping[str, Any] | None) -> pd.DataFrame:
         if new is None:
             return self.data.drop(columns="y")
-        if isinstance(new, Mapping):
-            new = pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
-        if callable(getattr(new, "to_pandas", None)):  # polars, pyarrow
-            new = _data.as_frame(new, "New rows")
+        new = _data.as_rows(new)
         if not isinstance(new, pd.DataFrame):
             raise DataError(
                 f"New rows must be a DataFrame or a dict of columns, e.g. "
@@ -567,13 +564,10 @@ class Fit:
         Forecast tables (``predict``, ``decompose``) start from it, so a fit with
         ``x={"x": "N"}`` reports ``N`` as it was given, not the law's input name.
         """
-        if isinstance(new, pd.DataFrame):
-            return new.copy()
         if new is None:
             return self.user_frame().drop(columns=self.spec.y)
-        if callable(getattr(new, "to_pandas", None)):  # polars, pyarrow
-            return _data.as_frame(new, "New rows")
-        return pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        rows = _data.as_rows(new)
+        return rows.copy() if rows is new else rows
 
     def refit(self, rows: Any = None, **overrides: Any) -> Fit:
         """Fit the same law, priors, pooling and sampler settings to a subset of rows.

@@ -53,7 +53,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import as_frame
+from .data import from_table
 from .errors import BayescaleError
 from .law import Law, get_law
 
@@ -287,8 +287,7 @@ def fit_many(
         items = list(frames)
     for i, d in enumerate(items):
         where = keys[i] if keys is not None else i
-        if callable(getattr(d, "to_pandas", None)):  # polars, pyarrow
-            items[i] = d = as_frame(d, f"series {where!r}")
+        items[i] = d = from_table(d, f"series {where!r}")
         if not isinstance(d, pd.DataFrame):
             raise BayescaleError(
                 f"fit_many needs a DataFrame per series; item {where!r} is a "

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import as_frame
+from .data import from_table
 from .errors import BayescaleError
 from .law import Law, get_law
 
@@ -352,8 +352,7 @@ def sbc(
     if isinstance(n_sims, bool) or not isinstance(n_sims, (int, np.integer)) or n_sims < 2:
         raise BayescaleError(f"n_sims must be an integer >= 2, got {n_sims!r}.")
     check_settings(draws, tune, chains, target_accept, random_seed)
-    if callable(getattr(design, "to_pandas", None)):  # polars, pyarrow
-        design = as_frame(design, "design")
+    design = from_table(design, "design")
     if not isinstance(design, pd.DataFrame) or len(design) == 0:
         raise BayescaleError("design must be a non-empty DataFrame of the law's input rows.")
     if likelihood == "auto":
