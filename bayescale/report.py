@@ -127,23 +127,28 @@ class Report:
         return out
 
 
-def _fmt(v: Any) -> str:
+def _text(v: Any) -> str:
+    """A cell as text: floats to four significant digits, a line break as a space."""
     if isinstance(v, (float, np.floating)):
-        if not np.isfinite(v):
-            return str(v)
-        a = abs(float(v))
-        if a != 0 and (a >= 1e5 or a < 1e-3):
-            return f"{float(v):.4g}"
-        return f"{float(v):.4g}"
-    return str(v).replace("|", "\\|").replace("\n", " ")
+        return str(v) if not np.isfinite(v) else f"{float(v):.4g}"
+    return str(v).replace("\n", " ")
+
+
+def _fmt(v: Any) -> str:
+    """A Markdown table cell (a pipe would end the cell)."""
+    return _text(v).replace("|", "\\|")
+
+
+def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[Any]]]:
+    """Header (the index's name, then the columns) and rows (index value, then values)."""
+    header = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    return header, [[idx, *row.tolist()] for idx, row in df.iterrows()]
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    cols = [str(df.index.name or "")] + [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in df.iterrows():
-        cells = [_fmt(idx)] + [_fmt(v) for v in row.tolist()]
-        lines.append("| " + " | ".join(cells) + " |")
+    header, rows = _cells(df)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -154,8 +159,7 @@ _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#
 
 
 def _tex(v: Any) -> str:
-    text = _fmt(v).replace("\\|", "|")  # _fmt escapes pipes for Markdown only
-    return "".join(_TEX.get(c, c) for c in text)
+    return "".join(_TEX.get(c, c) for c in _text(v))
 
 
 def _tex_label(name: str) -> str:
@@ -163,15 +167,14 @@ def _tex_label(name: str) -> str:
 
 
 def _tex_table(df: pd.DataFrame, caption: str, label: str) -> str:
-    cols = [str(df.index.name or "")] + [str(c) for c in df.columns]
+    header, rows = _cells(df)
     align = "l" + "".join(
         "r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns
     )
     lines = [r"\begin{table}", r"\centering", rf"\caption{{{_tex(caption)}}}",
              rf"\label{{{label}}}", rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-             " & ".join(_tex(c) for c in cols) + r" \\", r"\midrule"]
-    for idx, row in df.iterrows():
-        lines.append(" & ".join([_tex(idx)] + [_tex(v) for v in row.tolist()]) + r" \\")
+             " & ".join(_tex(c) for c in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(_tex(v) for v in row) + r" \\" for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)
 
