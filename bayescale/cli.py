@@ -34,7 +34,14 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import BayescaleError, DataError, PoolingWarning, PriorWarning, SamplingWarning
+from .errors import (
+    BayescaleError,
+    DataError,
+    PoolingWarning,
+    PriorWarning,
+    SamplingWarning,
+    hints_for,
+)
 
 PROG = "bayescale"
 EXIT_USAGE = 2
@@ -471,6 +478,7 @@ def _cmd_fit(args, out) -> int:
         raise BayescaleError(
             f"--x maps {unknown}, which are not inputs of law {law.name!r}; "
             f"its inputs are {list(law.inputs)} (e.g. --x {law.inputs[0]}=your_column)."
+            + hints_for(unknown, law.inputs)
         )
     fixed = parse_fixed(args.fix) if args.fix else None
     new = parse_predict(args.predict, law, x) if args.predict else None

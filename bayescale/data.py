@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, did_you_mean, hints_for
 from .law import Law
 
 CANONICAL = {"N": "parameters", "D": "training tokens", "C": "training FLOPs (default 6*N*D)"}
@@ -120,6 +120,7 @@ def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, st
         raise DataError(
             f"x= maps {sorted(unknown)}, which are not inputs of law {law.name!r}; "
             f"its inputs are {list(law.inputs)}. Use x={{input: column}}."
+            + hints_for(sorted(unknown), law.inputs)
         )
     return {inp: x.get(inp, inp) for inp in law.inputs}
 
@@ -253,7 +254,8 @@ def validate(
                         "the chance level is never fitted."
                     )
                 raise DataError(
-                    f"Column {col!r} ({role}{hint}) is missing. Available columns: "
+                    f"Column {col!r} ({role}{hint}) is missing.{did_you_mean(col, df.columns)} "
+                    "Available columns: "
                     f"{list(df.columns)}. Rename it or map it with x={{{inp!r}: 'your_column'}}."
                 )
         else:
@@ -272,7 +274,8 @@ def validate(
             y = law.response
         if y not in df.columns:
             raise DataError(
-                f"Response column {y!r} is missing. Available columns: {list(df.columns)}. "
+                f"Response column {y!r} is missing.{did_you_mean(y, df.columns)} Available "
+                f"columns: {list(df.columns)}. "
                 "Pass y='your_column'."
             )
         s = _numeric(df, y, "response")
@@ -298,8 +301,9 @@ def validate(
         if g not in df.columns:
             role = "run=" if g == run else "pooled="
             raise DataError(
-                f"Group column {g!r} (named in {role}) is missing. Available columns: "
-                f"{list(df.columns)}. Add the column or remove {g!r} from {role}"
+                f"Group column {g!r} (named in {role}) is missing.{did_you_mean(g, df.columns)} "
+                "Available columns: "
+                f"{list(df.columns)}. Add the column or remove {g!r} from {role}."
             )
         if g in out.columns:
             role = "run=" if g == run else "pooled="
@@ -319,7 +323,10 @@ def validate(
         out[g] = lab.astype(str)
     for e in extra:
         if e not in df.columns:
-            raise DataError(f"Column {e!r} is missing. Available columns: {list(df.columns)}.")
+            raise DataError(
+                f"Column {e!r} is missing.{did_you_mean(e, df.columns)} Available columns: "
+                f"{list(df.columns)}."
+            )
         out[e] = df[e]
     if n_params is not None and require_y and len(out) < n_params:
         raise DataError(
@@ -454,7 +461,8 @@ def prepare_counts(
     if n_col not in df.columns:
         raise DataError(
             f"This likelihood needs the number of trials (questions) per row: column "
-            f"{n_col!r} is missing. Available columns: {list(df.columns)}. Add it, pass "
+            f"{n_col!r} is missing.{did_you_mean(n_col, df.columns)} Available columns: "
+            f"{list(df.columns)}. Add it, pass "
             "trials='your_column', or use likelihood='beta' when only a score is known."
         )
     n = check_trials(df, n_col)
@@ -534,8 +542,8 @@ def filter_checkpoints(
     for col, role in [(run, "run="), (D, "D="), (total, "total=")]:
         if col is not None and col not in df.columns:
             raise DataError(
-                f"Column {col!r} (named in {role}) is missing. Available columns: "
-                f"{list(df.columns)}."
+                f"Column {col!r} (named in {role}) is missing.{did_you_mean(col, df.columns)} "
+                f"Available columns: {list(df.columns)}."
             )
     lab = df[run]
     if lab.isna().any():

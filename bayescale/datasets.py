@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError
+from .errors import DatasetError, did_you_mean
 
 # "list" is left out: a star import would shadow the builtin
 __all__ = ["REGISTRY", "cache_dir", "list_datasets", "load", "path"]
@@ -59,7 +59,8 @@ _TIMEOUT_S = 60
 def _entry(name: str) -> dict[str, Any]:
     if name not in REGISTRY:
         raise DatasetError(
-            f"Unknown dataset {name!r}. Known datasets: {sorted(REGISTRY)} "
+            f"Unknown dataset {name!r}.{did_you_mean(name, REGISTRY)} Known datasets: "
+            f"{sorted(REGISTRY)} "
             "(bayescale.datasets.list() describes them)."
         )
     return REGISTRY[name]

@@ -7,6 +7,9 @@ parameter and says what to do.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class BayescaleError(ValueError):
     """Base class for user-facing errors (bad data, unknown law, bad option)."""
@@ -34,3 +37,51 @@ class PoolingWarning(UserWarning):
 
 class PriorWarning(UserWarning):
     """A default prior was adapted to the data, e.g. an input that looks like other units."""
+
+
+def did_you_mean(name: object, options: Iterable[object], *, name_it: bool = False) -> str:
+    """A ``" Did you mean 'x'?"`` hint for a misspelt name, or ``""`` when none is close.
+
+    A name that differs only in case, or in ``-``/``_``/spaces, wins; otherwise
+    :func:`difflib.get_close_matches` (ratio 0.6 or more) names up to two candidates.
+    ``name_it=True`` says which name the hint is for (``" For 'alpah', did you mean
+    'alpha'?"``), for messages that list several unknown names.
+
+    Examples
+    --------
+    >>> did_you_mean("chinchila", ["chinchilla", "kaplan"])
+    " Did you mean 'chinchilla'?"
+    >>> did_you_mean("Loss", ["N", "D", "loss"])
+    " Did you mean 'loss'?"
+    >>> did_you_mean("xyz", ["chinchilla"])
+    ''
+    """
+    opts = [o for o in options if isinstance(o, str)]
+    if not isinstance(name, str) or not opts:
+        return ""
+
+    def key(text: str) -> str:
+        return text.lower().replace("-", "_").replace(" ", "_")
+
+    same = [o for o in opts if key(o) == key(name) and o != name]
+    close = same or difflib.get_close_matches(name, opts, n=2, cutoff=0.6)
+    if not close:
+        lowered = {key(o): o for o in opts}
+        close = [lowered[k] for k in difflib.get_close_matches(key(name), list(lowered), n=2,
+                                                               cutoff=0.6)]
+    if not close:
+        return ""
+    which = " or ".join(repr(c) for c in close)
+    return f" For {name!r}, did you mean {which}?" if name_it else f" Did you mean {which}?"
+
+
+def hints_for(names: Iterable[object], options: Iterable[object]) -> str:
+    """:func:`did_you_mean` for each of several unknown names (each named when more than one).
+
+    Examples
+    --------
+    >>> hints_for(["alpah", "bta"], ["alpha", "beta"])
+    " For 'alpah', did you mean 'alpha'? For 'bta', did you mean 'beta'?"
+    """
+    names, options = list(names), list(options)
+    return "".join(did_you_mean(n, options, name_it=len(names) > 1) for n in names)

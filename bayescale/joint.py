@@ -65,7 +65,7 @@ import xarray as xr
 
 from . import data as _data
 from .chain import Chain
-from .errors import BayescaleError, DataError, LawError
+from .errors import BayescaleError, DataError, LawError, did_you_mean
 from .law import Law, get_law
 from .model import ModelSpec, add_law, add_likelihood
 
@@ -340,7 +340,8 @@ def fit_joint(
     # ------------------------------------------------------------- which rows per stage
     if loss not in data.columns:
         raise DataError(
-            f"Loss column {loss!r} (stage 1's response) is missing. Available columns: "
+            f"Loss column {loss!r} (stage 1's response) is missing."
+            f"{did_you_mean(loss, data.columns)} Available columns: "
             f"{list(data.columns)}. Pass loss='your_column'."
         )
     if accuracy is not None:
@@ -352,7 +353,8 @@ def fit_joint(
     if acc_col not in data.columns:
         raise DataError(
             f"Accuracy column {accuracy or 'accuracy'!r} (stage 2's response) is missing, and "
-            f"there is no 'correct' count column. Available columns: {list(data.columns)}. "
+            f"there is no 'correct' count column.{did_you_mean(acc_col, data.columns)} "
+            f"Available columns: {list(data.columns)}. "
             "Pass accuracy='your_column', or give 'correct' and 'n'."
         )
     has_loss = _present(data, loss)
@@ -392,7 +394,8 @@ def fit_joint(
         if n_col not in data.columns:
             raise DataError(
                 f"Counts in 'correct' need the number of trials per row: column {n_col!r} is "
-                f"missing. Available columns: {list(data.columns)}. Add it or pass trials=."
+                f"missing.{did_you_mean(n_col, data.columns)} Available columns: "
+                f"{list(data.columns)}. Add it or pass trials=."
             )
         if not get_likelihood(lik2).needs_trials:
             # a non-count likelihood (beta) is fitted to the fraction correct

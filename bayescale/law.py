@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LawError
+from .errors import LawError, did_you_mean, hints_for
 from .priors import Prior, as_prior
 
 #: Default reference scales for centred power-law terms (LAWS.md section 0).
@@ -131,6 +131,7 @@ class Law:
             raise LawError(
                 f"Unknown prior name(s) {sorted(unknown)} for law {self.name!r}; "
                 f"its parameters are {list(self.params)}."
+                + hints_for(sorted(unknown), self.params)
             )
         merged = dict(self.priors)
         merged.update({k: as_prior(v, k) for k, v in priors.items()})
@@ -293,7 +294,8 @@ def get_law(law_or_name: str | Law) -> Law:
     if name not in _REGISTRY:
         aliases = ", ".join(f"{a} -> {t}" for a, t in ALIASES.items())
         raise LawError(
-            f"Unknown law {law_or_name!r}. Known laws: {sorted(_REGISTRY)} (also by the "
+            f"Unknown law {law_or_name!r}.{did_you_mean(law_or_name, [*_REGISTRY, *ALIASES])}"
+            f" Known laws: {sorted(_REGISTRY)} (also by the "
             f"catalogue's names: {aliases}). Define your own with the @bayescale.law "
             "decorator."
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LawError
+from .errors import LawError, did_you_mean
 from .priors import Prior
 
 
@@ -296,5 +296,8 @@ def get_likelihood(name: str) -> Likelihood:
     ['nu', 'sigma']
     """
     if name not in _LIKELIHOODS:
-        raise LawError(f"Unknown likelihood {name!r}; known: {sorted(_LIKELIHOODS)}.")
+        raise LawError(
+            f"Unknown likelihood {name!r}; known: {sorted(_LIKELIHOODS)}."
+            + did_you_mean(name, _LIKELIHOODS)
+        )
     return _LIKELIHOODS[name]

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import BayescaleError, DataError, LawError, PriorWarning
+from .errors import BayescaleError, DataError, LawError, PriorWarning, hints_for
 from .law import REFERENCE_SCALES, Law, sigmoid
 from .likelihoods import get_likelihood
 from .priors import Prior, as_prior, check_prior, create, interval_bounds
@@ -272,6 +272,7 @@ def make_spec(
         raise LawError(
             f"Unknown prior name(s) {sorted(unknown)} for law {law.name!r}; "
             f"known names are {sorted(allowed)}."
+            + hints_for(sorted(unknown), allowed)
         )
     merged: dict[str, Prior] = dict(law.priors)
     merged.update(lik.priors)

@@ -1,5 +1,6 @@
 """Every bad input raises a bayescale error naming the column, rows and values."""
 
+import re
 import warnings
 
 import numpy as np
@@ -91,6 +92,37 @@ def test_non_positive_input_and_loss(df):
     df.loc[5, "loss"] = -1.0
     with pytest.raises(DataError, match=r"'loss' must be positive.*row 5: -1.0"):
         validate(df, chinchilla, y="loss")
+
+
+def test_misspelt_names_get_the_close_name_in_the_error(df):
+    """Case, a letter too few or swapped, '-' for '_': the error names the likely fix."""
+    cases = [
+        (lambda: validate(df.rename(columns={"loss": "Loss"}), chinchilla, y="loss"), DataError,
+         "Response column 'loss' is missing. Did you mean 'Loss'?"),
+        (lambda: validate(df.rename(columns={"N": "n"}), chinchilla, y="loss"), DataError,
+         "is missing. Did you mean 'n'? Available columns"),
+        (lambda: validate(df.assign(family="a"), power_law, y="loss", x={"x": "N"},
+                          groups=["Family"]), DataError, "Did you mean 'family'?"),
+        (lambda: bs.fit(df, "chinchila"), LawError, "Did you mean 'chinchilla'?"),
+        (lambda: bs.fit(df, "saturating_power_lw"), LawError,
+         "Did you mean 'saturating_power_law' or 'broken_power_law'?"),
+        (lambda: bs.fit(df, "chinchilla", likelihood="student_t"), LawError,
+         "Did you mean 'studentt'?"),
+        (lambda: bs.fit(df, "chinchilla", priors={"alpah": 0.3, "bta": 0.3}), LawError,
+         "For 'alpah', did you mean 'alpha'? For 'bta', did you mean 'beta'?"),
+        (lambda: chinchilla.with_priors(Alpha=0.3), LawError, "Did you mean 'alpha'?"),
+        (lambda: validate(df, chinchilla, y="loss", x={"n": "N"}), DataError,
+         "Did you mean 'N'?"),
+        (lambda: bs.datasets.load("synthetic-chinchilla"), bs.errors.DatasetError,
+         "Did you mean 'synthetic_chinchilla'?"),
+    ]
+    for call, error, needle in cases:
+        with pytest.raises(error, match=re.escape(needle)):
+            call()
+    # nothing close: no hint
+    with pytest.raises(LawError) as info:
+        bs.fit(df, "quadratic")
+    assert "Did you mean" not in str(info.value)
 
 
 def test_fewer_points_than_parameters(df):
