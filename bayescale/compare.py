@@ -357,7 +357,7 @@ def leave_future_out(
         )
     seen = runs_seen_note(tasks[0][0], tests[0], fits[names[0]].spec.run)
     if seen and warn:
-        warnings.warn(seen, UserWarning, stacklevel=3)
+        warn(seen, UserWarning)
     notes = {}
     for name, (rows, _, _) in zip(names, tasks):
         k = fits[name].spec.free_parameter_count()
@@ -476,8 +476,6 @@ def compare(
     >>> table = bs.compare({"chinchilla": f1, "kaplan": f2},
     ...                    lfo=dict(quantile=0.8, by="C"))  # doctest: +SKIP
     """
-    import warnings
-
     import arviz as az
 
     if not isinstance(fits, Mapping) or len(fits) < 2:

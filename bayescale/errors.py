@@ -8,7 +8,12 @@ parameter and says what to do.
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import warnings
 from collections.abc import Iterable
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class BayescaleError(ValueError):
@@ -85,3 +90,20 @@ def hints_for(names: Iterable[object], options: Iterable[object]) -> str:
     """
     names, options = list(names), list(options)
     return "".join(did_you_mean(n, options, name_it=len(names) > 1) for n in names)
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """:func:`warnings.warn` attributed to the user's line, not to bayescale's internals.
+
+    The warning's file and line are those of the first caller outside the package (the
+    notebook cell or script line that called ``bs.fit``), whatever the call depth inside
+    it, so a warning says where it came from and a filter on the user's module applies.
+
+    Examples
+    --------
+    >>> warn("a group has one row", PoolingWarning)  # doctest: +SKIP
+    """
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -32,7 +32,6 @@ Parameterisation (what NUTS sees)
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import BayescaleError, DataError, LawError, PriorWarning, hints_for
+from .errors import BayescaleError, DataError, LawError, PriorWarning, hints_for, warn
 from .law import REFERENCE_SCALES, Law, sigmoid
 from .likelihoods import get_likelihood
 from .priors import Prior, as_prior, check_prior, create, interval_bounds
@@ -342,13 +341,12 @@ def _warn_fixed_beyond_data(law: Law, merged: Mapping[str, Prior], frame: pd.Dat
         never = "below" if below else "above"
         first = frame.index[past.to_numpy()][0]
         first = first.item() if hasattr(first, "item") else first
-        warnings.warn(
+        warn(
             f"{p} of law {law.name!r} is fixed at {value:g}, {side} {y!r} in the data "
             f"({bound:.4g}; {int(past.sum())} row(s) at or {never} it, e.g. row {first!r}). "
             f"The law's mean is never {never} {p}, so those rows can only be noise: check the "
             f"value and the response's unit, or let {p} be fitted.",
             PriorWarning,
-            stacklevel=4,
         )
 
 
@@ -397,7 +395,7 @@ def reference_scales(
             continue
         log_refs[inp] = log_centres[inp]
         centre = float(np.exp(log_centres[inp]))
-        warnings.warn(
+        warn(
             f"Column {col!r} (input {inp!r} of law {law.name!r}) is centred at {centre:.3g}, "
             f"{abs(off):.1f} decades {'below' if off < 0 else 'above'} {ref:.0e}, the scale "
             f"at which the default priors are stated for a raw count of {_UNIT_NAMES[key]}: "
@@ -407,7 +405,6 @@ def reference_scales(
             f"df[{col!r}] * 1e6 for millions); priors given in raw units (e.g. kaplan's N_c, "
             f"D_c) are not moved.",
             PriorWarning,
-            stacklevel=3,
         )
     return log_refs
 

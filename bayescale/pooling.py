@@ -8,14 +8,13 @@ posterior into a tidy per-group table (:func:`group_effects`, also available as
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .errors import BayescaleError, PoolingWarning
+from .errors import BayescaleError, PoolingWarning, warn
 from .model import (
     DATA_BOUNDED,
     _flat,
@@ -76,7 +75,7 @@ def check_group_sizes(frame: pd.DataFrame, pooled: Mapping[str, tuple[str, ...]]
             )
         else:
             continue
-        warnings.warn(text, PoolingWarning, stacklevel=3)
+        warn(text, PoolingWarning)
         texts.append(text)
     return texts
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import iqr
 
-from .errors import BayescaleError, SamplingWarning
+from .errors import BayescaleError, SamplingWarning, warn
 
 SAMPLERS = ("numpyro", "nutpie", "pymc", "blackjax")
 
@@ -430,4 +430,4 @@ def separated_chains(post, names: list[str], gap: float = MODE_GAP):
 def warn_problems(diag: dict[str, Any], what: str) -> None:
     """Raise a visible :class:`SamplingWarning` for each problem found."""
     for p in diag["problems"]:
-        warnings.warn(f"{what}: {p}", SamplingWarning, stacklevel=3)
+        warn(f"{what}: {p}", SamplingWarning)

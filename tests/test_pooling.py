@@ -279,6 +279,23 @@ def test_small_group_warns_and_names_it():
             bs.fit(df, "power_law", x={"x": "N"}, pooled="family", sampler="nope")
 
 
+def test_warnings_point_at_the_users_line_not_at_bayescale():
+    """A warning raised deep inside bs.fit is attributed to the caller's file and line."""
+    import inspect
+
+    df = pd.concat([_df(), pd.DataFrame({"N": [1e9], "loss": [2.6], "family": ["tiny"]})])
+    units = _df().assign(N=_df()["N"] / 1e6)  # parameters in millions: a PriorWarning
+    for data, category in [(df, PoolingWarning), (units, bs.PriorWarning)]:
+        with pytest.warns(category) as record:
+            with pytest.raises(BayescaleError, match="sampler"):
+                line = inspect.currentframe().f_lineno + 1
+                bs.fit(data, "power_law", x={"x": "N"}, pooled="family", sampler="nope")
+        hits = [w for w in record if issubclass(w.category, category)]
+        assert hits and all(w.filename == __file__ and w.lineno == line for w in hits), [
+            (w.filename, w.lineno) for w in hits
+        ]
+
+
 def test_single_group_warns_that_there_is_nothing_to_pool():
     one = _df().assign(family="only")
     with pytest.warns(PoolingWarning, match=r"'family' has a single level \('only'\).*nothing"):
