@@ -21,7 +21,7 @@ import xarray as xr
 
 from . import data as _data
 from .compiled import COMPILED_SAMPLERS, choose_sampler, sample_compiled
-from .errors import BayescaleError, DataError
+from .errors import BayescaleError, DataError, did_you_mean
 from .law import Law, get_law
 from .likelihoods import get_likelihood
 from .model import (
@@ -278,10 +278,16 @@ class Fit:
                 names[inp] = col
             elif not (col == "C" and {"N", "D"} <= set(new.columns)):  # C = 6 N D
                 either = f"{col!r} or {inp!r}" if col != inp else repr(col)
+                budget = (
+                    " For the loss at the best split of a compute budget, use "
+                    "fit.compute_optimal(C=[...])."
+                    if "C" in new.columns and {"N", "D"} <= set(self.law.inputs)
+                    else did_you_mean(col, new.columns)
+                )
                 raise DataError(
                     f"The new rows need column {either} (input {inp!r} of law "
                     f"{self.law.name!r}, fitted on column {col!r}); available columns: "
-                    f"{list(new.columns)}."
+                    f"{list(new.columns)}.{budget}"
                 )
         return new.rename(columns=names) if names else new
 

@@ -72,6 +72,16 @@ def test_inputs_in_millions_and_billions_get_priors_at_their_centre(sim, chin_fi
     assert float(new["lower"].iloc[0]) < truth < float(new["upper"].iloc[0])
 
 
+def test_new_rows_without_an_input_say_what_to_pass(chin_fit):
+    # a compute budget alone: the allocation is compute_optimal's question, not predict's
+    with pytest.raises(bs.DataError, match=r"available columns: \['C'\]\. For the loss at the "
+                       r"best split of a compute budget, use fit\.compute_optimal"):
+        chin_fit.predict({"C": [1e24]})
+    # a misspelt input: the close column is named
+    with pytest.raises(bs.DataError, match=r"column 'D' .*\['N', 'd'\]\. Did you mean 'd'\?"):
+        chin_fit.predict({"N": [7e10], "d": [1.4e12]})
+
+
 def test_compute_optimal_contains_truth(chin_fit):
     from bayescale.derived import chinchilla_optimum
 
