@@ -652,8 +652,14 @@ def cli_terms(message: str) -> str:
     'Rename it or map it with --x D=your_column.'
     >>> cli_terms("pass a constant with x={'chance': 0.25}; or trials='your_column'")
     'pass a constant with --x chance=0.25; or --trials your_column'
+    >>> cli_terms("map them with x={'N': 'params', 'D': 'tokens'}, y='val_loss'.")
+    'map them with --x N=params,D=tokens, --y val_loss.'
     """
-    message = re.sub(r"\bx=\{'(\w+)': '?([^'}]+)'?\}", r"--x \1=\2", message)
+    def as_option(m: re.Match) -> str:
+        pairs = re.findall(r"'(\w+)': '?([^',}]+)'?", m.group(1))
+        return "--x " + ",".join(f"{k}={v}" for k, v in pairs)
+
+    message = re.sub(r"\bx=\{((?:'\w+': '?[^',}]+'?(?:, )?)+)\}", as_option, message)
     return re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
 
 

@@ -20,6 +20,50 @@ from .law import Law
 
 CANONICAL = {"N": "parameters", "D": "training tokens", "C": "training FLOPs (default 6*N*D)"}
 
+#: Names that tables of training runs often give the canonical inputs and the loss, for a
+#: hint when the canonical column is missing (never mapped silently: the user confirms).
+COMMON_NAMES = {
+    "N": ("params", "parameters", "n_params", "num_params", "nparams", "param_count",
+          "model_size", "non_embedding_params"),
+    "D": ("tokens", "n_tokens", "num_tokens", "ntokens", "training_tokens", "train_tokens",
+          "tokens_seen", "dataset_size"),
+    "C": ("flops", "compute", "training_flops", "train_flops", "flops_used"),
+    "loss": ("val_loss", "eval_loss", "validation_loss", "valid_loss", "test_loss",
+             "train_loss", "training_loss", "final_loss", "lm_loss"),
+}
+
+
+def _alias(name: str, columns: Iterable[Any]) -> Any:
+    """The first column named as tables often name ``name`` (:data:`COMMON_NAMES`)."""
+    lowered = {str(c).lower(): c for c in columns}
+    return next((lowered[a] for a in COMMON_NAMES.get(name, ()) if a in lowered), None)
+
+
+def mapping_hint(cols: Mapping[str, Any], y: str | None, columns: Iterable[Any]) -> str:
+    """A hint mapping every missing canonical input and the response to a common name.
+
+    ``cols`` maps the law's inputs to their columns and ``y`` names the response; each of
+    those that is missing from ``columns`` under its own name (``N``, ``D``, ``C``,
+    ``loss``) and has a column of a common name for it (``params``, ``tokens``,
+    ``val_loss``, ...) is suggested, all at once. Never applied silently.
+
+    Examples
+    --------
+    >>> hint = mapping_hint({"N": "N", "D": "D"}, "loss", ["params", "tokens", "val_loss"])
+    >>> hint.endswith("map them with x={'N': 'params', 'D': 'tokens'}, y='val_loss'.")
+    True
+    """
+    columns = list(columns)
+    x = {inp: _alias(inp, columns) for inp, col in cols.items()
+         if col == inp and col not in columns}
+    x = {k: v for k, v in x.items() if v is not None}
+    resp = _alias(y, columns) if y is not None and y not in columns else None
+    fixes = ["x={" + ", ".join(f"{k!r}: {v!r}" for k, v in x.items()) + "}"] if x else []
+    fixes += [f"y={resp!r}"] if resp is not None else []
+    if not fixes:
+        return ""
+    return " The table seems to name them otherwise: map them with " + ", ".join(fixes) + "."
+
 
 def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:
     idx = list(index[np.asarray(mask)])
@@ -253,9 +297,10 @@ def validate(
                         "Add a 'chance' column or pass a constant with x={'chance': 0.25}; "
                         "the chance level is never fitted."
                     )
+                close = mapping_hint(cols, response, df.columns)
                 raise DataError(
-                    f"Column {col!r} ({role}{hint}) is missing.{did_you_mean(col, df.columns)} "
-                    "Available columns: "
+                    f"Column {col!r} ({role}{hint}) is missing."
+                    f"{close or did_you_mean(col, df.columns)} Available columns: "
                     f"{list(df.columns)}. Rename it or map it with x={{{inp!r}: 'your_column'}}."
                 )
         else:
@@ -273,9 +318,10 @@ def validate(
         if y is None:
             y = law.response
         if y not in df.columns:
+            close = mapping_hint(cols, y, df.columns)
             raise DataError(
-                f"Response column {y!r} is missing.{did_you_mean(y, df.columns)} Available "
-                f"columns: {list(df.columns)}. "
+                f"Response column {y!r} is missing.{close or did_you_mean(y, df.columns)} "
+                f"Available columns: {list(df.columns)}. "
                 "Pass y='your_column'."
             )
         s = _numeric(df, y, "response")

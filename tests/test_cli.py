@@ -117,6 +117,21 @@ def test_bad_column_in_a_csv(capsys, tmp_path):
     assert "Column 'val' (response) must be numeric" in err and "row 1: 'x'" in err
 
 
+def test_a_table_with_common_column_names_gets_the_whole_mapping(capsys, tmp_path):
+    csv = tmp_path / "runs.csv"
+    pd.DataFrame({"Params": [1e8, 1e9], "tokens": [1e9, 1e10], "val_loss": [3.0, 2.8]}).to_csv(
+        csv, index=False
+    )
+    rc, _, err = run_main(capsys, "fit", str(csv), "--law", "chinchilla")
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "map them with --x N=Params,D=tokens, --y val_loss." in err, err
+    # only what is missing is suggested
+    rc, _, err = run_main(capsys, "fit", str(csv), "--law", "chinchilla", "--x",
+                          "N=Params,D=tokens")
+    assert rc == 2 and "Response column 'loss' is missing. The table seems to name them " \
+        "otherwise: map them with --y val_loss." in err, err
+
+
 def test_real_process_error_has_no_traceback():
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(

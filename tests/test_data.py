@@ -119,6 +119,11 @@ def test_misspelt_names_get_the_close_name_in_the_error(df):
     for call, error, needle in cases:
         with pytest.raises(error, match=re.escape(needle)):
             call()
+    # the names tables often use: every missing input and the response, in one hint
+    runs = df.rename(columns={"N": "n_params", "D": "Tokens", "loss": "eval_loss"})
+    with pytest.raises(DataError, match=re.escape(
+            "map them with x={'N': 'n_params', 'D': 'Tokens'}, y='eval_loss'.")):
+        validate(runs, chinchilla, y=None)
     # nothing close: no hint
     with pytest.raises(LawError) as info:
         bs.fit(df, "quadratic")
