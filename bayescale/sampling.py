@@ -369,9 +369,17 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         # name only what falls short: "tail 225 < 200" read as a contradiction
         low = ", ".join(f"{k} {v:.0f}" for k, v in (("bulk", min_bulk), ("tail", min_tail))
                         if v < ess_goal)
+        with warnings.catch_warnings():  # an all-NaN variable (a constant) warns
+            warnings.simplefilter("ignore")
+            worst = min(names, key=lambda v: np.nan_to_num(min(
+                float(np.nanmin(ess_b[v].values)), float(np.nanmin(ess_t[v].values))
+            ), nan=np.inf))
+        # ESS grows about in proportion to the draws; a quarter more for the noise in it
+        lowest = max(min(min_bulk, min_tail), 1.0)
+        more = int(np.ceil(1.25 * ndraws * ess_goal / lowest / 100.0) * 100)
         problems.append(
-            f"low effective sample size ({low} < {ess_goal:.0f}): intervals are noisy; "
-            "draw more samples."
+            f"low effective sample size ({worst}: {low} < {ess_goal:.0f}): intervals are "
+            f"noisy; draw more samples (about draws={more} per chain for this fit)."
         )
     return {
         "divergences": div,

@@ -316,8 +316,24 @@ def test_low_ess_names_only_the_sizes_that_fall_short():
         goal = float(re.search(r"< (\d+)\)", msg).group(1))
         assert ("bulk" in named) == (diag["min_ess_bulk"] < goal), msg
         assert ("tail" in named) == (diag["min_ess_tail"] < goal), msg
+        # the parameter is named, and the advice is a number of draws that would reach the
+        # goal if ESS grows in proportion (with a quarter to spare)
+        assert "(E: " in msg, msg
+        more = int(re.search(r"draws=(\d+) per chain", msg).group(1))
+        lowest = min(diag["min_ess_bulk"], diag["min_ess_tail"])
+        assert 200 * goal / lowest <= more <= 1.25 * 200 * goal / lowest + 100, (msg, lowest)
         tails.append("tail" in named)
     assert False in tails and True in tails  # both kinds of message were checked
+    # of two parameters, the one that mixes slowly is named
+    import arviz as az
+
+    z = np.zeros((4, 200))
+    for t in range(1, 200):
+        z[:, t] = 0.8 * z[:, t - 1] + rng.normal(size=4)
+    two = az.from_dict(posterior={"A": rng.normal(size=(4, 200)), "alpha": z},
+                       sample_stats={"diverging": np.zeros((4, 200), bool)})
+    (msg,) = [p for p in diagnose(two, ["A", "alpha"])["problems"] if "sample size" in p]
+    assert "(alpha: bulk" in msg, msg
 
 
 @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
