@@ -50,6 +50,7 @@ the smallest fitted loss: its distance is in units of the fitted losses' log spa
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -748,6 +749,27 @@ def _calibrate_order(
     return replace(cal, residuals=resid.assign(pit=np.concatenate(pits)))
 
 
+def inner_problem(label: str, problems: Sequence[str]) -> str | None:
+    """The sampling problems of an inner fit as one note, or ``None``.
+
+    Advice to draw more samples names :meth:`Fit.calibrate`'s ``draws``: the inner fits
+    draw ``min(fit draws, 500)`` per chain unless told, whatever ``bs.fit`` drew.
+
+    Examples
+    --------
+    >>> inner_problem("q=0.65", ["low effective sample size (alpha: bulk 387 < 400): "
+    ...                          "draw more samples (about draws=900 per chain)."])[-45:]
+    'For the inner fits: fit.calibrate(draws=900).'
+    """
+    if not problems:
+        return None
+    problem = f"inner fit at cutoff {label}: {'; '.join(problems)}"
+    more = re.search(r"draws=(\d+) per chain", problem)
+    if more:
+        problem += f" For the inner fits: fit.calibrate(draws={more.group(1)})."
+    return problem
+
+
 def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label: str):
     """Refit ``fit`` on the ``train`` rows and forecast the others (on the drift scale).
 
@@ -762,9 +784,7 @@ def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label
         # keeps the full fit's levels (Fit.refit): a run with no rows below the cutoff
         # costs no new compilation
         inner = fit.refit(train, draws=draws, random_seed=seed)
-    problem = None
-    if inner.diagnostics["problems"]:
-        problem = f"inner fit at cutoff {label}: {'; '.join(inner.diagnostics['problems'])}"
+    problem = inner_problem(label, inner.diagnostics["problems"])
     held = fit.data.loc[test]
     held_user = fit.user_frame(test).drop(columns=fit.spec.y)
     inner_draws = inner.draws(held_user, kind="predictive", extrapolation=False).values

@@ -379,7 +379,7 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         more = int(np.ceil(1.25 * ndraws * ess_goal / lowest / 100.0) * 100)
         problems.append(
             f"low effective sample size ({worst}: {low} < {ess_goal:.0f}): intervals are "
-            f"noisy; draw more samples (about draws={more} per chain for this fit)."
+            f"noisy; draw more samples (about draws={more} per chain)."
         )
     return {
         "divergences": div,

@@ -226,5 +226,12 @@ def test_report_latex_escapes_text_and_selects_tables():
     assert r"N\textasciicircum{}(-alpha)" in tex
     assert r"auto -\textgreater{} studentt \textless{}= 0.5" in tex
     assert rep.latex().count(r"\begin{table}") == 2
+    # a setting that is a dict or a list reads as text with its numbers formatted
+    rep = Report("fit", {"sampler": pd.DataFrame(
+        {"value": [{"sample_s": 6.597563131999777, "compiled": True}, [0.5, 0.65, 0.8]]},
+        index=pd.Index(["timing", "inner_cutoffs"], name="setting"))})
+    md = rep.markdown()
+    assert "| timing | sample_s 6.598, compiled True |" in md, md
+    assert "| inner_cutoffs | 0.5, 0.65, 0.8 |" in md, md
     with pytest.raises(bs.BayescaleError, match=r"no table\(s\) \['priors'\]"):
         rep.latex(["priors"])

@@ -319,7 +319,7 @@ def test_low_ess_names_only_the_sizes_that_fall_short():
         # the parameter is named, and the advice is a number of draws that would reach the
         # goal if ESS grows in proportion (with a quarter to spare)
         assert "(E: " in msg, msg
-        more = int(re.search(r"draws=(\d+) per chain", msg).group(1))
+        more = int(re.search(r"draws=(\d+) per chain\)", msg).group(1))
         lowest = min(diag["min_ess_bulk"], diag["min_ess_tail"])
         assert 200 * goal / lowest <= more <= 1.25 * 200 * goal / lowest + 100, (msg, lowest)
         tails.append("tail" in named)
