@@ -233,7 +233,8 @@ def _build_parser() -> argparse.ArgumentParser:
     f.add_argument("--draws", type=int, default=1000)
     f.add_argument("--tune", type=int, default=1000)
     f.add_argument("--chains", type=int, default=4)
-    f.add_argument("--seed", type=int, default=None, help="random seed (reproducible draws)")
+    f.add_argument("--seed", type=int, default=None,
+                   help="random seed (reproducible draws; default: one chosen and printed)")
     f.add_argument(
         "--sampler",
         default="auto",
@@ -499,6 +500,10 @@ def _cmd_fit(args, out) -> int:
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
     sampler = choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler
+    chosen = args.seed is None
+    if chosen:  # one seed for the whole run: the printed forecast, the files and the report
+        # draw the same numbers, and the run can be repeated
+        args.seed = random_seed_for_run()
     fits = {lw.name: _fit_one(df, lw, x, pooled, fixed, args, sampler) for lw in laws}
     if args.drift_by:  # the inner fits run once here, and are saved with each fit
         with _sampling_warnings_to_stderr():
@@ -509,6 +514,10 @@ def _cmd_fit(args, out) -> int:
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for name, result in fits.items():
             print(repr(result), file=out)
+            if chosen:
+                print(f"random seed {args.seed} (chosen for this run; --seed {args.seed} "
+                      "repeats it)", file=out)
+                chosen = False
             if "likelihood_choice" in result.settings:
                 print(f"likelihood: {result.settings['likelihood_choice']}", file=out)
             title = f" of {name}" if len(fits) > 1 else ""
@@ -637,6 +646,19 @@ def _compute_optimal(fit, budgets: list[float], prob: float) -> pd.DataFrame:
     levels = fit.data[columns].drop_duplicates().sort_values(columns)
     return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row))
                       for row in levels.to_dict("records")], ignore_index=True)
+
+
+def random_seed_for_run() -> int:
+    """A seed from the operating system's entropy, for a run not given ``--seed``.
+
+    Examples
+    --------
+    >>> 0 <= random_seed_for_run() < 2**31
+    True
+    """
+    import numpy as np
+
+    return int(np.random.SeedSequence().entropy % 2**31)
 
 
 def cli_terms(message: str) -> str:

@@ -132,6 +132,29 @@ def test_a_table_with_common_column_names_gets_the_whole_mapping(capsys, tmp_pat
         "otherwise: map them with --y val_loss." in err, err
 
 
+def test_a_run_without_a_seed_chooses_one_says_it_and_agrees_with_itself(capsys, tmp_path):
+    import re
+
+    args = ["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
+            "N=1e9,D=2e10", "--draws", "200", "--tune", "200", "--chains", "2"]
+    rc, out, err = run_main(capsys, *args, "--out", str(tmp_path / "a"))
+    assert rc == 0, err
+    seed = int(re.search(r"random seed (\d+) \(chosen for this run; --seed \1 repeats it\)",
+                         out).group(1))
+    pred = pd.read_csv(tmp_path / "a" / "predictions.csv")
+    # the report's forecast is the printed one (it drew its own numbers without a seed)
+    md = (tmp_path / "a" / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| 0 | 1e+09 | 2e+10 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3:6] == [f"{pred[c].iloc[0]:.4g}" for c in ("median", "lower", "upper")], row
+    assert f"| random_seed | {seed} |" in md
+    # and the printed seed repeats the run
+    rc, out2, err = run_main(capsys, *args, "--seed", str(seed), "--out", str(tmp_path / "b"))
+    assert rc == 0, err
+    assert "random seed" not in out2
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "predictions.csv"), pred)
+
+
 def test_real_process_error_has_no_traceback():
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run(
