@@ -30,6 +30,7 @@ from .sampling import (
     check_settings,
     diagnose,
     raise_if_never_started,
+    random_seed_for_run,
     warn_problems,
 )
 
@@ -108,7 +109,7 @@ def fit_batch(
     random_seed : int or list of int, optional
         Seed of each series; an int ``s`` gives series ``k`` the seed ``s + k``, so
         ``bs.fit(frames[k], law, sampler="jax", random_seed=s + k)`` is its separate
-        counterpart.
+        counterpart. Without one a base seed is chosen and recorded, as in :func:`fit`.
     sampler : {"jax", "nutpie", "auto"}
         ``"jax"`` (default): one vmapped JAX program for all series. ``"nutpie"``:
         one nutpie compilation, then a data swap and a sequential fit per series
@@ -142,9 +143,9 @@ def fit_batch(
     frames = list(frames)
     if not frames:
         raise BayescaleError("fit_batch needs at least one data frame, got an empty list.")
-    if one_seed:
-        base = 0 if random_seed is None else int(random_seed)
-        seeds = [None if random_seed is None else base + k for k in range(len(frames))]
+    if one_seed:  # no seed: one is chosen and recorded, as bs.fit does
+        base = random_seed_for_run() if random_seed is None else int(random_seed)
+        seeds = [base + k for k in range(len(frames))]
     else:
         seeds = [int(s) for s in random_seed]
         if len(seeds) != len(frames):
@@ -251,15 +252,12 @@ def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str,
     """
     from .autocorr import auto_choice
 
-    unseeded = seeds[0] is None
-    fits = fit_batch(frames, law, likelihood=None, random_seed=None if unseeded else seeds,
-                     **kw)
+    fits = fit_batch(frames, law, likelihood=None, random_seed=seeds, **kw)
     why = [auto_choice(f) for f in fits]
     redo = [k for k, f in enumerate(fits) if why[k][0] != f.spec.likelihood]
     if redo:  # auto_choice only ever moves a Student-t fit to "ar1"
         refits = fit_batch([frames[k] for k in redo], law, likelihood="ar1",
-                           random_seed=None if unseeded else [seeds[k] for k in redo],
-                           **kw)
+                           random_seed=[seeds[k] for k in redo], **kw)
         for k, f in zip(redo, refits):
             fits[k] = f
     for k, f in enumerate(fits):

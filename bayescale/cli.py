@@ -501,8 +501,9 @@ def _cmd_fit(args, out) -> int:
         outdir.mkdir(parents=True, exist_ok=True)
     sampler = choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler
     chosen = args.seed is None
-    if chosen:  # one seed for the whole run: the printed forecast, the files and the report
-        # draw the same numbers, and the run can be repeated
+    if chosen:  # one seed for the whole run (the fits, the average), said so it can be repeated
+        from .sampling import random_seed_for_run
+
         args.seed = random_seed_for_run()
     fits = {lw.name: _fit_one(df, lw, x, pooled, fixed, args, sampler) for lw in laws}
     if args.drift_by:  # the inner fits run once here, and are saved with each fit
@@ -646,19 +647,6 @@ def _compute_optimal(fit, budgets: list[float], prob: float) -> pd.DataFrame:
     levels = fit.data[columns].drop_duplicates().sort_values(columns)
     return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row))
                       for row in levels.to_dict("records")], ignore_index=True)
-
-
-def random_seed_for_run() -> int:
-    """A seed from the operating system's entropy, for a run not given ``--seed``.
-
-    Examples
-    --------
-    >>> 0 <= random_seed_for_run() < 2**31
-    True
-    """
-    import numpy as np
-
-    return int(np.random.SeedSequence().entropy % 2**31)
 
 
 def cli_terms(message: str) -> str:

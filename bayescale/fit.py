@@ -39,6 +39,7 @@ from .sampling import (
     SAMPLERS,
     check_seed,
     check_settings,
+    random_seed_for_run,
     sample,
     sample_stepping_down,
     warn_problems,
@@ -883,7 +884,10 @@ def fit(
         ``"numpyro"``: ``pm.sample(nuts_sampler="numpyro")``, which re-translates and
         re-JITs on every call.
     draws, tune, chains, random_seed
-        As in ``pymc.sample``. The same seed gives the same draws.
+        As in ``pymc.sample``. The same seed gives the same draws. Without one a seed is
+        chosen from the system's entropy and recorded (``Fit.settings["random_seed"]``):
+        the fit's predictions, calibration and report then draw the same numbers each
+        time they are asked, and ``random_seed=fit.settings["random_seed"]`` repeats it.
     target_accept : float or "auto"
         NUTS's target acceptance rate. ``"auto"`` (default): 0.9, and while the fit has
         divergent transitions it is sampled again at 0.95, then 0.99 (same seed; see
@@ -920,6 +924,8 @@ def fit(
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
+    if random_seed is None:
+        random_seed = random_seed_for_run()
     data = _data.as_frame(data)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,
                     correlated=correlated, trials=trials, levels=levels)

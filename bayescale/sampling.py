@@ -111,6 +111,17 @@ def check_settings(
     check_seed(random_seed)
 
 
+def random_seed_for_run() -> int:
+    """A seed from the operating system's entropy, for a fit or run given none.
+
+    Examples
+    --------
+    >>> 0 <= random_seed_for_run() < 2**31
+    True
+    """
+    return int(np.random.SeedSequence().entropy % 2**31)
+
+
 def check_seed(random_seed: Any) -> None:
     """Raise a clear error unless ``random_seed`` is None or a non-negative integer.
 

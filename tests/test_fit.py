@@ -177,6 +177,18 @@ def test_same_seed_same_draws(sim):
         a = bs.fit(sim, "chinchilla", random_seed=7, **small)
         b = bs.fit(sim, "chinchilla", random_seed=7, **small)
     np.testing.assert_array_equal(a.posterior["alpha"].values, b.posterior["alpha"].values)
+    # without a seed one is chosen and recorded: the fit's forecasts agree with each other,
+    # and the recorded seed repeats the fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        c = bs.fit(sim, "chinchilla", **small)
+        seed = c.settings["random_seed"]
+        assert isinstance(seed, int) and seed >= 0
+        d = bs.fit(sim, "chinchilla", random_seed=seed, **small)
+    new = {"N": [1e9], "D": [2e10]}  # inside the data: no calibration needed
+    pd.testing.assert_frame_equal(c.predict(new), c.predict(new))
+    np.testing.assert_array_equal(c.posterior["alpha"].values, d.posterior["alpha"].values)
+    pd.testing.assert_frame_equal(c.predict(new), d.predict(new))
 
 
 def test_save_load_roundtrip(chin_fit, tmp_path):
