@@ -195,9 +195,9 @@ def _tex_table(df: pd.DataFrame, caption: str, label: str) -> str:
 
 
 def _kv(d: Mapping[str, Any], name: str = "item") -> pd.DataFrame:
-    df = pd.DataFrame({"value": [v if not isinstance(v, (list, tuple, dict)) else str(v)
-                                 for v in d.values()]}, index=pd.Index(list(d), name=name))
-    return df
+    """A one-column table of ``d``; a dict or list value as text (:func:`_text`)."""
+    return pd.DataFrame({"value": [_text(v) if isinstance(v, (list, tuple, dict)) else v
+                                   for v in d.values()]}, index=pd.Index(list(d), name=name))
 
 
 def parameter_table(fit: Any, prob: float = 0.9) -> pd.DataFrame:

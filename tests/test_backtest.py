@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,6 +84,8 @@ def test_report_of_a_fit(bt, tmp_path):
                     "## Diagnostics", "## Parameters", "## Forecast"):
         assert section in md
     assert "E + A * x^(-alpha)" in md and "6 N D" in md and "nutpie" in md
+    # settings that are dicts (the timing) read as text with short numbers, not a repr
+    assert re.search(r"\| timing \| sample_s [\d.]{1,6}, ", md) and "{'" not in md, md
     from bayescale.fit import data_hash
 
     assert data_hash(f.data) in md
