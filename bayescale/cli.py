@@ -269,6 +269,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--pooled or --run column (each task or family its own, pooled), not one for all",
     )
     f.add_argument(
+        "--extrapolation",
+        choices=["auto", "off"],
+        default="auto",
+        help="auto (default): forecasts beyond the data carry the calibrated drift, learned "
+        "once by nested leave-future-out refits (seconds to minutes); off: parameter "
+        "uncertainty and noise only (intervals that cover far less when extrapolating)",
+    )
+    f.add_argument(
         "--trials",
         help="accuracy laws: column with the number of questions behind each accuracy "
         "(default: n)",
@@ -490,6 +498,12 @@ def _cmd_fit(args, out) -> int:
             f"--drift-by {args.drift_by}: name a column of --pooled or --run (the levels whose "
             f"drifts are learned apart); --pooled is {args.pooled!r}, --run {args.run!r}."
         )
+    if args.drift_by and args.extrapolation == "off":
+        raise BayescaleError(
+            f"--drift-by {args.drift_by} learns the extrapolation drift that --extrapolation "
+            "off leaves out; drop one of them."
+        )
+    ext: bool | str = False if args.extrapolation == "off" else "auto"
     if pooled is not None and len(pooled) == 1:
         pooled = pooled[0]
     if not 0.0 < args.prob < 1.0:
@@ -532,10 +546,21 @@ def _cmd_fit(args, out) -> int:
             how = "leave-future-out" if args.average == "lfo" else "PSIS-LOO"
             weights = ", ".join(f"{k} {v:.3f}" for k, v in avg.weights.items())
             print(f"\nAverage of the laws ({how} stacking weights): {weights}", file=out)
+        need = [n for n, f in fits.items()
+                if ext == "auto" and _needs_calibration(f, new, budgets, outdir is not None)]
+        if need:  # said first: the inner refits take seconds to minutes (pooled fits)
+            print(f"{PROG}: calibrating the extrapolation drift of {', '.join(need)} by nested "
+                  "leave-future-out (refits on the smaller runs; --extrapolation off skips "
+                  "it) ...", file=sys.stderr, flush=True)
+            with _sampling_warnings_to_stderr():
+                # computed once: kept on the fit (an average's member too) and in fit.nc
+                fits = {n: f.with_calibration(f.calibration) if n in need else f
+                        for n, f in fits.items()}
         pred = None
         if new is not None:
             source = avg if avg is not None else fits[law.name]
-            pred = source.predict(new, prob=args.prob, kind=args.kind)
+            with _sampling_warnings_to_stderr():  # e.g. a group level the fit never saw
+                pred = source.predict(new, prob=args.prob, kind=args.kind, extrapolation=ext)
             what = "model average, " if avg is not None else ""
             print(f"\nPredictions ({what}{args.kind}, {pct}% central interval):", file=out)
             print(pred.to_string(index=False), file=out)
@@ -546,11 +571,12 @@ def _cmd_fit(args, out) -> int:
 
                 scale = drift_scale(law) or "response"
                 print(f"\nShares of the predictive variance ({scale} scale):", file=out)
-                print(source.decompose(new)[shares].round(3).to_string(index=False), file=out)
+                print(source.decompose(new, extrapolation=ext)[shares].round(3)
+                      .to_string(index=False), file=out)
         optimal = None
         if budgets is not None:
             optimal = pd.concat(
-                {name: _compute_optimal(f, budgets, args.prob) for name, f in fits.items()},
+                {name: _compute_optimal(f, budgets, args.prob, ext) for name, f in fits.items()},
                 names=["law", "row"],
             ).reset_index(level="row", drop=True).reset_index()
             if len(fits) == 1:
@@ -579,10 +605,10 @@ def _cmd_fit(args, out) -> int:
             optimal.to_csv(outdir / "compute_optimal.csv", index=False)
         plotted = avg if avg is not None else fits[law.name]
         # the paper-ready report: model, priors, data, diagnostics, forecast, calibration
-        rep = plotted.report(target=new, prob=args.prob)
+        rep = plotted.report(target=new, prob=args.prob, extrapolation=ext)
         (outdir / "report.md").write_text(rep.markdown())
         (outdir / "report.tex").write_text(rep.latex())  # the same tables, for a paper
-        ax = plotted.plot(new=new, prob=args.prob)
+        ax = plotted.plot(new=new, prob=args.prob, extrapolation=ext)
         fig = ax.figure
         fig.tight_layout()
         fig.savefig(outdir / "fit.png", dpi=120)
@@ -639,14 +665,34 @@ def parse_budgets(text: str, law) -> list[float]:
     return out
 
 
-def _compute_optimal(fit, budgets: list[float], prob: float) -> pd.DataFrame:
+def _compute_optimal(fit, budgets: list[float], prob: float,
+                     extrapolation: bool | str = "auto") -> pd.DataFrame:
     """``fit.compute_optimal`` for the budgets; a pooled fit: for each level of its groups."""
     columns = list(fit.spec.group_columns)
     if not columns:
-        return fit.compute_optimal(budgets, prob=prob)
+        return fit.compute_optimal(budgets, prob=prob, extrapolation=extrapolation)
     levels = fit.data[columns].drop_duplicates().sort_values(columns)
-    return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row))
+    return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row),
+                                          extrapolation=extrapolation)
                       for row in levels.to_dict("records")], ignore_index=True)
+
+
+def _needs_calibration(fit, new: pd.DataFrame | None, budgets: list[float] | None,
+                       plots: bool) -> bool:
+    """Whether this run's forecasts reach beyond ``fit``'s data before it has a calibration.
+
+    Rows of ``new`` beyond the fitted range, budgets above the largest fitted compute, or
+    a plot of a one-input law (its band reaches ten times beyond the largest input).
+    """
+    from .calibration import drift_scale, scale_decades
+
+    if drift_scale(fit.law) is None or "calibration" in fit.__dict__ or "calibration" in fit.extras:
+        return False
+    if new is not None and (scale_decades(fit, fit._frame(new)) > 0).any():
+        return True
+    if budgets and {"N", "D"} <= set(fit.law.inputs) and max(budgets) > fit.scale_max:
+        return True
+    return plots and len(fit.law.inputs) == 1
 
 
 def cli_terms(message: str) -> str:

@@ -646,10 +646,16 @@ class Averaged:
 
         return plot_average(self, **kwargs)
 
-    def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def decompose(
+        self,
+        new: pd.DataFrame | Mapping[str, Any] | None = None,
+        *,
+        extrapolation: bool | str = "auto",
+    ) -> pd.DataFrame:
         """Split each row's predictive variance by source, law form included.
 
-        On the log scale for loss laws, the logit scale for accuracy laws.
+        On the log scale for loss laws, the logit scale for accuracy laws;
+        ``extrapolation=False`` leaves the members' drift out.
 
         By the law of total variance over the mixture: ``parameter``, ``noise`` and
         ``extrapolation`` are the members' terms (:meth:`Fit.decompose`) weighted by the
@@ -667,7 +673,12 @@ class Averaged:
         names = self._members()
         w = np.array([self.weights[k] for k in names], dtype=float)
         w = w / w.sum()
-        both = {k: decompose_with_centre(self.fits[k], new) for k in names}
+        both = {
+            k: decompose_with_centre(
+                self.fits[k], new,
+                extrapolation=self.fits[k]._use_extrapolation(extrapolation))
+            for k in names
+        }
         parts = {k: both[k][0] for k in names}
         centres = np.vstack([both[k][1] for k in names])
         top = names[int(np.argmax(w))]

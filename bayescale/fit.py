@@ -21,7 +21,8 @@ import xarray as xr
 
 from . import data as _data
 from .compiled import COMPILED_SAMPLERS, choose_sampler, sample_compiled
-from .errors import BayescaleError, DataError, did_you_mean
+from .errors import BayescaleError, DataError, PoolingWarning, did_you_mean
+from .errors import warn as _warn
 from .law import Law, get_law
 from .likelihoods import get_likelihood
 from .model import (
@@ -434,15 +435,21 @@ class Fit:
 
         return residual_autocorrelation(self)[0]
 
-    def decompose(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def decompose(
+        self,
+        new: pd.DataFrame | Mapping[str, Any] | None = None,
+        *,
+        extrapolation: bool | str = "auto",
+    ) -> pd.DataFrame:
         """Split each row's predictive variance into parameter, noise and extrapolation.
 
         On the log scale for a loss law, on the logit scale for an accuracy law
-        (:func:`bayescale.calibration.decompose`).
+        (:func:`bayescale.calibration.decompose`). ``extrapolation`` as in
+        :meth:`predict`: ``False`` leaves the drift out (its share is then 0).
         """
         from .calibration import decompose
 
-        return decompose(self, new)
+        return decompose(self, new, extrapolation=self._use_extrapolation(extrapolation))
 
     def extrapolation_ratio(self, new: pd.DataFrame | None = None) -> np.ndarray:
         """Target scale / largest fitted scale per row (C, else 6ND, else the input).
@@ -485,8 +492,36 @@ class Fit:
             ``extrapolation`` (target scale / largest fitted scale).
         """
         prob = _check_prob(prob)
+        if new is not None:
+            self._warn_new_levels(self._frame(new))
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         return summarise_draws(self, new, d, prob)
+
+    def _warn_new_levels(self, frame: pd.DataFrame) -> None:
+        """Warn when new rows name a group level the fit never saw (often a typo).
+
+        Such a row's parameters are drawn from the population of levels, which is right
+        for a new family on purpose and wrong for ``'c4'`` meant as ``'C4'``: the
+        forecast is then quietly wider and centred elsewhere.
+        """
+        for g in self.spec.group_columns:
+            if g not in frame.columns:
+                continue
+            seen = [str(v) for v in self.spec.levels[g]]
+            new = sorted({str(v) for v in frame[g]} - set(seen))
+            if not new:
+                continue
+            hints = "".join(did_you_mean(v, seen, name_it=len(new) > 1) for v in new)
+            shown = ", ".join(repr(v) for v in seen[:8]) + (", ..." if len(seen) > 8 else "")
+            _warn(
+                f"Column {g!r}: {', '.join(repr(v) for v in new[:5])} "
+                f"{'was' if len(new) == 1 else 'were'} not among the fitted levels "
+                f"({shown}), so {'its' if len(new) == 1 else 'their'} parameters are drawn "
+                f"from the population of levels and the interval is wider than a fitted "
+                f"level's.{hints} For a new level on purpose, silence this with "
+                "warnings.simplefilter('ignore', bs.PoolingWarning).",
+                PoolingWarning,
+            )
 
     def compute_optimal(
         self,

@@ -38,10 +38,13 @@ def plot_fit(
     extend: float = 10.0,
     ax: Any = None,
     random_seed: int | None = None,
+    extrapolation: bool | str = "auto",
 ):
     """Data and the posterior predictive band on log axes (linear y for accuracy laws).
 
-    ``new`` rows are drawn as forecasts with their intervals.
+    ``new`` rows are drawn as forecasts with their intervals. ``extrapolation`` as in
+    :meth:`Fit.predict`: beyond the data the band carries the calibrated drift unless
+    ``False``.
 
     For a one-input law the band is a curve over the input range extended
     ``extend`` times beyond the largest fitted value, one per group of a pooled fit or
@@ -56,6 +59,7 @@ def plot_fit(
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
     law = fit.law
     data = fit.data
     if len(law.inputs) == 1:
@@ -74,7 +78,7 @@ def plot_fit(
             if key is not None:
                 for g in fit.spec.group_columns + ((fit.spec.run,) if fit.spec.run else ()):
                     grid[g] = sub[g].iloc[0]
-            band = fit.predict(grid, prob=prob, random_seed=random_seed)
+            band = fit.predict(grid, **kw)
             label = "posterior predictive" if key is None else str(key)
             lines = ax.plot(band[col], band["median"], lw=1.5, label=label)
             ax.fill_between(
@@ -83,10 +87,10 @@ def plot_fit(
             ax.scatter(sub[inp], sub["y"], s=12, color=lines[0].get_color(), zorder=3)
         if new is not None:
             _forecast_points(ax, fit._frame(new)[inp],
-                             fit.predict(new, prob=prob, random_seed=random_seed))
+                             fit.predict(new, **kw))
         ax.set_xlabel(col)
     else:
-        pred = fit.predict(None, prob=prob, random_seed=random_seed)
+        pred = fit.predict(None, **kw)
         xs = scale_of(law, data)
         ax.errorbar(
             xs,
@@ -99,7 +103,7 @@ def plot_fit(
         ax.scatter(xs, data["y"], s=10, color="k", zorder=3, label="data")
         if new is not None:
             _forecast_points(ax, scale_of(law, fit._frame(new)),
-                             fit.predict(new, prob=prob, random_seed=random_seed))
+                             fit.predict(new, **kw))
         ax.set_xlabel("compute C (FLOPs)" if {"N", "D"} <= set(law.inputs) or "C" in law.inputs
                       else law.inputs[0])
     ax.set_xscale("log")
@@ -140,6 +144,7 @@ def plot_average(
     extend: float = 10.0,
     ax: Any = None,
     random_seed: int | None = None,
+    extrapolation: bool | str = "auto",
 ):
     """Data, each law's median forecast and the model average's predictive band.
 
@@ -162,6 +167,7 @@ def plot_average(
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
     names = avg._members()
     top = avg.fits[max(names, key=lambda k: avg.weights[k])]
     law, data = top.law, top.data
@@ -173,7 +179,7 @@ def plot_average(
         frame = pd.concat([frame, pd.DataFrame(new)], ignore_index=True)
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
-    band = avg.predict(frame, prob=prob, random_seed=random_seed)
+    band = avg.predict(frame, **kw)
     label = f"average, {int(round(prob * 100))}% predictive"
     if one_input:
         ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
@@ -182,7 +188,7 @@ def plot_average(
                     band["upper"] - band["median"]], fmt="none", color="0.5", alpha=0.5,
                     label=label)
     for i, name in enumerate(names):
-        med = avg.fits[name].predict(frame, prob=prob, random_seed=random_seed)["median"]
+        med = avg.fits[name].predict(frame, **kw)["median"]
         lab = f"{name} median (weight {avg.weights[name]:.2f})"
         if one_input:
             ax.plot(xs[order], med.to_numpy()[order], lw=1.5, color=f"C{i}", label=lab)
@@ -192,7 +198,7 @@ def plot_average(
                color="k", zorder=3, label="data")
     if one_input and new is not None:
         _forecast_points(ax, top._frame(new)[inp],
-                         avg.predict(new, prob=prob, random_seed=random_seed))
+                         avg.predict(new, **kw))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")
     ax.set_xlabel(col if one_input else "compute C (FLOPs)")

@@ -234,6 +234,7 @@ def report(
     *,
     prob: float = 0.9,
     title: str | None = None,
+    extrapolation: bool | str = "auto",
 ) -> Report:
     """Build a :class:`Report` of a fit, with an optional forecast at ``target`` rows.
 
@@ -255,6 +256,9 @@ def report(
         (:meth:`Fit.decompose`).
     prob : float
         Credible interval probability of the parameter and forecast tables.
+    extrapolation : {"auto", True, False}
+        As in :meth:`Fit.predict`: ``False`` forecasts without the calibrated drift
+        beyond the data (and says so in the notes); the default widens such forecasts.
 
     Examples
     --------
@@ -267,9 +271,9 @@ def report(
 
     prob = _check_prob(prob)
     if isinstance(fit, Averaged):
-        return _average_report(fit, target, prob, title)
+        return _average_report(fit, target, prob, title, extrapolation)
     if isinstance(fit, Chain):
-        return _chain_report(fit, target, prob, title)
+        return _chain_report(fit, target, prob, title, extrapolation)
     if not isinstance(fit, Fit):
         raise BayescaleError(
             f"report takes a Fit (bs.fit), an average (bs.average) or a two-stage chain "
@@ -330,8 +334,9 @@ def report(
     }
     if target is not None:
         tables["forecast"] = _forecast_table(fit, target, prob,
-                                             ("parameter", "noise", "extrapolation"))
-    notes = tuple(fit.diagnostics.get("problems", ()))
+                                             ("parameter", "noise", "extrapolation"),
+                                             extrapolation)
+    notes = tuple(fit.diagnostics.get("problems", ())) + _drift_off_note(target, extrapolation)
     if "calibration" in fit.__dict__ or "calibration" in fit.extras:
         # the drift a forecast beyond the data used: how large, learned from what
         tables["calibration"], problems = _calibration_table(fit.calibration)
@@ -372,21 +377,32 @@ def _calibration_table(cal: Any) -> tuple[pd.DataFrame, list[str]]:
     return _kv(summ, "setting"), problems
 
 
-def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...]) -> pd.DataFrame:
+def _drift_off_note(target: Any, extrapolation: bool | str) -> tuple[str, ...]:
+    """The note of a forecast made without the extrapolation drift, or none."""
+    if target is None or extrapolation is not False:
+        return ()
+    return ("forecast without the extrapolation drift (extrapolation=False): beyond the "
+            "fitted range its intervals hold parameter uncertainty and noise only, which "
+            "covered far less than nominal on real ladders (docs/calibration.md)",)
+
+
+def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...],
+                    extrapolation: bool | str = "auto") -> pd.DataFrame:
     """Forecast at ``target``: median, interval, extrapolation and variance shares."""
-    pred = fit.predict(target, prob=prob)
+    pred = fit.predict(target, prob=prob, extrapolation=extrapolation)
     cols = [c for c in pred.columns if c not in {"mean"}]
     fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
                                     "upper": f"upper_{round(100 * prob)}"})
     # why the interval is as wide as it is: shares of the predictive variance (drift scale)
-    dec = fit.decompose(target)
+    dec = fit.decompose(target, extrapolation=extrapolation)
     for c in sources:
         fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()
     fc.index.name = "target"
     return fc
 
 
-def _average_report(avg: Any, target: Any, prob: float, title: str | None) -> Report:
+def _average_report(avg: Any, target: Any, prob: float, title: str | None,
+                    extrapolation: bool | str = "auto") -> Report:
     """The report of a model average: weights, its forecast, then each law's tables."""
     names = list(avg.fits)
     tables: dict[str, pd.DataFrame] = {
@@ -398,8 +414,9 @@ def _average_report(avg: Any, target: Any, prob: float, title: str | None) -> Re
     }
     if target is not None:
         tables["forecast"] = _forecast_table(
-            avg, target, prob, ("parameter", "noise", "extrapolation", "law_form"))
-    notes: tuple[str, ...] = ()
+            avg, target, prob, ("parameter", "noise", "extrapolation", "law_form"),
+            extrapolation)
+    notes: tuple[str, ...] = _drift_off_note(target, extrapolation)
     for n in names:
         part = report(avg.fits[n], prob=prob)
         tables.update({f"{k} ({n})": t for k, t in part.tables.items()})
@@ -408,14 +425,15 @@ def _average_report(avg: Any, target: Any, prob: float, title: str | None) -> Re
                   tables=tables, notes=notes)
 
 
-def _chain_report(ch: Any, target: Any, prob: float, title: str | None) -> Report:
+def _chain_report(ch: Any, target: Any, prob: float, title: str | None,
+                  extrapolation: bool | str = "auto") -> Report:
     """The report of a two-stage forecast: its forecast, then each stage's tables."""
     stages = {"stage 1": ch.loss_fit, "stage 2": ch.accuracy_fit}
     tables: dict[str, pd.DataFrame] = {}
     if target is not None:
         tables["forecast"] = _forecast_table(
-            ch, target, prob, ("loss", "parameter", "noise", "extrapolation"))
-    notes: tuple[str, ...] = ()
+            ch, target, prob, ("loss", "parameter", "noise", "extrapolation"), extrapolation)
+    notes: tuple[str, ...] = _drift_off_note(target, extrapolation)
     joint = tuple(getattr(ch, "diagnostics", {}).get("problems", ()))
     # a JointFit: one posterior for both stages, whose problems its stages' views repeat
     notes += tuple(f"joint fit: {p}" for p in joint)

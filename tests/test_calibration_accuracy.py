@@ -1,5 +1,6 @@
 """Calibrated extrapolation of accuracy laws: the logit drift and the distance of a loss."""
 
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -203,6 +204,7 @@ def test_each_task_of_a_pooled_fit_learns_its_own_drift(tmp_path):
     # one drift for all: the same inner forecasts, not split (no refits)
     one = f.with_calibration(replace(g.calibration, by=None))
     new = pd.DataFrame({"loss": 2.6, "task": ["a", "b", "c", "z"], "n": 500})
+    warnings.simplefilter("ignore", bs.PoolingWarning)  # task 'z' is new on purpose
     by_task = g.predict(new, kind="mean")
     pooled = one.predict(new, kind="mean")
     w_task = (by_task["upper"] - by_task["lower"]).to_numpy()

@@ -94,6 +94,8 @@ def test_datasets_lists_registry(capsys):
          "Unknown prior name(s) ['Q'] for law 'chinchilla'"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--drift-by",
           "task"], "--drift-by task: name a column of --pooled or --run"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--run", "N",
+          "--drift-by", "N", "--extrapolation", "off"], "drop one of them"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
@@ -196,6 +198,9 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     )
     assert rc == 0, err
     assert "Posterior (90% HDI)" in out and "Predictions" in out
+    # the forecast 30x beyond the data needs the drift's calibration: said before it runs
+    assert "calibrating the extrapolation drift of chinchilla" in err, err
+    assert "--extrapolation off skips it" in err
     # i.i.d. simulated noise: the default likelihood="auto" keeps Student-t and says why
     assert "likelihood: auto -> studentt: lag-1 residual autocorrelation" in out
     # why each interval is as wide as it is
@@ -248,6 +253,31 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     assert fit.settings["sampler"] == ("jax" if jax_platform() == "cpu" else "nutpie")
     again = fit.predict(pred[["N", "D"]], random_seed=3)
     np.testing.assert_allclose(again["median"], pred["median"], rtol=0.02)
+
+
+@pytest.mark.slow
+def test_extrapolation_off_forecasts_without_the_drift(capsys, tmp_path):
+    """--extrapolation off: no calibration runs, the drift's share is 0, and the forecast
+    is the fit's predict(extrapolation=False); the report says what was left out."""
+    out_dir = tmp_path / "off"
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+        "--predict", "N=7e10,D=1.4e12", "--out", str(out_dir), "--extrapolation", "off",
+        "--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3",
+    )
+    assert rc == 0, err
+    assert "calibrating" not in err, err
+    shares = out.split("Shares of the predictive variance")[1].split("\n")
+    assert shares[1].split() == ["parameter_share", "noise_share", "extrapolation_share"]
+    assert float(shares[2].split()[2]) == 0.0, shares
+    fit = bs.load_fit(out_dir / "fit.nc")
+    assert "calibration" not in fit.extras
+    pred = pd.read_csv(out_dir / "predictions.csv")
+    own = fit.predict(pred[["N", "D"]], extrapolation=False)
+    np.testing.assert_allclose(pred["upper"], own["upper"], rtol=1e-9)
+    assert "calibration" not in fit.__dict__  # predict(extrapolation=False) did not need it
+    md = (out_dir / "report.md").read_text()
+    assert "forecast without the extrapolation drift" in md and "## Calibration" not in md
 
 
 @pytest.mark.slow
@@ -417,20 +447,21 @@ def test_compute_optimal_of_a_pooled_fit_is_given_for_each_group():
 
     asked = []
 
-    def compute_optimal(budgets, *, prob, groups=None):
+    def compute_optimal(budgets, *, prob, groups=None, extrapolation="auto"):
         asked.append(groups)
+        assert extrapolation is False  # --extrapolation off reaches every group's call
         return pd.DataFrame({**{k: [v] for k, v in (groups or {}).items()}, "C": [budgets[0]]})
 
     data = pd.DataFrame({"family": ["b", "a", "b"], "task": ["t", "t", "u"]})
     fake = SimpleNamespace(spec=SimpleNamespace(group_columns=("family", "task")), data=data,
                            compute_optimal=compute_optimal)
-    table = _compute_optimal(fake, [1e21], 0.9)
+    table = _compute_optimal(fake, [1e21], 0.9, False)
     assert asked == [{"family": "a", "task": "t"}, {"family": "b", "task": "t"},
                      {"family": "b", "task": "u"}]
     assert table["family"].tolist() == ["a", "b", "b"] and len(table) == 3
     fake.spec.group_columns = ()
     asked.clear()
-    _compute_optimal(fake, [1e21], 0.9)
+    _compute_optimal(fake, [1e21], 0.9, False)
     assert asked == [None]
 
 

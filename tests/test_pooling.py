@@ -145,6 +145,14 @@ def test_unseen_families_coverage(fam_fit):
     # forecasts come from the population alone (leave-families-out)
     new, _ = simulate_families(sizes=(3,) * 120, seed=11, prefix="new")
     rows = new.drop(columns="loss")
+    # a level the fit never saw is said, with the fitted levels (here on purpose)
+    with pytest.warns(bs.PoolingWarning, match=r"Column 'family': 'new0', .* were not among "
+                      r"the fitted levels \('f0', 'f1', .*drawn from the population"):
+        fam_fit.predict(rows.iloc[:8], prob=0.9, random_seed=5)
+    # ... and a level that differs from a fitted one by case is named as the likely typo
+    with pytest.warns(bs.PoolingWarning, match=r"'F3' was not among .* Did you mean 'f3'\?"):
+        fam_fit.predict(pd.DataFrame({"family": ["F3"], "N": [1e9]}))
+    warnings.simplefilter("ignore", bs.PoolingWarning)  # pytest restores the filters
     cover = {}
     for prob in (0.5, 0.9):
         pred = fam_fit.predict(rows, prob=prob, random_seed=5)
@@ -233,7 +241,8 @@ def test_crossed_and_correlated(crossed, tmp_path):
     # an unseen task predicts with a wider interval than a seen one (pooling only: the
     # extrapolation discrepancy, the same for both, would cost three inner refits)
     x = pd.DataFrame({"task": ["t0", "brand_new"], "family": "f0", "N": 1e11})
-    p = fit.predict(x, kind="mean", extrapolation=False)
+    with pytest.warns(PoolingWarning, match="'brand_new' was not among the fitted levels"):
+        p = fit.predict(x, kind="mean", extrapolation=False)
     w = (p.upper - p.lower).to_numpy()
     assert w[1] > 1.5 * w[0]
     # save / load keeps the correlated structure
