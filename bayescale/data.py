@@ -235,6 +235,26 @@ def _check_finite(df: pd.DataFrame, s: pd.Series, col: str, role: str) -> None:
         )
 
 
+def group_labels(values: pd.Series) -> pd.Series:
+    """Group labels as text, a whole number the same however pandas stored it.
+
+    ``1``, ``1.0`` and ``np.int64(1)`` are all ``'1'``: a column of integer labels turns
+    into floats as soon as one row is missing or a row of floats joins it, and the same
+    family must not become a new level in the forecast. Other values use ``str``.
+
+    Examples
+    --------
+    >>> group_labels(pd.Series([1.0, 2, "a", 2.5])).tolist()
+    ['1', '2', 'a', '2.5']
+    """
+    def one(v: Any) -> str:
+        if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    return values.map(one).astype(str)
+
+
 def validate(
     df: pd.DataFrame,
     law: Law,
@@ -366,7 +386,7 @@ def validate(
                 f"Group column {g!r} has missing labels at {_rows(bad, df.index)}. "
                 "Give every row a group label or drop those rows."
             )
-        out[g] = lab.astype(str)
+        out[g] = group_labels(lab)
     for e in extra:
         if e not in df.columns:
             raise DataError(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .data import group_labels
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -115,7 +116,8 @@ def compute_optimal(
             "draws its parameters from the population)."
         )
     for g, level in given.items():
-        one[g] = str(level)
+        one[g] = group_labels(pd.Series([level])).iloc[0]
+    fit._warn_new_levels(one)  # e.g. {"family": "fam-a"} for "fam_a"
     budgets = np.atleast_1d(np.asarray(C, dtype=float))
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])

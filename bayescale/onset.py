@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .data import group_labels
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,7 +114,7 @@ def _levels(fit: Fit, levels: pd.DataFrame | None) -> pd.DataFrame:
             )
         out = levels[groups + [c for c in levels.columns if c not in groups]].copy()
         for g in groups:
-            out[g] = out[g].astype(str)
+            out[g] = group_labels(out[g])
         return out.reset_index(drop=True)
     if not groups:
         return data.iloc[:1].drop(columns="y").reset_index(drop=True)

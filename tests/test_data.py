@@ -172,7 +172,22 @@ def test_run_column_that_is_also_an_input_is_a_clear_error(df):
         bs.fit(df, "chinchilla", y="loss", run="N")
     # under its own name it is a run column like any other
     out = validate(df.assign(model=df["N"]), chinchilla, y="loss", run="model")
-    assert out["N"].dtype == float and out["model"].iloc[0] == "100000000.0"
+    assert out["N"].dtype == float and out["model"].iloc[0] == "100000000"
+
+
+def test_whole_number_labels_are_one_level_however_pandas_stored_them(df):
+    """Families 1, 2 as integers in training and as floats in the forecast's rows (one NaN
+    elsewhere, or a float row joined) are the same levels, not new ones."""
+    from bayescale.model import group_index
+
+    df["family"] = [1, 1, 2, 2, 2, 3, 3]
+    train = validate(df, power_law, y="loss", x={"x": "N"}, groups=["family"])
+    assert train["family"].tolist() == ["1", "1", "2", "2", "2", "3", "3"]
+    spec = type("Spec", (), {"levels": {"family": tuple(sorted(train["family"].unique()))}})
+    new = pd.DataFrame({"N": [1e9, 1e9, 1e9, 1e9], "family": [1.0, 2, np.int64(3), 2.5]})
+    rows = validate(new, power_law, y=None, x={"x": "N"}, groups=["family"], require_y=False)
+    assert rows["family"].tolist() == ["1", "2", "3", "2.5"]
+    np.testing.assert_array_equal(group_index(spec, "family", rows), [0, 1, 2, -1])
 
 
 def test_pooled_unknown_parameter(df):

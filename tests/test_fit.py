@@ -148,7 +148,8 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     assert medians["fam_a"] < medians["fam_b"] < medians["fam_c"]
     # an unseen family takes the population's spread: a wider interval
     seen = f.compute_optimal(1e22, groups={"family": "fam_b"}, extrapolation=False)
-    new = f.compute_optimal(1e22, groups={"family": "fam_new"}, extrapolation=False)
+    with pytest.warns(bs.PoolingWarning, match="'fam_new' was not among the fitted levels"):
+        new = f.compute_optimal(1e22, groups={"family": "fam_new"}, extrapolation=False)
     width = {k: float(t["N_opt_upper"].iloc[0] / t["N_opt_lower"].iloc[0])
              for k, t in (("seen", seen), ("new", new))}
     assert width["new"] > width["seen"], width
