@@ -131,17 +131,24 @@ def from_table(obj: Any, what: str = "Data") -> Any:
 
 
 def as_rows(new: Any, what: str = "New rows") -> Any:
-    """Rows to forecast as a DataFrame: a dict of columns (scalars too) or another table.
+    """Rows to forecast as a DataFrame.
 
-    Anything else is returned as it is, for the caller's own error.
+    A dict of columns (scalars too), a list of row dicts (records), one row as a Series,
+    or another table. Anything else is returned as it is, for the caller's own error.
 
     Examples
     --------
     >>> as_rows({"N": 7e10, "D": [1.4e12]}).to_dict("list")
     {'N': [70000000000.0], 'D': [1400000000000.0]}
+    >>> as_rows([{"N": 7e10, "D": 1.4e12}, {"N": 4e11, "D": 8e12}]).to_dict("list")
+    {'N': [70000000000.0, 400000000000.0], 'D': [1400000000000.0, 8000000000000.0]}
     """
     if isinstance(new, Mapping):
         return pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+    if isinstance(new, pd.Series):  # one row, e.g. df.iloc[0]
+        return new.to_frame().T.infer_objects()
+    if isinstance(new, (list, tuple)) and new and all(isinstance(r, Mapping) for r in new):
+        return pd.DataFrame.from_records(list(new))
     return from_table(new, what)
 
 

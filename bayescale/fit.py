@@ -54,7 +54,9 @@ KINDS = ("predictive", "mean")
 
 def _check_prob(prob: float) -> float:
     if not (0.0 < float(prob) < 1.0):
-        raise BayescaleError(f"prob must be between 0 and 1 (e.g. 0.9), got {prob!r}.")
+        percent = (f" For a {prob:g}% interval pass prob={float(prob) / 100:g} (a fraction, "
+                   "not a percentage)." if 1.0 < float(prob) < 100.0 else "")
+        raise BayescaleError(f"prob must be between 0 and 1 (e.g. 0.9), got {prob!r}.{percent}")
     return float(prob)
 
 
@@ -243,7 +245,7 @@ class Fit:
         new = _data.as_rows(new)
         if not isinstance(new, pd.DataFrame):
             raise DataError(
-                f"New rows must be a DataFrame or a dict of columns, e.g. "
+                f"New rows must be a DataFrame, a dict of columns or a list of row dicts, e.g. "
                 f"{{{', '.join(f'{inp!r}: [...]' for inp in self.law.inputs)}}}; got "
                 f"{type(new).__name__}."
             )
@@ -382,8 +384,10 @@ class Fit:
 
             return drift_scale(self.law) is not None
         if extrapolation not in (True, False):
+            hint = {"off": " False turns the drift off.", "on": " True turns it on.",
+                    "none": " False turns the drift off."}.get(str(extrapolation).lower(), "")
             raise BayescaleError(
-                f"extrapolation must be 'auto', True or False, got {extrapolation!r}."
+                f"extrapolation must be 'auto', True or False, got {extrapolation!r}.{hint}"
             )
         return bool(extrapolation)
 

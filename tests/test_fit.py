@@ -376,8 +376,18 @@ def test_refit_rows_that_do_not_select_training_rows_are_named(chin_fit):
 
 def test_new_rows_that_are_not_a_table_are_named(chin_fit):
     # a list of rows used to fail with "'list' object has no attribute 'columns'"
-    with pytest.raises(bs.DataError, match=r"DataFrame or a dict of columns.*'N': \[...\], "
-                                           r"'D': \[...\].*got list"):
+    with pytest.raises(bs.DataError, match=r"a dict of columns or a list of row dicts, e\.g\. "
+                                           r"\{'N': \[...\], 'D': \[...\]\}; got list"):
         chin_fit.predict([[7e10, 1.4e12]])
-    with pytest.raises(bs.BayescaleError, match="prob must be between 0 and 1"):
+    # a list of row dicts (records) and one row as a Series are rows like a dict of columns
+    want = chin_fit.predict({"N": [7e10, 4e11], "D": [1.4e12, 8e12]}, extrapolation=False)
+    records = [{"N": 7e10, "D": 1.4e12}, {"N": 4e11, "D": 8e12}]
+    pd.testing.assert_frame_equal(chin_fit.predict(records, extrapolation=False), want)
+    one = chin_fit.predict(pd.Series({"N": 7e10, "D": 1.4e12}), extrapolation=False)
+    pd.testing.assert_frame_equal(
+        one, chin_fit.predict({"N": 7e10, "D": 1.4e12}, extrapolation=False))
+    with pytest.raises(bs.BayescaleError, match=r"prob must be between 0 and 1 .*got 90\. "
+                                                r"For a 90% interval pass prob=0\.9"):
         chin_fit.predict({"N": [7e10], "D": [1.4e12]}, prob=90)
+    with pytest.raises(bs.BayescaleError, match="got 'off'. False turns the drift off"):
+        chin_fit.predict({"N": [7e10], "D": [1.4e12]}, extrapolation="off")
