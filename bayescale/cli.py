@@ -541,6 +541,10 @@ def _cmd_fit(args, out) -> int:
         if len(fits) > 1:
             from .compare import average
 
+            if args.average == "lfo":  # said first: each law is refitted on the smaller runs
+                print(f"{PROG}: weighing the laws by leave-future-out (refits on the smaller "
+                      "runs; --average stacking uses PSIS-LOO instead) ...", file=sys.stderr,
+                      flush=True)
             with _sampling_warnings_to_stderr():  # the leave-future-out refits
                 avg = average(fits, weights=args.average, random_seed=args.seed)
             how = "leave-future-out" if args.average == "lfo" else "PSIS-LOO"

@@ -292,6 +292,8 @@ def test_fit_two_laws_forecasts_with_their_lfo_average(capsys, tmp_path):
         "--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3",
     )
     assert rc == 0, err
+    assert "weighing the laws by leave-future-out" in err, err
+    assert "calibrating the extrapolation drift of chinchilla, kaplan" in err, err
     assert "Posterior of chinchilla" in out and "Posterior of kaplan" in out
     assert "Average of the laws (leave-future-out stacking weights)" in out
     assert "law_form_share" in out
