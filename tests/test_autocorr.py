@@ -221,7 +221,8 @@ def test_auto_likelihood_with_pooling_and_runs_follows_each_run():
     assert g.spec.likelihood == "studentt"
     assert "pooled fit without run=" in g.settings["likelihood_choice"]
     seen = f.predict(pd.DataFrame({"x": [1e9], "family": ["a"], "model": ["a0"]}))
-    new = f.predict(pd.DataFrame({"x": [1e9], "family": ["d"], "model": ["d0"]}))
+    with pytest.warns(bs.PoolingWarning, match="'d' was not among the fitted levels"):
+        new = f.predict(pd.DataFrame({"x": [1e9], "family": ["d"], "model": ["d0"]}))
     # an unseen family and run draw from the populations: a wider interval
     assert (new["upper"] - new["lower"]).iloc[0] > (seen["upper"] - seen["lower"]).iloc[0]
 
