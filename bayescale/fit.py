@@ -496,8 +496,9 @@ class Fit:
             ``extrapolation`` (target scale / largest fitted scale).
         """
         prob = _check_prob(prob)
-        if new is not None:
-            self._warn_new_levels(self._frame(new))
+        rows = _data.as_rows(new) if new is not None else None
+        if isinstance(rows, pd.DataFrame):  # the labels only; draws validates the rows
+            self._warn_new_levels(rows)
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         return summarise_draws(self, new, d, prob)
 
@@ -512,7 +513,7 @@ class Fit:
             if g not in frame.columns:
                 continue
             seen = [str(v) for v in self.spec.levels[g]]
-            new = sorted({str(v) for v in frame[g]} - set(seen))
+            new = sorted(set(_data.group_labels(frame[g].dropna())) - set(seen))
             if not new:
                 continue
             hints = "".join(did_you_mean(v, seen, name_it=len(new) > 1) for v in new)
