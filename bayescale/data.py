@@ -65,6 +65,27 @@ def mapping_hint(cols: Mapping[str, Any], y: str | None, columns: Iterable[Any])
     return " The table seems to name them otherwise: map them with " + ", ".join(fixes) + "."
 
 
+def missing_hint(name: object, df: pd.DataFrame) -> str:
+    """Hint for a column ``name`` missing from ``df``: a close column name, or its index.
+
+    A notebook table often carries a column in its index (after ``set_index`` or a
+    ``groupby(...).mean()``), where bayescale does not look.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"loss": [3.0, 2.5]}, index=pd.Index(["a", "b"], name="family"))
+    >>> missing_hint("family", df)
+    " 'family' is the DataFrame's index, not a column: pass df.reset_index()."
+    >>> missing_hint("Loss", df)
+    " Did you mean 'loss'?"
+    """
+    names = [n for n in df.index.names if n is not None]
+    if isinstance(name, str) and name in names:
+        what = "the DataFrame's index" if len(names) == 1 else "a level of the DataFrame's index"
+        return f" {name!r} is {what}, not a column: pass df.reset_index()."
+    return did_you_mean(name, df.columns)
+
+
 def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:
     idx = list(index[np.asarray(mask)])
     shown = idx[:k]
@@ -327,7 +348,7 @@ def validate(
                 close = mapping_hint(cols, response, df.columns)
                 raise DataError(
                     f"Column {col!r} ({role}{hint}) is missing."
-                    f"{close or did_you_mean(col, df.columns)} Available columns: "
+                    f"{close or missing_hint(col, df)} Available columns: "
                     f"{list(df.columns)}. Rename it or map it with x={{{inp!r}: 'your_column'}}."
                 )
         else:
@@ -347,7 +368,7 @@ def validate(
         if y not in df.columns:
             close = mapping_hint(cols, y, df.columns)
             raise DataError(
-                f"Response column {y!r} is missing.{close or did_you_mean(y, df.columns)} "
+                f"Response column {y!r} is missing.{close or missing_hint(y, df)} "
                 f"Available columns: {list(df.columns)}. "
                 "Pass y='your_column'."
             )
@@ -374,7 +395,7 @@ def validate(
         if g not in df.columns:
             role = "run=" if g == run else "pooled="
             raise DataError(
-                f"Group column {g!r} (named in {role}) is missing.{did_you_mean(g, df.columns)} "
+                f"Group column {g!r} (named in {role}) is missing.{missing_hint(g, df)} "
                 "Available columns: "
                 f"{list(df.columns)}. Add the column or remove {g!r} from {role}."
             )
@@ -397,7 +418,7 @@ def validate(
     for e in extra:
         if e not in df.columns:
             raise DataError(
-                f"Column {e!r} is missing.{did_you_mean(e, df.columns)} Available columns: "
+                f"Column {e!r} is missing.{missing_hint(e, df)} Available columns: "
                 f"{list(df.columns)}."
             )
         out[e] = df[e]
@@ -534,7 +555,7 @@ def prepare_counts(
     if n_col not in df.columns:
         raise DataError(
             f"This likelihood needs the number of trials (questions) per row: column "
-            f"{n_col!r} is missing.{did_you_mean(n_col, df.columns)} Available columns: "
+            f"{n_col!r} is missing.{missing_hint(n_col, df)} Available columns: "
             f"{list(df.columns)}. Add it, pass "
             "trials='your_column', or use likelihood='beta' when only a score is known."
         )
@@ -615,7 +636,7 @@ def filter_checkpoints(
     for col, role in [(run, "run="), (D, "D="), (total, "total=")]:
         if col is not None and col not in df.columns:
             raise DataError(
-                f"Column {col!r} (named in {role}) is missing.{did_you_mean(col, df.columns)} "
+                f"Column {col!r} (named in {role}) is missing.{missing_hint(col, df)} "
                 f"Available columns: {list(df.columns)}."
             )
     lab = df[run]

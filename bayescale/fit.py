@@ -286,7 +286,7 @@ class Fit:
                     " For the loss at the best split of a compute budget, use "
                     "fit.compute_optimal(C=[...])."
                     if "C" in new.columns and {"N", "D"} <= set(self.law.inputs)
-                    else did_you_mean(col, new.columns)
+                    else _data.missing_hint(col, new)
                 )
                 raise DataError(
                     f"The new rows need column {either} (input {inp!r} of law "

@@ -130,6 +130,24 @@ def test_misspelt_names_get_the_close_name_in_the_error(df):
     assert "Did you mean" not in str(info.value)
 
 
+def test_a_column_kept_in_the_index_is_named_as_such(df):
+    """After ``set_index`` or ``groupby(...).mean()`` a column sits in the index."""
+    df = df.assign(family=["a", "b"] * 3 + ["a"])
+    fix = "is the DataFrame's index, not a column: pass df.reset_index()."
+    with pytest.raises(DataError, match=re.escape(f"Group column 'family' (named in pooled=) "
+                                                  f"is missing. 'family' {fix}")):
+        validate(df.set_index("family"), chinchilla, y="loss", groups=["family"])
+    with pytest.raises(DataError, match=re.escape("'N' is a level of the DataFrame's index")):
+        validate(df.set_index(["family", "N"]), chinchilla, y="loss")
+    with pytest.raises(DataError,
+                       match=re.escape(f"Response column 'loss' is missing. 'loss' {fix}")):
+        validate(df.set_index("loss"), chinchilla, y="loss")
+    # an unnamed index says nothing of it
+    with pytest.raises(DataError) as info:
+        validate(df.drop(columns="D"), chinchilla, y="loss")
+    assert "index" not in str(info.value)
+
+
 def test_fewer_points_than_parameters(df):
     with pytest.raises(DataError, match="Only 4 rows .* 7 free parameters"):
         bs.fit(df.iloc[:4], "chinchilla")
