@@ -178,9 +178,20 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
             hint = (f" The law's input {unmapped[0]!r} reads the data column of that name "
                     f"unless --x maps it: --x {unmapped[0]}={others[0]} (your data's "
                     f"{others[0]!r} as {unmapped[0]!r}), then {others[0]}=... here.")
+        inputs = {col: inp for inp, col in x.items()}
+
+        def name(col: str) -> str:  # a mapped input by both its names
+            inp = inputs.get(col, col)
+            return inp if inp == col else f"{inp} (or {col})"
+
+        def by_input(names: set[str] | list[str]) -> list[str]:  # the law's order
+            return sorted(names, key=lambda c: list(law.inputs).index(inputs.get(c, c)))
+
+        needs = ", ".join(name(c) for c in by_input(cols))
+        lacks = ", ".join(name(c) for c in by_input(missing)) if missing else "a value in some row"
         raise BayescaleError(
-            f"--predict: every row needs {sorted(cols)} for law {law.name!r}; "
-            f"missing {missing or 'a value in some row'} in {text!r}.{hint}"
+            f"--predict: every row needs {needs} for law {law.name!r}; "
+            f"missing {lacks} in {text!r}.{hint}"
         )
     return frame
 
@@ -506,8 +517,9 @@ def _cmd_fit(args, out) -> int:
     ext: bool | str = False if args.extrapolation == "off" else "auto"
     if pooled is not None and len(pooled) == 1:
         pooled = pooled[0]
-    if not 0.0 < args.prob < 1.0:
-        raise BayescaleError(f"--prob must be between 0 and 1, got {args.prob}.")
+    from .fit import _check_prob
+
+    _check_prob(args.prob)
     if args.average not in ("lfo", "stacking"):
         raise BayescaleError(f"--average must be lfo or stacking, got {args.average!r}.")
     outdir = Path(args.out) if args.out else None
@@ -714,13 +726,21 @@ def cli_terms(message: str) -> str:
     'pass a constant with --x chance=0.25; or --trials your_column'
     >>> cli_terms("map them with x={'N': 'params', 'D': 'tokens'}, y='val_loss'.")
     'map them with --x N=params,D=tokens, --y val_loss.'
+    >>> cli_terms("(named in pooled=) ... remove 'family' from pooled=. Pass prob=0.9")
+    "(named in --pooled) ... remove 'family' from --pooled. Pass --prob 0.9"
+    >>> cli_terms("prob must be between 0 and 1 (e.g. 0.9), got 90.0.")
+    '--prob must be between 0 and 1 (e.g. 0.9), got 90.0.'
+
     """
     def as_option(m: re.Match) -> str:
         pairs = re.findall(r"'(\w+)': '?([^',}]+)'?", m.group(1))
         return "--x " + ",".join(f"{k}={v}" for k, v in pairs)
 
     message = re.sub(r"\bx=\{((?:'\w+': '?[^',}]+'?(?:, )?)+)\}", as_option, message)
-    return re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
+    message = re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
+    message = re.sub(r"^prob must\b", "--prob must", message)
+    message = re.sub(r"\bprob=(?=\d)", "--prob ", message)
+    return re.sub(r"\b(run|pooled)=(?=[\s).,;]|$)", r"--\1", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

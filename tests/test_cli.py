@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_datasets_lists_registry(capsys):
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla,kaplan",
           "--average", "mean"], "--average must be lfo or stacking"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
-          "N=7e10"], "missing ['D']"),
+          "N=7e10"], "missing D in 'N=7e10'"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
           "N=big,D=1e12"], "must be a number"),
         (["fit", "--dataset", "nope", "--law", "chinchilla"], "Unknown dataset 'nope'"),
@@ -84,6 +85,10 @@ def test_datasets_lists_registry(capsys):
         (["fit", "--dataset", "synthetic_chinchilla"], "required: --law"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--prob", "1.5"],
          "--prob must be between 0 and 1"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--prob", "90"],
+         "For a 90% interval pass --prob 0.9"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--pooled",
+          "family"], "(named in --pooled) is missing."),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "power_law", "--x", "x=N",
           "--compute-optimal", "1e21"], "--compute-optimal needs a law of N and D"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
@@ -379,15 +384,22 @@ def test_parse_x_takes_numbers_as_constants():
     assert x == {"C": "flops", "chance": 0.25}
     rows = parse_predict("C=1e24;flops=1e25", law, x)
     assert rows.to_dict("list") == {"flops": [1e24, 1e25]}
-    with pytest.raises(bs.BayescaleError, match=r"every row needs \['flops'\]"):
+    with pytest.raises(bs.BayescaleError, match=re.escape("every row needs C (or flops) ")):
         parse_predict("chance_typo=1", law, x)
+    # a mapped input is named both ways, in the law's order
+    x = parse_x("N=params,D=tokens")
+    with pytest.raises(bs.BayescaleError, match=re.escape(
+            "every row needs N (or params), D (or tokens) for law 'chinchilla'; "
+            "missing D (or tokens) in 'N=7e10'.")):
+        parse_predict("N=7e10", bs.get_law("chinchilla"), x)
 
 
 def test_predict_rows_by_a_column_the_law_does_not_read_suggest_the_mapping():
     from bayescale.cli import parse_predict
 
     law = bs.get_law("power_law")
-    with pytest.raises(bs.BayescaleError, match=r"needs \['x'\].*--x x=N \(your data's 'N'"):
+    with pytest.raises(bs.BayescaleError, match=r"needs x for law 'power_law'.*--x x=N"
+                       r" \(your data's"):
         parse_predict("N=2e10;N=1e11", law, {})
     assert parse_predict("N=2e10", law, {"x": "N"}).to_dict("list") == {"N": [2e10]}
 
