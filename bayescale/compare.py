@@ -13,7 +13,7 @@ identity-link law would mix scales, so :func:`compare` refuses it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -35,22 +35,46 @@ PARETO_K_BAD = 0.7
 # scoring helpers
 
 
-def check_fits(fits: Mapping[str, Any], what: str) -> None:
-    """A clear error when a value of ``fits`` is not a fitted model (``bs.fit``'s result).
+def named_fits(fits: Mapping[str, Any] | Sequence[Any], what: str, *, at_least: int = 1
+               ) -> dict[str, Any]:
+    """``fits`` as ``{name: Fit}``: a dict as given, a list named by each fit's law.
+
+    A clear error when there are too few fits, when a value is not a fitted model
+    (``bs.fit``'s result), or when two fits of a list share a law (name them in a dict).
 
     Examples
     --------
-    >>> check_fits({"a": "chinchilla"}, "compare")  # doctest: +ELLIPSIS
+    >>> named_fits({"a": "chinchilla"}, "compare")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     bayescale.errors.BayescaleError: compare takes fits (the results of bs.fit) ... 'a' is a str.
     """
-    for name, value in fits.items():
+    count = "at least two fits" if at_least > 1 else "fits"
+    usage = (f"{what} needs {count}: a dict {{name: Fit, ...}} or a list of fits of "
+             "different laws")
+    if isinstance(fits, Mapping):
+        named = dict(fits)
+    elif isinstance(fits, Sequence) and not isinstance(fits, str):
+        named = {}
+        for i, value in enumerate(fits):
+            name = getattr(getattr(value, "law", None), "name", f"fit {i}")
+            if name in named:
+                raise BayescaleError(
+                    f"{usage}: two fits of the list are of law {name!r}. Name them in a "
+                    f"dict, e.g. {{'{name}_a': fit_a, '{name}_b': fit_b}}."
+                )
+            named[name] = value
+    else:
+        raise BayescaleError(f"{usage}; got a {type(fits).__name__}.")
+    if len(named) < at_least:
+        raise BayescaleError(f"{usage}; got {len(named)}.")
+    for name, value in named.items():
         if not (hasattr(value, "law") and hasattr(value, "idata")):
             raise BayescaleError(
                 f"{what} takes fits (the results of bs.fit) as the dict's values; {name!r} is "
                 f"a {type(value).__name__}."
             )
+    return named
 
 
 def crps_ensemble(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -431,7 +455,7 @@ LOO_METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")
 
 
 def compare(
-    fits: Mapping[str, Any],
+    fits: Mapping[str, Any] | Sequence[Any],
     *,
     lfo: Mapping[str, Any] | None = None,
     method: str = "stacking",
@@ -443,8 +467,9 @@ def compare(
 
     Parameters
     ----------
-    fits : dict
-        ``{name: Fit}``, all fitted to the same rows.
+    fits : dict or list
+        ``{name: Fit}``, all fitted to the same rows; a list of fits of different laws is
+        named by their laws (``[f1, f2]`` -> ``{"chinchilla": f1, "kaplan": f2}``).
     lfo : dict, optional
         Leave-future-out: ``dict(cutoff=value, by="C")`` or ``dict(quantile=0.8, by="C")``
         refits each law (same priors and sampler settings) on the rows with
@@ -478,8 +503,7 @@ def compare(
     """
     import arviz as az
 
-    if not isinstance(fits, Mapping) or len(fits) < 2:
-        raise BayescaleError("compare needs a dict of at least two fits: {name: Fit, ...}.")
+    fits = named_fits(fits, "compare", at_least=2)
     if method not in LOO_METHODS:
         hint = (" (leave-future-out scores: lfo=dict(quantile=0.8, by='C'))"
                 if method == "lfo" else "")
@@ -487,7 +511,6 @@ def compare(
             f"method must be one of {list(LOO_METHODS)} (ArviZ's weights of the PSIS-LOO "
             f"comparison), got {method!r}{hint}."
         )
-    check_fits(fits, "compare")
     names = list(fits)
     links = {fits[n].law.link for n in names}
     if len(links) > 1:
@@ -709,7 +732,7 @@ def _allocate(total: int, w: np.ndarray) -> np.ndarray:
 
 
 def average(
-    fits: Mapping[str, Any],
+    fits: Mapping[str, Any] | Sequence[Any],
     weights: str | Mapping[str, float] = "stacking",
     *,
     lfo: Mapping[str, Any] | None = None,
@@ -720,8 +743,8 @@ def average(
 
     Parameters
     ----------
-    fits : dict
-        ``{name: Fit}``.
+    fits : dict or list
+        ``{name: Fit}``; a list of fits of different laws is named by their laws.
     weights : "stacking", "pseudo-BMA", "lfo" or dict
         ``"stacking"``: ArviZ stacking weights from PSIS-LOO (rewards interpolation);
         ``"lfo"``: stacking on leave-future-out densities (rewards extrapolation: each
@@ -743,9 +766,7 @@ def average(
     >>> avg = bs.average({"chinchilla": f1, "kaplan": f2})  # doctest: +SKIP
     >>> avg.predict({"N": [7e10], "D": [1.4e12]}, prob=0.9)  # doctest: +SKIP
     """
-    if not isinstance(fits, Mapping) or not fits:
-        raise BayescaleError("average needs a dict of fits: {name: Fit, ...}.")
-    check_fits(fits, "average")
+    fits = named_fits(fits, "average")
     names = list(fits)
     if isinstance(weights, Mapping):
         unknown = set(weights) - set(names)

@@ -228,6 +228,21 @@ def test_compare_rejects_bad_input(bnsl_fits):
     for call in (bs.compare, bs.average):
         with pytest.raises(BayescaleError, match=r"takes fits .* 'oops' is a str"):
             call({**bnsl_fits, "oops": "chinchilla"})
+        # a list is named by the fits' laws, unless two share a law
+        pl = bnsl_fits["power_law"]
+        with pytest.raises(BayescaleError, match=r"two fits of the list are of law "
+                           r"'power_law'. Name them in a dict"):
+            call([pl, pl])
+        with pytest.raises(BayescaleError, match="or a list of fits of different laws; got a str"):
+            call("power_law")
+
+
+def test_a_list_of_fits_is_named_by_their_laws(bnsl_fits):
+    as_list = list(bnsl_fits.values())
+    pd.testing.assert_frame_equal(bs.compare(as_list), bs.compare(bnsl_fits))
+    avg = bs.average(as_list)
+    assert avg.weights == bs.average(bnsl_fits).weights
+    assert list(avg.weights) == ["power_law", "broken_power_law"]
 
 
 # ----------------------------------------------------------------------------- executors
