@@ -50,7 +50,7 @@ def plot_fit(
     ``extend`` times beyond the largest fitted value, one per group of a pooled fit or
     per run of a fit with ``run=`` (up to :data:`MAX_BANDS`). For laws of several inputs
     each training row (and each row of ``new``) gets its predictive interval,
-    plotted against compute (``C`` or ``6 N D``).
+    plotted against compute (``C`` or ``6 N D``), coloured by group or run as the bands.
 
     Returns the matplotlib Axes.
     """
@@ -62,15 +62,15 @@ def plot_fit(
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
     law = fit.law
     data = fit.data
+    # one band (one colour) per group of a pooled fit or per run (run offsets), up to
+    # MAX_BANDS; more than that: the population band over all rows
+    by = fit.spec.group_columns[:1] or ([fit.spec.run] if fit.spec.run else [])
+    keys = sorted(data[by[0]].unique()) if by else []
+    if not keys or len(keys) > MAX_BANDS:
+        by, keys = [], [None]
     if len(law.inputs) == 1:
         inp = law.inputs[0]
         col = fit.spec.x.get(inp, inp)
-        # one band per group (pooled fits) or per run (run offsets), up to MAX_BANDS;
-        # more than that: the population band over all rows
-        by = fit.spec.group_columns[:1] or ([fit.spec.run] if fit.spec.run else [])
-        keys = sorted(data[by[0]].unique()) if by else []
-        if not keys or len(keys) > MAX_BANDS:
-            by, keys = [], [None]
         for key in keys:
             sub = data if key is None else data[data[by[0]] == key]
             lo, hi = np.log10(sub[inp].min()), np.log10(sub[inp].max() * extend)
@@ -91,16 +91,16 @@ def plot_fit(
         ax.set_xlabel(col)
     else:
         pred = fit.predict(None, **kw)
-        xs = scale_of(law, data)
-        ax.errorbar(
-            xs,
-            pred["median"],
-            yerr=[pred["median"] - pred["lower"], pred["upper"] - pred["median"]],
-            fmt="none",
-            alpha=0.35,
-            label=f"{int(prob * 100)}% predictive interval",
-        )
-        ax.scatter(xs, data["y"], s=10, color="k", zorder=3, label="data")
+        xs = np.asarray(scale_of(law, data))
+        for i, key in enumerate(keys):
+            rows = np.ones(len(data), bool) if key is None else (data[by[0]] == key).to_numpy()
+            med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
+            ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.35,
+                        color=None if key is None else f"C{i}",
+                        label=f"{int(prob * 100)}% predictive interval" if i == 0 else None)
+            ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=10, zorder=3,
+                       color="k" if key is None else f"C{i}",
+                       label="data" if key is None else str(key))
         if new is not None:
             _forecast_points(ax, scale_of(law, fit._frame(new)),
                              fit.predict(new, **kw))

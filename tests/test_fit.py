@@ -153,6 +153,24 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     width = {k: float(t["N_opt_upper"].iloc[0] / t["N_opt_lower"].iloc[0])
              for k, t in (("seen", seen), ("new", new))}
     assert width["new"] > width["seen"], width
+    # the plot against compute colours each family's rows and intervals alike
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = f.plot(extrapolation=False)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["fam_a", "fam_b", "fam_c", "90% predictive interval"], labels
+    pred = f.predict(None, extrapolation=False)
+    for i, fam in enumerate(["fam_a", "fam_b", "fam_c"]):
+        dots = next(c for c in ax.collections if c.get_label() == fam)
+        rows = (df["family"] == fam).to_numpy()
+        np.testing.assert_allclose(dots.get_offsets()[:, 1], df.loc[rows, "loss"])
+        np.testing.assert_allclose(dots.get_facecolor()[0][:3],
+                                   matplotlib.colors.to_rgb(f"C{i}"))
+        bars = ax.containers[i]
+        upper = [seg[1][1] for seg in bars.lines[2][0].get_segments()]  # its intervals' tops
+        np.testing.assert_allclose(upper, pred.loc[rows, "upper"].to_numpy(), rtol=1e-9)
+    matplotlib.pyplot.close("all")
 
 
 def test_power_law_recovery_and_coverage():
