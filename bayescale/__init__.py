@@ -1,5 +1,6 @@
 """bayescale: Bayesian scaling laws with calibrated extrapolation intervals."""
 
+import logging as _logging
 import warnings as _warnings
 
 from .errors import (
@@ -20,6 +21,15 @@ from .priors import Prior
 _warnings.filterwarnings(
     "ignore", message="PyTensor could not link to a BLAS installation", category=UserWarning
 )
+
+# Progress of long steps that start on their own (the calibration of a forecast beyond the
+# data) is logged at INFO to the "bayescale" logger; shown on stderr, as PyMC does with its
+# "pymc" logger, unless the application configured logging itself.
+_log = _logging.getLogger(__name__)
+if not _logging.root.handlers:
+    _log.setLevel(_logging.INFO)
+    if not _log.handlers:
+        _log.addHandler(_logging.StreamHandler())
 
 __version__ = "0.1.0"
 

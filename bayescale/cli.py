@@ -568,7 +568,7 @@ def _cmd_fit(args, out) -> int:
             print(f"{PROG}: calibrating the extrapolation drift of {', '.join(need)} by nested "
                   "leave-future-out (refits on the smaller runs; --extrapolation off skips "
                   "it) ...", file=sys.stderr, flush=True)
-            with _sampling_warnings_to_stderr():
+            with _sampling_warnings_to_stderr(), _quiet_log():
                 # computed once: kept on the fit (an average's member too) and in fit.nc
                 fits = {n: f.with_calibration(f.calibration) if n in need else f
                         for n, f in fits.items()}
@@ -691,6 +691,20 @@ def _compute_optimal(fit, budgets: list[float], prob: float,
     return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row),
                                           extrapolation=extrapolation)
                       for row in levels.to_dict("records")], ignore_index=True)
+
+
+@contextmanager
+def _quiet_log():
+    """Hold back the library's own INFO lines (the command line says what it does)."""
+    import logging
+
+    log = logging.getLogger("bayescale")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _needs_calibration(fit, new: pd.DataFrame | None, budgets: list[float] | None,

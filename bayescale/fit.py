@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,6 +46,8 @@ from .sampling import (
     sample_stepping_down,
     warn_problems,
 )
+
+_log = logging.getLogger("bayescale")
 
 #: Every ``sampler=`` value accepted by :func:`fit`.
 ALL_SAMPLERS = ("auto", *COMPILED_SAMPLERS, *(s for s in SAMPLERS if s != "nutpie"))
@@ -406,6 +409,11 @@ class Fit:
 
         if "calibration" in self.extras:
             return Calibration.from_dict(self.extras["calibration"])
+        _log.info(
+            "Calibrating the extrapolation drift of %r by nested leave-future-out "
+            "(refits on the smaller runs; once per fit, saved by fit.save; "
+            "extrapolation=False skips it) ...", self.law.name
+        )
         return calibrate(self)
 
     def calibrate(self, **kwargs: Any) -> Fit:

@@ -1,5 +1,6 @@
 """Extrapolation calibration: the tau posterior, and no inflation when the law is right."""
 
+import logging
 import warnings
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_tau_posterior_prior_only_without_evidence():
 
 
 @pytest.mark.slow
-def test_exact_law_intervals_not_inflated_more_than_20pct():
+def test_exact_law_intervals_not_inflated_more_than_20pct(caplog):
     rng = np.random.default_rng(3)
     truth = dict(E=1.7, A=30.0, alpha=0.3)
     x = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))
@@ -75,8 +76,16 @@ def test_exact_law_intervals_not_inflated_more_than_20pct():
         warnings.simplefilter("ignore", bs.SamplingWarning)
         f = bs.fit(df, "power_law", x={"x": "N"}, random_seed=4, **FAST)
         new = pd.DataFrame({"N": [3e10, 1e11]})  # half and one decade beyond
-        plain = f.predict(new, extrapolation=False)
-        cal = f.predict(new)
+        with caplog.at_level(logging.INFO, logger="bayescale"):
+            plain = f.predict(new, extrapolation=False)
+            assert not caplog.records  # no calibration without the drift
+            cal = f.predict(new)
+            f.predict(new)
+    # the calibration that starts on its own says so, once (on stderr by default)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["Calibrating the extrapolation drift of 'power_law' by nested "
+                    "leave-future-out (refits on the smaller runs; once per fit, saved by "
+                    "fit.save; extrapolation=False skips it) ..."], said
     ratio = (cal["upper"] - cal["lower"]) / (plain["upper"] - plain["lower"])
     assert (ratio >= 1.0 - 0.03).all()  # never narrower (up to Monte Carlo error)
     assert (ratio <= 1.2).all(), ratio.tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -193,7 +194,8 @@ def test_pytensor_missing_blas_warning_is_not_shown():
 
 
 @pytest.mark.slow
-def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
+def test_fit_end_to_end_on_synthetic(capsys, caplog, tmp_path):
+    caplog.set_level(logging.INFO, logger="bayescale")
     out_dir = tmp_path / "results"
     rc, out, err = run_main(
         capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
@@ -206,6 +208,7 @@ def test_fit_end_to_end_on_synthetic(capsys, tmp_path):
     # the forecast 30x beyond the data needs the drift's calibration: said before it runs
     assert "calibrating the extrapolation drift of chinchilla" in err, err
     assert "--extrapolation off skips it" in err
+    assert "Calibrating" not in caplog.text  # the library's own line, said once already
     # i.i.d. simulated noise: the default likelihood="auto" keeps Student-t and says why
     assert "likelihood: auto -> studentt: lag-1 residual autocorrelation" in out
     # why each interval is as wide as it is
