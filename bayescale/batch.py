@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
-from .data import from_table
+from .data import series_frames
 from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
@@ -36,25 +36,17 @@ from .sampling import (
 
 
 def _frames_by_key(func: Callable[..., list[Fit]]) -> Callable[..., Any]:
-    """Let ``func`` take a dict of frames, as :func:`bayescale.fit_many` does.
+    """Let ``func`` take its series as :func:`bayescale.fit_many` does.
 
-    A dict of fits with the same keys comes back; anything but DataFrames is refused with
-    an error that says what to pass.
+    A dict of frames, a ``DataFrameGroupBy`` or one DataFrame with ``by=`` give a dict of
+    fits with the same keys (:func:`bayescale.data.series_frames`); anything but
+    DataFrames is refused with an error that says what to pass.
     """
 
     @functools.wraps(func)
-    def wrapper(frames: Any, *args: Any, **kwargs: Any) -> Any:
-        keys = list(frames) if isinstance(frames, Mapping) else None
-        items = list(frames.values()) if keys is not None else list(frames)
-        for k, df in enumerate(items):
-            name = f"series {keys[k]!r}" if keys is not None else f"item {k}"
-            items[k] = df = from_table(df, name)
-            if not isinstance(df, pd.DataFrame):
-                raise BayescaleError(
-                    f"{func.__name__} takes a list of DataFrames (or a dict name -> DataFrame), "
-                    f"one per series; {name} is a {type(df).__name__}. For one frame with a "
-                    "series column use bs.fit_many(data, law, by=column)."
-                )
+    def wrapper(frames: Any, *args: Any, by: str | Sequence[str] | None = None,
+                **kwargs: Any) -> Any:
+        keys, items = series_frames(frames, func.__name__, by)
         fits = func(items, *args, **kwargs)
         return dict(zip(keys, fits, strict=True)) if keys is not None else fits
 
@@ -88,11 +80,12 @@ def fit_batch(
 
     Parameters
     ----------
-    frames : list of DataFrame, or dict of them
+    frames : list of DataFrame, dict of them, a ``DataFrameGroupBy``, or one DataFrame
         One tidy frame per series (each as :func:`bayescale.fit` takes it). The
         frames may have different numbers of rows; pooled models need the same
-        number of group levels in every frame. A dict (name -> frame) gives a dict of
-        fits with the same keys.
+        number of group levels in every frame. A dict (name -> frame), ``df.groupby(col)``
+        or one DataFrame with ``by=col`` (keyword) gives a dict of fits keyed by name or
+        label.
     law, y, x, priors, pooled, run, likelihood, group_scale, trials
         As in :func:`bayescale.fit`, shared by every series. ``likelihood="auto"``
         (default) chooses per series, as :func:`bayescale.fit` does: on the JAX path one batch

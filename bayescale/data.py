@@ -9,7 +9,7 @@ naming the column, the rows and the values, and saying what to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -149,6 +149,69 @@ def from_table(obj: Any, what: str = "Data") -> Any:
     if not isinstance(obj, pd.DataFrame) and callable(getattr(obj, "to_pandas", None)):
         return as_frame(obj, what)
     return obj
+
+
+def series_frames(
+    frames: Any, what: str, by: str | Sequence[str] | None = None
+) -> tuple[list[Any] | None, list[pd.DataFrame]]:
+    """The series of a many-series call as ``(keys, frames)``; ``keys`` is None for a list.
+
+    ``frames`` is a dict ``{key: DataFrame}``, a list of DataFrames, a pandas
+    ``DataFrameGroupBy`` (``df.groupby("curve")``), or one DataFrame with ``by=`` naming
+    the column(s) whose labels split it (keys: the labels, tuples for several columns).
+    Other tables (polars, pyarrow) are converted; anything else is a :class:`DataError`
+    naming the item and what to pass.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"curve": ["a", "a", "b"], "x": [1.0, 2.0, 1.0]})
+    >>> keys, items = series_frames(df, "fit_many", by="curve")
+    >>> keys, [len(d) for d in items]
+    (['a', 'b'], [2, 1])
+    >>> series_frames(df.groupby("curve"), "fit_many")[0]
+    ['a', 'b']
+    """
+    usage = (f"{what} takes one DataFrame per series: a dict {{name: DataFrame}}, a list, "
+             "df.groupby(column), or one DataFrame with by=column")
+    if by is not None:
+        df = from_table(frames, "Data")
+        if not isinstance(df, pd.DataFrame):
+            raise DataError(f"{usage}; by= needs one DataFrame, got a {type(frames).__name__}.")
+        cols = [by] if isinstance(by, str) else list(by)
+        for col in cols:
+            if col not in df.columns:
+                raise DataError(
+                    f"Column {col!r} (named in by=) is missing.{missing_hint(col, df)} "
+                    f"Available columns: {list(df.columns)}."
+                )
+            bad = df[col].isna().to_numpy()
+            if bad.any():
+                raise DataError(
+                    f"Column {col!r} (named in by=) has missing labels at "
+                    f"{_rows(bad, df.index)}. Give every row a series label or drop those rows."
+                )
+        frames = df.groupby(by if isinstance(by, str) else cols, sort=False)
+    if isinstance(frames, pd.core.groupby.DataFrameGroupBy):
+        keys, items = [], []
+        for key, sub in frames:
+            keys.append(key[0] if isinstance(key, tuple) and len(key) == 1 else key)
+            items.append(sub)
+        return keys, items
+    if isinstance(frames, pd.DataFrame) or callable(getattr(frames, "to_pandas", None)):
+        raise DataError(f"{usage}; got one table without by=. For a single series use bs.fit.")
+    if isinstance(frames, Mapping):
+        keys = list(frames)
+        items = [frames[k] for k in keys]
+    elif isinstance(frames, Sequence) and not isinstance(frames, str):
+        keys, items = None, list(frames)
+    else:
+        raise DataError(f"{usage}; got a {type(frames).__name__}.")
+    for i, d in enumerate(items):
+        name = f"series {keys[i]!r}" if keys is not None else f"item {i}"
+        items[i] = d = from_table(d, name)
+        if not isinstance(d, pd.DataFrame):
+            raise DataError(f"{usage}; {name} is a {type(d).__name__}.")
+    return keys, items
 
 
 def as_rows(new: Any, what: str = "New rows") -> Any:

@@ -53,7 +53,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import from_table
+from .data import series_frames
 from .errors import BayescaleError
 from .law import Law, get_law
 
@@ -245,9 +245,10 @@ def run_fits(
 
 
 def fit_many(
-    frames: Mapping[Any, pd.DataFrame] | Sequence[pd.DataFrame],
+    frames: Mapping[Any, pd.DataFrame] | Sequence[pd.DataFrame] | pd.DataFrame | Any,
     law: str | Law,
     *,
+    by: str | Sequence[str] | None = None,
     executor: Executor | str | None = None,
     warn: bool = True,
     **fit_kwargs: Any,
@@ -256,10 +257,14 @@ def fit_many(
 
     Parameters
     ----------
-    frames : dict or list of DataFrame
-        One tidy frame per series.
+    frames : dict or list of DataFrame, a ``DataFrameGroupBy``, or one DataFrame with ``by``
+        One tidy frame per series: ``{name: frame}``, ``[frame, ...]``,
+        ``df.groupby("curve")`` or ``df`` with ``by="curve"`` (a dict of fits keyed by the
+        labels; several columns: tuples).
     law : str or Law
         The law fitted to every frame.
+    by : str or list of str, optional
+        Column(s) of a single ``frames`` DataFrame whose labels split it into series.
     executor : None, "serial" or concurrent.futures.Executor
         Where the fits run: a local 2-process spawn pool by default; any Executor
         (``dask.distributed.Client(...).get_executor()``, Ray's executor) scales out.
@@ -278,21 +283,9 @@ def fit_many(
     --------
     >>> fits = bs.fit_many({"a": df_a, "b": df_b}, "power_law", x={"x": "C"},
     ...                    sampler="nutpie", random_seed=1)  # doctest: +SKIP
+    >>> fits = bs.fit_many(curves, "power_law", by="curve")  # doctest: +SKIP
     """
-    if isinstance(frames, Mapping):
-        keys = list(frames)
-        items = [frames[k] for k in keys]
-    else:
-        keys = None
-        items = list(frames)
-    for i, d in enumerate(items):
-        where = keys[i] if keys is not None else i
-        items[i] = d = from_table(d, f"series {where!r}")
-        if not isinstance(d, pd.DataFrame):
-            raise BayescaleError(
-                f"fit_many needs a DataFrame per series; item {where!r} is a "
-                f"{type(d).__name__}."
-            )
+    keys, items = series_frames(frames, "fit_many", by)
     labels = [f"series {k!r}" for k in (keys if keys is not None else range(len(items)))]
     from .fit import check_series
 

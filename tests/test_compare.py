@@ -286,6 +286,20 @@ def test_fit_many_process_pool_equals_serial(serial_fits):
 
 
 @pytest.mark.slow
+def test_fit_many_splits_one_long_frame_by_a_column(serial_fits):
+    # one tidy frame with a series column, as notebooks hold many curves
+    long = pd.concat(two_series(), names=["curve"]).reset_index(level=0)
+    for fits in (bs.fit_many(long, "power_law", by="curve", executor="serial", warn=False,
+                             **EXEC_KW),
+                 bs.fit_many(long.groupby("curve"), "power_law", executor="serial",
+                             warn=False, **EXEC_KW)):
+        assert list(fits) == ["a", "b"]
+        for k in fits:
+            np.testing.assert_array_equal(posterior_array(fits[k]),
+                                          posterior_array(serial_fits[k]))
+
+
+@pytest.mark.slow
 def test_fit_many_dask_equals_serial(serial_fits):
     import distributed
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -298,8 +312,20 @@ def test_fit_many_dask_equals_serial(serial_fits):
 
 
 def test_fit_many_rejects_non_frames():
-    with pytest.raises(BayescaleError, match="DataFrame per series"):
+    with pytest.raises(BayescaleError, match="takes one DataFrame per series: .*; series 'a' "
+                       "is a list"):
         bs.fit_many({"a": [1, 2, 3]}, "power_law", executor="serial")
+    long = pd.concat(two_series(), names=["curve"]).reset_index(level=0)
+    for call in (bs.fit_many, bs.fit_batch):
+        with pytest.raises(DataError, match=f"{call.__name__} takes one DataFrame per series"
+                           ".*got one table without by="):
+            call(long, "power_law")
+    with pytest.raises(DataError, match=r"Column 'Curve' \(named in by=\) is missing. Did "
+                       "you mean 'curve'?"):
+        bs.fit_many(long, "power_law", by="Curve", executor="serial")
+    with pytest.raises(DataError, match="missing labels at row 0"):
+        bs.fit_many(long.assign(curve=[None] + list(long["curve"][1:])), "power_law",
+                    by="curve", executor="serial")
     with pytest.raises(BayescaleError, match="executor must be"):
         bs.fit_many([two_series()["a"]], "power_law", x={"x": "C"}, executor="threads")
 
