@@ -206,6 +206,35 @@ class Fit:
             f"max_rhat={d['max_rhat']:.3f} min_ess_bulk={d['min_ess_bulk']:.0f} [{status}]>"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: what was fitted, how sampling went, the posterior table."""
+        import html
+
+        d, law = self.diagnostics, self.law
+        facts = [
+            ("law", f"{law.name}: {law.equation}"),
+            ("likelihood", self.spec.likelihood),
+            ("rows", len(self.data)),
+            *([("pooled", pooled_text(self.spec.pooled))] if self.spec.pooled else []),
+            *([("run offsets", self.spec.run)] if self.spec.run else []),
+            ("sampler", f"{self.settings.get('sampler')}, {d['chains']} chains x "
+                        f"{d['draws']} draws"),
+            ("divergences", d["divergences"]),
+            ("max r_hat", f"{d['max_rhat']:.3f}"),
+            ("min ESS (bulk)", f"{d['min_ess_bulk']:.0f}"),
+        ]
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+                       for k, v in facts)
+        if self.ok:
+            status = "<p>Sampling: no problems found.</p>"
+        else:
+            items = "".join(f"<li>{html.escape(p)}</li>" for p in d["problems"])
+            status = (f"<p style='color:#b00020'><b>Sampling problems</b> (the intervals may "
+                      f"not be trustworthy):</p><ul style='color:#b00020'>{items}</ul>")
+        return (f"<div><p><b>bayescale.Fit</b></p><table>{rows}</table>{status}"
+                f"<p>Posterior (90% HDI):</p>{self.summary().to_html()}</div>")
+
     def summary(self, prob: float = 0.9, var_names: Sequence[str] | None = None) -> pd.DataFrame:
         """Posterior table: mean, sd, HDI bounds, ESS and r_hat per parameter.
 

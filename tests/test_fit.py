@@ -173,6 +173,23 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     matplotlib.pyplot.close("all")
 
 
+def test_a_notebook_shows_the_fit_its_sampling_and_its_posterior(chin_fit):
+    page = chin_fit._repr_html_()
+    assert "chinchilla: L(N, D) = E + A * N^(-alpha) + B * D^(-beta)" in page
+    summ = chin_fit.summary()
+    assert summ.to_html() in page  # the posterior table as fit.summary() gives it
+    assert f"<td style='text-align:left'>{chin_fit.diagnostics['divergences']}</td>" in page
+    if chin_fit.ok:
+        assert "no problems found" in page and "Sampling problems" not in page
+    # problems are listed, escaped, in red
+    bad = bs.Fit(chin_fit.spec, chin_fit.data, chin_fit.idata, chin_fit.settings,
+                 {**chin_fit.diagnostics, "problems": ["max r_hat = 1.2 > 1.01 <chains>"]},
+                 chin_fit.extras)
+    page = bad._repr_html_()
+    assert "<b>Sampling problems</b>" in page and "no problems found" not in page
+    assert "<li>max r_hat = 1.2 &gt; 1.01 &lt;chains&gt;</li>" in page
+
+
 def test_power_law_recovery_and_coverage():
     rng = np.random.default_rng(5)
     x = np.exp(rng.uniform(np.log(1e6), np.log(1e9), 40))
