@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 import time
 import warnings
@@ -39,6 +38,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _common import shared_datasets  # noqa: E402
 
 import bayescale as bs  # noqa: E402
 
@@ -54,14 +55,6 @@ REFERENCE = {
     "LM": (5, "language-model loss", (0.0140, 0.0020, 0.0022, 0.0023)),
     "BB": (10, "BIG-bench metrics", (0.0148, 0.0091, 0.0087, 0.0094)),
 }
-
-
-def shared_datasets() -> Path:
-    env = os.environ.get("BAYESCALE_DATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets"]:
-        if cand.is_dir():
-            return cand
-    raise SystemExit("shared datasets not found: set BAYESCALE_DATA")
 
 
 def load() -> pd.DataFrame:
