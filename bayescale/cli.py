@@ -592,7 +592,8 @@ def _cmd_fit(args, out) -> int:
         optimal = None
         if budgets is not None:
             optimal = pd.concat(
-                {name: _compute_optimal(f, budgets, args.prob, ext) for name, f in fits.items()},
+                {name: f.compute_optimal(budgets, prob=args.prob, extrapolation=ext)
+                 for name, f in fits.items()},
                 names=["law", "row"],
             ).reset_index(level="row", drop=True).reset_index()
             if len(fits) == 1:
@@ -679,18 +680,6 @@ def parse_budgets(text: str, law) -> list[float]:
             )
         out.append(float(value))
     return out
-
-
-def _compute_optimal(fit, budgets: list[float], prob: float,
-                     extrapolation: bool | str = "auto") -> pd.DataFrame:
-    """``fit.compute_optimal`` for the budgets; a pooled fit: for each level of its groups."""
-    columns = list(fit.spec.group_columns)
-    if not columns:
-        return fit.compute_optimal(budgets, prob=prob, extrapolation=extrapolation)
-    levels = fit.data[columns].drop_duplicates().sort_values(columns)
-    return pd.concat([fit.compute_optimal(budgets, prob=prob, groups=dict(row),
-                                          extrapolation=extrapolation)
-                      for row in levels.to_dict("records")], ignore_index=True)
 
 
 @contextmanager

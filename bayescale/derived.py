@@ -77,9 +77,10 @@ def compute_optimal(
 ) -> pd.DataFrame:
     """Posterior of the compute-optimal allocation for each budget in ``C``.
 
-    A pooled fit needs ``groups``, the level of each group column whose parameters to
-    use (``{"family": "fam_a"}``); a level not seen in training draws its parameters
-    from the population, as :meth:`Fit.predict` does.
+    For a pooled fit, ``groups`` gives the level of each group column whose parameters
+    to use (``{"family": "fam_a"}``); a level not seen in training draws its parameters
+    from the population, as :meth:`Fit.predict` does. A group column left out gives one
+    row per budget and fitted level of it (by default: every fitted level).
 
     The ``loss`` at the optimum is the law's mean there; beyond the fitted compute it
     carries the calibrated drift (``extrapolation="auto"``, as :meth:`Fit.draws` with
@@ -107,14 +108,11 @@ def compute_optimal(
             f"are {columns}."
         )
     missing = [g for g in columns if g not in given]
-    if missing:
-        g = missing[0]
-        levels = list(pd.unique(fit.data[g]))
-        raise BayescaleError(
-            f"The fit pools parameters over {columns}: say whose allocation to compute, "
-            f"e.g. groups={{{g!r}: {levels[0]!r}}} (levels seen: {levels}; a new level "
-            "draws its parameters from the population)."
-        )
+    if missing:  # every fitted level (combination) of the columns not given
+        levels = fit.data[missing].drop_duplicates().sort_values(missing)
+        return pd.concat([compute_optimal(fit, C, prob=prob, groups={**given, **row},
+                                          extrapolation=extrapolation)
+                          for row in levels.to_dict("records")], ignore_index=True)
     for g, level in given.items():
         one[g] = group_labels(pd.Series([level])).iloc[0]
     fit._warn_new_levels(one)  # e.g. {"family": "fam-a"} for "fam_a"

@@ -579,7 +579,7 @@ class Fit:
         ``N_opt``, ``D_opt``, ``tokens_per_param`` and the ``loss`` at the optimum (with
         the calibrated drift beyond the fitted compute, ``extrapolation="auto"``), and
         ``extrapolation`` (budget / largest fitted compute).
-        A pooled fit takes the group whose parameters to use:
+        A pooled fit gives one row per budget and fitted level, or the level named:
         ``fit.compute_optimal(C=[1e22], groups={"family": "fam_a"})``.
         See :func:`bayescale.derived.compute_optimal`.
         """

@@ -456,32 +456,6 @@ def test_accuracy_fit_with_a_constant_chance_and_a_trials_column(capsys, tmp_pat
     assert (fit.data["n"] == 300).all()  # the trials came from the questions column
 
 
-def test_compute_optimal_of_a_pooled_fit_is_given_for_each_group():
-    # the command line asks the fit for each group's allocation (levels as in the data)
-    from types import SimpleNamespace
-
-    from bayescale.cli import _compute_optimal
-
-    asked = []
-
-    def compute_optimal(budgets, *, prob, groups=None, extrapolation="auto"):
-        asked.append(groups)
-        assert extrapolation is False  # --extrapolation off reaches every group's call
-        return pd.DataFrame({**{k: [v] for k, v in (groups or {}).items()}, "C": [budgets[0]]})
-
-    data = pd.DataFrame({"family": ["b", "a", "b"], "task": ["t", "t", "u"]})
-    fake = SimpleNamespace(spec=SimpleNamespace(group_columns=("family", "task")), data=data,
-                           compute_optimal=compute_optimal)
-    table = _compute_optimal(fake, [1e21], 0.9, False)
-    assert asked == [{"family": "a", "task": "t"}, {"family": "b", "task": "t"},
-                     {"family": "b", "task": "u"}]
-    assert table["family"].tolist() == ["a", "b", "b"] and len(table) == 3
-    fake.spec.group_columns = ()
-    asked.clear()
-    _compute_optimal(fake, [1e21], 0.9, False)
-    assert asked == [None]
-
-
 @pytest.mark.slow
 def test_drift_by_task_learns_a_drift_per_task(capsys, tmp_path):
     """--drift-by: the forecasts' extrapolation drift per level of a pooled column, saved

@@ -128,9 +128,12 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     df = ds.load("synthetic_chinchilla_families")
     f = bs.fit(df, "chinchilla", pooled={"E": "family", "A": "family"}, random_seed=2,
                warn=False, **FAST)
-    with pytest.raises(bs.BayescaleError, match=r"pools parameters over \['family'\]: say "
-                       r"whose allocation to compute, e.g. groups=\{'family': 'fam_a'\}"):
-        f.compute_optimal(1e22)
+    # without groups=: each fitted family, as if named in turn
+    every = f.compute_optimal([1e21, 1e22], extrapolation=False)
+    one_by_one = pd.concat([f.compute_optimal([1e21, 1e22], groups={"family": fam},
+                                              extrapolation=False)
+                            for fam in ("fam_a", "fam_b", "fam_c")], ignore_index=True)
+    pd.testing.assert_frame_equal(every, one_by_one)
     with pytest.raises(bs.BayescaleError, match=r"names \['task'\], which the fit does not "
                        "pool over"):
         f.compute_optimal(1e22, groups={"family": "fam_a", "task": "x"})
@@ -171,6 +174,33 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
         upper = [seg[1][1] for seg in bars.lines[2][0].get_segments()]  # its intervals' tops
         np.testing.assert_allclose(upper, pred.loc[rows, "upper"].to_numpy(), rtol=1e-9)
     matplotlib.pyplot.close("all")
+
+
+def test_compute_optimal_without_groups_asks_for_each_fitted_level(monkeypatch):
+    # every fitted combination of the group columns not given, sorted; given ones are kept
+    from types import SimpleNamespace
+
+    from bayescale import derived
+
+    asked = []
+
+    def spy(fit, C, *, prob, groups=None, extrapolation="auto"):
+        asked.append(groups)
+        assert extrapolation is False and prob == 0.8  # the settings reach every call
+        return pd.DataFrame({**{k: [v] for k, v in groups.items()}, "C": [C[0]]})
+
+    whole = derived.compute_optimal
+    monkeypatch.setattr(derived, "compute_optimal", spy)
+    data = pd.DataFrame({"family": ["b", "a", "b"], "task": ["t", "t", "u"], "y": 1.0})
+    fake = SimpleNamespace(spec=SimpleNamespace(group_columns=("family", "task")), data=data,
+                           law=SimpleNamespace(inputs=("N", "D")))
+    table = whole(fake, [1e21], prob=0.8, extrapolation=False)
+    assert asked == [{"family": "a", "task": "t"}, {"family": "b", "task": "t"},
+                     {"family": "b", "task": "u"}]
+    assert table["family"].tolist() == ["a", "b", "b"] and len(table) == 3
+    asked.clear()
+    whole(fake, [1e21], prob=0.8, groups={"family": "b"}, extrapolation=False)
+    assert asked == [{"family": "b", "task": "t"}, {"family": "b", "task": "u"}]
 
 
 def test_a_notebook_shows_the_fit_its_sampling_and_its_posterior(chin_fit):
