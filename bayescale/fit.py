@@ -282,12 +282,10 @@ class Fit:
                 f"{type(new).__name__}."
             )
         new = self._input_names_to_columns(new)
-        groups = [g for g in self.spec.group_columns if g in new.columns]
+        check_groups_present(self.spec, new)
         run = self.spec.run if self.spec.run and self.spec.run in new.columns else None
-        frame = _data.validate(
-            new, self.law, y=None, x=self.spec.x, groups=groups, run=run, require_y=False
-        )
-        check_groups_present(self.spec, frame)
+        frame = _data.validate(new, self.law, y=None, x=self.spec.x,
+                               groups=list(self.spec.group_columns), run=run, require_y=False)
         n_col = self.spec.trials
         if n_col and n_col in new.columns:
             n = pd.to_numeric(new[n_col], errors="coerce").to_numpy(dtype=float)

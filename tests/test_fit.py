@@ -128,6 +128,13 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     df = ds.load("synthetic_chinchilla_families")
     f = bs.fit(df, "chinchilla", pooled={"E": "family", "A": "family"}, random_seed=2,
                warn=False, **FAST)
+    # new rows without the group column: said, with where it went
+    row = pd.DataFrame({"N": [1e10], "D": [2e11], "family": ["fam_a"]})
+    with pytest.raises(bs.DataError, match=r"lacks the group column\(s\) \['family'\] .* 'family' "
+                       "is the DataFrame's index, not a column"):
+        f.predict(row.set_index("family"), extrapolation=False)
+    with pytest.raises(bs.DataError, match=r"\['family'\] .*Did you mean 'Family'\?"):
+        f.predict(row.rename(columns={"family": "Family"}), extrapolation=False)
     # without groups=: each fitted family, as if named in turn
     every = f.compute_optimal([1e21, 1e22], extrapolation=False)
     one_by_one = pd.concat([f.compute_optimal([1e21, 1e22], groups={"family": fam},
