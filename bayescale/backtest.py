@@ -75,6 +75,14 @@ class Backtest:
             f"of {len(self.holdout)}>\n{self.table.to_string()}"
         )
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: what was held out and the score table."""
+        import html
+
+        laws = html.escape(", ".join(map(str, self.fits)))
+        return (f"<div><p><b>bayescale.Backtest</b> of {laws}: {int(self.holdout.sum())} of "
+                f"{len(self.holdout)} rows held out</p>{self.table.to_html()}</div>")
+
     def calibration(self) -> pd.DataFrame:
         """Nominal vs observed coverage: one row per law and level."""
         rows = []

@@ -73,6 +73,9 @@ def test_backtest_points_and_calibration(bt):
     assert len(cal) == 3 * 4 and set(cal["nominal"]) == {0.5, 0.8, 0.9, 0.95}
     ax = bt.plot_calibration()
     assert len(ax.get_lines()) == 1 + 3  # diagonal + one line per law
+    page = bt._repr_html_()  # a notebook's view: the split and the score table
+    assert f"{int(bt.holdout.sum())} of {len(bt.holdout)} rows held out" in page
+    assert bt.table.to_html() in page
 
 
 @pytest.mark.slow
