@@ -41,6 +41,7 @@ from .errors import (
     PriorWarning,
     SamplingWarning,
     hints_for,
+    quiet_logger,
 )
 
 PROG = "bayescale"
@@ -568,7 +569,7 @@ def _cmd_fit(args, out) -> int:
             print(f"{PROG}: calibrating the extrapolation drift of {', '.join(need)} by nested "
                   "leave-future-out (refits on the smaller runs; --extrapolation off skips "
                   "it) ...", file=sys.stderr, flush=True)
-            with _sampling_warnings_to_stderr(), _quiet_log():
+            with _sampling_warnings_to_stderr(), quiet_logger("bayescale"):
                 # computed once: kept on the fit (an average's member too) and in fit.nc
                 fits = {n: f.with_calibration(f.calibration) if n in need else f
                         for n, f in fits.items()}
@@ -680,20 +681,6 @@ def parse_budgets(text: str, law) -> list[float]:
             )
         out.append(float(value))
     return out
-
-
-@contextmanager
-def _quiet_log():
-    """Hold back the library's own INFO lines (the command line says what it does)."""
-    import logging
-
-    log = logging.getLogger("bayescale")
-    level = log.level
-    log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 def _needs_calibration(fit, new: pd.DataFrame | None, budgets: list[float] | None,

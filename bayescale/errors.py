@@ -7,11 +7,13 @@ parameter and says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -107,3 +109,21 @@ def warn(message: str, category: type[Warning]) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Hold back a logger's INFO lines (``"pymc"``, ``"bayescale"``) for the ``with`` block.
+
+    Examples
+    --------
+    >>> with quiet_logger("pymc"):
+    ...     logging.getLogger("pymc").info("not shown")
+    """
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .data import from_table
-from .errors import BayescaleError
+from .errors import BayescaleError, quiet_logger
 from .law import Law, get_law
 
 #: Retained posterior draws per simulation when ``thin=None`` (ranks run over 0..100).
@@ -536,17 +536,10 @@ def _resolve_bounds(
 
 def _simulate(model, names: Sequence[str], n_sims: int, seed: int):
     """Draw ``n_sims`` parameter sets and link-scale responses from the prior predictive."""
-    import logging
-
     import pymc as pm
 
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # "Sampling: [...]" on every call
-    try:
+    with quiet_logger("pymc"):  # "Sampling: [...]" on every call
         idata = pm.sample_prior_predictive(draws=n_sims, model=model, random_seed=seed)
-    finally:
-        logger.setLevel(level)
     prior = idata.prior
     truths = {p: np.asarray(prior[p].values, dtype=float).reshape(n_sims) for p in names}
     ys = np.asarray(idata.prior_predictive["y_obs"].values, dtype=float).reshape(n_sims, -1)
