@@ -288,15 +288,19 @@ def test_fit_many_process_pool_equals_serial(serial_fits):
 @pytest.mark.slow
 def test_fit_many_splits_one_long_frame_by_a_column(serial_fits):
     # one tidy frame with a series column, as notebooks hold many curves
+    from bayescale.data import series_frames
+
     long = pd.concat(two_series(), names=["curve"]).reset_index(level=0)
-    for fits in (bs.fit_many(long, "power_law", by="curve", executor="serial", warn=False,
-                             **EXEC_KW),
-                 bs.fit_many(long.groupby("curve"), "power_law", executor="serial",
-                             warn=False, **EXEC_KW)):
-        assert list(fits) == ["a", "b"]
-        for k in fits:
-            np.testing.assert_array_equal(posterior_array(fits[k]),
-                                          posterior_array(serial_fits[k]))
+    fits = bs.fit_many(long, "power_law", by="curve", executor="serial", warn=False, **EXEC_KW)
+    assert list(fits) == ["a", "b"]
+    for k in fits:
+        np.testing.assert_array_equal(posterior_array(fits[k]), posterior_array(serial_fits[k]))
+    # df.groupby(column) hands fit_many (and fit_batch) the very same series
+    keys, items = series_frames(long.groupby("curve"), "fit_many")
+    by_keys, by_items = series_frames(long, "fit_many", by="curve")
+    assert keys == by_keys == ["a", "b"]
+    for a, b in zip(items, by_items, strict=True):
+        pd.testing.assert_frame_equal(a, b)
 
 
 @pytest.mark.slow
