@@ -151,6 +151,25 @@ def from_table(obj: Any, what: str = "Data") -> Any:
     return obj
 
 
+def check_groups_present(group_columns: Sequence[str], frame: pd.DataFrame) -> None:
+    """Check that new rows (as the user gave them) carry every column the fit pools over.
+
+    Examples
+    --------
+    >>> check_groups_present(["family"], pd.DataFrame({"N": [1e9]}))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DataError: New data lacks the group column(s) ['family'] ...
+    """
+    missing = [g for g in group_columns if g not in frame.columns]
+    if missing:
+        raise DataError(
+            f"New data lacks the group column(s) {missing} that the fit pools over; add "
+            "them (a label not seen in training draws its parameters from the population)."
+            + "".join(missing_hint(g, frame) for g in missing)
+        )
+
+
 def series_frames(
     frames: Any, what: str, by: str | Sequence[str] | None = None
 ) -> tuple[list[Any] | None, list[pd.DataFrame]]:

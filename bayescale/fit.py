@@ -29,7 +29,6 @@ from .likelihoods import get_likelihood
 from .model import (
     ModelSpec,
     build_model,
-    check_groups_present,
     make_spec,
     normalise_pooled,
     param_draws,
@@ -282,7 +281,7 @@ class Fit:
                 f"{type(new).__name__}."
             )
         new = self._input_names_to_columns(new)
-        check_groups_present(self.spec, new)
+        _data.check_groups_present(self.spec.group_columns, new)
         run = self.spec.run if self.spec.run and self.spec.run in new.columns else None
         frame = _data.validate(new, self.law, y=None, x=self.spec.x,
                                groups=list(self.spec.group_columns), run=run, require_y=False)

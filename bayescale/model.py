@@ -919,16 +919,3 @@ def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndar
         pos = {lab: i for i, lab in enumerate(new_levels)}
         zr[:, ~known] = znew[:, [pos[v] for v in labs]]
     return s_run[:, None] * zr
-
-
-def check_groups_present(spec: ModelSpec, frame: pd.DataFrame) -> None:
-    """Check that new rows (as the user gave them) carry every column the fit pools over."""
-    from .data import missing_hint
-
-    missing = [g for g in spec.group_columns if g not in frame.columns]
-    if missing:
-        raise DataError(
-            f"New data lacks the group column(s) {missing} that the fit pools over; add "
-            "them (a label not seen in training draws its parameters from the population)."
-            + "".join(missing_hint(g, frame) for g in missing)
-        )
