@@ -9,8 +9,9 @@ and on real ladders plain 90% intervals cover 0-60% of larger models.
 
 What
 ----
-On the log scale of the response, a forecast at distance ``d`` (decades of scale
-beyond the largest fitted one; scale = ``C``, else ``6 N D``, else the input)
+On the log scale of the response, a forecast at distance ``d`` (decades beyond the
+fitted range, the largest over the scale ``C`` (else ``6 N D``, else the input), each
+input and the ratio of each pair of size inputs such as ``D/N``: :func:`decades_beyond`)
 gets a *drift* term::
 
     log y_target = log y_law + tau * d**h * xi,    xi ~ Normal(0, 1)  (shared by all rows)
@@ -484,7 +485,28 @@ def _maxima(fit: Fit, frame: pd.DataFrame) -> dict[str, float]:
         for inp in fit.law.inputs
     }
     m["__scale__"] = float(size_of(fit.law, frame).max())
+    for a, b in ratio_pairs(fit.law):
+        r = _log_ratio(frame, a, b)
+        m[f"__ratio_min__{a}/{b}"], m[f"__ratio_max__{a}/{b}"] = float(r.min()), float(r.max())
     return m
+
+
+def ratio_pairs(law: Any) -> list[tuple[str, str]]:
+    """Pairs of rising size inputs whose ratio is a direction of extrapolation.
+
+    For a law of ``N`` and ``D`` the ratio ``D/N`` (tokens per parameter) is the other
+    diagonal of the ``(log N, log D)`` plane, beside compute ``6ND``: an over-trained small
+    model (or an under-trained large one) can lie inside the range of ``N``, of ``D`` and of
+    compute and still far outside the data's tokens per parameter. For ``N, D, U`` (unique
+    tokens) the pairs include ``D/U``, the number of epochs.
+    """
+    rising = [inp for inp in law.inputs
+              if law.is_positive(inp) and inp not in law.falling_inputs]
+    return [(a, b) for i, a in enumerate(rising) for b in rising[i + 1:]]
+
+
+def _log_ratio(frame: pd.DataFrame, a: str, b: str) -> np.ndarray:
+    return np.log10(frame[b].to_numpy(dtype=float) / frame[a].to_numpy(dtype=float))
 
 
 def distance_unit(fit: Fit, inp: str) -> float:
@@ -505,10 +527,14 @@ def distance_unit(fit: Fit, inp: str) -> float:
 
 
 def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> np.ndarray:
-    """Distance beyond the fitted range per row: the largest over every input and the scale.
+    """Distance beyond the fitted range per row, over inputs, scale and input ratios.
 
-    A row is as far out as its most extrapolated coordinate: a 70B model trained on
-    few tokens is an extrapolation in ``N`` even if its compute is inside the range.
+    The largest over every input, the scale and the ratio of each pair of size inputs
+    (:func:`ratio_pairs`). A row is as far out as its most extrapolated coordinate: a
+    70B model trained on few tokens is an extrapolation in ``N`` even if its compute is
+    inside the range, and a small model trained on 30x more tokens per parameter than
+    any fitted run is one in ``D/N`` (beyond the largest fitted ratio or below the
+    smallest) even if its ``N``, ``D`` and compute are inside their ranges.
     Distances are in decades, except for a falling input (:func:`distance_unit`), whose
     target is beyond the data when its loss is *below* the smallest fitted one.
     """
@@ -524,6 +550,10 @@ def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> n
             d = np.maximum(d, np.log10(maxima[inp] / x) / distance_unit(fit, inp))
         else:
             d = np.maximum(d, np.log10(x / maxima[inp]))
+    for a, b in ratio_pairs(fit.law):
+        r = _log_ratio(frame, a, b)
+        d = np.maximum(d, np.maximum(r - maxima[f"__ratio_max__{a}/{b}"],
+                                     maxima[f"__ratio_min__{a}/{b}"] - r))
     return np.clip(d, 0.0, None)
 
 

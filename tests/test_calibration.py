@@ -106,6 +106,29 @@ def test_exact_law_intervals_not_inflated_more_than_20pct(caplog):
     assert 0.3 <= summ["inner_cover50"] <= 0.7, summ
 
 
+def test_an_over_trained_model_inside_every_range_is_beyond_the_data_in_tokens_per_param():
+    """Distance beyond the data counts the ratio of each pair of size inputs: a small model
+    trained on 8x more tokens per parameter than any fitted run (its N, D and compute all
+    inside their ranges) is 0.9 decades out, an under-trained large one 1 decade; a law of
+    one input, or an accuracy law of a loss, has no pair."""
+    from types import SimpleNamespace
+
+    from bayescale.calibration import ratio_pairs, scale_decades
+
+    train = pd.DataFrame({"N": [1e8, 1e9, 1e10, 1e8, 1e10],
+                          "D": [2e9, 2e10, 2e11, 8e9, 8e11]})  # 20 to 80 tokens per param
+    chin = SimpleNamespace(law=bs.get_law("chinchilla"), data=train)
+    new = pd.DataFrame({"N": [1e8, 1e10, 1e9, 1e11],
+                        "D": [6.4e10, 2e10, 4e10, 2e12]})
+    d = scale_decades(chin, new)
+    np.testing.assert_allclose(d, [np.log10(8), 1.0, 0.0, np.log10(1e11 * 2e12 / (1e10 * 8e11))],
+                               atol=1e-12)  # the last: compute, 1.4 decades out
+    assert (6 * new.N * new.D)[:2].max() < (6 * train.N * train.D).max()  # compute inside
+    assert ratio_pairs(bs.get_law("data_constrained")) == [("N", "D"), ("N", "U"), ("D", "U")]
+    assert ratio_pairs(bs.get_law("power_law")) == []
+    assert ratio_pairs(bs.get_law("sigmoid_of_loss")) == []
+
+
 def test_inner_position_orders_rows_by_scale_or_by_any_input():
     """``cut_by="inputs"`` holds out a large model trained on few tokens, which ``"scale"``
     (compute) keeps in the inner fit; for a law of one input both orders agree."""
