@@ -9,6 +9,7 @@ median's absolute relative error and the relative interval width.
     python benchmarks/calibration.py --only simulated   # ladders simulated from known truths
     python benchmarks/calibration.py --only simulated_checkpoints   # a checkpoint ladder
     python benchmarks/calibration.py --only small   # each loss split on 12 of its rows
+    python benchmarks/calibration.py --only unseen  # other directions (UNSEEN_QUANTILE)
 
 Writes benchmarks/results/calibration.csv (per target), calibration.md (tables)
 and calibration.png (nominal vs observed coverage).
@@ -326,6 +327,41 @@ def simulated_checkpoint_splits(seeds: int = SIM_SEEDS):
                "chinchilla", None, "loss", {"run": "model"})
 
 
+#: Splits of other directions (``--only unseen``), designed on 2026-12-06 after every default
+#: of the calibration was fixed and never used to choose one: a check that the defaults carry
+#: over to forecasts they were not developed on. Each holds out the largest fifth (or the
+#: over-trained runs) along an input instead of compute or model size:
+#: Chinchilla by tokens (top fifth of D), Gadre by over-training (fit Chinchilla multiplier
+#: M <= 4, all sizes; forecast M >= 16, the same sizes trained on 4-8x more tokens), and each
+#: Porian configuration by model size (top fifth of N over its IsoFLOP points).
+UNSEEN_QUANTILE = 0.8
+
+
+def unseen_splits(data):
+    """Forecasts along tokens, over-training and model size (see ``UNSEEN_QUANTILE``)."""
+    raw = pd.read_csv(data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
+    df = raw[~raw["epoch_excluded_outlier"]].rename(columns={"params": "N", "tokens": "D"})
+    cut = df.D.quantile(UNSEEN_QUANTILE)
+    yield (f"chinchilla-tokens D<{cut:.2g}", df[df.D < cut], df[df.D >= cut], "chinchilla", None,
+           "loss", {})
+    g = pd.read_csv(data / "gadre_overtraining" / "gadre_losses_long.csv")
+    g = g.rename(columns={"params": "N", "tokens": "D"})
+    own = {"C4": "c4_val", "RedPajama": "paloma_redpajama",
+           "RefinedWeb": "paloma_falcon-refinedweb"}
+    for ds, val in own.items():
+        sub = g[(g.dataset == ds) & (g.val_set == val)]
+        yield (f"gadre-overtraining {ds} M<=4 -> M>=16", sub[sub.chinchilla_multiplier <= 4],
+               sub[sub.chinchilla_multiplier >= 16], "chinchilla", None, "loss", {})
+    p = pd.read_csv(data / "porian_isoflop" / "porian_isoflop_points.csv")
+    p = p[(p.param_count == "standard") & (p.loss_split == "val")]
+    p = p.rename(columns={"params": "N", "tokens": "D"})
+    for lab in sorted(p.paper_label.unique()):
+        sub = p[p.paper_label == lab]
+        cut = sub.N.quantile(UNSEEN_QUANTILE)
+        yield (f"porian-size {lab} N<{cut:.2g}", sub[sub.N < cut], sub[sub.N >= cut], "chinchilla",
+               None, "loss", {})
+
+
 #: Small ladders (``--only small``), a team's handful of runs: each real loss split
 #: (Chinchilla, Gadre, Porian) refitted on ``SMALL_ROWS`` of its training rows drawn at
 #: random (``SMALL_REPS`` draws, seeds 0, 1, ...), forecasting the same targets. With so few
@@ -450,6 +486,7 @@ def main():
         "revisiting": lambda: revisiting_splits(data, args.quick),
         "pythia": lambda: pythia_splits(data),
         "small": lambda: small_splits(data),
+        "unseen": lambda: unseen_splits(data),
         "simulated": lambda: simulated_splits(3 if args.quick else args.sim_seeds),
         "simulated_checkpoints": lambda: simulated_checkpoint_splits(
             3 if args.quick else args.sim_seeds),
