@@ -151,16 +151,14 @@ def run_pooled(items, seed=0):
     return pd.concat(parts, ignore_index=True)
 
 
-def chinchilla_splits(data):
+def chinchilla_points(data):
+    """Epoch's Chinchilla points without the flagged outliers, inputs named ``N`` and ``D``."""
     raw = pd.read_csv(data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
-    df = raw[~raw["epoch_excluded_outlier"]].rename(columns={"params": "N", "tokens": "D"})
-    yield ("chinchilla N<2.5e9", df[df.N < 2.5e9], df[df.N >= 2.5e9], "chinchilla", None,
-           "loss", {})
-    yield ("chinchilla C<1e21", df[df.flops < 1e21], df[df.flops >= 1e21], "chinchilla", None,
-           "loss", {})
+    return raw[~raw["epoch_excluded_outlier"]].rename(columns={"params": "N", "tokens": "D"})
 
 
-def gadre_splits(data):
+def gadre_series(data):
+    """Each Gadre dataset's loss on its own validation set: ``(dataset, rows)``."""
     df = pd.read_csv(data / "gadre_overtraining" / "gadre_losses_long.csv")
     own = {
         "C4": "c4_val",
@@ -169,18 +167,36 @@ def gadre_splits(data):
     }
     df = df.rename(columns={"params": "N", "tokens": "D"})
     for ds, val in own.items():
-        sub = df[(df.dataset == ds) & (df.val_set == val)]
+        yield ds, df[(df.dataset == ds) & (df.val_set == val)]
+
+
+def porian_settings(data):
+    """Porian's IsoFLOP validation points per setting (standard parameter count)."""
+    df = pd.read_csv(data / "porian_isoflop" / "porian_isoflop_points.csv")
+    df = df[(df.param_count == "standard") & (df.loss_split == "val")]
+    df = df.rename(columns={"params": "N", "tokens": "D"})
+    for lab in sorted(df.paper_label.unique()):
+        yield lab, df[df.paper_label == lab]
+
+
+def chinchilla_splits(data):
+    df = chinchilla_points(data)
+    yield ("chinchilla N<2.5e9", df[df.N < 2.5e9], df[df.N >= 2.5e9], "chinchilla", None,
+           "loss", {})
+    yield ("chinchilla C<1e21", df[df.flops < 1e21], df[df.flops >= 1e21], "chinchilla", None,
+           "loss", {})
+
+
+def gadre_splits(data):
+    for ds, sub in gadre_series(data):
         small = ~sub.arch.isin(["open_lm_1b", "open_lm_7b"])
         yield f"gadre {ds} <1B -> 1B,7B", sub[small], sub[~small], "chinchilla", None, "loss", {}
 
 
 def porian_splits(data, quick=False):
-    df = pd.read_csv(data / "porian_isoflop" / "porian_isoflop_points.csv")
-    df = df[(df.param_count == "standard") & (df.loss_split == "val")]
-    df = df.rename(columns={"params": "N", "tokens": "D"})
-    labels = sorted(df.paper_label.unique())
-    for lab in labels[: 2 if quick else None]:
-        sub = df[df.paper_label == lab]
+    for k, (lab, sub) in enumerate(porian_settings(data)):
+        if quick and k >= 2:
+            break
         budgets = np.sort(sub.flops_budget.unique())
         if len(budgets) < 6:
             continue
@@ -339,24 +355,14 @@ UNSEEN_QUANTILE = 0.8
 
 def unseen_splits(data):
     """Forecasts along tokens, over-training and model size (see ``UNSEEN_QUANTILE``)."""
-    raw = pd.read_csv(data / "epoch_chinchilla" / "chinchilla_fig4_points.csv")
-    df = raw[~raw["epoch_excluded_outlier"]].rename(columns={"params": "N", "tokens": "D"})
+    df = chinchilla_points(data)
     cut = df.D.quantile(UNSEEN_QUANTILE)
     yield (f"chinchilla-tokens D<{cut:.2g}", df[df.D < cut], df[df.D >= cut], "chinchilla", None,
            "loss", {})
-    g = pd.read_csv(data / "gadre_overtraining" / "gadre_losses_long.csv")
-    g = g.rename(columns={"params": "N", "tokens": "D"})
-    own = {"C4": "c4_val", "RedPajama": "paloma_redpajama",
-           "RefinedWeb": "paloma_falcon-refinedweb"}
-    for ds, val in own.items():
-        sub = g[(g.dataset == ds) & (g.val_set == val)]
+    for ds, sub in gadre_series(data):
         yield (f"gadre-overtraining {ds} M<=4 -> M>=16", sub[sub.chinchilla_multiplier <= 4],
                sub[sub.chinchilla_multiplier >= 16], "chinchilla", None, "loss", {})
-    p = pd.read_csv(data / "porian_isoflop" / "porian_isoflop_points.csv")
-    p = p[(p.param_count == "standard") & (p.loss_split == "val")]
-    p = p.rename(columns={"params": "N", "tokens": "D"})
-    for lab in sorted(p.paper_label.unique()):
-        sub = p[p.paper_label == lab]
+    for lab, sub in porian_settings(data):
         cut = sub.N.quantile(UNSEEN_QUANTILE)
         yield (f"porian-size {lab} N<{cut:.2g}", sub[sub.N < cut], sub[sub.N >= cut], "chinchilla",
                None, "loss", {})
