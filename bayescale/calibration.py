@@ -16,6 +16,9 @@ gets a *drift* term::
 
     log y_target = log y_law + tau * d**h * xi,    xi ~ Normal(0, 1)  (shared by all rows)
 
+(for a law with input ratios, by default two independent drifts: one at the distance over
+scale and inputs, one, :attr:`Calibration.ratio`, at the distance beyond the fitted ratios,
+each learned from inner cutoffs that leave the data its way; :func:`drift_parts`),
 so its standard deviation is zero inside the data, ``tau`` at one decade, and
 grows with distance as ``d**h``: ``h = 1`` is a linear drift (a wrong exponent),
 ``h = 1/2`` a random walk in log scale (variance proportional to distance), smaller
@@ -90,6 +93,13 @@ ORDERS = ("scale", "inputs")
 CUT_BY = (*ORDERS, "worst")
 #: Default of ``calibrate(cut_by=...)``.
 CUT_BY_DEFAULT = "worst"
+#: Order of the inner cutoffs that learns the drift along the input ratios (``D/N``): the
+#: rows most over- or under-trained are held out (:func:`inner_position`).
+RATIO_ORDER = "ratio"
+#: The two sides of the input ratios, each with its own drift (:attr:`Calibration.ratio`):
+#: beyond the largest fitted ratio (``D/N``: over-trained) and below the smallest
+#: (under-trained), different regimes that a law can miss by different amounts.
+RATIO_PARTS = ("ratio_above", "ratio_below")
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,14 @@ class Calibration:
     #: their own drift from their rows' inner forecasts (``residuals["level"]``), pooled
     #: across levels (:meth:`levels`); ``None``: one drift for all rows.
     by: str | None = None
+    #: For a law with input ratios (:func:`ratio_pairs`, e.g. ``D/N``): the drifts learned
+    #: along them, ``{"above": ..., "below": ...}`` (beyond the largest fitted ratio, e.g.
+    #: over-trained, and below the smallest), by inner cutoffs that hold out the most over-
+    #: and under-trained rows; each applied at a row's distance beyond the fitted ratios on
+    #: its side, independently of this calibration's drift along scale and inputs
+    #: (:func:`drift_parts`). ``None``: one drift at the largest distance over every
+    #: direction (laws of one input, or ``calibrate(ratio=False)``).
+    ratio: dict[str, Calibration] | None = None
 
     @cached_property
     def levels(self) -> dict[str | None, Calibration]:
@@ -175,6 +193,10 @@ class Calibration:
             parts.append(f"prior pooled over {self.population.get('series')} series")
         if self.by is not None:
             parts.append(f"one drift per level of {self.by!r} (level_summary())")
+        for side, c in (self.ratio or {}).items():
+            r = c.quantiles()
+            parts.append(f"{side} the fitted input ratios tau = {r[1]:.2g} [{r[0]:.2g}, "
+                         f"{r[2]:.2g}] from {c.n_points} inner forecasts")
         if self.problems:
             parts.append(f"{len(self.problems)} problem(s): see .problems")
         return "<bayescale.Calibration " + "; ".join(parts) + ">"
@@ -290,6 +312,9 @@ class Calibration:
             "inner_cover50": self.inner_coverage(0.5),
             "inner_cover90": self.inner_coverage(0.9),
             "problems": list(self.problems),
+            # the drift along the input ratios (D/N), when learned on its own
+            "ratio": None if self.ratio is None else {
+                side: c.summary() for side, c in self.ratio.items()},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -307,6 +332,8 @@ class Calibration:
             "compared": self.compared,
             "scale": self.scale,
             "by": self.by,
+            "ratio": None if self.ratio is None else {
+                side: c.to_dict() for side, c in self.ratio.items()},
         }
 
     @classmethod
@@ -325,6 +352,8 @@ class Calibration:
             compared=d.get("compared"),
             scale=d.get("scale", "log"),
             by=d.get("by"),
+            ratio=None if d.get("ratio") is None else {
+                side: cls.from_dict(c) for side, c in d["ratio"].items()},
         )
 
 
@@ -526,7 +555,9 @@ def distance_unit(fit: Fit, inp: str) -> float:
     return span if span > 0 else 1.0
 
 
-def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> np.ndarray:
+def decades_beyond(
+    fit: Fit, frame: pd.DataFrame, maxima: dict[str, float], part: str = "all"
+) -> np.ndarray:
     """Distance beyond the fitted range per row, over inputs, scale and input ratios.
 
     The largest over every input, the scale and the ratio of each pair of size inputs
@@ -537,29 +568,63 @@ def decades_beyond(fit: Fit, frame: pd.DataFrame, maxima: dict[str, float]) -> n
     smallest) even if its ``N``, ``D`` and compute are inside their ranges.
     Distances are in decades, except for a falling input (:func:`distance_unit`), whose
     target is beyond the data when its loss is *below* the smallest fitted one.
+
+    ``part``: ``"all"`` (the default, as above), ``"growth"`` (over the scale and the
+    inputs only), ``"ratio"`` (over the input ratios only), ``"ratio_above"`` or
+    ``"ratio_below"`` (above the largest fitted ratio or below the smallest only): the
+    distances of the drifts of a calibration learned per direction (:func:`drift_parts`).
     """
     from .fit import size_input, size_of
 
-    unit = distance_unit(fit, size_input(fit.law))
-    d = np.log10(size_of(fit.law, frame) / maxima["__scale__"]) / unit
-    for inp in fit.law.inputs:
-        if not fit.law.is_positive(inp):  # e.g. not an accuracy law's ``chance`` input
-            continue
-        x = frame[inp].to_numpy(dtype=float)
-        if inp in fit.law.falling_inputs:
-            d = np.maximum(d, np.log10(maxima[inp] / x) / distance_unit(fit, inp))
-        else:
-            d = np.maximum(d, np.log10(x / maxima[inp]))
-    for a, b in ratio_pairs(fit.law):
-        r = _log_ratio(frame, a, b)
-        d = np.maximum(d, np.maximum(r - maxima[f"__ratio_max__{a}/{b}"],
-                                     maxima[f"__ratio_min__{a}/{b}"] - r))
+    if part not in ("all", "growth", "ratio", *RATIO_PARTS):
+        raise BayescaleError(
+            f"part must be one of {('all', 'growth', 'ratio', *RATIO_PARTS)}, got {part!r}.")
+    d = np.zeros(len(frame))
+    if part in ("all", "growth"):
+        unit = distance_unit(fit, size_input(fit.law))
+        d = np.log10(size_of(fit.law, frame) / maxima["__scale__"]) / unit
+        for inp in fit.law.inputs:
+            if not fit.law.is_positive(inp):  # e.g. not an accuracy law's ``chance`` input
+                continue
+            x = frame[inp].to_numpy(dtype=float)
+            if inp in fit.law.falling_inputs:
+                d = np.maximum(d, np.log10(maxima[inp] / x) / distance_unit(fit, inp))
+            else:
+                d = np.maximum(d, np.log10(x / maxima[inp]))
+    if part != "growth":
+        for a, b in ratio_pairs(fit.law):
+            r = _log_ratio(frame, a, b)
+            if part != "ratio_below":
+                d = np.maximum(d, r - maxima[f"__ratio_max__{a}/{b}"])
+            if part != "ratio_above":
+                d = np.maximum(d, maxima[f"__ratio_min__{a}/{b}"] - r)
     return np.clip(d, 0.0, None)
 
 
-def scale_decades(fit: Fit, frame: pd.DataFrame) -> np.ndarray:
-    """Distance beyond the range of ``fit``'s training data (0 inside it; decades)."""
-    return decades_beyond(fit, frame, _maxima(fit, fit.data))
+def scale_decades(fit: Fit, frame: pd.DataFrame, part: str = "all") -> np.ndarray:
+    """Distance beyond the range of ``fit``'s training data (0 inside it; decades).
+
+    ``part`` as in :func:`decades_beyond`.
+    """
+    return decades_beyond(fit, frame, _maxima(fit, fit.data), part)
+
+
+def drift_parts(
+    fit: Fit, frame: pd.DataFrame, cal: Calibration | None = None
+) -> list[tuple[Calibration, np.ndarray]]:
+    """``(calibration, distance per row)`` of each drift that moves ``frame``'s forecasts.
+
+    One pair, ``(cal, distance over every direction)``, unless ``cal`` has drifts of its
+    own along the input ratios (:attr:`Calibration.ratio`); then three independent drifts:
+    ``cal`` at the distance over scale and inputs, ``cal.ratio["above"]`` at the distance
+    above the largest fitted ratio and ``cal.ratio["below"]`` below the smallest. ``cal``
+    defaults to ``fit.calibration``.
+    """
+    cal = fit.calibration if cal is None else cal
+    if cal.ratio is None:
+        return [(cal, scale_decades(fit, frame))]
+    return [(cal, scale_decades(fit, frame, "growth"))] + [
+        (c, scale_decades(fit, frame, f"ratio_{side}")) for side, c in cal.ratio.items()]
 
 
 def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.ndarray:
@@ -570,7 +635,9 @@ def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.n
     the row's largest percentile rank over the law's positive inputs and its size, so a row
     is held out when it is among the largest in *any* of them (a larger model, more tokens
     or more compute), the ways a real forecast leaves the data; for a law of one input both
-    orders are the same.
+    orders are the same. ``"ratio"``: the row's largest percentile rank over each input
+    ratio (:func:`ratio_pairs`) and its inverse, so the most over- and under-trained rows
+    are held out (the inner fits of :attr:`Calibration.ratio`).
 
     Examples
     --------
@@ -580,8 +647,12 @@ def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.n
     """
     from .fit import size_of
 
-    if cut_by not in ORDERS:
-        raise BayescaleError(f"cut_by must be one of {ORDERS}, got {cut_by!r}.")
+    if cut_by not in (*ORDERS, RATIO_ORDER):
+        raise BayescaleError(f"cut_by must be one of {(*ORDERS, RATIO_ORDER)}, got {cut_by!r}.")
+    if cut_by == RATIO_ORDER:
+        tails = [s * _log_ratio(frame, a, b) for a, b in ratio_pairs(fit.law) for s in (1, -1)]
+        ranks = [pd.Series(c).rank(pct=True).to_numpy() for c in tails if np.ptp(c) > 0]
+        return np.max(ranks, axis=0) if ranks else np.zeros(len(frame))
     scale = np.asarray(size_of(fit.law, frame), dtype=float)
     if cut_by == "scale":
         return np.log10(scale)
@@ -605,6 +676,7 @@ def calibrate(
     draws: int | None = None,
     random_seed: int | None = None,
     by: str | None = None,
+    ratio: bool = True,
 ) -> Calibration:
     """Learn the discrepancy growth rate of ``fit`` by nested leave-future-out.
 
@@ -638,6 +710,15 @@ def calibrate(
         rates pooled by a log-normal population (leave-one-out); forecasts use their row's
         level, a new level the population (:attr:`Calibration.levels`). The inner fits are
         the same: it costs no more sampling. Default: one drift for all rows.
+    ratio : bool
+        For a law with input ratios (:func:`ratio_pairs`: ``D/N`` of ``chinchilla``), learn
+        a second drift along them (default): inner cutoffs that hold out the most over- and
+        under-trained rows (:func:`inner_position`, ``"ratio"``; three more inner fits), its
+        distance the decades beyond the fitted ratios (:func:`decades_beyond`,
+        ``part="ratio"``), added independently to the drift along scale and inputs
+        (:attr:`Calibration.ratio`, :func:`drift_parts`). A larger model trained at the
+        fitted tokens per parameter gets the first drift only; an over-trained one the
+        second. ``False``: one drift at the largest distance over every direction.
 
     Returns
     -------
@@ -672,11 +753,21 @@ def calibrate(
         )
     kw = dict(cutoffs=cutoffs, prior_scale=prior_scale, h_grid=h_grid, min_rows=min_rows,
               draws=draws, random_seed=random_seed, by=by)
+    split = bool(ratio) and bool(ratio_pairs(fit.law))
+    part = "growth" if split else "all"
     if cut_by != "worst":
-        return _calibrate_order(fit, cut_by, **kw)
-    positive = [inp for inp in fit.law.inputs if fit.law.is_positive(inp)]
-    orders = ORDERS if len(positive) > 1 else ORDERS[:1]
-    return keep_wider({order: _calibrate_order(fit, order, **kw) for order in orders})
+        cal = _calibrate_order(fit, cut_by, distances=(part,), **kw)[part]
+    else:
+        positive = [inp for inp in fit.law.inputs if fit.law.is_positive(inp)]
+        orders = ORDERS if len(positive) > 1 else ORDERS[:1]
+        cal = keep_wider({order: _calibrate_order(fit, order, distances=(part,), **kw)[part]
+                          for order in orders})
+    if not split:
+        return cal
+    tails = _calibrate_order(fit, RATIO_ORDER, distances=RATIO_PARTS, **kw)
+    along = {part.removeprefix("ratio_"): c for part, c in tails.items()}
+    problems = tuple(f"drift along the input ratios: {p}" for p in tails[RATIO_PARTS[0]].problems)
+    return replace(cal, ratio=along, problems=cal.problems + problems)
 
 
 def keep_wider(cals: Mapping[str, Calibration]) -> Calibration:
@@ -710,8 +801,15 @@ def _calibrate_order(
     draws: int | None,
     random_seed: int | None,
     by: str | None = None,
-) -> Calibration:
-    """:func:`calibrate` with the inner cutoffs of one order of the rows."""
+    distances: Sequence[str] = ("all",),
+) -> dict[str, Calibration]:
+    """:func:`calibrate` with the inner cutoffs of one order of the rows.
+
+    One calibration per entry of ``distances`` (a ``part`` of :func:`decades_beyond`), all
+    from the same inner fits: each learns from the inner forecast errors at its distance. A
+    ratio tail (``"ratio_above"``, ``"ratio_below"``) keeps only the held-out rows beyond the
+    inner fit's ratios on its side.
+    """
     n_free = fit.spec.free_parameter_count()
     min_rows = min_rows or max(2 * n_free, 8)
     position = inner_position(fit, fit.data, cut_by)
@@ -719,50 +817,64 @@ def _calibrate_order(
     base_seed = 0 if seed is None else int(seed)
     inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
     scale = drift_scale(fit.law) or "log"
-    groups = []
-    held_draws = []  # (draws, y) on the drift scale per cutoff, for the PITs
-    rows = []
+    inner = []  # per cutoff: (q, residuals, variances, {part: distances}, draws, truth, rows)
     problems: list[str] = []
-    used: list[float] = []
     for k, q in enumerate(cutoffs):
         cut = float(np.quantile(position, q))
         train = position <= cut
         if train.sum() < min_rows or (~train).sum() < 1:
             continue
         try:
-            r, var, dist, zd, zy, problem = _inner_forecast(
-                fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}"
+            r, var, dists, zd, zy, problem = _inner_forecast(
+                fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}",
+                parts=tuple(distances),
             )
         except DataError as err:  # e.g. the smaller rows all share one value of D
             problems.append(f"inner fit at cutoff q={q} skipped: {err}")
             continue
         if problem:
             problems.append(problem)
-        groups.append((r, var, dist))
-        held = fit.data.loc[~train]
-        held_draws.append((zd, zy, held))
-        used.append(q)
-        part = pd.DataFrame(
-            {"cutoff_quantile": q, "decades": dist, "residual": r, "predictive_sd": np.sqrt(var)}
-        )
-        if by is not None:
-            part["level"] = held[by].astype(str).to_numpy()
-        rows.append(part)
-    if not groups:
+        inner.append((q, r, var, dists, zd, zy, fit.data.loc[~train]))
+    if not inner:
         problems.append(
             f"not enough rows for nested leave-future-out (need >= {min_rows} rows below a "
             "cutoff); the discrepancy rate comes from its prior alone"
         )
+    rng = np.random.default_rng(base_seed * 1000 + 7)
+    out = {}
+    for part in distances:
+        pieces = []
+        for q, r, var, dists, zd, zy, held in inner:
+            keep = dists[part] > 0 if part.startswith("ratio_") else np.ones(len(r), bool)
+            if keep.any():
+                pieces.append((q, r[keep], var[keep], dists[part][keep], zd[:, keep], zy[keep],
+                               held.loc[keep]))
+        out[part] = _assemble(pieces, cut_by=cut_by, scale=scale, prior_scale=prior_scale,
+                              h_grid=h_grid, by=by, problems=problems, rng=rng)
+    return out
+
+
+def _assemble(pieces: list, *, cut_by: str, scale: str, prior_scale: float,
+              h_grid: Sequence[float], by: str | None, problems: Sequence[str],
+              rng: np.random.Generator) -> Calibration:
+    """The calibration learned from inner forecasts ``(q, r, var, d, draws, truth, rows)``."""
+    groups = [(r, var, d) for _, r, var, d, *_ in pieces]
+    rows = []
+    for q, r, var, d, _, _, held in pieces:
+        part = pd.DataFrame(
+            {"cutoff_quantile": q, "decades": d, "residual": r, "predictive_sd": np.sqrt(var)}
+        )
+        if by is not None:
+            part["level"] = held[by].astype(str).to_numpy()
+        rows.append(part)
     grid = TAU_GRIDS[scale]
-    weights = posterior_tau(groups, prior_scale, grid=grid, h_grid=h_grid)
-    resid = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     cal = Calibration(
         tau=grid.copy(),
-        weights=weights,
+        weights=posterior_tau(groups, prior_scale, grid=grid, h_grid=h_grid),
         h=np.asarray(h_grid, dtype=float),
         prior_scale=prior_scale,
-        residuals=resid,
-        cutoffs=tuple(used),
+        residuals=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+        cutoffs=tuple(q for q, *_ in pieces),
         problems=tuple(problems),
         cut_by=cut_by,
         scale=scale,
@@ -771,12 +883,9 @@ def _calibrate_order(
     if not rows:
         return cal
     # PIT of each inner forecast under its inner predictive plus the learned drift
-    rng = np.random.default_rng(base_seed * 1000 + 7)
-    pits = [
-        pit(zd + drift_draws(cal, held, dist, zd.shape[0], rng), zy)
-        for (zd, zy, held), (_, _, dist) in zip(held_draws, groups, strict=True)
-    ]
-    return replace(cal, residuals=resid.assign(pit=np.concatenate(pits)))
+    pits = [pit(zd + drift_draws(cal, held, d, zd.shape[0], rng), zy)
+            for _, _, _, d, zd, zy, held in pieces]
+    return replace(cal, residuals=cal.residuals.assign(pit=np.concatenate(pits)))
 
 
 def inner_problem(label: str, problems: Sequence[str]) -> str | None:
@@ -800,13 +909,15 @@ def inner_problem(label: str, problems: Sequence[str]) -> str | None:
     return problem
 
 
-def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label: str):
+def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label: str,
+                    parts: Sequence[str] = ("all",)):
     """Refit ``fit`` on the ``train`` rows and forecast the others (on the drift scale).
 
     Returns the forecast errors, their predictive variances, distances (decades beyond the
-    inner fit's range), the predictive draws and the truth on the drift scale (log or logit,
-    :func:`to_scale`; unclipped, for the PITs) and a problem (or ``None``). Errors and
-    variances are of clipped accuracies (``LOGIT_EPS``) on the logit scale.
+    inner fit's range; per entry of ``parts``, :func:`decades_beyond`), the predictive
+    draws and the truth on the drift scale (log or logit, :func:`to_scale`; unclipped, for
+    the PITs) and a problem (or ``None``). Errors and variances are of clipped accuracies
+    (``LOGIT_EPS``) on the logit scale.
     """
     test = ~train
     with warnings.catch_warnings():
@@ -829,8 +940,9 @@ def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label
         zd_c, zy_c = to_scale(inner_draws, scale, clip=True), to_scale(y, scale, clip=True)
     var = robust_variance(zd_c)
     r = zy_c - np.median(zd_c, axis=0)
-    dist = decades_beyond(fit, held, _maxima(fit, fit.data.loc[train]))
-    return r, var, dist, zd, zy, problem
+    inner_range = _maxima(fit, fit.data.loc[train])
+    dists = {part: decades_beyond(fit, held, inner_range, part) for part in parts}
+    return r, var, dists, zd, zy, problem
 
 
 def pit(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -851,11 +963,11 @@ def add_drift(fit: Fit, frame: pd.DataFrame, draws: np.ndarray, rng: np.random.G
     Unchanged when no row is beyond the fitted range (the calibration is then not needed,
     so not computed). Used by :meth:`Fit.draws` and by stage 2 of a chain.
     """
-    dec = scale_decades(fit, frame)
-    if not (dec > 0).any():
+    if not (scale_decades(fit, frame) > 0).any():
         return draws
-    cal = fit.calibration
-    return apply_drift(draws, drift_draws(cal, frame, dec, draws.shape[0], rng), cal.scale)
+    parts = drift_parts(fit, frame)
+    drift = sum(drift_draws(c, frame, d, draws.shape[0], rng) for c, d in parts)
+    return apply_drift(draws, drift, parts[0][0].scale)
 
 
 def drift_draws(
@@ -950,8 +1062,7 @@ def decompose_with_centre(
     var_param = robust_variance(logmu)
     var_noise = robust_variance(noisy - logmu)
     if extrapolation and scale is not None:
-        d = scale_decades(fit, frame)
-        var_ext = drift_variance(fit.calibration, frame, d)
+        var_ext = sum(drift_variance(c, frame, d) for c, d in drift_parts(fit, frame))
     else:
         var_ext = np.zeros(len(frame))
     out = fit.user_rows(new)

@@ -249,6 +249,7 @@ def pool_calibration(
             compared=c.compared,
             scale=c.scale,
             by=c.by,  # its levels keep their own pooling (Calibration.levels)
+            ratio=c.ratio,  # the drift along the input ratios keeps its own prior
         )
         out.append(f.with_calibration(new))
     if isinstance(fits, Mapping):

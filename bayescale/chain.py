@@ -201,6 +201,7 @@ class Chain:
         """
         from .calibration import (
             add_shares,
+            drift_parts,
             drift_scale,
             drift_variance,
             robust_variance,
@@ -228,9 +229,10 @@ class Chain:
         out["loss"] = robust_variance(z(mu) - z(mu_med))
         out["parameter"] = robust_variance(z(mu_med))
         out["noise"] = robust_variance(z(noisy) - z(mu))
-        d = scale_decades(acc, frame)
-        drift = acc._use_extrapolation(extrapolation) and (d > 0).any()
-        out["extrapolation"] = drift_variance(acc.calibration, frame, d) if drift else 0.0
+        drift = acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
+        out["extrapolation"] = (
+            sum(drift_variance(c, frame, d) for c, d in drift_parts(acc, frame)) if drift else 0.0
+        )
         return self._with_index(add_shares(out, ("loss", "parameter", "noise", "extrapolation")),
                                 new)
 

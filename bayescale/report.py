@@ -373,6 +373,13 @@ def _calibration_table(cal: Any) -> tuple[pd.DataFrame, list[str]]:
     summ = cal.summary()
     problems = list(summ.pop("problems", ()))
     summ["drift"] = f"sd = tau * distance^h on the {cal.scale} scale"
+    along = summ.pop("ratio", None)  # the drifts along D/N, beyond the fitted ratios
+    if along:
+        summ["drift"] += ("; drifts of their own above and below the fitted input ratios "
+                          "(D/N), added")
+        for side, s in along.items():
+            for key in ("tau_median", "tau_5%", "tau_95%", "h_mean", "inner_points"):
+                summ[f"ratio_{side}_{key}"] = s[key]
     summ["inner_problems"] = len(problems)
     return _kv(summ, "setting"), problems
 

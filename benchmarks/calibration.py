@@ -469,6 +469,9 @@ def main():
     ap.add_argument("--cut-by", default=None, choices=("scale", "inputs", "worst"),
                     help="order of the rows for the inner cutoffs of the calibration "
                          "(default: the package's)")
+    ap.add_argument("--no-ratio-drift", action="store_true",
+                    help="one drift at the largest distance over every direction "
+                         "(calibrate(ratio=False)) instead of a drift of its own along D/N")
     ap.add_argument("--sim-seeds", type=int, default=SIM_SEEDS,
                     help="simulated ladders per truth (--only simulated)")
     ap.add_argument("--seed", type=int, default=0,
@@ -477,6 +480,8 @@ def main():
     data = shared_datasets()
     if args.cut_by:
         CALIBRATE_KW["cut_by"] = args.cut_by
+    if args.no_ratio_drift:
+        CALIBRATE_KW["ratio"] = False
     settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
     if args.likelihood:
         settings["likelihood"] = args.likelihood
@@ -533,6 +538,8 @@ def main():
         suffix += f"_avg_{args.average}"
     if args.cut_by:
         suffix += f"_cut{args.cut_by}"
+    if args.no_ratio_drift:
+        suffix += "_noratio"
     if args.sim_seeds != SIM_SEEDS and "simulated" in args.only:  # either simulated key
         suffix += f"_sims{args.sim_seeds}"
     if args.seed:

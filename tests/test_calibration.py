@@ -129,6 +129,71 @@ def test_an_over_trained_model_inside_every_range_is_beyond_the_data_in_tokens_p
     assert ratio_pairs(bs.get_law("sigmoid_of_loss")) == []
 
 
+def test_a_drift_per_direction_widens_each_forecast_by_the_way_it_leaves_the_data():
+    """With drifts of their own above and below the fitted ``D/N`` (``Calibration.ratio``),
+    an over-trained model inside the ranges of N, D and compute gets the drift above the
+    ratios only, an under-trained one the drift below, a larger model trained at the fitted
+    tokens per parameter the growth drift only, and one that leaves two ways the sum; the
+    ratio order of the inner cutoffs holds out both tails of ``D/N``; the calibration
+    round-trips through its saved form and is reported."""
+    from types import SimpleNamespace
+
+    import bayescale.calibration as calmod
+    from bayescale.report import _calibration_table
+
+    train = pd.DataFrame({"N": [1e8, 1e9, 1e10, 1e8, 1e10],
+                          "D": [2e9, 2e10, 2e11, 8e9, 8e11]})  # 20 to 80 tokens per param
+    chin = SimpleNamespace(law=bs.get_law("chinchilla"), data=train)
+    grow = _calibration(0.04, np.random.default_rng(1))
+    above = _calibration(0.01, np.random.default_rng(2))
+    below = _calibration(0.08, np.random.default_rng(3))
+    cal = Calibration(tau=grow.tau, weights=grow.weights, prior_scale=0.005, h=grow.h,
+                      residuals=grow.residuals, ratio={"above": above, "below": below})
+    chin.calibration = cal
+    # over-trained (8x the largest ratio), under-trained (4x below the smallest, inside the
+    # ranges too), larger at 20 tokens/param, larger and over-trained
+    new = pd.DataFrame({"N": [1e8, 4e9, 1e11, 1e11], "D": [6.4e10, 2e10, 2e12, 6.4e13]})
+    g = calmod.scale_decades(chin, new, "growth")
+    up = calmod.scale_decades(chin, new, "ratio_above")
+    down = calmod.scale_decades(chin, new, "ratio_below")
+    big = np.log10(1e11 * 2e12 / (1e10 * 8e11))
+    np.testing.assert_allclose(g, [0.0, 0.0, big, big + np.log10(32)], atol=1e-12)
+    np.testing.assert_allclose(up, [np.log10(8), 0.0, 0.0, np.log10(8)], atol=1e-12)
+    np.testing.assert_allclose(down, [0.0, np.log10(4), 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(calmod.scale_decades(chin, new, "ratio"), np.maximum(up, down))
+    np.testing.assert_allclose(calmod.scale_decades(chin, new),
+                               np.maximum(g, np.maximum(up, down)))
+    parts = calmod.drift_parts(chin, new)
+    assert [id(c) for c, _ in parts] == [id(cal), id(above), id(below)]
+    var = sum(c.variance(d) for c, d in parts)
+    np.testing.assert_allclose(var, grow.variance(g) + above.variance(up) + below.variance(down))
+    assert var[0] == pytest.approx(above.variance(up)[0]) and var[0] > 0
+    assert var[1] == pytest.approx(below.variance(down)[1]) and var[1] > var[0]  # wider side
+    assert var[2] == pytest.approx(grow.variance(g)[2])
+    # without drifts of its own along the ratio: one drift at the largest distance
+    one = calmod.drift_parts(chin, new, cal=grow)
+    assert len(one) == 1 and np.allclose(one[0][1], calmod.scale_decades(chin, new))
+    # the drift's draws: the over-trained row moves by the drift above the ratios alone
+    draws = calmod.add_drift(chin, new, np.ones((4000, 4)), np.random.default_rng(0))
+    sd = np.log(draws).std(axis=0)
+    np.testing.assert_allclose(sd[:3], np.sqrt(var[:3]), rtol=0.15)
+    # the ratio order holds out the most over- and under-trained rows first
+    frame = pd.DataFrame({"N": [1e8] * 5, "D": [1e9, 3e9, 5e9, 2e10, 1e11]})
+    pos = calmod.inner_position(chin, frame, "ratio")
+    assert pos[2] == pos.min() and pos[0] == pos[4] == pos.max() and pos[0] > pos[1]
+    # saved, summarised, shown and reported
+    back = Calibration.from_dict(cal.to_dict())
+    half = np.array([0.5])
+    np.testing.assert_allclose(back.ratio["below"].variance(half), below.variance(half))
+    assert back.summary()["ratio"]["above"]["tau_median"] == pytest.approx(above.quantiles()[1])
+    assert "below the fitted input ratios" in repr(back)
+    table = _calibration_table(back)[0]["value"]
+    assert table["ratio_below_tau_median"] == pytest.approx(below.quantiles()[1])
+    assert "input ratios" in table["drift"]
+    with pytest.raises(bs.BayescaleError, match="part must be"):
+        calmod.scale_decades(chin, new, "compute")
+
+
 def test_inner_position_orders_rows_by_scale_or_by_any_input():
     """``cut_by="inputs"`` holds out a large model trained on few tokens, which ``"scale"``
     (compute) keeps in the inner fit; for a law of one input both orders agree."""
@@ -293,20 +358,24 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
 
     import bayescale.calibration as calmod
 
-    rates = {"scale": 0.01, "inputs": 0.04}
+    rates = {"scale": 0.01, "inputs": 0.04, "ratio": 0.02}
     calls = []
 
-    def fake(fit, order, **kw):
+    def fake(fit, order, *, distances, **kw):
         calls.append(order)
         c = _calibration(rates[order], np.random.default_rng(11))
-        return Calibration(tau=c.tau, weights=c.weights, prior_scale=c.prior_scale,
-                           residuals=c.residuals, cutoffs=c.cutoffs, h=c.h, cut_by=order)
+        return {d: Calibration(tau=c.tau, weights=c.weights, prior_scale=c.prior_scale,
+                               residuals=c.residuals, cutoffs=c.cutoffs, h=c.h, cut_by=order)
+                for d in distances}
 
     monkeypatch.setattr(calmod, "_calibrate_order", fake)
     assert calmod.CUT_BY_DEFAULT == "worst"
     chin = SimpleNamespace(law=bs.get_law("chinchilla"))
     cal = calmod.calibrate(chin)
-    assert calls == ["scale", "inputs"] and cal.cut_by == "inputs"
+    # the growth orders, compared; then the drift along D/N, learned on its own
+    assert calls == ["scale", "inputs", "ratio"] and cal.cut_by == "inputs"
+    assert set(cal.ratio) == {"above", "below"}
+    assert all(c.cut_by == "ratio" for c in cal.ratio.values())
     assert set(cal.compared) == {"scale", "inputs"}
     assert cal.compared["inputs"] > cal.compared["scale"]
     assert cal.compared["inputs"] == pytest.approx(np.sqrt(cal.mean_sq()))
@@ -315,11 +384,12 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     # an order with no inner forecast (prior only, wide) is not taken for the worse one
     real = fake
 
-    def prior_only_inputs(fit, order, **kw):
-        c = real(fit, order, **kw)
+    def prior_only_inputs(fit, order, *, distances, **kw):
+        c = real(fit, order, distances=distances, **kw)
         if order == "inputs":
-            return Calibration(tau=TAU_GRID, weights=posterior_tau([], h_grid=H_GRID),
-                               prior_scale=0.005, h=np.asarray(H_GRID), cut_by=order)
+            return {d: Calibration(tau=TAU_GRID, weights=posterior_tau([], h_grid=H_GRID),
+                                   prior_scale=0.005, h=np.asarray(H_GRID), cut_by=order)
+                    for d in distances}
         return c
 
     monkeypatch.setattr(calmod, "_calibrate_order", prior_only_inputs)
@@ -335,9 +405,14 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     calls.clear()
     one = calmod.calibrate(SimpleNamespace(law=bs.get_law("power_law")))
     assert calls == ["scale"] and one.cut_by == "scale" and list(one.compared) == ["scale"]
+    assert one.ratio is None  # no pair of size inputs
     # a single order is what it says
     calls.clear()
-    assert calmod.calibrate(chin, cut_by="scale").compared is None and calls == ["scale"]
+    assert calmod.calibrate(chin, cut_by="scale").compared is None
+    assert calls == ["scale", "ratio"]
+    calls.clear()
+    assert calmod.calibrate(chin, cut_by="scale", ratio=False).ratio is None
+    assert calls == ["scale"]
     with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
         calmod.calibrate(chin, cut_by="both")
     for bad in ([1.5], [], [0.5, 0.0]):
@@ -358,13 +433,13 @@ def test_an_inner_fit_the_data_cannot_identify_is_skipped_and_said(monkeypatch):
                           spec=SimpleNamespace(free_parameter_count=lambda: 4), settings={})
     rng = np.random.default_rng(3)
 
-    def inner(fit, train, *, draws, seed, label):
+    def inner(fit, train, *, draws, seed, label, parts):
         if label == "q=0.65":
             raise bs.DataError("Column 'D' (input 'D' ...) has the same value in every row")
         n = int((~train).sum())
         logd = rng.normal(0.0, 0.01, (200, n))
-        return (np.zeros(n), np.full(n, 1e-4), np.linspace(0.1, 1.0, n), logd, np.zeros(n),
-                None)
+        return (np.zeros(n), np.full(n, 1e-4), {p: np.linspace(0.1, 1.0, n) for p in parts},
+                logd, np.zeros(n), None)
 
     monkeypatch.setattr(calmod, "_inner_forecast", inner)
     cal = calmod.calibrate(fit, cut_by="scale")
