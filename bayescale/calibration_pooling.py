@@ -42,6 +42,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -185,7 +186,9 @@ def pool_calibration(
     Each fit's own nested leave-future-out evidence is kept; the fixed
     ``HalfCauchy`` prior of ``tau`` is replaced by a log-normal population learned
     from all the *other* fits. Use it when you forecast many series fitted with
-    the same law (learning curves, tasks, families, datasets).
+    the same law (learning curves, tasks, families, datasets). For a law with input ratios
+    (``D/N``) the drifts above and below the fitted ratios (:attr:`Calibration.ratio`) are
+    pooled too, each side across the fits on its own.
 
     Parameters
     ----------
@@ -220,6 +223,21 @@ def pool_calibration(
         raise BayescaleError(
             f"pool_calibration pools calibrations on one scale; got {sorted(scales)}."
         )
+    pooled = _pool(cals, leave_one_out, len(items))
+    sides = [set(c.ratio or {}) for c in cals]
+    if sides[0] and all(s == sides[0] for s in sides):  # each side of D/N pooled on its own
+        per_side = {side: _pool([c.ratio[side] for c in cals], leave_one_out, len(items))
+                    for side in sorted(sides[0])}
+        pooled = [replace(p, ratio={side: per_side[side][i] for side in per_side})
+                  for i, p in enumerate(pooled)]
+    out = [f.with_calibration(p) for f, p in zip(items, pooled)]
+    if isinstance(fits, Mapping):
+        return dict(zip(keys, out))
+    return out
+
+
+def _pool(cals: Sequence[Calibration], leave_one_out: bool, n: int) -> list[Calibration]:
+    """``cals`` with the prior of ``tau`` replaced by the population of the others."""
     h = cals[0].h
     for c in cals:
         if len(c.h) != len(h) or not np.allclose(c.h, h):
@@ -234,24 +252,7 @@ def pool_calibration(
         for c in cals
     ]
     weights, pop = pool_on_scale(lls, cals[0].tau, cals[0].scale, leave_one_out=leave_one_out)
-    out = []
-    for f, c, w in zip(items, cals, weights):
-        new = Calibration(
-            tau=c.tau,
-            weights=w,
-            prior_scale=c.prior_scale,
-            residuals=c.residuals,
-            cutoffs=c.cutoffs,
-            problems=c.problems,
-            h=c.h,
-            population=dict(pop, series=len(items)),
-            cut_by=c.cut_by,
-            compared=c.compared,
-            scale=c.scale,
-            by=c.by,  # its levels keep their own pooling (Calibration.levels)
-            ratio=c.ratio,  # the drift along the input ratios keeps its own prior
-        )
-        out.append(f.with_calibration(new))
-    if isinstance(fits, Mapping):
-        return dict(zip(keys, out))
-    return out
+    # its levels (by=) keep their own pooling (Calibration.levels); its drifts along the
+    # input ratios are pooled by the caller
+    return [replace(c, weights=w, population=dict(pop, series=n)) for c, w in zip(cals, weights)]
+

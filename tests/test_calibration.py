@@ -2,6 +2,7 @@
 
 import logging
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -317,6 +318,20 @@ def test_pooled_calibration_borrows_the_population_rate(tmp_path):
     assert med(again["s12"]) == pytest.approx(pooled_last, rel=0.05)
     with pytest.raises(bs.BayescaleError, match="at least 2"):
         pool_posteriors([np.zeros((4, len(TAU_GRID)))])
+    # the drifts along the input ratios (D/N) are pooled too, each side on its own
+    sided = {k: f.with_calibration(replace(f.calibration, ratio={
+        "above": _calibration(0.04, rng),
+        "below": _calibration(0.0, rng, informative=False) if k == "s12"
+        else _calibration(0.08, rng)})) for k, f in fits.items()}
+    both = bs.pool_calibration(sided)
+    below = [float(f.calibration.ratio["below"].quantiles([0.5])[0]) for f in (sided["s12"],
+                                                                                both["s12"])]
+    assert below[0] < 0.007 and 0.03 < below[1] < 0.18, below  # the other sides' rate
+    above = [float(f.calibration.ratio["above"].quantiles([0.5])[0]) for f in (sided["s0"],
+                                                                                both["s0"])]
+    assert abs(np.log(above[1] / above[0])) < 0.35, above  # informed: its own
+    assert "pooled over 13 series" in both["s12"].calibration.summary()["ratio"]["below"]["prior"]
+    assert med(both["s12"]) == pytest.approx(pooled_last, rel=1e-9)  # the main drift as before
 
 
 def test_decomposition_stays_finite_under_heavy_tailed_noise():
