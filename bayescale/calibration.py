@@ -54,6 +54,7 @@ the smallest fitted loss: its distance is in units of the fitted losses' log spa
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,8 @@ from .errors import BayescaleError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
+
+_log = logging.getLogger("bayescale")
 
 #: Default quantiles of log-scale at which the training data are cut.
 CUTOFFS = (0.5, 0.65, 0.8)
@@ -138,6 +141,10 @@ class Calibration:
     #: (:func:`drift_parts`). ``None``: one drift at the largest distance over every
     #: direction (laws of one input, or ``calibrate(ratio=False)``).
     ratio: dict[str, Calibration] | None = None
+    #: The settings of drifts along the input ratios not learned yet (``calibrate``'s
+    #: ``ratio="auto"``): they are learned, once, by the first forecast with a row beyond
+    #: the fitted ratios (:func:`drift_parts`). ``None``: learned, or not wanted.
+    ratio_pending: dict[str, Any] | None = None
 
     @cached_property
     def levels(self) -> dict[str | None, Calibration]:
@@ -193,6 +200,9 @@ class Calibration:
             parts.append(f"prior pooled over {self.population.get('series')} series")
         if self.by is not None:
             parts.append(f"one drift per level of {self.by!r} (level_summary())")
+        if self.ratio_pending is not None:
+            parts.append("drifts along the input ratios learned when a forecast first leaves "
+                         "the fitted ratios")
         for side, c in (self.ratio or {}).items():
             r = c.quantiles()
             parts.append(f"{side} the fitted input ratios tau = {r[1]:.2g} [{r[0]:.2g}, "
@@ -315,6 +325,7 @@ class Calibration:
             # the drift along the input ratios (D/N), when learned on its own
             "ratio": None if self.ratio is None else {
                 side: c.summary() for side, c in self.ratio.items()},
+            "ratio_pending": self.ratio_pending is not None,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -334,6 +345,7 @@ class Calibration:
             "by": self.by,
             "ratio": None if self.ratio is None else {
                 side: c.to_dict() for side, c in self.ratio.items()},
+            "ratio_pending": self.ratio_pending,
         }
 
     @classmethod
@@ -354,6 +366,7 @@ class Calibration:
             by=d.get("by"),
             ratio=None if d.get("ratio") is None else {
                 side: cls.from_dict(c) for side, c in d["ratio"].items()},
+            ratio_pending=d.get("ratio_pending"),
         )
 
 
@@ -618,10 +631,18 @@ def drift_parts(
     own along the input ratios (:attr:`Calibration.ratio`); then three independent drifts:
     ``cal`` at the distance over scale and inputs, ``cal.ratio["above"]`` at the distance
     above the largest fitted ratio and ``cal.ratio["below"]`` below the smallest. ``cal``
-    defaults to ``fit.calibration``.
+    defaults to ``fit.calibration``. Drifts along the ratios still to be learned
+    (:attr:`Calibration.ratio_pending`) are learned here if a row of ``frame`` lies beyond
+    the fitted ratios (:func:`learn_ratio`; kept on ``fit`` when ``cal`` is its own).
     """
+    own = cal is None
     cal = fit.calibration if cal is None else cal
-    if cal.ratio is None:
+    if (cal.ratio is None and cal.ratio_pending is not None
+            and (scale_decades(fit, frame, "ratio") > 0).any()):
+        cal = learn_ratio(fit, cal)
+        if own:  # learned once: cached on the fit, saved with it
+            fit.__dict__["calibration"] = cal
+    if cal.ratio is None:  # for rows inside the fitted ratios "growth" and "all" agree
         return [(cal, scale_decades(fit, frame))]
     return [(cal, scale_decades(fit, frame, "growth"))] + [
         (c, scale_decades(fit, frame, f"ratio_{side}")) for side, c in cal.ratio.items()]
@@ -676,7 +697,7 @@ def calibrate(
     draws: int | None = None,
     random_seed: int | None = None,
     by: str | None = None,
-    ratio: bool = True,
+    ratio: bool | str = "auto",
 ) -> Calibration:
     """Learn the discrepancy growth rate of ``fit`` by nested leave-future-out.
 
@@ -718,7 +739,10 @@ def calibrate(
         ``part="ratio"``), added independently to the drift along scale and inputs
         (:attr:`Calibration.ratio`, :func:`drift_parts`). A larger model trained at the
         fitted tokens per parameter gets the first drift only; an over-trained one the
-        second. ``False``: one drift at the largest distance over every direction.
+        second. ``"auto"`` (default): learned, once, by the first forecast with a row beyond
+        the fitted ratios (:attr:`Calibration.ratio_pending`; a forecast of larger models at
+        the fitted tokens per parameter never pays for them); ``True``: learned now;
+        ``False``: one drift at the largest distance over every direction.
 
     Returns
     -------
@@ -739,6 +763,8 @@ def calibrate(
     prior_scale = PRIOR_SCALES[scale] if prior_scale is None else float(prior_scale)
     if cut_by not in CUT_BY:
         raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
+    if ratio not in (True, False, "auto"):
+        raise BayescaleError(f"ratio must be True, False or 'auto', got {ratio!r}.")
     q = np.asarray(cutoffs, dtype=float)
     if q.ndim != 1 or q.size == 0 or not ((q > 0) & (q < 1)).all():
         raise BayescaleError(
@@ -764,10 +790,26 @@ def calibrate(
                           for order in orders})
     if not split:
         return cal
-    tails = _calibrate_order(fit, RATIO_ORDER, distances=RATIO_PARTS, **kw)
+    pending = dict(kw, cutoffs=[float(q) for q in cutoffs], h_grid=[float(h) for h in h_grid])
+    cal = replace(cal, ratio_pending=pending)
+    return cal if ratio == "auto" else learn_ratio(fit, cal)
+
+
+def learn_ratio(fit: Fit, cal: Calibration) -> Calibration:
+    """``cal`` with its drifts along the input ratios learned (:attr:`Calibration.ratio`).
+
+    Three inner fits, cut in the ``"ratio"`` order (:func:`inner_position`), with the
+    settings of ``cal.ratio_pending``; the same draws whenever they are learned.
+    """
+    if cal.ratio_pending is None:
+        return cal
+    _log.info("Learning the extrapolation drifts along the input ratios of %r (tokens per "
+              "parameter; refits without the most over- and under-trained runs; once per "
+              "fit) ...", fit.law.name)
+    tails = _calibrate_order(fit, RATIO_ORDER, distances=RATIO_PARTS, **cal.ratio_pending)
     along = {part.removeprefix("ratio_"): c for part, c in tails.items()}
     problems = tuple(f"drift along the input ratios: {p}" for p in tails[RATIO_PARTS[0]].problems)
-    return replace(cal, ratio=along, problems=cal.problems + problems)
+    return replace(cal, ratio=along, ratio_pending=None, problems=cal.problems + problems)
 
 
 def keep_wider(cals: Mapping[str, Calibration]) -> Calibration:

@@ -447,7 +447,7 @@ class Fit:
 
         Keyword arguments go to :func:`bayescale.calibration.calibrate` (``cutoffs``,
         ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``, ``by``: a drift
-        per task or family of a pooled fit). To pool the
+        per task or family of a pooled fit, ``ratio``: the drifts along ``D/N``). To pool the
         discrepancy rate over many fits, see :func:`bayescale.pool_calibration`.
         """
         from .calibration import calibrate

@@ -387,10 +387,27 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     assert calmod.CUT_BY_DEFAULT == "worst"
     chin = SimpleNamespace(law=bs.get_law("chinchilla"))
     cal = calmod.calibrate(chin)
-    # the growth orders, compared; then the drift along D/N, learned on its own
-    assert calls == ["scale", "inputs", "ratio"] and cal.cut_by == "inputs"
-    assert set(cal.ratio) == {"above", "below"}
-    assert all(c.cut_by == "ratio" for c in cal.ratio.values())
+    # the growth orders, compared; the drifts along D/N wait for a forecast that needs them
+    assert calls == ["scale", "inputs"] and cal.cut_by == "inputs"
+    assert cal.ratio is None and cal.ratio_pending["cutoffs"] == list(calmod.CUTOFFS)
+    chin.data = pd.DataFrame({"N": [1e8, 1e9, 1e10], "D": [2e9, 2e10, 2e11]})  # 20 / param
+    chin.calibration = cal
+    inside = pd.DataFrame({"N": [1e11], "D": [2e12]})  # larger, at 20 tokens per parameter
+    assert [c for c, _ in calmod.drift_parts(chin, inside)][0] is cal
+    assert calls == ["scale", "inputs"] and chin.calibration is cal  # nothing learned
+    over = pd.DataFrame({"N": [1e8], "D": [1e11]})  # over-trained: 1000 tokens per parameter
+    parts = calmod.drift_parts(chin, over)
+    assert calls == ["scale", "inputs", "ratio"] and len(parts) == 3
+    learned = chin.calibration  # learned once, kept on the fit (and saved with it)
+    assert set(learned.ratio) == {"above", "below"} and learned.ratio_pending is None
+    assert all(c.cut_by == "ratio" for c in learned.ratio.values())
+    assert learned.cut_by == "inputs" and learned.compared == cal.compared
+    calmod.drift_parts(chin, over)
+    assert calls == ["scale", "inputs", "ratio"]  # not again
+    back = Calibration.from_dict(cal.to_dict())
+    assert back.ratio_pending == cal.ratio_pending and "when a forecast first" in repr(back)
+    assert calmod.calibrate(chin, ratio=True).ratio is not None  # learned now
+    calls.clear()
     assert set(cal.compared) == {"scale", "inputs"}
     assert cal.compared["inputs"] > cal.compared["scale"]
     assert cal.compared["inputs"] == pytest.approx(np.sqrt(cal.mean_sq()))
@@ -424,10 +441,12 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     # a single order is what it says
     calls.clear()
     assert calmod.calibrate(chin, cut_by="scale").compared is None
-    assert calls == ["scale", "ratio"]
-    calls.clear()
-    assert calmod.calibrate(chin, cut_by="scale", ratio=False).ratio is None
     assert calls == ["scale"]
+    calls.clear()
+    off = calmod.calibrate(chin, cut_by="scale", ratio=False)
+    assert off.ratio is None and off.ratio_pending is None and calls == ["scale"]
+    with pytest.raises(bs.BayescaleError, match="ratio must be"):
+        calmod.calibrate(chin, ratio="yes")
     with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
         calmod.calibrate(chin, cut_by="both")
     for bad in ([1.5], [], [0.5, 0.0]):
