@@ -16,9 +16,10 @@ gets a *drift* term::
 
     log y_target = log y_law + tau * d**h * xi,    xi ~ Normal(0, 1)  (shared by all rows)
 
-(for a law with input ratios, by default two independent drifts: one at the distance over
-scale and inputs, one, :attr:`Calibration.ratio`, at the distance beyond the fitted ratios,
-each learned from inner cutoffs that leave the data its way; :func:`drift_parts`),
+(for a law with input ratios, by default three independent drifts: one at the distance over
+scale and inputs, and, :attr:`Calibration.ratio`, one at the distance above the fitted ratios
+and one below them, each learned from inner cutoffs that leave the data its way;
+:func:`drift_parts`),
 so its standard deviation is zero inside the data, ``tau`` at one decade, and
 grows with distance as ``d**h``: ``h = 1`` is a linear drift (a wrong exponent),
 ``h = 1/2`` a random walk in log scale (variance proportional to distance), smaller
@@ -322,7 +323,7 @@ class Calibration:
             "inner_cover50": self.inner_coverage(0.5),
             "inner_cover90": self.inner_coverage(0.9),
             "problems": list(self.problems),
-            # the drift along the input ratios (D/N), when learned on its own
+            # the drifts above and below the input ratios (D/N), once learned
             "ratio": None if self.ratio is None else {
                 side: c.summary() for side, c in self.ratio.items()},
             "ratio_pending": self.ratio_pending is not None,
@@ -731,18 +732,20 @@ def calibrate(
         rates pooled by a log-normal population (leave-one-out); forecasts use their row's
         level, a new level the population (:attr:`Calibration.levels`). The inner fits are
         the same: it costs no more sampling. Default: one drift for all rows.
-    ratio : bool
+    ratio : {"auto", True, False}
         For a law with input ratios (:func:`ratio_pairs`: ``D/N`` of ``chinchilla``), learn
-        a second drift along them (default): inner cutoffs that hold out the most over- and
-        under-trained rows (:func:`inner_position`, ``"ratio"``; three more inner fits), its
-        distance the decades beyond the fitted ratios (:func:`decades_beyond`,
-        ``part="ratio"``), added independently to the drift along scale and inputs
+        drifts of their own along them, one above the fitted ratios and one below: inner
+        cutoffs that hold out the most over- and under-trained rows (:func:`inner_position`,
+        ``"ratio"``; three more inner fits), each side's distance the decades beyond the
+        fitted ratios on that side (:func:`decades_beyond`, ``part="ratio_above"`` or
+        ``"ratio_below"``), added independently to the drift along scale and inputs
         (:attr:`Calibration.ratio`, :func:`drift_parts`). A larger model trained at the
-        fitted tokens per parameter gets the first drift only; an over-trained one the
-        second. ``"auto"`` (default): learned, once, by the first forecast with a row beyond
-        the fitted ratios (:attr:`Calibration.ratio_pending`; a forecast of larger models at
-        the fitted tokens per parameter never pays for them); ``True``: learned now;
-        ``False``: one drift at the largest distance over every direction.
+        fitted tokens per parameter gets the drift along scale and inputs only; an
+        over-trained one the drift above the ratios. ``"auto"`` (default): the ratio drifts
+        are learned, once, by the first forecast with a row beyond the fitted ratios
+        (:attr:`Calibration.ratio_pending`; a forecast of larger models at the fitted tokens
+        per parameter never pays for them); ``True``: learned now; ``False``: one drift at
+        the largest distance over every direction.
 
     Returns
     -------
