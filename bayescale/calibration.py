@@ -1071,11 +1071,13 @@ def robust_variance(draws: np.ndarray) -> np.ndarray:
 def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.DataFrame:
     """Split the predictive variance of ``log y`` into its sources, per row.
 
-    Columns ``parameter`` (spread of the law's mean over the posterior), ``noise``
-    (observation noise and run offsets), ``extrapolation`` (the drift term), their
-    ``total`` and each one's share of it. Variances are on the drift scale
-    (:func:`drift_scale`): of ``log y`` for loss laws, of ``logit y`` for accuracy laws
-    (accuracies clipped to ``[LOGIT_EPS, 1 - LOGIT_EPS]``).
+    Columns ``distance`` (how far the row lies beyond the fitted data, over every input,
+    compute and the input ratios such as ``D/N``: :func:`scale_decades`; an over-trained
+    model inside the fitted compute is beyond the data too), ``parameter`` (spread of the
+    law's mean over the posterior), ``noise`` (observation noise and run offsets),
+    ``extrapolation`` (the drift term), their ``total`` and each one's share of it.
+    Variances are on the drift scale (:func:`drift_scale`): of ``log y`` for loss laws, of
+    ``logit y`` for accuracy laws (accuracies clipped to ``[LOGIT_EPS, 1 - LOGIT_EPS]``).
 
     The parameter and noise terms are robust variances of the draws
     (:func:`robust_variance`, the squared normal-scaled IQR): the variance itself for
@@ -1111,6 +1113,8 @@ def decompose_with_centre(
     else:
         var_ext = np.zeros(len(frame))
     out = fit.user_rows(new)
+    if scale is not None:  # how far out each row is, over inputs, compute and D/N
+        out["distance"] = scale_decades(fit, frame)
     out["parameter"] = var_param
     out["noise"] = var_noise
     out["extrapolation"] = var_ext

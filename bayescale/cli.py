@@ -587,9 +587,12 @@ def _cmd_fit(args, out) -> int:
                 from .calibration import drift_scale
 
                 scale = drift_scale(law) or "response"
-                print(f"\nShares of the predictive variance ({scale} scale):", file=out)
-                print(source.decompose(new, extrapolation=ext)[shares].round(3)
-                      .to_string(index=False), file=out)
+                dec = source.decompose(new, extrapolation=ext)
+                # how far out each row is (over N, D, compute and D/N), beside its shares
+                cols = (["distance"] if "distance" in dec else []) + shares
+                said = ", and distance beyond the data" if "distance" in dec else ""
+                print(f"\nShares of the predictive variance ({scale} scale){said}:", file=out)
+                print(dec[cols].round(3).to_string(index=False), file=out)
         optimal = None
         if budgets is not None:
             optimal = pd.concat(

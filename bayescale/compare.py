@@ -709,6 +709,8 @@ class Averaged:
         out = parts[top].drop(columns=drop).copy()
         for c in ("parameter", "noise", "extrapolation"):
             out[c] = sum(wk * parts[k][c].to_numpy() for wk, k in zip(w, names))
+        if all("distance" in parts[k] for k in names):  # the farthest any member's inputs say
+            out["distance"] = np.max([parts[k]["distance"].to_numpy() for k in names], axis=0)
         m = w @ centres
         out["law_form"] = w @ (centres - m) ** 2
         return add_shares(out, ("parameter", "noise", "extrapolation", "law_form"))

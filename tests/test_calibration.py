@@ -364,6 +364,8 @@ def test_decomposition_stays_finite_under_heavy_tailed_noise():
     np.testing.assert_allclose(
         dec[["parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1), 1.0
     )
+    # how far out each row is (decades beyond the largest fitted N), beside its shares
+    np.testing.assert_allclose(dec["distance"], np.log10(new["N"].to_numpy() / x.max()))
 
 
 def test_worst_order_keeps_the_wider_calibration(monkeypatch):

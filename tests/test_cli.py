@@ -276,8 +276,11 @@ def test_extrapolation_off_forecasts_without_the_drift(capsys, tmp_path):
     assert rc == 0, err
     assert "calibrating" not in err, err
     shares = out.split("Shares of the predictive variance")[1].split("\n")
-    assert shares[1].split() == ["parameter_share", "noise_share", "extrapolation_share"]
-    assert float(shares[2].split()[2]) == 0.0, shares
+    assert "distance beyond the data" in shares[0]
+    assert shares[1].split() == ["distance", "parameter_share", "noise_share",
+                                 "extrapolation_share"]
+    assert float(shares[2].split()[3]) == 0.0, shares
+    assert float(shares[2].split()[0]) > 0  # 70B is beyond the data, drift or not
     fit = bs.load_fit(out_dir / "fit.nc")
     assert "calibration" not in fit.extras
     pred = pd.read_csv(out_dir / "predictions.csv")

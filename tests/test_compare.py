@@ -160,6 +160,10 @@ def test_average_decompose_adds_the_spread_between_laws(bnsl_fits):
     for c in ("parameter", "noise", "extrapolation"):
         want = sum(w[k] * parts[k][c].to_numpy() for k in w)
         np.testing.assert_allclose(dec[c].to_numpy(), want, rtol=1e-12)
+    # how far out each row is: the farthest any member's inputs say (both laws here: C)
+    far = np.max([parts[k]["distance"].to_numpy() for k in w], axis=0)
+    np.testing.assert_allclose(dec["distance"].to_numpy(), far)
+    np.testing.assert_allclose(far, [0.0, 1.0, 2.0], atol=1e-9)  # the largest fitted C: 1e21
     m = {
         k: np.median(np.log(f.draws(new, kind="mean", extrapolation=False).values), axis=0)
         for k, f in bnsl_fits.items()
