@@ -395,13 +395,15 @@ def _drift_off_note(target: Any, extrapolation: bool | str) -> tuple[str, ...]:
 
 def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...],
                     extrapolation: bool | str = "auto") -> pd.DataFrame:
-    """Forecast at ``target``: median, interval, extrapolation and variance shares."""
+    """Forecast at ``target``: median, interval, extrapolation, distance and variance shares."""
     pred = fit.predict(target, prob=prob, extrapolation=extrapolation)
     cols = [c for c in pred.columns if c not in {"mean"}]
     fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
                                     "upper": f"upper_{round(100 * prob)}"})
     # why the interval is as wide as it is: shares of the predictive variance (drift scale)
     dec = fit.decompose(target, extrapolation=extrapolation)
+    if "distance" in dec:  # decades beyond the data, over N, D, compute and D/N
+        fc["distance"] = dec["distance"].to_numpy()
     for c in sources:
         fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()
     fc.index.name = "target"

@@ -97,6 +97,7 @@ def test_report_of_a_fit(bt, tmp_path):
     fc = rep.tables["forecast"]
     largest = simulate().loc[~bt.holdout, "C"].max()
     assert fc["extrapolation"].iloc[0] == pytest.approx(1e23 / largest)
+    assert fc["distance"].iloc[0] == pytest.approx(np.log10(1e23 / largest))
     assert fc["lower_90"].iloc[0] < fc["median"].iloc[0] < fc["upper_90"].iloc[0]
     # the variance shares of Fit.decompose: why the interval is as wide as it is
     shares = fc[["parameter_share", "noise_share", "extrapolation_share"]]
