@@ -188,7 +188,9 @@ def pool_calibration(
     from all the *other* fits. Use it when you forecast many series fitted with
     the same law (learning curves, tasks, families, datasets). For a law with input ratios
     (``D/N``) the drifts above and below the fitted ratios (:attr:`Calibration.ratio`) are
-    pooled too, each side across the fits on its own.
+    pooled too, each side across the fits on its own, when every fit has learned them
+    (``fit.calibrate(ratio=True)`` learns them at once; by default a fit learns them at its
+    first forecast beyond the fitted ratios).
 
     Parameters
     ----------
