@@ -104,6 +104,8 @@ RATIO_ORDER = "ratio"
 #: beyond the largest fitted ratio (``D/N``: over-trained) and below the smallest
 #: (under-trained), different regimes that a law can miss by different amounts.
 RATIO_PARTS = ("ratio_above", "ratio_below")
+#: Values of :func:`decades_beyond`'s ``part``.
+PARTS = ("all", "growth", "ratio", *RATIO_PARTS)
 
 
 @dataclass(frozen=True)
@@ -590,9 +592,8 @@ def decades_beyond(
     """
     from .fit import size_input, size_of
 
-    if part not in ("all", "growth", "ratio", *RATIO_PARTS):
-        raise BayescaleError(
-            f"part must be one of {('all', 'growth', 'ratio', *RATIO_PARTS)}, got {part!r}.")
+    if part not in PARTS:
+        raise BayescaleError(f"part must be one of {PARTS}, got {part!r}.")
     d = np.zeros(len(frame))
     if part in ("all", "growth"):
         unit = distance_unit(fit, size_input(fit.law))
@@ -638,15 +639,16 @@ def drift_parts(
     """
     own = cal is None
     cal = fit.calibration if cal is None else cal
+    edge = _maxima(fit, fit.data)
     if (cal.ratio is None and cal.ratio_pending is not None
-            and (scale_decades(fit, frame, "ratio") > 0).any()):
+            and (decades_beyond(fit, frame, edge, "ratio") > 0).any()):
         cal = learn_ratio(fit, cal)
         if own:  # learned once: cached on the fit, saved with it
             fit.__dict__["calibration"] = cal
     if cal.ratio is None:  # for rows inside the fitted ratios "growth" and "all" agree
-        return [(cal, scale_decades(fit, frame))]
-    return [(cal, scale_decades(fit, frame, "growth"))] + [
-        (c, scale_decades(fit, frame, f"ratio_{side}")) for side, c in cal.ratio.items()]
+        return [(cal, decades_beyond(fit, frame, edge))]
+    return [(cal, decades_beyond(fit, frame, edge, "growth"))] + [
+        (c, decades_beyond(fit, frame, edge, f"ratio_{side}")) for side, c in cal.ratio.items()]
 
 
 def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.ndarray:
