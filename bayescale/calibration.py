@@ -1046,6 +1046,11 @@ def drift_variance(cal: Calibration, frame: pd.DataFrame, decades: np.ndarray) -
     return out
 
 
+def extrapolation_variance(fit: Fit, frame: pd.DataFrame) -> np.ndarray:
+    """Variance of ``fit``'s drift at ``frame``'s rows: the sum over :func:`drift_parts`."""
+    return sum(drift_variance(c, frame, d) for c, d in drift_parts(fit, frame))
+
+
 def discrepancy_draws(
     cal: Calibration, decades: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -1111,7 +1116,7 @@ def decompose_with_centre(
     var_param = robust_variance(logmu)
     var_noise = robust_variance(noisy - logmu)
     if extrapolation and scale is not None:
-        var_ext = sum(drift_variance(c, frame, d) for c, d in drift_parts(fit, frame))
+        var_ext = extrapolation_variance(fit, frame)
     else:
         var_ext = np.zeros(len(frame))
     out = fit.user_rows(new)

@@ -201,9 +201,8 @@ class Chain:
         """
         from .calibration import (
             add_shares,
-            drift_parts,
             drift_scale,
-            drift_variance,
+            extrapolation_variance,
             robust_variance,
             scale_decades,
             to_scale,
@@ -230,9 +229,7 @@ class Chain:
         out["parameter"] = robust_variance(z(mu_med))
         out["noise"] = robust_variance(z(noisy) - z(mu))
         drift = acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
-        out["extrapolation"] = (
-            sum(drift_variance(c, frame, d) for c, d in drift_parts(acc, frame)) if drift else 0.0
-        )
+        out["extrapolation"] = extrapolation_variance(acc, frame) if drift else 0.0
         return self._with_index(add_shares(out, ("loss", "parameter", "noise", "extrapolation")),
                                 new)
 
