@@ -472,6 +472,9 @@ def main():
     ap.add_argument("--no-ratio-drift", action="store_true",
                     help="one drift at the largest distance over every direction "
                          "(calibrate(ratio=False)) instead of a drift of its own along D/N")
+    ap.add_argument("--run-by", default=None,
+                    help="fit the splits without a run column with run=<this column> (e.g. "
+                         "N: the rows of one model size share an offset); an experiment")
     ap.add_argument("--sim-seeds", type=int, default=SIM_SEEDS,
                     help="simulated ladders per truth (--only simulated)")
     ap.add_argument("--seed", type=int, default=0,
@@ -507,6 +510,11 @@ def main():
     for key in args.only.split(","):
         items = {}
         for name, train, test, law, x, y, fit_kw in gens[key]():
+            if args.run_by and "run" not in fit_kw and args.run_by in train.columns:
+                # a copy: the law's input column cannot also label runs
+                train = train.assign(run_by=train[args.run_by])
+                test = test.assign(run_by=test[args.run_by])
+                fit_kw = {**fit_kw, "run": "run_by"}
             try:
                 out, item = run_split(name, train, test, law, x=x, y=y, settings=settings,
                                       seed=args.seed,
@@ -540,6 +548,8 @@ def main():
         suffix += f"_cut{args.cut_by}"
     if args.no_ratio_drift:
         suffix += "_noratio"
+    if args.run_by:
+        suffix += f"_run{args.run_by}"
     if args.sim_seeds != SIM_SEEDS and "simulated" in args.only:  # either simulated key
         suffix += f"_sims{args.sim_seeds}"
     if args.seed:
