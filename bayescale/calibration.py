@@ -640,10 +640,6 @@ def drift_parts(
     own = cal is None
     cal = fit.calibration if cal is None else cal
     edge = _maxima(fit, fit.data)
-    hint = None if fit.__dict__.get("_offset_hint_shown") else offset_hint(fit, frame)
-    if hint:  # once per fit
-        fit.__dict__["_offset_hint_shown"] = True
-        _log.info(hint)
     if (cal.ratio is None and cal.ratio_pending is not None
             and (decades_beyond(fit, frame, edge, "ratio") > 0).any()):
         cal = learn_ratio(fit, cal)
@@ -653,49 +649,6 @@ def drift_parts(
         return [(cal, decades_beyond(fit, frame, edge))]
     return [(cal, decades_beyond(fit, frame, edge, "growth"))] + [
         (c, decades_beyond(fit, frame, edge, f"ratio_{side}")) for side, c in cal.ratio.items()]
-
-
-def offset_hint(fit: Fit, frame: pd.DataFrame) -> str | None:
-    """Advice for forecasts over- or under-trained at fitted model sizes, or ``None``.
-
-    When ``fit`` has no run column and rows of ``frame`` lie beyond the fitted ratio of a
-    law's first size input to another (``D/N``) at values of that input that were fitted
-    more than once (longer runs of a model size already in the data), a fit with ``run=`` a
-    column naming the size carries each size's offset to its new runs. Measured on Gadre et
-    al.'s over-training ladder: 90% coverage 0.64 -> 0.88, error 5.2% -> 4.2% (and worse
-    forecasts of *new* sizes, so it is advice, not a default; docs/calibration.md,
-    "Forecasts in other directions").
-
-    Examples
-    --------
-    >>> fit = bs.fit(df, "chinchilla")                                 # doctest: +SKIP
-    >>> offset_hint(fit, pd.DataFrame({"N": [1e8], "D": [1e11]}))      # doctest: +SKIP
-    "Forecast rows 0 are runs of fitted sizes ('N' = 1e+08) beyond ..."
-    """
-    spec = getattr(fit, "spec", None)
-    pairs = ratio_pairs(fit.law)
-    if getattr(spec, "run", None) or not pairs:
-        return None
-    size = pairs[0][0]
-    edge = _maxima(fit, fit.data)
-    beyond = decades_beyond(fit, frame, edge, "ratio") > 0
-    counts = fit.data[size].value_counts()
-    repeated = counts.index[counts >= 2].to_numpy(dtype=float)
-    x = frame[size].to_numpy(dtype=float)
-    hit = beyond & np.isin(x, repeated)
-    if not hit.any():
-        return None
-    rows = ", ".join(str(i) for i in frame.index[hit][:5]) + (" ..." if hit.sum() > 5 else "")
-    sizes = ", ".join(f"{v:.3g}" for v in np.unique(x[hit])[:3])
-    return (
-        f"Forecast rows {rows} are runs of fitted sizes ({size!r} = {sizes}) beyond the "
-        f"fitted input ratios (over- or under-trained). If the rows of one size share an "
-        f"offset (one architecture), a fit with run= a column naming the size "
-        f"(df['size'] = df[{size!r}]; run='size') carries each size's offset to its new runs "
-        f"(on Gadre et al.'s over-training ladder: 90% coverage 0.64 -> 0.88); for forecasts "
-        f"of new, larger sizes leave it out (docs/calibration.md, 'Forecasts in other "
-        f"directions')."
-    )
 
 
 def inner_position(fit: Fit, frame: pd.DataFrame, cut_by: str = "scale") -> np.ndarray:

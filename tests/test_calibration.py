@@ -182,19 +182,6 @@ def test_a_drift_per_direction_widens_each_forecast_by_the_way_it_leaves_the_dat
     frame = pd.DataFrame({"N": [1e8] * 5, "D": [1e9, 3e9, 5e9, 2e10, 1e11]})
     pos = calmod.inner_position(chin, frame, "ratio")
     assert pos[2] == pos.min() and pos[0] == pos[4] == pos.max() and pos[0] > pos[1]
-    # rows over-trained at a size fitted twice (1e8) get the advice to share offsets by size;
-    # the under-trained row's size (4e9) and the larger models' were not fitted
-    hint = calmod.offset_hint(chin, new)
-    assert hint.startswith("Forecast rows 0 are runs of fitted sizes ('N' = 1e+08)")
-    assert "run=" in hint and "df['size'] = df['N']" in hint
-    assert calmod.offset_hint(chin, new.iloc[1:]) is None
-    once = SimpleNamespace(law=chin.law, data=train.iloc[1:], calibration=grow)  # 1e8 once
-    assert calmod.offset_hint(once, new) is None
-    with_run = SimpleNamespace(law=chin.law, data=train, spec=SimpleNamespace(run="size"))
-    assert calmod.offset_hint(with_run, new) is None
-    assert calmod.offset_hint(SimpleNamespace(law=bs.get_law("power_law"), data=train), new) \
-        is None
-    assert chin.__dict__.get("_offset_hint_shown")  # drift_parts above showed it, once
     # saved, summarised, shown and reported
     back = Calibration.from_dict(cal.to_dict())
     half = np.array([0.5])
