@@ -10,6 +10,7 @@ median's absolute relative error and the relative interval width.
     python benchmarks/calibration.py --only simulated_checkpoints   # a checkpoint ladder
     python benchmarks/calibration.py --only small   # each loss split on 12 of its rows
     python benchmarks/calibration.py --only unseen  # other directions (UNSEEN_QUANTILE)
+    python benchmarks/calibration.py --run-by N   # an experiment: run= a copy of N
 
 Writes benchmarks/results/calibration.csv (per target), calibration.md (tables)
 and calibration.png (nominal vs observed coverage).
