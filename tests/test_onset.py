@@ -298,7 +298,9 @@ def pooled_onsets():
         random_seed=2,
         progressbar=False,
         warn=False,
-        target_accept=0.95,
+        # at 0.95 the divergence count varied with the machine (2-6 here over seeds, 11 on
+        # the CI machine); at 0.99 it was 0 for ten seeds here
+        target_accept=0.99,
     )
     return f, df, truth
 
