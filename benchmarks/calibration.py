@@ -389,6 +389,20 @@ def small_splits(data, reps: int = SMALL_REPS):
                        x, y, fit_kw)
 
 
+#: The real ladders by name, for the diagnostics that rerun this benchmark's splits
+#: (``directional_drift.py``, ``tails.py``, ``inner_rate_trend.py``, ``size_offsets.py``).
+LADDERS = {"chinchilla": chinchilla_splits, "gadre": gadre_splits, "porian": porian_splits,
+           "revisiting": revisiting_splits, "unseen": unseen_splits}
+#: Every fit's sampler settings (``--sampler`` and ``--quick`` change them here).
+SETTINGS = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False)
+
+
+def ladder_splits(only: str, data):
+    """The splits of the comma-separated ladders in ``only`` (:data:`LADDERS`), in turn."""
+    for name in only.split(","):
+        yield from LADDERS[name](data)
+
+
 def _row(g, **labels):
     row = dict(labels, splits=g["split"].nunique(), targets=len(g))
     for p in PROBS:
@@ -486,7 +500,7 @@ def main():
         CALIBRATE_KW["cut_by"] = args.cut_by
     if args.no_ratio_drift:
         CALIBRATE_KW["ratio"] = False
-    settings = dict(draws=500, tune=500, chains=4, sampler=args.sampler, progressbar=False)
+    settings = dict(SETTINGS, sampler=args.sampler)
     if args.likelihood:
         settings["likelihood"] = args.likelihood
     if args.quick:

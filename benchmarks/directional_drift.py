@@ -31,13 +31,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, md_table, shared_datasets
-from calibration import chinchilla_splits, gadre_splits, porian_splits, revisiting_splits
+from calibration import SETTINGS, ladder_splits
 
 import bayescale as bs
 from bayescale.calibration import scale_decades
-
-SPLITS = {"chinchilla": chinchilla_splits, "gadre": gadre_splits, "porian": porian_splits,
-          "revisiting": revisiting_splits}
 
 
 def one_split(name, train, test, law, x, y, settings, seed=0) -> dict:
@@ -84,12 +81,11 @@ def main():
     ap.add_argument("--out", default="directional_drift")
     args = ap.parse_args()
     data = shared_datasets()
-    settings = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False)
+    settings = SETTINGS
     t0 = time.time()
     rows = []
-    for ds in args.only.split(","):
-        for name, train, test, law, x, y, _kw in SPLITS[ds](data):
-            rows.append(one_split(name, train, test, law, x, y, settings))
+    for name, train, test, law, x, y, _kw in ladder_splits(args.only, data):
+        rows.append(one_split(name, train, test, law, x, y, settings))
     tab = pd.DataFrame(rows)
     tab.to_csv(RESULTS / f"{args.out}.csv", index=False)
     skipped = int((tab["inner_n"] == 0).sum())

@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, md_table, shared_datasets
-from calibration import chinchilla_splits, gadre_splits, porian_splits, revisiting_splits
+from calibration import SETTINGS, ladder_splits
 
 import bayescale as bs
 from bayescale.calibration import (
@@ -44,8 +44,6 @@ from bayescale.calibration import (
     to_scale,
 )
 
-SPLITS = {"chinchilla": chinchilla_splits, "gadre": gadre_splits, "porian": porian_splits,
-          "revisiting": revisiting_splits}
 GRID = np.linspace(0.0, 0.6, 6001)
 
 
@@ -102,12 +100,11 @@ def main():
     ap.add_argument("--out", default="inner_rate_trend")
     args = ap.parse_args()
     data = shared_datasets()
-    settings = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False)
+    settings = SETTINGS
     t0 = time.time()
     rows = []
-    for ds in args.only.split(","):
-        for name, train, test, law, x, y, kw in SPLITS[ds](data):
-            rows.append(one_split(name, train, test, law, x, y, dict(settings, **(kw or {}))))
+    for name, train, test, law, x, y, kw in ladder_splits(args.only, data):
+        rows.append(one_split(name, train, test, law, x, y, dict(settings, **(kw or {}))))
     tab = pd.DataFrame(rows)
     tab["inner_trend"] = tab.apply(trend, axis=1)
     tab.to_csv(RESULTS / f"{args.out}.csv", index=False)

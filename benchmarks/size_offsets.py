@@ -29,13 +29,12 @@ import warnings
 import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, md_table, shared_datasets
-from calibration import gadre_splits, porian_splits, unseen_splits
+from calibration import SETTINGS as BENCHMARK_SETTINGS
+from calibration import ladder_splits
 
 import bayescale as bs
 
-SPLITS = {"gadre": gadre_splits, "porian": porian_splits, "unseen": unseen_splits}
-SETTINGS = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False,
-                random_seed=0)
+SETTINGS = dict(BENCHMARK_SETTINGS, random_seed=0)
 
 
 def residual_offsets(fit, train: pd.DataFrame, y: str) -> pd.Series:
@@ -88,13 +87,12 @@ def main():
     logging.getLogger("bayescale").setLevel(logging.WARNING)
     data = shared_datasets()
     t0, rows = time.time(), []
-    for key in args.only.split(","):
-        for name, train, test, law, _x, y, fit_kw in SPLITS[key](data):
-            if fit_kw or law != "chinchilla":
-                continue
-            rows.append(run_split(name, train, test, law, y))
-            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()},
-                  flush=True)
+    for name, train, test, law, _x, y, fit_kw in ladder_splits(args.only, data):
+        if fit_kw or law != "chinchilla":
+            continue
+        rows.append(run_split(name, train, test, law, y))
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()},
+              flush=True)
     out = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.to_csv(RESULTS / "size_offsets.csv", index=False)

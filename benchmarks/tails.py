@@ -26,12 +26,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, md_table, shared_datasets
-from calibration import chinchilla_splits, gadre_splits, porian_splits
+from calibration import SETTINGS, ladder_splits
 from scipy import stats
 
 import bayescale as bs
-
-SPLITS = {"chinchilla": chinchilla_splits, "gadre": gadre_splits, "porian": porian_splits}
 
 
 def spread(r: np.ndarray) -> tuple[float, float, float]:
@@ -81,11 +79,10 @@ def main():
     ap.add_argument("--out", default="tails")
     args = ap.parse_args()
     data = shared_datasets()
-    settings = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False)
+    settings = SETTINGS
     t0 = time.time()
     rows = [one_split(name, train, test, law, x, y, settings)
-            for ds in args.only.split(",")
-            for name, train, test, law, x, y, _kw in SPLITS[ds](data)]
+            for name, train, test, law, x, y, _kw in ladder_splits(args.only, data)]
     tab = pd.DataFrame(rows)
     tab.to_csv(RESULTS / f"{args.out}.csv", index=False)
     z = stats.norm.ppf(0.925)  # Normal errors covered at 85% by the 90% interval
