@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -40,3 +42,14 @@ def md_table(df, floatfmt: str = ".3f") -> str:
     for _, row in df.iterrows():
         lines.append("| " + " | ".join(fmt(row[c]) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def run_header(title: str, script: str, t0: float, settings) -> list[str]:
+    """The first lines of a result file: title, machine, wall time since ``t0``, command."""
+    return [
+        f"# {title}",
+        "",
+        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
+        f"Command: `{shlex.join(['python', f'benchmarks/{script}', *sys.argv[1:]])}`",
+        "",
+    ]

@@ -19,15 +19,13 @@ and calibration.png (nominal vs observed coverage).
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
 import warnings
 
 import _noise_trend  # noqa: F401  (registers the experimental "studentt_trend")
 import numpy as np
 import pandas as pd
-from _common import RESULTS, machine, md_table, shared_datasets
+from _common import RESULTS, md_table, run_header, shared_datasets
 
 import bayescale as bs
 
@@ -573,11 +571,7 @@ def main():
     tab = summarise(points)
     plot(points, RESULTS / f"calibration{suffix}.png")
     md = [
-        "# Calibration of extrapolation intervals",
-        "",
-        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
-        f"Command: `{shlex.join(['python', 'benchmarks/calibration.py', *sys.argv[1:]])}`",
-        "",
+        *run_header("Calibration of extrapolation intervals", "calibration.py", t0, settings),
         "Observed coverage of central intervals for held-out larger runs (pooled over targets),",
         "median absolute relative error of the posterior median, median relative 90% width.",
         "",

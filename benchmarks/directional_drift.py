@@ -24,13 +24,12 @@ Writes ``benchmarks/results/directional_drift.md`` and ``.csv``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, machine, md_table, shared_datasets
+from _common import RESULTS, md_table, run_header, shared_datasets
 from calibration import SETTINGS, ladder_splits
 
 import bayescale as bs
@@ -92,11 +91,8 @@ def main():
     tab = tab[tab["inner_n"] > 0]
     agree = int(tab["same_sign"].sum())
     lines = [
-        "# Inner forecasts' bias against the real forecast's bias",
-        "",
-        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
-        f"Command: `python benchmarks/directional_drift.py {' '.join(sys.argv[1:])}`",
-        "",
+        *run_header("Inner forecasts' bias against the real forecast's bias",
+                    "directional_drift.py", t0, settings),
         md_table(tab.round(4).assign(split=tab["split"].str.replace("|", "\\|"))),
         "",
         f"The inner bias has the real forecast's sign in {agree} of {len(tab)} splits; "

@@ -25,13 +25,12 @@ Writes ``benchmarks/results/inner_rate_trend.md`` and ``.csv``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, machine, md_table, shared_datasets
+from _common import RESULTS, md_table, run_header, shared_datasets
 from calibration import SETTINGS, ladder_splits
 
 import bayescale as bs
@@ -111,11 +110,8 @@ def main():
     counts = tab["inner_trend"].value_counts().to_dict()
     over = int((tab["tau_calibrated"] > 2 * tab["tau_real"] + 0.005).sum())
     lines = [
-        "# Inner forecasts' drift rate by cutoff, against the real forecast's",
-        "",
-        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
-        f"Command: `python benchmarks/inner_rate_trend.py {' '.join(sys.argv[1:])}`",
-        "",
+        *run_header("Inner forecasts' drift rate by cutoff, against the real forecast's",
+                    "inner_rate_trend.py", t0, settings),
         "`tau_inner_q`: maximum-likelihood rate (per decade^h, log scale) of the inner "
         "forecasts of the fit on the rows below quantile q; `tau_real`: of the real "
         "forecast's errors; `tau_calibrated`: the calibration's posterior median. "

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, machine, md_table, shared_datasets
+from _common import RESULTS, md_table, run_header, shared_datasets
 from calibration import SETTINGS as BENCHMARK_SETTINGS
 from calibration import ladder_splits
 
@@ -97,11 +96,8 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.to_csv(RESULTS / "size_offsets.csv", index=False)
     md = [
-        "# Size offsets: run= a copy of N, and residual offsets per fitted size",
-        "",
-        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {SETTINGS}.",
-        f"Command: `python benchmarks/size_offsets.py {' '.join(sys.argv[1:])}`".rstrip() + "",
-        "",
+        *run_header("Size offsets: run= a copy of N, and residual offsets per fitted size",
+                    "size_offsets.py", t0, SETTINGS),
         "Median absolute relative error of the posterior median (no calibration), default fit",
         "and `run=` a copy of `N`; the largest change of one target's absolute log error;",
         "`sigma_run` and the largest fitted size offset (log scale); the error with the",

@@ -19,13 +19,12 @@ Writes ``benchmarks/results/tails.md`` and ``.csv``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, machine, md_table, shared_datasets
+from _common import RESULTS, md_table, run_header, shared_datasets
 from calibration import SETTINGS, ladder_splits
 from scipy import stats
 
@@ -89,11 +88,8 @@ def main():
     t3 = 2 * stats.norm.cdf(z * stats.t.ppf(0.75, 3) / stats.t.ppf(0.95, 3)) - 1
     normal = 2 * stats.norm.cdf(z * stats.norm.ppf(0.75) / stats.norm.ppf(0.95)) - 1
     lines = [
-        "# Training residuals against held-out errors (log scale)",
-        "",
-        f"Machine: {machine()}; wall time {time.time() - t0:.0f} s; settings {settings}.",
-        f"Command: `python benchmarks/tails.py {' '.join(sys.argv[1:])}`",
-        "",
+        *run_header("Training residuals against held-out errors (log scale)",
+                    "tails.py", t0, settings),
         "Residuals of the training rows from the plain posterior median; errors of the "
         "held-out rows from the default (calibrated) median; sd, robust sd (1.4826 x MAD) and "
         "excess kurtosis (0 for a Normal) about the mean.",
