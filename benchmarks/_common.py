@@ -36,7 +36,7 @@ def md_table(df, floatfmt: str = ".3f") -> str:
     def fmt(v):
         if isinstance(v, float):
             return format(v, floatfmt)
-        return str(v)
+        return str(v).replace("|", "\\|")  # a literal pipe would split the cell
 
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for _, row in df.iterrows():

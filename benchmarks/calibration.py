@@ -391,7 +391,8 @@ def small_splits(data, reps: int = SMALL_REPS):
 #: (``directional_drift.py``, ``tails.py``, ``inner_rate_trend.py``, ``size_offsets.py``).
 LADDERS = {"chinchilla": chinchilla_splits, "gadre": gadre_splits, "porian": porian_splits,
            "revisiting": revisiting_splits, "unseen": unseen_splits}
-#: Every fit's sampler settings (``--sampler`` and ``--quick`` change them here).
+#: Every fit's sampler settings (``main`` copies them; ``--sampler``, ``--quick`` change
+#: the copy).
 SETTINGS = dict(draws=500, tune=500, chains=4, sampler="nutpie", progressbar=False)
 
 
