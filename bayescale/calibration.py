@@ -1115,7 +1115,7 @@ def decompose_with_centre(
         logmu = mu
     var_param = robust_variance(logmu)
     var_noise = robust_variance(noisy - logmu)
-    if extrapolation and scale is not None:
+    if extrapolation:  # a law without a drift scale: calibrate's error, as predict's
         var_ext = extrapolation_variance(fit, frame)
     else:
         var_ext = np.zeros(len(frame))

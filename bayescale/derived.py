@@ -44,7 +44,45 @@ def chinchilla_optimum(C, *, A, alpha, B, beta):
     return np.exp(log_g + a * logc6), np.exp(b * logc6 - log_g)
 
 
-def _numeric_optimum(law, params: dict[str, np.ndarray], c: float, extra: dict[str, float]):
+def _positive_number(v: Any) -> bool:
+    try:
+        return not isinstance(v, (bool, str)) and float(v) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def other_inputs(law, given: Mapping[str, float], d: np.ndarray) -> dict[str, np.ndarray]:
+    """Values of ``law``'s inputs other than ``N`` and ``D`` for runs of ``d`` tokens.
+
+    ``given`` holds the user's values. Unique tokens ``U`` (``data_constrained``) are the
+    tokens available: a run of ``D`` tokens sees ``min(U, D)`` of them, and left out they
+    are unlimited (every token seen once, ``U = D``). Any other input must be given.
+
+    Examples
+    --------
+    >>> from bayescale.laws import data_constrained
+    >>> other_inputs(data_constrained, {}, np.array([1e11]))["U"].tolist()
+    [100000000000.0]
+    >>> other_inputs(data_constrained, {"U": 4e10}, np.array([1e11]))["U"].tolist()
+    [40000000000.0]
+    """
+    out = {}
+    for inp in law.inputs:
+        if inp in {"N", "D"}:
+            continue
+        if inp == "U":
+            out[inp] = np.minimum(float(given.get(inp, np.inf)), d)
+        elif inp in given:
+            out[inp] = np.full_like(d, float(given[inp]))
+        else:
+            raise BayescaleError(
+                f"compute_optimal needs a value of input {inp!r} of law {law.name!r} (the "
+                f"allocation of C = 6 N D holds it fixed): pass inputs={{{inp!r}: value}}."
+            )
+    return out
+
+
+def _numeric_optimum(law, params: dict[str, np.ndarray], c: float, given: Mapping[str, float]):
     """Grid minimisation of ``law(N, C/(6N))`` per draw (two passes)."""
     s = max(v.shape[0] for v in params.values())
     p = {k: v[:, :1] for k, v in params.items()}  # all rows share the population values
@@ -57,7 +95,7 @@ def _numeric_optimum(law, params: dict[str, np.ndarray], c: float, extra: dict[s
         logn = lo + (hi - lo) * grid
         n = np.exp(logn)
         d = c / (6.0 * n)
-        args = {"N": n, "D": d, **{k: np.full_like(n, v) for k, v in extra.items()}}
+        args = {"N": n, "D": d, **other_inputs(law, given, d)}
         vals = law(*[args[i] for i in law.inputs], **p)
         k = np.argmin(vals, axis=1)
         best = logn[np.arange(s), k][:, None]
@@ -74,6 +112,7 @@ def compute_optimal(
     prob: float = 0.9,
     groups: Mapping[str, Any] | None = None,
     extrapolation: bool | str = "auto",
+    inputs: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Posterior of the compute-optimal allocation for each budget in ``C``.
 
@@ -88,9 +127,17 @@ def compute_optimal(
     median optimum beyond the data. ``N_opt``, ``D_opt`` and ``tokens_per_param`` are
     the posterior's (they take the law's form as right). ``extrapolation`` in the
     table is the budget over the largest fitted compute.
+
+    ``inputs`` fixes the law's other inputs (:func:`other_inputs`): for
+    ``data_constrained``, ``{"U": 4e11}`` asks for the best split of each budget with
+    4e11 unique tokens available (runs of more tokens repeat them); left out, data are
+    unlimited and the optimum is Chinchilla's.
     """
     from .calibration import add_drift
+    from .fit import _check_prob
     from .model import param_draws
+
+    prob = _check_prob(prob)
 
     law = fit.law
     if not {"N", "D"} <= set(law.inputs):
@@ -111,7 +158,7 @@ def compute_optimal(
     if missing:  # every fitted level (combination) of the columns not given
         levels = fit.data[missing].drop_duplicates().sort_values(missing)
         return pd.concat([compute_optimal(fit, C, prob=prob, groups={**given, **row},
-                                          extrapolation=extrapolation)
+                                          extrapolation=extrapolation, inputs=inputs)
                           for row in levels.to_dict("records")], ignore_index=True)
     for g, level in given.items():
         one[g] = group_labels(pd.Series([level])).iloc[0]
@@ -120,6 +167,16 @@ def compute_optimal(
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
         raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")
+    fixed = dict(inputs or {})
+    unknown = sorted(set(fixed) - (set(law.inputs) - {"N", "D"}))
+    if unknown:
+        raise BayescaleError(
+            f"inputs= names {unknown}, which are not inputs of law {law.name!r} other than "
+            f"N and D; those are {[i for i in law.inputs if i not in {'N', 'D'}]}."
+        )
+    bad = {k: v for k, v in fixed.items() if not _positive_number(v)}
+    if bad:
+        raise BayescaleError(f"inputs= takes one positive number per input; got {bad}.")
     rng = np.random.default_rng(0)
     params = param_draws(fit.spec, fit.posterior, one, rng=rng)
     drift = fit._use_extrapolation(extrapolation)
@@ -132,13 +189,22 @@ def compute_optimal(
                 c, **{k: params[k][:, 0] for k in ("A", "alpha", "B", "beta")}
             )
         else:
-            extra = {i: np.inf for i in law.inputs if i not in {"N", "D"}}
-            n_opt, d_opt = _numeric_optimum(law, params, c, extra)
+            n_opt, d_opt = _numeric_optimum(law, params, c, fixed)
         args = {"N": n_opt[:, None], "D": d_opt[:, None]}
+        args.update(other_inputs(law, fixed, args["D"]))
         pop = {k: v[:, :1] for k, v in params.items()}
-        loss = np.asarray(law(*[args.get(i, np.inf) for i in law.inputs], **pop))[:, 0]
+        loss = np.asarray(law(*[args[i] for i in law.inputs], **pop))[:, 0]
+        if not np.isfinite(loss).all():
+            raise BayescaleError(
+                f"Law {law.name!r} is not finite at the compute-optimal allocation of "
+                f"C = {c:g} for {int((~np.isfinite(loss)).sum())} of {len(loss)} posterior "
+                "draws; check the values of its other inputs (inputs=)."
+            )
         if drift:
-            at = one.assign(N=float(np.median(n_opt)), D=float(np.median(d_opt)))
+            n_mid, d_mid = float(np.median(n_opt)), float(np.median(d_opt))
+            others = other_inputs(law, fixed, np.array([d_mid]))
+            others = {k: float(v[0]) for k, v in others.items()}
+            at = one.assign(N=n_mid, D=d_mid, **others)
             loss = add_drift(fit, at, loss[:, None], rng)[:, 0]
         row = {**{g: given[g] for g in columns}, "C": c, "extrapolation": c / fit.scale_max}
         for name, v in (

@@ -569,6 +569,7 @@ class Fit:
         prob: float = 0.9,
         groups: Mapping[str, Any] | None = None,
         extrapolation: bool | str = "auto",
+        inputs: Mapping[str, float] | None = None,
     ) -> pd.DataFrame:
         """Compute-optimal allocation for budgets ``C`` (FLOPs, ``C = 6 N D``).
 
@@ -578,11 +579,14 @@ class Fit:
         ``extrapolation`` (budget / largest fitted compute).
         A pooled fit gives one row per budget and fitted level, or the level named:
         ``fit.compute_optimal(C=[1e22], groups={"family": "fam_a"})``.
+        ``inputs`` fixes the law's other inputs, e.g. ``inputs={"U": 4e11}`` (unique tokens
+        available) for ``data_constrained``; left out, data are unlimited.
         See :func:`bayescale.derived.compute_optimal`.
         """
         from .derived import compute_optimal
 
-        return compute_optimal(self, C, prob=prob, groups=groups, extrapolation=extrapolation)
+        return compute_optimal(self, C, prob=prob, groups=groups, extrapolation=extrapolation,
+                               inputs=inputs)
 
     def onset(
         self,

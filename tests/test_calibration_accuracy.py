@@ -54,6 +54,25 @@ def test_calibration_refuses_an_unbounded_identity_response_with_a_clear_error()
 
     with pytest.raises(bs.BayescaleError, match="loss laws .* and accuracy laws"):
         calibrate(SimpleNamespace(law=linear))
+    # asked for on such a fit, decompose says so too (it reported a zero drift), and by
+    # default it leaves the drift out, as predict does
+    import xarray as xr
+
+    from bayescale.fit import Fit, prepare_spec
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0.1, 0.2, 0.3, 0.4]})
+    spec, frame = prepare_spec(df, linear, y="y", x=None, priors=None)
+    post = xr.Dataset({"a": (("chain", "draw"), np.full((1, 20), 0.1)),
+                       "sigma": (("chain", "draw"), np.full((1, 20), 0.01)),
+                       "nu": (("chain", "draw"), np.full((1, 20), 5.0))})
+    fit = Fit(spec, frame, SimpleNamespace(posterior=post), {"random_seed": 0},
+              {"problems": []})
+    beyond = {"x": [40.0]}
+    assert fit.decompose(beyond)["extrapolation"].tolist() == [0.0]
+    with pytest.raises(bs.BayescaleError, match="loss laws .* and accuracy laws"):
+        fit.decompose(beyond, extrapolation=True)
+    with pytest.raises(bs.BayescaleError, match="loss laws .* and accuracy laws"):
+        fit.predict(beyond, extrapolation=True)
 
 
 def test_a_loss_input_is_beyond_the_data_below_the_smallest_fitted_loss():

@@ -2,6 +2,7 @@
 
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -119,6 +120,81 @@ def test_compute_optimal_contains_truth(chin_fit):
     assert ((co["loss_lower"] <= loss_true) & (loss_true <= co["loss_upper"])).all()
 
 
+def fixed_posterior_fit(df, law, params, draws=50, seed=0):
+    """A Fit of ``df`` whose posterior is ``params`` with 1% jitter (no sampling)."""
+    import xarray as xr
+
+    from bayescale.fit import Fit, prepare_spec
+
+    rng = np.random.default_rng(seed)
+    spec, frame = prepare_spec(df, law, y=None, x=None, priors=None)
+    post = xr.Dataset({k: (("chain", "draw"),
+                           v * np.exp(0.01 * rng.standard_normal((1, draws))))
+                       for k, v in params.items()})
+    return Fit(spec, frame, SimpleNamespace(posterior=post), {"random_seed": 0},
+               {"problems": []})
+
+
+def test_compute_optimal_of_the_data_constrained_law():
+    """Unlimited unique data: Chinchilla's closed-form optimum. A unique-token budget:
+    the optimum moves to larger models (repeating data costs more than adding
+    parameters), and the loss at it is higher. (Before: the other input was set to
+    infinity, the law gave NaN, and N_opt sat at the edge of the search grid.)"""
+    from bayescale.derived import chinchilla_optimum
+
+    law = bs.get_law("data_constrained")
+    p = dict(E=1.8, A=400.0, alpha=0.34, B=400.0, beta=0.34, R_D=15.0, R_N=5.0)
+    rng = np.random.default_rng(0)
+    n = 10 ** rng.uniform(8, 10, 40)
+    d = n * 10 ** rng.uniform(1, 2, 40)
+    u = d / 10 ** rng.uniform(0, 1, 40)
+    df = pd.DataFrame({"N": n, "D": d, "U": u, "loss": law(n, d, u, **p)})
+    fit = fixed_posterior_fit(df, law, p)
+    free = fit.compute_optimal([1e21, 1e23], extrapolation=False)
+    n_true, d_true = chinchilla_optimum(np.array([1e21, 1e23]), A=400.0, alpha=0.34, B=400.0,
+                                        beta=0.34)
+    np.testing.assert_allclose(free["N_opt"], n_true, rtol=0.05)
+    np.testing.assert_allclose(free["D_opt"], d_true, rtol=0.05)
+    assert np.isfinite(free[["loss", "loss_lower", "loss_upper"]].to_numpy()).all()
+    # 1e10 unique tokens, well below the free optimum's D at 1e23 (1.3e11): the optimum
+    # of the law itself (a fine grid at the true parameters), which repeats the data and
+    # uses fewer parameters than Chinchilla's (excess parameters decay faster than
+    # repeated tokens, R_N < R_D: Muennighoff et al.'s data-constrained frontier)
+    capped = fit.compute_optimal([1e21, 1e23], extrapolation=False, inputs={"U": 1e10})
+    grid = np.geomspace(1e9, 1e13, 40001)
+    best = grid[np.argmin(law(grid, 1e23 / (6 * grid), 1e10, **p))]
+    assert capped["N_opt"].iloc[1] == pytest.approx(best, rel=0.05)
+    assert capped["N_opt"].iloc[1] < 0.8 * free["N_opt"].iloc[1]
+    assert capped["D_opt"].iloc[1] > 10 * 1e10
+    assert capped["loss"].iloc[1] > free["loss"].iloc[1]
+    assert capped["loss"].iloc[0] == pytest.approx(free["loss"].iloc[0], rel=0.01)
+    # beyond the fitted compute the loss carries the drift at the optimum's distance (as
+    # predict's mean forecast there), finite with unlimited data as with a budget
+    drifted, _ = with_fixed_drift(fit, 0.01)
+    for given in (None, {"U": 1e10}):
+        co = drifted.compute_optimal([1e23], inputs=given)
+        plain = fit.compute_optimal([1e23], inputs=given, extrapolation=False)
+        w = float(co["loss_upper"].iloc[0] / co["loss_lower"].iloc[0])
+        assert np.log(w) > 1.2 * np.log(float(plain["loss_upper"].iloc[0]
+                                              / plain["loss_lower"].iloc[0]))
+        # the width of the mean forecast at the median optimum (U: the tokens it sees)
+        d_opt = co["D_opt"].iloc[0]
+        u = d_opt if given is None else min(given["U"], d_opt)
+        mean = drifted.predict({"N": [co["N_opt"].iloc[0]], "D": [d_opt], "U": [u]},
+                               kind="mean", prob=0.9)
+        w_mean = float(mean["upper"].iloc[0] / mean["lower"].iloc[0])
+        assert np.log(w) == pytest.approx(np.log(w_mean), rel=0.1), (given, w, w_mean)
+    with pytest.raises(bs.BayescaleError, match=r"inputs= names \['V'\], which are not inputs"):
+        fit.compute_optimal([1e21], inputs={"V": 1.0})
+    with pytest.raises(bs.BayescaleError, match="one positive number per input"):
+        fit.compute_optimal([1e21], inputs={"U": -1.0})
+    # prob is checked as predict's is (was: lower > upper for prob < 0, a numpy error for 90)
+    with pytest.raises(bs.BayescaleError, match=r"pass prob=0\.9"):
+        fit.compute_optimal([1e21], prob=90)
+    with pytest.raises(bs.BayescaleError, match="prob must be between 0 and 1"):
+        fit.compute_optimal([1e21], prob=-0.1)
+
+
 def test_compute_optimal_of_each_family_of_a_pooled_fit():
     # the embedded families set: E and A differ by family (alpha, B, beta shared);
     # each family's optimum comes from its own parameters
@@ -185,15 +261,14 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
 
 def test_compute_optimal_without_groups_asks_for_each_fitted_level(monkeypatch):
     # every fitted combination of the group columns not given, sorted; given ones are kept
-    from types import SimpleNamespace
-
     from bayescale import derived
 
     asked = []
 
-    def spy(fit, C, *, prob, groups=None, extrapolation="auto"):
+    def spy(fit, C, *, prob, groups=None, extrapolation="auto", inputs=None):
         asked.append(groups)
-        assert extrapolation is False and prob == 0.8  # the settings reach every call
+        # the settings reach every call
+        assert extrapolation is False and prob == 0.8 and inputs == {"U": 1e10}
         return pd.DataFrame({**{k: [v] for k, v in groups.items()}, "C": [C[0]]})
 
     whole = derived.compute_optimal
@@ -201,12 +276,13 @@ def test_compute_optimal_without_groups_asks_for_each_fitted_level(monkeypatch):
     data = pd.DataFrame({"family": ["b", "a", "b"], "task": ["t", "t", "u"], "y": 1.0})
     fake = SimpleNamespace(spec=SimpleNamespace(group_columns=("family", "task")), data=data,
                            law=SimpleNamespace(inputs=("N", "D")))
-    table = whole(fake, [1e21], prob=0.8, extrapolation=False)
+    table = whole(fake, [1e21], prob=0.8, extrapolation=False, inputs={"U": 1e10})
     assert asked == [{"family": "a", "task": "t"}, {"family": "b", "task": "t"},
                      {"family": "b", "task": "u"}]
     assert table["family"].tolist() == ["a", "b", "b"] and len(table) == 3
     asked.clear()
-    whole(fake, [1e21], prob=0.8, groups={"family": "b"}, extrapolation=False)
+    whole(fake, [1e21], prob=0.8, groups={"family": "b"}, extrapolation=False,
+          inputs={"U": 1e10})
     assert asked == [{"family": "b", "task": "t"}, {"family": "b", "task": "u"}]
 
 

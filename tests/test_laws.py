@@ -55,6 +55,11 @@ def test_data_constrained_reference_values_and_reduction():
     base = {k: MUENN[k] for k in ("E", "A", "alpha", "B", "beta")}
     n, d = 1e8, 1e12
     assert data_constrained(n, d, d, **MUENN) == pytest.approx(chinchilla(n, d, **base), rel=1e-9)
+    # a run sees at most D unique tokens: a larger U (a dataset it did not exhaust, or
+    # unlimited data) counts as D, not as a negative number of repeated epochs (a NaN)
+    for u in (2 * d, 1e3 * d, np.inf):
+        assert data_constrained(n, d, u, **MUENN) == pytest.approx(chinchilla(n, d, **base),
+                                                                   rel=1e-9)
 
 
 def test_bnsl_reduces_to_power_law_without_break():

@@ -146,10 +146,12 @@ def broken_power_law(x, *, E, b, c0, c1, d, f):
 def data_constrained(N, D, U, *, E, A, alpha, B, beta, R_D, R_N):
     """Data-constrained law with repeated data (Muennighoff et al. 2023).
 
-    ``U`` is the number of unique tokens seen (``U <= D``). Excess epochs decay
-    with half-life ``R_D`` and excess parameters beyond the compute-optimal size
-    for ``U`` with ``R_N``. ``min`` is a smooth minimum so NUTS sees no kink.
-    Reduces to :func:`chinchilla` when ``U = D`` and ``N <= N_opt(U)``.
+    ``U`` is the number of unique tokens available: a run of ``D`` tokens sees
+    ``min(U, D)`` of them (a ``U`` above ``D``, such as the size of a dataset the run
+    did not exhaust, counts as ``D``). Excess epochs decay with half-life ``R_D`` and
+    excess parameters beyond the compute-optimal size for ``U`` with ``R_N``. The
+    ``min`` over ``N`` is a smooth minimum so NUTS sees no kink.
+    Reduces to :func:`chinchilla` when ``U >= D`` and ``N <= N_opt(U)``.
 
     Examples
     --------
@@ -160,6 +162,7 @@ def data_constrained(N, D, U, *, E, A, alpha, B, beta, R_D, R_N):
     >>> round(float(data_constrained(6.34e9, 242e9, 25e9, **p)), 4)
     2.2256
     """
+    U = clip(U, 0.0, D)  # data, not parameters: an exact minimum
     log_g = (np.log(alpha * A) - np.log(beta * B)) / (alpha + beta)
     log_n_opt = (beta / alpha) * (np.log(U) + log_g) + log_g
     log_un = smooth_min(np.log(N), log_n_opt)
