@@ -49,6 +49,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pandas as pd
@@ -64,6 +65,13 @@ DEFAULT_WORKERS = 2
 #: compile (about 20 s a structure on 2 cores) costs as much as 15-30 refits (about 1 s),
 #: so a pool of 2 workers only pays off for more fits than that.
 SERIAL_MAX_TASKS = 8
+#: Why the local pool fails when a script calls it at top level (Python's "spawn" start method).
+UNGUARDED_SCRIPT = (
+    "The local process pool starts each worker by running the calling script again (Python's "
+    "'spawn' start method), so a script that calls bs.backtest, bs.fit_many, bs.sbc or "
+    "bs.average at its top level must do so under `if __name__ == \"__main__\":`; or pass "
+    "executor='serial' to fit in this process."
+)
 
 
 class SerialExecutor(Executor):
@@ -95,12 +103,21 @@ def executor_context(executor: Executor | str | None) -> Iterator[Executor]:
     """
     check_executor(executor)
     if executor is None or executor == "processes":
+        if getattr(multiprocessing.current_process(), "_inheriting", False):
+            # a worker re-running the caller's script while it starts: say why, at once
+            raise BayescaleError(UNGUARDED_SCRIPT)
         workers = int(os.environ.get("BAYESCALE_WORKERS", DEFAULT_WORKERS))
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn")
         )
         try:
             yield pool
+        except BrokenProcessPool as err:
+            raise BayescaleError(
+                f"A worker of the local process pool stopped before its fit was done ({err}). "
+                f"{UNGUARDED_SCRIPT} Otherwise the machine may be short of memory: set "
+                "BAYESCALE_WORKERS=1."
+            ) from err
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     elif executor == "serial":

@@ -243,3 +243,27 @@ def test_report_latex_escapes_text_and_selects_tables():
     assert "| inner_cutoffs | 0.5, 0.65, 0.8 |" in md, md
     with pytest.raises(bs.BayescaleError, match=r"no table\(s\) \['priors'\]"):
         rep.latex(["priors"])
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
+    """The local pool's 'spawn' workers run the calling script again; one that calls it at
+    top level used to die with CPython's bootstrapping RuntimeError and BrokenProcessPool
+    (and re-run the script's own work in each worker). Workers now stop at once with the
+    fix, and so does the caller."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import pandas as pd\nimport bayescale as bs\nprint('TOP-LEVEL RUN', flush=True)\n"
+        "df = pd.DataFrame({'x': [1.0, 2, 4, 8, 16], 'loss': [3.0, 2.6, 2.3, 2.1, 2.0]})\n"
+        "bs.fit_many([df, df], 'power_law', executor='processes', draws=50, tune=50)\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("bayescale.errors.BayescaleError: A worker of the local process pool")
+    assert 'if __name__ == "__main__":' in last and "executor='serial'" in last
+    # each worker stopped at the pool, before any fit of its own
+    assert "RuntimeError" not in run.stderr and "freeze_support" not in run.stderr
