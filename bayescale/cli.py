@@ -525,7 +525,7 @@ def _cmd_fit(args, out) -> int:
         raise BayescaleError(f"--average must be lfo or stacking, got {args.average!r}.")
     outdir = Path(args.out) if args.out else None
     if outdir is not None:
-        outdir.mkdir(parents=True, exist_ok=True)
+        make_outdir(outdir)
     sampler = choose_sampler(one_shot=True) if args.sampler == "auto" else args.sampler
     chosen = args.seed is None
     if chosen:  # one seed for the whole run (the fits, the average), said so it can be repeated
@@ -658,6 +658,31 @@ def parse_fixed(text: str) -> dict[str, float]:
             raise BayescaleError(f"--fix: {key}={val!r} must be a number (e.g. --fix E=0).")
         out[key] = float(value)
     return out
+
+
+def make_outdir(outdir: Path) -> None:
+    """Create ``--out`` (and its parents); a clear error where a file stands in the way.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "afile"
+    >>> _ = f.write_text("")
+    >>> make_outdir(f / "sub")
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: --out .../afile/sub: .../afile is a file, not a folder; ...
+    """
+    for part in (outdir, *outdir.parents):
+        if part.exists() and not part.is_dir():
+            raise BayescaleError(
+                f"--out {outdir}: {part} is a file, not a folder; name a folder for the "
+                "results (it is created if missing)."
+            )
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BayescaleError(f"--out {outdir}: cannot create the folder ({err}).") from None
 
 
 def parse_budgets(text: str, law) -> list[float]:

@@ -688,6 +688,11 @@ class Fit:
                 f"Cannot save to {str(path)!r}: folder {str(path.parent)!r} does not exist; "
                 "create it first."
             )
+        if path.is_dir():
+            raise BayescaleError(
+                f"Cannot save to {str(path)!r}: it is a folder; give a file name, e.g. "
+                f"{str(path / 'fit.nc')!r}."
+            )
         idata = self.idata.copy()
         meta = {
             "spec": self.spec.to_dict(),

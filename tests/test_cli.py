@@ -114,6 +114,20 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert needle in lines[0]
 
 
+def test_an_out_folder_where_a_file_stands_is_one_line_and_exit_2(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for out_dir in (afile, afile / "sub"):
+        rc, out, err = run_main(capsys, "fit", "--dataset", "synthetic_chinchilla", "--law",
+                                "chinchilla", "--out", str(out_dir))
+        assert rc == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert f"{afile} is a file, not a folder" in err
+    # and a fit saved to a folder says to name a file (was h5py's IsADirectoryError)
+    fake = bs.Fit.__new__(bs.Fit)
+    with pytest.raises(bs.BayescaleError, match="it is a folder; give a file name"):
+        fake.save(tmp_path)
+
+
 def test_bad_column_in_a_csv(capsys, tmp_path):
     csv = tmp_path / "runs.csv"
     pd.DataFrame({"params": [1e8, 1e9], "tokens": [1e9, 1e10], "val": [3.0, "x"]}).to_csv(
