@@ -76,6 +76,11 @@ def _value(text: str) -> Any:
     return t
 
 
+#: An example of each option of name=value pairs, for its error messages.
+PAIR_EXAMPLES = {"--x": "N=params,D=tokens", "--predict": "N=7e10,D=1.4e12",
+                 "--where": "val_set=c4_val", "--fix": "E=1.7"}
+
+
 def parse_pairs(text: str, option: str) -> dict[str, str]:
     """Parse ``"a=1,b=2"`` into ``{"a": "1", "b": "2"}`` (values kept as text).
 
@@ -96,9 +101,9 @@ def parse_pairs(text: str, option: str) -> dict[str, str]:
         key, sep, val = item.partition("=")
         key, val = key.strip(), val.strip()
         if not sep or not key or not val:
+            example = PAIR_EXAMPLES.get(option, "N=params,D=tokens")
             raise BayescaleError(
-                f"{option}: {item!r} is not of the form name=value "
-                f"(e.g. {option} N=params,D=tokens)."
+                f"{option}: {item!r} is not of the form name=value (e.g. {option} {example})."
             )
         if key in out:
             raise BayescaleError(f"{option}: {key!r} is given twice in {text!r}.")
@@ -195,6 +200,43 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
             f"missing {lacks} in {text!r}.{hint}"
         )
     return frame
+
+
+def check_predict_rows(new: pd.DataFrame, law, x: Mapping[str, str | float], *,
+                       groups: Sequence[str], run: str | None, trials: str) -> None:
+    """Check ``--predict``'s rows before the fit, as ``Fit.predict`` would after it.
+
+    A key that no input, group column, run or trial count reads is refused (it would be
+    ignored), and so are values the law cannot take; rows count from 0 in the order given.
+
+    Examples
+    --------
+    >>> from bayescale.laws import chinchilla
+    >>> rows = parse_predict("N=7e10,D=1.4e12,X=3", chinchilla, {})
+    >>> check_predict_rows(rows, chinchilla, {}, groups=[], run=None, trials="n")
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: --predict: X is not read by this fit ...
+    """
+    from . import data as _data
+
+    readable = {x.get(i, i) for i in law.inputs} | set(law.inputs) | set(groups) | {trials}
+    readable |= {run} if run else set()
+    readable |= {"N", "D"} if "C" in law.inputs else set()  # C = 6 N D
+    extra = [c for c in new.columns if c not in readable]
+    if extra:
+        raise BayescaleError(
+            f"--predict: {', '.join(map(str, extra))} is not read by this fit (law "
+            f"{law.name!r} reads {', '.join(law.inputs)}"
+            + (f"; group columns {', '.join(groups)}" if groups else "")
+            + f"); drop it or correct the name.{hints_for(extra, sorted(readable))}"
+        )
+    try:
+        _data.check_groups_present(list(groups), new)
+        _data.validate(new, law, y=None, x=dict(x), groups=list(groups), run=None,
+                       require_y=False)
+    except BayescaleError as err:
+        raise BayescaleError(f"--predict (rows from 0, in the order given): {err}") from None
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -515,6 +557,9 @@ def _cmd_fit(args, out) -> int:
             f"--drift-by {args.drift_by} learns the extrapolation drift that --extrapolation "
             "off leaves out; drop one of them."
         )
+    if new is not None:
+        check_predict_rows(new, law, x, groups=pooled or [], run=args.run,
+                           trials=args.trials or "n")
     ext: bool | str = False if args.extrapolation == "off" else "auto"
     if pooled is not None and len(pooled) == 1:
         pooled = pooled[0]
@@ -748,13 +793,23 @@ def cli_terms(message: str) -> str:
     "(named in --pooled) ... remove 'family' from --pooled. Pass --prob 0.9"
     >>> cli_terms("prob must be between 0 and 1 (e.g. 0.9), got 90.0.")
     '--prob must be between 0 and 1 (e.g. 0.9), got 90.0.'
+    >>> cli_terms("pass run=<column>; fix parameters with priors={name: value}.")
+    'pass --run <column>; fix parameters with --fix name=value.'
+    >>> cli_terms("or fix the term (priors={'beta': value, 'B': value}).")
+    'or fix the term (--fix beta=value,B=value).'
 
     """
     def as_option(m: re.Match) -> str:
         pairs = re.findall(r"'(\w+)': '?([^',}]+)'?", m.group(1))
         return "--x " + ",".join(f"{k}={v}" for k, v in pairs)
 
+    def as_fix(m: re.Match) -> str:
+        pairs = re.findall(r"'?(\w+)'?: '?([^',}]+)'?", m.group(1))
+        return "--fix " + ",".join(f"{k}={v}" for k, v in pairs)
+
     message = re.sub(r"\bx=\{((?:'\w+': '?[^',}]+'?(?:, )?)+)\}", as_option, message)
+    message = re.sub(r"\bpriors=\{([^}]*)\}", as_fix, message)
+    message = re.sub(r"\b(run|pooled)=<(\w+)>", r"--\1 <\2>", message)
     message = re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
     message = re.sub(r"^prob must\b", "--prob must", message)
     message = re.sub(r"\bprob=(?=\d)", "--prob ", message)

@@ -339,12 +339,17 @@ def load(
                 f"Columns: {[*df.columns]}."
             )
         values = value if isinstance(value, (builtins.list, tuple, set)) else [value]
-        df = df[df[col].isin(values)]
-        if df.empty:
+        kept = df[df[col].isin(values)]
+        if kept.empty:
+            present = sorted(df[col].dropna().unique(), key=str)
+            shown = ", ".join(repr(v) for v in present[:12]) + (", ..." if len(present) > 12
+                                                                 else "")
+            hint = "".join(did_you_mean(str(v), [str(p) for p in present]) for v in values[:1])
             raise DatasetError(
-                f"Filter {col}={value!r} leaves no rows of dataset {name!r}; "
-                "check the value (e.g. load(name)[col].unique())."
+                f"Filter {col}={value!r} leaves no rows of dataset {name!r}; its values of "
+                f"{col!r} (in the rows left) are {shown}.{hint}"
             )
+        df = kept
     return df.reset_index(drop=True)
 
 

@@ -280,11 +280,23 @@ class Fit:
                 f"{{{', '.join(f'{inp!r}: [...]' for inp in self.law.inputs)}}}; got "
                 f"{type(new).__name__}."
             )
-        new = self._input_names_to_columns(new)
-        _data.check_groups_present(self.spec.group_columns, new)
-        run = self.spec.run if self.spec.run and self.spec.run in new.columns else None
-        frame = _data.validate(new, self.law, y=None, x=self.spec.x,
-                               groups=list(self.spec.group_columns), run=run, require_y=False)
+        renamed = self._input_names_to_columns(new)
+        _data.check_groups_present(self.spec.group_columns, renamed)
+        run = self.spec.run if self.spec.run and self.spec.run in renamed.columns else None
+        try:
+            frame = _data.validate(renamed, self.law, y=None, x=self.spec.x,
+                                   groups=list(self.spec.group_columns), run=run,
+                                   require_y=False)
+        except DataError as err:  # name the columns as the new rows do ('N', not 'params')
+            msg = str(err)
+            for col in set(renamed.columns) - set(new.columns):
+                inp = next(i for i, c in _data.input_columns(self.law, self.spec.x).items()
+                           if c == col)
+                law = f"(input {inp!r} of law {self.law.name!r}"
+                msg = msg.replace(f"Column {col!r} {law}",
+                                  f"Column {inp!r} {law}, fitted on column {col!r}")
+            raise type(err)(msg) from None
+        new = renamed
         n_col = self.spec.trials
         if n_col and n_col in new.columns:
             n = pd.to_numeric(new[n_col], errors="coerce").to_numpy(dtype=float)
@@ -305,6 +317,12 @@ class Fit:
         """
         names = {}
         for inp, col in _data.input_columns(self.law, self.spec.x).items():
+            if (isinstance(col, str) and col != inp and {col, inp} <= set(new.columns)
+                    and not new[col].equals(new[inp])):
+                raise DataError(
+                    f"The new rows have both column {col!r} (the fit's column of input "
+                    f"{inp!r}) and column {inp!r}, with different values: keep one."
+                )
             if not isinstance(col, str) or col in new.columns:
                 continue
             if inp in new.columns:

@@ -102,6 +102,16 @@ def test_datasets_lists_registry(capsys):
           "task"], "--drift-by task: name a column of --pooled or --run"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--run", "N",
           "--drift-by", "N", "--extrapolation", "off"], "drop one of them"),
+        # --predict's rows are checked before the fit (were: after sampling, or ignored)
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
+          "N=-1,D=1e12"], "--predict (rows from 0, in the order given): Column 'N' (input 'N'"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
+          "N=7e10,D=1.4e12,X=3"], "--predict: X is not read by this fit"),
+        (["fit", "--dataset", "synthetic_chinchilla_families", "--law", "chinchilla",
+          "--pooled", "family", "--predict", "N=7e10,D=1.4e12,family=fam_a;N=7e10,D=1.4e12"],
+         "(rows from 0, in the order given): Group column 'family' has missing labels at row 1"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
+          "7e10,1.4e12"], "(e.g. --predict N=7e10,D=1.4e12)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):

@@ -120,14 +120,14 @@ def test_compute_optimal_contains_truth(chin_fit):
     assert ((co["loss_lower"] <= loss_true) & (loss_true <= co["loss_upper"])).all()
 
 
-def fixed_posterior_fit(df, law, params, draws=50, seed=0):
+def fixed_posterior_fit(df, law, params, draws=50, seed=0, x=None):
     """A Fit of ``df`` whose posterior is ``params`` with 1% jitter (no sampling)."""
     import xarray as xr
 
     from bayescale.fit import Fit, prepare_spec
 
     rng = np.random.default_rng(seed)
-    spec, frame = prepare_spec(df, law, y=None, x=None, priors=None)
+    spec, frame = prepare_spec(df, law, y=None, x=x, priors=None)
     post = xr.Dataset({k: (("chain", "draw"),
                            v * np.exp(0.01 * rng.standard_normal((1, draws))))
                        for k, v in params.items()})
@@ -193,6 +193,26 @@ def test_compute_optimal_of_the_data_constrained_law():
         fit.compute_optimal([1e21], prob=90)
     with pytest.raises(bs.BayescaleError, match="prob must be between 0 and 1"):
         fit.compute_optimal([1e21], prob=-0.1)
+
+
+def test_new_rows_by_input_name_are_named_so_in_errors_and_may_not_contradict():
+    n = np.geomspace(1e8, 1e10, 12)
+    df = pd.DataFrame({"params": n, "tokens": 20 * n,
+                       "loss": chinchilla(n, 20 * n, **TRUE)})
+    p = {k: TRUE[k] for k in ("E", "A", "alpha", "B", "beta")} | {"sigma": 0.01, "nu": 5.0}
+    fit = fixed_posterior_fit(df, "chinchilla", p, x={"N": "params", "D": "tokens"})
+    ok = fit.predict({"N": [7e10], "D": [1.4e12]}, extrapolation=False)
+    assert ok["extrapolation"].iloc[0] == pytest.approx(7e10 * 1.4e12 / (1e10 * 2e11))
+    # the column the user wrote, not the fit's name for it (was: "Column 'params'")
+    with pytest.raises(bs.DataError, match=r"^Column 'N' \(input 'N' of law 'chinchilla', "
+                       r"fitted on column 'params'\) must be positive"):
+        fit.predict({"N": [-7e10], "D": [1.4e12]}, extrapolation=False)
+    # both names of one input, disagreeing: said (was: 'params' used, 'N' ignored)
+    with pytest.raises(bs.DataError, match=r"both column 'params' .* and column 'N', with "
+                       "different values"):
+        fit.predict({"N": [7e10], "params": [1e9], "D": [1.4e12]}, extrapolation=False)
+    same = fit.predict({"N": [7e10], "params": [7e10], "D": [1.4e12]}, extrapolation=False)
+    pd.testing.assert_series_equal(same["median"], ok["median"])
 
 
 def test_compute_optimal_of_each_family_of_a_pooled_fit():
