@@ -109,6 +109,10 @@ def test_filters(shared_data, isolated):
         ds.load("gadre_losses", shared_data, nope=1)
     with pytest.raises(DatasetError, match="leaves no rows"):
         ds.load("gadre_losses", shared_data, val_set="nope")
+    # the values there are, and the close one (was: "e.g. load(name)[col].unique()")
+    with pytest.raises(DatasetError, match=r"values of 'val_set' .* are 'c4_val', .*'openlm', "
+                       r".* Did you mean 'openlm'\?"):
+        ds.load("gadre_losses", shared_data, val_set="openLM")
 
 
 def test_unknown_dataset():
