@@ -37,6 +37,7 @@ import pandas as pd
 from .errors import (
     BayescaleError,
     DataError,
+    ExtrapolationWarning,
     PoolingWarning,
     PriorWarning,
     SamplingWarning,
@@ -489,9 +490,10 @@ def _laws_of(text: str) -> list:
 def _sampling_warnings_to_stderr():
     """Print bayescale's own warnings as ``bayescale: warning: ...`` lines, each once.
 
-    Sampling problems, pooling and priors moved for units; other warnings are re-raised.
+    Sampling problems, pooling, priors moved for units and targets far beyond the data;
+    other warnings are re-raised.
     """
-    own = (SamplingWarning, PoolingWarning, PriorWarning)
+    own = (SamplingWarning, PoolingWarning, PriorWarning, ExtrapolationWarning)
     with warnings.catch_warnings(record=True) as caught:
         for category in own:
             warnings.simplefilter("always", category)
@@ -640,11 +642,12 @@ def _cmd_fit(args, out) -> int:
                 print(dec[cols].round(3).to_string(index=False), file=out)
         optimal = None
         if budgets is not None:
-            optimal = pd.concat(
-                {name: f.compute_optimal(budgets, prob=args.prob, extrapolation=ext)
-                 for name, f in fits.items()},
-                names=["law", "row"],
-            ).reset_index(level="row", drop=True).reset_index()
+            with _sampling_warnings_to_stderr():  # e.g. budgets in other units than the data
+                optimal = pd.concat(
+                    {name: f.compute_optimal(budgets, prob=args.prob, extrapolation=ext)
+                     for name, f in fits.items()},
+                    names=["law", "row"],
+                ).reset_index(level="row", drop=True).reset_index()
             if len(fits) == 1:
                 optimal = optimal.drop(columns="law")
             print(f"\nCompute-optimal allocation (C = 6 N D; {pct}% central interval):",

@@ -650,8 +650,11 @@ class Averaged:
         from .fit import _check_prob, summarise_draws
 
         prob = _check_prob(prob)
-        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         top = max(self.weights, key=lambda k: self.weights[k])
+        if new is not None:
+            self.fits[top]._warn_far_beyond(self.fits[top].extrapolation_ratio(new),
+                                            "Row(s) of the new rows")
+        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         return summarise_draws(self.fits[top], new, d, prob)
 
     def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):

@@ -167,6 +167,7 @@ def compute_optimal(
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
         raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")
+    fit._warn_far_beyond(budgets / fit.scale_max, "Budget(s) C", [f"{c:g}" for c in budgets])
     fixed = dict(inputs or {})
     unknown = sorted(set(fixed) - (set(law.inputs) - {"N", "D"}))
     if unknown:

@@ -46,6 +46,10 @@ class PriorWarning(UserWarning):
     """A default prior was adapted to the data, e.g. an input that looks like other units."""
 
 
+class ExtrapolationWarning(UserWarning):
+    """A forecast so far beyond the data (a million times its scale) that units may differ."""
+
+
 def did_you_mean(name: object, options: Iterable[object], *, name_it: bool = False) -> str:
     """A ``" Did you mean 'x'?"`` hint for a misspelt name, or ``""`` when none is close.
 

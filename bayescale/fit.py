@@ -22,7 +22,7 @@ import xarray as xr
 
 from . import data as _data
 from .compiled import COMPILED_SAMPLERS, choose_sampler, sample_compiled
-from .errors import BayescaleError, DataError, PoolingWarning, did_you_mean
+from .errors import BayescaleError, DataError, ExtrapolationWarning, PoolingWarning, did_you_mean
 from .errors import warn as _warn
 from .law import Law, get_law
 from .likelihoods import get_likelihood
@@ -52,6 +52,8 @@ _log = logging.getLogger("bayescale")
 ALL_SAMPLERS = ("auto", *COMPILED_SAMPLERS, *(s for s in SAMPLERS if s != "nutpie"))
 
 KINDS = ("predictive", "mean")
+#: A target this many times the largest fitted scale is warned about (units, most likely).
+FAR_BEYOND = 1e6
 
 
 def _check_prob(prob: float) -> float:
@@ -551,8 +553,33 @@ class Fit:
         rows = _data.as_rows(new) if new is not None else None
         if isinstance(rows, pd.DataFrame):  # the labels only; draws validates the rows
             self._warn_new_levels(rows)
+            self._warn_far_beyond(self.extrapolation_ratio(rows), "Row(s) of the new rows")
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
         return summarise_draws(self, new, d, prob)
+
+    def _warn_far_beyond(self, ratio: np.ndarray, what: str = "Row(s) of the new rows",
+                         labels: Sequence[Any] | None = None) -> None:
+        """Warn when a target lies a million times or more beyond the fitted scale.
+
+        No scaling law is trusted six decades out; such a target is most often in other
+        units than the training data (parameters in millions there, raw counts here).
+        """
+        ratio = np.asarray(ratio, dtype=float)
+        far = np.flatnonzero(ratio >= FAR_BEYOND)
+        if not len(far):
+            return
+        cols = _data.input_columns(self.law, self.spec.x)
+        names = ", ".join(f"{cols.get(c, c)} {self.data[c].min():.3g}-{self.data[c].max():.3g}"
+                          for c in self.law.inputs if c in self.data
+                          and pd.api.types.is_numeric_dtype(self.data[c]))
+        _warn(
+            f"{what} {[labels[i] for i in far[:5]] if labels is not None else far[:5].tolist()} "
+            f"lie {np.log10(ratio[far].max()):.1f} "
+            f"decades beyond the fitted data (extrapolation {ratio[far].max():.3g}). Check "
+            f"that they are in the training data's units (fitted: {names}): a column in "
+            "millions or billions there and raw counts here (or the reverse) looks like this.",
+            ExtrapolationWarning,
+        )
 
     def _warn_new_levels(self, frame: pd.DataFrame) -> None:
         """Warn when new rows name a group level the fit never saw (often a typo).

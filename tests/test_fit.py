@@ -195,7 +195,7 @@ def test_compute_optimal_of_the_data_constrained_law():
         fit.compute_optimal([1e21], prob=-0.1)
 
 
-def test_new_rows_by_input_name_are_named_so_in_errors_and_may_not_contradict():
+def test_new_rows_by_input_name_are_named_so_in_errors_and_far_targets_warned():
     n = np.geomspace(1e8, 1e10, 12)
     df = pd.DataFrame({"params": n, "tokens": 20 * n,
                        "loss": chinchilla(n, 20 * n, **TRUE)})
@@ -213,6 +213,15 @@ def test_new_rows_by_input_name_are_named_so_in_errors_and_may_not_contradict():
         fit.predict({"N": [7e10], "params": [1e9], "D": [1.4e12]}, extrapolation=False)
     same = fit.predict({"N": [7e10], "params": [7e10], "D": [1.4e12]}, extrapolation=False)
     pd.testing.assert_series_equal(same["median"], ok["median"])
+    # a target a million times the fitted scale or more: most likely other units, said
+    with pytest.warns(bs.ExtrapolationWarning, match=r"Row\(s\) of the new rows \[1\] lie "
+                      r"13\.7 decades .* \(fitted: params 1e\+08-1e\+10, tokens"):
+        fit.predict({"N": [7e10, 7e16], "D": [1.4e12, 1.4e18]}, extrapolation=False)
+    with pytest.warns(bs.ExtrapolationWarning, match=r"Budget\(s\) C \['1e\+40'\]"):
+        fit.compute_optimal([1e21, 1e40], extrapolation=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.ExtrapolationWarning)
+        fit.predict({"N": [7e12], "D": [1.4e14]}, extrapolation=False)  # 5.7 decades
 
 
 def test_compute_optimal_of_each_family_of_a_pooled_fit():
