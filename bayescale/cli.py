@@ -37,6 +37,7 @@ import pandas as pd
 from .errors import (
     BayescaleError,
     DataError,
+    DataWarning,
     ExtrapolationWarning,
     PoolingWarning,
     PriorWarning,
@@ -490,10 +491,10 @@ def _laws_of(text: str) -> list:
 def _sampling_warnings_to_stderr():
     """Print bayescale's own warnings as ``bayescale: warning: ...`` lines, each once.
 
-    Sampling problems, pooling, priors moved for units and targets far beyond the data;
-    other warnings are re-raised.
+    Sampling problems, pooling, priors moved for units, targets far beyond the data and
+    rows repeated exactly; other warnings are re-raised.
     """
-    own = (SamplingWarning, PoolingWarning, PriorWarning, ExtrapolationWarning)
+    own = (SamplingWarning, PoolingWarning, PriorWarning, ExtrapolationWarning, DataWarning)
     with warnings.catch_warnings(record=True) as caught:
         for category in own:
             warnings.simplefilter("always", category)

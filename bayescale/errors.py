@@ -46,6 +46,10 @@ class PriorWarning(UserWarning):
     """A default prior was adapted to the data, e.g. an input that looks like other units."""
 
 
+class DataWarning(UserWarning):
+    """Data that pass validation but look like a mistake, e.g. rows repeated exactly."""
+
+
 class ExtrapolationWarning(UserWarning):
     """A forecast so far beyond the data (a million times its scale) that units may differ."""
 

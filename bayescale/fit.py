@@ -22,7 +22,14 @@ import xarray as xr
 
 from . import data as _data
 from .compiled import COMPILED_SAMPLERS, choose_sampler, sample_compiled
-from .errors import BayescaleError, DataError, ExtrapolationWarning, PoolingWarning, did_you_mean
+from .errors import (
+    BayescaleError,
+    DataError,
+    DataWarning,
+    ExtrapolationWarning,
+    PoolingWarning,
+    did_you_mean,
+)
 from .errors import warn as _warn
 from .law import Law, get_law
 from .likelihoods import get_likelihood
@@ -1055,6 +1062,8 @@ def fit(
     if random_seed is None:
         random_seed = random_seed_for_run()
     data = _data.as_frame(data)
+    if warn:
+        warn_repeated_rows(data, law, y=y, x=x, pooled=pooled, run=run)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,
                     correlated=correlated, trials=trials, levels=levels)
     if likelihood == "auto":
@@ -1114,6 +1123,38 @@ def fit(
     result = Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag)
     result.__dict__["model"] = model
     return result
+
+
+def warn_repeated_rows(data: pd.DataFrame, law: str | Law, *, y: str | None,
+                       x: Mapping[str, Any] | None, pooled: Any, run: str | None) -> None:
+    """A :class:`DataWarning` when rows repeat others exactly (inputs, response, groups, run).
+
+    Two runs with the very same result are rare; rows copied twice (a table concatenated
+    with itself, a merge that fanned out) are common, and the fit would count each copy
+    as a new run: intervals too narrow. Data the validation refuses are left to it.
+    """
+    try:
+        law_obj = get_law(law)
+        cols = [c for c in _data.input_columns(law_obj, x).values() if isinstance(c, str)]
+        groups = [g for gs in normalise_pooled(pooled, law_obj).values() for g in gs]
+    except BayescaleError:
+        return
+    cols += [y or law_obj.response, *groups, *([run] if run else [])]
+    cols = [c for c in dict.fromkeys(cols) if c in data.columns]
+    if len(cols) < 2:
+        return
+    repeated = data.duplicated(subset=cols, keep="first").to_numpy()
+    if not repeated.any():
+        return
+    rows = data.index[repeated].tolist()
+    _warn(
+        f"{len(rows)} of the {len(data)} rows repeat an earlier row exactly in {cols} (rows "
+        f"{rows[:5]}{' ...' if len(rows) > 5 else ''}): the fit counts each copy as another "
+        "run, which narrows its intervals. If they are copies (a table joined twice, a merge "
+        "that fanned out), drop them with df.drop_duplicates(); if they are replicate runs "
+        "that happened to agree, keep them.",
+        DataWarning,
+    )
 
 
 def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: bool) -> Fit:

@@ -416,3 +416,26 @@ def test_counts_with_a_suffix_are_named_and_parsed(df):
     # a column that is not counts keeps the plain advice
     with pytest.raises(DataError, match="Convert or drop those rows"):
         validate(df.assign(N=["a"] * 7), chinchilla, y="loss")
+
+
+def test_rows_repeated_exactly_are_warned_before_sampling():
+    from bayescale.fit import warn_repeated_rows
+
+    df = bs.datasets.load("synthetic_chinchilla")[["N", "D", "loss"]]
+    twice = pd.concat([df, df.iloc[:7]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)  # raised before any sampling
+        with pytest.raises(bs.DataWarning, match=r"7 of the 67 rows repeat an earlier row "
+                           r"exactly in \['N', 'D', 'loss'\] \(rows \[0, 1, 2, 3, 4\] \.\.\.\)"):
+            bs.fit(twice, "chinchilla")
+        # the user's names, the groups and the run count; replicates that differ do not warn
+        named = df.rename(columns={"N": "params", "D": "tokens", "loss": "val"})
+        named["family"] = ["a", "b"] * 30
+        again = pd.concat([named, named.assign(family="c")])
+        warn_repeated_rows(again, "chinchilla", y="val", x={"N": "params", "D": "tokens"},
+                           pooled="family", run=None)
+        replicate = pd.concat([df, df.assign(loss=df["loss"] * 1.01)])
+        warn_repeated_rows(replicate, "chinchilla", y=None, x=None, pooled=None, run=None)
+        with pytest.raises(bs.DataWarning, match=r"in \['params', 'tokens', 'val'\]"):
+            warn_repeated_rows(pd.concat([named, named]), "chinchilla", y="val",
+                               x={"N": "params", "D": "tokens"}, pooled=None, run=None)
