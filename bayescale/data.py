@@ -598,6 +598,10 @@ def check_identifiable(
         )
 
 
+#: Most trials (questions) one evaluation may count: more is a size column taken for counts.
+MAX_TRIALS = 1e8
+
+
 def check_trials(df: pd.DataFrame, n_col: str) -> pd.Series:
     """The trial counts ``df[n_col]`` as floats; a DataError naming rows unless positive integers.
 
@@ -613,6 +617,14 @@ def check_trials(df: pd.DataFrame, n_col: str) -> pd.Series:
         raise DataError(
             f"Column {n_col!r} (number of trials) must hold positive integers; bad values at "
             f"{_rows(bad, df.index, n)}."
+        )
+    huge = (n > MAX_TRIALS).to_numpy()
+    if huge.any():
+        raise DataError(
+            f"Column {n_col!r} (number of trials: questions per evaluation) holds "
+            f"{_rows(huge, df.index, n)}, more than {MAX_TRIALS:.0e}: is it a model size or a "
+            "token count? Pass the column of question counts (trials='your_column'), or use "
+            "likelihood='beta' when only a score is known."
         )
     return n
 
@@ -634,10 +646,11 @@ def prepare_counts(
     ('accuracy', 'n', [0.3, 0.6])
     """
     n_col = trials or "n"
+    not_sizes = [c for c in df.columns if c not in {"N", "D", "C"}]  # never a count's hint
     if n_col not in df.columns:
         raise DataError(
             f"This likelihood needs the number of trials (questions) per row: column "
-            f"{n_col!r} is missing.{missing_hint(n_col, df)} Available columns: "
+            f"{n_col!r} is missing.{missing_hint(n_col, df[not_sizes])} Available columns: "
             f"{list(df.columns)}. Add it, pass "
             "trials='your_column', or use likelihood='beta' when only a score is known."
         )

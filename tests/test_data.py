@@ -439,3 +439,18 @@ def test_rows_repeated_exactly_are_warned_before_sampling():
         with pytest.raises(bs.DataWarning, match=r"in \['params', 'tokens', 'val'\]"):
             warn_repeated_rows(pd.concat([named, named]), "chinchilla", y="val",
                                x={"N": "params", "D": "tokens"}, pooled=None, run=None)
+
+
+def test_trial_counts_are_not_taken_from_a_size_column():
+    from bayescale.data import check_trials, prepare_counts
+
+    df = pd.DataFrame({"N": [1e7, 2e8], "C": [1e20, 1e21], "accuracy": [0.3, 0.5]})
+    # no "did you mean 'N'" for the missing count column n (N is a parameter count)
+    with pytest.raises(bs.DataError, match=r"column 'n' is missing\. Available columns") as err:
+        prepare_counts(df, y=None, trials=None, response="accuracy")
+    assert "Did you mean" not in str(err.value)
+    # and N given as the counts is refused with why (was: a non-finite log density later)
+    with pytest.raises(bs.DataError, match=r"Column 'N' \(number of trials: .*row 1: "
+                       r"200000000\.0, more than 1e\+08: is it a model size"):
+        check_trials(df, "N")
+    assert check_trials(pd.DataFrame({"n": [1000, 10042]}), "n").tolist() == [1000.0, 10042.0]
