@@ -52,12 +52,16 @@ def mapping_hint(cols: Mapping[str, Any], y: str | None, columns: Iterable[Any])
     >>> hint = mapping_hint({"N": "N", "D": "D"}, "loss", ["params", "tokens", "val_loss"])
     >>> hint.endswith("map them with x={'N': 'params', 'D': 'tokens'}, y='val_loss'.")
     True
+    >>> mapping_hint({"N": "N", "D": "D"}, "loss", ["Params", "TOKENS", "Loss"])[-57:]
+    "map them with x={'N': 'Params', 'D': 'TOKENS'}, y='Loss'."
     """
     columns = list(columns)
     x = {inp: _alias(inp, columns) for inp, col in cols.items()
          if col == inp and col not in columns}
     x = {k: v for k, v in x.items() if v is not None}
-    resp = _alias(y, columns) if y is not None and y not in columns else None
+    resp = None
+    if y is not None and y not in columns:  # 'Loss' for 'loss', or a common name of it
+        resp = {str(c).lower(): c for c in columns}.get(y.lower()) or _alias(y, columns)
     fixes = ["x={" + ", ".join(f"{k!r}: {v!r}" for k, v in x.items()) + "}"] if x else []
     fixes += [f"y={resp!r}"] if resp is not None else []
     if not fixes:
