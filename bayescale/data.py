@@ -324,12 +324,16 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
         bad = conv.isna() & s.notna()
         if bad.any():
             counts = parse_counts(s[bad], errors="coerce")
+            comma = s[bad].astype(str).str.fullmatch(r"\s*-?\d+,\d+\s*")
             hint = (
                 f" They read as counts with a suffix ({s[bad].iloc[0]!r} = "
                 f"{counts.iloc[0]:.3g}): convert them with "
                 f"df[{col!r}] = bs.parse_counts(df[{col!r}]), or write them as numbers "
                 "in the file."
                 if counts.notna().all()
+                else f" {s[bad].iloc[0]!r} has a decimal comma: read the file with "
+                "pd.read_csv(path, sep=';', decimal=','), or write decimal points."
+                if comma.all()
                 else " Convert or drop those rows."
             )
             raise DataError(

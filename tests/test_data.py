@@ -54,6 +54,12 @@ def test_non_numeric(df):
     df.loc[3, "N"] = "1B"
     with pytest.raises(DataError, match=r"'N'.*numeric.*row 3: '1B'"):
         validate(df, chinchilla, y="loss")
+    # a European file read with decimal points: said how to read it
+    df["N"] = 1e9
+    df["loss"] = df["loss"].map(lambda v: f"{v:.2f}".replace(".", ","))
+    with pytest.raises(DataError, match=r"'loss'.*numeric.*has a decimal comma: read the file "
+                       r"with pd\.read_csv\(path, sep=';', decimal=','\)"):
+        validate(df, chinchilla, y="loss")
 
 
 def test_a_true_false_column_is_not_taken_for_numbers(df):
