@@ -60,8 +60,9 @@ def mapping_hint(cols: Mapping[str, Any], y: str | None, columns: Iterable[Any])
          if col == inp and col not in columns}
     x = {k: v for k, v in x.items() if v is not None}
     resp = None
-    if y is not None and y not in columns:  # 'Loss' for 'loss', or a common name of it
-        resp = {str(c).lower(): c for c in columns}.get(y.lower()) or _alias(y, columns)
+    if y is not None and y not in columns:  # a common name of it; 'Loss' beside other fixes
+        same = {str(c).lower(): c for c in columns}.get(y.lower()) if x else None
+        resp = same or _alias(y, columns)
     fixes = ["x={" + ", ".join(f"{k!r}: {v!r}" for k, v in x.items()) + "}"] if x else []
     fixes += [f"y={resp!r}"] if resp is not None else []
     if not fixes:

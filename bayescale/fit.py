@@ -1139,9 +1139,8 @@ def warn_repeated_rows(data: pd.DataFrame, law: str | Law, *, y: str | None,
         groups = [g for gs in normalise_pooled(pooled, law_obj).values() for g in gs]
     except BayescaleError:
         return
-    cols += [y or law_obj.response, *groups, *([run] if run else [])]
-    cols = [c for c in dict.fromkeys(cols) if c in data.columns]
-    if len(cols) < 2:
+    cols = list(dict.fromkeys([*cols, y or law_obj.response, *groups, *([run] if run else [])]))
+    if not set(cols) <= set(data.columns):  # the validation's error says which is missing
         return
     repeated = data.duplicated(subset=cols, keep="first").to_numpy()
     if not repeated.any():

@@ -254,7 +254,8 @@ def test_crossed_and_correlated(crossed, tmp_path):
 
 
 def _df():
-    return pd.DataFrame({"N": [1e7, 1e8, 1e9, 1e10] * 2, "loss": [4.0, 3.0, 2.5, 2.2] * 2,
+    return pd.DataFrame({"N": [1e7, 1e8, 1e9, 1e10] * 2,
+                         "loss": [4.0, 3.0, 2.5, 2.2, 4.1, 3.1, 2.6, 2.3],
                          "family": ["a"] * 4 + ["b"] * 4})
 
 
