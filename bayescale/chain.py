@@ -91,7 +91,10 @@ class Chain:
             ).values
         acc = self.accuracy_fit
         frame = self._stage2_frame(new, np.median(loss, axis=0))
-        rng = acc._rng(random_seed)
+        # its own stream: with stage 1's (the same seed: a joint fit, or two fits seeded
+        # alike) both stages drew the same normals for new levels and drifts, and a higher
+        # loss met a higher accuracy offset: the chained interval was far too narrow
+        rng = acc._rng(random_seed, stream=2)
         from .model import param_draws
 
         params = param_draws(acc.spec, acc.posterior, frame, rng=rng)

@@ -351,10 +351,17 @@ class Fit:
                 )
         return new.rename(columns=names) if names else new
 
-    def _rng(self, random_seed: int | None) -> np.random.Generator:
+    def _rng(self, random_seed: int | None, stream: int = 0) -> np.random.Generator:
+        """The generator of this fit's forecasts for ``random_seed`` (default: the fit's).
+
+        ``stream`` > 0 gives another, independent one for the same seed (stage 2 of a
+        chain, whose stage 1 may share the seed).
+        """
         check_seed(random_seed)
         seed = self.settings.get("random_seed") if random_seed is None else random_seed
-        return np.random.default_rng(None if seed is None else [int(seed), 7919])
+        if seed is None:
+            return np.random.default_rng()
+        return np.random.default_rng([int(seed), 7919, *([int(stream)] if stream else [])])
 
     def mean_draws(
         self, new: pd.DataFrame | None = None, *, random_seed: int | None = None

@@ -215,6 +215,8 @@ def group_levels(
     {'run': ('a', 'b')}
     >>> group_levels(df, ["run"], {"run": ["a", "b", "c"]})
     {'run': ('a', 'b', 'c')}
+    >>> group_levels(pd.DataFrame({"run": ["1", "2"]}), ["run"], {"run": [1.0, 2.0, 3.0]})
+    {'run': ('1', '2', '3')}
     """
     declared = dict(declared or {})
     unknown = set(declared) - set(columns)
@@ -229,7 +231,9 @@ def group_levels(
         if g not in declared:
             out[g] = seen
             continue
-        given = tuple(str(v) for v in declared[g])
+        from .data import group_labels  # the data's own labelling: 1.0 is '1', as in the data
+
+        given = tuple(group_labels(pd.Series(list(declared[g]), dtype=object)))
         known = set(given)
         missing = [v for v in seen if v not in known]
         if missing or len(set(given)) != len(given):

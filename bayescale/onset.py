@@ -115,10 +115,38 @@ def _levels(fit: Fit, levels: pd.DataFrame | None) -> pd.DataFrame:
         out = levels[groups + [c for c in levels.columns if c not in groups]].copy()
         for g in groups:
             out[g] = group_labels(out[g])
-        return out.reset_index(drop=True)
+        return _level_inputs(fit, out.reset_index(drop=True))
     if not groups:
         return data.iloc[:1].drop(columns="y").reset_index(drop=True)
     return data.drop_duplicates(groups).drop(columns="y").reset_index(drop=True)
+
+
+def _level_inputs(fit: Fit, out: pd.DataFrame) -> pd.DataFrame:
+    """``levels=`` rows with the law's per-level inputs (``chance``) as the data hold them.
+
+    A column of the data (``x={"chance": "baseline"}``) may be given under either name;
+    left out, a fitted level takes its training value, and a new level needs it.
+    """
+    groups = list(fit.spec.group_columns)
+    for inp in fit.law.inputs[1:]:  # the first is the axis (C or L)
+        col = fit.spec.x.get(inp, inp)
+        if not isinstance(col, str) or inp in out.columns:
+            continue
+        if col in out.columns:
+            out = out.rename(columns={col: inp})
+            continue
+        first = fit.data.drop_duplicates(groups) if groups else fit.data.iloc[:1]
+        known = dict(zip(_label(first, groups), first[inp]))
+        labels = _label(out, groups) if groups else ["all"] * len(out)
+        new = sorted({lab for lab in labels if lab not in known})
+        if new:
+            raise BayescaleError(
+                f"levels= has no column {col!r} (input {inp!r} of law {fit.law.name!r}), "
+                f"which the fitted levels take from the data but the new level(s) {new[:5]} "
+                f"cannot: add a {col!r} column to levels=."
+            )
+        out[inp] = [known[lab] for lab in labels]
+    return out
 
 
 def _label(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:

@@ -87,3 +87,29 @@ def with_fixed_drift(fit, tau: float, scale: str = "log"):
     cal = Calibration(tau=grid, weights=w, prior_scale=PRIOR_SCALES[scale],
                       h=np.array([1.0]), scale=scale)
     return fit.with_calibration(cal), float(grid[i])
+
+
+def fixed_fit(df, law, params, *, draws=400, jitter=0.0, seed=0, **kw):
+    """A Fit of ``df`` whose posterior holds ``params``, no sampling (fast tests of what
+    a fit does with its draws). Arrays are per level (a pooled ``*_z_*``); ``jitter``
+    multiplies scalars by ``exp(jitter * normal)`` per draw. ``kw`` go to ``prepare_spec``.
+    """
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from bayescale.fit import Fit, prepare_spec
+
+    rng = np.random.default_rng(seed)
+    spec, frame = prepare_spec(df, law, **{"y": None, "x": None, "priors": None, **kw})
+    post = {}
+    for k, v in params.items():
+        v = np.asarray(v, dtype=float)
+        if v.ndim == 0 and jitter:
+            v = v * np.exp(jitter * rng.standard_normal(draws))
+            post[k] = (("chain", "draw"), v[None, :])
+            continue
+        dims = ("chain", "draw", *(f"{k}_dim_{i}" for i in range(v.ndim)))
+        post[k] = (dims, np.broadcast_to(v, (1, draws, *v.shape)))
+    return Fit(spec, frame, SimpleNamespace(posterior=xr.Dataset(post)), {"random_seed": seed},
+               {"problems": []})

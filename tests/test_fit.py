@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST, few_divergences, simulate_chinchilla, with_fixed_drift
+from conftest import FAST, few_divergences, fixed_fit, simulate_chinchilla, with_fixed_drift
 
 import bayescale as bs
 from bayescale.laws import chinchilla, power_law
@@ -120,21 +120,6 @@ def test_compute_optimal_contains_truth(chin_fit):
     assert ((co["loss_lower"] <= loss_true) & (loss_true <= co["loss_upper"])).all()
 
 
-def fixed_posterior_fit(df, law, params, draws=50, seed=0, x=None):
-    """A Fit of ``df`` whose posterior is ``params`` with 1% jitter (no sampling)."""
-    import xarray as xr
-
-    from bayescale.fit import Fit, prepare_spec
-
-    rng = np.random.default_rng(seed)
-    spec, frame = prepare_spec(df, law, y=None, x=x, priors=None)
-    post = xr.Dataset({k: (("chain", "draw"),
-                           v * np.exp(0.01 * rng.standard_normal((1, draws))))
-                       for k, v in params.items()})
-    return Fit(spec, frame, SimpleNamespace(posterior=post), {"random_seed": 0},
-               {"problems": []})
-
-
 def test_compute_optimal_of_the_data_constrained_law():
     """Unlimited unique data: Chinchilla's closed-form optimum. A unique-token budget:
     the optimum moves to larger models (repeating data costs more than adding
@@ -149,7 +134,7 @@ def test_compute_optimal_of_the_data_constrained_law():
     d = n * 10 ** rng.uniform(1, 2, 40)
     u = d / 10 ** rng.uniform(0, 1, 40)
     df = pd.DataFrame({"N": n, "D": d, "U": u, "loss": law(n, d, u, **p)})
-    fit = fixed_posterior_fit(df, law, p)
+    fit = fixed_fit(df, law, p, draws=50, jitter=0.01)
     free = fit.compute_optimal([1e21, 1e23], extrapolation=False)
     n_true, d_true = chinchilla_optimum(np.array([1e21, 1e23]), A=400.0, alpha=0.34, B=400.0,
                                         beta=0.34)
@@ -200,7 +185,8 @@ def test_new_rows_by_input_name_are_named_so_in_errors_and_far_targets_warned():
     df = pd.DataFrame({"params": n, "tokens": 20 * n,
                        "loss": chinchilla(n, 20 * n, **TRUE)})
     p = {k: TRUE[k] for k in ("E", "A", "alpha", "B", "beta")} | {"sigma": 0.01, "nu": 5.0}
-    fit = fixed_posterior_fit(df, "chinchilla", p, x={"N": "params", "D": "tokens"})
+    fit = fixed_fit(df, "chinchilla", p, draws=50, jitter=0.01,
+                    x={"N": "params", "D": "tokens"})
     ok = fit.predict({"N": [7e10], "D": [1.4e12]}, extrapolation=False)
     assert ok["extrapolation"].iloc[0] == pytest.approx(7e10 * 1.4e12 / (1e10 * 2e11))
     # the column the user wrote, not the fit's name for it (was: "Column 'params'")

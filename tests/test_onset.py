@@ -6,6 +6,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fixed_fit
 
 import bayescale as bs
 from bayescale import data as _data
@@ -13,7 +14,7 @@ from bayescale.errors import BayescaleError, DataError
 from bayescale.fit import Fit
 from bayescale.laws import onset_hinge, onset_logistic, u_shaped
 from bayescale.model import make_spec
-from bayescale.onset import hinge_onset, logistic_onset
+from bayescale.onset import hinge_onset, logistic_onset, prob_inverse
 
 # ---------------------------------------------------------------- closed forms (LAWS §8)
 
@@ -424,3 +425,32 @@ def test_onset_functions_name_themselves_when_the_law_has_no_onset():
         with pytest.raises(bs.BayescaleError, match=rf"^{name}\(\) needs a law with a known "
                                                     r"onset form; law 'power_law'"):
             call()
+
+
+def test_onset_levels_take_a_data_chance_column_from_the_data_or_ask_for_it():
+    """levels= without the chance column, where chance is a data column: fitted levels
+    take theirs from the data, a new level asks for it (was: ValueError 'could not
+    convert string to float' in onset, IndexError in prob_inverse)."""
+    c = np.logspace(20, 24, 6)
+    df = pd.DataFrame({"C": np.tile(c, 2), "task": np.repeat(["a", "b"], 6),
+                       "chance": [0.25] * 6 + [0.5] * 6,
+                       "correct": [260, 270, 300, 500, 800, 900] * 2, "n": 1000})
+    fit = fixed_fit(df, "onset_logistic", {"ceiling": 0.8, "k": 2.0, "x0": 22.0, "phi": 100.0,
+                                           "x0_sd_task": 0.5, "x0_z_task": np.zeros(2)},
+                    draws=200, pooled={"x0": "task"})
+    every = fit.onset(absolute=0.6)
+    named = fit.onset(absolute=0.6, levels=pd.DataFrame({"task": ["b", "a"]}))
+    # closed form: x0 + logit(q) / k, q = (0.6 - chance) / ((1 - chance) * ceiling)
+    for task, chance in (("a", 0.25), ("b", 0.5)):
+        q = (0.6 - chance) / ((1 - chance) * 0.8)
+        want = 22.0 + np.log(q / (1 - q)) / 2.0
+        for table in (every, named):
+            got = table.loc[table["task"] == task, "log10_C_on"].iloc[0]
+            assert got == pytest.approx(want, abs=1e-9), (task, got, want)
+    new = pd.DataFrame({"task": ["c"]})
+    with pytest.raises(BayescaleError, match=r"levels= has no column 'chance' .* new level\(s\) "
+                       r"\['c'\] cannot: add a 'chance' column"):
+        fit.onset(absolute=0.6, levels=new)
+    with pytest.raises(BayescaleError, match=r"add a 'chance' column"):
+        prob_inverse(fit, levels=new)
+    assert np.isfinite(fit.onset(absolute=0.6, levels=new.assign(chance=0.25))["log10_C_on"]).all()

@@ -452,6 +452,11 @@ def test_group_levels_validation():
                            bs.get_law("power_law"), y="loss", x={}, run="model")
     assert group_levels(frame, ["model"], {"model": [0, 10, 20, 30]}) == {
         "model": ("0", "10", "20", "30")}
+    # whole numbers stored as floats (a merge, a missing row) label as the data do: 10.0 is
+    # '10' (was '10.0': "misses ['0', '10', '20'] of the data")
+    floats = df.assign(model=df["model"].str[1].astype(int) * 10.0)
+    assert group_levels(frame, ["model"], {"model": floats["model"].unique()}) == {
+        "model": ("0", "10", "20")}
 
 
 @pytest.mark.slow
