@@ -24,6 +24,7 @@ import xarray as xr
 
 from . import data as _data
 from .errors import BayescaleError, DataError
+from .errors import warn as _user_warn
 from .likelihoods import get_likelihood
 from .model import param_draws, run_offsets
 
@@ -381,7 +382,7 @@ def leave_future_out(
         )
     seen = runs_seen_note(tasks[0][0], tests[0], fits[names[0]].spec.run)
     if seen and warn:
-        warn(seen, UserWarning)
+        _user_warn(seen, UserWarning)
     notes = {}
     for name, (rows, _, _) in zip(names, tasks):
         k = fits[name].spec.free_parameter_count()
@@ -454,6 +455,46 @@ def _pareto_note(k: np.ndarray) -> tuple[int, str]:
 LOO_METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")
 
 
+def check_comparable(fits: Mapping[str, Any], what: str) -> None:
+    """Refuse fits whose densities cannot be compared or mixed row by row.
+
+    They must share the response scale (link), the kind of density (a count's probability
+    against a score's density differ by about ``log n`` a row) and the rows themselves (the
+    same responses in the same order; the inputs may differ, e.g. ``C`` against ``N, D``).
+    """
+    names = list(fits)
+    links = {fits[n].law.link for n in names}
+    if len(links) > 1:
+        raise BayescaleError(
+            f"The fits use different links {sorted(links)}: their densities are on different "
+            f"scales and cannot be {what}. Use laws of the same response scale."
+        )
+    counts = {n: get_likelihood(fits[n].spec.likelihood).needs_trials for n in names}
+    if len(set(counts.values())) > 1:
+        kinds = {n: fits[n].spec.likelihood for n in names}
+        raise BayescaleError(
+            f"The fits' likelihoods {kinds} mix counts (the probability of k correct of n) "
+            f"with scores (a density on [0, 1]): their log densities differ by about log n a "
+            f"row whatever the law, so they cannot be {what}. Fit every law with the same "
+            "likelihood (likelihood=...)."
+        )
+    sizes = {n: len(fits[n].data) for n in names}
+    if len(set(sizes.values())) > 1:
+        raise BayescaleError(
+            f"The fits have different numbers of rows {sizes}; fits {what} need the same data "
+            "for every law."
+        )
+    first = fits[names[0]].data
+    for n in names[1:]:
+        other = fits[n].data
+        if not (np.allclose(other["y"].to_numpy(dtype=float), first["y"].to_numpy(dtype=float),
+                            rtol=1e-12, atol=0.0) and other.index.equals(first.index)):
+            raise BayescaleError(
+                f"Fits {names[0]!r} and {n!r} were fitted to different rows (other responses "
+                f"or another order); fits {what} need the same data for every law."
+            )
+
+
 def compare(
     fits: Mapping[str, Any] | Sequence[Any],
     *,
@@ -462,6 +503,7 @@ def compare(
     sort_by: str | None = None,
     executor: Executor | str | None = None,
     warn: bool = True,
+    random_seed: int | None = 0,
 ) -> pd.DataFrame:
     """Rank law forms by PSIS-LOO and, optionally, by a leave-future-out score.
 
@@ -483,6 +525,8 @@ def compare(
         Ranking; default ``"lfo"`` when ``lfo`` is given, else ``"loo"``.
     executor : None, "serial" or Executor
         Where the LFO refits run (see :mod:`bayescale.parallel`).
+    random_seed : int
+        Seed of ``"BB-pseudo-BMA"``'s Bayesian bootstrap (the same weights every call).
 
     Returns
     -------
@@ -512,23 +556,13 @@ def compare(
             f"comparison), got {method!r}{hint}."
         )
     names = list(fits)
-    links = {fits[n].law.link for n in names}
-    if len(links) > 1:
-        raise BayescaleError(
-            f"The fits use different links {sorted(links)}: their densities are on different "
-            "scales and cannot be compared. Compare laws of the same response scale."
-        )
-    sizes = {n: len(fits[n].data) for n in names}
-    if len(set(sizes.values())) > 1:
-        raise BayescaleError(
-            f"The fits have different numbers of rows {sizes}; LOO comparison needs the same "
-            "data for every law."
-        )
+    check_comparable(fits, "compared")
     with warnings.catch_warnings():
         # the Pareto-k warnings are reported in words in the table instead
         warnings.simplefilter("ignore")
         idatas = {n: fits[n].idata for n in names}
-        table = az.compare(idatas, ic="loo", method=method, var_name="y_obs")
+        # seeded: BB-pseudo-BMA's Bayesian bootstrap drew other weights at every call
+        table = az.compare(idatas, ic="loo", method=method, var_name="y_obs", seed=random_seed)
         loos = {n: az.loo(fits[n].idata, pointwise=True, var_name="y_obs") for n in names}
     notes = {n: _pareto_note(np.asarray(loos[n].pareto_k).ravel()) for n in names}
     # with likelihood="auto" two laws may carry different likelihoods (ar1 where a law's
@@ -556,7 +590,7 @@ def compare(
     elif key != "loo":
         raise BayescaleError(f"sort_by must be 'loo' or 'lfo', got {sort_by!r}.")
     table.attrs["lfo"] = extra
-    table.attrs["scale"] = "log y" if links == {"log"} else "y"
+    table.attrs["scale"] = "log y" if fits[names[0]].law.link == "log" else "y"
     return table
 
 
@@ -760,7 +794,7 @@ def average(
         ``dict(quantile=0.8, by=<the scale>)``, the scale being ``C`` for laws of ``N``
         and ``D`` and the single input's column otherwise.
     random_seed : int
-        Seed of the mixture draws.
+        Seed of the mixture draws (and of ``"BB-pseudo-BMA"``'s bootstrap).
 
     Returns
     -------
@@ -773,6 +807,7 @@ def average(
     """
     fits = named_fits(fits, "average")
     names = list(fits)
+    check_comparable(fits, "averaged")
     if isinstance(weights, Mapping):
         unknown = set(weights) - set(names)
         if unknown:
@@ -783,7 +818,7 @@ def average(
     elif len(names) == 1:
         w = np.ones(1)
     elif weights in LOO_METHODS:
-        table = compare(fits, method=weights)
+        table = compare(fits, method=weights, random_seed=random_seed)
         w = table.loc[names, "weight"].to_numpy(dtype=float)
     elif weights == "lfo":
         table = compare(fits, lfo=default_lfo(fits[names[0]], lfo), executor=executor)

@@ -97,7 +97,7 @@ def plot_fit(
             med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
             ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.35,
                         color=None if key is None else f"C{i}",
-                        label=f"{int(prob * 100)}% predictive interval" if i == 0 else None)
+                        label=f"{prob:.0%} predictive interval" if i == 0 else None)
             ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=10, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))

@@ -218,13 +218,31 @@ def _summarise(idata, names: Sequence[str], thin: int, compiled: bool) -> dict[s
     return out
 
 
+def response_arrays(model, frame: pd.DataFrame, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``pm.Data`` arrays that hold the response ``y``.
+
+    ``"y"``, and ``"y_unit"`` where the likelihood observes a copy of it (Beta: scores
+    squeezed inside (0, 1)). A swap of ``"y"`` alone would leave a Beta model observing
+    the first data it was built on: every simulation fitted the same placeholder.
+    """
+    from .likelihoods import squeeze_unit
+
+    y = np.asarray(y, dtype=float)
+    out = {"y": y}
+    if any(v.name == "y_unit" for v in model.data_vars):
+        n = frame["n"].to_numpy(dtype=float) if "n" in frame.columns else None
+        out["y_unit"] = squeeze_unit(y, n)
+    return out
+
+
 def _fit_sims(spec, frame, model, ys, seeds, settings, names, thin) -> list[dict[str, Any]]:
     """Refit ``model`` (nutpie, compiled once) to each simulated response in turn."""
     from .compiled import sample_compiled
 
     out = []
     for y, seed in zip(ys, seeds):
-        model.set_data("y", np.asarray(y, dtype=float))
+        for name, value in response_arrays(model, frame, y).items():
+            model.set_data(name, value)
         idata, timing = sample_compiled(
             spec, model, frame, sampler="nutpie", random_seed=int(seed), **settings
         )
@@ -432,7 +450,7 @@ def sbc(
     before = dict(COMPILE_COUNTS)
     if sampler == "jax":
         base = model_arrays(model)
-        arrays = [{**base, "y": ys[k]} for k in range(n_sims)]
+        arrays = [{**base, **response_arrays(model, frame, ys[k])} for k in range(n_sims)]
         idatas, _ = sample_batch(
             [spec] * n_sims,
             [model] * n_sims,

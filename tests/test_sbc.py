@@ -156,3 +156,24 @@ def test_bad_arguments_are_rejected():
         bs.sbc("power_law", DESIGN, bound=-1.0, sampler="nutpie")
     with pytest.raises(BayescaleError, match="vmapped"):
         bs.sbc("power_law", DESIGN, sampler="jax", executor="processes")
+
+
+def test_a_beta_model_is_refitted_to_each_simulated_response():
+    """The Beta likelihood observes a squeezed copy of the response ("y_unit"); SBC swapped
+    "y" alone, so every simulation fitted the placeholder it was built on (log density the
+    same for any response, posteriors blind to the truth)."""
+    from bayescale.likelihoods import squeeze_unit
+    from bayescale.sbc import _setup, response_arrays
+
+    design = pd.DataFrame({"C": np.logspace(18, 24, 12), "chance": 0.25, "accuracy": 0.5})
+    kw = dict(x=None, y="accuracy", priors=None, pooled=None, run=None, likelihood="beta",
+              group_scale=None)
+    spec, frame, model = _setup("sigmoid_compute", design, kw, {})
+    logp, point = model.compile_logp(), model.initial_point()
+    values = []
+    for y in (np.linspace(0.3, 0.9, 12), np.linspace(0.26, 1.0, 12)):
+        for name, value in response_arrays(model, frame, y).items():
+            model.set_data(name, value)
+        np.testing.assert_array_equal(model["y_unit"].get_value(), squeeze_unit(y))
+        values.append(float(logp(point)))
+    assert values[0] != pytest.approx(values[1])
