@@ -131,14 +131,49 @@ def build(eta, y, noise, data):
     )
 
 
+def _fitted_before(data, starts: np.ndarray):
+    """For rows that start their sequence in ``data["frame"]``: the nearest fitted row below.
+
+    Returns ``(found, residual, dt)``: which rows have one, its residual per draw
+    ``(samples, rows)`` (``data["train_resid"]()``) and the distance in log10 scale; as
+    :func:`draw` conditions a new row on the fitted rows, so that densities and draws of
+    held-out rows are of one predictive.
+    """
+    resid_fn, train = data.get("train_resid"), data.get("train")
+    n = len(data["frame"])
+    found = np.zeros(n, dtype=bool)
+    if resid_fn is None or train is None or not starts.any():
+        return found, None, np.zeros(n)
+    lab, u = sequences(data["spec"], data["frame"])
+    t_lab, t_u = sequences(data["spec"], train)
+    resid = resid_fn()
+    out, dt = np.zeros((resid.shape[0], n)), np.zeros(n)
+    for r in np.flatnonzero(starts):
+        fitted = np.flatnonzero(t_lab == lab[r])
+        fitted = fitted[np.argsort(t_u[fitted], kind="stable")]
+        k = np.searchsorted(t_u[fitted], u[r], side="left") - 1
+        if k >= 0:
+            found[r], out[:, r], dt[r] = True, resid[:, fitted[k]], u[r] - t_u[fitted[k]]
+    return found, out, dt
+
+
 def logpdf(y, eta, noise, data):
-    """Conditional log density of each row given the previous one of its sequence."""
+    """Conditional log density of each row given the previous one of its sequence.
+
+    The first row of a sequence conditions on the nearest fitted row below it where the
+    fit's training rows and residuals come with ``data`` (held-out rows of a forecast).
+    """
     from .likelihoods import _studentt_logpdf
 
     prev, dt = links(data["spec"], data["frame"])
     e = np.broadcast_to(y - eta, np.broadcast_shapes(np.shape(y), np.shape(eta)))
     has = prev >= 0
     e_prev = np.where(has, e[..., np.maximum(prev, 0)], 0.0)
+    found, e_fit, dt_fit = _fitted_before(data, ~has)
+    if found.any():
+        e_prev = np.where(found, e_fit, e_prev)
+        dt = np.where(found, dt_fit, dt)
+        has = has | found
     with np.errstate(over="ignore", divide="ignore"):
         phi = np.where(has, np.exp(-dt / noise["corr_length"]), 0.0)
     scale = noise["sigma"] * np.sqrt(1.0 - phi**2)

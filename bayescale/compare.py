@@ -157,7 +157,8 @@ def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = 
     off = run_offsets(spec, fit.posterior, frame, rng)
     if off is not None:
         eta = eta + off
-    lp = lik.logpdf(yt[None, :], eta, fit._noise(), {"frame": frame, "spec": spec})
+    # the fit's training rows too: an "ar1" row conditions on the last fitted one, as draws do
+    lp = lik.logpdf(yt[None, :], eta, fit._noise(), fit._lik_data(frame))
     lp = np.asarray(lp, dtype=float)
     return np.where(np.isfinite(lp), lp, -np.inf)
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST, few_divergences
+from conftest import FAST, few_divergences, fixed_fit
 
 import bayescale as bs
 from bayescale import autocorr
@@ -253,3 +253,35 @@ def test_ar1_default_fit_of_a_real_learning_curve_has_one_mode(shared_data):
             assert any("r_hat" in p for p in f.diagnostics["problems"]), f.diagnostics
     # the former prior: about 5 of 16 chains far; P(<= 1) about 0.04 under it
     assert far <= 1, far
+
+
+def test_held_out_ar1_densities_condition_on_the_last_fitted_row():
+    """Leave-future-out and backtest scores of an "ar1" fit: the first held-out row of a
+    sequence is scored given the last fitted residual, as its forecast draws are (it was
+    scored as if the sequence started there)."""
+    from scipy import stats
+
+    from bayescale.compare import pointwise_log_density
+
+    rng = np.random.default_rng(4)
+    x = np.logspace(3, 7, 30)
+    e = np.zeros(30)
+    for i in range(1, 30):
+        e[i] = 0.97 * e[i - 1] + 0.01 * rng.standard_normal()
+    law = bs.get_law("power_law")
+    truth = dict(E=1.5, A=30.0, alpha=0.3)
+    df = pd.DataFrame({"x": x, "loss": law(x, **truth) * np.exp(e + 0.05)})
+    p = {**truth, "sigma": 0.02, "nu": 5.0, "corr_length": 0.5}
+    fit = fixed_fit(df.iloc[:24], "power_law", p, draws=20, likelihood="ar1")
+    lp = pointwise_log_density(fit, df.iloc[24:])
+    resid = np.log(df["loss"].to_numpy()) - np.log(law(x, **truth))
+    u = np.log10(x)
+    phi = np.exp(-(u[24] - u[23]) / 0.5)
+    want = stats.t.logpdf(resid[24] - phi * resid[23], 5.0, scale=0.02 * np.sqrt(1 - phi**2))
+    np.testing.assert_allclose(lp[:, 0], want, rtol=1e-9)
+    # the training rows themselves: each sequence still starts at its first row
+    phi1 = np.exp(-(u[1] - u[0]) / 0.5)
+    first = pointwise_log_density(fit, df.iloc[:24])[0, :2]
+    np.testing.assert_allclose(first, [stats.t.logpdf(resid[0], 5.0, scale=0.02),
+                                       stats.t.logpdf(resid[1] - phi1 * resid[0], 5.0,
+                                                      scale=0.02 * np.sqrt(1 - phi1**2))])
