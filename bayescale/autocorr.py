@@ -131,37 +131,54 @@ def build(eta, y, noise, data):
     )
 
 
-def _fitted_before(data, starts: np.ndarray):
-    """For rows that start their sequence in ``data["frame"]``: the nearest fitted row below.
+def nearest_fitted_below(fitted: np.ndarray, t_u: np.ndarray, u: float) -> int:
+    """The training row nearest strictly below scale ``u`` among ``fitted``, or -1.
 
-    Returns ``(found, residual, dt)``: which rows have one, its residual per draw
-    ``(samples, rows)`` (``data["train_resid"]()``) and the distance in log10 scale; as
-    :func:`draw` conditions a new row on the fitted rows, so that densities and draws of
-    held-out rows are of one predictive.
+    ``fitted`` are one sequence's training rows sorted by scale; strictly: a replicate of
+    a fitted row conditions on the row before it, not on its own value.
+    """
+    k = np.searchsorted(t_u[fitted], u, side="left") - 1
+    return int(fitted[k]) if k >= 0 else -1
+
+
+def _fitted_before(data, prev: np.ndarray):
+    """For each row of ``data["frame"]``: whether it follows a fitted row, as in :func:`draw`.
+
+    That is the nearest fitted row below it, unless the row's previous new row ``prev``
+    lies between them. Returns ``(found, residual, dt)``: which rows follow a fitted row,
+    its residual per draw ``(samples, rows)`` (``data["train_resid"]()``) and the distance
+    in log10 scale, so that densities and draws of held-out rows are of one predictive.
     """
     resid_fn, train = data.get("train_resid"), data.get("train")
     n = len(data["frame"])
     found = np.zeros(n, dtype=bool)
-    if resid_fn is None or train is None or not starts.any():
+    if resid_fn is None or train is None or not len(train):
         return found, None, np.zeros(n)
     lab, u = sequences(data["spec"], data["frame"])
     t_lab, t_u = sequences(data["spec"], train)
+    picks = {}
+    for key in pd.unique(lab):
+        fitted = np.flatnonzero(t_lab == key)
+        fitted = fitted[np.argsort(t_u[fitted], kind="stable")]
+        for r in np.flatnonzero(lab == key):
+            j = nearest_fitted_below(fitted, t_u, u[r])
+            if j >= 0 and (prev[r] < 0 or t_u[j] >= u[prev[r]]):
+                picks[r] = j
+    if not picks:
+        return found, None, np.zeros(n)
     resid = resid_fn()
     out, dt = np.zeros((resid.shape[0], n)), np.zeros(n)
-    for r in np.flatnonzero(starts):
-        fitted = np.flatnonzero(t_lab == lab[r])
-        fitted = fitted[np.argsort(t_u[fitted], kind="stable")]
-        k = np.searchsorted(t_u[fitted], u[r], side="left") - 1
-        if k >= 0:
-            found[r], out[:, r], dt[r] = True, resid[:, fitted[k]], u[r] - t_u[fitted[k]]
+    for r, j in picks.items():
+        found[r], out[:, r], dt[r] = True, resid[:, j], u[r] - t_u[j]
     return found, out, dt
 
 
 def logpdf(y, eta, noise, data):
     """Conditional log density of each row given the previous one of its sequence.
 
-    The first row of a sequence conditions on the nearest fitted row below it where the
-    fit's training rows and residuals come with ``data`` (held-out rows of a forecast).
+    Where the fit's training rows and residuals come with ``data`` (held-out rows of a
+    forecast), a row whose nearest earlier row is a fitted one conditions on it, as in
+    :func:`draw`.
     """
     from .likelihoods import _studentt_logpdf
 
@@ -169,7 +186,7 @@ def logpdf(y, eta, noise, data):
     e = np.broadcast_to(y - eta, np.broadcast_shapes(np.shape(y), np.shape(eta)))
     has = prev >= 0
     e_prev = np.where(has, e[..., np.maximum(prev, 0)], 0.0)
-    found, e_fit, dt_fit = _fitted_before(data, ~has)
+    found, e_fit, dt_fit = _fitted_before(data, prev)
     if found.any():
         e_prev = np.where(found, e_fit, e_prev)
         dt = np.where(found, dt_fit, dt)
@@ -207,12 +224,10 @@ def draw(eta, noise, rng, data):
         fitted = fitted[np.argsort(t_u[fitted], kind="stable")]
         u_prev, e_prev = -np.inf, None
         for r in rows:
-            # the nearest fitted row strictly below (a replicate of a fitted row conditions
-            # on the row before it, not on its own value)
-            k = np.searchsorted(t_u[fitted], u[r], side="left") - 1
-            if k >= 0 and t_u[fitted[k]] >= u_prev:
+            j = nearest_fitted_below(fitted, t_u, u[r])
+            if j >= 0 and t_u[j] >= u_prev:
                 resid = resid_fn() if resid is None else resid
-                u_prev, e_prev = t_u[fitted[k]], resid[:, fitted[k]]
+                u_prev, e_prev = t_u[j], resid[:, j]
             t = rng.standard_t(nu)
             if e_prev is None:
                 e = sigma * t

@@ -285,3 +285,30 @@ def test_held_out_ar1_densities_condition_on_the_last_fitted_row():
     np.testing.assert_allclose(first, [stats.t.logpdf(resid[0], 5.0, scale=0.02),
                                        stats.t.logpdf(resid[1] - phi1 * resid[0], 5.0,
                                                       scale=0.02 * np.sqrt(1 - phi1**2))])
+
+
+def test_held_out_ar1_rows_between_fitted_rows_condition_as_draws_do():
+    """Held-out rows interleaved with fitted ones (a split by another column than the
+    sequence's scale): each row conditions on the nearer of its previous held-out row and
+    the nearest fitted row below, as the forecast draws do."""
+    from scipy import stats
+
+    from bayescale.compare import pointwise_log_density
+
+    x = np.logspace(3, 7, 12)
+    law = bs.get_law("power_law")
+    truth = dict(E=1.5, A=30.0, alpha=0.3)
+    df = pd.DataFrame({"x": x, "loss": law(x, **truth) * np.exp(0.03 * np.sin(np.arange(12)))})
+    p = {**truth, "sigma": 0.02, "nu": 5.0, "corr_length": 0.5}
+    held = [4, 5, 8]
+    fit = fixed_fit(df.drop(index=held), "power_law", p, draws=10, likelihood="ar1")
+    lp = pointwise_log_density(fit, df.loc[held])[0]
+    resid = np.log(df["loss"].to_numpy()) - np.log(law(x, **truth))
+    u = np.log10(x)
+
+    def cond(r, q):  # row r given row q
+        phi = np.exp(-(u[r] - u[q]) / 0.5)
+        return stats.t.logpdf(resid[r] - phi * resid[q], 5.0, scale=0.02 * np.sqrt(1 - phi**2))
+
+    # row 4 follows fitted row 3, row 5 held-out row 4, row 8 fitted row 7 (not row 5)
+    np.testing.assert_allclose(lp, [cond(4, 3), cond(5, 4), cond(8, 7)], rtol=1e-9)
