@@ -685,12 +685,12 @@ class Averaged:
         from .fit import _check_prob, summarise_draws
 
         prob = _check_prob(prob)
-        top = max(self.weights, key=lambda k: self.weights[k])
+        top = self.fits[max(self.weights, key=lambda k: self.weights[k])]
+        ratio = top.extrapolation_ratio(new)
         if new is not None:
-            self.fits[top]._warn_far_beyond(self.fits[top].extrapolation_ratio(new),
-                                            "Row(s) of the new rows")
+            top._warn_far_beyond(ratio, "Row(s) of the new rows")
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
-        return summarise_draws(self.fits[top], new, d, prob)
+        return summarise_draws(top, new, d, prob, ratio)
 
     def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
         """Paper-ready report of the average: weights, its forecast and each law's tables.

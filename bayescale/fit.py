@@ -120,11 +120,13 @@ def pooled_text(pooled: Mapping[str, Sequence[str]]) -> str:
     return "; ".join(f"{','.join(ps)} over {'+'.join(c)}" for c, ps in by.items())
 
 
-def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFrame:
+def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float,
+                    ratio: np.ndarray | None = None) -> pd.DataFrame:
     """The ``predict`` table: ``new``'s columns + mean, median, lower, upper, extrapolation.
 
     ``d`` holds draws ``(samples, rows)`` for the rows of ``new`` (``None``: the
-    training rows of ``fit``); ``fit`` supplies the extrapolation ratio.
+    training rows of ``fit``); ``fit`` supplies the extrapolation ratio unless ``ratio``
+    (:meth:`Fit.extrapolation_ratio` of ``new``) is given.
     """
     q = np.quantile(d, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0)
     out = fit.user_rows(new)
@@ -132,7 +134,7 @@ def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float) -> pd.DataFr
     out["median"] = q[0]
     out["lower"] = q[1]
     out["upper"] = q[2]
-    out["extrapolation"] = fit.extrapolation_ratio(new)
+    out["extrapolation"] = fit.extrapolation_ratio(new) if ratio is None else ratio
     return out
 
 
@@ -565,11 +567,13 @@ class Fit:
         """
         prob = _check_prob(prob)
         rows = _data.as_rows(new) if new is not None else None
+        ratio = None
         if isinstance(rows, pd.DataFrame):  # the labels only; draws validates the rows
             self._warn_new_levels(rows)
-            self._warn_far_beyond(self.extrapolation_ratio(rows), "Row(s) of the new rows")
+            ratio = self.extrapolation_ratio(rows)
+            self._warn_far_beyond(ratio, "Row(s) of the new rows")
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
-        return summarise_draws(self, new, d, prob)
+        return summarise_draws(self, new, d, prob, ratio)
 
     def _warn_far_beyond(self, ratio: np.ndarray, what: str = "Row(s) of the new rows",
                          labels: Sequence[Any] | None = None) -> None:
