@@ -9,6 +9,7 @@ naming the column, the rows and the values, and saying what to do.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -92,14 +93,26 @@ def missing_hint(name: object, df: pd.DataFrame) -> str:
 
 
 def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:
-    idx = list(index[np.asarray(mask)])
-    shown = idx[:k]
-    more = f" (and {len(idx) - k} more)" if len(idx) > k else ""
+    """Name the first ``k`` rows where ``mask`` holds (and their values), by index label.
+
+    Values are taken by position, so repeated index labels still show one value each;
+    with repeated labels a row is named by its position too.
+
+    Examples
+    --------
+    >>> _rows(np.array([False, True]), pd.Index([7, 7]), pd.Series([1.0, -2.0]))
+    'row #1 (label 7): -2.0'
+    """
+    pos = np.flatnonzero(np.asarray(mask))
+    shown = pos[:k]
+    more = f" (and {len(pos) - k} more)" if len(pos) > k else ""
+    repeated = index.has_duplicates
+    names = [f"row #{p} (label {index[p]})" if repeated else f"row {index[p]}" for p in shown]
     if values is not None:
-        vals = [values.loc[i] for i in shown]
+        vals = [np.asarray(values, dtype=object)[p] for p in shown]
         vals = [v.item() if isinstance(v, np.generic) else v for v in vals]
-        return ", ".join(f"row {i}: {v!r}" for i, v in zip(shown, vals)) + more
-    return ", ".join(f"row {i}" for i in shown) + more
+        return ", ".join(f"{n}: {v!r}" for n, v in zip(names, vals)) + more
+    return ", ".join(names) + more
 
 
 def as_frame(obj: object, what: str = "Data") -> pd.DataFrame:
@@ -120,6 +133,12 @@ def as_frame(obj: object, what: str = "Data") -> pd.DataFrame:
     bayescale.errors.DataError: Data must be a pandas DataFrame ... got list. ...
     """
     if isinstance(obj, pd.DataFrame):
+        if isinstance(obj.columns, pd.MultiIndex):
+            raise DataError(
+                f"{what} has two-level column names (e.g. {obj.columns[0]!r}, as "
+                "groupby().agg([...]) gives); name each column once: "
+                "df.columns = ['_'.join(map(str, c)) for c in df.columns]."
+            )
         return obj
     to_pandas = getattr(obj, "to_pandas", None)
     if callable(to_pandas):
@@ -252,11 +271,21 @@ def as_rows(new: Any, what: str = "New rows") -> Any:
     {'N': [70000000000.0, 400000000000.0], 'D': [1400000000000.0, 8000000000000.0]}
     """
     if isinstance(new, Mapping):
-        return pd.DataFrame({k: np.atleast_1d(v) for k, v in new.items()})
+        cols = {k: np.atleast_1d(v) for k, v in new.items()}
+        sizes = {k: len(v) for k, v in cols.items() if len(v) != 1}
+        if len(set(sizes.values())) > 1:
+            raise DataError(
+                f"{what}: the columns have different lengths ({sizes}); give each the same "
+                "number of values (or one value, used for every row)."
+            )
+        n = max(sizes.values(), default=1)
+        return pd.DataFrame({k: np.repeat(v, n) if len(v) == 1 else v for k, v in cols.items()})
     if isinstance(new, pd.Series):  # one row, e.g. df.iloc[0]
         return new.to_frame().T.infer_objects()
     if isinstance(new, (list, tuple)) and new and all(isinstance(r, Mapping) for r in new):
         return pd.DataFrame.from_records(list(new))
+    if isinstance(new, pd.DataFrame):
+        return as_frame(new, what)
     return from_table(new, what)
 
 
@@ -313,6 +342,11 @@ def parse_counts(values: pd.Series, errors: str = "raise") -> pd.Series:
     return out.astype(float).rename(values.name)
 
 
+#: values that pandas would turn into numbers but that are not measurements
+_NOT_NUMBERS = (bool, np.bool_, complex, np.complexfloating, datetime.date, datetime.time,
+                datetime.timedelta, np.datetime64, np.timedelta64, pd.Period, pd.Interval)
+
+
 def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
     s = df[col]
     if pd.api.types.is_bool_dtype(s):
@@ -320,6 +354,21 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
             f"Column {col!r} ({role}) holds True/False values, not numbers: is it the "
             "intended column? If 0/1 is meant, convert it with df[col].astype(float)."
         )
+    kind = getattr(s.dtype, "kind", "O")
+    if kind in "mMc" or isinstance(s.dtype, (pd.DatetimeTZDtype, pd.PeriodDtype,
+                                              pd.IntervalDtype)):
+        raise DataError(
+            f"Column {col!r} ({role}) holds {s.dtype} values (dates, durations or complex "
+            "numbers), not real numbers: is it the intended column? Map the right one "
+            "with x={input: column} or y=, or convert it to numbers yourself."
+        )
+    if s.dtype == object:
+        odd = s.map(lambda v: isinstance(v, _NOT_NUMBERS)).to_numpy(dtype=bool)
+        if odd.any():
+            raise DataError(
+                f"Column {col!r} ({role}) mixes numbers with True/False, dates or complex "
+                f"values at {_rows(odd, df.index, s)}. Fix or drop those rows."
+            )
     if not pd.api.types.is_numeric_dtype(s):
         conv = pd.to_numeric(s, errors="coerce")
         bad = conv.isna() & s.notna()
@@ -426,7 +475,19 @@ def validate(
             s = pd.Series(float(col), index=df.index)
         elif col not in df.columns:
             if inp == "C" and col == "C" and {"N", "D"} <= set(df.columns):
-                s = 6.0 * _numeric(df, "N", "parameters") * _numeric(df, "D", "tokens")
+                parts = []
+                for c, what in (("N", "parameters"), ("D", "tokens")):
+                    r = f"{what}, for compute C = 6*N*D of law {law.name!r}"
+                    v = _numeric(df, c, r)
+                    _check_finite(df, v, c, r)
+                    bad = (v <= 0).to_numpy()
+                    if bad.any():
+                        raise DataError(
+                            f"Column {c!r} ({r}) must be positive; non-positive values "
+                            f"at {_rows(bad, df.index, v)}."
+                        )
+                    parts.append(v)
+                s = 6.0 * parts[0] * parts[1]
             else:
                 hint = f" ({CANONICAL[inp]})" if inp in CANONICAL else ""
                 if inp == "chance":

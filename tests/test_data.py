@@ -460,3 +460,63 @@ def test_trial_counts_are_not_taken_from_a_size_column():
                        r"200000000\.0, more than 1e\+08: is it a model size"):
         check_trials(df, "N")
     assert check_trials(pd.DataFrame({"n": [1000, 10042]}), "n").tolist() == [1000.0, 10042.0]
+
+
+@pytest.mark.parametrize(
+    "values, said",
+    [
+        (pd.date_range("2024-01-01", periods=7), "datetime64"),
+        (pd.to_timedelta(np.arange(1, 8), unit="D"), "timedelta64"),
+        (np.array([1e8, 2e8, 5e8, 1e9, 2e9, 5e9, 1e10]) + 5j, "complex128"),
+    ],
+)
+def test_dates_durations_complex_are_not_numbers(df, values, said):
+    df["N"] = values
+    with pytest.raises(DataError, match=f"Column 'N'.*holds {said}"):
+        validate(df, chinchilla, y="loss")
+
+
+def test_object_column_with_bools_or_dates_names_rows(df):
+    df["loss"] = pd.Series([3.2, True, 2.8, 2.6, 2.5, 2.4, 2.3], dtype=object)
+    with pytest.raises(DataError, match=r"Column 'loss'.*at row 1: True\."):
+        validate(df, chinchilla, y="loss")
+    df["loss"] = [3.2, 3.0, 2.8, 2.6, 2.5, 2.4, 2.3]
+    df["D"] = pd.Series([2e9, 4e9, pd.Timestamp("2024-01-01"), 2e10, 4e10, 1e11, 2e11],
+                        dtype=object)
+    with pytest.raises(DataError, match=r"Column 'D'.*at row 2: Timestamp"):
+        validate(df, chinchilla, y="loss")
+
+
+def test_repeated_index_labels_name_one_value_each(df):
+    df.index = [0] * len(df)
+    df.loc[:, "N"] = [1e8, 2e8, -5e8, 1e9, 2e9, 5e9, 1e10]
+    with pytest.raises(DataError) as err:
+        validate(df, chinchilla, y="loss")
+    assert str(err.value).endswith("non-positive values at row #2 (label 0): -500000000.0.")
+
+
+def test_two_level_columns_refused_with_the_flattening(df):
+    agg = df.groupby("N").agg(["mean"])
+    with pytest.raises(DataError, match=r"two-level column names.*'_'\.join"):
+        validate(agg, chinchilla, y="loss")
+    with pytest.raises(DataError, match="two-level"):
+        bs.data.as_rows(agg)
+
+
+def test_computed_compute_names_the_bad_n_or_d(df):
+    df["N"] = [1e8, 2e8, np.nan, 1e9, 2e9, 5e9, 1e10]
+    df["chance"] = 0.25
+    df["accuracy"] = np.linspace(0.3, 0.6, 7)
+    law = bs.get_law("sigmoid_compute")
+    with pytest.raises(DataError, match=r"Column 'N' \(parameters, for compute C = 6\*N\*D.*row 2"):
+        validate(df, law, y="accuracy")
+    df["N"] = 1e9
+    df.loc[3, "D"] = -1.0
+    with pytest.raises(DataError, match=r"Column 'D' .*must be positive.*row 3: -1\.0"):
+        validate(df, law, y="accuracy")
+
+
+def test_new_rows_of_different_lengths():
+    with pytest.raises(DataError, match=r"different lengths \(\{'N': 2, 'D': 3\}\)"):
+        bs.data.as_rows({"N": [1, 2], "D": [1, 2, 3]})
+    assert bs.data.as_rows({"N": 7e10, "D": [1.0, 2.0]})["N"].tolist() == [7e10, 7e10]
