@@ -645,6 +645,9 @@ def add_law(
         pr = spec.priors[p]
         kind = param_kind(spec, p)
         cols = spec.pooled.get(p, ())
+        if pr.dist == "Fixed":  # the raw value, whatever the kind (never pooled)
+            pops[p] = values[p] = create(p, pr)
+            continue
         # --- population value on the unconstrained scale
         if kind == "coef":
             expo, inp = law.terms[p]

@@ -334,6 +334,25 @@ def test_power_law_recovery_and_coverage():
     assert 0.8 <= cov <= 0.98
 
 
+def test_a_fixed_coefficient_is_the_raw_value_in_the_model_and_the_forecast():
+    # a number fixes a parameter at that value: a coefficient was once read as the log of
+    # its term at the reference scale in the model, and as the raw value in predictions
+    rng = np.random.default_rng(5)
+    x = np.exp(rng.uniform(np.log(1e6), np.log(1e9), 30))
+    truth = dict(E=0.5, A=40.0, alpha=0.3)
+    y = power_law(x, **truth) * np.exp(0.01 * rng.standard_normal(30))
+    f = bs.fit(pd.DataFrame({"x": x, "loss": y}), "power_law", priors={"A": 40.0},
+               random_seed=3, draws=300, tune=300, chains=2, progressbar=False)
+    post = f.idata.posterior
+    np.testing.assert_allclose(post["A"].values, 40.0)
+    s = f.summary()
+    for p in ("E", "alpha"):
+        assert s.loc[p, "hdi_5%"] <= truth[p] <= s.loc[p, "hdi_95%"], p
+    assert float(post["sigma"].mean()) < 0.03
+    pred = f.predict({"x": [1e7]}, prob=0.9, extrapolation=False)
+    assert pred["lower"].iloc[0] < power_law(1e7, **truth) < pred["upper"].iloc[0]
+
+
 def test_same_seed_same_draws(sim):
     small = dict(draws=100, tune=100, chains=2, progressbar=False)
     with warnings.catch_warnings():
