@@ -108,9 +108,15 @@ class Law:
         # Pickle by reference (module attribute or registry name): the decorated
         # function is shadowed by the Law object in its module, so the default
         # pickling of ``func`` fails. Needed to send fits to worker processes.
+        # The other fields travel by value: a copy made with ``with_priors`` (or
+        # ``dataclasses.replace``) must keep its priors in a worker.
         module = getattr(self.func, "__module__", None)
         qualname = getattr(self.func, "__qualname__", None)
-        return (_restore_law, (self.name, module, qualname))
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name != "func"}
+        for k in ("priors", "terms", "locations", "log10_positions"):
+            fields[k] = dict(fields[k])
+        return (_restore_law, (self.name, module, qualname, fields))
 
     @property
     def doc(self) -> str:
@@ -258,20 +264,38 @@ def _builtin(law: Law) -> bool:
     return getattr(law.func, "__module__", "").startswith("bayescale.laws")
 
 
-def _restore_law(name: str, module: str | None, qualname: str | None) -> Law:
-    """Unpickle a :class:`Law`: the module attribute it was defined as, else by name."""
+def _restore_law(name: str, module: str | None, qualname: str | None,
+                 fields: Mapping[str, Any] | None = None) -> Law:
+    """Unpickle a :class:`Law`: the module attribute it was defined as, else by name.
+
+    The pickled fields (priors, ...) replace that law's where they differ.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from bayescale.laws import chinchilla
+    >>> c2 = chinchilla.with_priors(alpha=Prior("Beta", alpha=2, beta=2))
+    >>> pickle.loads(pickle.dumps(c2)).priors["alpha"]
+    Prior('Beta', alpha=2, beta=2)
+    >>> pickle.loads(pickle.dumps(chinchilla)) is chinchilla
+    True
+    """
     import importlib
 
+    base: Law | None = None
     if module and qualname and "<locals>" not in qualname:
         try:
             obj: Any = importlib.import_module(module)
             for part in qualname.split("."):
                 obj = getattr(obj, part)
             if isinstance(obj, Law):
-                return obj
+                base = obj
         except (ImportError, AttributeError):
             pass
-    return get_law(name)
+    if base is None:
+        base = get_law(name)
+    changed = {k: v for k, v in (fields or {}).items() if getattr(base, k) != v}
+    return dataclasses.replace(base, **changed) if changed else base
 
 
 def get_law(law_or_name: str | Law) -> Law:

@@ -229,3 +229,15 @@ def test_valid_priors_pass_the_check_including_an_infinite_bound():
     for law in bs.list_laws():  # every built-in default prior
         for name, prior in law.priors.items():
             check_prior(name, prior)
+
+
+def test_a_law_copy_keeps_its_priors_through_pickling():
+    # worker-process fits receive laws by pickling: a with_priors copy once came back
+    # with the registered law's default priors
+    import pickle
+
+    c2 = bs.get_law("power_law").with_priors(E=1.5, alpha=bs.Prior("Beta", alpha=2, beta=5))
+    back = pickle.loads(pickle.dumps(c2))
+    assert back.priors == c2.priors
+    assert back.priors["E"] == bs.Prior("Fixed", value=1.5)
+    assert pickle.loads(pickle.dumps(bs.get_law("power_law"))) is bs.get_law("power_law")
