@@ -298,6 +298,20 @@ def _restore_law(name: str, module: str | None, qualname: str | None,
     return dataclasses.replace(base, **changed) if changed else base
 
 
+def law_doctests(namespace: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
+    """The functions behind a module's laws, for its ``__test__`` (doctest skips Law objects).
+
+    Examples
+    --------
+    >>> from bayescale.laws import loss
+    >>> "chinchilla" in loss.__test__
+    True
+    """
+    here = namespace.get("__name__")
+    return {k: v.func for k, v in namespace.items()
+            if isinstance(v, Law) and getattr(v.func, "__module__", None) == here}
+
+
 def get_law(law_or_name: str | Law) -> Law:
     """Look a law up by name (or pass a :class:`Law` through).
 

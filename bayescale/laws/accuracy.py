@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..law import law, sigmoid
+from ..law import law, law_doctests, sigmoid
 from ..priors import Prior
 
 LN10 = float(np.log(10.0))
@@ -91,7 +91,7 @@ def exp_error_of_loss(L, *, eps, k, gamma):
     Roughly the fit on the Gadre testbed quoted in LAWS.md D2:
 
     >>> round(float(exp_error_of_loss(3.0, eps=0.80, k=2.8, gamma=0.95)), 4)
-    0.3625
+    0.362
     """
     return 1.0 - eps + k * np.exp(-gamma * L)
 
@@ -127,3 +127,6 @@ def sigmoid_of_loss(L, chance, *, ceiling, k, L0):
     0.625
     """
     return chance + (1.0 - chance) * ceiling * sigmoid(-k * (L - L0))
+
+
+__test__ = law_doctests(globals())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..law import law, sigmoid, softplus
+from ..law import law, law_doctests, sigmoid, softplus
 from ..priors import Prior
 from .accuracy import CEILING_PRIOR, STEEPNESS_PRIOR, log10
 
@@ -148,7 +148,10 @@ def u_shaped(C, *, y0, b, c, k, x0):
     --------
     >>> [round(float(u_shaped(10.0 ** x, y0=0.6, b=-0.05, c=0.4, k=4.0, x0=24.0)), 3)
     ...  for x in (20, 23, 26)]
-    [0.65, 0.55, 0.85]
+    [0.65, 0.507, 0.75]
     """
     x = log10(C)
     return y0 + b * (x - 21.0) + c * sigmoid(k * (x - x0))
+
+
+__test__ = law_doctests(globals())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..law import clip, law, logaddexp, sigmoid, smooth_min, softplus, stop_gradient
+from ..law import clip, law, law_doctests, logaddexp, sigmoid, smooth_min, softplus, stop_gradient
 from ..priors import Prior
 
 E_PRIOR = Prior("BelowMin", mu=1.0, sigma=1.5)
@@ -276,3 +276,6 @@ def m4(x, *, e_inf, e_0, beta, c, alpha):
     g = np.log(beta) - c * np.log(x) - (1.0 - alpha) * np.log(b)
     # sigmoid(s) as exp(-softplus(-s)): relative accuracy of the excess e - e_inf
     return e_inf + b * np.exp(-softplus(-_m4_logit_excess(g, alpha)))
+
+
+__test__ = law_doctests(globals())
