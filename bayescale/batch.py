@@ -166,7 +166,8 @@ def fit_batch(
         check_series(frames, law, [f"series {k}" for k in range(len(frames))], **model_kw)
         return [
             fit(df, law, **model_kw, sampler="nutpie", draws=draws, tune=tune, chains=chains,
-                random_seed=seed, target_accept=target_accept, warn=warn)
+                random_seed=seed, target_accept=target_accept, warn=warn,
+                maxdepth=max_tree_depth)
             for df, seed in zip(frames, seeds)
         ]
     prepared = []

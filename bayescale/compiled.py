@@ -72,7 +72,9 @@ TARGET_ACCEPT = "__target_accept__"
 def structure_key(spec) -> tuple:
     """Hashable key of everything that shapes the model graph apart from data values.
 
-    Law (by identity), priors, pooling, likelihood, run column, group scales,
+    Law (by its code where it can be read, else by identity: a copy of a law with other
+    priors, or the same law defined again, reuses the compiled model), priors, pooling,
+    likelihood, run column, group scales,
     correlation flag and the *number* of levels of each group. Data values, the
     number of rows, centres, reference scales, bounds and level labels are not
     part of it: they are ``pm.Data`` and swapped at refit time.
@@ -92,12 +94,24 @@ def structure_key(spec) -> tuple:
     True
     """
     d = spec.to_dict()
-    for k in ("log_centres", "log_refs", "bounds", "x", "y"):
-        d.pop(k, None)
+    for k in ("log_centres", "log_refs", "bounds", "x", "y", "trials"):
+        d.pop(k, None)  # (the trials column's name only labels it)
     d["levels"] = {g: len(v) for g, v in spec.levels.items()}
-    d["law"] = (spec.law.name, id(spec.law))
+    d["law"] = _law_key(spec.law)
     d["bounds_keys"] = sorted(spec.bounds)
     return _freeze(d)
+
+
+def _law_key(law) -> tuple:
+    """The law as :func:`structure_key` sees it: what shapes its graph, not its priors."""
+    code = _code_id(law.func)
+    if code is None:
+        return (law.name, id(law))  # the cache entry holds the law, so its id stays unique
+    return (law.name, code, _freeze({
+        "inputs": law.inputs, "params": law.params, "terms": law.terms,
+        "locations": law.locations, "log10_positions": law.log10_positions,
+        "link": law.link, "positive_inputs": law.positive_inputs,
+    }))
 
 
 #: packages whose functions a user's law may call: named, not hashed (their versions or,
@@ -137,6 +151,13 @@ def _code_id(func: Any, depth: int = 0) -> Any:
         vid = _value_id(v, depth)
         if vid is None:
             return None
+        if vid[0] == "module" and vid[1].split(".")[0] not in _LIBRARIES:
+            # a user's module: the values the function may read from it (cfg.SCALE)
+            attrs = [_value_id(getattr(v, a), depth) if hasattr(v, a) else "-"
+                     for a in code.co_names]
+            if any(a is None for a in attrs):
+                return None
+            vid = (*vid, tuple(attrs))
         parts.append(vid)
     return tuple(parts)
 
@@ -309,6 +330,8 @@ class CompiledStructure:
     #: ``key`` with the law and likelihood described by their code instead of their
     #: identity (the same in every process), or None when their code cannot be read
     stable_key: Any = None
+    #: the law the model was built with: held, so that a key by its identity stays unique
+    law: Any = None
     _nutpie: Any = None
     _jax: dict[str, Any] | None = None
     _programs: dict[tuple, Any] = field(default_factory=dict)
@@ -372,7 +395,7 @@ class CompiledStructure:
                     raise
                 raise BayescaleError(
                     f"sampler='nutpie' has no option {unknown[0]!r}; the options are those of "
-                    "nutpie.sample (e.g. max_treedepth, low_rank_modified_mass_matrix)."
+                    "nutpie.sample (e.g. maxdepth, low_rank_modified_mass_matrix)."
                 ) from None
         return idata
 
@@ -417,6 +440,7 @@ def get_structure(spec, model, frame=None) -> CompiledStructure:
         entry = CompiledStructure(
             key=key,
             stable_key=stable_structure_key(spec, key),
+            law=spec.law,
             template=model,
             obs_data=obs,
             data_names=tuple(v.name for v in model.data_vars),

@@ -191,7 +191,7 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
 
 
 _SPEC_KEYS = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale", "correlated",
-              "trials")
+              "trials", "levels")
 
 
 def compiled_here(tasks: Sequence[tuple[pd.DataFrame, str | Law, Mapping[str, Any]]]) -> bool:

@@ -190,3 +190,41 @@ def test_stable_key_follows_what_a_user_law_computes_with():
         return E + knob.v * A * x ** (-alpha)
 
     assert key(g) is None
+
+
+def test_keys_follow_a_constant_read_from_a_users_module(tmp_path, monkeypatch):
+    """``cfg.SCALE`` in a law: the module's value is part of the key (a stored program
+    was once loaded after the value changed, giving a 10x wrong coefficient), and a law
+    built again from the same code reuses the compiled model in memory."""
+    (tmp_path / "bs_cfg_mod.py").write_text("SCALE = 1.0\n")
+    (tmp_path / "bs_law_mod.py").write_text(textwrap.dedent("""
+        import bs_cfg_mod
+
+
+        def scaled(x, *, E, A, alpha):
+            return E + bs_cfg_mod.SCALE * A * x ** (-alpha)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import bs_cfg_mod
+    import bs_law_mod
+
+    df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
+
+    def spec():
+        law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                     register=False)(bs_law_mod.scaled)
+        return make_spec(df, law, **kw)
+
+    before, mem = C.stable_structure_key(spec()), C.structure_key(spec())
+    assert before is not None
+    assert C.structure_key(spec()) == mem  # another Law object, the same code
+    monkeypatch.setattr(bs_cfg_mod, "SCALE", 10.0)
+    assert C.stable_structure_key(spec()) != before
+    assert C.structure_key(spec()) != mem
+    # a copy with other priors keys the same structure (priors are in the key's own field)
+    law = bs.get_law("power_law")
+    a = C.structure_key(make_spec(df, law, **kw))
+    b = C.structure_key(make_spec(df, law.with_priors(E=bs.Prior("HalfNormal", sigma=2.0)),
+                                  **kw))
+    assert dict(a)["law"] == dict(b)["law"]

@@ -149,6 +149,41 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
     # an option nutpie does not have is named, not an AttributeError from its settings
     with pytest.raises(bs.BayescaleError, match="sampler='nutpie' has no option 'max_depth'"):
         fresh.refit(max_depth=8)
+    # fit_batch's nutpie path passes max_tree_depth on (it once dropped it), as a data swap
+    (shallow,) = bs.fit_batch([a], "power_law", sampler="nutpie", max_tree_depth=2,
+                              likelihood=fresh.spec.likelihood,
+                              random_seed=1, draws=50, tune=50, chains=1, warn=False)
+    assert int(shallow.idata.sample_stats["depth"].max()) <= 2
+    assert C.COMPILE_COUNTS["nutpie"] == 1
+
+
+def test_refits_that_drop_a_run_or_rename_trials_keep_the_compiled_structure(monkeypatch):
+    """A refit keeps the fit's levels (``levels=``) and may name its trials column ``n``:
+    neither changes the graph, so neither may send the refits to new worker processes
+    that compile again."""
+    from types import SimpleNamespace
+
+    from bayescale.fit import prepare_spec
+    from bayescale.parallel import compiled_here
+
+    x = np.geomspace(1e3, 1e7, 30)
+    df = pd.DataFrame({"x": x, "loss": 1.5 + 30 * x ** -0.3,
+                       "run": np.repeat(["r0", "r1", "r2"], 10)})
+    kw = dict(run="run", likelihood="studentt", sampler="nutpie")
+    spec, _ = prepare_spec(df, "power_law", y=None, x=None, priors=None, **{
+        k: kw[k] for k in ("run", "likelihood")})
+    monkeypatch.setitem(C._CACHE, C.structure_key(spec),
+                        SimpleNamespace(_nutpie=object(), _jax=None, _programs={}))
+    below = df[df["run"] != "r2"]  # a whole run held out
+    assert compiled_here([(below, "power_law", dict(kw, levels=dict(spec.levels)))])
+    assert not compiled_here([(below, "power_law", kw)])  # two levels: another structure
+    # the trials column's name only labels it
+    acc = pd.DataFrame({"C": np.geomspace(1e19, 1e23, 8), "chance": 0.25, "questions": 500,
+                        "accuracy": np.linspace(0.3, 0.8, 8)})
+    keys = [C.structure_key(prepare_spec(acc.rename(columns={"questions": t}),
+                                         "sigmoid_compute", y=None, x=None, priors=None,
+                                         trials=t)[0]) for t in ("questions", "n")]
+    assert keys[0] == keys[1]
 
 
 @pytest.mark.slow
