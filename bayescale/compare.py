@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import data as _data
 from .errors import BayescaleError, DataError
 from .errors import warn as _user_warn
 from .likelihoods import get_likelihood
@@ -121,10 +120,16 @@ def _logmeanexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def _validated(fit, data: pd.DataFrame) -> pd.DataFrame:
     """Validate ``data`` (original column names, with the response) for ``fit``."""
+    from .fit import validate_observed
+
     spec = fit.spec
     groups = [g for g in spec.group_columns if g in data.columns]
     run = spec.run if spec.run and spec.run in data.columns else None
-    frame = _data.validate(data, fit.law, y=spec.y, x=spec.x, groups=groups, run=run)
+    lik = get_likelihood(spec.likelihood)
+    # counts given as correct/trials: the fit's response (accuracy) is made from them
+    y = None if lik.needs_trials and spec.y not in data.columns else spec.y
+    frame, _, _ = validate_observed(data, fit.law, lik, y=y, x=spec.x, trials=spec.trials,
+                                    groups=groups, run=run, optional_trials=True)
     return frame
 
 

@@ -912,24 +912,11 @@ def prepare_spec(
         fixed = {k for k, v in (priors or {}).items() if as_prior(v, k).dist == "Fixed"}
         pooled_map = {p: c for p, c in pooled_map.items() if p not in fixed}
     groups = [g for cols in pooled_map.values() for g in cols]
-    y_col = y or law_obj.response
     lik_obj = get_likelihood(likelihood or law_obj.likelihood)
-    n_col = None
-    if lik_obj.needs_trials:
-        data, y_col, n_col = _data.prepare_counts(
-            data, y=y, trials=trials, response=law_obj.response
-        )
-    elif trials is not None or (law_obj.response == "accuracy" and "n" in data.columns):
-        n_col = trials or "n"
-        if n_col in data.columns:  # the Beta likelihood bounds scores by half a trial
-            _data.check_trials(data, n_col)
-    extra = [n_col] if n_col else []
-    frame = _data.validate(
-        data, law_obj, y=y_col, x=x, groups=list(dict.fromkeys(groups)), run=run, extra=extra
+    frame, y_col, n_col = validate_observed(
+        data, law_obj, lik_obj, y=y, x=x, trials=trials, groups=list(dict.fromkeys(groups)),
+        run=run,
     )
-    if n_col:
-        frame = frame.rename(columns={n_col: "n"})
-        frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype(float)
     if pooled_map:
         check_group_sizes(frame, pooled_map)
     x_map = _data.input_columns(law_obj, x)
@@ -955,6 +942,36 @@ def prepare_spec(
             "add data, fix parameters with priors={name: value}, or choose a simpler law."
         )
     return spec, frame
+
+
+def validate_observed(
+    data: pd.DataFrame, law: Law, lik: Any, *, y: str | None, x: Mapping[str, str] | None,
+    trials: str | None, groups: Sequence[str] = (), run: str | None = None,
+    optional_trials: bool = False,
+) -> tuple[pd.DataFrame, str, str | None]:
+    """Validate observed rows, with their trials (``n``) where the likelihood uses them.
+
+    Counts given as ``correct`` and trials become an accuracy ``y``; the trials column
+    (``trials``, else ``n`` for accuracy laws) becomes ``n``. ``optional_trials``: a
+    trials column only a Beta likelihood would use may be absent (held-out rows).
+    Returns the frame, the response column and the trials column (or None).
+    """
+    y_col = y or law.response
+    n_col = None
+    if lik.needs_trials:
+        data, y_col, n_col = _data.prepare_counts(data, y=y, trials=trials, response=law.response)
+    elif trials is not None or (law.response == "accuracy" and "n" in data.columns):
+        n_col = trials or "n"
+        if n_col in data.columns:  # the Beta likelihood bounds scores by half a trial
+            _data.check_trials(data, n_col)
+        elif optional_trials:
+            n_col = None
+    extra = [n_col] if n_col else []
+    frame = _data.validate(data, law, y=y_col, x=x, groups=list(groups), run=run, extra=extra)
+    if n_col:
+        frame = frame.rename(columns={n_col: "n"})
+        frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype(float)
+    return frame, y_col, n_col
 
 
 def fit(

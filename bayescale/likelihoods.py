@@ -237,8 +237,39 @@ def _beta_draw(eta, noise, rng, data):
     return rng.beta(p * phi, (1.0 - p) * phi)
 
 
+def _row_counts(y, data) -> tuple[np.ndarray, np.ndarray]:
+    """Correct answers and trials of the rows whose accuracy fractions are ``y``."""
+    n = data["frame"]["n"].to_numpy(dtype=float)
+    return np.rint(np.asarray(y, dtype=float) * n), n
+
+
+def _binomial_logpdf(y, eta, noise, data):
+    from scipy.stats import binom
+
+    k, n = _row_counts(y, data)
+    return binom.logpmf(k, n, _clip_p(eta))
+
+
+def _betabinomial_logpdf(y, eta, noise, data):
+    from scipy.stats import betabinom
+
+    k, n = _row_counts(y, data)
+    p, phi = _clip_p(eta), noise["phi"]
+    return betabinom.logpmf(k, n, p * phi, (1.0 - p) * phi)
+
+
+def _beta_logpdf(y, eta, noise, data):
+    from scipy.stats import beta
+
+    frame = data.get("frame")
+    n = frame["n"].to_numpy(dtype=float) if frame is not None and "n" in frame else None
+    p, phi = _clip_p(eta), noise["phi"]
+    return beta.logpdf(squeeze_unit(np.asarray(y, dtype=float), n), p * phi, (1.0 - p) * phi)
+
+
 _LIKELIHOODS["binomial"] = Likelihood(
-    "binomial", priors={}, build=_binomial_build, draw=_binomial_draw, needs_trials=True
+    "binomial", priors={}, build=_binomial_build, draw=_binomial_draw, needs_trials=True,
+    logpdf=_binomial_logpdf,
 )
 _LIKELIHOODS["betabinomial"] = Likelihood(
     "betabinomial",
@@ -246,12 +277,14 @@ _LIKELIHOODS["betabinomial"] = Likelihood(
     build=_betabinomial_build,
     draw=_betabinomial_draw,
     needs_trials=True,
+    logpdf=_betabinomial_logpdf,
 )
 _LIKELIHOODS["beta"] = Likelihood(
     "beta",
     priors={"phi": Prior("LogNormal", mu=float(np.log(200.0)), sigma=1.5)},
     build=_beta_build,
     draw=_beta_draw,
+    logpdf=_beta_logpdf,
 )
 
 

@@ -399,3 +399,45 @@ def test_chain_stages_draw_their_random_parts_independently():
     expected = np.diff(np.quantile(by_hand, [0.05, 0.95]))[0]
     assert width == pytest.approx(expected, rel=0.15), (width, expected)
     assert np.corrcoef(loss_d[:, 0], acc_d[:, 0])[0, 1] > -0.9
+
+
+@pytest.mark.parametrize("likelihood", ["binomial", "betabinomial", "beta"])
+def test_accuracy_log_densities_score_held_out_counts_or_fractions(likelihood):
+    # backtests and leave-future-out scores need each accuracy likelihood's numpy log
+    # density (they had none: the comparison failed after every fit had run), for rows
+    # given as correct/trials as well as accuracy/trials
+    import pymc as pm
+    from scipy import stats
+
+    from bayescale.compare import pointwise_log_density
+
+    law = bs.get_law("sigmoid_compute")
+    C = np.logspace(19, 24, 12)
+    truth = dict(ceiling=0.8, k=2.0, x0=22.0)
+    p = law(C, np.full(12, 0.25), **truth)
+    n = np.arange(12) * 37 + 100
+    rng = np.random.default_rng(2)
+    k = rng.binomial(n, p)
+    df = pd.DataFrame({"C": C, "chance": 0.25, "questions": n, "accuracy": k / n})
+    params = {**truth, "phi": 150.0} if likelihood != "binomial" else truth
+    f = fixed_fit(df.iloc[:8], law, params, draws=3, likelihood=likelihood, trials="questions")
+    held = df.iloc[8:]
+    lp = pointwise_log_density(f, held)
+    kk, nn, pp = k[8:], n[8:], p[8:]
+    if likelihood == "binomial":
+        want, dist = stats.binom.logpmf(kk, nn, pp), pm.Binomial.dist(n=nn, p=pp)
+    elif likelihood == "betabinomial":
+        a, b = pp * 150.0, (1 - pp) * 150.0
+        want, dist = stats.betabinom.logpmf(kk, nn, a, b), pm.BetaBinomial.dist(n=nn, alpha=a,
+                                                                                 beta=b)
+    else:
+        a, b = pp * 150.0, (1 - pp) * 150.0
+        want = stats.beta.logpdf(kk / nn, a, b)
+        dist = pm.Beta.dist(alpha=a, beta=b)
+    np.testing.assert_allclose(lp, np.broadcast_to(want, lp.shape), rtol=1e-9)
+    # the same density as the PyMC model's observed variable
+    obs = kk / nn if likelihood == "beta" else kk
+    np.testing.assert_allclose(pm.logp(dist, obs).eval(), want, rtol=1e-8)
+    if likelihood != "beta":  # counts as correct answers and trials: the same scores
+        counts = held.assign(correct=kk).drop(columns="accuracy")
+        np.testing.assert_allclose(pointwise_log_density(f, counts), lp)
