@@ -152,6 +152,13 @@ class Law:
         return self.priors[param].support
 
 
+#: names of the model's own variables (noise parameters, data, run offsets), which a
+#: law's inputs and parameters cannot take
+RESERVED_NAMES = frozenset({"sigma", "nu", "phi", "corr_length", "sigma_run", "y", "y_obs",
+                            "n_trials", "k_obs", "y_unit", "obs"})
+RESERVED_SUFFIXES = ("_idx", "_log_centre", "_log_ref", "_bound_all")
+
+
 def law(
     func: Callable[..., Any] | None = None,
     *,
@@ -224,8 +231,19 @@ def law(
         bad = [i for i in falling_inputs if i not in inputs]
         if bad:
             raise LawError(f"falling_inputs {bad} of law {f.__name__!r} are not inputs.")
-        if link not in {"log", "identity", "logit"}:
-            raise LawError(f"link must be 'log', 'identity' or 'logit', got {link!r}.")
+        if link not in {"log", "identity"}:
+            raise LawError(
+                f"link must be 'log' (losses, compared on the log scale) or 'identity' "
+                f"(accuracies), got {link!r}."
+            )
+        taken = [v for v in (*inputs, *params)
+                 if v in RESERVED_NAMES or v.endswith(RESERVED_SUFFIXES)]
+        if taken:
+            raise LawError(
+                f"Law {f.__name__!r} uses the name(s) {taken}, which the model gives to its "
+                f"own variables (noise, data, group indices: {sorted(RESERVED_NAMES)} and "
+                f"names ending in {list(RESERVED_SUFFIXES)}); rename them."
+            )
         obj = Law(
             name=name or f.__name__,
             func=f,

@@ -241,3 +241,24 @@ def test_a_law_copy_keeps_its_priors_through_pickling():
     assert back.priors == c2.priors
     assert back.priors["E"] == bs.Prior("Fixed", value=1.5)
     assert pickle.loads(pickle.dumps(bs.get_law("power_law"))) is bs.get_law("power_law")
+
+
+def test_a_law_may_not_take_the_models_own_names_or_an_unbuilt_link():
+    # a parameter named like a noise parameter once failed at fit time with PyMC's
+    # "Variable name sigma already exists"; link="logit" was accepted and ignored
+    pri = {"E": bs.Prior("BelowMin", mu=1, sigma=1.5), "sigma": bs.Prior("Beta", alpha=3, beta=7)}
+
+    def f(x, *, E, sigma):
+        return E + x ** (-sigma)
+
+    with pytest.raises(LawError, match=r"uses the name\(s\) \['sigma'\].*rename them"):
+        bs.law(priors=pri, register=False)(f)
+
+    def g(x_idx, *, E, sigma):
+        return E + x_idx ** (-sigma)
+
+    with pytest.raises(LawError, match=r"\['x_idx', 'sigma'\]"):
+        bs.law(priors=pri, register=False)(g)
+    with pytest.raises(LawError, match="link must be 'log'.*or 'identity'.*got 'logit'"):
+        bs.law(priors={"a": bs.Prior("Normal", mu=0, sigma=1)}, link="logit",
+               register=False)(lambda x, *, a: a + 0 * x)
