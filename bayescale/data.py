@@ -289,6 +289,44 @@ def as_rows(new: Any, what: str = "New rows") -> Any:
     return from_table(new, what)
 
 
+def check_column_arguments(*, y: Any = None, x: Any = None, run: Any = None,
+                           trials: Any = None) -> None:
+    """Check the forms of ``y=``, ``run=``, ``trials=`` (a column name) and ``x=`` (a dict).
+
+    Examples
+    --------
+    >>> check_column_arguments(y=["loss"])
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DataError: y= takes one column name (a string), got ['loss']. ...
+    """
+    for name, v, what in (("y", y, "the response"), ("run", run, "the run labels"),
+                          ("trials", trials, "the number of trials")):
+        if v is not None and not isinstance(v, str):
+            one = f" Pass {name}={v[0]!r}." if isinstance(v, (list, tuple)) and len(v) == 1 else ""
+            raise DataError(
+                f"{name}= takes one column name (a string), got {v!r}.{one} It names the "
+                f"column of {what}."
+            )
+    if x is None:
+        return
+    if not isinstance(x, Mapping):
+        raise DataError(
+            f"x= takes a dict from the law's inputs to your columns, e.g. "
+            f"x={{'N': 'params', 'D': 'tokens'}}; got {x!r}."
+        )
+    for inp, col in x.items():
+        number = isinstance(col, (int, float, np.integer, np.floating)) and not isinstance(
+            col, bool)
+        if number and not np.isfinite(col):
+            raise DataError(f"x= gives input {inp!r} the value {col!r}; a constant must be finite.")
+        if not (number or isinstance(col, str)):
+            raise DataError(
+                f"x= maps input {inp!r} to {col!r}; give a column name (a string) or a "
+                "number used for every row (e.g. x={'chance': 0.25})."
+            )
+
+
 def input_columns(law: Law, x: Mapping[str, str | float] | None) -> dict[str, str | float]:
     """Map each law input to a DataFrame column (identity unless ``x`` says otherwise).
 
@@ -543,6 +581,13 @@ def validate(
         out["y"] = s
     if "chance" in law.inputs:
         _check_chance(out, df.index, cols["chance"], groups if require_y else ())
+    if run and run in set(groups):
+        raise DataError(
+            f"Column {run!r} is named in both run= and pooled=: a run offset per level of "
+            "the column the parameters are pooled over duplicates the pooling. Use run= for "
+            "checkpoints of one training run, pooled= for families or tasks of several runs."
+        )
+    law_columns = set(out.columns)
     for g in list(groups) + ([run] if run else []):
         if g not in df.columns:
             role = "run=" if g == run else "pooled="
@@ -551,13 +596,15 @@ def validate(
                 "Available columns: "
                 f"{list(df.columns)}. Add the column or remove {g!r} from {role}."
             )
-        if g in out.columns:
+        if g in law_columns:
             role = "run=" if g == run else "pooled="
-            used = "the response" if g == "y" else f"the law's input {g!r}"
+            named = f" ({response!r})" if response else ""
+            used = (f"the name bayescale gives the response{named} inside the model"
+                    if g == "y" else f"the law's input {g!r} of law {law.name!r}")
             raise DataError(
-                f"Column {g!r} is named in {role} but {g!r} is also {used} of law "
-                f"{law.name!r}; labels and values cannot share the name. Copy it under a "
-                f"new name (df['model'] = df[{g!r}]) and pass {role}'model'."
+                f"Column {g!r} is named in {role} but {g!r} is also {used}; labels and "
+                f"values cannot share the name. Copy it under a new name "
+                f"(df['model'] = df[{g!r}]) and pass {role}'model'."
             )
         lab = df[g]
         bad = lab.isna().to_numpy()

@@ -173,11 +173,19 @@ def normalise_pooled(
     >>> normalise_pooled({"E": ["task", "family"]}, power_law)
     {'E': ('task', 'family')}
     """
+    usage = ("pooled= takes a column name ('family'), a list of them, or a dict from "
+             "parameter to column(s) ({'E': 'family', 'alpha': ['task', 'family']})")
     if pooled is None:
         return {}
+    if isinstance(pooled, (set, frozenset)):
+        pooled = sorted(pooled, key=str)
     if isinstance(pooled, (str, list, tuple)):
         cols = (pooled,) if isinstance(pooled, str) else tuple(pooled)
+        if not all(isinstance(c, str) for c in cols):
+            raise LawError(f"{usage}; got {pooled!r}.")
         return {p: cols for p in law.params if law.priors[p].dist != "Fixed"}
+    if not isinstance(pooled, Mapping):
+        raise LawError(f"{usage}; got a {type(pooled).__name__}.")
     out: dict[str, tuple[str, ...]] = {}
     for p, g in pooled.items():
         if p not in law.params:
@@ -185,7 +193,9 @@ def normalise_pooled(
                 f"pooled= names {p!r}, which is not a parameter of law {law.name!r}; "
                 f"its parameters are {list(law.params)}."
             )
-        cols = (g,) if isinstance(g, str) else tuple(g)
+        cols = (g,) if isinstance(g, str) else tuple(g) if isinstance(g, (list, tuple)) else None
+        if cols is None or not all(isinstance(c, str) for c in cols):
+            raise LawError(f"{usage}; {p!r} is given {g!r}.")
         if not cols:
             continue
         out[p] = cols
@@ -247,6 +257,38 @@ def group_levels(
     return out
 
 
+def check_group_scale(group_scale: Any, pooled: Mapping[str, Sequence[str]]) -> None:
+    """Check ``group_scale=``: a pooled parameter's name to a positive, finite number.
+
+    Examples
+    --------
+    >>> check_group_scale({"E": -0.5}, {"E": ("family",)})
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.LawError: group_scale= gives 'E' the value -0.5; ...
+    """
+    if not group_scale:
+        return
+    if not isinstance(group_scale, Mapping):
+        raise LawError(
+            "group_scale= takes a dict from pooled parameter to the prior scale of its "
+            f"group offsets, e.g. {{'E': 0.1}}; got a {type(group_scale).__name__}."
+        )
+    for p, v in group_scale.items():
+        if p not in pooled:
+            raise LawError(
+                f"group_scale= names {p!r}, which is not pooled (pooled parameters: "
+                f"{sorted(pooled)}); pool it with pooled= or drop it."
+                + hints_for([p], list(pooled))
+            )
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not ok or not np.isfinite(v) or v <= 0:
+            raise LawError(
+                f"group_scale= gives {p!r} the value {v!r}; it must be a positive, finite "
+                "number (the HalfNormal scale of its group offsets, e.g. 0.1)."
+            )
+
+
 def make_spec(
     frame: pd.DataFrame,
     law: Law,
@@ -287,6 +329,7 @@ def make_spec(
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")
+    check_group_scale(group_scale, pooled)
     _warn_fixed_beyond_data(law, merged, frame, y)
     positive = {inp for inp in law.inputs if bool((frame[inp] > 0).all())}
     log_centres = {

@@ -520,3 +520,47 @@ def test_new_rows_of_different_lengths():
     with pytest.raises(DataError, match=r"different lengths \(\{'N': 2, 'D': 3\}\)"):
         bs.data.as_rows({"N": [1, 2], "D": [1, 2, 3]})
     assert bs.data.as_rows({"N": 7e10, "D": [1.0, 2.0]})["N"].tolist() == [7e10, 7e10]
+
+
+def test_argument_forms_are_checked_before_anything_runs(df):
+    # a list for a column name, a string for x=, a set or numbers for pooled=, a bad
+    # group_scale: each once gave a raw TypeError/ValueError or, for group_scale=-0.5,
+    # a NaN log density and a misleading "not finite at the initial point" after compiling
+    from bayescale.fit import prepare_spec
+
+    df["family"] = ["a", "a", "a", "b", "b", "b", "b"]
+    kw = dict(y=None, x=None, priors=None)
+    for bad, said in [
+        (dict(y=["loss"]), r"y= takes one column name.*Pass y='loss'"),
+        (dict(y="loss", run=["family"]), r"run= takes one column name.*Pass run='family'"),
+        (dict(y="loss", x="N"), r"x= takes a dict from the law's inputs"),
+        (dict(y="loss", x={"N": [1e10]}), r"x= maps input 'N' to \[10000000000\.0\]"),
+        (dict(y="loss", trials=3), r"trials= takes one column name"),
+    ]:
+        with pytest.raises(DataError, match=said):
+            prepare_spec(df, "chinchilla", **{**kw, **bad})
+        with pytest.raises(DataError, match=said):
+            bs.fit(df, "chinchilla", **{**kw, **bad})
+    for pooled, said in [({"E": 3}, r"'E' is given 3"), (5, "got a int"),
+                         (["family", 2], r"got \['family', 2\]")]:
+        with pytest.raises(LawError, match=f"pooled= takes a column name.*{said}"):
+            prepare_spec(df, "chinchilla", pooled=pooled, **{**kw, "y": "loss"})
+    with pytest.warns(bs.PoolingWarning):  # 3-4 rows per family: the point is the set
+        spec, _ = prepare_spec(df, "chinchilla", pooled={"family"}, **{**kw, "y": "loss"})
+    assert set(spec.pooled) == {"E", "A", "alpha", "B", "beta"}
+    for gs, said in [({"E": -0.5}, "gives 'E' the value -0.5"), ({"E": np.nan}, "value nan"),
+                     ({"E": "big"}, "value 'big'"),
+                     ({"alpha": 1.0}, "'alpha', which is not pooled")]:
+        with pytest.raises(LawError, match=f"group_scale= .*{said}"):
+            prepare_spec(df, "chinchilla", pooled={"E": "family"}, group_scale=gs,
+                         **{**kw, "y": "loss"})
+
+
+def test_group_columns_that_clash_are_named_for_what_they_are(df):
+    df["family"] = ["a", "a", "a", "b", "b", "b", "b"]
+    with pytest.raises(DataError, match="named in both run= and pooled="):
+        validate(df, chinchilla, y="loss", groups=["family"], run="family")
+    df["y"] = df["family"]
+    with pytest.raises(DataError, match=r"'y' is also the name bayescale gives the response "
+                                        r"\('loss'\) inside the model"):
+        validate(df, chinchilla, y="loss", groups=["y"])
