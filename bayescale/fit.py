@@ -577,13 +577,21 @@ class Fit:
 
     def _warn_far_beyond(self, ratio: np.ndarray, what: str = "Row(s) of the new rows",
                          labels: Sequence[Any] | None = None) -> None:
-        """Warn when a target lies a million times or more beyond the fitted scale.
+        """Warn when a target lies a million times or more beyond (or below) the fitted scale.
 
         No scaling law is trusted six decades out; such a target is most often in other
         units than the training data (parameters in millions there, raw counts here).
         """
         ratio = np.asarray(ratio, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sizes = size_of(self.law, self.data)
+            lowest = float(np.min(sizes) / np.max(sizes))  # the smallest fitted row's ratio
         far = np.flatnonzero(ratio >= FAR_BEYOND)
+        decades = np.log10(ratio[far].max()) if len(far) else 0.0
+        where = "beyond"
+        if not len(far) and np.isfinite(lowest) and lowest > 0:
+            far = np.flatnonzero((ratio > 0) & (ratio <= lowest / FAR_BEYOND))
+            decades, where = (np.log10(lowest / ratio[far].min()) if len(far) else 0.0), "below"
         if not len(far):
             return
         cols = _data.input_columns(self.law, self.spec.x)
@@ -592,8 +600,8 @@ class Fit:
                           and pd.api.types.is_numeric_dtype(self.data[c]))
         _warn(
             f"{what} {[labels[i] for i in far[:5]] if labels is not None else far[:5].tolist()} "
-            f"lie {np.log10(ratio[far].max()):.1f} "
-            f"decades beyond the fitted data (extrapolation {ratio[far].max():.3g}). Check "
+            f"lie {decades:.1f} decades {where} the fitted data (extrapolation "
+            f"{ratio[far].max() if where == 'beyond' else ratio[far].min():.3g}). Check "
             f"that they are in the training data's units (fitted: {names}): a column in "
             "millions or billions there and raw counts here (or the reverse) looks like this.",
             ExtrapolationWarning,

@@ -203,6 +203,10 @@ def test_new_rows_by_input_name_are_named_so_in_errors_and_far_targets_warned():
     with pytest.warns(bs.ExtrapolationWarning, match=r"Row\(s\) of the new rows \[1\] lie "
                       r"13\.7 decades .* \(fitted: params 1e\+08-1e\+10, tokens"):
         fit.predict({"N": [7e10, 7e16], "D": [1.4e12, 1.4e18]}, extrapolation=False)
+    # and far below the smallest fitted run: "70B / 1.4T" written in billions
+    with pytest.warns(bs.ExtrapolationWarning, match=r"new rows \[0\] lie 12\.3 decades below "
+                      r"the fitted data"):
+        fit.predict({"N": [70.0], "D": [1400.0]}, extrapolation=False)
     with pytest.warns(bs.ExtrapolationWarning, match=r"Budget\(s\) C \['1e\+40'\]"):
         fit.compute_optimal([1e21, 1e40], extrapolation=False)
     with warnings.catch_warnings():
