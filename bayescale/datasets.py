@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -236,7 +237,7 @@ def _resolve(
             return _download(src["url"], raw, src["sha256"], f"source file of {name!r}"), "raw"
     except DatasetError:
         raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DatasetError(
             f"Could not download dataset {name!r} from {attempts[-1]} ({reason}); offline? "
@@ -334,17 +335,30 @@ def load(
         )
     for col, value in where.items():
         if col not in df.columns:
+            renamed = entry.get("columns", {}).get(col)
+            also = (f" The source's column {col!r} is {renamed!r} after loading: filter "
+                    f"{renamed}=... ." if renamed else "")
             raise DatasetError(
-                f"Cannot filter dataset {name!r} on {col!r}: no such column. "
+                f"Cannot filter dataset {name!r} on {col!r}: no such column.{also} "
                 f"Columns: {[*df.columns]}."
             )
-        values = value if isinstance(value, (builtins.list, tuple, set)) else [value]
+        listed = pd.api.types.is_list_like(value) and not isinstance(value, (str, bytes))
+        values = builtins.list(value) if listed else [value]
         kept = df[df[col].isin(values)]
         if kept.empty:
-            present = sorted(df[col].dropna().unique(), key=str)
+            present = [v.item() if isinstance(v, np.generic) else v
+                       for v in sorted(df[col].dropna().unique(), key=str)]
             shown = ", ".join(repr(v) for v in present[:12]) + (", ..." if len(present) > 12
                                                                  else "")
-            hint = "".join(did_you_mean(str(v), [str(p) for p in present]) for v in values[:1])
+            strings = [str(p) for p in present]
+            hint = "".join(did_you_mean(str(v), strings) for v in values[:1]
+                           if not isinstance(v, str) or v not in strings)
+            if all(isinstance(v, str) for v in values) and df[col].dtype != object:
+                text = [v for v in values if v in strings]
+                kind = "True/False" if pd.api.types.is_bool_dtype(df[col]) else "numbers"
+                hint = (f" {col!r} holds {kind}, not text: pass {col}="
+                        f"{present[strings.index(text[0])]!r}." if text else
+                        f" {col!r} holds {kind}, not text.")
             raise DatasetError(
                 f"Filter {col}={value!r} leaves no rows of dataset {name!r}; its values of "
                 f"{col!r} (in the rows left) are {shown}.{hint}"

@@ -209,6 +209,22 @@ def test_offline_error_names_the_expected_path(isolated, monkeypatch):
     assert not (isolated / "epoch_chinchilla" / "chinchilla_fig4_points.csv").exists()
 
 
+def test_a_connection_dropped_mid_download_is_a_dataset_error(isolated, monkeypatch):
+    # http.client's errors (IncompleteRead, BadStatusLine) are not OSErrors: they once
+    # escaped as raw tracebacks
+    import http.client
+    import urllib.request
+
+    def dropped(url, timeout=None):
+        raise http.client.IncompleteRead(b"")
+
+    monkeypatch.setattr(urllib.request, "urlopen", dropped)
+    with pytest.raises(DatasetError, match=r"Could not download dataset 'chinchilla' .*"
+                       r"IncompleteRead"):
+        ds.load("chinchilla")
+    assert not list(isolated.rglob("*.part"))
+
+
 def test_no_single_file_source_error(isolated, tmp_path, no_network):
     with pytest.raises(DatasetError, match="no single-file download") as err:
         ds.load("pythia_evals")
@@ -248,3 +264,19 @@ def test_bundled_copies_identical_and_in_manifest():
         assert len(ds.load(name)) == e["rows"] == manifest.loc[e["file"], "data_rows"]
     fam = ds.load("synthetic_chinchilla_families")
     assert fam.groupby("family").size().to_dict() == {"fam_a": 20, "fam_b": 20, "fam_c": 20}
+
+
+def test_filters_take_arrays_and_say_when_the_type_is_wrong(shared_data, isolated, no_network):
+    # an array of values once filtered nothing; text for a numeric or True/False column got
+    # a hint suggesting the very value given
+    kw = dict(data_dir=shared_data)
+    both = ds.load("gadre_losses", val_set=np.array(["openlm", "c4_val"]), **kw)
+    assert len(both) == len(ds.load("gadre_losses", val_set=["openlm", "c4_val"], **kw)) > 0
+    with pytest.raises(DatasetError, match=r"'num_fewshot' holds numbers, not text: pass "
+                                           r"num_fewshot=5\.$"):
+        ds.load("pythia_evals", num_fewshot="5", **kw)
+    with pytest.raises(DatasetError, match=r"are False, True\. 'deduped' holds True/False"):
+        ds.load("pythia_evals", deduped="False", **kw)
+    with pytest.raises(DatasetError, match=r"The source's column 'params' is 'N' after "
+                                           r"loading: filter N=\.\.\."):
+        ds.load("gadre_losses", params=1e8, **kw)
