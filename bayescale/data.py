@@ -845,7 +845,16 @@ def filter_checkpoints(
     df = as_frame(df)
     if min_tokens is None and min_fraction is None:
         raise DataError("filter_checkpoints needs min_tokens=, min_fraction= or both.")
+    for name, v in (("min_tokens", min_tokens), ("min_fraction", min_fraction)):
+        number = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if v is not None and not (number and np.isfinite(v)):
+            count = f" Write {v!r} as {parse_counts(pd.Series([v]), 'coerce').iloc[0]:.3g}." if (
+                isinstance(v, str) and parse_counts(pd.Series([v]), "coerce").notna().all()
+            ) else ""
+            raise DataError(f"{name}= must be a finite number, got {v!r}.{count}")
     for col, role in [(run, "run="), (D, "D="), (total, "total=")]:
+        if col is not None and not isinstance(col, str):
+            raise DataError(f"{role} takes one column name (a string), got {col!r}.")
         if col is not None and col not in df.columns:
             raise DataError(
                 f"Column {col!r} (named in {role}) is missing.{missing_hint(col, df)} "
@@ -868,6 +877,12 @@ def filter_checkpoints(
         if total is not None:
             length = _numeric(df, total, "planned tokens of the run")
             _check_finite(df, length, total, "planned tokens of the run")
+            bad = (length <= 0).to_numpy()
+            if bad.any():
+                raise DataError(
+                    f"Column {total!r} (planned tokens of the run) must be positive; "
+                    f"non-positive values at {_rows(bad, df.index, length)}."
+                )
         else:
             length = d.groupby(lab).transform("max")
         keep &= (d >= float(min_fraction) * length).to_numpy()

@@ -975,6 +975,13 @@ def validate_observed(
             _data.check_trials(data, n_col)
         elif optional_trials:
             n_col = None
+        else:
+            sizes = [c for c in data.columns if c not in {"N", "D", "C"}]  # never a hint
+            raise DataError(
+                f"Column {n_col!r} (named in trials=, the number of trials per row) is "
+                f"missing.{_data.missing_hint(n_col, data[sizes])} Available columns: "
+                f"{list(data.columns)}. Name the trials column, or leave trials= out."
+            )
     extra = [n_col] if n_col else []
     frame = _data.validate(data, law, y=y_col, x=x, groups=list(groups), run=run, extra=extra)
     if n_col:

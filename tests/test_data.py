@@ -564,3 +564,27 @@ def test_group_columns_that_clash_are_named_for_what_they_are(df):
     with pytest.raises(DataError, match=r"'y' is also the name bayescale gives the response "
                                         r"\('loss'\) inside the model"):
         validate(df, chinchilla, y="loss", groups=["y"])
+
+
+def test_filter_checkpoints_checks_its_arguments():
+    from bayescale.data import filter_checkpoints
+
+    df = pd.DataFrame({"model": ["a"] * 4, "D": [1e9, 5e9, 1e10, 2e10], "planned": 0.0})
+    with pytest.raises(DataError, match=r"min_tokens= must be a finite number, got '1B'\. "
+                                        r"Write '1B' as 1e\+09\."):
+        filter_checkpoints(df, run="model", min_tokens="1B")
+    with pytest.raises(DataError, match=r"run= takes one column name \(a string\), got "
+                                        r"\[.model.\]"):
+        filter_checkpoints(df, run=["model"], min_tokens=1e9)
+    # zero planned totals once kept every row silently
+    with pytest.raises(DataError, match=r"Column 'planned' .* must be positive; .*row 0: 0\.0"):
+        filter_checkpoints(df, run="model", min_fraction=0.5, total="planned")
+
+
+def test_a_missing_trials_column_never_suggests_a_size_column(df):
+    from bayescale.fit import prepare_spec
+
+    with pytest.raises(DataError, match=r"^Column 'n' \(named in trials=.*missing\. "
+                                        r"Available") as err:
+        prepare_spec(df, "chinchilla", y="loss", x=None, priors=None, trials="n")
+    assert "'N'" not in str(err.value).split("Available")[0]
