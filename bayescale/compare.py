@@ -242,6 +242,8 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
         correlated=spec.correlated,
         levels=dict(spec.levels) or None,
     )
+    if spec.trials:
+        kw["trials"] = spec.trials
     for k in ("sampler", "draws", "tune", "chains", "random_seed", "target_accept"):
         if k in fit.settings:
             kw[k] = fit.settings[k]

@@ -711,6 +711,8 @@ class Fit:
             ) from None
         ren = {inp: col for inp, col in self.spec.x.items()}
         ren["y"] = self.spec.y
+        if self.spec.trials:
+            ren["n"] = self.spec.trials
         return frame.rename(columns=ren)
 
     def user_rows(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -441,3 +441,24 @@ def test_accuracy_log_densities_score_held_out_counts_or_fractions(likelihood):
     if likelihood != "beta":  # counts as correct answers and trials: the same scores
         counts = held.assign(correct=kk).drop(columns="accuracy")
         np.testing.assert_allclose(pointwise_log_density(f, counts), lp)
+
+
+def test_refits_keep_the_trials_column_by_its_name():
+    # refits (leave-future-out, calibration, fit.refit) once named the trials column 'n':
+    # their held-out rows, which carry the user's column, then drew with the training mean
+    from bayescale.compare import refit_kwargs
+    from bayescale.fit import prepare_spec
+
+    C = np.logspace(19, 24, 10)
+    df = pd.DataFrame({"C": C, "chance": 0.25, "questions": np.arange(10) * 50 + 100,
+                       "accuracy": np.linspace(0.3, 0.8, 10)})
+    f = fixed_fit(df, "sigmoid_compute", dict(ceiling=0.8, k=2.0, x0=22.0), draws=3,
+                  trials="questions")
+    rows = f.user_frame()
+    assert "questions" in rows and "n" not in rows
+    np.testing.assert_array_equal(rows["questions"], df["questions"])
+    kw = refit_kwargs(f)
+    assert kw["trials"] == "questions"
+    keys = ("y", "x", "priors", "pooled", "run", "likelihood", "trials", "levels")
+    spec, _ = prepare_spec(rows.iloc[:8], "sigmoid_compute", **{k: kw[k] for k in keys})
+    assert spec.trials == "questions"
