@@ -1207,11 +1207,18 @@ def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: 
     """``fit(..., likelihood="auto")``: the law's i.i.d. fit, refitted with ``"ar1"`` if due."""
     from .autocorr import auto_choice
 
-    first = fit(data, law, likelihood=None, warn=False, **kwargs)
+    # priors of ar1's own noise parameters (corr_length) wait for the ar1 refit
+    own = set(get_likelihood(get_law(law).likelihood).priors) | set(get_law(law).params)
+    priors = dict(kwargs.get("priors") or {})
+    later = sorted(k for k in priors if k in set(get_likelihood("ar1").priors) - own)
+    first_kw = dict(kwargs, priors={k: v for k, v in priors.items() if k not in later} or None)
+    first = fit(data, law, likelihood=None, warn=False, **first_kw)
     chosen, why = auto_choice(first)
     result = first
     if chosen != first.spec.likelihood:
         result = fit(data, law, likelihood=chosen, warn=False, **kwargs)
+    elif later:
+        why += f" (the prior on {later} applies to likelihood='ar1' only: unused)"
     result.settings["likelihood_choice"] = f"auto -> {why}"
     if warn:
         warn_problems(result.diagnostics, f"fit of law {result.law.name!r}")

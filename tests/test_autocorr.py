@@ -146,12 +146,20 @@ def _iid_curve(seed=5, n=60):
 
 @pytest.mark.slow
 def test_auto_likelihood_refits_with_ar1_only_when_residuals_are_autocorrelated(tmp_path):
+    # the wider corr_length prior docs/calibration.md suggests: "auto" once refused it
+    # (the first, i.i.d. fit has no such parameter)
+    wide = {"corr_length": bs.Prior("LogNormal", mu=float(np.log(0.1)), sigma=1.5)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        auto_ou = bs.fit(_curve(), "power_law", likelihood="auto", random_seed=1, **FAST)
-        ar = bs.fit(_curve(), "power_law", likelihood="ar1", random_seed=1, **FAST)
-        auto_iid = bs.fit(_iid_curve(), "power_law", likelihood="auto", random_seed=1, **FAST)
+        auto_ou = bs.fit(_curve(), "power_law", likelihood="auto", random_seed=1, priors=wide,
+                         **FAST)
+        ar = bs.fit(_curve(), "power_law", likelihood="ar1", random_seed=1, priors=wide,
+                    **FAST)
+        auto_iid = bs.fit(_iid_curve(), "power_law", likelihood="auto", random_seed=1,
+                          priors=wide, **FAST)
         iid = bs.fit(_iid_curve(), "power_law", likelihood="studentt", random_seed=1, **FAST)
+    assert auto_ou.spec.priors["corr_length"] == wide["corr_length"]
+    assert "applies to likelihood='ar1' only: unused" in auto_iid.settings["likelihood_choice"]
     assert auto_ou.spec.likelihood == "ar1"
     assert "likelihood='ar1'" in repr(auto_ou)
     assert auto_ou.settings["likelihood_choice"].startswith("auto -> ar1: lag-1 residual")
