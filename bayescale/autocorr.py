@@ -30,6 +30,8 @@ Example
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -237,6 +239,23 @@ def draw(eta, noise, rng, data):
             out[:, r] += e
             u_prev, e_prev = u[r], e
     return out
+
+
+class _NoInnovation:
+    """Stands in for an rng in :func:`draw`: every innovation is zero."""
+
+    def standard_t(self, df: Any) -> np.ndarray:
+        return np.zeros(np.shape(df))
+
+
+def conditional_mean(eta, noise, data):
+    """Each row's mean given the fitted residuals, per draw: :func:`draw` without innovations.
+
+    The centre of an ``ar1`` forecast: a row just past a run's last checkpoint sits near
+    that checkpoint, not on the law (``phi * e_last`` added to ``eta``, decaying with the
+    distance). Used to split the predictive variance (:func:`bayescale.calibration.decompose`).
+    """
+    return draw(eta, noise, _NoInnovation(), data)
 
 
 def ou_residuals(u: np.ndarray, sigma: float, corr_length: float, rng) -> np.ndarray:

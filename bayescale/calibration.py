@@ -1105,9 +1105,17 @@ def decompose_with_centre(
     mu = fit.draws(new, kind="mean", extrapolation=False).values
     frame = fit._frame(new)
     lik = get_likelihood(fit.spec.likelihood)
-    noisy = lik.draw(fit._eta(mu, frame, rng), fit._noise(), rng, fit._lik_data(frame))
+    eta = fit._eta(mu, frame, rng)
+    noisy = lik.draw(eta, fit._noise(), rng, fit._lik_data(frame))
     scale = drift_scale(fit.law)
-    if fit.law.link == "log":  # the likelihood draws log y
+    if fit.spec.likelihood == "ar1":
+        # the centre of each draw is the law plus the residual carried from the run's
+        # fitted rows: that carried part is anti-correlated with the law's own spread, so
+        # the law's mean alone would count a variance twice that the predictive cancels
+        from .autocorr import conditional_mean
+
+        logmu = conditional_mean(eta, fit._noise(), fit._lik_data(frame))
+    elif fit.law.link == "log":  # the likelihood draws log y
         logmu = np.log(mu)
     elif scale == "logit":
         logmu, noisy = to_scale(mu, scale, clip=True), to_scale(noisy, scale, clip=True)

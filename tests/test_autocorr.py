@@ -320,3 +320,20 @@ def test_held_out_ar1_rows_between_fitted_rows_condition_as_draws_do():
 
     # row 4 follows fitted row 3, row 5 held-out row 4, row 8 fitted row 7 (not row 5)
     np.testing.assert_allclose(lp, [cond(4, 3), cond(5, 4), cond(8, 7)], rtol=1e-9)
+
+
+def test_decompose_of_an_ar1_fit_adds_up_to_its_predictive_variance():
+    # the carried residual phi * e_last is anti-correlated with the law's spread: split
+    # around the law's mean alone, a row just past the last checkpoint once got a total
+    # 30x its predictive variance, half of it called parameter uncertainty
+    from bayescale.calibration import robust_variance
+
+    curve = _curve()
+    p = {"E": 0.3, "A": 40.0, "alpha": 0.25, "sigma": 0.03, "nu": 8.0, "corr_length": 0.5}
+    f = fixed_fit(curve, "power_law", p, draws=2000, jitter=0.05, likelihood="ar1")
+    top = float(curve["x"].max())
+    new = pd.DataFrame({"x": top * 10.0 ** np.array([0.01, 0.3, 2.0])})
+    dec = f.decompose(new, extrapolation=False)
+    actual = robust_variance(np.log(f.draws(new, extrapolation=False).values))
+    np.testing.assert_allclose(dec["total"], actual, rtol=0.2)
+    assert dec["parameter_share"].iloc[0] < 0.2  # at the checkpoint: its residual is known
