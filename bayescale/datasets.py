@@ -353,9 +353,11 @@ def load(
             strings = [str(p) for p in present]
             hint = "".join(did_you_mean(str(v), strings) for v in values[:1]
                            if not isinstance(v, str) or v not in strings)
-            if all(isinstance(v, str) for v in values) and df[col].dtype != object:
+            boolean = pd.api.types.is_bool_dtype(df[col])
+            if all(isinstance(v, str) for v in values) and (
+                    boolean or pd.api.types.is_numeric_dtype(df[col])):
                 text = [v for v in values if v in strings]
-                kind = "True/False" if pd.api.types.is_bool_dtype(df[col]) else "numbers"
+                kind = "True/False" if boolean else "numbers"
                 hint = (f" {col!r} holds {kind}, not text: pass {col}="
                         f"{present[strings.index(text[0])]!r}." if text else
                         f" {col!r} holds {kind}, not text.")

@@ -340,7 +340,7 @@ def test_fit_many_rejects_non_frames():
     with pytest.raises(DataError, match=r"Column 'Curve' \(named in by=\) is missing. Did "
                        "you mean 'curve'?"):
         bs.fit_many(long, "power_law", by="Curve", executor="serial")
-    with pytest.raises(DataError, match="missing labels at row 0"):
+    with pytest.raises(DataError, match=r"missing labels at row #0 \(label 0\)"):
         bs.fit_many(long.assign(curve=[None] + list(long["curve"][1:])), "power_law",
                     by="curve", executor="serial")
     with pytest.raises(BayescaleError, match="executor must be"):
