@@ -120,8 +120,9 @@ def fit_batch(
     Returns
     -------
     list of Fit
-        One :class:`Fit` per frame, in order, with ``settings["sampler"] == "jax-batch"``
-        (a dict of them for a dict of frames).
+        One :class:`Fit` per frame, in order (a dict of them for a dict of frames), with
+        ``settings["sampler"]`` ``"jax-batch"`` on the JAX path and ``"nutpie"`` on nutpie's
+        (``sampler="nutpie"``, or ``"auto"`` on a CPU).
 
     Examples
     --------

@@ -512,7 +512,7 @@ def validate(
         if isinstance(col, (int, float)) and not isinstance(col, bool):
             s = pd.Series(float(col), index=df.index)
         elif col not in df.columns:
-            if inp == "C" and col == "C" and {"N", "D"} <= set(df.columns):
+            if col == "C" and {"N", "D"} <= set(df.columns):  # any input mapped to C
                 parts = []
                 for c, what in (("N", "parameters"), ("D", "tokens")):
                     r = f"{what}, for compute C = 6*N*D of law {law.name!r}"

@@ -282,9 +282,12 @@ def fit_many(
         The law fitted to every frame.
     by : str or list of str, optional
         Column(s) of a single ``frames`` DataFrame whose labels split it into series.
-    executor : None, "serial" or concurrent.futures.Executor
-        Where the fits run: a local 2-process spawn pool by default; any Executor
-        (``dask.distributed.Client(...).get_executor()``, Ray's executor) scales out.
+    executor : None, "serial", "processes" or concurrent.futures.Executor
+        Where the fits run. None: here for one fit, or for up to 8 whose models this
+        process has compiled already (a new worker would compile again), else a local
+        2-process spawn pool; ``"processes"``: always that pool; ``"serial"``: always
+        here. Any Executor (``dask.distributed.Client(...).get_executor()``, Ray's
+        executor) scales out.
     warn : bool
         Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems.
     **fit_kwargs

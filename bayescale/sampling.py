@@ -187,6 +187,16 @@ def sample(
         if sampler in {"numpyro", "blackjax"}:
             from .compiled import enable_compilation_cache
 
+            if sampler == "blackjax":
+                import importlib.util
+
+                if importlib.util.find_spec("blackjax") is None:
+                    raise BayescaleError(
+                        "sampler='blackjax' needs the blackjax package (pymc 5.28 works "
+                        "with blackjax 1.5): pip install 'blackjax==1.5.*', or use "
+                        "sampler='auto'."
+                    )
+
             enable_compilation_cache()  # pm.sample re-JITs each call; XLA's cache still hits
             gpu = jax_platform() != "cpu"
             method = kwargs.pop("chain_method", "vectorized" if gpu else "parallel")

@@ -577,3 +577,34 @@ def test_new_rows_that_are_not_a_table_are_named(chin_fit):
         chin_fit.predict({"N": [7e10], "D": [1.4e12]}, prob=90)
     with pytest.raises(bs.BayescaleError, match="got 'off'. False turns the drift off"):
         chin_fit.predict({"N": [7e10], "D": [1.4e12]}, extrapolation="off")
+
+
+def test_an_input_mapped_to_compute_is_made_from_n_and_d_in_new_rows():
+    # docs/compare.md averages chinchilla with broken_power_law(x={"x": "C"}) and predicts
+    # rows of N and D: the C = 6ND convention held for the input named C only
+    from bayescale.laws import broken_power_law
+
+    n = np.geomspace(1e8, 1e10, 12)
+    df = pd.DataFrame({"N": n, "D": 20 * n})
+    df["C"] = 6 * df["N"] * df["D"]
+    p = dict(E=1.8, b=1e3, c0=0.15, c1=0.05, d=1e20, f=0.5)
+    df["loss"] = broken_power_law(df["C"].to_numpy(), **p)
+    f = fixed_fit(df, "broken_power_law", {**p, "sigma": 0.01, "nu": 5.0}, draws=20,
+                  x={"x": "C"})
+    by_nd = f.predict({"N": [7e10], "D": [1.4e12]}, kind="mean", extrapolation=False)
+    by_c = f.predict({"C": [6 * 7e10 * 1.4e12]}, kind="mean", extrapolation=False)
+    assert by_nd["median"].iloc[0] == pytest.approx(by_c["median"].iloc[0], rel=1e-12)
+    assert by_c["median"].iloc[0] == pytest.approx(broken_power_law(6 * 7e10 * 1.4e12, **p))
+
+
+def test_blackjax_without_its_package_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "blackjax" else real(name, *a))
+    df = pd.DataFrame({"x": np.geomspace(1e6, 1e9, 12)})
+    df["loss"] = power_law(df["x"].to_numpy(), E=0.5, A=40.0, alpha=0.3)
+    with pytest.raises(bs.BayescaleError, match=r"needs the blackjax package .*pip install"):
+        bs.fit(df, "power_law", sampler="blackjax", draws=10, tune=10, chains=1,
+               likelihood="studentt", random_seed=0)
