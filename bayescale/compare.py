@@ -689,7 +689,7 @@ class Averaged:
         --------
         >>> bs.average({"a": f1, "b": f2}).predict({"C": [1e24]}, prob=0.9)  # doctest: +SKIP
         """
-        from .fit import _check_prob, summarise_draws
+        from .fit import _check_prob, has_predictive_mean, summarise_draws
 
         prob = _check_prob(prob)
         top = self.fits[max(self.weights, key=lambda k: self.weights[k])]
@@ -697,7 +697,8 @@ class Averaged:
         if new is not None:
             top._warn_far_beyond(ratio, "Row(s) of the new rows")
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
-        return summarise_draws(top, new, d, prob, ratio)
+        mean = kind == "mean" or all(has_predictive_mean(self.fits[k]) for k in self._members())
+        return summarise_draws(top, new, d, prob, ratio, mean=mean)
 
     def report(self, target: pd.DataFrame | Mapping[str, Any] | None = None, **kwargs: Any):
         """Paper-ready report of the average: weights, its forecast and each law's tables.

@@ -608,3 +608,23 @@ def test_blackjax_without_its_package_says_what_to_install(monkeypatch):
     with pytest.raises(bs.BayescaleError, match=r"needs the blackjax package .*pip install"):
         bs.fit(df, "power_law", sampler="blackjax", draws=10, tune=10, chains=1,
                likelihood="studentt", random_seed=0)
+
+
+def test_predictive_mean_is_nan_where_the_predictive_has_none():
+    # exp of Student-t noise has no mean: the mean of the draws was whatever the largest
+    # draws made it (26.8 on a real ladder, for a 90% interval of 2.83-3.25)
+    n = np.geomspace(1e8, 1e10, 12)
+    df = pd.DataFrame({"N": n, "D": 20 * n, "loss": chinchilla(n, 20 * n, **TRUE)})
+    p = {k: TRUE[k] for k in ("E", "A", "alpha", "B", "beta")} | {"sigma": 0.02}
+    heavy = fixed_fit(df, "chinchilla", p | {"nu": 0.8}, draws=400, jitter=0.01)
+    new = {"N": [7e10], "D": [1.4e12]}
+    pred = heavy.predict(new, extrapolation=False)
+    assert np.isnan(pred["mean"].iloc[0])
+    assert pred["lower"].iloc[0] < pred["median"].iloc[0] < pred["upper"].iloc[0]
+    curve = heavy.predict(new, kind="mean", extrapolation=False)  # the law's mean curve
+    assert curve["lower"].iloc[0] <= curve["mean"].iloc[0] <= curve["upper"].iloc[0]
+    normal = fixed_fit(df, "chinchilla", p, draws=400, jitter=0.01, likelihood="normal")
+    pn = normal.predict(new, extrapolation=False)
+    assert pn["lower"].iloc[0] < pn["mean"].iloc[0] < pn["upper"].iloc[0]
+    avg = bs.average({"t": heavy, "normal": normal}, weights={"t": 0.5, "normal": 0.5})
+    assert np.isnan(avg.predict(new, extrapolation=False)["mean"].iloc[0])
