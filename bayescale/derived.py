@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .data import group_labels
-from .errors import BayescaleError
+from .errors import BayescaleError, DataWarning
+from .errors import warn as _warn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
@@ -105,6 +106,35 @@ def _numeric_optimum(law, params: dict[str, np.ndarray], c: float, given: Mappin
     return n_opt, c / (6.0 * n_opt)
 
 
+def _warn_other_units(fit: Fit) -> None:
+    """Warn when N or D was fitted in other units than raw counts (millions, billions).
+
+    The budgets are then ``6 N D`` in those units and ``tokens_per_param`` is a ratio of
+    them (billions of tokens per million parameters is 1000x too small), which the
+    table's column names cannot say.
+    """
+    from .law import REFERENCE_SCALES
+    from .model import UNITS_DECADES
+
+    other = []
+    for inp in ("N", "D"):
+        centre = fit.spec.log_centres.get(inp)
+        if centre is None:
+            continue
+        off = abs(centre - np.log(REFERENCE_SCALES[inp])) / np.log(10.0)
+        if off > UNITS_DECADES:
+            other.append(f"{fit.spec.x.get(inp, inp)!r} (centred at {np.exp(centre):.3g})")
+    if other:
+        _warn(
+            f"compute_optimal: {' and '.join(other)} look like other units than raw counts "
+            "of parameters and tokens: the budgets C are read as 6*N*D in the fit's units, "
+            "and N_opt, D_opt and tokens_per_param are in them too (a ratio of billions of "
+            "tokens to millions of parameters is 1000x too small). Refit on raw counts "
+            "(df[col] * 1e6 for millions) for FLOPs and tokens per parameter.",
+            DataWarning,
+        )
+
+
 def compute_optimal(
     fit: Fit,
     C: float | Sequence[float],
@@ -167,6 +197,7 @@ def compute_optimal(
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
         raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")
+    _warn_other_units(fit)
     fit._warn_far_beyond(budgets / fit.scale_max, "Budget(s) C", [f"{c:g}" for c in budgets])
     fixed = dict(inputs or {})
     unknown = sorted(set(fixed) - (set(law.inputs) - {"N", "D"}))

@@ -68,8 +68,9 @@ SERIAL_MAX_TASKS = 8
 #: Why the local pool fails when a script calls it at top level (Python's "spawn" start method).
 UNGUARDED_SCRIPT = (
     "The local process pool starts each worker by running the calling script again (Python's "
-    "'spawn' start method), so a script that calls bs.backtest, bs.fit_many, bs.sbc or "
-    "bs.average at its top level must do so under `if __name__ == \"__main__\":`; or pass "
+    "'spawn' start method), so a script that calls bs.backtest, bs.compare(..., lfo=...), "
+    "bs.fit_many, bs.sbc or bs.average at its top level must do so under "
+    "`if __name__ == \"__main__\":`; or pass "
     "executor='serial' to fit in this process."
 )
 

@@ -628,3 +628,26 @@ def test_predictive_mean_is_nan_where_the_predictive_has_none():
     assert pn["lower"].iloc[0] < pn["mean"].iloc[0] < pn["upper"].iloc[0]
     avg = bs.average({"t": heavy, "normal": normal}, weights={"t": 0.5, "normal": 0.5})
     assert np.isnan(avg.predict(new, extrapolation=False)["mean"].iloc[0])
+
+
+def test_compute_optimal_says_when_the_fit_is_in_other_units():
+    # N in millions and D in billions: C is 6ND in those units and tokens_per_param a
+    # ratio of them (1000x too small); nothing said so
+    n = np.geomspace(1e8, 1e10, 12)
+    df = pd.DataFrame({"params_M": n / 1e6, "tokens_B": 20 * n / 1e9,
+                       "loss": chinchilla(n, 20 * n, **TRUE)})
+    p = {k: TRUE[k] for k in ("E", "alpha", "beta")} | {
+        "A": TRUE["A"] * 1e6 ** -TRUE["alpha"], "B": TRUE["B"] * 1e9 ** -TRUE["beta"],
+        "sigma": 0.01, "nu": 5.0}
+    with pytest.warns(bs.PriorWarning):
+        f = fixed_fit(df, "chinchilla", p, draws=20, x={"N": "params_M", "D": "tokens_B"})
+    with pytest.warns(bs.DataWarning, match=r"'params_M' \(centred at 1e\+03\) and 'tokens_B' "
+                      r".*look like other units.*1000x too small"):
+        opt = f.compute_optimal([1e21 / 1e15], extrapolation=False)
+    raw = fixed_fit(df.assign(N=n, D=20 * n), "chinchilla", p | {"A": TRUE["A"],
+                                                                 "B": TRUE["B"]}, draws=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref = raw.compute_optimal([1e21], extrapolation=False)
+    # the same optimum, in the fit's units
+    assert opt["N_opt"].iloc[0] * 1e6 == pytest.approx(ref["N_opt"].iloc[0], rel=1e-6)
