@@ -114,16 +114,13 @@ def _warn_other_units(fit: Fit) -> None:
     table's column names cannot say.
     """
     from .law import REFERENCE_SCALES
-    from .model import UNITS_DECADES
 
-    other = []
-    for inp in ("N", "D"):
-        centre = fit.spec.log_centres.get(inp)
-        if centre is None:
-            continue
-        off = abs(centre - np.log(REFERENCE_SCALES[inp])) / np.log(10.0)
-        if off > UNITS_DECADES:
-            other.append(f"{fit.spec.x.get(inp, inp)!r} (centred at {np.exp(centre):.3g})")
+    # the fit took them for other units when it moved their priors' reference scale
+    # (bayescale.model.reference_scales) off the raw count's
+    spec = fit.spec
+    other = [f"{spec.x.get(inp, inp)!r} (centred at {np.exp(spec.log_centres[inp]):.3g})"
+             for inp in ("N", "D")
+             if not np.isclose(spec.log_refs[inp], np.log(REFERENCE_SCALES[inp]))]
     if other:
         _warn(
             f"compute_optimal: {' and '.join(other)} look like other units than raw counts "
