@@ -289,6 +289,17 @@ def as_rows(new: Any, what: str = "New rows") -> Any:
     return from_table(new, what)
 
 
+def is_real_number(v: Any) -> bool:
+    """Whether ``v`` is one real number (Python or numpy), not a bool, string or array.
+
+    Examples
+    --------
+    >>> [is_real_number(v) for v in (0.25, np.float32(1), 3, True, "1", [1.0])]
+    [True, True, True, False, False, False]
+    """
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
 def check_column_arguments(*, y: Any = None, x: Any = None, run: Any = None,
                            trials: Any = None) -> None:
     """Check the forms of ``y=``, ``run=``, ``trials=`` (a column name) and ``x=`` (a dict).
@@ -316,8 +327,7 @@ def check_column_arguments(*, y: Any = None, x: Any = None, run: Any = None,
             f"x={{'N': 'params', 'D': 'tokens'}}; got {x!r}."
         )
     for inp, col in x.items():
-        number = isinstance(col, (int, float, np.integer, np.floating)) and not isinstance(
-            col, bool)
+        number = is_real_number(col)
         if number and not np.isfinite(col):
             raise DataError(f"x= gives input {inp!r} the value {col!r}; a constant must be finite.")
         if not (number or isinstance(col, str)):
@@ -846,11 +856,9 @@ def filter_checkpoints(
     if min_tokens is None and min_fraction is None:
         raise DataError("filter_checkpoints needs min_tokens=, min_fraction= or both.")
     for name, v in (("min_tokens", min_tokens), ("min_fraction", min_fraction)):
-        number = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-        if v is not None and not (number and np.isfinite(v)):
-            count = f" Write {v!r} as {parse_counts(pd.Series([v]), 'coerce').iloc[0]:.3g}." if (
-                isinstance(v, str) and parse_counts(pd.Series([v]), "coerce").notna().all()
-            ) else ""
+        if v is not None and not (is_real_number(v) and np.isfinite(v)):
+            read = parse_counts(pd.Series([v]), "coerce").iloc[0] if isinstance(v, str) else None
+            count = f" Write {v!r} as {read:.3g}." if read is not None and np.isfinite(read) else ""
             raise DataError(f"{name}= must be a finite number, got {v!r}.{count}")
     for col, role in [(run, "run="), (D, "D="), (total, "total=")]:
         if col is not None and not isinstance(col, str):

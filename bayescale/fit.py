@@ -1229,7 +1229,8 @@ def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: 
     from .autocorr import auto_choice
 
     # priors of ar1's own noise parameters (corr_length) wait for the ar1 refit
-    own = set(get_likelihood(get_law(law).likelihood).priors) | set(get_law(law).params)
+    law_obj = get_law(law)
+    own = set(get_likelihood(law_obj.likelihood).priors) | set(law_obj.params)
     priors = dict(kwargs.get("priors") or {})
     later = sorted(k for k in priors if k in set(get_likelihood("ar1").priors) - own)
     first_kw = dict(kwargs, priors={k: v for k, v in priors.items() if k not in later} or None)

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data import is_real_number
 from .errors import BayescaleError, DataError, LawError, PriorWarning, hints_for, warn
 from .law import REFERENCE_SCALES, Law, sigmoid
 from .likelihoods import get_likelihood
@@ -281,8 +282,7 @@ def check_group_scale(group_scale: Any, pooled: Mapping[str, Sequence[str]]) -> 
                 f"{sorted(pooled)}); pool it with pooled= or drop it."
                 + hints_for([p], list(pooled))
             )
-        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-        if not ok or not np.isfinite(v) or v <= 0:
+        if not is_real_number(v) or not np.isfinite(v) or v <= 0:
             raise LawError(
                 f"group_scale= gives {p!r} the value {v!r}; it must be a positive, finite "
                 "number (the HalfNormal scale of its group offsets, e.g. 0.1)."

@@ -217,7 +217,7 @@ def test_keys_follow_a_constant_read_from_a_users_module(tmp_path, monkeypatch):
         return make_spec(df, law, **kw)
 
     before, mem = C.stable_structure_key(spec()), C.structure_key(spec())
-    assert before is not None
+    assert before is not None  # else the "!=" below would hold for None alone
     assert C.structure_key(spec()) == mem  # another Law object, the same code
     monkeypatch.setattr(bs_cfg_mod, "SCALE", 10.0)
     assert C.stable_structure_key(spec()) != before
