@@ -371,6 +371,7 @@ def leave_future_out(
     if no law can be refitted, a :class:`BayescaleError` says so.
     """
     from .parallel import run_fits
+    from .sampling import warn_problems
 
     names = list(fits)
     tasks, tests = [], []
@@ -405,12 +406,20 @@ def leave_future_out(
             + "; ".join(f"{n!r}: {v}" for n, v in notes.items())
             + "); move the cutoff up (lfo=dict(quantile=...)) or add data."
         )
-    refits = run_fits(
-        [tasks[i] for i in ok],
-        executor=executor,
-        warn=warn,
-        labels=[f"leave-future-out refit of {names[i]!r}" for i in ok],
-    )
+    # a fit keeps its refits for this split and these settings: bs.average(weights="lfo")
+    # after bs.compare(lfo=...) (or a second compare) scores them without refitting
+    key = (by, cutoff, quantile, repr(sorted(overrides.items())))
+    stores = {i: _lfo_refit_store(fits[names[i]]) for i in ok}
+    todo = [i for i in ok if key not in stores[i]]
+    labels = {i: f"leave-future-out refit of {names[i]!r}" for i in ok}
+    for i, r in zip(todo, run_fits(
+        [tasks[i] for i in todo], executor=executor, warn=warn, labels=[labels[i] for i in todo]
+    )):
+        stores[i][key] = r
+    if warn:  # the kept refits' sampling problems are reported again
+        for i in sorted(set(ok) - set(todo)):
+            warn_problems(dict(stores[i][key].diagnostics), labels[i])
+    refits = [stores[i][key] for i in ok]
     pw_ok = np.column_stack(
         [log_predictive_density(r, tests[i]) for r, i in zip(refits, ok)]
     )
@@ -431,6 +440,14 @@ def leave_future_out(
     )
     refit_map = {names[i]: r for r, i in zip(refits, ok)}
     return table, {"pointwise": pd.DataFrame(pw, columns=names), "refits": refit_map}
+
+
+def _lfo_refit_store(fit) -> dict:
+    """Leave-future-out refits of ``fit`` made in this process, by split and settings.
+
+    Not pickled or saved with the fit.
+    """
+    return fit.__dict__.setdefault("_lfo_refits", {})
 
 
 def _by_frame(fit, orig: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -796,8 +813,9 @@ def average(
     weights : "stacking", "pseudo-BMA", "lfo" or dict
         ``"stacking"``: ArviZ stacking weights from PSIS-LOO (rewards interpolation);
         ``"lfo"``: stacking on leave-future-out densities (rewards extrapolation: each
-        law is refitted on the smaller training rows and scored on the larger); a dict
-        gives the weights directly (normalised).
+        law is refitted on the smaller training rows and scored on the larger; refits
+        that :func:`compare` made for the same split are reused); a dict gives the
+        weights directly (normalised).
     lfo : dict, optional
         Options of the leave-future-out split (see :func:`compare`); default
         ``dict(quantile=0.8, by=<the scale>)``, the scale being ``C`` for laws of ``N``

@@ -190,6 +190,7 @@ class Fit:
         # The cached pm.Model is not picklable; it is rebuilt on demand.
         state = dict(self.__dict__)
         state.pop("model", None)
+        state.pop("_lfo_refits", None)  # leave-future-out refits kept in this process
         return state
 
     # ------------------------------------------------------------------ basics

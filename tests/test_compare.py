@@ -134,7 +134,7 @@ def test_average_mixes_draws_by_weight(bnsl_fits):
 
 
 @pytest.mark.slow
-def test_average_lfo_defaults_to_the_largest_fifth_of_the_scale(bnsl_fits):
+def test_average_lfo_defaults_to_the_largest_fifth_of_the_scale(bnsl_fits, monkeypatch):
     """weights="lfo" without lfo= splits at the 80% quantile of the fits' scale (here the
     column ``C`` behind the law's input ``x``), the split backtest(average="lfo") uses."""
     from bayescale.compare import default_lfo
@@ -144,9 +144,22 @@ def test_average_lfo_defaults_to_the_largest_fifth_of_the_scale(bnsl_fits):
     with warnings.catch_warnings():  # the short refits' sampling notes
         warnings.simplefilter("ignore", bs.SamplingWarning)
         avg = bs.average(bnsl_fits, weights="lfo", executor="serial")
+    # the compare after it scores the refits the average made: none is run again
+    import bayescale.parallel as par
+
+    ran = []
+    real = par.run_fits
+    monkeypatch.setattr(par, "run_fits", lambda tasks, **kw: ran.extend(tasks) or real(tasks, **kw))
     table = bs.compare(bnsl_fits, lfo=dict(quantile=0.8, by="C"), executor="serial", warn=False)
+    assert ran == []
     for name in bnsl_fits:
         assert avg.weights[name] == pytest.approx(table.loc[name, "lfo_weight"], abs=1e-9)
+        assert table.attrs["lfo"]["refits"][name] is bnsl_fits[name]._lfo_refits[
+            ("C", None, 0.8, "[]")]
+    # another split refits; the kept refits are not pickled with the fit
+    bs.compare(bnsl_fits, lfo=dict(quantile=0.7, by="C"), executor="serial", warn=False)
+    assert len(ran) == 2
+    assert "_lfo_refits" not in pickle.loads(pickle.dumps(bnsl_fits["power_law"])).__dict__
     # the data come from the broken power law: its forecasts of the largest fifth win
     assert avg.weights["broken_power_law"] > 0.8
 
