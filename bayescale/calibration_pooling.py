@@ -61,8 +61,14 @@ S_GRID = np.linspace(0.05, 3.0, 60)
 
 
 #: Log-spaced grid on which the population is learned (the series' grids are fine
-#: and linear; their likelihoods are interpolated onto this one).
+#: and linear; their likelihoods are interpolated onto this one), up to the series'
+#: largest ``tau`` (:func:`log_tau_grid`); this is the one of a loss law's grid.
 LOG_TAU = np.geomspace(1e-5, 0.6, 400)
+
+
+def log_tau_grid(tau: np.ndarray) -> np.ndarray:
+    """:data:`LOG_TAU`'s log spacing up to the largest value of the series' grid ``tau``."""
+    return np.geomspace(LOG_TAU[0], float(np.max(tau)), LOG_TAU.size)
 
 
 def _normal_log_tau(m: np.ndarray, s: np.ndarray, logt: np.ndarray) -> np.ndarray:
@@ -72,11 +78,11 @@ def _normal_log_tau(m: np.ndarray, s: np.ndarray, logt: np.ndarray) -> np.ndarra
     return w / w.sum(axis=2, keepdims=True)
 
 
-def _to_fine_grid(mass_log: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """Weights on the linear grid ``tau`` of a distribution given as mass on ``LOG_TAU``."""
-    dlog = np.log(LOG_TAU[1] / LOG_TAU[0])
-    dens = mass_log / (LOG_TAU * dlog)  # density per unit tau at the log-grid points
-    out = np.interp(tau, LOG_TAU, dens, left=0.0, right=0.0)
+def _to_fine_grid(mass_log: np.ndarray, tau: np.ndarray, log_tau: np.ndarray) -> np.ndarray:
+    """Weights on the linear grid ``tau`` of a distribution given as mass on ``log_tau``."""
+    dlog = np.log(log_tau[1] / log_tau[0])
+    dens = mass_log / (log_tau * dlog)  # density per unit tau at the log-grid points
+    out = np.interp(tau, log_tau, dens, left=0.0, right=0.0)
     out[tau <= 0] = 0.0
     return out / out.sum()
 
@@ -128,7 +134,8 @@ def pool_posteriors(
             "pooling the discrepancy rate needs at least 2 series; got "
             f"{len(loglik)}. Use Fit.calibration for one series."
         )
-    logt = np.log(LOG_TAU)
+    log_tau = log_tau_grid(tau)
+    logt = np.log(log_tau)
     pop = _normal_log_tau(m_grid, s_grid, logt)  # (M, S, G)
     log_hyper = (
         -0.5 * ((m_grid[:, None] - M_PRIOR[0]) / M_PRIOR[1]) ** 2
@@ -141,7 +148,7 @@ def pool_posteriors(
         ll = np.atleast_2d(ll)
         c = ll.max()
         scaled.append(np.exp(ll - c))
-        lik = np.interp(LOG_TAU, tau, scaled[-1].mean(axis=0))  # (G,)
+        lik = np.interp(log_tau, tau, scaled[-1].mean(axis=0))  # (G,)
         mm = np.tensordot(pop, lik, axes=([2], [0]))  # (M, S)
         log_marg.append(np.log(np.clip(mm, 1e-300, None)) + c)
     log_marg = np.asarray(log_marg)  # (K, M, S)
@@ -151,7 +158,7 @@ def pool_posteriors(
         lh = total - log_marg[i] if leave_one_out else total
         ph = np.exp(lh - lh.max())
         ph /= ph.sum()
-        prior_tau = _to_fine_grid(np.tensordot(ph, pop, axes=([0, 1], [0, 1])), tau)
+        prior_tau = _to_fine_grid(np.tensordot(ph, pop, axes=([0, 1], [0, 1])), tau, log_tau)
         w = lik * prior_tau[None, :]
         if not np.isfinite(w).all() or w.sum() <= 0:
             w = np.tile(prior_tau, (lik.shape[0], 1))
@@ -204,7 +211,7 @@ def pool_calibration(
     Returns
     -------
     The same container with calibrated copies of the fits; ``fit.calibration.summary()``
-    reports ``pooled=True`` and the population's median rate.
+    names the pooled prior and the population's median rate (``"prior"``).
 
     Examples
     --------
@@ -213,6 +220,11 @@ def pool_calibration(
     """
     keys = list(fits.keys()) if isinstance(fits, Mapping) else list(range(len(fits)))
     items = [fits[k] for k in keys]
+    if len(items) < 2:
+        raise BayescaleError(
+            f"pool_calibration needs at least 2 fits to pool their discrepancy rates; got "
+            f"{len(items)}. Use fit.calibration for one fit."
+        )
     laws = {f.law.name for f in items}
     if len(laws) > 1:
         raise BayescaleError(
@@ -220,6 +232,15 @@ def pool_calibration(
             "separately."
         )
     cals = [f.calibration for f in items]
+    per_level = [(k, c.by) for k, c in zip(keys, cals) if c.by is not None]
+    if per_level:
+        k, by = per_level[0]
+        raise BayescaleError(
+            f"pool_calibration pools one drift per fit, but fit {k!r} was calibrated with "
+            f"by={by!r}: its forecasts use one drift per level of {by!r}, pooled across those "
+            "levels already (Calibration.levels), which this pooling would not reach. Pool "
+            "fits calibrated without by=, or keep the per-level calibration alone."
+        )
     scales = {c.scale for c in cals}
     if len(scales) > 1:
         raise BayescaleError(

@@ -332,6 +332,40 @@ def test_pooled_calibration_borrows_the_population_rate(tmp_path):
     assert abs(np.log(above[1] / above[0])) < 0.35, above  # informed: its own
     assert "pooled over 13 series" in both["s12"].calibration.summary()["ratio"]["below"]["prior"]
     assert med(both["s12"]) == pytest.approx(pooled_last, rel=1e-9)  # the main drift as before
+    # a fit calibrated per level (by=) is refused: its forecasts would not see the pooling
+    per_level = dict(fits, s0=base.with_calibration(replace(cals[0], by="task")))
+    with pytest.raises(bs.BayescaleError, match="by='task'"):
+        bs.pool_calibration(per_level)
+    for few in ([], {}, [fits["s0"]]):
+        with pytest.raises(bs.BayescaleError, match="at least 2 fits"):
+            bs.pool_calibration(few)
+
+
+def test_pooling_on_the_logit_scale_reaches_the_whole_grid():
+    """Accuracy drifts live on a logit grid to 3 logits; the pooled population must reach it
+    (its grid stopped at 2.4 logits: six series agreeing on 2.5-2.8 were pulled below 2.4)."""
+    from bayescale.calibration import TAU_GRIDS
+    from bayescale.calibration_pooling import _pool
+
+    rng = np.random.default_rng(0)
+    grid = TAU_GRIDS["logit"]
+
+    def logit_cal():
+        groups = []
+        for _ in range(3):
+            d = np.linspace(0.05, 1.0, 40)
+            r = 2.8 * d * rng.standard_normal(40) + 0.02 * rng.standard_normal(40)
+            groups.append((r, np.full(40, 0.02**2), d))
+        w = posterior_tau(groups, prior_scale=0.02, grid=grid, h_grid=H_GRID)
+        return Calibration(tau=grid, weights=w, prior_scale=0.02, h=np.asarray(H_GRID),
+                           scale="logit")
+
+    cals = [logit_cal() for _ in range(6)]
+    for own, pooled in zip(cals, _pool(cals, True, len(cals))):
+        a, b = float(own.quantiles([0.5])[0]), float(pooled.quantiles([0.5])[0])
+        assert abs(np.log(b / a)) < 0.1, (a, b)  # agreeing series keep their rate
+        if a > 2.5:
+            assert pooled.tau_weights[grid > 2.4].sum() > 0.3
 
 
 def test_decomposition_stays_finite_under_heavy_tailed_noise():
