@@ -25,6 +25,7 @@ from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
 from .sampling import (
+    SEED_LIMIT,
     accept_record,
     accept_steps,
     check_settings,
@@ -140,6 +141,11 @@ def fit_batch(
     if one_seed:  # no seed: one is chosen and recorded, as bs.fit does
         base = random_seed_for_run() if random_seed is None else int(random_seed)
         seeds = [base + k for k in range(len(frames))]
+        if seeds[-1] >= SEED_LIMIT:
+            raise BayescaleError(
+                f"random_seed={base} gives series k the seed {base} + k, which passes 2**64 "
+                f"for {len(frames)} series; give a smaller seed or one seed per frame."
+            )
     else:
         seeds = [int(s) for s in random_seed]
         if len(seeds) != len(frames):

@@ -66,7 +66,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .data import is_real_number
 from .errors import BayescaleError, DataError
+from .sampling import SEED_LIMIT, check_seed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
@@ -765,7 +767,29 @@ def calibrate(
             f"laws (a response in [0, 1]); law {fit.law.name!r} has link {fit.law.link!r} and "
             f"response {fit.law.response!r}. Use extrapolation=False."
         )
-    prior_scale = PRIOR_SCALES[scale] if prior_scale is None else float(prior_scale)
+    prior_scale = PRIOR_SCALES[scale] if prior_scale is None else prior_scale
+    if not is_real_number(prior_scale) or not 0 < float(prior_scale) < np.inf:
+        raise BayescaleError(
+            f"prior_scale is the scale of tau's HalfCauchy prior, a positive number (default "
+            f"{PRIOR_SCALES[scale]} on the {scale} scale), got {prior_scale!r}."
+        )
+    prior_scale = float(prior_scale)
+    try:
+        h = np.asarray(h_grid, dtype=float)
+    except (TypeError, ValueError):
+        h = np.array([np.nan])
+    if h.ndim != 1 or h.size == 0 or not (np.isfinite(h) & (h > 0)).all():
+        raise BayescaleError(
+            f"h_grid holds the growth exponents of the drift with distance (sd = tau * d**h), "
+            f"positive numbers such as {tuple(H_GRID)} or (1.0,), got {h_grid!r}."
+        )
+    for name, value in (("min_rows", min_rows), ("draws", draws)):
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, (int, np.integer)) or value < 1):
+            raise BayescaleError(
+                f"{name} must be a positive integer or None (the default), got {value!r}."
+            )
+    check_seed(random_seed)
     if cut_by not in CUT_BY:
         raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
     if ratio not in (True, False, "auto"):
@@ -858,11 +882,11 @@ def _calibrate_order(
     inner fit's ratios on its side.
     """
     n_free = fit.spec.free_parameter_count()
-    min_rows = min_rows or max(2 * n_free, 8)
+    min_rows = max(2 * n_free, 8) if min_rows is None else min_rows
     position = inner_position(fit, fit.data, cut_by)
     seed = fit.settings.get("random_seed") if random_seed is None else random_seed
     base_seed = 0 if seed is None else int(seed)
-    inner_draws = draws or min(int(fit.settings.get("draws", 1000)), 500)
+    inner_draws = min(int(fit.settings.get("draws", 1000)), 500) if draws is None else draws
     scale = drift_scale(fit.law) or "log"
     inner = []  # per cutoff: (q, residuals, variances, {part: distances}, draws, truth, rows)
     problems: list[str] = []
@@ -873,8 +897,8 @@ def _calibrate_order(
             continue
         try:
             r, var, dists, zd, zy, problem = _inner_forecast(
-                fit, train, draws=inner_draws, seed=base_seed * 1000 + 17 + k, label=f"q={q}",
-                parts=tuple(distances),
+                fit, train, draws=inner_draws, seed=(base_seed * 1000 + 17 + k) % SEED_LIMIT,
+                label=f"q={q}", parts=tuple(distances),
             )
         except DataError as err:  # e.g. the smaller rows all share one value of D
             problems.append(f"inner fit at cutoff q={q} skipped: {err}")

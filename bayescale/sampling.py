@@ -122,8 +122,12 @@ def random_seed_for_run() -> int:
     return int(np.random.SeedSequence().entropy % 2**31)
 
 
+#: Seeds are below this: nutpie takes an unsigned 64-bit seed.
+SEED_LIMIT = 2**64
+
+
 def check_seed(random_seed: Any) -> None:
-    """Raise a clear error unless ``random_seed`` is None or a non-negative integer.
+    """Raise a clear error unless ``random_seed`` is None or an integer in ``[0, 2**64)``.
 
     Examples
     --------
@@ -140,6 +144,11 @@ def check_seed(random_seed: Any) -> None:
     ):
         raise BayescaleError(
             f"random_seed must be None or a non-negative integer, got {random_seed!r}."
+        )
+    if random_seed is not None and random_seed >= SEED_LIMIT:
+        raise BayescaleError(
+            f"random_seed must be below 2**64 (the samplers take 64-bit seeds), got "
+            f"{random_seed!r}."
         )
 
 

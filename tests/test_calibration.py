@@ -488,6 +488,25 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     for bad in ([1.5], [], [0.5, 0.0]):
         with pytest.raises(bs.BayescaleError, match="each strictly between 0 and 1"):
             calmod.calibrate(chin, cutoffs=bad)
+    # bad settings fail before any inner fit (h = 0 put a drift inside the data, 0**0 = 1;
+    # h < 0 an infinite one; prior_scale=0 NaN weights; draws=0 was the default)
+    for kw, match in [
+        (dict(h_grid=(0.0,)), "h_grid holds"), (dict(h_grid=(-0.5, 1.0)), "h_grid holds"),
+        (dict(h_grid=()), "h_grid holds"), (dict(h_grid=0.5), "h_grid holds"),
+        (dict(h_grid=("a",)), "h_grid holds"),
+        (dict(prior_scale=0.0), "positive number"), (dict(prior_scale=-0.01), "positive"),
+        (dict(prior_scale="0.01"), "positive number"),
+        (dict(draws=0), "draws must be a positive integer"),
+        (dict(min_rows=0), "min_rows must be a positive integer"),
+        (dict(draws=100.0), "draws must be a positive integer"),
+        (dict(random_seed=-1), "random_seed must be None or a non-negative integer"),
+        (dict(random_seed=1.7), "random_seed must be None or a non-negative integer"),
+    ]:
+        with pytest.raises(bs.BayescaleError, match=match):
+            calmod.calibrate(chin, **kw)
+    calls.clear()
+    calmod.calibrate(chin, cut_by="scale", h_grid=[0.5, 1.0], prior_scale=0.01, draws=50)
+    assert calls == ["scale"]  # good values pass
 
 
 def test_an_inner_fit_the_data_cannot_identify_is_skipped_and_said(monkeypatch):

@@ -235,6 +235,7 @@ def test_errors_are_value_errors():
                                   r"\(0.8-0.99 is usual\)( or \"auto\")?, got 1.2"),
         (dict(random_seed=-1), r"random_seed must be None or a non-negative integer, got -1"),
         (dict(random_seed="a"), r"random_seed must be None or a non-negative integer, got 'a'"),
+        (dict(random_seed=2**64), r"random_seed must be below 2\*\*64"),  # nutpie: overflow
     ],
 )
 def test_bad_sampler_settings_fail_before_any_work(df, kw, match):
