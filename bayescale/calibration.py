@@ -1147,7 +1147,9 @@ def decompose_with_centre(
         logmu = mu
     var_param = robust_variance(logmu)
     var_noise = robust_variance(noisy - logmu)
-    if extrapolation:  # a law without a drift scale: calibrate's error, as predict's
+    # as predict: no row beyond the fitted range needs no calibration (none computed); a
+    # law without a drift scale beyond it gets calibrate's error, as predict's
+    if extrapolation and (scale_decades(fit, frame) > 0).any():
         var_ext = extrapolation_variance(fit, frame)
     else:
         var_ext = np.zeros(len(frame))
