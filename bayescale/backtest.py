@@ -102,7 +102,9 @@ class Backtest:
 
 
 def _tag(p: float) -> str:
-    return f"{round(100 * p):d}"
+    from .report import percent
+
+    return percent(p)
 
 
 def _normalise_laws(

@@ -45,6 +45,7 @@ from .errors import (
     hints_for,
     quiet_logger,
 )
+from .report import percent
 
 PROG = "bayescale"
 EXIT_USAGE = 2
@@ -584,7 +585,7 @@ def _cmd_fit(args, out) -> int:
     if args.drift_by:  # the inner fits run once here, and are saved with each fit
         with _sampling_warnings_to_stderr():
             fits = {name: f.calibrate(by=args.drift_by) for name, f in fits.items()}
-    pct = int(round(args.prob * 100))
+    pct = percent(args.prob)
     summaries = {name: f.summary(prob=args.prob) for name, f in fits.items()}
     avg = None
     with pd.option_context("display.width", 120, "display.max_columns", 20):

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .report import percent
+
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
 
@@ -97,7 +99,7 @@ def plot_fit(
             med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
             ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.35,
                         color=None if key is None else f"C{i}",
-                        label=f"{prob:.0%} predictive interval" if i == 0 else None)
+                        label=f"{percent(prob)}% predictive interval" if i == 0 else None)
             ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=10, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))
@@ -180,7 +182,7 @@ def plot_average(
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
     band = avg.predict(frame, **kw)
-    label = f"average, {int(round(prob * 100))}% predictive"
+    label = f"average, {percent(prob)}% predictive"
     if one_input:
         ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
     else:
@@ -256,7 +258,7 @@ def plot_chain(
     order = np.argsort(xs)
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
     band = ch.predict(frame, **kw)
-    label = f"chained {int(round(prob * 100))}% predictive"
+    label = f"chained {percent(prob)}% predictive"
     if one_input:
         lines = ax.plot(xs[order], band["median"].to_numpy()[order], lw=1.5, label="median")
         ax.fill_between(xs[order], band["lower"].to_numpy()[order],
@@ -398,7 +400,7 @@ def plot_sbc(
             xs = np.append(lefts, L + 1.0)
             ax.fill_between(xs, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post",
                             color="0.5", alpha=0.3, lw=0, zorder=0,
-                            label=f"{prob:.0%} band (uniform)")
+                            label=f"{percent(prob)}% band (uniform)")
             ax.bar(lefts, obs, width=widths, align="edge", color="C0", alpha=0.8,
                    edgecolor="white", zorder=1)
             ax.step(xs, np.append(expected, expected[-1]), where="post", color="0.3", lw=1,

@@ -127,6 +127,17 @@ class Report:
         return out
 
 
+def percent(prob: float) -> str:
+    """A probability as the percent in labels: 90 for 0.9, 97.5 for 0.975 (not rounded to 98).
+
+    Examples
+    --------
+    >>> [percent(p) for p in (0.5, 0.9, 0.975, 0.999)]
+    ['50', '90', '97.5', '99.9']
+    """
+    return f"{100 * prob:g}"
+
+
 def _text(v: Any) -> str:
     """A cell as text: floats to four significant digits, a line break as a space.
 
@@ -220,8 +231,8 @@ def parameter_table(fit: Any, prob: float = 0.9) -> pd.DataFrame:
                 "mean": float(a.mean()),
                 "sd": float(a.std(ddof=1)),
                 "median": float(np.median(a)),
-                f"lower_{round(100 * prob)}": float(np.quantile(a, lo)),
-                f"upper_{round(100 * prob)}": float(np.quantile(a, hi)),
+                f"lower_{percent(prob)}": float(np.quantile(a, lo)),
+                f"upper_{percent(prob)}": float(np.quantile(a, hi)),
                 "r_hat": float(summ.loc[key, "r_hat"]) if key in summ.index else np.nan,
                 "ess_bulk": float(summ.loc[key, "ess_bulk"]) if key in summ.index else np.nan,
             })
@@ -398,8 +409,8 @@ def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...]
     """Forecast at ``target``: median, interval, extrapolation, distance and variance shares."""
     pred = fit.predict(target, prob=prob, extrapolation=extrapolation)
     cols = [c for c in pred.columns if c not in {"mean"}]
-    fc = pred[cols].rename(columns={"lower": f"lower_{round(100 * prob)}",
-                                    "upper": f"upper_{round(100 * prob)}"})
+    fc = pred[cols].rename(columns={"lower": f"lower_{percent(prob)}",
+                                    "upper": f"upper_{percent(prob)}"})
     # why the interval is as wide as it is: shares of the predictive variance (drift scale)
     dec = fit.decompose(target, extrapolation=extrapolation)
     if "distance" in dec:  # decades beyond the data, over N, D, compute and D/N

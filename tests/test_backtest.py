@@ -94,6 +94,10 @@ def test_report_of_a_fit(bt, tmp_path):
     assert data_hash(f.data) in md
     par = rep.tables["parameters"]
     assert par.loc["alpha", "lower_90"] < TRUE["alpha"] < par.loc["alpha", "upper_90"]
+    # a 97.5% interval is labelled 97.5, not 98 (nor 99.9% as 100)
+    odd = bs.report(f, prob=0.975).tables["parameters"]
+    assert {"lower_97.5", "upper_97.5"} <= set(odd.columns)
+    assert odd.loc["alpha", "lower_97.5"] < par.loc["alpha", "lower_90"]
     fc = rep.tables["forecast"]
     largest = simulate().loc[~bt.holdout, "C"].max()
     assert fc["extrapolation"].iloc[0] == pytest.approx(1e23 / largest)
