@@ -83,6 +83,13 @@ class Chain:
         Returns ``(loss, params, frame, rng, i2)``: ``frame`` is stage 2's rows with each
         row's median loss, ``i2`` the stage-2 draws used (for its noise parameters).
         """
+        from .fit import KINDS
+
+        if loss_kind not in KINDS:
+            raise BayescaleError(
+                f"loss_kind (the stage-1 loss draws pushed through stage 2) must be one of "
+                f"{KINDS}, got {loss_kind!r}."
+            )
         with np.errstate(over="ignore"):
             # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
             # +inf loss; stage 2 maps it to its chance-level end, quantiles are unaffected

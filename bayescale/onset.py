@@ -172,8 +172,9 @@ def onset_draws(
 
     Values are ``log10`` of the onset compute for compute laws, or the onset loss
     for loss-axis laws. Dims ``("sample", "level")``; level labels join the group
-    columns with ``"|"`` (``"all"`` without pooling). ``+inf``: never reaches the
-    threshold in that draw; ``-inf``: above it at any scale.
+    columns with ``"|"`` (``"all"`` without pooling). A draw that never reaches the
+    threshold is ``+inf`` on a compute axis and ``-inf`` on a loss axis (the loss would
+    have to fall without end); one above it at any scale the opposite.
 
     Examples
     --------

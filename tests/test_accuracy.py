@@ -320,6 +320,9 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     # stage 1's noise is part of the loss term: inside the data (where the law's mean is
     # known to about 0.2% and a run's noise is 1%) pushing the mean loss gives much less
     mean_loss = ch.decompose(new, loss_kind="mean")
+    for call in (ch.decompose, ch.predict):  # the error named `kind`
+        with pytest.raises(bs.BayescaleError, match="loss_kind .* got 'means'"):
+            call(new, loss_kind="means")
     assert (dec["loss"] > 0).all()
     assert dec["loss"].iloc[0] > 4 * mean_loss["loss"].iloc[0], (dec, mean_loss)
     # the parts add up to the variance of the chained draws (robust, logit scale)
