@@ -256,7 +256,8 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COL=VALUE[,...]",
-        help="keep rows with COL == VALUE (repeatable), e.g. val_set=openlm",
+        help="keep rows with COL == VALUE, e.g. val_set=openlm; repeatable: other columns "
+        "narrow it further, the same column again adds a value (rows with any of them)",
     )
     f.add_argument(
         "--law",
@@ -442,9 +443,11 @@ def read_table(file: str | Path) -> pd.DataFrame:
 def _read_data(args) -> pd.DataFrame:
     from . import datasets
 
-    where: dict[str, Any] = {}
+    values: dict[str, list] = {}  # a column given again keeps rows with any of its values
     for w in args.where:
-        where.update({k: _value(v) for k, v in parse_pairs(w, "--where").items()})
+        for k, v in parse_pairs(w, "--where").items():
+            values.setdefault(k, []).append(_value(v))
+    where: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in values.items()}
     if args.dataset and args.data:
         raise BayescaleError("Give either a CSV file or --dataset NAME, not both.")
     if args.dataset:
@@ -464,7 +467,7 @@ def _read_data(args) -> pd.DataFrame:
     for col, val in where.items():
         if col not in df.columns:
             raise DataError(f"--where: no column {col!r} in {str(file)!r}: {list(df.columns)}.")
-        df = df[df[col] == val]
+        df = df[df[col].isin(val if isinstance(val, list) else [val])]
     return df.reset_index(drop=True)
 
 

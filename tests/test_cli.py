@@ -554,3 +554,26 @@ def test_a_semicolon_csv_reaches_the_column_checks(capsys, tmp_path):
     assert rc == 2 and "Column 'val' (response) must be numeric" in err
     rc, _, err = run_main(capsys, "fit", str(tmp_path / "none.parquet"), "--law", "chinchilla")
     assert rc == 2 and "Data file" in err and "none.parquet' not found" in err
+
+
+def test_where_keeps_any_value_of_a_column_given_again_and_all_columns(tmp_path):
+    """--where family=a --where family=b keeps both families (the second replaced the first);
+    another column narrows the rows further; a registered dataset filters the same way."""
+    from argparse import Namespace
+
+    from bayescale.cli import _read_data
+
+    df = pd.DataFrame({"family": list("aabbcc"), "size": [1, 2, 1, 2, 1, 2],
+                       "loss": np.arange(6.0)})
+    df.to_csv(tmp_path / "runs.csv", index=False)
+
+    def rows(*where, data=str(tmp_path / "runs.csv"), dataset=None):
+        return _read_data(Namespace(where=list(where), data=data, dataset=dataset))
+
+    assert rows("family=a", "family=b")["family"].tolist() == list("aabb")
+    assert rows("family=a", "family=c", "size=2")["loss"].tolist() == [1.0, 5.0]
+    assert rows("family=b,size=1")["loss"].tolist() == [2.0]
+    syn = ds.load("synthetic_chinchilla")
+    runs = sorted(syn["run"].unique())[:2]
+    got = rows(*(f"run={r}" for r in runs), data=None, dataset="synthetic_chinchilla")
+    assert len(got) == syn["run"].isin(runs).sum() > 0 and set(got["run"]) == set(runs)
