@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from .errors import PoolingWarning
 from .report import percent
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +32,8 @@ def _plt():
 
 #: Most groups or runs :func:`plot_fit` draws a band for (more: the population band).
 MAX_BANDS = 10
+#: The group label of :func:`plot_fit`'s population band (a level not in the data).
+POPULATION_LEVEL = "(population)"
 
 
 def plot_fit(
@@ -80,7 +84,12 @@ def plot_fit(
             if key is not None:
                 for g in fit.spec.group_columns + ((fit.spec.run,) if fit.spec.run else ()):
                     grid[g] = sub[g].iloc[0]
-            band = fit.predict(grid, **kw)
+            else:  # the population band: a level the fit never saw, on purpose
+                for g in fit.spec.group_columns:
+                    grid[g] = POPULATION_LEVEL
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PoolingWarning)
+                band = fit.predict(grid, **kw)
             label = "posterior predictive" if key is None else str(key)
             lines = ax.plot(band[col], band["median"], lw=1.5, label=label)
             ax.fill_between(

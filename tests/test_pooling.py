@@ -125,7 +125,7 @@ def test_shrinkage_small_family(fam_fit, families):
 
 
 @pytest.mark.slow
-def test_plot_draws_one_band_per_family(fam_fit):
+def test_plot_draws_one_band_per_family(fam_fit, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,6 +136,21 @@ def test_plot_draws_one_band_per_family(fam_fit):
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "f3")
     x, y = line.get_data()
     want = fam_fit.predict(pd.DataFrame({"N": x, "family": "f3"}))["median"]
+    np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
+    # more families than bands: the population's band (a new family), not a DataError for
+    # the missing group column
+    import bayescale.plots as plots
+
+    monkeypatch.setattr(plots, "MAX_BANDS", len(SIZES) - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new-level warning is not the user's to see
+        ax = fam_fit.plot()
+    (line,) = ax.get_lines()
+    assert line.get_label() == "posterior predictive"
+    x, y = line.get_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.PoolingWarning)
+        want = fam_fit.predict(pd.DataFrame({"N": x, "family": "a new one"}))["median"]
     np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
 
 
