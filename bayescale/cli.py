@@ -679,10 +679,10 @@ def _cmd_fit(args, out) -> int:
             optimal.to_csv(outdir / "compute_optimal.csv", index=False)
         plotted = avg if avg is not None else fits[law.name]
         # the paper-ready report: model, priors, data, diagnostics, forecast, calibration
-        rep = plotted.report(target=new, prob=args.prob, extrapolation=ext)
+        rep = plotted.report(target=new, prob=args.prob, extrapolation=ext, kind=args.kind)
         (outdir / "report.md").write_text(rep.markdown())
         (outdir / "report.tex").write_text(rep.latex())  # the same tables, for a paper
-        ax = plotted.plot(new=new, prob=args.prob, extrapolation=ext)
+        ax = plotted.plot(new=new, prob=args.prob, extrapolation=ext, kind=args.kind)
         fig = ax.figure
         fig.tight_layout()
         fig.savefig(outdir / "fit.png", dpi=120)

@@ -45,12 +45,13 @@ def plot_fit(
     ax: Any = None,
     random_seed: int | None = None,
     extrapolation: bool | str = "auto",
+    kind: str = "predictive",
 ):
     """Data and the posterior predictive band on log axes (linear y for accuracy laws).
 
-    ``new`` rows are drawn as forecasts with their intervals. ``extrapolation`` as in
-    :meth:`Fit.predict`: beyond the data the band carries the calibrated drift unless
-    ``False``.
+    ``new`` rows are drawn as forecasts with their intervals. ``extrapolation`` and
+    ``kind`` as in :meth:`Fit.predict`: beyond the data the band carries the calibrated
+    drift unless ``False``; ``kind="mean"`` draws the band of the law's mean curve.
 
     For a one-input law the band is a curve over the input range extended
     ``extend`` times beyond the largest fitted value, one per group of a pooled fit or
@@ -65,7 +66,7 @@ def plot_fit(
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
+    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation, kind=kind)
     law = fit.law
     data = fit.data
     # one band (one colour) per group of a pooled fit or per run (run offsets), up to
@@ -90,7 +91,7 @@ def plot_fit(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PoolingWarning)
                 band = fit.predict(grid, **kw)
-            label = "posterior predictive" if key is None else str(key)
+            label = f"posterior {kind}" if key is None else str(key)
             lines = ax.plot(band[col], band["median"], lw=1.5, label=label)
             ax.fill_between(
                 band[col], band["lower"], band["upper"], alpha=0.25, color=lines[0].get_color()
@@ -108,7 +109,7 @@ def plot_fit(
             med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
             ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.35,
                         color=None if key is None else f"C{i}",
-                        label=f"{percent(prob)}% predictive interval" if i == 0 else None)
+                        label=f"{percent(prob)}% {kind} interval" if i == 0 else None)
             ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=10, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))
@@ -156,8 +157,11 @@ def plot_average(
     ax: Any = None,
     random_seed: int | None = None,
     extrapolation: bool | str = "auto",
+    kind: str = "predictive",
 ):
     """Data, each law's median forecast and the model average's predictive band.
+
+    ``kind="mean"``: the band and medians of the laws' mean curves (:meth:`Fit.predict`).
 
     ``avg`` is a :class:`bayescale.Averaged`. Each member with a positive weight gets
     its median line (labelled with its weight); the average's central ``prob`` interval
@@ -178,7 +182,7 @@ def plot_average(
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
-    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
+    kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation, kind=kind)
     names = avg._members()
     top = avg.fits[max(names, key=lambda k: avg.weights[k])]
     law, data = top.law, top.data
@@ -191,7 +195,7 @@ def plot_average(
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
     band = avg.predict(frame, **kw)
-    label = f"average, {percent(prob)}% predictive"
+    label = f"average, {percent(prob)}% {kind}"
     if one_input:
         ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
     else:

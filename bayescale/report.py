@@ -246,6 +246,7 @@ def report(
     prob: float = 0.9,
     title: str | None = None,
     extrapolation: bool | str = "auto",
+    kind: str = "predictive",
 ) -> Report:
     """Build a :class:`Report` of a fit, with an optional forecast at ``target`` rows.
 
@@ -270,6 +271,10 @@ def report(
     extrapolation : {"auto", True, False}
         As in :meth:`Fit.predict`: ``False`` forecasts without the calibrated drift
         beyond the data (and says so in the notes); the default widens such forecasts.
+    kind : {"predictive", "mean"}
+        As in :meth:`Fit.predict`: ``"mean"`` forecasts the law's mean curve (no
+        observation noise); its forecast table then has no variance shares (they split
+        the predictive variance) and a note says so.
 
     Examples
     --------
@@ -278,13 +283,15 @@ def report(
     """
     from .chain import Chain
     from .compare import Averaged
-    from .fit import Fit, _check_prob, data_hash, pooled_text
+    from .fit import KINDS, Fit, _check_prob, data_hash, pooled_text
 
     prob = _check_prob(prob)
+    if kind not in KINDS:
+        raise BayescaleError(f"kind must be one of {KINDS}, got {kind!r}.")
     if isinstance(fit, Averaged):
-        return _average_report(fit, target, prob, title, extrapolation)
+        return _average_report(fit, target, prob, title, extrapolation, kind)
     if isinstance(fit, Chain):
-        return _chain_report(fit, target, prob, title, extrapolation)
+        return _chain_report(fit, target, prob, title, extrapolation, kind)
     if not isinstance(fit, Fit):
         raise BayescaleError(
             f"report takes a Fit (bs.fit), an average (bs.average) or a two-stage chain "
@@ -346,8 +353,9 @@ def report(
     if target is not None:
         tables["forecast"] = _forecast_table(fit, target, prob,
                                              ("parameter", "noise", "extrapolation"),
-                                             extrapolation)
-    notes = tuple(fit.diagnostics.get("problems", ())) + _drift_off_note(target, extrapolation)
+                                             extrapolation, kind)
+    notes = (tuple(fit.diagnostics.get("problems", ())) + _drift_off_note(target, extrapolation)
+             + _mean_note(target, kind))
     if "calibration" in fit.__dict__ or "calibration" in fit.extras:
         # the drift a forecast beyond the data used: how large, learned from what
         tables["calibration"], problems = _calibration_table(fit.calibration)
@@ -404,10 +412,23 @@ def _drift_off_note(target: Any, extrapolation: bool | str) -> tuple[str, ...]:
             "covered far less than nominal on real ladders (docs/calibration.md)",)
 
 
+def _mean_note(target: Any, kind: str) -> tuple[str, ...]:
+    """The note of a forecast of the mean curve (``kind="mean"``), or none."""
+    if target is None or kind != "mean":
+        return ()
+    return ("forecast of the law's mean curve (kind='mean'): its intervals hold no "
+            "observation noise, so a new run's measured value falls outside them more "
+            "often; the variance shares, which split the predictive variance, are not given",)
+
+
 def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...],
-                    extrapolation: bool | str = "auto") -> pd.DataFrame:
-    """Forecast at ``target``: median, interval, extrapolation, distance and variance shares."""
-    pred = fit.predict(target, prob=prob, extrapolation=extrapolation)
+                    extrapolation: bool | str = "auto", kind: str = "predictive"
+                    ) -> pd.DataFrame:
+    """Forecast at ``target``: median, interval, extrapolation, distance and variance shares.
+
+    ``kind="mean"``: the mean curve's forecast, without the shares of the predictive variance.
+    """
+    pred = fit.predict(target, prob=prob, extrapolation=extrapolation, kind=kind)
     cols = [c for c in pred.columns if c not in {"mean"}]
     fc = pred[cols].rename(columns={"lower": f"lower_{percent(prob)}",
                                     "upper": f"upper_{percent(prob)}"})
@@ -415,14 +436,14 @@ def _forecast_table(fit: Any, target: Any, prob: float, sources: tuple[str, ...]
     dec = fit.decompose(target, extrapolation=extrapolation)
     if "distance" in dec:  # decades beyond the data, over N, D, compute and D/N
         fc["distance"] = dec["distance"].to_numpy()
-    for c in sources:
+    for c in sources if kind == "predictive" else ():
         fc[f"{c}_share"] = dec[f"{c}_share"].to_numpy()
     fc.index.name = "target"
     return fc
 
 
 def _average_report(avg: Any, target: Any, prob: float, title: str | None,
-                    extrapolation: bool | str = "auto") -> Report:
+                    extrapolation: bool | str = "auto", kind: str = "predictive") -> Report:
     """The report of a model average: weights, its forecast, then each law's tables."""
     names = list(avg.fits)
     tables: dict[str, pd.DataFrame] = {
@@ -435,8 +456,8 @@ def _average_report(avg: Any, target: Any, prob: float, title: str | None,
     if target is not None:
         tables["forecast"] = _forecast_table(
             avg, target, prob, ("parameter", "noise", "extrapolation", "law_form"),
-            extrapolation)
-    notes: tuple[str, ...] = _drift_off_note(target, extrapolation)
+            extrapolation, kind)
+    notes: tuple[str, ...] = _drift_off_note(target, extrapolation) + _mean_note(target, kind)
     for n in names:
         part = report(avg.fits[n], prob=prob)
         tables.update({f"{k} ({n})": t for k, t in part.tables.items()})
@@ -446,14 +467,15 @@ def _average_report(avg: Any, target: Any, prob: float, title: str | None,
 
 
 def _chain_report(ch: Any, target: Any, prob: float, title: str | None,
-                  extrapolation: bool | str = "auto") -> Report:
+                  extrapolation: bool | str = "auto", kind: str = "predictive") -> Report:
     """The report of a two-stage forecast: its forecast, then each stage's tables."""
     stages = {"stage 1": ch.loss_fit, "stage 2": ch.accuracy_fit}
     tables: dict[str, pd.DataFrame] = {}
     if target is not None:
         tables["forecast"] = _forecast_table(
-            ch, target, prob, ("loss", "parameter", "noise", "extrapolation"), extrapolation)
-    notes: tuple[str, ...] = _drift_off_note(target, extrapolation)
+            ch, target, prob, ("loss", "parameter", "noise", "extrapolation"), extrapolation,
+            kind)
+    notes: tuple[str, ...] = _drift_off_note(target, extrapolation) + _mean_note(target, kind)
     joint = tuple(getattr(ch, "diagnostics", {}).get("problems", ()))
     # a JointFit: one posterior for both stages, whose problems its stages' views repeat
     notes += tuple(f"joint fit: {p}" for p in joint)

@@ -94,6 +94,16 @@ def test_report_of_a_fit(bt, tmp_path):
     assert data_hash(f.data) in md
     par = rep.tables["parameters"]
     assert par.loc["alpha", "lower_90"] < TRUE["alpha"] < par.loc["alpha", "upper_90"]
+    # kind="mean": the mean curve's forecast, as predict gives it, without the shares
+    mean = bs.report(f, target={"C": [1e23]}, kind="mean")
+    fm, own = mean.tables["forecast"], f.predict({"C": [1e23]}, kind="mean")
+    assert fm["upper_90"].iloc[0] == pytest.approx(own["upper"].iloc[0], rel=1e-12)
+    assert not any(c.endswith("_share") for c in fm.columns)
+    assert any("kind='mean'" in n for n in mean.notes)
+    ax = f.plot(kind="mean")
+    assert "posterior mean" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(bs.BayescaleError, match="kind must be one of"):
+        bs.report(f, target={"C": [1e23]}, kind="means")
     # a 97.5% interval is labelled 97.5, not 98 (nor 99.9% as 100)
     odd = bs.report(f, prob=0.975).tables["parameters"]
     assert {"lower_97.5", "upper_97.5"} <= set(odd.columns)

@@ -315,6 +315,32 @@ def test_extrapolation_off_forecasts_without_the_drift(capsys, tmp_path):
     assert "forecast without the extrapolation drift" in md and "## Calibration" not in md
 
 
+def test_kind_mean_reaches_the_report_and_the_plot(capsys, tmp_path):
+    """--kind mean: predictions.csv, report.md and fit.png show the same mean-curve forecast
+    (the report and plot showed the predictive one)."""
+    out_dir = tmp_path / "mean"
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+        "--predict", "N=7e10,D=1.4e12", "--out", str(out_dir), "--extrapolation", "off",
+        "--kind", "mean", "--prob", "0.975",
+        "--draws", "100", "--tune", "200", "--chains", "2", "--seed", "3",
+    )
+    assert rc == 0, err
+    pred = pd.read_csv(out_dir / "predictions.csv")
+    md = (out_dir / "report.md").read_text()
+    row = next(line for line in md.split("## Forecast")[1].splitlines()
+               if line.startswith("| 0 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    header = next(line for line in md.split("## Forecast")[1].splitlines()
+                  if "upper_97.5" in line)
+    names = [c.strip() for c in header.strip("|").split("|")]
+    got = dict(zip(names, cells))
+    for col, name in (("median", "median"), ("lower", "lower_97.5"), ("upper", "upper_97.5")):
+        assert float(got[name]) == pytest.approx(pred[col].iloc[0], rel=1e-3), (got, pred)
+    assert "kind='mean'" in md and "noise_share" not in md
+    assert "97.5% central interval" in out
+
+
 @pytest.mark.slow
 def test_fit_two_laws_forecasts_with_their_lfo_average(capsys, tmp_path):
     """--law chinchilla,kaplan: both fitted, weights from leave-future-out stacking (the data
