@@ -290,7 +290,8 @@ def residual_autocorrelation(fit) -> tuple[float, int]:
     """Lag-1 autocorrelation of the posterior-median residuals along each sequence.
 
     Neighbouring rows in scale within a sequence (run, else all rows) form the pairs.
-    Returns ``(r, pairs)``; ``r`` is NaN with fewer than 3 pairs. A value well above 0
+    Returns ``(r, pairs)``; ``r`` is NaN with fewer than 3 pairs or residuals that do not
+    vary (a law through every point). A value well above 0
     (0.5 or more) says the law misses over stretches of scale and an i.i.d. likelihood
     overstates certainty: consider ``likelihood="ar1"`` for learning curves and checkpoints.
     """
@@ -299,7 +300,10 @@ def residual_autocorrelation(fit) -> tuple[float, int]:
     if len(a) < 3:
         return float("nan"), int(len(a))
     c = e - e.mean()
-    return float(np.sum(c[a] * c[b]) / np.sum(c * c)), int(len(a))
+    spread = np.sum(c * c)
+    if not spread > 0:
+        return float("nan"), int(len(a))
+    return float(np.sum(c[a] * c[b]) / spread), int(len(a))
 
 
 #: Why a pooled fit without a run column is not one sequence (see :func:`ar1_obstacle`).

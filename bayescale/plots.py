@@ -116,14 +116,28 @@ def plot_fit(
         if new is not None:
             _forecast_points(ax, scale_of(law, fit._frame(new)),
                              fit.predict(new, **kw))
-        ax.set_xlabel("compute C (FLOPs)" if {"N", "D"} <= set(law.inputs) or "C" in law.inputs
-                      else law.inputs[0])
+        ax.set_xlabel(_scale_label(fit))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")  # accuracy: a linear axis
     ax.set_ylabel(fit.spec.y)
     ax.set_title(f"{law.name}: {law.equation}", fontsize=9)
     ax.legend(fontsize=8)
     return ax
+
+
+def _scale_label(fit: Fit) -> str:
+    """The x label of a plot against a law's scale (``scale_of``).
+
+    C, else 6 N D, else its first input; the user's column where the law's ``C`` is fed
+    from another one (parameters on an onset's compute axis are not FLOPs).
+    """
+    law = fit.law
+    if "C" in law.inputs:
+        col = fit.spec.x.get("C", "C")
+        return "compute C (FLOPs)" if col == "C" else f"C = column {col!r}"
+    if {"N", "D"} <= set(law.inputs):
+        return "compute 6 N D (FLOPs)"
+    return str(fit.spec.x.get(law.inputs[0], law.inputs[0]))
 
 
 def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str | None]:
@@ -216,7 +230,7 @@ def plot_average(
                          avg.predict(new, **kw))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")
-    ax.set_xlabel(col if one_input else "compute C (FLOPs)")
+    ax.set_xlabel(col if one_input else _scale_label(top))
     ax.set_ylabel(top.spec.y)
     weights = ", ".join(f"{k} {w:.2f}" for k, w in avg.weights.items())
     ax.set_title(f"model average (weights: {weights})", fontsize=9)
@@ -297,7 +311,7 @@ def plot_chain(
     if new_df is not None:
         _forecast_points(ax, scale_of(law, s1._frame(new_df)), ch.predict(new_df, **kw))
     ax.set_xscale("log")
-    ax.set_xlabel(col if one_input else "compute C (FLOPs)")
+    ax.set_xlabel(col if one_input else _scale_label(s1))
     ax.set_ylabel(s2.spec.y)
     ax.set_title(f"{law.name} -> {s2.law.name}", fontsize=9)
     ax.legend(fontsize=8)

@@ -322,14 +322,22 @@ def report(
         "response": f"{spec.y} (range {d['y'].min():.4g} to {d['y'].max():.4g})",
     }
     for inp in law.inputs:
+        col = spec.x.get(inp, inp)
         data_info[f"input {inp}"] = (
-            f"column {spec.x.get(inp, inp)!r}, range {d[inp].min():.4g} to {d[inp].max():.4g}"
+            f"column {col!r}, range {d[inp].min():.4g} to {d[inp].max():.4g}"
+            if isinstance(col, str) else f"constant {col:g}"
         )
     conv: dict[str, Any] = {}
     for inp in law.inputs:
         col = spec.x.get(inp, inp)
-        meaning = CONVENTIONS.get(col, CONVENTIONS.get(inp, "as given"))
-        conv[inp] = f"{meaning} (column {col!r})"
+        if not isinstance(col, str):  # x={"chance": 0.25}
+            conv[inp] = f"{CONVENTIONS.get(inp, 'as given')} (constant {col:g})"
+        elif col == inp or col in CONVENTIONS:
+            conv[inp] = f"{CONVENTIONS.get(col, 'as given')} (column {col!r})"
+        else:  # the law's axis fed from the user's column: its units are the column's
+            meaning = CONVENTIONS.get(inp)
+            conv[inp] = (f"{meaning} by convention; here column {col!r}, in its own units"
+                         if meaning else f"as given (column {col!r})")
     conv["compute"] = (
         "C = 6 N D FLOPs (Kaplan et al. 2020) where C is derived from N and D; "
         "extrapolation ratios use C, else 6 N D, else the law's first input"

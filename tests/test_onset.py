@@ -165,6 +165,25 @@ def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
     ax = f.plot(new={"C": [1e26]})
     assert ax.get_yscale() == "linear" and ax.get_xscale() == "log"
     assert "forecast" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_xlabel() == "compute C (FLOPs)"
+    # the compute axis fed with parameter counts (docs/onsets.md) is not called FLOPs, and
+    # a constant input is a constant, not a column
+    rng = np.random.default_rng(1)
+    g = fake_fit("onset_logistic", _rising_df().rename(columns={"C": "params"}),
+                 {"ceiling": rng.normal(0.8, 0.01, 50), "k": rng.normal(2.0, 0.05, 50),
+                  "x0": rng.normal(23.0, 0.05, 50)},
+                 x={"C": "params", "chance": 0.25})
+    assert g.plot().get_xlabel() == "C = column 'params'"
+    tables = bs.report(g).tables
+    conv = tables["conventions"]["value"]
+    assert "FLOPs by convention; here column 'params', in its own units" in conv["C"]
+    assert "(constant 0.25)" in conv["chance"]
+    assert tables["data"]["value"]["input chance"] == "constant 0.25"
+    # a law through every point: no residual autocorrelation to speak of (NaN, not 0/0)
+    from bayescale.autocorr import residual_autocorrelation
+
+    r, pairs = residual_autocorrelation(f)
+    assert np.isnan(r) and pairs == 4
 
 
 def test_censored_when_all_models_at_chance():
