@@ -54,7 +54,9 @@ def plot_fit(
     drift unless ``False``; ``kind="mean"`` draws the band of the law's mean curve.
 
     For a one-input law the band is a curve over the input range extended
-    ``extend`` times beyond the largest fitted value, one per group of a pooled fit or
+    ``extend`` times beyond the largest fitted value (a falling input, a loss, below the
+    smallest by the fitted span: the direction of larger models), one per group of a
+    pooled fit or
     per run of a fit with ``run=`` (up to :data:`MAX_BANDS`). For laws of several inputs
     each training row (and each row of ``new``) gets its predictive interval,
     plotted against compute (``C`` or ``6 N D``), coloured by group or run as the bands.
@@ -80,8 +82,7 @@ def plot_fit(
         col = fit.spec.x.get(inp, inp)
         for key in keys:
             sub = data if key is None else data[data[by[0]] == key]
-            lo, hi = np.log10(sub[inp].min()), np.log10(sub[inp].max() * extend)
-            grid = pd.DataFrame({col: np.logspace(lo, hi, 80)})
+            grid = pd.DataFrame({col: _input_grid(law, sub[inp], extend, 80)})
             if key is not None:
                 for g in fit.spec.group_columns + ((fit.spec.run,) if fit.spec.run else ()):
                     grid[g] = sub[g].iloc[0]
@@ -125,6 +126,21 @@ def plot_fit(
     return ax
 
 
+def _input_grid(law: Any, values: pd.Series, extend: float, points: int) -> np.ndarray:
+    """Log-spaced values of a one-input law's input, extended the way forecasts go.
+
+    ``extend`` times above the largest value, or for a falling input (a loss,
+    :attr:`Law.falling_inputs`: larger models have lower loss) below the smallest by the
+    fitted span in log10 (one unit of the calibration's distance for such a law).
+    """
+    lo, hi = np.log10(values.min()), np.log10(values.max())
+    if law.inputs[0] in law.falling_inputs:
+        lo -= hi - lo if hi > lo else 0.1
+    else:
+        hi += np.log10(extend)
+    return np.logspace(lo, hi, points)
+
+
 def _scale_label(fit: Fit) -> str:
     """The x label of a plot against a law's scale (``scale_of``).
 
@@ -151,8 +167,7 @@ def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str 
     if len(law.inputs) == 1:
         inp = law.inputs[0]
         col = fit.spec.x.get(inp, inp)
-        lo, hi = np.log10(fit.data[inp].min()), np.log10(fit.data[inp].max() * extend)
-        return pd.DataFrame({col: np.logspace(lo, hi, points)}), col
+        return pd.DataFrame({col: _input_grid(law, fit.data[inp], extend, points)}), col
     return fit.user_frame().drop(columns=fit.spec.y), None
 
 

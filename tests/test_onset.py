@@ -179,6 +179,17 @@ def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
     assert "FLOPs by convention; here column 'params', in its own units" in conv["C"]
     assert "(constant 0.25)" in conv["chance"]
     assert tables["data"]["value"]["input chance"] == "constant 0.25"
+    # a law of a loss draws its band towards lower loss, where larger models are (it ran
+    # from the smallest loss to 10x the largest: towards worse models)
+    L = np.linspace(2.5, 3.5, 6)
+    from bayescale.laws import exp_error_of_loss
+
+    e = fake_fit("exp_error_of_loss", pd.DataFrame(
+        {"L": L, "accuracy": exp_error_of_loss(L, eps=0.8, k=2.8, gamma=0.95), "n": 1000}),
+        {"eps": rng.normal(0.8, 0.01, 50), "k": rng.normal(2.8, 0.05, 50),
+         "gamma": rng.normal(0.95, 0.01, 50)})
+    band = e.plot(extrapolation=False).get_lines()[0].get_xdata()
+    assert band.max() == pytest.approx(3.5) and band.min() == pytest.approx(2.5**2 / 3.5)
     # a law through every point: no residual autocorrelation to speak of (NaN, not 0/0)
     from bayescale.autocorr import residual_autocorrelation
 
