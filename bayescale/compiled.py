@@ -389,14 +389,12 @@ class CompiledStructure:
                     **kwargs,
                 )
             except (AttributeError, TypeError) as exc:
-                # nutpie sets unknown options on its settings object: AttributeError
-                unknown = [k for k in kwargs if repr(k) in str(exc)]
-                if not unknown:
+                from .sampling import nutpie_option_error
+
+                err = nutpie_option_error(exc, kwargs)
+                if err is None:
                     raise
-                raise BayescaleError(
-                    f"sampler='nutpie' has no option {unknown[0]!r}; the options are those of "
-                    "nutpie.sample (e.g. maxdepth, low_rank_modified_mass_matrix)."
-                ) from None
+                raise err from None
         return idata
 
     # -------------------------------------------------------------------- JAX

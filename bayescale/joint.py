@@ -209,6 +209,16 @@ def _stage_posterior(post: xr.Dataset, stage: str) -> xr.Dataset:
     return post[keep].rename({v: str(v)[len(prefix):] for v in keep})
 
 
+#: bs.fit's arguments that fit_joint names per stage (or does not take), and what to use.
+JOINT_NAMES = {
+    "priors": "give loss_priors= and accuracy_priors=, one per stage",
+    "likelihood": "give loss_likelihood= and accuracy_likelihood=, one per stage",
+    "x": "give loss_x= and accuracy_x=, one per stage",
+    "y": "give loss= (the loss column) and accuracy= (the accuracy column)",
+    "extrapolation": "it is an argument of predict and draws, not of the fit",
+}
+
+
 def fit_joint(
     data: pd.DataFrame,
     loss_law: str | Law,
@@ -301,7 +311,15 @@ def fit_joint(
     )
 
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
-    unsupported = sorted({"pooled", "run", "correlated", "group_scale"} & set(sampler_kwargs))
+    per_stage = sorted(set(JOINT_NAMES) & set(sampler_kwargs))
+    if per_stage:
+        name = per_stage[0]
+        raise BayescaleError(
+            f"fit_joint has no {name}= (it went to the sampler, which ignored it): "
+            f"{JOINT_NAMES[name]}."
+        )
+    unsupported = sorted({"pooled", "run", "correlated", "group_scale", "levels"}
+                         & set(sampler_kwargs))
     if unsupported:
         raise BayescaleError(
             f"fit_joint does not support {unsupported} yet; fit the stages separately with "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -177,6 +177,7 @@ def sample(
 
     if sampler not in SAMPLERS:
         raise BayescaleError(f"sampler must be one of {SAMPLERS}, got {sampler!r}.")
+    _check_options(sampler, kwargs)
     pb = default_progressbar() if progressbar is None else progressbar
     common = dict(
         draws=draws,
@@ -221,8 +222,19 @@ def sample(
         elif sampler == "nutpie":
             from .compiled import numba_compile_context
 
-            with numba_compile_context():
-                idata = pm.sample(nuts_sampler="nutpie", **common, **kwargs)
+            # nutpie's own options (maxdepth, ...) go to nutpie.sample, as on the compiled
+            # path; pm.sample dropped them without a word
+            nkw = dict(kwargs.pop("nuts_sampler_kwargs", {}))
+            nkw.update({k: kwargs.pop(k) for k in list(kwargs) if k not in PM_NUTPIE_OPTIONS})
+            try:
+                with numba_compile_context():
+                    idata = pm.sample(nuts_sampler="nutpie", nuts_sampler_kwargs=nkw, **common,
+                                      **kwargs)
+            except (AttributeError, TypeError) as exc:
+                err = nutpie_option_error(exc, nkw)
+                if err is None:
+                    raise
+                raise err from None
             pm.compute_log_likelihood(idata, model=model, progressbar=False)
         else:
             idata = pm.sample(
@@ -232,6 +244,54 @@ def sample(
                 **kwargs,
             )
     return idata
+
+
+#: Extra options :func:`sample` passes on to NumPyro's and BlackJAX's path of ``pm.sample``
+#: (an unknown one raised a TypeError from inside PyMC). nutpie's are nutpie.sample's,
+#: checked by nutpie itself (:func:`nutpie_option_error`); ``"pymc"``'s are pm.sample's.
+JAX_OPTIONS = ("chain_method", "nuts_kwargs", "initvals", "jitter", "var_names", "quiet",
+               "keep_untransformed", "postprocessing_backend", "postprocessing_vectorize",
+               "postprocessing_chunks")
+#: ``pm.sample``'s own options that its nutpie path reads (the rest go to nutpie.sample).
+PM_NUTPIE_OPTIONS = ("initvals", "var_names")
+
+
+def _check_options(sampler: str, kwargs: dict[str, Any]) -> None:
+    """Raise a clear error for options the JAX samplers would fail on deep inside PyMC.
+
+    Examples
+    --------
+    >>> _check_options("numpyro", {"chain_method": "vectorized"})
+    >>> _check_options("numpyro", {"priors": {}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.BayescaleError: sampler='numpyro' has no option ['priors']; ...
+    """
+    if sampler not in {"numpyro", "blackjax"}:
+        return
+    bad = sorted(set(kwargs) - set(JAX_OPTIONS))
+    if bad:
+        raise BayescaleError(
+            f"sampler={sampler!r} has no option {bad}; its options here are "
+            f"{list(JAX_OPTIONS)}. A model setting (priors, likelihood, x) is an argument "
+            "of the fit, not of its sampler."
+        )
+
+
+def nutpie_option_error(exc: Exception, options: Mapping[str, Any]) -> BayescaleError | None:
+    """The clear error for an option nutpie.sample does not have, or None for another error.
+
+    nutpie sets unknown options on its settings object (an AttributeError) or rejects
+    them as keywords (a TypeError); both name the option.
+    """
+    unknown = [k for k in options if repr(k) in str(exc)]
+    if not isinstance(exc, (AttributeError, TypeError)) or not unknown:
+        return None
+    return BayescaleError(
+        f"sampler='nutpie' has no option {unknown[0]!r}; the options are those of "
+        "nutpie.sample (e.g. maxdepth, low_rank_modified_mass_matrix). A model setting "
+        "(priors, likelihood, x) is an argument of the fit, not of its sampler."
+    )
 
 
 @contextmanager

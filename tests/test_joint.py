@@ -270,3 +270,18 @@ def test_joint_rejects_pooling_with_a_clear_error():
         with pytest.raises(bs.BayescaleError, match="bs.chain"):
             bs.fit_joint(df, "power_law", "sigmoid_of_loss", loss_x={"x": "C"},
                          accuracy_x={"chance": 0.25}, **kw)
+
+
+def test_bs_fit_arguments_are_refused_with_their_per_stage_names():
+    """priors=, likelihood=, ... went to the sampler, which dropped them: the fit ran with
+    the default priors, and nothing said so. Each is named with what to give instead;
+    an option nutpie does not have is refused too (pm.sample's nutpie path ignored it)."""
+    df = simulate(n_rows=12, seed=5)
+    for kw, match in (({"priors": {"alpha": 0.15}}, "loss_priors= and accuracy_priors="),
+                      ({"likelihood": "normal"}, "loss_likelihood="),
+                      ({"extrapolation": False}, "argument of predict"),
+                      ({"levels": {"task": ["a"]}}, "bs.chain"),
+                      ({"max_depth": 8}, "sampler='nutpie' has no option 'max_depth'")):
+        with pytest.raises(bs.BayescaleError, match=match):
+            bs.fit_joint(df, "power_law", "sigmoid_of_loss", sampler="nutpie", **KW, **kw,
+                         **SAMPLE)
