@@ -199,8 +199,9 @@ def build_joint_model(
 def _present(data: pd.DataFrame, col: str) -> np.ndarray:
     """Rows where ``col`` holds a value (NaN / None / empty string count as missing)."""
     s = data[col]
-    blank = s.astype(str).str.strip().eq("") if s.dtype == object else False
-    return (s.notna() & ~blank).to_numpy()
+    text = s.dtype == object or pd.api.types.is_string_dtype(s.dtype)  # pandas 3: "str"
+    blank = s.astype(str).str.strip().eq("").fillna(False).astype(bool) if text else False
+    return (s.notna() & ~blank).to_numpy(dtype=bool)
 
 
 def _stage_posterior(post: xr.Dataset, stage: str) -> xr.Dataset:

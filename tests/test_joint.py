@@ -285,3 +285,24 @@ def test_bs_fit_arguments_are_refused_with_their_per_stage_names():
         with pytest.raises(bs.BayescaleError, match=match):
             bs.fit_joint(df, "power_law", "sigmoid_of_loss", sampler="nutpie", **KW, **kw,
                          **SAMPLE)
+
+
+def test_blank_strings_are_missing_in_pandas_string_columns_too(monkeypatch):
+    """A loss column read as text with blanks for the missing losses: pandas 3's "str"
+    dtype (the default for text) was not checked for blanks, only object columns were."""
+    import bayescale.sampling as smp
+
+    class Reached(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.setattr(smp, "sample_stepping_down", stop)
+    df = simulate(n_rows=12, seed=5)
+    assert df["loss"].isna().any()  # some rows have an accuracy only
+    text = [("" if np.isnan(v) else f"{v}") for v in df["loss"]]
+    for dtype in (object, "str"):
+        with pytest.raises(Reached):  # validated, then sampled
+            bs.fit_joint(df.assign(loss=pd.Series(text, dtype=dtype)), "power_law",
+                         "sigmoid_of_loss", **KW, **SAMPLE)
