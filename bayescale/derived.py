@@ -190,7 +190,15 @@ def compute_optimal(
     for g, level in given.items():
         one[g] = group_labels(pd.Series([level])).iloc[0]
     fit._warn_new_levels(one)  # e.g. {"family": "fam-a"} for "fam_a"
-    budgets = np.atleast_1d(np.asarray(C, dtype=float))
+    try:
+        budgets = np.atleast_1d(np.asarray(C, dtype=float))
+    except (TypeError, ValueError):
+        budgets = np.array([[np.nan]])
+    if budgets.ndim != 1 or budgets.size == 0:
+        raise BayescaleError(
+            f"C takes one compute budget or a flat list of them (FLOPs), e.g. [1e21, 1e22]; "
+            f"got {C!r}."
+        )
     if (budgets <= 0).any() or not np.isfinite(budgets).all():
         bad = ", ".join(f"{c:g}" for c in budgets[(budgets <= 0) | ~np.isfinite(budgets)])
         raise BayescaleError(f"Compute budgets C must be positive and finite; got {bad}.")

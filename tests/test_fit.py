@@ -178,6 +178,11 @@ def test_compute_optimal_of_the_data_constrained_law():
         fit.compute_optimal([1e21], prob=90)
     with pytest.raises(bs.BayescaleError, match="prob must be between 0 and 1"):
         fit.compute_optimal([1e21], prob=-0.1)
+    # budgets: a flat list (a nested one raised a numpy format TypeError; [] gave an empty
+    # table with no columns)
+    for bad in ([[1e21, 1e22]], []):
+        with pytest.raises(bs.BayescaleError, match="C takes one compute budget or a flat"):
+            fit.compute_optimal(bad)
 
 
 def test_new_rows_by_input_name_are_named_so_in_errors_and_far_targets_warned():
