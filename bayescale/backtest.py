@@ -348,7 +348,9 @@ def backtest(
         yv = frame["y"].to_numpy(dtype=float)
         d = f.draws(test, kind="predictive", random_seed=random_seed).values
         sc = score_draws(d, yv, probs, link=f.law.link)
-        sc["lpd"] = log_predictive_density(f, test, random_seed=random_seed)
+        # the density of the forecast scored above: with the calibrated drift beyond the data
+        sc["lpd"] = log_predictive_density(f, test, random_seed=random_seed,
+                                           extrapolation="auto")
         pieces.append(
             pd.DataFrame({"law": k, "row": test.index, "y": yv, **sc,
                           "extrapolation": f.extrapolation_ratio(test)})
@@ -370,7 +372,8 @@ def backtest(
         yv = frame["y"].to_numpy(dtype=float)
         d = avg.draws(test, kind="predictive", random_seed=random_seed).values
         sc = score_draws(d, yv, probs, link=fits[labels[0]].law.link)
-        sc["lpd"] = avg.log_predictive_density(test)
+        sc["lpd"] = avg.log_predictive_density(test, random_seed=random_seed,
+                                               extrapolation="auto")
         top = max(weights, key=lambda k: weights[k])
         pieces.append(
             pd.DataFrame({"law": "average", "row": test.index, "y": yv, **sc,

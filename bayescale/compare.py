@@ -133,11 +133,16 @@ def _validated(fit, data: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = None) -> np.ndarray:
+def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = None,
+                          extrapolation: bool | str = False) -> np.ndarray:
     """Log density of each row's response per posterior draw, shape ``(samples, rows)``.
 
     ``data`` has the columns the fit was given (original names, response included).
     The density is on the likelihood's scale (``log y`` for log-link laws).
+    ``extrapolation`` as in :meth:`Fit.draws` (default off: the law's own density, what
+    leave-future-out compares): on, each draw's law is moved by one draw of the calibrated
+    drift at rows beyond the fitted range, so the mean over draws is the density of the
+    forecast whose intervals :meth:`Fit.predict` gives.
     """
     frame = _validated(fit, data)
     spec = fit.spec
@@ -153,6 +158,13 @@ def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = 
     mu = np.asarray(fit.law(*args, **params), dtype=float)
     s = max(p.shape[0] for p in params.values())
     mu = np.broadcast_to(mu, (s, len(frame)))
+    if fit._use_extrapolation(extrapolation):
+        from .calibration import apply_drift, drift_draws, drift_parts, scale_decades
+
+        if (scale_decades(fit, frame) > 0).any():
+            parts = drift_parts(fit, frame)
+            drift = sum(drift_draws(c, frame, d, s, rng) for c, d in parts)
+            mu = apply_drift(mu, drift, parts[0][0].scale)
     y = frame["y"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         if fit.law.link == "log":
@@ -169,15 +181,20 @@ def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = 
 
 
 def log_predictive_density(
-    fit, data: pd.DataFrame, *, random_seed: int | None = None
+    fit, data: pd.DataFrame, *, random_seed: int | None = None,
+    extrapolation: bool | str = False,
 ) -> np.ndarray:
     """Log posterior predictive density of each row: ``log mean_s p(y_i | theta_s)``.
+
+    ``extrapolation`` as in :func:`pointwise_log_density` (the backtest scores its
+    forecasts with the calibrated drift; leave-future-out compares the laws without it).
 
     Examples
     --------
     >>> lpd = log_predictive_density(f, held_out)  # doctest: +SKIP
     """
-    return _logmeanexp(pointwise_log_density(fit, data, random_seed=random_seed), axis=0)
+    return _logmeanexp(pointwise_log_density(fit, data, random_seed=random_seed,
+                                             extrapolation=extrapolation), axis=0)
 
 
 def stacking_weights(lpd: np.ndarray) -> np.ndarray:
@@ -778,11 +795,20 @@ class Averaged:
         out["law_form"] = w @ (centres - m) ** 2
         return add_shares(out, ("parameter", "noise", "extrapolation", "law_form"))
 
-    def log_predictive_density(self, data: pd.DataFrame) -> np.ndarray:
-        """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``."""
+    def log_predictive_density(self, data: pd.DataFrame, *, random_seed: int | None = None,
+                               extrapolation: bool | str = False) -> np.ndarray:
+        """Log density of the mixture at each row: ``log sum_k w_k p_k(y)``.
+
+        ``extrapolation`` as in :func:`pointwise_log_density`; the weights are those of
+        the members (positive weights), normalised.
+        """
         names = self._members()
-        lp = np.column_stack([log_predictive_density(self.fits[k], data) for k in names])
+        lp = np.column_stack([log_predictive_density(self.fits[k], data,
+                                                     random_seed=random_seed,
+                                                     extrapolation=extrapolation)
+                              for k in names])
         w = np.array([self.weights[k] for k in names])
+        w = w / w.sum()
         return _logmeanexp(lp.T + np.log(w)[:, None], axis=0) + np.log(len(names))
 
 

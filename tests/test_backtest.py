@@ -67,6 +67,13 @@ def test_backtest_points_and_calibration(bt):
     held = simulate().loc[bt.holdout]
     sub = pts[pts["law"] == "power_law"]
     np.testing.assert_allclose(sub["y"].to_numpy(), held["loss"].to_numpy())
+    # lpd is the density of the forecast the intervals and CRPS score: with the drift
+    from bayescale.compare import log_predictive_density
+
+    f = bt.fits["power_law"]
+    with_drift = log_predictive_density(f, held, random_seed=3, extrapolation="auto")
+    np.testing.assert_allclose(sub["lpd"].to_numpy(), with_drift, rtol=1e-12)
+    assert not np.allclose(with_drift, log_predictive_density(f, held, random_seed=3))
     assert sub["extrapolation"].max() == pytest.approx(1e22 / held["C"].min() * held["C"].min()
                                                        / simulate().loc[~bt.holdout, "C"].max())
     cal = bt.calibration()

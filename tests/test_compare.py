@@ -432,3 +432,33 @@ def test_fits_of_other_rows_or_likelihoods_are_not_compared_or_averaged():
                        likelihood="beta")
     with pytest.raises(BayescaleError, match=r"mix counts .* with scores .* about log n a row"):
         check_comparable({"binomial": counts, "beta": scores}, "compared")
+
+
+def test_log_density_with_the_drift_is_that_of_the_calibrated_forecast():
+    """extrapolation=True scores the forecast predict's intervals come from: with a known
+    drift tau * d (h = 1) and Normal noise on log y, the density is Normal with variance
+    sigma^2 + (tau d)^2 (closed form), not the plain sigma^2 (the backtest's lpd scored the
+    plain one beside intervals and CRPS of the calibrated one)."""
+    from conftest import with_fixed_drift
+
+    from bayescale.compare import log_predictive_density
+    from bayescale.laws import power_law
+
+    truth = dict(E=1.7, A=30.0, alpha=0.3)
+    x = np.geomspace(1e7, 1e9, 20)
+    train = pd.DataFrame({"N": x, "loss": power_law(x, **truth)})
+    f = fixed_fit(train, "power_law", {**truth, "sigma": 0.01}, draws=20000,
+                  x={"x": "N"}, likelihood="normal")
+    f, tau = with_fixed_drift(f, 0.05)
+    far = np.array([1e9, 1e10, 1e11])  # 0, 1 and 2 decades beyond the largest fitted N
+    mu = power_law(far, **truth)
+    y = mu * np.exp([0.0, 0.03, -0.08])
+    test = pd.DataFrame({"N": far, "loss": y})
+    sd = np.sqrt(0.01**2 + (tau * np.array([0.0, 1.0, 2.0])) ** 2)
+    want = stats.norm.logpdf(np.log(y), np.log(mu), sd)
+    got = log_predictive_density(f, test, extrapolation=True, random_seed=0)
+    np.testing.assert_allclose(got, want, atol=0.03)
+    plain = log_predictive_density(f, test)  # leave-future-out's: the law's own density
+    np.testing.assert_allclose(plain, stats.norm.logpdf(np.log(y), np.log(mu), 0.01),
+                               rtol=1e-9)
+    assert got[2] > plain[2] + 5  # 8% off at two decades: far likelier with the drift
