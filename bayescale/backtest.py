@@ -23,6 +23,7 @@ from .compare import (
     compare,
     crps_ensemble,
     default_lfo,
+    given_weights,
     log_predictive_density,
     split_future,
 )
@@ -121,6 +122,12 @@ def _normalise_laws(
             items.append((obj.name, law))
     out: dict[str, tuple[str | Law, dict[str, Any]]] = {}
     for label, spec in items:
+        if str(label) in out:  # a later one replaced the earlier, silently
+            raise BayescaleError(
+                f"backtest: law {str(label)!r} is named twice; name each variant in a dict, "
+                f"e.g. {{'{label}': '{label}', '{label}_normal': ('{label}', "
+                "{'likelihood': 'normal'})}."
+            )
         if isinstance(spec, tuple):
             law, kw = spec
             out[str(label)] = (law, dict(kw))
@@ -262,7 +269,7 @@ def backtest(
     holdout: Callable[[pd.DataFrame], Any] | Mapping[str, Any] | str | np.ndarray,
     y: str | None = None,
     x: Mapping[str, str] | None = None,
-    prob: Sequence[float] = PROBS,
+    prob: float | Sequence[float] = PROBS,
     average: str | Mapping[str, float] | None = "stacking",
     lfo: Mapping[str, Any] | None = None,
     executor: Executor | str | None = None,
@@ -286,7 +293,7 @@ def backtest(
         ``holdout(data) -> mask`` also work.
     y, x
         Response column and input mapping, as in :func:`bayescale.fit`.
-    prob : sequence of float
+    prob : float or sequence of float
         Central interval levels to score (default 0.5, 0.8, 0.9, 0.95).
     average : "stacking", "lfo", dict or None
         Also score the model average of the laws: ArviZ stacking weights from the
@@ -320,15 +327,27 @@ def backtest(
     from .parallel import run_fits
 
     data = as_frame(data, "data")
-    probs = tuple(float(p) for p in prob)
+    try:  # one level or several
+        probs = tuple(float(p) for p in np.atleast_1d(np.asarray(prob, dtype=float)).ravel())
+    except (TypeError, ValueError):
+        probs = ()
     if not probs or any(not 0 < p < 1 for p in probs):
-        raise BayescaleError(f"prob levels must lie strictly between 0 and 1, got {prob!r}.")
+        raise BayescaleError(
+            f"prob levels must lie strictly between 0 and 1, e.g. (0.5, 0.9), got {prob!r}."
+        )
+    if lfo is not None and average != "lfo":
+        raise BayescaleError(
+            f"lfo= sets the split of average='lfo'; with average={average!r} it would be "
+            "ignored. Pass average='lfo', or drop lfo=."
+        )
     if not (average is None or isinstance(average, Mapping)
             or average in (*LOO_METHODS, "lfo")):
         raise BayescaleError(
             f"average must be 'stacking', 'lfo', a dict or None, got {average!r}."
         )
     spec = _normalise_laws(laws)
+    if isinstance(average, Mapping):  # before any fit: a misnamed law or a negative weight
+        given_weights(average, list(spec))
     mask = holdout_mask(data, holdout, x)
     train, test = data.loc[~mask], data.loc[mask]
     base: dict[str, Any] = dict(fit_kwargs)
@@ -358,7 +377,7 @@ def backtest(
     weights: dict[str, float] = {}
     if average is not None and len(labels) > 1:
         if isinstance(average, Mapping):
-            w = np.array([float(average.get(k, 0.0)) for k in labels])
+            w = given_weights(average, labels)
         elif average in LOO_METHODS:
             w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
         else:  # "lfo" (checked on entry)

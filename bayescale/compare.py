@@ -822,6 +822,25 @@ def _allocate(total: int, w: np.ndarray) -> np.ndarray:
     return counts
 
 
+def given_weights(weights: Mapping[str, Any], names: Sequence[str]) -> np.ndarray:
+    """Weights given by name, checked: known names, non-negative numbers, not all zero.
+
+    Examples
+    --------
+    >>> given_weights({"a": 3, "b": 1}, ["a", "b", "c"]).tolist()
+    [3.0, 1.0, 0.0]
+    """
+    unknown = set(weights) - set(names)
+    if unknown:
+        raise BayescaleError(f"weights name unknown fits {sorted(unknown)}; fits: {list(names)}.")
+    w = np.array([float(weights.get(n, 0.0)) for n in names])
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise BayescaleError(
+            f"weights must be finite, non-negative and not all zero, got {dict(weights)}."
+        )
+    return w
+
+
 def average(
     fits: Mapping[str, Any] | Sequence[Any],
     weights: str | Mapping[str, float] = "stacking",
@@ -861,13 +880,13 @@ def average(
     fits = named_fits(fits, "average")
     names = list(fits)
     check_comparable(fits, "averaged")
+    if lfo is not None and not (isinstance(weights, str) and weights == "lfo"):
+        raise BayescaleError(
+            "lfo= sets the split of weights='lfo'; with other weights it would be ignored. "
+            "Pass weights='lfo', or drop lfo=."
+        )
     if isinstance(weights, Mapping):
-        unknown = set(weights) - set(names)
-        if unknown:
-            raise BayescaleError(f"weights name unknown fits {sorted(unknown)}; fits: {names}.")
-        w = np.array([float(weights.get(n, 0.0)) for n in names])
-        if (w < 0).any() or w.sum() <= 0:
-            raise BayescaleError(f"weights must be non-negative and not all zero, got {weights}.")
+        w = given_weights(weights, names)
     elif len(names) == 1:
         w = np.ones(1)
     elif weights in LOO_METHODS:

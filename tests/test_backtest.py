@@ -200,6 +200,22 @@ def test_report_of_a_model_average(bt, tmp_path):
 def test_backtest_rejects_reserved_label():
     with pytest.raises(BayescaleError, match="reserved"):
         bs.backtest(simulate(), {"average": "power_law"}, holdout=dict(by="C", quantile=0.5))
+    # settings that were dropped or failed after the fits fail before them
+    cut = dict(holdout=dict(by="C", quantile=0.5), x={"x": "C"})
+    laws = {"power_law": "power_law", "pure": ("power_law", {"priors": {"E": 0.0}})}
+    for kw, match in (
+        (dict(average={"power_lw": 1.0}), r"unknown fits \['power_lw'\]"),
+        (dict(average={"power_law": 1.0, "pure": -0.5}), "non-negative"),
+        (dict(average={"power_law": 0.0}), "not all zero"),
+        (dict(lfo=dict(quantile=0.5)), "lfo= sets the split of average='lfo'"),
+        (dict(prob=1.5), "strictly between 0 and 1"),
+        (dict(prob="wide"), "strictly between 0 and 1"),
+    ):
+        with pytest.raises(BayescaleError, match=match):
+            bs.backtest(simulate(), laws, **cut, **kw)
+    # a law named twice: the first was replaced by the second, silently
+    with pytest.raises(BayescaleError, match="'power_law' is named twice"):
+        bs.backtest(simulate(), ["power_law", ("power_law", {"likelihood": "normal"})], **cut)
 
 
 @pytest.mark.slow

@@ -462,3 +462,21 @@ def test_log_density_with_the_drift_is_that_of_the_calibrated_forecast():
     np.testing.assert_allclose(plain, stats.norm.logpdf(np.log(y), np.log(mu), 0.01),
                                rtol=1e-9)
     assert got[2] > plain[2] + 5  # 8% off at two decades: far likelier with the drift
+
+
+def test_average_refuses_what_it_would_ignore_or_misweigh():
+    """lfo= with weights other than "lfo" was dropped (stacking weights, no word); weights
+    must be finite and non-negative; the mixture's density normalises over its members."""
+    f = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss")
+    with pytest.raises(BayescaleError, match="lfo= sets the split of weights='lfo'"):
+        bs.average({"a": f, "b": f}, lfo=dict(quantile=0.5))
+    for w in ({"a": 1.0, "b": -0.5}, {"a": np.nan}, {"a": 0.0}):
+        with pytest.raises(BayescaleError, match="finite, non-negative and not all zero"):
+            bs.average({"a": f, "b": f}, weights=w)
+    # one member, unnormalised weights: its own density (was log 2 too high with 2 : -1)
+    from bayescale.compare import Averaged, log_predictive_density
+
+    rows = _runs().iloc[:5]
+    odd = Averaged(fits={"a": f, "b": f}, weights={"a": 2.0, "b": -1.0}, random_seed=0)
+    np.testing.assert_allclose(odd.log_predictive_density(rows),
+                               log_predictive_density(f, rows), rtol=1e-12)
