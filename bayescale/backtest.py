@@ -381,7 +381,7 @@ def backtest(
         elif average in LOO_METHODS:
             w = compare(fits, method=average)["weight"].reindex(labels).to_numpy(dtype=float)
         else:  # "lfo" (checked on entry)
-            opts = default_lfo(fits[labels[0]], lfo)
+            opts = default_lfo(fits, lfo)
             table = compare(fits, lfo=opts, executor=executor, warn=warn)
             w = table["lfo_weight"].reindex(labels).to_numpy(dtype=float)
         w = w / w.sum()

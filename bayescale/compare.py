@@ -311,20 +311,43 @@ def _scale_column(fit: Any) -> str:
     return fit.spec.x.get(inputs[0], inputs[0])
 
 
-def default_lfo(fit: Any, lfo: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _resolves(fit: Any, by: str) -> bool:
+    """Whether :func:`_by_frame` finds the split column ``by`` for ``fit``."""
+    if by in fit.user_frame().columns or by in fit.data.columns:
+        return True
+    return by == "C" and _has_compute(fit.law)
+
+
+def _has_compute(law: Any) -> bool:
+    """Whether the law's scale is compute: its input ``C``, or ``6 N D`` from ``N`` and ``D``."""
+    return "C" in law.inputs or {"N", "D"} <= set(law.inputs)
+
+
+def default_lfo(fits: Any, lfo: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Leave-future-out split options with the defaults filled in.
 
-    ``by`` defaults to the scale of ``fit`` (``C`` for laws of ``N`` and ``D``, else the
-    single input's column) and, without a ``cutoff``, ``quantile`` to 0.8: the largest
-    fifth of the training rows is forecast from the rest.
+    ``fits``: one fit or ``{name: fit}``. ``by`` defaults to the scale of the fits (``C``
+    for laws of ``N`` and ``D``, else the single input's column): the first fit's that every
+    fit has (a law of ``N`` alone has no compute, so beside ``chinchilla`` the split is by
+    ``N``), whatever their order. Without a ``cutoff``, ``quantile`` defaults to 0.8: the
+    largest fifth of the training rows is forecast from the rest.
 
     Examples
     --------
     >>> default_lfo(fit)  # doctest: +SKIP
     {'by': 'C', 'quantile': 0.8}
     """
+    members = list(fits.values()) if isinstance(fits, Mapping) else [fits]
     opts = dict(lfo or {})
-    opts.setdefault("by", _scale_column(fit))
+    if "by" not in opts:
+        candidates = [_scale_column(f) for f in members]
+        both = [c for c in candidates if all(_resolves(f, c) for f in members)]
+        if not both:
+            raise BayescaleError(
+                f"No column measures scale for every fit (their scales: {candidates}); "
+                "pass lfo=dict(by=<a column every fit was given>)."
+            )
+        opts["by"] = both[0]
     if "cutoff" not in opts:
         opts.setdefault("quantile", 0.8)
     return opts
@@ -475,8 +498,15 @@ def _by_frame(fit, orig: pd.DataFrame, by: str) -> pd.DataFrame:
         return orig
     if by in fit.data.columns:
         return fit.data
-    if by == "C":
+    if by == "C" and _has_compute(fit.law):
         return pd.DataFrame({"C": scale_of(fit.law, fit.data)}, index=fit.data.index)
+    if by == "C":  # a law of N alone: its scale is not compute (it split by N, unsaid)
+        raise DataError(
+            f"Leave-future-out by='C': law {fit.law.name!r} (inputs {list(fit.law.inputs)}) "
+            "has no compute, neither an input C nor N and D, and its data no column 'C'; "
+            "pass lfo=dict(by=<a column every fit was given>), e.g. by='"
+            f"{_scale_column(fit)}'."
+        )
     return orig
 
 
@@ -893,7 +923,7 @@ def average(
         table = compare(fits, method=weights, random_seed=random_seed)
         w = table.loc[names, "weight"].to_numpy(dtype=float)
     elif weights == "lfo":
-        table = compare(fits, lfo=default_lfo(fits[names[0]], lfo), executor=executor)
+        table = compare(fits, lfo=default_lfo(fits, lfo), executor=executor)
         w = table.loc[names, "lfo_weight"].to_numpy(dtype=float)
     else:
         raise BayescaleError(

@@ -480,3 +480,31 @@ def test_average_refuses_what_it_would_ignore_or_misweigh():
     odd = Averaged(fits={"a": f, "b": f}, weights={"a": 2.0, "b": -1.0}, random_seed=0)
     np.testing.assert_allclose(odd.log_predictive_density(rows),
                                log_predictive_density(f, rows), rtol=1e-12)
+
+
+def test_lfo_split_by_compute_is_not_taken_from_a_law_of_N_alone(monkeypatch):
+    """by="C" for a power law of N split by N, unsaid, so beside chinchilla the laws' held-out
+    rows differed and bs.average(weights="lfo") failed or not by the order of the fits. The
+    default split is now one every fit has, whatever their order; by="C" names the fix."""
+    from conftest import simulate_chinchilla
+
+    from bayescale import parallel
+    from bayescale.compare import _by_frame, default_lfo, leave_future_out
+
+    df = simulate_chinchilla(n=40, E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28)
+    fc = fixed_fit(df, "chinchilla", dict(E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28,
+                                          sigma=0.01, nu=30.0))
+    fp = fixed_fit(df, "power_law", dict(E=1.7, A=60.0, alpha=0.1, sigma=0.01, nu=30.0),
+                   x={"x": "N"})
+    for fits in ({"c": fc, "p": fp}, {"p": fp, "c": fc}):
+        assert default_lfo(fits) == {"by": "N", "quantile": 0.8}
+    assert default_lfo({"c": fc, "c2": fc}) == {"by": "C", "quantile": 0.8}
+    with pytest.raises(DataError, match="by='C'.*has no compute.*by='N'"):
+        _by_frame(fp, fp.user_frame(), "C")
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("refits would start here")
+
+    monkeypatch.setattr(parallel, "run_fits", stop)
+    with pytest.raises(RuntimeError, match="refits would start here"):  # same rows held out
+        leave_future_out({"p": fp, "c": fc}, quantile=0.8, by="N", warn=False)
