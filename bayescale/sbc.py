@@ -128,8 +128,8 @@ class SBCResult:
         return out
 
     def _bins(self, n_bins: int | None) -> list[np.ndarray]:
-        if n_bins is None:
-            n_bins = int(np.clip(self.n_sims // 5, 2, 20))
+        if n_bins is None:  # at most one bin per possible rank (few retained draws)
+            n_bins = int(min(np.clip(self.n_sims // 5, 2, 20), self.n_ranks + 1))
         n_bins = int(n_bins)
         if not 2 <= n_bins <= self.n_ranks + 1:
             raise BayescaleError(

@@ -141,6 +141,10 @@ def test_uniformity_test_on_known_ranks():
     assert r.uniformity(3).loc["x", "chi2"] == pytest.approx(0.0)
     with pytest.raises(BayescaleError, match="n_bins"):
         r.uniformity(12)
+    # the default bins: no more than possible ranks (60 sims of 8 retained draws asked
+    # for 12 bins of 9 ranks: uniformity() and even repr() raised)
+    few = _result({"x": np.arange(60) % 9}, n_ranks=8)
+    assert few.uniformity().loc["x", "n_bins"] == 9 and "SBC" in repr(few)
 
 
 def test_bad_arguments_are_rejected():
