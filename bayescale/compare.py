@@ -716,8 +716,8 @@ class Averaged:
         rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
         names = self._members()
         per = {
-            k: self.fits[k].draws(
-                new, kind=kind, random_seed=random_seed, extrapolation=extrapolation
+            k: self.fits[k].draws(  # the resolved seed: draws() == draws(random_seed=own)
+                new, kind=kind, random_seed=seed, extrapolation=extrapolation
             )
             for k in names
         }

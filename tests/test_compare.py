@@ -467,15 +467,22 @@ def test_log_density_with_the_drift_is_that_of_the_calibrated_forecast():
 def test_average_refuses_what_it_would_ignore_or_misweigh():
     """lfo= with weights other than "lfo" was dropped (stacking weights, no word); weights
     must be finite and non-negative; the mixture's density normalises over its members."""
+    from bayescale.compare import Averaged, log_predictive_density
+
     f = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss")
     with pytest.raises(BayescaleError, match="lfo= sets the split of weights='lfo'"):
         bs.average({"a": f, "b": f}, lfo=dict(quantile=0.5))
     for w in ({"a": 1.0, "b": -0.5}, {"a": np.nan}, {"a": 0.0}):
         with pytest.raises(BayescaleError, match="finite, non-negative and not all zero"):
             bs.average({"a": f, "b": f}, weights=w)
+    # its own seed given again gives the same draws as none given (members drew with
+    # theirs when none was given)
+    f2 = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss", jitter=0.1, seed=9)
+    avg = Averaged(fits={"a": f2, "b": f2}, weights={"a": 0.5, "b": 0.5}, random_seed=3)
+    rows = _runs().iloc[:3]
+    np.testing.assert_array_equal(avg.draws(rows, extrapolation=False).values,
+                                  avg.draws(rows, random_seed=3, extrapolation=False).values)
     # one member, unnormalised weights: its own density (was log 2 too high with 2 : -1)
-    from bayescale.compare import Averaged, log_predictive_density
-
     rows = _runs().iloc[:5]
     odd = Averaged(fits={"a": f, "b": f}, weights={"a": 2.0, "b": -1.0}, random_seed=0)
     np.testing.assert_allclose(odd.log_predictive_density(rows),
