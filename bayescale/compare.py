@@ -341,13 +341,13 @@ def default_lfo(fits: Any, lfo: Mapping[str, Any] | None = None) -> dict[str, An
     opts = dict(lfo or {})
     if "by" not in opts:
         candidates = [_scale_column(f) for f in members]
-        both = [c for c in candidates if all(_resolves(f, c) for f in members)]
-        if not both:
+        shared = [c for c in candidates if all(_resolves(f, c) for f in members)]
+        if not shared:
             raise BayescaleError(
                 f"No column measures scale for every fit (their scales: {candidates}); "
                 "pass lfo=dict(by=<a column every fit was given>)."
             )
-        opts["by"] = both[0]
+        opts["by"] = shared[0]
     if "cutoff" not in opts:
         opts.setdefault("quantile", 0.8)
     return opts
