@@ -343,10 +343,19 @@ def make_spec(
     group_levels_ = group_levels(frame, columns, levels)
     bounds: dict[str, dict[str, float]] = {}
     for p in law.params:
-        if merged[p].dist == "BelowMin":
-            bounds[p] = {"*": float(frame["y"].min())}
-        elif merged[p].dist == "AboveMax":
-            bounds[p] = {"*": float(frame["y"].max())}
+        if merged[p].dist in ("BelowMin", "AboveMax"):
+            below = merged[p].dist == "BelowMin"
+            edge = float(frame["y"].min() if below else frame["y"].max())
+            if not edge > 0:  # bound * sigmoid / bound * (1 + exp) hold for a positive bound
+                which = "smallest" if below else "largest"
+                where = "between 0 and the smallest" if below else "above the largest"
+                raise LawError(
+                    f"Prior {merged[p].dist} of {p!r} of law {law.name!r} places it {where} "
+                    f"response, which needs a positive response; the {which} is {edge:g}. "
+                    f"Give {p!r} another prior, e.g. priors={{{p!r}: "
+                    "bs.Prior('Normal', mu=..., sigma=...)}."
+                )
+            bounds[p] = {"*": edge}
     return ModelSpec(
         law=law,
         priors=merged,

@@ -656,3 +656,24 @@ def test_compute_optimal_says_when_the_fit_is_in_other_units():
         ref = raw.compute_optimal([1e21], extrapolation=False)
     # the same optimum, in the fit's units
     assert opt["N_opt"].iloc[0] * 1e6 == pytest.approx(ref["N_opt"].iloc[0], rel=1e-6)
+
+
+def test_bound_priors_need_a_positive_response():
+    """BelowMin puts a parameter between 0 and the smallest response (bound * sigmoid): with
+    a negative smallest response it lay *above* it, every draw, and the fit said nothing."""
+    from bayescale.fit import prepare_spec
+
+    priors = {"E": bs.Prior("BelowMin", mu=1.0, sigma=1.5), "A": bs.Prior("HalfNormal", sigma=5.0),
+              "alpha": bs.Prior("Beta", alpha=3, beta=7)}
+
+    def shifted(x, *, E, A, alpha):
+        return E + A * x ** (-alpha)
+
+    law = bs.law(shifted, priors=priors, link="identity", likelihood="normal",
+                 response="score", register=False)
+    x = 10 ** np.linspace(1, 4, 20)
+    prepare_spec(pd.DataFrame({"x": x, "score": 2.0 + 5 * x**-0.3}), law, y=None, x=None,
+                 priors=None)  # positive: fine
+    with pytest.raises(bs.LawError, match=r"BelowMin of 'E' .* the smallest is -0\.68"):
+        prepare_spec(pd.DataFrame({"x": x, "score": -1.0 + 5 * x**-0.3}), law, y=None,
+                     x=None, priors=None)
