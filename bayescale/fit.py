@@ -791,8 +791,8 @@ class Fit:
         idata = self.idata.copy()
         meta = {
             "spec": self.spec.to_dict(),
-            "settings": dict(self.settings),
-            "diagnostics": dict(self.diagnostics),
+            "settings": _jsonable(dict(self.settings)),  # numpy numbers: random_seed=np.int64
+            "diagnostics": _jsonable(dict(self.diagnostics)),
             "extras": _jsonable(self._extras_to_save()),
             "data": _frame_to_dict(self.data),
         }

@@ -400,6 +400,11 @@ def test_save_load_roundtrip(chin_fit, tmp_path):
                                   chin_fit.refit(rows, warn=False).posterior["alpha"].values)
     with pytest.raises(bs.BayescaleError, match=r"folder '.*nowhere' does not exist"):
         chin_fit.save(tmp_path / "nowhere" / "fit.nc")
+    # settings holding numpy numbers (random_seed=np.int64(...), which fit accepts) save too
+    from dataclasses import replace
+
+    odd = replace(chin_fit, settings={**chin_fit.settings, "random_seed": np.int64(3)})
+    assert bs.load_fit(odd.save(tmp_path / "np.nc")).settings["random_seed"] == 3
 
 
 def test_sampling_problems_are_loud(sim):
