@@ -420,6 +420,8 @@ class Fit:
         mu = np.asarray(self.law(*args, **params), dtype=float)
         s = max(p.shape[0] for p in params.values())
         mu = np.broadcast_to(mu, (s, len(frame)))
+        if self.law.link == "log":
+            self._check_positive(mu, frame)
         if kind == "mean":
             out = mu
         else:
@@ -430,6 +432,27 @@ class Fit:
             out = add_drift(self, frame, out, rng)
         return xr.DataArray(
             out, dims=("sample", "row"), coords={"row": np.asarray(frame.index)}, name=self.spec.y
+        )
+
+    def _check_positive(self, mu: np.ndarray, frame: pd.DataFrame) -> None:
+        """Raise when a log-link law's mean is not positive (or NaN) at ``frame``'s rows.
+
+        Its log is undefined there: the rows' forecasts were all NaN, unsaid.
+        """
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(mu) & (mu > 0))
+        rows = np.flatnonzero(bad.any(axis=0))
+        if not len(rows):
+            return
+        shown = "; ".join(
+            f"row {frame.index[i]!r} ("
+            + ", ".join(f"{inp}={frame[inp].iloc[i]:.4g}" for inp in self.law.inputs)
+            + f"): {bad[:, i].mean():.0%} of the draws" for i in rows[:3])
+        raise BayescaleError(
+            f"Law {self.law.name!r} models log {self.spec.y}, but its mean is not positive "
+            f"(or not a number) at {len(rows)} row(s) of the new data: {shown}. The law "
+            "leaves its domain there (often far beyond the data); forecast nearer the data, "
+            "or use a law that stays positive."
         )
 
     def _noise(self) -> dict[str, np.ndarray]:

@@ -682,3 +682,23 @@ def test_bound_priors_need_a_positive_response():
     with pytest.raises(bs.LawError, match=r"BelowMin of 'E' .* the smallest is -0\.68"):
         prepare_spec(pd.DataFrame({"x": x, "score": -1.0 + 5 * x**-0.3}), law, y=None,
                      x=None, priors=None)
+
+
+def test_a_log_link_law_below_zero_at_new_rows_is_an_error_not_nan():
+    """A loss linear in log compute turns negative far out: its forecast rows were all NaN
+    (a numpy warning at most). The error names the rows and the share of draws."""
+    from conftest import fixed_fit
+
+    def loglin(C, *, a, b):
+        return a - b * np.log10(C / 1e21)
+
+    law = bs.law(loglin, priors={"a": bs.Prior("Normal", mu=3.0, sigma=1.0),
+                                 "b": bs.Prior("HalfNormal", sigma=0.5)}, register=False)
+    C = 10 ** np.linspace(19, 21, 20)
+    f = fixed_fit(pd.DataFrame({"C": C, "loss": 3.0 - 0.8 * np.log10(C / 1e21)}), law,
+                  {"a": 3.0, "b": 0.8, "sigma": 0.01, "nu": 30.0}, likelihood="studentt")
+    ok = f.predict({"C": [1e23]}, extrapolation=False)  # 1.4: still positive
+    assert ok["median"].iloc[0] == pytest.approx(1.4, rel=0.05)
+    with pytest.raises(bs.BayescaleError, match=r"mean is not positive .* 1 row\(s\) .*"
+                       r"row 1 \(C=1e\+26\): 100% of the draws"):
+        f.predict({"C": [1e23, 1e26]}, extrapolation=False)
