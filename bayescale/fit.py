@@ -754,11 +754,14 @@ class Fit:
                 f"rows must be a boolean mask over the fit's {len(self.data)} training rows or "
                 f"labels of fit.data's index: {exc}"
             ) from None
-        ren = {inp: col for inp, col in self.spec.x.items()}
+        ren = {inp: col for inp, col in self.spec.x.items() if isinstance(col, str)}
         ren["y"] = self.spec.y
         if self.spec.trials:
             ren["n"] = self.spec.trials
-        return frame.rename(columns=ren)
+        # an input given as a number (x={"chance": 0.25}) was no column of the user's
+        constants = [inp for inp, col in self.spec.x.items() if not isinstance(col, str)]
+        return frame.drop(columns=[c for c in constants if c in frame.columns]).rename(
+            columns=ren)
 
     def user_rows(self, new: pd.DataFrame | Mapping[str, Any] | None = None) -> pd.DataFrame:
         """``new`` as the user passed it (a copy), to which tables add their columns.

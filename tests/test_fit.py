@@ -702,3 +702,14 @@ def test_a_log_link_law_below_zero_at_new_rows_is_an_error_not_nan():
     with pytest.raises(bs.BayescaleError, match=r"mean is not positive .* 1 row\(s\) .*"
                        r"row 1 \(C=1e\+26\): 100% of the draws"):
         f.predict({"C": [1e23, 1e26]}, extrapolation=False)
+
+
+def test_an_input_given_as_a_number_is_no_column_of_the_users_rows():
+    """x={"chance": 0.25}: user_frame() (and predict() of the training rows) had a column
+    named 0.25, the constant's value, under the user's column names."""
+    acc = pd.DataFrame({"loss": np.linspace(2.5, 3.5, 8), "accuracy": np.linspace(0.6, 0.3, 8),
+                        "n": 1000})
+    f = fixed_fit(acc, "sigmoid_of_loss", {"ceiling": 0.9, "k": 2.0, "L0": 3.0},
+                  x={"L": "loss", "chance": 0.25})
+    assert list(f.user_frame().columns) == ["loss", "accuracy", "n"]
+    assert list(f.predict(extrapolation=False).columns[:2]) == ["loss", "n"]
