@@ -267,6 +267,17 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
     if kw.get("sampler") == "jax-batch":  # a fit of bs.fit_batch: refitted alone, same path
         kw["sampler"] = "jax"
     kw.update(overrides)
+    # another grouping: the fit's levels, group scales and run prior are of its own grouping
+    if "pooled" in overrides and "levels" not in overrides and kw["levels"]:
+        kw["levels"] = {c: v for c, v in kw["levels"].items() if c == kw.get("run")} or None
+    if "pooled" in overrides and "group_scale" not in overrides:
+        kw["group_scale"] = None
+    if "run" in overrides and overrides["run"] != spec.run:
+        if "levels" not in overrides and kw["levels"]:
+            kept = {c: v for c, v in kw["levels"].items() if c != spec.run}
+            kw["levels"] = kept or None
+        if not overrides["run"]:
+            kw["priors"] = {k: v for k, v in kw["priors"].items() if k != "sigma_run"}
     return kw
 
 

@@ -515,3 +515,26 @@ def test_lfo_split_by_compute_is_not_taken_from_a_law_of_N_alone(monkeypatch):
     monkeypatch.setattr(parallel, "run_fits", stop)
     with pytest.raises(RuntimeError, match="refits would start here"):  # same rows held out
         leave_future_out({"p": fp, "c": fc}, quantile=0.8, by="N", warn=False)
+
+
+def test_refit_with_another_grouping_takes_its_own_levels_and_priors():
+    """fit.refit(pooled=None) sent the fit's levels of the pooled column (a DataError about
+    levels= the user never passed); refit(run=None) its sigma_run prior (an unknown prior)."""
+    from bayescale.compare import refit_kwargs
+    from bayescale.fit import prepare_spec
+
+    model_args = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale",
+                  "correlated", "levels")
+    rows = _runs().assign(family=lambda d: d["model"].map({"a": "f", "b": "f", "c": "g"}))
+    pooled = fixed_fit(rows, "power_law", {**POWER, "E_z_family": np.zeros(2),
+                                           "sigma_E_family": 0.1}, x={"x": "C"}, y="loss",
+                       pooled={"E": "family"}, run="model")
+    run = fixed_fit(rows, "power_law", {**POWER, "sigma_run": 0.01}, x={"x": "C"},
+                    y="loss", run="model")
+    for f, overrides in ((pooled, dict(pooled=None)), (pooled, dict(run=None)),
+                         (run, dict(run=None))):
+        kw = refit_kwargs(f, **overrides)
+        spec, _ = prepare_spec(f.user_frame(), f.law, **{k: kw[k] for k in model_args})
+        assert spec.run == kw["run"] and ("sigma_run" in spec.priors) == bool(kw["run"])
+    kept = refit_kwargs(pooled, pooled=None)  # the run keeps its declared levels
+    assert list(kept["levels"]) == ["model"]
