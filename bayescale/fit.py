@@ -272,7 +272,15 @@ class Fit:
         import arviz as az
 
         prob = _check_prob(prob)
-        return az.summary(self.idata, var_names=list(var_names or self.var_names), hdi_prob=prob)
+        names = list(var_names or self.var_names)
+        have = list(self.posterior.data_vars)
+        missing = [v for v in names if str(v).lstrip("~") not in have]  # "~x": all but x
+        if missing:  # ArviZ's bare KeyError otherwise
+            hints = "".join(did_you_mean(v, have) for v in missing)
+            raise BayescaleError(
+                f"var_names {missing} are not in the posterior.{hints} Its variables: {have}."
+            )
+        return az.summary(self.idata, var_names=names, hdi_prob=prob)
 
     def group_effects(self, prob: float = 0.9) -> pd.DataFrame:
         """Per-group posteriors of the pooled parameters, with population and scale.

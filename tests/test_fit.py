@@ -713,3 +713,11 @@ def test_an_input_given_as_a_number_is_no_column_of_the_users_rows():
                   x={"L": "loss", "chance": 0.25})
     assert list(f.user_frame().columns) == ["loss", "accuracy", "n"]
     assert list(f.predict(extrapolation=False).columns[:2]) == ["loss", "n"]
+
+
+def test_summary_of_a_misspelt_variable_names_it(chin_fit):
+    with pytest.raises(bs.BayescaleError, match=r"\['alph'\] are not in the posterior. "
+                       r"Did you mean 'alpha'\?"):
+        chin_fit.summary(var_names=["alph"])
+    assert list(chin_fit.summary(var_names=["alpha"]).index) == ["alpha"]
+    assert "alpha" not in chin_fit.summary(var_names=["~alpha"]).index
