@@ -491,6 +491,10 @@ def _laws_of(text: str) -> list:
     return laws
 
 
+#: The warnings this command has printed (each once, :func:`_sampling_warnings_to_stderr`).
+_SAID: set[str] = set()
+
+
 @contextmanager
 def _sampling_warnings_to_stderr():
     """Print bayescale's own warnings as ``bayescale: warning: ...`` lines, each once.
@@ -503,12 +507,11 @@ def _sampling_warnings_to_stderr():
         for category in own:
             warnings.simplefilter("always", category)
         yield
-    said = set()
     for w in caught:
         if issubclass(w.category, own):
-            if str(w.message) not in said:
+            if str(w.message) not in _SAID:  # once per command (predict, report, plot...)
                 print(f"{PROG}: warning: {w.message}", file=sys.stderr)
-                said.add(str(w.message))
+                _SAID.add(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
@@ -538,6 +541,8 @@ def _fit_one(df, law, x, pooled, priors, args, sampler):
 
 def _cmd_fit(args, out) -> int:
     from .compiled import choose_sampler
+
+    _SAID.clear()  # a new command says its warnings anew
 
     laws = _laws_of(args.law)
     law = laws[0]
@@ -639,7 +644,8 @@ def _cmd_fit(args, out) -> int:
                 from .calibration import drift_scale
 
                 scale = drift_scale(law) or "response"
-                dec = source.decompose(new, extrapolation=ext)
+                with _sampling_warnings_to_stderr():
+                    dec = source.decompose(new, extrapolation=ext)
                 # how far out each row is (over N, D, compute and D/N), beside its shares
                 cols = (["distance"] if "distance" in dec else []) + shares
                 said = ", and distance beyond the data" if "distance" in dec else ""
@@ -679,10 +685,12 @@ def _cmd_fit(args, out) -> int:
             optimal.to_csv(outdir / "compute_optimal.csv", index=False)
         plotted = avg if avg is not None else fits[law.name]
         # the paper-ready report: model, priors, data, diagnostics, forecast, calibration
-        rep = plotted.report(target=new, prob=args.prob, extrapolation=ext, kind=args.kind)
+        with _sampling_warnings_to_stderr():  # its forecast's warnings, said once above
+            rep = plotted.report(target=new, prob=args.prob, extrapolation=ext, kind=args.kind)
         (outdir / "report.md").write_text(rep.markdown())
         (outdir / "report.tex").write_text(rep.latex())  # the same tables, for a paper
-        ax = plotted.plot(new=new, prob=args.prob, extrapolation=ext, kind=args.kind)
+        with _sampling_warnings_to_stderr():
+            ax = plotted.plot(new=new, prob=args.prob, extrapolation=ext, kind=args.kind)
         fig = ax.figure
         fig.tight_layout()
         fig.savefig(outdir / "fit.png", dpi=120)

@@ -603,3 +603,17 @@ def test_where_keeps_any_value_of_a_column_given_again_and_all_columns(tmp_path)
     runs = sorted(syn["run"].unique())[:2]
     got = rows(*(f"run={r}" for r in runs), data=None, dataset="synthetic_chinchilla")
     assert len(got) == syn["run"].isin(runs).sum() > 0 and set(got["run"]) == set(runs)
+
+
+def test_a_new_family_is_warned_once_as_a_bayescale_line(capsys, tmp_path):
+    """The forecast of a family the fit never saw: one `bayescale: warning:` line, not that
+    line and then two raw Python warnings from the report and the plot."""
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla_families", "--law", "chinchilla",
+        "--pooled", "family", "--predict", "N=7e10,D=1.4e12,family=fam_new",
+        "--extrapolation", "off", "--out", str(tmp_path / "fam"),
+        "--draws", "100", "--tune", "150", "--chains", "2", "--seed", "3",
+    )
+    assert rc == 0, err
+    assert err.count("'fam_new' was not among the fitted levels") == 1, err
+    assert "PoolingWarning: " not in err  # a raw warning line
