@@ -174,7 +174,8 @@ def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str 
 def _forecast_points(ax: Any, x: Any, pred: pd.DataFrame) -> None:
     """Forecast rows as red points with their central interval (``predict``'s table)."""
     ax.errorbar(x, pred["median"], yerr=[pred["median"] - pred["lower"],
-                pred["upper"] - pred["median"]], fmt="o", color="C3", label="forecast")
+                pred["upper"] - pred["median"]], fmt="o", color="C3", label="forecast",
+                zorder=4)  # above the data (zorder 3): a forecast inside the data shows
 
 
 def plot_average(
@@ -219,8 +220,6 @@ def plot_average(
     one_input = col is not None
     if one_input:
         inp = law.inputs[0]
-    elif new is not None:
-        frame = pd.concat([frame, pd.DataFrame(new)], ignore_index=True)
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
     band = avg.predict(frame, **kw)
@@ -240,9 +239,9 @@ def plot_average(
             ax.scatter(xs, med.to_numpy(), marker="_", s=60, color=f"C{i}", label=lab)
     ax.scatter(scale_of(law, data) if not one_input else data[inp], data["y"], s=10,
                color="k", zorder=3, label="data")
-    if one_input and new is not None:
-        _forecast_points(ax, top._frame(new)[inp],
-                         avg.predict(new, **kw))
+    if new is not None:  # the forecast rows, marked as such (they were grey error bars)
+        x_new = top._frame(new)[inp] if one_input else scale_of(law, top._frame(new))
+        _forecast_points(ax, x_new, avg.predict(new, **kw))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")
     ax.set_xlabel(col if one_input else _scale_label(top))

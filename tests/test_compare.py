@@ -538,3 +538,27 @@ def test_refit_with_another_grouping_takes_its_own_levels_and_priors():
         assert spec.run == kw["run"] and ("sigma_run" in spec.priors) == bool(kw["run"])
     kept = refit_kwargs(pooled, pooled=None)  # the run keeps its declared levels
     assert list(kept["levels"]) == ["model"]
+
+
+def test_plot_of_an_average_of_two_input_laws_marks_its_forecasts():
+    """Laws of N and D: the forecast rows were merged into the grey error bars of the
+    training rows, unmarked; now they are the red forecast points, drawn above the data."""
+    import matplotlib
+    from conftest import simulate_chinchilla
+
+    from bayescale.compare import Averaged
+
+    matplotlib.use("Agg")
+    truth = dict(E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28)
+    df = simulate_chinchilla(n=30, **truth)
+    a = fixed_fit(df, "chinchilla", {**truth, "sigma": 0.01, "nu": 30.0})
+    b = fixed_fit(df, "chinchilla", {**truth, "E": 1.75, "sigma": 0.01, "nu": 30.0})
+    avg = Averaged(fits={"a": a, "b": b}, weights={"a": 0.5, "b": 0.5}, random_seed=0)
+    new = {"N": [7e10, 1e8], "D": [1.4e12, 2e9]}  # one far beyond, one inside the data
+    ax = avg.plot(new=new, extrapolation=False)
+    bars = next(c for c in ax.containers if c.get_label() == "forecast")
+    pred = avg.predict(new, extrapolation=False)
+    np.testing.assert_allclose(np.asarray(bars.lines[0].get_ydata(), dtype=float),
+                               pred["median"].to_numpy(dtype=float), rtol=1e-9)
+    assert bars.lines[0].get_zorder() > 3  # above the data points
+    assert ax.get_xlabel() == "compute 6 N D (FLOPs)"
