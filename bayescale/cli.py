@@ -661,8 +661,8 @@ def _cmd_fit(args, out) -> int:
                 ).reset_index(level="row", drop=True).reset_index()
             if len(fits) == 1:
                 optimal = optimal.drop(columns="law")
-            print(f"\nCompute-optimal allocation (C = 6 N D; {pct}% central interval):",
-                  file=out)
+            print(f"\nCompute-optimal allocation (C = 6 N D; {pct}% central interval; loss: "
+                  "the law's mean curve there, without observation noise):", file=out)
             print(optimal.to_string(index=False), file=out)
     if outdir is not None:
         if avg is None:

@@ -388,7 +388,15 @@ def report(
     if note:
         notes += (note,)
     return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
-                  notes=notes)
+                  notes=notes + (INTERVAL_NOTE,))
+
+
+#: What the report's parameter intervals are, beside ArviZ's summary's (a note of each report).
+INTERVAL_NOTE = (
+    "parameter intervals here are central (equal-tailed) credible intervals; ArviZ's summary "
+    "(fit.summary(), the command line's table and summary.csv) gives highest-density "
+    "intervals (hdi_), which differ where a posterior is skewed"
+)
 
 
 def _calibration_table(cal: Any) -> tuple[pd.DataFrame, list[str]]:
@@ -469,7 +477,8 @@ def _average_report(avg: Any, target: Any, prob: float, title: str | None,
     for n in names:
         part = report(avg.fits[n], prob=prob)
         tables.update({f"{k} ({n})": t for k, t in part.tables.items()})
-        notes += tuple(f"{n}: {note}" for note in part.notes)
+        notes += tuple(f"{n}: {note}" for note in part.notes if note != INTERVAL_NOTE)
+    notes += (INTERVAL_NOTE,)
     return Report(title=title or f"Average of {len(names)} laws ({', '.join(names)})",
                   tables=tables, notes=notes)
 
@@ -490,7 +499,9 @@ def _chain_report(ch: Any, target: Any, prob: float, title: str | None,
     for name, f in stages.items():
         part = report(f, prob=prob)
         tables.update({f"{k} ({name}: {f.law.name})": t for k, t in part.tables.items()})
-        notes += tuple(f"{name}: {note}" for note in part.notes if note not in joint)
+        notes += tuple(f"{name}: {note}" for note in part.notes
+                       if note not in joint and note != INTERVAL_NOTE)
+    notes += (INTERVAL_NOTE,)
     laws = " -> ".join(f.law.name for f in stages.values())
     return Report(title=title or f"Two-stage forecast ({laws})", tables=tables, notes=notes)
 

@@ -111,6 +111,8 @@ def test_report_of_a_fit(bt, tmp_path):
     assert "posterior mean" in [t.get_text() for t in ax.get_legend().get_texts()]
     with pytest.raises(bs.BayescaleError, match="kind must be one of"):
         bs.report(f, target={"C": [1e23]}, kind="means")
+    # the report says its parameter intervals are central, unlike ArviZ's summary's HDI
+    assert any("central (equal-tailed)" in n and "hdi_" in n for n in rep.notes)
     # a 97.5% interval is labelled 97.5, not 98 (nor 99.9% as 100)
     odd = bs.report(f, prob=0.975).tables["parameters"]
     assert {"lower_97.5", "upper_97.5"} <= set(odd.columns)

@@ -240,7 +240,8 @@ def test_fit_end_to_end_on_synthetic(capsys, caplog, tmp_path):
     for f in ("summary.csv", "predictions.csv", "fit.nc", "fit.png", "compute_optimal.csv",
               "report.md"):
         assert (out_dir / f).stat().st_size > 0, f
-    assert "Compute-optimal allocation (C = 6 N D; 90% central interval)" in out
+    assert ("Compute-optimal allocation (C = 6 N D; 90% central interval; loss: the law's "
+            "mean curve there, without observation noise)") in out
     # the paper-ready report: the forecast beyond the data and the drift that widened it
     md = (out_dir / "report.md").read_text()
     for section in ("## Parameters", "## Forecast", "## Calibration", "extrapolation_share"):
