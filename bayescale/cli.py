@@ -279,8 +279,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "every row, e.g. chance=0.25",
     )
     f.add_argument("--predict", help='rows to forecast, e.g. "N=7e10,D=1.4e12;N=4e11,D=8e12"')
-    f.add_argument("--out", help="folder for summary.csv, predictions.csv, fit.nc, fit.png, "
-                   "report.md, report.tex")
+    f.add_argument("--out", help="folder for summary.csv, fit.nc (several laws: fit_<law>.nc "
+                   "and weights.csv), fit.png, report.md, report.tex, and predictions.csv, "
+                   "compute_optimal.csv, group_effects.csv when there are forecasts, budgets, "
+                   "pooled groups")
     f.add_argument("--prob", type=float, default=0.9, help="interval probability (0.9)")
     f.add_argument(
         "--kind",
@@ -288,9 +290,11 @@ def _build_parser() -> argparse.ArgumentParser:
         default="predictive",
         help="forecast with observation noise (predictive) or the mean curve",
     )
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--tune", type=int, default=1000)
-    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--draws", type=int, default=1000,
+                   help="posterior draws per chain (1000); the calibration's inner fits use "
+                   "at most 500")
+    f.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
+    f.add_argument("--chains", type=int, default=4, help="chains (4)")
     f.add_argument("--seed", type=int, default=None,
                    help="random seed (reproducible draws; default: one chosen and printed)")
     f.add_argument(
@@ -595,6 +599,8 @@ def _cmd_fit(args, out) -> int:
             fits = {name: f.calibrate(by=args.drift_by) for name, f in fits.items()}
     pct = percent(args.prob)
     summaries = {name: f.summary(prob=args.prob) for name, f in fits.items()}
+    effects = {name: f.group_effects(prob=args.prob) for name, f in fits.items()
+               if f.spec.pooled}
     avg = None
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for name, result in fits.items():
@@ -606,8 +612,14 @@ def _cmd_fit(args, out) -> int:
             if "likelihood_choice" in result.settings:
                 print(f"likelihood: {result.settings['likelihood_choice']}", file=out)
             title = f" of {name}" if len(fits) > 1 else ""
-            print(f"\nPosterior{title} ({pct}% HDI):", file=out)
+            level = ", population level: each group's in group_effects" if (
+                result.spec.pooled) else ""
+            print(f"\nPosterior{title} ({pct}% HDI{level}):", file=out)
             print(summaries[name].to_string(), file=out)
+            if result.spec.pooled:  # what the forecasts of each group use
+                cols = ["param", "group", "level", "median", "lower", "upper"]
+                print(f"\nPer group{title} (median, {pct}% central interval):", file=out)
+                print(effects[name][cols].to_string(index=False), file=out)
         if len(fits) > 1:
             from .compare import average
 
@@ -665,6 +677,9 @@ def _cmd_fit(args, out) -> int:
                   "the law's mean curve there, without observation noise):", file=out)
             print(optimal.to_string(index=False), file=out)
     if outdir is not None:
+        if effects:  # each group's parameters (the summary holds the population's)
+            table = pd.concat(effects, names=["law", "row"]).reset_index(level="row", drop=True)
+            table.to_csv(outdir / "group_effects.csv")
         if avg is None:
             summaries[law.name].to_csv(outdir / "summary.csv")
             fits[law.name].save(outdir / "fit.nc")
@@ -700,6 +715,7 @@ def _cmd_fit(args, out) -> int:
         written = ["summary.csv", "report.md", "report.tex"]
         written += ["predictions.csv"] if pred is not None else []
         written += ["compute_optimal.csv"] if optimal is not None else []
+        written += ["group_effects.csv"] if effects else []
         print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
     return 0
 

@@ -618,3 +618,10 @@ def test_a_new_family_is_warned_once_as_a_bayescale_line(capsys, tmp_path):
     assert rc == 0, err
     assert err.count("'fam_new' was not among the fitted levels") == 1, err
     assert "PoolingWarning: " not in err  # a raw warning line
+    # the posterior table is the population's; each family's parameters are beside it
+    assert "90% HDI, population level: each group's in group_effects" in out
+    effects = pd.read_csv(tmp_path / "fam" / "group_effects.csv")
+    assert {"fam_a", "fam_b", "fam_c"} <= set(effects["level"])
+    fit = bs.load_fit(tmp_path / "fam" / "fit.nc")
+    mine = fit.group_effects()
+    np.testing.assert_allclose(effects["median"], mine["median"], rtol=1e-6)
