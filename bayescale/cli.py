@@ -829,6 +829,10 @@ def cli_terms(message: str) -> str:
     'pass --run <column>; fix parameters with --fix name=value.'
     >>> cli_terms("or fix the term (priors={'beta': value, 'B': value}).")
     'or fix the term (--fix beta=value,B=value).'
+    >>> cli_terms("draws must be an integer >= 1, got 0 (for example draws=1000, tune=1000).")
+    '--draws must be an integer >= 1, got 0 (for example --draws 1000, --tune 1000).'
+    >>> cli_terms("Known datasets: ['a'] (bayescale.datasets.list() describes them).")
+    "Known datasets: ['a'] (bayescale datasets describes them)."
 
     """
     def as_option(m: re.Match) -> str:
@@ -843,7 +847,9 @@ def cli_terms(message: str) -> str:
     message = re.sub(r"\bpriors=\{([^}]*)\}", as_fix, message)
     message = re.sub(r"\b(run|pooled)=<(\w+)>", r"--\1 <\2>", message)
     message = re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
-    message = re.sub(r"^prob must\b", "--prob must", message)
+    message = re.sub(r"^(prob|draws|tune|chains) must\b", r"--\1 must", message)
+    message = re.sub(r"\b(draws|tune|chains)=(?=\d)", r"--\1 ", message)
+    message = message.replace("bayescale.datasets.list()", "bayescale datasets")
     message = re.sub(r"\bprob=(?=\d)", "--prob ", message)
     return re.sub(r"\b(run|pooled)=(?=[\s).,;]|$)", r"--\1", message)
 
