@@ -64,6 +64,12 @@ FAR_BEYOND = 1e6
 
 
 def _check_prob(prob: float) -> float:
+    if not _data.is_real_number(prob):  # None, "0.9", [0.9]: float() raised a TypeError
+        several = " For several levels call it once per level." if isinstance(
+            prob, (list, tuple, np.ndarray)) else ""
+        raise BayescaleError(
+            f"prob must be one number between 0 and 1 (e.g. 0.9), got {prob!r}.{several}"
+        )
     if not (0.0 < float(prob) < 1.0):
         percent = (f" For a {prob:g}% interval pass prob={float(prob) / 100:g} (a fraction, "
                    "not a percentage)." if 1.0 < float(prob) < 100.0 else "")

@@ -585,6 +585,9 @@ def test_new_rows_that_are_not_a_table_are_named(chin_fit):
     with pytest.raises(bs.BayescaleError, match=r"prob must be between 0 and 1 .*got 90\. "
                                                 r"For a 90% interval pass prob=0\.9"):
         chin_fit.predict({"N": [7e10], "D": [1.4e12]}, prob=90)
+    for bad, hint in ((None, ""), ([0.9], " For several levels"), ("0.9", "")):
+        with pytest.raises(bs.BayescaleError, match=rf"prob must be one number .*{hint}"):
+            chin_fit.predict({"N": [7e10], "D": [1.4e12]}, prob=bad)
     with pytest.raises(bs.BayescaleError, match="got 'off'. False turns the drift off"):
         chin_fit.predict({"N": [7e10], "D": [1.4e12]}, extrapolation="off")
 
