@@ -516,6 +516,13 @@ def validate(
             "merge?), so the values to use are ambiguous. Keep one of each: "
             "df = df.loc[:, ~df.columns.duplicated()]."
         )
+    as_response = [inp for inp, col in cols.items() if isinstance(col, str) and col == response]
+    if as_response:  # a law of its own response: it fits, and explains nothing
+        raise DataError(
+            f"x maps input {as_response[0]!r} of law {law.name!r} to {response!r}, the "
+            f"response column; map it to the column that holds {as_response[0]!r} "
+            f"({CANONICAL.get(as_response[0], 'its values')}), or give y= the response."
+        )
     out = pd.DataFrame(index=df.index)
     for inp, col in cols.items():
         role = f"input {inp!r} of law {law.name!r}"

@@ -589,3 +589,12 @@ def test_a_missing_trials_column_never_suggests_a_size_column(df):
                                         r"Available") as err:
         prepare_spec(df, "chinchilla", y="loss", x=None, priors=None, trials="n")
     assert "'N'" not in str(err.value).split("Available")[0]
+
+
+def test_an_input_mapped_to_the_response_is_refused():
+    """x={"N": "loss"}: the law of loss against itself fitted, with a units warning at most."""
+    x = np.geomspace(1e7, 1e9, 10)
+    df = pd.DataFrame({"N": x, "loss": power_law(x, E=1.7, A=30.0, alpha=0.3)})
+    with pytest.raises(bs.DataError, match=r"maps input 'x' of law 'power_law' to 'loss', the "
+                       "response column"):
+        bs.fit(df, "power_law", x={"x": "loss"})
