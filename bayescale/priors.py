@@ -193,6 +193,12 @@ def check_prior(name: str, prior: Prior) -> None:
     bayescale.errors.LawError: Prior of 'alpha': sigma of HalfNormal must be positive, got 0.
     """
     for k, v in prior.params.items():
+        # one real number per parameter: "1" passed np.asarray(float) and then failed in
+        # PyTensor; [0.1, 0.2] broadcast against the data's rows inside the model
+        if isinstance(v, (str, bytes, bool)) or np.ndim(v) != 0:
+            raise LawError(
+                f"Prior of {name!r}: {k} of {prior.dist} must be one number, got {v!r}."
+            )
         try:
             arr = np.asarray(v, dtype=float)
         except (TypeError, ValueError):

@@ -598,3 +598,12 @@ def test_an_input_mapped_to_the_response_is_refused():
     with pytest.raises(bs.DataError, match=r"maps input 'x' of law 'power_law' to 'loss', the "
                        "response column"):
         bs.fit(df, "power_law", x={"x": "loss"})
+
+
+def test_a_prior_parameter_must_be_one_number():
+    """sigma="1" passed the numeric check and failed inside PyTensor; sigma=[0.1, 0.2]
+    broadcast against the rows and surfaced as "sampling could not start"."""
+    for bad in ("1", [0.1, 0.2], True):
+        with pytest.raises(LawError, match="sigma of Normal must be one number"):
+            bs.fit(pd.DataFrame({"N": [1e7, 1e8, 1e9], "loss": [4.0, 3.0, 2.5]}), "power_law",
+                   x={"x": "N"}, priors={"alpha": bs.Prior("Normal", mu=0.3, sigma=bad)})
