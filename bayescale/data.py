@@ -301,8 +301,8 @@ def is_real_number(v: Any) -> bool:
 
 
 def check_column_arguments(*, y: Any = None, x: Any = None, run: Any = None,
-                           trials: Any = None) -> None:
-    """Check the forms of ``y=``, ``run=``, ``trials=`` (a column name) and ``x=`` (a dict).
+                           trials: Any = None, priors: Any = None) -> None:
+    """Check the forms of ``y=``, ``run=``, ``trials=`` (names), ``x=`` and ``priors=`` (dicts).
 
     Examples
     --------
@@ -319,6 +319,12 @@ def check_column_arguments(*, y: Any = None, x: Any = None, run: Any = None,
                 f"{name}= takes one column name (a string), got {v!r}.{one} It names the "
                 f"column of {what}."
             )
+    if priors is not None and not isinstance(priors, Mapping):
+        raise DataError(
+            "priors= takes a dict from parameter names to a Prior or a number (held fixed), "
+            "e.g. priors={'alpha': bs.Prior('Beta', alpha=3, beta=7), 'E': 0.0}; got "
+            f"{priors!r}."
+        )
     if x is None:
         return
     if not isinstance(x, Mapping):

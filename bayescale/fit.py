@@ -977,7 +977,7 @@ def prepare_spec(
 
     Returns the spec and the validated frame (canonical input names, ``y``, ``n``).
     """
-    _data.check_column_arguments(y=y, x=x, run=run, trials=trials)
+    _data.check_column_arguments(y=y, x=x, run=run, trials=trials, priors=priors)
     law_obj = get_law(law)
     pooled_map = normalise_pooled(pooled, law_obj)
     if isinstance(pooled, (str, list, tuple)):
@@ -1170,7 +1170,7 @@ def fit(
     if random_seed is None:
         random_seed = random_seed_for_run()
     data = _data.as_frame(data)
-    _data.check_column_arguments(y=y, x=x, run=run, trials=trials)
+    _data.check_column_arguments(y=y, x=x, run=run, trials=trials, priors=priors)
     if warn:
         warn_repeated_rows(data, law, y=y, x=x, pooled=pooled, run=run)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,

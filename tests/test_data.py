@@ -607,3 +607,13 @@ def test_a_prior_parameter_must_be_one_number():
         with pytest.raises(LawError, match="sigma of Normal must be one number"):
             bs.fit(pd.DataFrame({"N": [1e7, 1e8, 1e9], "loss": [4.0, 3.0, 2.5]}), "power_law",
                    x={"x": "N"}, priors={"alpha": bs.Prior("Normal", mu=0.3, sigma=bad)})
+
+
+def test_priors_must_be_a_dict():
+    """A Prior, a name or a list raised TypeError/ValueError from deep inside fit, or (a
+    list under likelihood="auto") was taken silently."""
+    df = pd.DataFrame({"N": [1e7, 1e8, 1e9], "loss": [4.0, 3.0, 2.5]})
+    for bad in (bs.Prior("Normal", mu=0.3, sigma=1.0), "alpha", [("alpha", 0.3)]):
+        for lik in ("auto", "studentt"):
+            with pytest.raises(DataError, match="priors= takes a dict from parameter names"):
+                bs.fit(df, "power_law", x={"x": "N"}, priors=bad, likelihood=lik)
