@@ -326,6 +326,13 @@ def make_spec(
     merged.update({k: as_prior(v, k) for k, v in priors.items()})
     for p, prior in merged.items():
         check_prior(p, prior)
+    for p in [*lik.priors, *(["sigma_run"] if run else [])]:  # scales, shapes: positive
+        if merged[p].dist == "Fixed" and not float(merged[p].params["value"]) > 0:
+            raise LawError(
+                f"{p!r} is fixed at {merged[p].params['value']!r}, but it is a scale or shape "
+                f"of the {lik_name!r} likelihood and must be positive (its default prior "
+                f"is {lik.priors.get(p, merged[p]).dist}); fix it at a positive value."
+            )
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")

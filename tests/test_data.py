@@ -617,3 +617,12 @@ def test_priors_must_be_a_dict():
         for lik in ("auto", "studentt"):
             with pytest.raises(DataError, match="priors= takes a dict from parameter names"):
                 bs.fit(df, "power_law", x={"x": "N"}, priors=bad, likelihood=lik)
+
+
+def test_a_noise_scale_fixed_at_zero_or_below_is_named():
+    """priors={"sigma": 0.0} read as 'sampling could not start ... the law gives NaN'."""
+    df = pd.DataFrame({"N": [1e7, 1e8, 1e9], "loss": [4.0, 3.0, 2.5]})
+    for fixed in ({"sigma": 0.0}, {"nu": -3.0}):
+        with pytest.raises(LawError, match=rf"'{next(iter(fixed))}' is fixed at .* must be "
+                           "positive"):
+            bs.fit(df, "power_law", x={"x": "N"}, priors=fixed, likelihood="studentt")
