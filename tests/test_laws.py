@@ -156,6 +156,14 @@ def test_a_users_law_cannot_silently_replace_a_built_in():
         def chinchilla(x, *, E):
             return E + 0 * x
     assert bs.get_law("chinchilla").inputs == ("N", "D")  # still the built-in
+    # nor in another case, nor under a catalogue alias (bs.get_law("Chinchilla") found the
+    # user's law after it, the built-in's did-you-mean before)
+    for name in ("Chinchilla", "SATURATING_POWER_LAW"):
+        with pytest.raises(LawError, match="is the name of a built-in"):
+            bs.law(lambda x, *, E: E + 0 * x, priors={"E": bs.Prior("Normal", mu=0, sigma=1)},
+                   name=name)
+    with pytest.raises(LawError, match="Unknown law 'Chinchilla'. Did you mean 'chinchilla'"):
+        bs.get_law("Chinchilla")
 
     @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
     def chinchilla(x, *, E):  # noqa: F811  (unregistered: allowed, used as an object)
