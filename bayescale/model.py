@@ -363,6 +363,16 @@ def make_spec(
                     "bs.Prior('Normal', mu=..., sigma=...)}."
                 )
             bounds[p] = {"*": edge}
+    if not isinstance(correlated, (bool, np.bool_)):
+        raise LawError(f"correlated= takes True or False, got {correlated!r}.")
+    if correlated and not any(
+            sum(g in cols for cols in pooled.values()) >= 2 for g in columns):
+        raise LawError(
+            "correlated=True correlates the offsets of two or more parameters pooled over one "
+            f"column; pooled is {dict(pooled) or 'empty'}, which has none to correlate. Pool "
+            "more parameters over a column (pooled={'E': 'family', 'A': 'family'}) or drop "
+            "correlated=."
+        )
     return ModelSpec(
         law=law,
         priors=merged,

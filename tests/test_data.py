@@ -626,3 +626,16 @@ def test_a_noise_scale_fixed_at_zero_or_below_is_named():
         with pytest.raises(LawError, match=rf"'{next(iter(fixed))}' is fixed at .* must be "
                            "positive"):
             bs.fit(df, "power_law", x={"x": "N"}, priors=fixed, likelihood="studentt")
+
+
+def test_correlated_needs_two_parameters_pooled_over_one_column():
+    """correlated=True without them modelled no correlation, unsaid (and took the slower
+    uncached path); "yes" was taken as True."""
+    df = pd.DataFrame({"N": np.geomspace(1e7, 1e9, 6), "loss": [4.0, 3.6, 3.2, 3.0, 2.8, 2.6],
+                       "fam": list("aabbcc")})
+    for kw in ({}, {"pooled": {"E": "fam"}}, {"pooled": {"E": "fam", "alpha": "model"}}):
+        with pytest.raises(LawError, match="correlated=True correlates the offsets of two"):
+            bs.fit(df.assign(model=list("xyxyxy")), "power_law", x={"x": "N"},
+                   correlated=True, **kw)
+    with pytest.raises(LawError, match="correlated= takes True or False, got 'yes'"):
+        bs.fit(df, "power_law", x={"x": "N"}, correlated="yes", pooled={"E": "fam"})
