@@ -630,6 +630,9 @@ def compare(
     """
     import arviz as az
 
+    from .parallel import check_executor
+
+    check_executor(executor)  # also without lfo=, where it is not used: a typo is a typo
     fits = named_fits(fits, "compare", at_least=2)
     if method not in LOO_METHODS:
         hint = (" (leave-future-out scores: lfo=dict(quantile=0.8, by='C'))"
@@ -918,6 +921,9 @@ def average(
     >>> avg = bs.average({"chinchilla": f1, "kaplan": f2})  # doctest: +SKIP
     >>> avg.predict({"N": [7e10], "D": [1.4e12]}, prob=0.9)  # doctest: +SKIP
     """
+    from .parallel import check_executor
+
+    check_executor(executor)
     fits = named_fits(fits, "average")
     names = list(fits)
     check_comparable(fits, "averaged")

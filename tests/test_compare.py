@@ -472,6 +472,9 @@ def test_average_refuses_what_it_would_ignore_or_misweigh():
     f = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss")
     with pytest.raises(BayescaleError, match="lfo= sets the split of weights='lfo'"):
         bs.average({"a": f, "b": f}, lfo=dict(quantile=0.5))
+    for call in (bs.average, bs.compare):  # a bad executor, even where it is not used
+        with pytest.raises(BayescaleError, match="executor must be None"):
+            call({"a": f, "b": f}, executor="threads")
     for w in ({"a": 1.0, "b": -0.5}, {"a": np.nan}, {"a": 0.0}):
         with pytest.raises(BayescaleError, match="finite, non-negative and not all zero"):
             bs.average({"a": f, "b": f}, weights=w)
