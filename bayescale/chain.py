@@ -353,6 +353,14 @@ def chain(loss_fit: Fit, accuracy_fit: Fit, *, loss_input: str = "L") -> Chain:
     >>> ch = chain(loss_fit, acc_fit)  # doctest: +SKIP
     >>> ch.predict({"C": [1e22], "chance": [0.25]}, prob=0.9)  # doctest: +SKIP
     """
+    from .law import Law
+
+    for what, f in (("loss_fit", loss_fit), ("accuracy_fit", accuracy_fit)):
+        if not isinstance(getattr(f, "law", None), Law):
+            raise BayescaleError(
+                f"chain takes two fits (results of bs.fit: the loss law's, then the accuracy "
+                f"law's); {what} is a {type(f).__name__}."
+            )
     if loss_input not in accuracy_fit.law.inputs:
         raise BayescaleError(
             f"loss_input {loss_input!r} is not an input of the accuracy law "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -817,6 +818,8 @@ class Fit:
 
     def save(self, path: str | Path) -> Path:
         """Write the fit (InferenceData + spec + data) to one netCDF file."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise BayescaleError(f"save takes a file path, e.g. 'fit.nc'; got {path!r}.")
         path = Path(path)
         if not path.parent.is_dir():
             raise BayescaleError(
@@ -889,6 +892,8 @@ def load_fit(path: str | Path) -> Fit:
 
     import arviz as az
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise BayescaleError(f"load_fit takes a file path, e.g. 'fit.nc'; got {path!r}.")
     path = Path(path)
     if not path.exists():
         raise BayescaleError(f"No saved fit at {str(path)!r}.")

@@ -66,6 +66,11 @@ class Prior:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, dist: str, **params: Any) -> None:
+        if not isinstance(dist, str):  # Prior(None): getattr(pm, None) raised a TypeError
+            raise LawError(
+                f"Prior takes a distribution's name first, e.g. Prior('Normal', mu=0, sigma=1); "
+                f"got {dist!r}."
+            )
         object.__setattr__(self, "dist", dist)
         object.__setattr__(self, "params", dict(params))
         if dist not in _REAL | _POSITIVE | _UNIT | _SPECIAL | {"TruncatedNormal", "Uniform"}:

@@ -639,3 +639,13 @@ def test_correlated_needs_two_parameters_pooled_over_one_column():
                    correlated=True, **kw)
     with pytest.raises(LawError, match="correlated= takes True or False, got 'yes'"):
         bs.fit(df, "power_law", x={"x": "N"}, correlated="yes", pooled={"E": "fam"})
+
+
+def test_misused_objects_are_named():
+    """Prior(None), chain(fit, "x"), load_fit(None): TypeError/AttributeError from inside."""
+    with pytest.raises(LawError, match="Prior takes a distribution's name first"):
+        bs.Prior(None)
+    with pytest.raises(BayescaleError, match="load_fit takes a file path"):
+        bs.load_fit(None)
+    with pytest.raises(BayescaleError, match="chain takes two fits .* loss_fit is a str"):
+        bs.chain("loss", "accuracy")
