@@ -642,6 +642,10 @@ def _cmd_fit(args, out) -> int:
                 # computed once: kept on the fit (an average's member too) and in fit.nc
                 fits = {n: f.with_calibration(f.calibration) if n in need else f
                         for n, f in fits.items()}
+            for n in need:  # the inner fits' sampling problems, as the fits' own are said
+                for problem in fits[n].calibration.problems:
+                    print(f"{PROG}: warning: extrapolation calibration of {n}: {problem}",
+                          file=sys.stderr)
         pred = None
         if new is not None:
             source = avg if avg is not None else fits[law.name]

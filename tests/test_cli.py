@@ -625,3 +625,24 @@ def test_a_new_family_is_warned_once_as_a_bayescale_line(capsys, tmp_path):
     fit = bs.load_fit(tmp_path / "fam" / "fit.nc")
     mine = fit.group_effects()
     np.testing.assert_allclose(effects["median"], mine["median"], rtol=1e-6)
+
+
+def test_the_calibrations_inner_fit_problems_are_said_on_stderr(capsys, monkeypatch):
+    """They reached the report's notes only; the fits' own problems are said on stderr."""
+    import bayescale.calibration as calmod
+
+    def calibrated(fit, **kwargs):  # a calibration whose inner fits had a problem
+        return calmod.Calibration(tau=calmod.TAU_GRID, weights=calmod.posterior_tau([]),
+                                  prior_scale=0.005,
+                                  problems=("inner fit at cutoff q=0.5: low effective sample "
+                                            "size",))
+
+    monkeypatch.setattr(calmod, "calibrate", calibrated)
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+        "--predict", "N=7e10,D=1.4e12", "--draws", "100", "--tune", "150", "--chains", "2",
+        "--seed", "3",
+    )
+    assert rc == 0, err
+    assert ("bayescale: warning: extrapolation calibration of chinchilla: inner fit at cutoff "
+            "q=0.5: low effective sample size") in err, err
