@@ -514,7 +514,7 @@ def _sampling_warnings_to_stderr():
     for w in caught:
         if issubclass(w.category, own):
             if str(w.message) not in _SAID:  # once per command (predict, report, plot...)
-                print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+                print(f"{PROG}: warning: {cli_terms(str(w.message))}", file=sys.stderr)
                 _SAID.add(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
