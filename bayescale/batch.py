@@ -132,6 +132,11 @@ def fit_batch(
     ...                     random_seed=0)  # doctest: +SKIP
     >>> [f.summary().loc["alpha", "mean"] for f in fits]  # doctest: +SKIP
     """
+    if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, (int, np.integer)) \
+            or max_tree_depth < 1:  # 0: an IndexError inside JAX; 1.5 ran, r_hat 2.1
+        raise BayescaleError(
+            f"max_tree_depth must be an integer >= 1 (10 by default), got {max_tree_depth!r}."
+        )
     one_seed = random_seed is None or np.ndim(random_seed) == 0
     for s in [random_seed] if one_seed else random_seed:
         check_settings(draws, tune, chains, target_accept, s, auto_ok=True)

@@ -307,6 +307,8 @@ def fit_many(
     >>> fits = bs.fit_many(curves, "power_law", by="curve")  # doctest: +SKIP
     """
     keys, items = series_frames(frames, "fit_many", by)
+    if not items:  # as fit_batch: an empty result would hide a selection that kept nothing
+        raise BayescaleError("fit_many needs at least one data frame, got none.")
     labels = [f"series {k!r}" for k in (keys if keys is not None else range(len(items)))]
     from .fit import check_series
 

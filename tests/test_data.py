@@ -649,3 +649,15 @@ def test_misused_objects_are_named():
         bs.load_fit(None)
     with pytest.raises(BayescaleError, match="chain takes two fits .* loss_fit is a str"):
         bs.chain("loss", "accuracy")
+
+
+def test_batch_settings_and_empty_series_are_named():
+    """fit_batch(max_tree_depth=0) raised an IndexError inside JAX, 1.5 ran (r_hat 2.1);
+    fit_many([]) returned [] (fit_batch([]) already refused)."""
+    df = pd.DataFrame({"N": [1e7, 1e8, 1e9], "loss": [4.0, 3.0, 2.5]})
+    for depth in (0, 1.5, True):
+        with pytest.raises(BayescaleError, match="max_tree_depth must be an integer >= 1"):
+            bs.fit_batch([df], "power_law", x={"x": "N"}, max_tree_depth=depth)
+    for empty in ([], {}):
+        with pytest.raises(BayescaleError, match="fit_many needs at least one data frame"):
+            bs.fit_many(empty, "power_law")
