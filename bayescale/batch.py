@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
-from .data import series_frames
+from .data import is_count, series_frames
 from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
@@ -132,8 +132,7 @@ def fit_batch(
     ...                     random_seed=0)  # doctest: +SKIP
     >>> [f.summary().loc["alpha", "mean"] for f in fits]  # doctest: +SKIP
     """
-    if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, (int, np.integer)) \
-            or max_tree_depth < 1:  # 0: an IndexError inside JAX; 1.5 ran, r_hat 2.1
+    if not is_count(max_tree_depth, 1):  # 0: an IndexError inside JAX; 1.5 ran, r_hat 2.1
         raise BayescaleError(
             f"max_tree_depth must be an integer >= 1 (10 by default), got {max_tree_depth!r}."
         )

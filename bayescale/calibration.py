@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .data import is_real_number
+from .data import is_count, is_real_number
 from .errors import BayescaleError, DataError
 from .sampling import SEED_LIMIT, check_seed
 
@@ -784,8 +784,7 @@ def calibrate(
             f"positive numbers such as {tuple(H_GRID)} or (1.0,), got {h_grid!r}."
         )
     for name, value in (("min_rows", min_rows), ("draws", draws)):
-        if value is not None and (isinstance(value, bool) or not isinstance(
-                value, (int, np.integer)) or value < 1):
+        if value is not None and not is_count(value, 1):
             raise BayescaleError(
                 f"{name} must be a positive integer or None (the default), got {value!r}."
             )

@@ -300,6 +300,17 @@ def is_real_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+def is_count(v: Any, low: int = 0) -> bool:
+    """Whether ``v`` is one integer (Python or numpy, not a bool) of at least ``low``.
+
+    Examples
+    --------
+    >>> [is_count(v, 1) for v in (3, np.int64(1), 0, 1.5, True, "2")]
+    [True, True, False, False, False, False]
+    """
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and bool(v >= low)
+
+
 def check_column_arguments(*, y: Any = None, x: Any = None, run: Any = None,
                            trials: Any = None, priors: Any = None) -> None:
     """Check the forms of ``y=``, ``run=``, ``trials=`` (names), ``x=`` and ``priors=`` (dicts).

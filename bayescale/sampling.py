@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import iqr
 
+from .data import is_count
 from .errors import BayescaleError, SamplingWarning, warn
 
 SAMPLERS = ("numpyro", "nutpie", "pymc", "blackjax")
@@ -93,7 +94,7 @@ def check_settings(
     bayescale.errors.BayescaleError: draws must be an integer >= 1, got 0 ...
     """
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_count(value, low):
             raise BayescaleError(
                 f"{name} must be an integer >= {low}, got {value!r} (for example draws=1000, "
                 "tune=1000, chains=4)."
