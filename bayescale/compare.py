@@ -158,13 +158,10 @@ def pointwise_log_density(fit, data: pd.DataFrame, *, random_seed: int | None = 
     mu = np.asarray(fit.law(*args, **params), dtype=float)
     s = max(p.shape[0] for p in params.values())
     mu = np.broadcast_to(mu, (s, len(frame)))
-    if fit._use_extrapolation(extrapolation):
-        from .calibration import apply_drift, drift_draws, drift_parts, scale_decades
+    if fit._use_extrapolation(extrapolation):  # the law moved as Fit.draws moves a draw
+        from .calibration import add_drift
 
-        if (scale_decades(fit, frame) > 0).any():
-            parts = drift_parts(fit, frame)
-            drift = sum(drift_draws(c, frame, d, s, rng) for c, d in parts)
-            mu = apply_drift(mu, drift, parts[0][0].scale)
+        mu = add_drift(fit, frame, mu, rng)
     y = frame["y"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         if fit.law.link == "log":
