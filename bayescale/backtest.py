@@ -30,6 +30,7 @@ from .compare import (
 from .data import as_frame
 from .errors import BayescaleError, DataError
 from .law import Law, get_law
+from .report import percent
 
 #: Central interval probabilities scored by default.
 PROBS = (0.5, 0.8, 0.9, 0.95)
@@ -89,7 +90,7 @@ class Backtest:
         rows = []
         for law_name, sub in self.points.groupby("law", sort=False):
             for p in self.probs:
-                t = _tag(p)
+                t = percent(p)
                 inside = (sub["y"] >= sub[f"lower_{t}"]) & (sub["y"] <= sub[f"upper_{t}"])
                 rows.append({"law": law_name, "nominal": p, "observed": float(inside.mean()),
                              "n": len(sub)})
@@ -100,12 +101,6 @@ class Backtest:
         from .plots import plot_calibration
 
         return plot_calibration(self, ax=ax)
-
-
-def _tag(p: float) -> str:
-    from .report import percent
-
-    return percent(p)
 
 
 def _normalise_laws(
@@ -225,8 +220,8 @@ def score_draws(
     }
     for p in probs:
         lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        out[f"lower_{_tag(p)}"] = lo
-        out[f"upper_{_tag(p)}"] = hi
+        out[f"lower_{percent(p)}"] = lo
+        out[f"upper_{percent(p)}"] = hi
     if link == "log":
         # draws that under/overflowed exp on the way out stay finite on the log scale
         tiny = np.finfo(float).tiny
@@ -248,11 +243,11 @@ def summarise_points(points: pd.DataFrame, probs: Sequence[float] = PROBS) -> pd
         with np.errstate(divide="ignore", invalid="ignore"):
             row["rmse_log"] = float(np.sqrt(np.mean((np.log(med) - np.log(y)) ** 2)))
         for p in probs:
-            t = _tag(p)
+            t = percent(p)
             row[f"cov_{t}"] = float(
                 np.mean((y >= sub[f"lower_{t}"].to_numpy()) & (y <= sub[f"upper_{t}"].to_numpy()))
             )
-        t = _tag(wp)
+        t = percent(wp)
         row[f"width_{t}"] = float(
             np.mean((sub[f"upper_{t}"].to_numpy() - sub[f"lower_{t}"].to_numpy()) / np.abs(med))
         )

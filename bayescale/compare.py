@@ -314,7 +314,7 @@ def split_future(
 def _scale_column(fit: Any) -> str:
     """User column that measures scale for leave-future-out splits of ``fit``'s data."""
     inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)]
-    if "C" in fit.law.inputs or {"N", "D"} <= set(fit.law.inputs):
+    if _has_compute(fit.law):
         return fit.spec.x.get("C", "C")
     return fit.spec.x.get(inputs[0], inputs[0])
 

@@ -266,11 +266,9 @@ def law(
         if register:
             # a built-in's name or catalogue alias in any case ("Chinchilla" looked up the
             # built-in before and the user's law after, with no word)
-            key = obj.name.lower()
-            old = next((law for n, law in _REGISTRY.items()
-                        if n.lower() == key and _builtin(law)), None)
-            if old is None and key in {a.lower() for a in ALIASES}:
-                old = _REGISTRY.get(ALIASES[next(a for a in ALIASES if a.lower() == key)])
+            taken = {n.lower(): law for n, law in _REGISTRY.items() if _builtin(law)}
+            taken.update({a.lower(): _REGISTRY.get(t) for a, t in ALIASES.items()})
+            old = taken.get(obj.name.lower())
             if old is not None and _builtin(old) and not _builtin(obj):
                 raise LawError(
                     f"{obj.name!r} is the name of a built-in law; registering yours under it "
