@@ -178,7 +178,7 @@ def fit_batch(
         return [
             fit(df, law, **model_kw, sampler="nutpie", draws=draws, tune=tune, chains=chains,
                 random_seed=seed, target_accept=target_accept, warn=warn,
-                maxdepth=max_tree_depth)
+                max_tree_depth=max_tree_depth)
             for df, seed in zip(frames, seeds)
         ]
     prepared = []
@@ -203,6 +203,7 @@ def fit_batch(
             "chains": chains,
             "random_seed": seeds[k],
             "target_accept": target_accept,
+            "sampler_kwargs": {"max_tree_depth": max_tree_depth},  # refits repeat it
             **records[k],
             "batch_size": len(frames),
             "timing": timing,

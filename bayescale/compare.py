@@ -263,6 +263,7 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
             kw[k] = fit.settings[k]
     if kw.get("sampler") == "jax-batch":  # a fit of bs.fit_batch: refitted alone, same path
         kw["sampler"] = "jax"
+    kw.update(fit.settings.get("sampler_kwargs", {}))  # max_tree_depth, nutpie's options
     kw.update(overrides)
     # another grouping: the fit's levels, group scales and run prior are of its own grouping
     if "pooled" in overrides and "levels" not in overrides and kw["levels"]:

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import is_count
 from .errors import BayescaleError
 
 #: Number of expensive compilations per kind since import (or :func:`clear_cache`).
@@ -830,6 +831,8 @@ def sample_compiled(
     """Sample ``model`` (built by ``build_model(spec, frame)``) with a cached compiled sampler.
 
     ``frame`` (the validated data) lets the log-likelihood be computed in numpy.
+    ``max_tree_depth`` and ``chain_method`` are the JAX path's; nutpie's tree depth is
+    its own ``maxdepth`` (:func:`bayescale.sampling.tree_depth_option` renames it).
 
     Returns InferenceData with ``posterior``, ``sample_stats`` (with ``diverging``),
     ``log_likelihood`` (``y_obs``) and ``observed_data``, and a dict of timings.
@@ -846,6 +849,12 @@ def sample_compiled(
     arrays = model_arrays(model)
     n = len(arrays["y"])
     if sampler == "nutpie":
+        if chain_method is not None or max_tree_depth != 10:
+            raise BayescaleError(
+                "sampler='nutpie' runs its chains in threads and calls its tree depth "
+                "maxdepth: chain_method= and max_tree_depth= are options of sampler='jax' "
+                "(bayescale.fit renames max_tree_depth for nutpie)."
+            )
         before = COMPILE_COUNTS["nutpie"]
         raw = entry.sample_nutpie(
             arrays,
@@ -868,6 +877,15 @@ def sample_compiled(
 
         if chain_method is None:
             chain_method = "parallel" if jax_platform() == "cpu" else "vectorized"
+        if chain_method not in ("parallel", "vectorized"):
+            raise BayescaleError(
+                "sampler='jax' runs its chains with chain_method='parallel' (one CPU device "
+                f"each, the default on CPU) or 'vectorized' (vmap); got {chain_method!r}."
+            )
+        if not is_count(max_tree_depth, 1):
+            raise BayescaleError(
+                f"max_tree_depth must be an integer >= 1 (10 by default), got {max_tree_depth!r}."
+            )
         before = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"]
         loads = COMPILE_COUNTS["jax_load"]
         n_pad = bucket(n)

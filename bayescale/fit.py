@@ -51,6 +51,7 @@ from .sampling import (
     random_seed_for_run,
     sample,
     sample_stepping_down,
+    tree_depth_option,
     warn_problems,
 )
 
@@ -1213,6 +1214,10 @@ def fit(
         # arrays inside the numba RNG); sample them uncached through pm.sample
         sampler = "nutpie" if sampler == "nutpie" else "numpyro"
         settings["sampler"] = sampler
+    if sampler_kwargs:
+        # refits (Fit.refit, calibration, leave-future-out) repeat them
+        settings["sampler_kwargs"] = dict(sampler_kwargs)
+    sampler_kwargs = tree_depth_option(sampler, sampler_kwargs)
     names = [p for p in law_obj.params if spec.priors[p].dist != "Fixed"]
     names += [p for p in spec.noise_params if spec.priors[p].dist != "Fixed"]
 

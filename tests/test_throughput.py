@@ -154,7 +154,13 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
                               likelihood=fresh.spec.likelihood,
                               random_seed=1, draws=50, tune=50, chains=1, warn=False)
     assert int(shallow.idata.sample_stats["depth"].max()) <= 2
+    # bs.fit names it max_tree_depth on every sampler (nutpie's own maxdepth: it was dropped
+    # without a word), and refits (calibration, leave-future-out) keep it
+    assert int(shallow.refit(random_seed=2, warn=False).idata.sample_stats["depth"].max()) <= 2
     assert C.COMPILE_COUNTS["nutpie"] == 1
+    with pytest.raises(BayescaleError, match="chain_method= and max_tree_depth= are options"):
+        bs.fit(a, "power_law", sampler="nutpie", chain_method="vectorized",
+               likelihood=fresh.spec.likelihood, **SETTINGS)
 
 
 def test_refits_that_drop_a_run_or_rename_trials_keep_the_compiled_structure(monkeypatch):
@@ -264,6 +270,18 @@ def test_jax_refit_reuses_program_matches_fresh_fit_and_batch_matches_separate(m
     # the data, leave-future-out): its recorded sampler "jax-batch" used to be refused
     inner = fits[0].refit(fits[0].data.index[:12], random_seed=1, warn=False)
     assert inner.settings["sampler"] == "jax" and len(inner.data) == 12
+
+    # max_tree_depth is checked here (0 failed deep inside JAX) and refits keep it (they
+    # dropped every sampler option but six)
+    with pytest.raises(BayescaleError, match="max_tree_depth must be an integer >= 1"):
+        bs.fit(b, "power_law", sampler="jax", max_tree_depth=0, **SETTINGS)
+    with pytest.raises(BayescaleError, match="chain_method='parallel'"):
+        bs.fit(b, "power_law", sampler="jax", chain_method="sequential", **SETTINGS)
+    short = dict(SETTINGS, draws=50, tune=50)
+    shallow = bs.fit(b, "power_law", sampler="jax", random_seed=3, max_tree_depth=2, **short)
+    assert int(shallow.idata.sample_stats["n_steps"].max()) <= 3  # 2**2 - 1 leapfrog steps
+    again = shallow.refit(random_seed=4, warn=False)
+    assert int(again.idata.sample_stats["n_steps"].max()) <= 3
 
 
 def test_batch_samples_again_only_the_divergent_series_with_their_seeds(monkeypatch):
