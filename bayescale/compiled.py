@@ -454,7 +454,11 @@ def get_structure(spec, model, frame=None) -> CompiledStructure:
 
 
 def _enable_x64() -> None:
+    # PyMC's JAX module asks XLA for 100 host devices, read when JAX starts: imported
+    # first, the chains of sampler="jax" run on devices (pmap) whichever JAX call of
+    # bayescale comes first (a batch once started JAX with one device: vmap, other draws)
     import jax
+    import pymc.sampling.jax  # noqa: F401
 
     jax.config.update("jax_enable_x64", True)
     enable_compilation_cache()
@@ -624,15 +628,26 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
         stats = {k: v[tune:] for k, v in stats.items()}
         return zs, stats
 
-    chains = int(static["chains"])
     if kind == "fit":
-        if static.get("chain_method") == "parallel" and jax.local_device_count() >= chains:
+        if _chains_on_devices(static):
             return jax.pmap(one_chain, in_axes=(0, 0, None))
         return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
     if kind == "batch":
         per_series = jax.vmap(one_chain, in_axes=(0, 0, None))
         return jax.jit(jax.vmap(per_series, in_axes=(0, 0, 0)))
     raise BayescaleError(f"unknown program kind {kind!r}")
+
+
+def _chains_on_devices(static: Mapping[str, Any]) -> bool:
+    """Whether a fit's chains run one per device (pmap) rather than vectorised (vmap).
+
+    The two give other draws for one seed (other floating-point rounding), so a fit
+    records which it ran (``Fit.settings["timing"]["chain_method"]``).
+    """
+    import jax
+
+    return (static.get("chain_method") == "parallel"
+            and jax.local_device_count() >= int(static["chains"]))
 
 
 def _dense(z0: Mapping[str, np.ndarray]) -> bool:
@@ -921,6 +936,7 @@ def sample_compiled(
     if sampler == "jax":
         # programs read from disk (bayescale.programs): a first fit that compiled nothing
         timing["loaded"] = bool(loaded)
+        timing["chain_method"] = "parallel" if _chains_on_devices(static) else "vectorized"
     return idata, timing
 
 
@@ -945,6 +961,7 @@ def sample_batch(
     list of InferenceData (one per series) and a dict of timings.
     """
     t0 = time.perf_counter()
+    _enable_x64()
     keys0 = {structure_key(s) for s in specs}
     if len(keys0) != 1:
         raise BayescaleError(

@@ -37,7 +37,8 @@ _SCRIPT = textwrap.dedent(
         h.update(np.ascontiguousarray(f.posterior[v].values).tobytes())
     h.update(np.ascontiguousarray(f.idata.log_likelihood["y_obs"].values).tobytes())
     print(json.dumps({"counts": dict(C.COMPILE_COUNTS), "draws": h.hexdigest(),
-                      "timing": {k: f.settings["timing"][k] for k in ("compiled", "loaded")},
+                      "timing": {k: f.settings["timing"][k]
+                                 for k in ("compiled", "loaded", "chain_method")},
                       "alpha": float(f.posterior["alpha"].mean())}))
     """
 )
@@ -62,14 +63,44 @@ def test_a_new_process_loads_the_stored_programs_and_draws_the_same(tmp_path):
     second = _run(tmp_path, folder)
     # no PyTensor translation, no tracing: the three programs come from disk
     assert second["counts"] == {"jax_load": 3}, second["counts"]
-    assert first["timing"] == {"compiled": True, "loaded": False}
-    assert second["timing"] == {"compiled": False, "loaded": True}
+    # on CPU the chains run one per host device, which PyMC's JAX module asks XLA for
+    assert first["timing"] == {"compiled": True, "loaded": False, "chain_method": "parallel"}
+    assert second["timing"] == {"compiled": False, "loaded": True, "chain_method": "parallel"}
     assert second["draws"] == first["draws"]
     # without the disk cache the same jitted programs run: the same draws again
     off = _run(tmp_path, "0")
     assert off["counts"].get("jax_trace") == 1 and not off["counts"].get("jax_load")
     assert off["draws"] == first["draws"]
     assert abs(first["alpha"] - 0.3) < 0.05
+
+
+def test_a_batch_first_starts_jax_with_the_host_devices_of_a_fit():
+    """The JAX path's first call asks XLA for PyMC's host devices before JAX starts, whichever
+    entry point comes first: ``fit_batch`` started JAX with one device, so a later
+    ``fit(sampler="jax")`` in that process ran its chains vectorised, and one seed gave other
+    draws than in a process whose first JAX call was a fit."""
+    script = textwrap.dedent(
+        """
+        import numpy as np, pandas as pd
+        import bayescale as bs
+        from bayescale import compiled as C
+        from bayescale.model import make_spec
+        df = pd.DataFrame({"y": np.linspace(2.0, 3.0, 6), "x": np.geomspace(1e3, 1e6, 6)})
+        specs = [make_spec(df, bs.get_law("power_law"), priors=p, pooled={}, likelihood=None,
+                           x={}, y="loss") for p in (None, {"alpha": 0.3})]
+        try:  # two structures: refused before sampling
+            C.sample_batch(specs, [None, None], [None, None], draws=10, tune=10, chains=4,
+                           random_seeds=[0, 1])
+        except bs.BayescaleError:
+            pass
+        import jax
+        print(jax.local_device_count())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout.split()[-1]) >= 4
 
 
 def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
