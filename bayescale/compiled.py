@@ -107,7 +107,10 @@ def _law_key(law) -> tuple:
     """The law as :func:`structure_key` sees it: what shapes its graph, not its priors."""
     code = _code_id(law.func)
     if code is None:
-        return (law.name, id(law))  # the cache entry holds the law, so its id stays unique
+        # no readable source (a REPL, exec) or a value of unknown kind: the law's identity
+        # (the cache entry holds the law, so its id stays unique) and what it reads that
+        # can be pinned down, so that a changed global number, array or dict builds anew
+        return (law.name, id(law), _captured_ids(law.func, 0, strict=False))
     return (law.name, code, _freeze({
         "inputs": law.inputs, "params": law.params, "terms": law.terms,
         "locations": law.locations, "log10_positions": law.log10_positions,
@@ -141,24 +144,36 @@ def _code_id(func: Any, depth: int = 0) -> Any:
         src = inspect.getsource(func)
     except (OSError, TypeError):
         return None
-    parts: list = [module, name, hashlib.sha256(src.encode()).hexdigest()]
+    captured = _captured_ids(func, depth)
+    if captured is None:
+        return None
+    return (module, name, hashlib.sha256(src.encode()).hexdigest(), *captured)
+
+
+def _captured_ids(func: Any, depth: int, strict: bool = True) -> tuple | None:
+    """The values ``func`` captured in its closure and the module globals it names.
+
+    ``strict``: None when one of them cannot be pinned down, else that one counts by its
+    identity.
+    """
     code = getattr(func, "__code__", None)
     if code is None:
-        return None
+        return None if strict else ()
     cells = [c.cell_contents for c in (func.__closure__ or ())]
     names = [n for n in code.co_names if n in getattr(func, "__globals__", {})]
     values = cells + [func.__globals__[n] for n in names]
+    parts: list = []
     for v in values:
         vid = _value_id(v, depth)
-        if vid is None:
-            return None
-        if vid[0] == "module" and vid[1].split(".")[0] not in _LIBRARIES:
+        if vid is not None and vid[0] == "module" and vid[1].split(".")[0] not in _LIBRARIES:
             # a user's module: the values the function may read from it (cfg.SCALE)
             attrs = [_value_id(getattr(v, a), depth) if hasattr(v, a) else "-"
                      for a in code.co_names]
-            if any(a is None for a in attrs):
+            vid = None if any(a is None for a in attrs) else (*vid, tuple(attrs))
+        if vid is None:
+            if strict:
                 return None
-            vid = (*vid, tuple(attrs))
+            vid = ("object", id(v))
         parts.append(vid)
     return tuple(parts)
 
@@ -167,11 +182,14 @@ def _value_id(v: Any, depth: int) -> Any:
     import hashlib
     import types
 
-    if v is None or isinstance(v, (bool, int, float, complex, str, bytes)):
+    if v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.generic)):
         return repr(v)
     if isinstance(v, (tuple, list)):
         ids = [_value_id(x, depth) for x in v]
         return None if any(i is None for i in ids) else tuple(ids)
+    if isinstance(v, dict):  # a configuration read by the law (CFG["p"])
+        ids = [(repr(k), _value_id(x, depth)) for k, x in v.items()]
+        return None if any(i is None for _, i in ids) else ("dict", tuple(sorted(ids)))
     if isinstance(v, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
         return (str(v.dtype), v.shape, digest)

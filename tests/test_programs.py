@@ -222,6 +222,35 @@ def test_stable_key_follows_what_a_user_law_computes_with():
 
     assert key(g) is None
 
+    # a dict or a numpy scalar it reads is pinned down too (a changed dict entry once
+    # reused the compiled model of the old value)
+    cfg = {"p": 1.0}
+
+    def h(x, *, E, A, alpha):
+        return E + cfg["p"] * A * x ** (-alpha)
+
+    def i(x, *, E, A, alpha):
+        return E + np.float32(2) * A * x ** (-alpha)
+
+    before = key(h)
+    cfg["p"] = 0.9
+    assert before is not None and key(h) != before and key(i) is not None
+
+
+def test_structure_key_of_a_law_without_source_follows_its_globals():
+    """A law made with exec (no source to read) is keyed in memory by its identity and by
+    the values it reads: changing a global it reads must not reuse the old compiled model."""
+    df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
+    ns: dict = {"CFG": {"p": 1.0}}
+    exec("def anon(x, *, E, A, alpha):\n    return E + CFG['p'] * A * x ** (-alpha)\n", ns)
+    anon = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                  register=False)(ns["anon"])
+    before = C.structure_key(make_spec(df, anon, **kw))
+    assert C.structure_key(make_spec(df, anon, **kw)) == before
+    ns["CFG"]["p"] = 0.9
+    assert C.structure_key(make_spec(df, anon, **kw)) != before
+
 
 def test_keys_follow_a_constant_read_from_a_users_module(tmp_path, monkeypatch):
     """``cfg.SCALE`` in a law: the module's value is part of the key (a stored program
