@@ -953,8 +953,9 @@ def check_series(frames: Sequence[pd.DataFrame], law: str | Law, labels: Sequenc
     import warnings
 
     model_kw = {k: fit_kwargs[k] for k in MODEL_ARGS if k in fit_kwargs}
-    if model_kw.get("likelihood") == "auto":  # the fit decides; check the law's own
+    if model_kw.get("likelihood", "auto") == "auto":  # the fit decides; check the law's own
         model_kw["likelihood"] = None
+        model_kw["priors"] = auto_priors(law, model_kw.get("priors"))[0]
     for label, df in zip(labels, frames):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -1275,17 +1276,30 @@ def warn_repeated_rows(data: pd.DataFrame, law: str | Law, *, y: str | None,
     )
 
 
+def auto_priors(law: str | Law, priors: Mapping[str, Any] | None
+                ) -> tuple[dict[str, Any] | None, list[str]]:
+    """``likelihood="auto"``'s priors for the law's own likelihood, and those left for later.
+
+    Priors of ar1's own noise parameters (``corr_length``) wait for the ``"ar1"`` refit.
+
+    Examples
+    --------
+    >>> auto_priors("power_law", {"alpha": 0.3, "corr_length": 0.5})
+    ({'alpha': 0.3}, ['corr_length'])
+    """
+    law_obj = get_law(law)
+    own = set(get_likelihood(law_obj.likelihood).priors) | set(law_obj.params)
+    given = dict(priors or {})
+    later = sorted(k for k in given if k in set(get_likelihood("ar1").priors) - own)
+    return {k: v for k, v in given.items() if k not in later} or None, later
+
+
 def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: bool) -> Fit:
     """``fit(..., likelihood="auto")``: the law's i.i.d. fit, refitted with ``"ar1"`` if due."""
     from .autocorr import auto_choice
 
-    # priors of ar1's own noise parameters (corr_length) wait for the ar1 refit
-    law_obj = get_law(law)
-    own = set(get_likelihood(law_obj.likelihood).priors) | set(law_obj.params)
-    priors = dict(kwargs.get("priors") or {})
-    later = sorted(k for k in priors if k in set(get_likelihood("ar1").priors) - own)
-    first_kw = dict(kwargs, priors={k: v for k, v in priors.items() if k not in later} or None)
-    first = fit(data, law, likelihood=None, warn=False, **first_kw)
+    first_priors, later = auto_priors(law, kwargs.get("priors"))
+    first = fit(data, law, likelihood=None, warn=False, **dict(kwargs, priors=first_priors))
     chosen, why = auto_choice(first)
     result = first
     if chosen != first.spec.likelihood:

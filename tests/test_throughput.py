@@ -379,3 +379,39 @@ def test_numba_cache_is_off_for_nutpie_unless_asked(monkeypatch):
     with C.numba_compile_context():
         assert pytensor.config.numba__cache == before
     assert pytensor.config.numba__cache == before
+
+
+def test_auto_likelihood_of_many_series_keeps_a_corr_length_prior_for_the_ar1_refits(
+        monkeypatch):
+    """``likelihood="auto"`` with a prior on ar1's ``corr_length``: bs.fit applies it to the
+    ar1 refit only; fit_many and fit_batch (both paths) refused it as an unknown prior of
+    the law's own likelihood."""
+    from types import SimpleNamespace
+
+    import bayescale.autocorr as autocorr
+    import bayescale.batch as batch
+    from bayescale.fit import check_series
+
+    wide = {"alpha": 0.3, "corr_length": bs.Prior("LogNormal", mu=-2.3, sigma=1.5)}
+    frames = [SERIES[0][0], SERIES[1][0]]
+    check_series(frames, "power_law", ["a", "b"], priors=wide)  # fit_many's check
+    check_series(frames, "power_law", ["a", "b"], priors=wide, likelihood="auto")
+    with pytest.raises(bs.LawError, match="corr_length"):  # a likelihood without it
+        check_series(frames, "power_law", ["a", "b"], priors=wide, likelihood="studentt")
+    calls: list = []
+    made: list = []
+
+    def fake_batch(frames, law, *, likelihood, random_seed, priors, **kw):
+        calls.append((likelihood, dict(priors)))
+        made.append([SimpleNamespace(spec=SimpleNamespace(likelihood=likelihood or "studentt"),
+                                     settings={}) for _ in frames])
+        return made[-1]
+
+    monkeypatch.setattr(batch, "fit_batch", fake_batch)
+    monkeypatch.setattr(autocorr, "auto_choice", lambda f: (
+        ("ar1", "lag-1 r 0.9") if f is made[0][0] else ("studentt", "lag-1 r 0.1")))
+    fits = batch._batch_auto(frames, "power_law", [1, 2], dict(priors=wide, sampler="jax"))
+    assert calls[0] == (None, {"alpha": 0.3})  # the law's own likelihood: no corr_length
+    assert calls[1] == ("ar1", wide)  # the refit of series 0
+    assert fits[0].spec.likelihood == "ar1"
+    assert "unused" in fits[1].settings["likelihood_choice"]
