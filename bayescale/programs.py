@@ -188,14 +188,14 @@ def cached_program(
             except Exception:  # e.g. a host callback, which jax.export cannot store
                 memory[key] = fn
                 return fn
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             try:
                 blob = exported.serialize()
                 folder.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
                 tmp.write_bytes(blob)
                 os.replace(tmp, path)
             except (OSError, ImportError):  # a read-only or full disk, or no flatbuffers:
-                pass  # run from memory only
+                _unlink(tmp)  # run from memory only, leaving no part of the file
         fn = _caller(exported)
         memory[key] = fn
         return fn
@@ -218,7 +218,15 @@ def clear_disk() -> int:
     if folder is None or not folder.is_dir():
         return 0
     removed = 0
-    for path in folder.glob("*.jaxexport"):
-        path.unlink(missing_ok=True)
-        removed += 1
+    for pattern in ("*.jaxexport", "*.tmp"):  # .tmp: a write cut short (a killed process)
+        for path in folder.glob(pattern):
+            _unlink(path)
+            removed += 1
     return removed
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only folder
+        pass

@@ -149,6 +149,21 @@ def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
     P.cached_program(mem, "mem", {}, args, build, counts, stable_key=None)
     assert not list(tmp_path.glob("mem-*"))
     assert P.clear_disk() == 3 and not list(tmp_path.glob("*.jaxexport"))
+    # a write cut short (a full disk) runs from memory and leaves no part of the file
+    real = type(tmp_path).write_bytes
+
+    def full_disk(self, data):
+        real(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(tmp_path), "write_bytes", full_disk)
+    full = P.cached_program({}, "full", {}, args, build, counts, stable_key=("f",))
+    np.testing.assert_array_equal(full(*args)["y"], [1.0, 3.0, 5.0])
+    assert not list(tmp_path.iterdir())
+    monkeypatch.undo()
+    (tmp_path / "demo-x.123.tmp").write_bytes(b"part")  # a process killed mid-write
+    monkeypatch.setenv("BAYESCALE_JAX_PROGRAMS", str(tmp_path))
+    assert P.clear_disk() == 1 and not list(tmp_path.iterdir())
 
 
 def test_stable_structure_key_names_code_not_identity():
