@@ -656,6 +656,26 @@ def _make_program(entry: CompiledStructure, kind: str, **static: Any):
     raise BayescaleError(f"unknown program kind {kind!r}")
 
 
+def _difference(specs: Sequence[Any]) -> str:
+    """Where the first series whose structure differs from series 0's differs from it."""
+    first = dict(structure_key(specs[0]))
+    for k, spec in enumerate(specs[1:], 1):
+        other = dict(structure_key(spec))
+        fields = sorted(f for f in first.keys() | other.keys() if first.get(f) != other.get(f))
+        if not fields:
+            continue
+        if fields == ["priors"]:
+            names = [p for p in specs[0].priors if specs[0].priors[p] != spec.priors.get(p)]
+            shown = "; ".join(f"{p}: {specs[0].priors[p]} vs {spec.priors.get(p)}"
+                              for p in names)
+            return (f"series 0 and {k} differ in the priors of {names} ({shown}): a default "
+                    "prior stated at a reference scale moves with each series' data when "
+                    "they look like other units (PriorWarning); give those priors "
+                    "explicitly, priors={name: ...}, to share them")
+        return f"series 0 and {k} differ in {fields}"
+    return "the series differ"
+
+
 def _chains_on_devices(static: Mapping[str, Any]) -> bool:
     """Whether a fit's chains run one per device (pmap) rather than vectorised (vmap).
 
@@ -984,8 +1004,9 @@ def sample_batch(
     if len(keys0) != 1:
         raise BayescaleError(
             "fit_batch needs series of one model structure (same law, priors, pooling and "
-            "number of group levels); fit differing series separately, or declare every "
-            "level of their run or group columns with levels={column: [...]}."
+            f"number of group levels); {_difference(specs)}. Fit differing series "
+            "separately, or declare every level of their run or group columns with "
+            "levels={column: [...]}."
         )
     entry = get_structure(specs[0], models[0], frames[0])
     if arrays is None:

@@ -415,3 +415,19 @@ def test_auto_likelihood_of_many_series_keeps_a_corr_length_prior_for_the_ar1_re
     assert calls[1] == ("ar1", wide)  # the refit of series 0
     assert fits[0].spec.likelihood == "ar1"
     assert "unused" in fits[1].settings["likelihood_choice"]
+
+
+def test_a_batch_of_series_whose_default_prior_moved_names_that_prior():
+    """Compute in PF-days: each series' onset prior moves to its own data, so the series
+    have two structures; the error said "priors" although the user gave none."""
+    from bayescale.fit import prepare_spec
+
+    frames = [pd.DataFrame({"C": np.geomspace(lo, hi, 8), "chance": 0.25, "n": 500,
+                            "accuracy": np.linspace(0.3, 0.8, 8)})
+              for lo, hi in ((1e-1, 1e2), (1e0, 1e4))]
+    with pytest.warns(bs.PriorWarning):
+        specs = [prepare_spec(df, "sigmoid_compute", y=None, x=None, priors=None)[0]
+                 for df in frames]
+    with pytest.raises(BayescaleError, match=r"differ in the priors of \['x0'\] \(x0: Normal"):
+        C.sample_batch(specs, [None, None], [None, None], draws=10, tune=10, chains=1,
+                       random_seeds=[0, 1])
