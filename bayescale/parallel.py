@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -157,22 +158,33 @@ def _law_ref(law: str | Law) -> str | Law:
     return obj
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet: dict[str, Any] = {"depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def no_progress() -> Iterator[None]:
     """No progress bars inside (the nested fits of a task).
 
     The caller's setting is restored after: a task may run in the caller's own process
-    (``executor="serial"``, or few fits already compiled there).
+    (``executor="serial"``, or few fits already compiled there). Tasks overlapping on
+    threads (a ThreadPoolExecutor) share one setting: the last to leave restores it.
     """
-    old = os.environ.get("BAYESCALE_NO_PROGRESS")
-    os.environ["BAYESCALE_NO_PROGRESS"] = "1"
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            _quiet["saved"] = os.environ.get("BAYESCALE_NO_PROGRESS")
+            os.environ["BAYESCALE_NO_PROGRESS"] = "1"
+        _quiet["depth"] += 1
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("BAYESCALE_NO_PROGRESS", None)
-        else:
-            os.environ["BAYESCALE_NO_PROGRESS"] = old
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                if _quiet["saved"] is None:
+                    os.environ.pop("BAYESCALE_NO_PROGRESS", None)
+                else:
+                    os.environ["BAYESCALE_NO_PROGRESS"] = _quiet["saved"]
 
 
 def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
@@ -186,6 +198,11 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
     kw = dict(kwargs)
     kw["warn"] = False
     kw.setdefault("progressbar", False)
+    if threading.current_thread() is not threading.main_thread():
+        # the warning filters are one per process: a task on a thread that set and reset
+        # them could leave the caller's warnings off (warn=False keeps bayescale's quiet)
+        with no_progress():
+            return fit(data, law, **kw)
     with warnings.catch_warnings(), no_progress():
         warnings.simplefilter("ignore")
         return fit(data, law, **kw)

@@ -431,3 +431,41 @@ def test_a_batch_of_series_whose_default_prior_moved_names_that_prior():
     with pytest.raises(BayescaleError, match=r"differ in the priors of \['x0'\] \(x0: Normal"):
         C.sample_batch(specs, [None, None], [None, None], draws=10, tune=10, chains=1,
                        random_seeds=[0, 1])
+
+
+def test_tasks_overlapping_on_threads_leave_the_callers_settings(monkeypatch):
+    """fit_many/backtest/compare take any Executor: two fit tasks overlapping on threads
+    left BAYESCALE_NO_PROGRESS=1 and every warning ignored in the caller's process."""
+    import sys
+    import threading
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bayescale import parallel
+
+    monkeypatch.delenv("BAYESCALE_NO_PROGRESS", raising=False)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def fake_fit(data, law, **kw):  # only the interleaving matters: A enters, B enters,
+        if data == "A":             # A leaves, B leaves
+            a_in.set()
+            assert b_in.wait(10)
+        else:
+            assert a_in.wait(10)
+            b_in.set()
+            assert a_out.wait(10)
+        assert os.environ.get("BAYESCALE_NO_PROGRESS") == "1"
+        return data
+
+    def task(d):
+        out = parallel.fit_task(d, "power_law", {})
+        if d == "A":
+            a_out.set()
+        return out
+
+    monkeypatch.setattr(sys.modules["bayescale.fit"], "fit", fake_fit)
+    filters = list(warnings.filters)
+    with ThreadPoolExecutor(2) as ex:
+        assert [f.result() for f in [ex.submit(task, "A"), ex.submit(task, "B")]] == ["A", "B"]
+    assert os.environ.get("BAYESCALE_NO_PROGRESS") is None
+    assert warnings.filters == filters
