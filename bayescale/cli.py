@@ -97,7 +97,8 @@ def parse_pairs(text: str, option: str) -> dict[str, str]:
     bayescale.errors.BayescaleError: --x: 'N:params' is not of the form name=value ...
     """
     out: dict[str, str] = {}
-    for item in text.split(","):
+    # a comma starts a pair only before "name=": a value may hold commas ("6 Enc, 6 Dec")
+    for item in re.split(r",(?=[^,=]*=)", text):
         item = item.strip()
         if not item:
             continue
@@ -450,7 +451,7 @@ def _read_data(args) -> pd.DataFrame:
     values: dict[str, list] = {}  # a column given again keeps rows with any of its values
     for w in args.where:
         for k, v in parse_pairs(w, "--where").items():
-            values.setdefault(k, []).append(_value(v))
+            values.setdefault(k, []).append(v)  # text, read as its column holds values
     where: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in values.items()}
     if args.dataset and args.data:
         raise BayescaleError("Give either a CSV file or --dataset NAME, not both.")
@@ -461,17 +462,17 @@ def _read_data(args) -> pd.DataFrame:
                 f"{args.dataset!r} looks like a file: give a CSV file as the first argument, "
                 f"e.g. bayescale fit {args.dataset} --law chinchilla."
             )
-        return datasets.load(args.dataset, **where)
+        df = datasets.load(args.dataset)
+        renamed = datasets._entry(args.dataset).get("columns", {})
+        return datasets.filter_rows(df, where, what=f"dataset {args.dataset!r}",
+                                    renamed=renamed, text=True).reset_index(drop=True)
     if not args.data:
         raise BayescaleError("No data: give a CSV file or --dataset NAME (see bayescale datasets).")
     file = Path(args.data)
     if not file.is_file():
         raise DataError(f"Data file {str(file)!r} not found.")
     df = read_table(file)
-    for col, val in where.items():
-        if col not in df.columns:
-            raise DataError(f"--where: no column {col!r} in {str(file)!r}: {list(df.columns)}.")
-        df = df[df[col].isin(val if isinstance(val, list) else [val])]
+    df = datasets.filter_rows(df, where, what=f"{str(file)!r}", text=True, error=DataError)
     return df.reset_index(drop=True)
 
 

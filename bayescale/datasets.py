@@ -31,14 +31,14 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError, did_you_mean
+from .errors import BayescaleError, DatasetError, did_you_mean
 
 # "list" is left out: a star import would shadow the builtin
 __all__ = ["REGISTRY", "cache_dir", "list_datasets", "load", "path"]
@@ -333,40 +333,93 @@ def load(
         raise DatasetError(
             f"Dataset {name!r} has {len(df)} rows, expected {entry['rows']} ({str(file)!r})."
         )
+    df = filter_rows(df, where, what=f"dataset {name!r}", renamed=entry.get("columns", {}))
+    return df.reset_index(drop=True)
+
+
+def filter_rows(
+    df: pd.DataFrame,
+    where: Mapping[str, Any],
+    *,
+    what: str,
+    renamed: Mapping[str, str] | None = None,
+    text: bool = False,
+    error: type[BayescaleError] = DatasetError,
+) -> pd.DataFrame:
+    """Rows of ``df`` with ``column == value`` (or one of a list of values) for each filter.
+
+    Every value must occur in its column: a misspelt one of a list (``["openlm",
+    "c4-val"]``) once left the other's rows without a word. ``text``: the values come as
+    text (the command line's ``--where``) and are read as the column holds them
+    (numbers, True/False, or text that looks like a number, such as ``"1.68e+07"``).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"model": ["1.68e+07", "6 Enc, 6 Dec"], "step": [1.0, 2.0]})
+    >>> filter_rows(df, {"model": "1.68e+07", "step": "1"}, what="data", text=True)
+          model  step
+    0  1.68e+07   1.0
+    >>> filter_rows(df, {"step": [1.0, 3.0]}, what="data")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DatasetError: Filter step=[1.0, 3.0]: 3.0 is not a value of 'step' ...
+    """
+    whole = df
     for col, value in where.items():
         if col not in df.columns:
-            renamed = entry.get("columns", {}).get(col)
-            also = (f" The source's column {col!r} is {renamed!r} after loading: filter "
-                    f"{renamed}=... ." if renamed else "")
-            raise DatasetError(
-                f"Cannot filter dataset {name!r} on {col!r}: no such column.{also} "
-                f"Columns: {[*df.columns]}."
-            )
+            also = ""
+            if renamed and renamed.get(col):
+                also = (f" The source's column {col!r} is {renamed[col]!r} after loading: "
+                        f"filter {renamed[col]}=... .")
+            raise error(f"Cannot filter {what} on {col!r}: no such column.{also} "
+                        f"Columns: {[*df.columns]}.")
         listed = pd.api.types.is_list_like(value) and not isinstance(value, (str, bytes))
         values = builtins.list(value) if listed else [value]
-        kept = df[df[col].isin(values)]
-        if kept.empty:
-            present = [v.item() if isinstance(v, np.generic) else v
-                       for v in sorted(df[col].dropna().unique(), key=str)]
-            shown = ", ".join(repr(v) for v in present[:12]) + (", ..." if len(present) > 12
-                                                                 else "")
-            strings = [str(p) for p in present]
-            hint = "".join(did_you_mean(str(v), strings) for v in values[:1]
-                           if not isinstance(v, str) or v not in strings)
-            boolean = pd.api.types.is_bool_dtype(df[col])
-            if all(isinstance(v, str) for v in values) and (
-                    boolean or pd.api.types.is_numeric_dtype(df[col])):
-                text = [v for v in values if v in strings]
+        if text:
+            values = [_as_in_column(whole[col], v) for v in values]
+            value = values if listed else values[0]
+        present = [v.item() if isinstance(v, np.generic) else v
+                   for v in sorted(whole[col].dropna().unique(), key=str)]
+        strings = [str(p) for p in present]
+        shown = ", ".join(repr(v) for v in present[:12]) + (", ..." if len(present) > 12 else "")
+        boolean = pd.api.types.is_bool_dtype(whole[col])
+        for v in values:
+            if whole[col].isin([v]).any():
+                continue
+            hint = did_you_mean(str(v), strings) if not isinstance(v, str) or v not in strings \
+                else ""
+            if isinstance(v, str) and (boolean or pd.api.types.is_numeric_dtype(whole[col])):
                 kind = "True/False" if boolean else "numbers"
                 hint = (f" {col!r} holds {kind}, not text: pass {col}="
-                        f"{present[strings.index(text[0])]!r}." if text else
+                        f"{present[strings.index(v)]!r}." if v in strings else
                         f" {col!r} holds {kind}, not text.")
-            raise DatasetError(
-                f"Filter {col}={value!r} leaves no rows of dataset {name!r}; its values of "
-                f"{col!r} (in the rows left) are {shown}.{hint}"
+            raise error(f"Filter {col}={value!r}: {v!r} is not a value of {col!r} in {what}; "
+                        f"its values are {shown}.{hint}")
+        kept = df[df[col].isin(values)]
+        if kept.empty:
+            left = sorted(df[col].dropna().astype(str).unique())
+            raise error(
+                f"Filter {col}={value!r} leaves no rows of {what}: the rows the other filters "
+                f"kept have {col!r} {', '.join(repr(v) for v in left[:12])}"
+                f"{', ...' if len(left) > 12 else ''}."
             )
         df = kept
-    return df.reset_index(drop=True)
+    return df
+
+
+def _as_in_column(column: pd.Series, text: Any) -> Any:
+    """A command-line value read as ``column`` holds its values (number, bool or text)."""
+    if not isinstance(text, str):
+        return text
+    t = text.strip()
+    if pd.api.types.is_bool_dtype(column):
+        return {"true": True, "false": False}.get(t.lower(), t)
+    if pd.api.types.is_numeric_dtype(column):
+        try:
+            return float(t)
+        except ValueError:
+            return t
+    return t
 
 
 def list_datasets() -> pd.DataFrame:

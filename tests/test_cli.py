@@ -600,6 +600,19 @@ def test_where_keeps_any_value_of_a_column_given_again_and_all_columns(tmp_path)
     assert rows("family=a", "family=b")["family"].tolist() == list("aabb")
     assert rows("family=a", "family=c", "size=2")["loss"].tolist() == [1.0, 5.0]
     assert rows("family=b,size=1")["loss"].tolist() == [2.0]
+    # values are read as their column holds them: text that looks like a number, or holds
+    # a comma (the revisiting benchmark's model names), could not be selected
+    odd = pd.DataFrame({"model": ["1.68e+07", "6 Enc, 6 Dec", "1.68e+07"], "size": [1, 2, 3],
+                        "loss": [1.0, 2.0, 3.0]})
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    assert rows("model=1.68e+07", data=str(tmp_path / "odd.csv"))["loss"].tolist() == [1.0, 3.0]
+    assert rows("model=6 Enc, 6 Dec,size=2",
+                data=str(tmp_path / "odd.csv"))["loss"].tolist() == [2.0]
+    # a misspelt value is named, not dropped from the values kept
+    with pytest.raises(bs.DataError, match=r"'bb' is not a value of 'family'"):
+        rows("family=a", "family=bb")
+    with pytest.raises(bs.DataError, match=r"loss=0.0 leaves no rows .*kept have 'loss' '2.0'"):
+        rows("family=b", "size=1", "loss=0")
     syn = ds.load("synthetic_chinchilla")
     runs = sorted(syn["run"].unique())[:2]
     got = rows(*(f"run={r}" for r in runs), data=None, dataset="synthetic_chinchilla")

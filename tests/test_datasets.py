@@ -107,12 +107,21 @@ def test_filters(shared_data, isolated):
     assert len(ds.load("chinchilla", shared_data, epoch_excluded_outlier=False)) == 240
     with pytest.raises(DatasetError, match="no such column"):
         ds.load("gadre_losses", shared_data, nope=1)
-    with pytest.raises(DatasetError, match="leaves no rows"):
+    with pytest.raises(DatasetError, match="'nope' is not a value of 'val_set'"):
         ds.load("gadre_losses", shared_data, val_set="nope")
     # the values there are, and the close one (was: "e.g. load(name)[col].unique()")
-    with pytest.raises(DatasetError, match=r"values of 'val_set' .* are 'c4_val', .*'openlm', "
+    with pytest.raises(DatasetError, match=r"its values are 'c4_val', .*'openlm', "
                        r".* Did you mean 'openlm'\?"):
         ds.load("gadre_losses", shared_data, val_set="openLM")
+    # a misspelt value of a list is named (the other's rows were kept without a word)
+    with pytest.raises(DatasetError, match=r"'c4-val' is not a value of 'val_set'.*"
+                                           r"Did you mean 'c4_val'\?"):
+        ds.load("gadre_losses", shared_data, val_set=["openlm", "c4-val"])
+    # values that all occur, but not together with another filter's
+    runs = pd.DataFrame({"family": ["a", "a", "b"], "size": ["s", "m", "l"]})
+    with pytest.raises(DatasetError, match=r"Filter size='l' leaves no rows of runs: the rows "
+                                           r"the other filters kept have 'size' 'm', 's'\."):
+        ds.filter_rows(runs, {"family": "a", "size": "l"}, what="runs")
 
 
 def test_unknown_dataset():
