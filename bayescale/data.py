@@ -428,6 +428,10 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
             "with x={input: column} or y=, or convert it to numbers yourself."
         )
     if s.dtype == object:
+        # 0-d arrays (losses gathered with np.asarray or jnp.asarray in a training loop):
+        # their numbers (pandas' to_numeric raised "len() of unsized object")
+        s = s.map(lambda v: v.item() if getattr(v, "ndim", None) == 0 and hasattr(v, "item")
+                  else v)
         odd = s.map(lambda v: isinstance(v, _NOT_NUMBERS)).to_numpy(dtype=bool)
         if odd.any():
             raise DataError(
@@ -435,18 +439,33 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
                 f"values at {_rows(odd, df.index, s)}. Fix or drop those rows."
             )
     if not pd.api.types.is_numeric_dtype(s):
-        conv = pd.to_numeric(s, errors="coerce")
+        try:
+            conv = pd.to_numeric(s, errors="coerce")
+        except (TypeError, ValueError):  # cells pandas cannot read at all (arrays, lists)
+            conv = pd.to_numeric(s.map(lambda v: v if isinstance(v, (int, float, str))
+                                       else None), errors="coerce")
         bad = conv.isna() & s.notna()
         if bad.any():
             counts = parse_counts(s[bad], errors="coerce")
-            comma = s[bad].astype(str).str.fullmatch(r"\s*-?\d+,\d+\s*")
+            text = s[bad].astype(str).str.strip()
+            thousands = text.str.fullmatch(r"-?\d{1,3}(,\d{3})+")
+            comma = text.str.fullmatch(r"-?\d+,\d+")
+            first = s[bad].iloc[0]
             hint = (
-                f" They read as counts with a suffix ({s[bad].iloc[0]!r} = "
+                f" They read as counts with a suffix ({first!r} = "
                 f"{counts.iloc[0]:.3g}): convert them with "
                 f"df[{col!r}] = bs.parse_counts(df[{col!r}]), or write them as numbers "
                 "in the file."
                 if counts.notna().all()
-                else f" {s[bad].iloc[0]!r} has a decimal comma: read the file with "
+                else f" {first!r} reads as {text.iloc[0].replace(',', '')} with thousands "
+                "separators: read the file with pd.read_csv(path, thousands=','), or as "
+                f"{text.iloc[0].replace(',', '.')} with a decimal comma: "
+                "pd.read_csv(path, sep=';', decimal=',')."
+                if thousands.all() and comma.all()
+                else f" {first!r} has thousands separators: read the file with "
+                "pd.read_csv(path, thousands=',')."
+                if thousands.all()
+                else f" {first!r} has a decimal comma: read the file with "
                 "pd.read_csv(path, sep=';', decimal=','), or write decimal points."
                 if comma.all()
                 else " Convert or drop those rows."
@@ -543,7 +562,7 @@ def validate(
     out = pd.DataFrame(index=df.index)
     for inp, col in cols.items():
         role = f"input {inp!r} of law {law.name!r}"
-        if isinstance(col, (int, float)) and not isinstance(col, bool):
+        if is_real_number(col):  # a constant (numpy's too: x={"chance": df.chance[0]})
             s = pd.Series(float(col), index=df.index)
         elif col not in df.columns:
             if col == "C" and {"N", "D"} <= set(df.columns):  # any input mapped to C
@@ -729,7 +748,8 @@ def check_identifiable(
         if len(values) > 1 or coef in fixed or expo in fixed:
             continue
         col = x.get(inp, inp)
-        others = [i for i in law.inputs if i != inp and law.is_positive(i)]
+        others = [i for i in law.inputs
+                  if i != inp and law.is_positive(i) and frame[i].nunique() > 1]
         hint = (
             f"fit a law of the input that varies (bs.fit(df, 'power_law', x={{'x': "
             f"{x.get(others[0], others[0])!r}}})), or " if len(others) == 1 else ""

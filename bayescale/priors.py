@@ -143,8 +143,8 @@ def as_prior(value: Any, name: str) -> Prior:
     """
     if isinstance(value, Prior):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Prior("Fixed", value=float(value))
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return Prior("Fixed", value=float(value))  # numpy's too: priors={"E": df.E.max()}
     if isinstance(value, dict) and "dist" in value:
         return Prior.from_dict(value)
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):

@@ -294,6 +294,33 @@ def test_a_term_whose_input_never_varies_is_refused(df):
     frame = validate(same_d, chinchilla, y="loss", x={"D": "tokens"})
     check_identifiable(frame, chinchilla, {"D": "tokens"}, priors={"beta": 0.3, "B": 400.0})
     check_identifiable(validate(df, chinchilla, y="loss"), chinchilla, {})
+    # neither input varies: no hint to fit the other one instead
+    same_both = df.assign(N=1e9, D=2e10)
+    with pytest.raises(DataError, match=r"same value \(1e\+09\) in every row") as err:
+        bs.fit(same_both, "chinchilla")
+    assert "x={'x'" not in str(err.value)
+
+
+def test_numbers_in_other_forms_are_read_or_named_with_the_right_advice(df):
+    """0-d arrays (losses gathered in a training loop), numpy constants and prior values,
+    and thousands separators (once told to read them as decimal commas: 1000x too small)."""
+    ref = validate(df, chinchilla, y="loss")
+    cells = df.assign(loss=[np.asarray(v) for v in df["loss"]])
+    pd.testing.assert_frame_equal(validate(cells, chinchilla, y="loss"), ref)
+    got = validate(df.drop(columns="D"), chinchilla, y="loss", x={"D": np.int64(2e10)})
+    assert (got["D"] == 2e10).all()
+    from bayescale.priors import as_prior
+
+    assert as_prior(np.int64(2), "E") == bs.Prior("Fixed", value=2.0)
+    counted = df.assign(N=[f"{int(v):,}" for v in df["N"]])  # '100,000,000'
+    with pytest.raises(DataError, match=r"'100,000,000' has thousands separators: read the "
+                                        r"file with pd\.read_csv\(path, thousands=','\)"):
+        validate(counted, chinchilla, y="loss")
+    short = df.assign(N=["5,000", "10,000", "20,000", "40,000", "80,000", "160,000",
+                         "320,000"])  # also a decimal comma: both readings named
+    with pytest.raises(DataError, match=r"'5,000' reads as 5000 with thousands separators.*"
+                                        r"or as 5\.000 with a decimal comma"):
+        validate(short, chinchilla, y="loss")
 
 
 def test_run_offsets_without_repeated_rows_are_refused(df):
