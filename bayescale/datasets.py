@@ -111,7 +111,7 @@ def cache_dir() -> Path:
 def _data_dirs(data_dir: str | Path | None) -> builtins.list[Path]:
     if data_dir is not None:
         return [Path(data_dir).expanduser()]
-    env = os.environ.get(ENV_DATA)
+    env = (os.environ.get(ENV_DATA) or "").strip()
     return [Path(env).expanduser()] if env else []
 
 
@@ -143,10 +143,34 @@ def _where_to_put(name: str, entry: dict[str, Any], dirs: builtins.list[Path]) -
     src = entry["source"]
     origin = f"{src['repository']}@{(src.get('commit') or '')[:12]} ({', '.join(src['paths'])})"
     return (
-        f"Put the file {entry['file']!r} at {local}, or in the cache at "
+        f"{_dir_problem(entry, dirs)}Put the file {entry['file']!r} at {local}, or in the cache at "
         f"{str(cache_dir() / rel)!r} ({ENV_CACHE} moves the cache). It is derived from "
         f"{origin}; see the 'source' of {name!r} in bayescale/registry/datasets.json."
     )
+
+
+def _dir_problem(entry: dict[str, Any], dirs: builtins.list[Path]) -> str:
+    """What is wrong with the data folder given (``BAYESCALE_DATA`` or ``data_dir``), if seen.
+
+    Examples
+    --------
+    >>> entry = {"folder": "epoch_chinchilla", "file": "points.csv"}
+    >>> _dir_problem(entry, [Path("/no/such/folder")])
+    "The data folder '/no/such/folder' (data_dir or BAYESCALE_DATA) does not exist. "
+    """
+    if not dirs:
+        return ""
+    d = dirs[0]
+    given = f"The data folder {str(d)!r} (data_dir or {ENV_DATA})"
+    if not d.exists():
+        return f"{given} does not exist. "
+    if not d.is_dir():
+        return f"{given} is a file, not a folder. "
+    if (d.name == entry["folder"] or (d / entry["file"]).is_file()
+            or (d.parent / entry["folder"] / entry["file"]).is_file()):
+        return (f"{given} is one level too deep: give the folder that holds one folder per "
+                f"dataset ({entry['folder']}/ among them), {ENV_DATA}={str(d.parent)!r}. ")
+    return ""
 
 
 def _download(url: str, dest: Path, expected: str, what: str) -> Path:
@@ -229,6 +253,12 @@ def _resolve(
     attempts = []
     try:
         if mirror:
+            if "://" not in mirror:
+                raise DatasetError(
+                    f"{ENV_URL}={mirror!r} is not a URL (e.g. https://host/datasets or "
+                    f"file:///path/to/datasets); for a folder on this machine set "
+                    f"{ENV_DATA}={mirror!r} instead."
+                )
             url = f"{mirror.rstrip('/')}/{entry['folder']}/{entry['file']}"
             attempts.append(url)
             return _download(url, f, entry["sha256"], f"dataset {name!r}"), "tidy"

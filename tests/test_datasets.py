@@ -245,6 +245,26 @@ def test_no_single_file_source_error(isolated, tmp_path, no_network):
     )
 
 
+def test_a_misplaced_data_folder_or_mirror_is_named(shared_data, isolated, no_network,
+                                                    monkeypatch, tmp_path):
+    """BAYESCALE_DATA one level too deep, at a file or at no folder, and a mirror given as a
+    folder: the messages said where to put the file under the wrong folder, or 'offline?'."""
+    deep = shared_data / "pythia_evals"
+    with pytest.raises(DatasetError, match=r"is one level too deep: .*BAYESCALE_DATA="
+                                           + repr(str(shared_data)).replace(".", r"\.")):
+        ds.load("pythia_evals", data_dir=deep)
+    with pytest.raises(DatasetError, match="is a file, not a folder"):
+        ds.load("pythia_evals", data_dir=deep / "pythia_evals_main.csv")
+    with pytest.raises(DatasetError, match="does not exist"):
+        ds.load("pythia_evals", data_dir=tmp_path / "nowhere")
+    monkeypatch.setenv("BAYESCALE_DATA", f"{shared_data} ")  # a trailing space
+    assert len(ds.load("gadre_losses")) > 0
+    monkeypatch.delenv("BAYESCALE_DATA")
+    monkeypatch.setenv("BAYESCALE_DATA_URL", str(shared_data))
+    with pytest.raises(DatasetError, match=r"is not a URL .*set BAYESCALE_DATA="):
+        ds.load("gadre_losses")
+
+
 # -------------------------------------------------------------------------- synthetic
 def test_synthetic_loads_with_no_env_and_no_network(isolated, no_network):
     df = bs.datasets.load("synthetic_chinchilla")
