@@ -157,6 +157,10 @@ class Law:
 RESERVED_NAMES = frozenset({"sigma", "nu", "phi", "corr_length", "sigma_run", "y", "y_obs",
                             "n_trials", "k_obs", "y_unit", "obs"})
 RESERVED_SUFFIXES = ("_idx", "_log_centre", "_log_ref", "_bound_all")
+#: what the model appends to a parameter's name for its own variables (a term's centred
+#: coefficient A_c, a bounded parameter's E_logit, a group's offsets alpha_z_family, ...)
+DERIVED_SUFFIXES = ("_c", "_ref", "_loc", "_logit", "_loggap")
+DERIVED_INFIXES = ("_sd_", "_z_")
 
 
 def law(
@@ -243,6 +247,16 @@ def law(
                 f"Law {f.__name__!r} uses the name(s) {taken}, which the model gives to its "
                 f"own variables (noise, data, group indices: {sorted(RESERVED_NAMES)} and "
                 f"names ending in {list(RESERVED_SUFFIXES)}); rename them."
+            )
+        clash = [(v, p) for v in (*inputs, *params) for p in params
+                 if v.startswith(p) and (v[len(p):] in DERIVED_SUFFIXES
+                                         or v[len(p):].startswith(DERIVED_INFIXES))]
+        if clash:
+            v, p = clash[0]
+            raise LawError(
+                f"Law {f.__name__!r} names {v!r}, the name the model gives a variable of its "
+                f"parameter {p!r} (names ending in {list(DERIVED_SUFFIXES)} or holding "
+                f"{list(DERIVED_INFIXES)}); rename it."
             )
         obj = Law(
             name=name or f.__name__,

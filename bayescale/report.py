@@ -543,6 +543,8 @@ def _prior_note(spec: Any, p: str) -> str:
         b = spec.bounds.get(p, {}).get("*")
         return (f"{p} = bound * (1 + exp(z)), z ~ Normal(mu, sigma), bound = largest observed "
                 f"response ({b:.4g})" if b is not None else "above the largest response")
+    if pr.dist == "Fixed":  # a fixed coefficient or location is its natural value
+        return "fixed"
     if p in spec.law.terms:
         expo, inp = spec.law.terms[p]
         return (f"on log of the term {p} * {inp}^-{expo} at the reference {inp} = "
@@ -550,6 +552,4 @@ def _prior_note(spec: Any, p: str) -> str:
     if p in spec.law.locations:
         inp = spec.law.locations[p]
         return f"on log({p} / geometric mean of {inp} = {np.exp(spec.log_centres[inp]):.3g})"
-    if pr.dist == "Fixed":
-        return "fixed"
     return ""

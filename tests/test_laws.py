@@ -267,6 +267,33 @@ def test_a_law_may_not_take_the_models_own_names_or_an_unbuilt_link():
 
     with pytest.raises(LawError, match=r"\['x_idx', 'sigma'\]"):
         bs.law(priors=pri, register=False)(g)
+    # a parameter named as the model's variable of another (A's centred coefficient A_c)
+    pl = bs.get_law("power_law").priors
+
+    def h(x, *, E, A, A_c, alpha):
+        return E + A * A_c * x ** (-alpha)
+
+    with pytest.raises(LawError, match=r"names 'A_c', the name the model gives a variable of "
+                                       r"its parameter 'A'"):
+        bs.law(priors={**pl, "A_c": pl["A"]}, terms={"A": ("alpha", "x")}, register=False)(h)
     with pytest.raises(LawError, match="link must be 'log'.*or 'identity'.*got 'logit'"):
         bs.law(priors={"a": bs.Prior("Normal", mu=0, sigma=1)}, link="logit",
                register=False)(lambda x, *, a: a + 0 * x)
+
+
+def test_the_report_calls_a_fixed_coefficient_or_location_fixed():
+    """A fixed coefficient (A) or breakpoint (d) is used at its natural value; the report's
+    prior note said it was on log of the term at the reference, or log(d / centre)."""
+    from bayescale.model import make_spec
+    from bayescale.report import _prior_note
+
+    df = pd.DataFrame({"N": np.geomspace(1e8, 1e10, 6), "D": np.geomspace(2e9, 2e11, 6),
+                       "y": np.linspace(3.0, 2.4, 6)})
+    spec = make_spec(df, chinchilla, priors={"A": 482.0}, pooled={}, likelihood=None, x={},
+                     y="loss")
+    assert _prior_note(spec, "A") == "fixed"
+    assert _prior_note(spec, "B").startswith("on log of the term B * D^-beta")
+    bdf = pd.DataFrame({"x": np.geomspace(1e17, 1e21, 8), "y": np.linspace(3.0, 2.2, 8)})
+    bspec = make_spec(bdf, broken_power_law, priors={"d": 1e19}, pooled={}, likelihood=None,
+                      x={}, y="loss")
+    assert _prior_note(bspec, "d") == "fixed"
