@@ -70,6 +70,9 @@ class Law:
     falling_inputs : tuple of str
         Inputs that *fall* as models grow (a loss fed to an accuracy law): forecasts go
         below their fitted range, not above it (:func:`bayescale.fit.size_of`).
+    user_priors : frozenset of str
+        Parameters whose prior the user set with :meth:`with_priors`: like priors given
+        to the fit, they are theirs, stated in the data's units, and never moved.
     """
 
     name: str
@@ -87,6 +90,7 @@ class Law:
     citation: str = ""
     positive_inputs: bool | tuple[str, ...] = True
     falling_inputs: tuple[str, ...] = ()
+    user_priors: frozenset[str] = frozenset()
 
     def is_positive(self, inp: str) -> bool:
         """Whether input ``inp`` must be positive (``positive_inputs`` True or naming it)."""
@@ -141,7 +145,8 @@ class Law:
             )
         merged = dict(self.priors)
         merged.update({k: as_prior(v, k) for k, v in priors.items()})
-        return dataclasses.replace(self, priors=merged)
+        return dataclasses.replace(self, priors=merged,
+                                   user_priors=self.user_priors | frozenset(priors))
 
     def support(self, param: str) -> str:
         """Support of a parameter's prior (``real``/``positive``/``unit``/...)."""

@@ -344,7 +344,8 @@ def make_spec(
         for inp in law.inputs
     }
     log_refs = reference_scales(law, x, log_centres, positive)
-    merged.update(moved_positions(law, merged, log_refs, x, given=set(priors)))
+    merged.update(moved_positions(law, merged, log_refs, x,
+                                  given=set(priors) | law.user_priors))
     columns = [g for cols in pooled.values() for g in cols] + ([run] if run else [])
     columns = list(dict.fromkeys(columns))
     group_levels_ = group_levels(frame, columns, levels)

@@ -443,6 +443,14 @@ def test_compute_in_pf_days_moves_the_onset_prior_with_it():
             onset_logistic, priors={"x0": bs.Prior("Normal", mu=1.0, sigma=1.0)}, pooled={},
             likelihood=None, x={}, y="accuracy", trials="n")
     assert mine.priors["x0"].params["mu"] == 1.0
+    # and so is one set on the law with with_priors (it was moved like a default: -18.9)
+    mine_law = onset_logistic.with_priors(x0=bs.Prior("Normal", mu=1.0, sigma=1.0))
+    with pytest.warns(bs.PriorWarning):
+        ours = make_spec(
+            _data.validate(df.assign(C=df["C"] / pf), mine_law, y="accuracy", extra=["n"]),
+            mine_law, priors=None, pooled={}, likelihood=None, x={}, y="accuracy",
+            trials="n")
+    assert ours.priors["x0"].params["mu"] == 1.0
 
 
 def test_onset_functions_name_themselves_when_the_law_has_no_onset():
