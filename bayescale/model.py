@@ -506,9 +506,10 @@ def moved_positions(
 ) -> dict[str, Prior]:
     """Priors of ``law.log10_positions`` moved with their input's reference scale.
 
-    A default ``Normal`` prior of a position in log10 of an input (an onset ``x0`` in log10
-    FLOPs) is stated for the input's reference units; when :func:`reference_scales` took
-    the data's centre instead (other units), its mean moves by the same number of decades.
+    A default ``Normal`` prior (or fixed value) of a position in log10 of an input (an
+    onset ``x0`` in log10 FLOPs) is stated for the input's reference units; when
+    :func:`reference_scales` took the data's centre instead (other units), its mean (or
+    value) moves by the same number of decades.
     Priors the user gave (``given``) are theirs and are not moved.
 
     Examples
@@ -523,11 +524,12 @@ def moved_positions(
     for p, inp in law.log10_positions.items():
         prior = priors[p]
         ref = _reference(x, inp)[1]
-        if p in given or ref is None or prior.dist != "Normal":
+        if p in given or ref is None or prior.dist not in ("Normal", "Fixed"):
             continue
         shift = (log_refs[inp] - np.log(ref)) / np.log(10.0)
+        key = "mu" if prior.dist == "Normal" else "value"  # a fixed anchor (u_shaped's x_ref)
         if shift:
-            out[p] = Prior("Normal", **{**prior.params, "mu": float(prior.params["mu"] + shift)})
+            out[p] = Prior(prior.dist, **{**prior.params, key: float(prior.params[key] + shift)})
     return out
 
 

@@ -453,6 +453,29 @@ def test_compute_in_pf_days_moves_the_onset_prior_with_it():
     assert ours.priors["x0"].params["mu"] == 1.0
 
 
+def test_u_shaped_anchor_moves_with_the_units_of_compute():
+    """u_shaped's y0 is the level at x_ref (1e21 FLOPs): with compute in PF-days it stayed at
+    log10 C = 21, 20 decades from the data, so the drift's prior scattered two thirds of the
+    prior curves outside [0, 1]; it moves with the units as x0's prior does."""
+    pf = 8.64e19
+    C = np.geomspace(1e19, 1e23, 10)
+    df = pd.DataFrame({"C": C, "accuracy": np.linspace(0.3, 0.6, 10)})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="accuracy")
+    flops = make_spec(_data.validate(df, u_shaped, y="accuracy"), u_shaped, **kw)
+    with pytest.warns(bs.PriorWarning, match=r"\(x0, x_ref\)"):
+        days = make_spec(_data.validate(df.assign(C=C / pf), u_shaped, y="accuracy"),
+                         u_shaped, **kw)
+    assert flops.priors["x_ref"] == bs.Prior("Fixed", value=21.0)
+    shift = days.priors["x0"].params["mu"] - flops.priors["x0"].params["mu"]
+    assert shift == pytest.approx(-np.log10(pf) + 0.0, abs=0.2)  # the data's centre
+    assert days.priors["x_ref"].params["value"] - 21.0 == pytest.approx(shift)
+    # the same curve in either unit: the anchor is a reparametrisation, not a new law
+    theta = dict(y0=0.5, b=-0.03, c=0.3, k=2.0)
+    a = u_shaped(C, **theta, x0=22.0, x_ref=21.0)
+    b = u_shaped(C / pf, **theta, x0=22.0 + shift, x_ref=21.0 + shift)
+    np.testing.assert_allclose(b, a, atol=1e-12)
+
+
 def test_onset_functions_name_themselves_when_the_law_has_no_onset():
     class _F:  # a stand-in: the check only reads the law
         law = bs.get_law("power_law")

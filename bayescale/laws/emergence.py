@@ -125,21 +125,26 @@ def onset_hinge_loss(L, chance, *, ceiling, s, tau, L_on):
         "c": Prior("HalfNormal", sigma=0.3),
         "k": STEEPNESS_PRIOR,
         "x0": ONSET_PRIOR,
+        # where y0 is the level: 1e21 FLOPs, fixed; it moves with C's units as x0 does
+        # (for C in PF-days or parameters, a point 10-20 decades from the data multiplied
+        # the drift's prior: half the prior curves left [0, 1])
+        "x_ref": Prior("Fixed", value=21.0),
     },
-    log10_positions={"x0": "C"},
+    log10_positions={"x0": "C", "x_ref": "C"},
     link="identity",
     likelihood="beta",
     response="accuracy",
     positive_inputs=("C",),
-    equation="acc = y0 + b * (log10 C - 21) + c * sigmoid(k * (log10 C - x0))",
+    equation="acc = y0 + b * (log10 C - x_ref) + c * sigmoid(k * (log10 C - x0)), x_ref = 21",
     citation="LAWS.md E2 (i); Wei et al. 2022, Inverse scaling can become U-shaped "
     "(arXiv:2211.02011); Zhang et al. 2023, NeQA (arXiv:2305.17311)",
 )
-def u_shaped(C, *, y0, b, c, k, x0):
+def u_shaped(C, *, y0, b, c, k, x0, x_ref=21.0):
     """Linear drift plus a logistic rise: inverse, U-shaped or positive scaling.
 
-    ``acc = y0 + b * (log10 C - 21) + c * sigmoid(k * (log10 C - x0))``: ``y0`` is
-    the level at 1e21 FLOPs without the rise, ``b`` the drift per decade
+    ``acc = y0 + b * (log10 C - x_ref) + c * sigmoid(k * (log10 C - x0))``: ``y0`` is
+    the level at ``x_ref`` (fixed at 1e21 FLOPs; with compute in other units it moves
+    with them, as the prior of ``x0`` does) without the rise, ``b`` the drift per decade
     (negative = inverse scaling) and ``c >= 0`` the size of a late rise at ``x0``.
     ``b < 0`` with ``c > 0`` gives a U shape. Use :func:`bayescale.prob_inverse`
     for the posterior probability of each trend.
@@ -151,7 +156,7 @@ def u_shaped(C, *, y0, b, c, k, x0):
     [0.65, 0.507, 0.75]
     """
     x = log10(C)
-    return y0 + b * (x - 21.0) + c * sigmoid(k * (x - x0))
+    return y0 + b * (x - x_ref) + c * sigmoid(k * (x - x0))
 
 
 __test__ = law_doctests(globals())
