@@ -206,6 +206,11 @@ def normalise_pooled(
 #: Decades between the data's centre and :data:`REFERENCE_SCALES` beyond which an input
 #: is taken to be in other units (see :func:`reference_scales`).
 UNITS_DECADES = 4.0
+#: The same for compute: raw FLOPs ladders span 1e14-1e25 and more, while other units and
+#: quantities lie 9 decades away or further (GFLOPs, parameters or tokens fed as compute,
+#: PF-days 20): a small ladder at 1e16 FLOPs is not in other units, and an onset prior
+#: stated in log10 FLOPs must not move to it.
+UNITS_DECADES_BY = {"C": 8.0}
 _UNIT_NAMES = {"N": "parameters", "D": "tokens", "C": "FLOPs"}
 
 
@@ -435,12 +440,12 @@ def reference_scales(
     ``N``, ``D`` and ``C`` (by column or input name) use :data:`REFERENCE_SCALES`, raw
     counts of parameters, tokens and FLOPs, so ``A ~ Normal(log 0.3, 1)`` reads "the term
     is about 0.3 at 1e9 parameters". Data centred more than :data:`UNITS_DECADES` decades
-    from that scale are in other units (millions of parameters, billions of tokens,
-    PF-days) or far from language-model ladders; a prior stated at 1e9 raw parameters
-    would then put the term at the data's centre off by many orders of magnitude, so
-    the data's centre is used instead (as for any other input), with a
-    :class:`~bayescale.PriorWarning` saying so. Inputs not in ``positive`` (default: all)
-    have no log centre and keep the reference.
+    (for compute :data:`UNITS_DECADES_BY`, 8) from that scale are in other units
+    (millions of parameters, billions of tokens, PF-days) or far from language-model
+    ladders; a prior stated at 1e9 raw parameters would then put the term at the data's
+    centre off by many orders of magnitude, so the data's centre is used instead (as for
+    any other input), with a :class:`~bayescale.PriorWarning` saying so. Inputs not in
+    ``positive`` (default: all) have no log centre and keep the reference.
 
     Examples
     --------
@@ -461,7 +466,7 @@ def reference_scales(
             continue
         off = (log_centres[inp] - np.log(ref)) / np.log(10.0)
         if (
-            abs(off) <= UNITS_DECADES
+            abs(off) <= UNITS_DECADES_BY.get(key, UNITS_DECADES)
             or inp not in uses_ref
             or (positive is not None and inp not in positive)
         ):

@@ -453,6 +453,22 @@ def test_compute_in_pf_days_moves_the_onset_prior_with_it():
     assert ours.priors["x0"].params["mu"] == 1.0
 
 
+def test_a_small_ladder_in_raw_flops_keeps_the_onset_prior():
+    """1e15-1e18 FLOPs, 4.5 decades below 1e21, was taken for other units: the onset prior
+    Normal(23, 1.5) moved to Normal(18.5, 1.5), and with every point at chance (the onset
+    beyond the data) the onset came out decades too early; units lie 9+ decades away."""
+    import warnings
+
+    df = pd.DataFrame({"C": np.geomspace(1e15, 1e18, 8), "accuracy": 0.26, "n": 500,
+                       "chance": 0.25})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="accuracy", trials="n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.PriorWarning)
+        spec = make_spec(_data.validate(df, onset_logistic, y="accuracy", extra=["n"]),
+                         onset_logistic, **kw)
+    assert spec.priors["x0"] == onset_logistic.priors["x0"]
+
+
 def test_u_shaped_anchor_moves_with_the_units_of_compute():
     """u_shaped's y0 is the level at x_ref (1e21 FLOPs): with compute in PF-days it stayed at
     log10 C = 21, 20 decades from the data, so the drift's prior scattered two thirds of the
