@@ -375,6 +375,7 @@ class CompiledStructure:
         chains: int,
         random_seed: int | None,
         target_accept: float,
+        progress_bar: bool = False,
         **kwargs: Any,
     ):
         """Sample with nutpie after swapping the data; returns nutpie's InferenceData."""
@@ -403,7 +404,7 @@ class CompiledStructure:
                     chains=chains,
                     seed=random_seed,
                     save_warmup=False,
-                    progress_bar=False,
+                    progress_bar=progress_bar,
                     target_accept=target_accept,
                     **kwargs,
                 )
@@ -879,6 +880,7 @@ def sample_compiled(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     chain_method: str | None = None,
+    progressbar: bool | None = None,
     **kwargs: Any,
 ):
     """Sample ``model`` (built by ``build_model(spec, frame)``) with a cached compiled sampler.
@@ -886,6 +888,8 @@ def sample_compiled(
     ``frame`` (the validated data) lets the log-likelihood be computed in numpy.
     ``max_tree_depth`` and ``chain_method`` are the JAX path's; nutpie's tree depth is
     its own ``maxdepth`` (:func:`bayescale.sampling.tree_depth_option` renames it).
+    ``progressbar`` (default: in an interactive terminal) shows nutpie's; the JAX path
+    runs as one compiled program and has none.
 
     Returns InferenceData with ``posterior``, ``sample_stats`` (with ``diverging``),
     ``log_likelihood`` (``y_obs``) and ``observed_data``, and a dict of timings.
@@ -909,6 +913,8 @@ def sample_compiled(
                 "(bayescale.fit renames max_tree_depth for nutpie)."
             )
         before = COMPILE_COUNTS["nutpie"]
+        from .sampling import default_progressbar
+
         raw = entry.sample_nutpie(
             arrays,
             draws=draws,
@@ -916,6 +922,8 @@ def sample_compiled(
             chains=chains,
             random_seed=random_seed,
             target_accept=target_accept,
+            progress_bar=bool(kwargs.pop("progress_bar", default_progressbar()
+                                         if progressbar is None else progressbar)),
             **kwargs,
         )
         t1 = time.perf_counter()

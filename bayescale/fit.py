@@ -1145,6 +1145,10 @@ def fit(
         rate used (``"target_accept_used"``) and each try (``"target_accept_steps"``),
         and divergences left at 0.99 are reported like any others. Ladders of a dozen
         runs often need it: their ``(E, A, alpha)`` ridge is curved.
+    progressbar : bool, optional
+        Show the sampler's progress (default: in an interactive terminal, not in CI or
+        when ``BAYESCALE_NO_PROGRESS`` is set). ``sampler="jax"`` runs as one compiled
+        program and shows none.
     trials : str, optional
         Column with the number of trials (questions) per row, needed by the count
         likelihoods ``"binomial"`` and ``"betabinomial"`` (default column ``"n"``).
@@ -1229,7 +1233,8 @@ def fit(
                           progressbar=progressbar, **sampler_kwargs)
         idata, settings["timing"] = sample_compiled(
             spec, model, frame, sampler=sampler, draws=draws, tune=tune, chains=chains,
-            random_seed=random_seed, target_accept=accept, **sampler_kwargs,
+            random_seed=random_seed, target_accept=accept, progressbar=progressbar,
+            **sampler_kwargs,
         )
         return idata
 

@@ -102,7 +102,7 @@ def test_auto_sampler_choice_follows_the_measurements(monkeypatch):
 
 
 @pytest.mark.slow
-def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
+def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit(monkeypatch):
     C.clear_cache()
     (a, _), (b, truth_b) = SERIES[0], SERIES[2]
     f_a = bs.fit(a, "power_law", sampler="nutpie", random_seed=11, **SETTINGS)
@@ -161,6 +161,21 @@ def test_nutpie_refit_swaps_data_without_recompiling_and_matches_fresh_fit():
     with pytest.raises(BayescaleError, match="chain_method= and max_tree_depth= are options"):
         bs.fit(a, "power_law", sampler="nutpie", chain_method="vectorized",
                likelihood=fresh.spec.likelihood, **SETTINGS)
+    # progressbar=True reaches nutpie (the compiled path always turned it off)
+    import nutpie
+
+    asked = []
+    real = nutpie.sample
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("progress_bar"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", spy)
+    for shown in (True, False):
+        bs.fit(a, "power_law", sampler="nutpie", progressbar=shown, random_seed=1, draws=20,
+               tune=20, chains=1, warn=False, likelihood=fresh.spec.likelihood)
+    assert asked == [True, False]
 
 
 def test_refits_that_drop_a_run_or_rename_trials_keep_the_compiled_structure(monkeypatch):
