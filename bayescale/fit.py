@@ -439,7 +439,10 @@ class Fit:
         if self.law.link == "log":
             self._check_positive(mu, frame)
         if kind == "mean":
-            out = mu
+            # the observations' mean: an accuracy law's value clipped to [0, 1] as its
+            # likelihood clips it (exp_error_of_loss gave accuracies of 7 at a low loss)
+            out = np.clip(mu, 0.0, 1.0) if get_likelihood(self.spec.likelihood).probability \
+                else mu
         else:
             out = self._predictive(mu, frame, rng)
         if self._use_extrapolation(extrapolation):

@@ -56,6 +56,10 @@ class Likelihood:
     #: density of the link-scale observations (shapes broadcast like ``draw``). Used to fill the
     #: ``log_likelihood`` group without compiling a PyTensor function.
     logpdf: Callable[..., Any] | None = None
+    #: The law's mean is a probability, clipped into [0, 1] (:func:`_clip_p`): the mean
+    #: of the observations where a law leaves the unit interval (``exp_error_of_loss``
+    #: at a low loss) is that of the clipped value.
+    probability: bool = False
 
 
 def _dim(data) -> str:
@@ -269,7 +273,7 @@ def _beta_logpdf(y, eta, noise, data):
 
 _LIKELIHOODS["binomial"] = Likelihood(
     "binomial", priors={}, build=_binomial_build, draw=_binomial_draw, needs_trials=True,
-    logpdf=_binomial_logpdf,
+    logpdf=_binomial_logpdf, probability=True,
 )
 _LIKELIHOODS["betabinomial"] = Likelihood(
     "betabinomial",
@@ -278,6 +282,7 @@ _LIKELIHOODS["betabinomial"] = Likelihood(
     draw=_betabinomial_draw,
     needs_trials=True,
     logpdf=_betabinomial_logpdf,
+    probability=True,
 )
 _LIKELIHOODS["beta"] = Likelihood(
     "beta",
@@ -285,6 +290,7 @@ _LIKELIHOODS["beta"] = Likelihood(
     build=_beta_build,
     draw=_beta_draw,
     logpdf=_beta_logpdf,
+    probability=True,
 )
 
 

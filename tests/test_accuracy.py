@@ -465,3 +465,19 @@ def test_refits_keep_the_trials_column_by_its_name():
     keys = ("y", "x", "priors", "pooled", "run", "likelihood", "trials", "levels")
     spec, _ = prepare_spec(rows.iloc[:8], "sigmoid_compute", **{k: kw[k] for k in keys})
     assert spec.trials == "questions"
+
+
+def test_the_mean_accuracy_of_a_law_that_leaves_the_unit_interval_is_clipped_as_observed():
+    """exp_error_of_loss exceeds 1 at a low loss; its likelihood clips p into [0, 1], so the
+    observations' mean is 1 there, but predict(kind="mean") gave accuracies of 7."""
+    L = np.linspace(2.8, 3.8, 8)
+    df = pd.DataFrame({"loss": L, "accuracy": exp_error_of_loss(L, eps=0.8, k=2.8, gamma=0.95)})
+    f = fixed_fit(df, "exp_error_of_loss", dict(eps=0.8, k=2.8, gamma=0.95, phi=200.0),
+                  draws=50, x={"L": "loss"})
+    new = pd.DataFrame({"loss": [0.5, 3.0]})
+    assert exp_error_of_loss(0.5, eps=0.8, k=2.8, gamma=0.95) > 1.9  # the law itself leaves
+    mean = f.predict(new, kind="mean", extrapolation=False)
+    np.testing.assert_allclose(mean["median"], [1.0, exp_error_of_loss(3.0, eps=0.8, k=2.8,
+                                                                         gamma=0.95)])
+    pred = f.predict(new, extrapolation=False)
+    assert (pred["upper"] <= 1.0).all()
