@@ -65,24 +65,26 @@ def plot_fit(
     """
     from .fit import scale_of
 
+    _check_extend(extend)
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation, kind=kind)
     law = fit.law
     data = fit.data
+    interval = f"{percent(prob)}% {kind} interval"
     # one band (one colour) per group of a pooled fit or per run (run offsets), up to
     # MAX_BANDS; more than that: the population band over all rows
     by = fit.spec.group_columns[:1] or ([fit.spec.run] if fit.spec.run else [])
     keys = sorted(data[by[0]].unique()) if by else []
     if not keys or len(keys) > MAX_BANDS:
         by, keys = [], [None]
-    if len(law.inputs) == 1:
-        inp = law.inputs[0]
+    inp = plot_input(fit)
+    if inp is not None:
         col = fit.spec.x.get(inp, inp)
         for key in keys:
             sub = data if key is None else data[data[by[0]] == key]
-            grid = pd.DataFrame({col: _input_grid(law, sub[inp], extend, 80)})
+            grid = _grid_frame(fit, sub, inp, _input_grid(law, sub[inp], extend, 80, inp))
             if key is not None:
                 for g in fit.spec.group_columns + ((fit.spec.run,) if fit.spec.run else ()):
                     grid[g] = sub[g].iloc[0]
@@ -92,16 +94,23 @@ def plot_fit(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PoolingWarning)
                 band = fit.predict(grid, **kw)
-            label = f"posterior {kind}" if key is None else str(key)
-            lines = ax.plot(band[col], band["median"], lw=1.5, label=label)
+            new_group = key is None and fit.spec.group_columns
+            lines = ax.plot(band[col], band["median"], lw=1.5,
+                            label="median" if key is None else str(key))
             ax.fill_between(
-                band[col], band["lower"], band["upper"], alpha=0.25, color=lines[0].get_color()
+                band[col], band["lower"], band["upper"], alpha=0.25, color=lines[0].get_color(),
+                label=(f"{interval} of a new {fit.spec.group_columns[0]}" if new_group
+                       else interval if key is None else None),
             )
-            ax.scatter(sub[inp], sub["y"], s=12, color=lines[0].get_color(), zorder=3)
+            ax.scatter(sub[inp], sub["y"], s=12, color=lines[0].get_color(), zorder=3,
+                       label="data" if key is None else None)
+        if keys != [None]:  # the bands' meaning, once
+            ax.fill_between([], [], [], color="0.6", alpha=0.25, label=interval)
+        _mark_data_end(ax, data[inp], inp in law.falling_inputs)
         if new is not None:
-            _forecast_points(ax, fit._frame(new)[inp],
-                             fit.predict(new, **kw))
-        ax.set_xlabel(col)
+            _forecast_points(ax, fit._frame(new)[inp], fit.predict(new, **kw),
+                             _group_labels(fit, new, by))
+        ax.set_xlabel(_input_label(fit, inp))
     else:
         pred = fit.predict(None, **kw)
         xs = np.asarray(scale_of(law, data))
@@ -110,31 +119,124 @@ def plot_fit(
             med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
             ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.35,
                         color=None if key is None else f"C{i}",
-                        label=f"{percent(prob)}% {kind} interval" if i == 0 else None)
+                        label=interval if i == 0 else None)
             ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=10, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))
+        _mark_data_end(ax, xs, False)
         if new is not None:
-            _forecast_points(ax, scale_of(law, fit._frame(new)),
-                             fit.predict(new, **kw))
+            _forecast_points(ax, scale_of(law, fit._frame(new)), fit.predict(new, **kw),
+                             _group_labels(fit, new, by))
         ax.set_xlabel(_scale_label(fit))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")  # accuracy: a linear axis
+    _plain_log_ticks(ax)
     ax.set_ylabel(fit.spec.y)
-    ax.set_title(f"{law.name}: {law.equation}", fontsize=9)
+    ax.set_title(_wrap(f"{law.name}: {law.equation}"), fontsize=9)
     ax.legend(fontsize=8)
     return ax
 
 
-def _input_grid(law: Any, values: pd.Series, extend: float, points: int) -> np.ndarray:
-    """Log-spaced values of a one-input law's input, extended the way forecasts go.
+def plot_input(fit: Fit) -> str | None:
+    """The input a fit's plot runs along, or None (plotted against compute).
+
+    A one-input law's input; a law whose other inputs are constants (an accuracy law's
+    ``chance`` given as a number or a constant column) its one varying input.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> class _F:  # a stand-in: the function reads the law and the data
+    ...     law = bs.get_law("sigmoid_compute")
+    ...     data = pd.DataFrame({"C": [1e20, 1e21, 1e22], "chance": 0.25})
+    >>> plot_input(_F())
+    'C'
+    """
+    law = fit.law
+    if len(law.inputs) == 1:
+        return law.inputs[0]
+    varying = [i for i in law.inputs if fit.data[i].nunique() > 1]
+    return varying[0] if len(varying) == 1 else None
+
+
+def _grid_frame(fit: Fit, sub: pd.DataFrame, inp: str, values: np.ndarray) -> pd.DataFrame:
+    """Rows along ``inp`` (the user's column name), the law's other inputs held constant.
+
+    Each at its value in ``sub``; those given as numbers in ``x=`` need no column.
+    """
+    grid = pd.DataFrame({fit.spec.x.get(inp, inp): values})
+    for other in fit.law.inputs:
+        col = fit.spec.x.get(other, other)
+        if other != inp and isinstance(col, str):
+            grid[col] = sub[other].iloc[0]
+    return grid
+
+
+def _group_labels(fit: Fit, new: Any, by: list) -> list[str] | None:
+    """Each new row's group (or run) label, to tell forecasts of several groups apart."""
+    if not by:
+        return None
+    frame = pd.DataFrame(new) if not isinstance(new, pd.DataFrame) else new
+    return [str(v) for v in frame[by[0]]] if by[0] in frame.columns else None
+
+
+def _check_extend(extend: Any) -> None:
+    from .data import is_real_number
+    from .errors import BayescaleError
+
+    if not is_real_number(extend) or not extend >= 1:
+        raise BayescaleError(
+            "extend is how many times beyond the largest fitted value the band reaches: a "
+            f"number >= 1 (10 by default), got {extend!r}."
+        )
+
+
+def _wrap(title: str, width: int = 80) -> str:
+    """A title on lines of at most ``width`` characters (long equations were cut off)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width)) or title
+
+
+def _mark_data_end(ax: Any, values: Any, falling: bool) -> None:
+    """A dotted line where the data end: beyond it the band is an extrapolation."""
+    v = np.asarray(values, dtype=float)
+    ax.axvline(float(v.min() if falling else v.max()), ls=":", lw=1, color="0.35",
+               label="end of data (beyond: extrapolation)", zorder=1)
+
+
+def _plain_log_ticks(ax: Any) -> None:
+    """Plain numbers on a log y axis spanning less than a decade (2x10^0 read badly)."""
+    from matplotlib.ticker import FuncFormatter
+
+    if ax.get_yscale() != "log":
+        return
+    lo, hi = ax.get_ylim()
+    if lo > 0 and hi / lo < 10:
+        fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+        ax.yaxis.set_major_formatter(fmt)
+        ax.yaxis.set_minor_formatter(fmt)
+
+
+def _input_label(fit: Fit, inp: str) -> str:
+    """The x label of a plot along input ``inp``: its quantity and unit where known."""
+    col = fit.spec.x.get(inp, inp)
+    known = {"C": "compute C (FLOPs)", "N": "parameters N", "D": "tokens D"}
+    if inp in known:  # fed from another column: not necessarily that quantity's unit
+        return known[inp] if col == inp else f"{inp} = column {col!r}"
+    return str(col)
+
+
+def _input_grid(law: Any, values: pd.Series, extend: float, points: int,
+                inp: str | None = None) -> np.ndarray:
+    """Log-spaced values of a law's plotted input (default its first), extended as forecasts go.
 
     ``extend`` times above the largest value, or for a falling input (a loss,
     :attr:`Law.falling_inputs`: larger models have lower loss) below the smallest by the
     fitted span in log10 (one unit of the calibration's distance for such a law).
     """
     lo, hi = np.log10(values.min()), np.log10(values.max())
-    if law.inputs[0] in law.falling_inputs:
+    if (inp or law.inputs[0]) in law.falling_inputs:
         lo -= hi - lo if hi > lo else 0.1
     else:
         hi += np.log10(extend)
@@ -159,23 +261,31 @@ def _scale_label(fit: Fit) -> str:
 def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str | None]:
     """Rows to draw a forecast band over, by the user's column names, and the x column.
 
-    A one-input law: ``points`` values of its input over the fitted range extended
-    ``extend`` times (x column: that input's). Laws of several inputs: the training rows
+    A one-input law (or one whose other inputs are constants, :func:`plot_input`):
+    ``points`` values of its input over the fitted range extended ``extend`` times (x
+    column: that input's). Laws of several inputs: the training rows
     (x column ``None``: plotted against compute).
     """
-    law = fit.law
-    if len(law.inputs) == 1:
-        inp = law.inputs[0]
-        col = fit.spec.x.get(inp, inp)
-        return pd.DataFrame({col: _input_grid(law, fit.data[inp], extend, points)}), col
+    _check_extend(extend)
+    inp = plot_input(fit)
+    if inp is not None:
+        grid = _input_grid(fit.law, fit.data[inp], extend, points, inp)
+        return _grid_frame(fit, fit.data, inp, grid), fit.spec.x.get(inp, inp)
     return fit.user_frame().drop(columns=fit.spec.y), None
 
 
-def _forecast_points(ax: Any, x: Any, pred: pd.DataFrame) -> None:
-    """Forecast rows as red points with their central interval (``predict``'s table)."""
+def _forecast_points(ax: Any, x: Any, pred: pd.DataFrame,
+                     labels: list[str] | None = None) -> None:
+    """Forecast rows as red points with their central interval (``predict``'s table).
+
+    ``labels`` (each row's group) are written beside them.
+    """
     ax.errorbar(x, pred["median"], yerr=[pred["median"] - pred["lower"],
                 pred["upper"] - pred["median"]], fmt="o", color="C3", label="forecast",
                 zorder=4)  # above the data (zorder 3): a forecast inside the data shows
+    for xi, yi, text in zip(np.asarray(x, dtype=float), pred["median"], labels or ()):
+        ax.annotate(text, (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7,
+                    color="C3")
 
 
 def plot_average(
@@ -219,7 +329,7 @@ def plot_average(
     frame, col = _band_rows(top, extend, 80)
     one_input = col is not None
     if one_input:
-        inp = law.inputs[0]
+        inp = plot_input(top)
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
     band = avg.predict(frame, **kw)
@@ -239,15 +349,18 @@ def plot_average(
             ax.scatter(xs, med.to_numpy(), marker="_", s=60, color=f"C{i}", label=lab)
     ax.scatter(scale_of(law, data) if not one_input else data[inp], data["y"], s=10,
                color="k", zorder=3, label="data")
+    _mark_data_end(ax, data[inp] if one_input else scale_of(law, data),
+                   one_input and inp in law.falling_inputs)
     if new is not None:  # the forecast rows, marked as such (they were grey error bars)
         x_new = top._frame(new)[inp] if one_input else scale_of(law, top._frame(new))
         _forecast_points(ax, x_new, avg.predict(new, **kw))
     ax.set_xscale("log")
     ax.set_yscale("log" if law.link == "log" else "linear")
-    ax.set_xlabel(col if one_input else _scale_label(top))
+    _plain_log_ticks(ax)
+    ax.set_xlabel(_input_label(top, inp) if one_input else _scale_label(top))
     ax.set_ylabel(top.spec.y)
     weights = ", ".join(f"{k} {w:.2f}" for k, w in avg.weights.items())
-    ax.set_title(f"model average (weights: {weights})", fontsize=9)
+    ax.set_title(_wrap(f"model average (weights: {weights})"), fontsize=9)
     ax.legend(fontsize=8)
     return ax
 
@@ -299,7 +412,10 @@ def plot_chain(
     order = np.argsort(xs)
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
     band = ch.predict(frame, **kw)
-    label = f"chained {percent(prob)}% predictive"
+    joint = type(ch).__name__ == "JointFit"
+    # the loss stage 2 is fed: a joint fit pushes the mean loss by default, a narrower band
+    label = (f"{'joint' if joint else 'chained'} {percent(prob)}% predictive "
+             f"(of the {ch.default_loss_kind} loss)")
     if one_input:
         lines = ax.plot(xs[order], band["median"].to_numpy()[order], lw=1.5, label="median")
         ax.fill_between(xs[order], band["lower"].to_numpy()[order],
@@ -322,12 +438,15 @@ def plot_chain(
         keep = np.isfinite(obs)  # rows with a loss only (a joint fit's data)
         ax.scatter(scale_of(law, s1._frame(data[keep])), obs[keep], s=12, color="k",
                    zorder=3, label="data")
+    _mark_data_end(ax, xs if not one_input else s1.data[plot_input(s1)],
+                   one_input and plot_input(s1) in law.falling_inputs)
     if new_df is not None:
         _forecast_points(ax, scale_of(law, s1._frame(new_df)), ch.predict(new_df, **kw))
     ax.set_xscale("log")
-    ax.set_xlabel(col if one_input else _scale_label(s1))
+    ax.set_xlabel(_input_label(s1, plot_input(s1)) if one_input else _scale_label(s1))
     ax.set_ylabel(s2.spec.y)
-    ax.set_title(f"{law.name} -> {s2.law.name}", fontsize=9)
+    ax.set_title(_wrap(f"{law.name} -> {s2.law.name}" + (" (joint fit)" if joint else "")),
+                 fontsize=9)
     ax.legend(fontsize=8)
     return ax
 
@@ -352,13 +471,24 @@ def plot_calibration(backtest: Any, *, ax: Any = None):
     --------
     >>> bt.plot_calibration()  # doctest: +SKIP
     """
+    from .errors import BayescaleError
+
+    if type(backtest).__name__ != "Backtest":
+        raise BayescaleError(
+            "plot_calibration takes the result of bs.backtest (observed against nominal "
+            f"coverage of held-out rows), got {type(backtest).__name__}."
+        )
     plt = _plt()
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
     cal = backtest.calibration()
     ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
-    for law_name, sub in cal.groupby("law", sort=False):
-        ax.plot(sub["nominal"], sub["observed"], marker="o", label=str(law_name))
+    marks = ("o", "s", "^", "D", "v", "P", "X")
+    for i, (law_name, sub) in enumerate(cal.groupby("law", sort=False)):
+        # markers and line styles differ: equal coverages (a law of weight 1 and the
+        # average) once hid one line under the other
+        ax.plot(sub["nominal"], sub["observed"], marker=marks[i % len(marks)],
+                ls=("-", "--", "-.", ":")[i % 4], alpha=0.85, label=str(law_name))
     n = int(cal["n"].iloc[0]) if len(cal) else 0
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
@@ -415,7 +545,10 @@ def plot_sbc(
         raise BayescaleError(f"kind must be 'hist' or 'ecdf', got {kind!r}.")
     if not 0 < prob < 1:
         raise BayescaleError(f"prob must be in (0, 1), got {prob!r}.")
-    names = list(params) if params is not None else result.params
+    names = ([params] if isinstance(params, str) else list(params)) if params is not None \
+        else result.params
+    if not names:
+        raise BayescaleError(f"params names none of the ranked parameters {result.params}.")
     unknown = [p for p in names if p not in result.params]
     if unknown:
         raise BayescaleError(f"params {unknown} were not ranked; ranked: {result.params}.")
@@ -449,6 +582,7 @@ def plot_sbc(
             ax.set_xlim(0, L + 1)
             ax.set_xlabel(f"rank (0..{L})")
             ax.set_ylabel("simulations")
+            ax.legend(fontsize=7)
         else:
             import arviz as az
 

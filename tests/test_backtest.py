@@ -108,7 +108,7 @@ def test_report_of_a_fit(bt, tmp_path):
     assert not any(c.endswith("_share") for c in fm.columns)
     assert any("kind='mean'" in n for n in mean.notes)
     ax = f.plot(kind="mean")
-    assert "posterior mean" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "90% mean interval" in [t.get_text() for t in ax.get_legend().get_texts()]
     with pytest.raises(bs.BayescaleError, match="kind must be one of"):
         bs.report(f, target={"C": [1e23]}, kind="means")
     # the report says its parameter intervals are central, unlike ArviZ's summary's HDI

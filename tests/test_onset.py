@@ -164,8 +164,25 @@ def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
                  x={"chance": 0.25})
     ax = f.plot(new={"C": [1e26]})
     assert ax.get_yscale() == "linear" and ax.get_xscale() == "log"
-    assert "forecast" in [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "forecast" in labels and "end of data (beyond: extrapolation)" in labels
     assert ax.get_xlabel() == "compute C (FLOPs)"
+    # chance is a constant: the curve along compute, not error bars per row (the law has
+    # two inputs, and its plot once took the several-input path)
+    curve = ax.get_lines()[0]
+    x, y = curve.get_data()
+    assert len(x) == 80 and x.max() == pytest.approx(10 * f.data["C"].max())
+    want = f.predict(pd.DataFrame({"C": x}))["median"].to_numpy()
+    np.testing.assert_allclose(y, want, rtol=1e-9)
+    assert "90% predictive interval" in labels and "data" in labels
+    end = next(ln for ln in ax.get_lines() if ln.get_label().startswith("end of data"))
+    assert end.get_xdata()[0] == f.data["C"].max()
+    with pytest.raises(bs.BayescaleError, match="extend is how many times beyond"):
+        f.plot(extend=0.5)
+    from bayescale.plots import plot_calibration
+
+    with pytest.raises(bs.BayescaleError, match="plot_calibration takes the result of "):
+        plot_calibration(f)
     # the compute axis fed with parameter counts (docs/onsets.md) is not called FLOPs, and
     # a constant input is a constant, not a column
     rng = np.random.default_rng(1)

@@ -131,7 +131,9 @@ def test_plot_draws_one_band_per_family(fam_fit, monkeypatch):
     matplotlib.use("Agg")
     ax = fam_fit.plot()
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == [f"f{g}" for g in range(len(SIZES))]
+    # a line per family, the end of the data, and once what the bands are
+    assert labels == [f"f{g}" for g in range(len(SIZES))] + [
+        "90% predictive interval", "end of data (beyond: extrapolation)"], labels
     # each family's line is that family's forecast
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "f3")
     x, y = line.get_data()
@@ -145,8 +147,12 @@ def test_plot_draws_one_band_per_family(fam_fit, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new-level warning is not the user's to see
         ax = fam_fit.plot()
-    (line,) = ax.get_lines()
-    assert line.get_label() == "posterior predictive"
+    line, end = ax.get_lines()
+    assert line.get_label() == "median"
+    assert end.get_xdata()[0] == fam_fit.data[fam_fit.law.inputs[0]].max()  # end of the data
+    # the band is that of a family never seen (a population band), and says so
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "90% predictive interval of a new family" in labels, labels
     x, y = line.get_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.PoolingWarning)

@@ -111,6 +111,11 @@ def test_plots(calibrated):
     assert sum(ax.get_visible() for ax in fig.axes) == 2
     with pytest.raises(BayescaleError, match="not ranked"):
         calibrated.plot(params=["beta"])
+    # one name is one parameter (it was split into letters), and none is refused
+    fig = calibrated.plot(params="alpha")
+    assert sum(ax.get_visible() for ax in fig.axes) == 1
+    with pytest.raises(BayescaleError, match="names none of the ranked"):
+        calibrated.plot(params=[])
 
 
 def _result(ranks: dict[str, np.ndarray], n_ranks: int) -> SBCResult:
