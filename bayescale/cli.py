@@ -293,7 +293,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--draws", type=int, default=1000,
                    help="posterior draws per chain (1000); the calibration's inner fits use "
-                   "at most 500")
+                   "at most 500 (--calibration-draws)")
+    f.add_argument("--calibration-draws", type=int, default=None, metavar="N",
+                   help="draws per chain of the calibration's inner fits (default: --draws, "
+                   "at most 500); more where they report a low effective sample size")
     f.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (1000)")
     f.add_argument("--chains", type=int, default=4, help="chains (4)")
     f.add_argument("--seed", type=int, default=None,
@@ -595,9 +598,10 @@ def _cmd_fit(args, out) -> int:
 
         args.seed = random_seed_for_run()
     fits = {lw.name: _fit_one(df, lw, x, pooled, fixed, args, sampler) for lw in laws}
+    cal_kw = {} if args.calibration_draws is None else {"draws": args.calibration_draws}
     if args.drift_by:  # the inner fits run once here, and are saved with each fit
         with _sampling_warnings_to_stderr():
-            fits = {name: f.calibrate(by=args.drift_by) for name, f in fits.items()}
+            fits = {name: f.calibrate(by=args.drift_by, **cal_kw) for name, f in fits.items()}
     pct = percent(args.prob)
     summaries = {name: f.summary(prob=args.prob) for name, f in fits.items()}
     effects = {name: f.group_effects(prob=args.prob) for name, f in fits.items()
@@ -641,12 +645,13 @@ def _cmd_fit(args, out) -> int:
                   "it) ...", file=sys.stderr, flush=True)
             with _sampling_warnings_to_stderr(), quiet_logger("bayescale"):
                 # computed once: kept on the fit (an average's member too) and in fit.nc
-                fits = {n: f.with_calibration(f.calibration) if n in need else f
+                fits = {n: (f.calibrate(**cal_kw) if cal_kw else
+                            f.with_calibration(f.calibration)) if n in need else f
                         for n, f in fits.items()}
             for n in need:  # the inner fits' sampling problems, as the fits' own are said
                 for problem in fits[n].calibration.problems:
-                    print(f"{PROG}: warning: extrapolation calibration of {n}: {problem}",
-                          file=sys.stderr)
+                    print(f"{PROG}: warning: extrapolation calibration of {n}: "
+                          f"{cli_terms(problem)}", file=sys.stderr)
         pred = None
         if new is not None:
             source = avg if avg is not None else fits[law.name]
@@ -836,6 +841,8 @@ def cli_terms(message: str) -> str:
     'or fix the term (--fix beta=value,B=value).'
     >>> cli_terms("draws must be an integer >= 1, got 0 (for example draws=1000, tune=1000).")
     '--draws must be an integer >= 1, got 0 (for example --draws 1000, --tune 1000).'
+    >>> cli_terms("For the inner fits: fit.calibrate(draws=1100).")
+    'For the inner fits: --calibration-draws 1100.'
     >>> cli_terms("Known datasets: ['a'] (bayescale.datasets.list() describes them).")
     "Known datasets: ['a'] (bayescale datasets describes them)."
 
@@ -852,6 +859,7 @@ def cli_terms(message: str) -> str:
     message = re.sub(r"\bpriors=\{([^}]*)\}", as_fix, message)
     message = re.sub(r"\b(run|pooled)=<(\w+)>", r"--\1 <\2>", message)
     message = re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
+    message = re.sub(r"\bfit\.calibrate\(draws=(\d+)\)", r"--calibration-draws \1", message)
     message = re.sub(r"^(prob|draws|tune|chains) must\b", r"--\1 must", message)
     message = re.sub(r"\b(draws|tune|chains)=(?=\d)", r"--\1 ", message)
     message = message.replace("bayescale.datasets.list()", "bayescale datasets")

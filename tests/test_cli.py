@@ -644,20 +644,27 @@ def test_the_calibrations_inner_fit_problems_are_said_on_stderr(capsys, monkeypa
     """They reached the report's notes only; the fits' own problems are said on stderr."""
     import bayescale.calibration as calmod
 
+    asked = []
+
     def calibrated(fit, **kwargs):  # a calibration whose inner fits had a problem
+        asked.append(kwargs)
         return calmod.Calibration(tau=calmod.TAU_GRID, weights=calmod.posterior_tau([]),
                                   prior_scale=0.005,
-                                  problems=("inner fit at cutoff q=0.5: low effective sample "
-                                            "size",))
+                                  problems=(calmod.inner_problem("q=0.5", [
+                                      "low effective sample size: draw more samples (about "
+                                      "draws=1100 per chain)."]),))
 
     monkeypatch.setattr(calmod, "calibrate", calibrated)
     rc, out, err = run_main(
         capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
         "--predict", "N=7e10,D=1.4e12", "--draws", "40", "--tune", "150", "--chains", "2",
-        "--seed", "3",
+        "--seed", "3", "--calibration-draws", "700",
     )
     assert rc == 0, err
     assert ("bayescale: warning: extrapolation calibration of chinchilla: inner fit at cutoff "
             "q=0.5: low effective sample size") in err, err
+    # advice a shell user can follow: the option that sets the inner fits' draws
+    assert "For the inner fits: --calibration-draws 1100." in err, err
+    assert asked == [{"draws": 700}]
     # the fit's own advice in command-line options (80 draws cannot give an ESS of 100)
     assert "about --draws " in err and "about draws=" not in err, err

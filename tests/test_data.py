@@ -365,6 +365,34 @@ def test_sample_stepping_down_retries_only_while_divergent():
     assert record == {"target_accept_used": 0.9}
 
 
+def test_a_fits_timing_covers_every_try_of_target_accept_auto(monkeypatch):
+    """A first fit whose first try compiled and then diverged said compiled=False: the
+    timing was that of the last try only."""
+    import sys
+
+    import arviz as az
+
+    fitmod = sys.modules["bayescale.fit"]  # (bs.fit is the function)
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e6, 1e9, 8)
+    df = pd.DataFrame({"x": x, "loss": 1.5 + 30 * x ** -0.3})
+
+    def sample_compiled(spec, model, frame, *, target_accept, **kw):
+        div = np.zeros((2, 50), dtype=bool)
+        div[0, 0] = target_accept < 0.99  # clean at the last rate only
+        post = {p: rng.normal(1.0, 0.01, size=(2, 50)) for p in ("E", "A", "alpha", "sigma",
+                                                                 "nu")}
+        idata = az.from_dict(posterior=post, sample_stats={"diverging": div})
+        return idata, {"sample_s": 1.0, "compiled": target_accept == 0.9, "loaded": False}
+
+    monkeypatch.setattr(fitmod, "sample_compiled", sample_compiled)
+    f = bs.fit(df, "power_law", sampler="nutpie", likelihood="studentt", random_seed=0,
+               draws=50, chains=2, warn=False)
+    assert f.settings["target_accept_used"] == 0.99
+    assert f.settings["timing"]["sample_s"] == pytest.approx(3.0)  # three tries
+    assert f.settings["timing"]["compiled"] is True and f.settings["timing"]["loaded"] is False
+
+
 def test_an_asymptote_fixed_beyond_the_data_is_warned_about():
     # E fixed above the smallest loss (say a perplexity-scale value for a loss column):
     # the law's mean never goes below E, so those rows could only be noise
