@@ -71,6 +71,27 @@ def mapping_hint(cols: Mapping[str, Any], y: str | None, columns: Iterable[Any])
     return " The table seems to name them otherwise: map them with " + ", ".join(fixes) + "."
 
 
+def _compute_hint(col: object, df: pd.DataFrame) -> str:
+    """For a missing ``C``: the parameter and token columns it could be computed from.
+
+    Examples
+    --------
+    >>> _compute_hint("C", pd.DataFrame({"params": [1e9], "tokens": [2e10]}))[-50:]
+    "df.rename(columns={'params': 'N', 'tokens': 'D'})."
+    """
+    if col != "C":
+        return ""
+    found = {}
+    for canon in ("N", "D"):
+        names = [canon, *COMMON_NAMES[canon]]
+        found[canon] = next((c for c in df.columns if str(c).lower() in names), None)
+    if not all(found.values()) or all(found[k] == k for k in found):
+        return ""
+    renames = {v: k for k, v in found.items() if v != k}
+    return (" C is computed as 6*N*D from columns named N and D: "
+            f"df.rename(columns={renames}).")
+
+
 def missing_hint(name: object, df: pd.DataFrame) -> str:
     """Hint for a column ``name`` missing from ``df``: a close column name, or its index.
 
@@ -588,7 +609,7 @@ def validate(
                         "Add a 'chance' column or pass a constant with x={'chance': 0.25}; "
                         "the chance level is never fitted."
                     )
-                close = mapping_hint(cols, response, df.columns)
+                close = mapping_hint(cols, response, df.columns) or _compute_hint(col, df)
                 raise DataError(
                     f"Column {col!r} ({role}{hint}) is missing."
                     f"{close or missing_hint(col, df)} Available columns: "

@@ -301,6 +301,14 @@ def test_a_term_whose_input_never_varies_is_refused(df):
     assert "x={'x'" not in str(err.value)
 
 
+def test_a_missing_compute_column_names_the_columns_it_could_come_from(df):
+    runs = df.rename(columns={"N": "params", "D": "tokens"})
+    with pytest.raises(DataError, match=r"Column 'C' .* is missing\. C is computed as 6\*N\*D "
+                                        r"from columns named N and D: df\.rename\(columns="
+                                        r"\{'params': 'N', 'tokens': 'D'\}\)"):
+        validate(runs, power_law, y="loss", x={"x": "C"})
+
+
 def test_numbers_in_other_forms_are_read_or_named_with_the_right_advice(df):
     """0-d arrays (losses gathered in a training loop), numpy constants and prior values,
     and thousands separators (once told to read them as decimal commas: 1000x too small)."""
