@@ -216,6 +216,14 @@ def law(
             raise LawError(f"Law {f.__name__!r} needs at least one input before '*'.")
         if not params:
             raise LawError(f"Law {f.__name__!r} needs keyword-only parameters after '*'.")
+        for arg, value, example in (
+                ("priors", priors, "{'alpha': bs.Prior('Beta', alpha=3, beta=7), ...}"),
+                ("terms", terms, "{'A': ('alpha', 'N')} for a term A * N**-alpha"),
+                ("locations", locations, "{'d': 'x'}"),
+                ("log10_positions", log10_positions, "{'x0': 'C'}")):
+            if value is not None and not isinstance(value, Mapping):
+                raise LawError(f"{arg}= of law {f.__name__!r} takes a dict, e.g. {example}; "
+                               f"got {value!r}.")
         pri = {k: as_prior(v, k) for k, v in priors.items()}
         missing = [p for p in params if p not in pri]
         extra = [p for p in pri if p not in params]
@@ -224,7 +232,13 @@ def law(
                 f"Priors of law {f.__name__!r} must match its parameters {list(params)}: "
                 f"missing {missing}, unknown {extra}."
             )
-        for coef, (expo, inp) in (terms or {}).items():
+        for coef, term in (terms or {}).items():
+            if not (isinstance(term, (tuple, list)) and len(term) == 2):
+                raise LawError(
+                    f"Term {coef!r} of law {f.__name__!r} takes (exponent, input), e.g. "
+                    f"terms={{{coef!r}: ('alpha', {inputs[0]!r})}}; got {term!r}."
+                )
+            expo, inp = term
             if coef not in params or expo not in params or inp not in inputs:
                 raise LawError(
                     f"Term {coef!r}: ({expo!r}, {inp!r}) of law {f.__name__!r} must name a "
@@ -269,7 +283,7 @@ def law(
             inputs=inputs,
             params=params,
             priors=pri,
-            terms=dict(terms or {}),
+            terms={c: tuple(t) for c, t in (terms or {}).items()},
             locations=dict(locations or {}),
             log10_positions=dict(log10_positions or {}),
             link=link,

@@ -273,6 +273,12 @@ def test_a_law_may_not_take_the_models_own_names_or_an_unbuilt_link():
     def h(x, *, E, A, A_c, alpha):
         return E + A * A_c * x ** (-alpha)
 
+    # the forms of the decorator's arguments (a list of priors, a term without its input
+    # failed with Python's AttributeError or ValueError)
+    with pytest.raises(LawError, match=r"priors= of law 'g' takes a dict"):
+        bs.law(priors=[1, 2], register=False)(g)
+    with pytest.raises(LawError, match=r"Term 'A' of law 'h' takes \(exponent, input\)"):
+        bs.law(priors={**pl, "A_c": pl["A"]}, terms={"A": "alpha"}, register=False)(h)
     with pytest.raises(LawError, match=r"names 'A_c', the name the model gives a variable of "
                                        r"its parameter 'A'"):
         bs.law(priors={**pl, "A_c": pl["A"]}, terms={"A": ("alpha", "x")}, register=False)(h)
