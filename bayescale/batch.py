@@ -257,15 +257,14 @@ def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str,
     whose residuals call for it.
     """
     from .autocorr import auto_choice
-    from .fit import auto_priors
+    from .fit import auto_priors, unused_note
 
     first_priors, later = auto_priors(law, kw.get("priors"))
     fits = fit_batch(frames, law, likelihood=None, random_seed=seeds,
                      **dict(kw, priors=first_priors))
     why = [auto_choice(f) for f in fits]
     if later:
-        why = [(c, w if c == "ar1" else f"{w} (the prior on {later} applies to "
-                "likelihood='ar1' only: unused)") for c, w in why]
+        why = [(c, w if c == "ar1" else w + unused_note(later)) for c, w in why]
     redo = [k for k, f in enumerate(fits) if why[k][0] != f.spec.likelihood]
     if redo:  # auto_choice only ever moves a Student-t fit to "ar1"
         refits = fit_batch([frames[k] for k in redo], law, likelihood="ar1",

@@ -1325,6 +1325,11 @@ def auto_priors(law: str | Law, priors: Mapping[str, Any] | None
     return {k: v for k, v in given.items() if k not in later} or None, later
 
 
+def unused_note(later: Sequence[str]) -> str:
+    """What ``likelihood="auto"`` says of ar1-only priors when it keeps the i.i.d. fit."""
+    return f" (the prior on {list(later)} applies to likelihood='ar1' only: unused)"
+
+
 def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: bool) -> Fit:
     """``fit(..., likelihood="auto")``: the law's i.i.d. fit, refitted with ``"ar1"`` if due."""
     from .autocorr import auto_choice
@@ -1336,7 +1341,7 @@ def _fit_auto(data: pd.DataFrame, law: str | Law, kwargs: dict[str, Any], warn: 
     if chosen != first.spec.likelihood:
         result = fit(data, law, likelihood=chosen, warn=False, **kwargs)
     elif later:
-        why += f" (the prior on {later} applies to likelihood='ar1' only: unused)"
+        why += unused_note(later)
     result.settings["likelihood_choice"] = f"auto -> {why}"
     if warn:
         warn_problems(result.diagnostics, f"fit of law {result.law.name!r}")

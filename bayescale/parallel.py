@@ -198,13 +198,12 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
     kw = dict(kwargs)
     kw["warn"] = False
     kw.setdefault("progressbar", False)
-    if threading.current_thread() is not threading.main_thread():
-        # the warning filters are one per process: a task on a thread that set and reset
-        # them could leave the caller's warnings off (warn=False keeps bayescale's quiet)
-        with no_progress():
-            return fit(data, law, **kw)
-    with warnings.catch_warnings(), no_progress():
-        warnings.simplefilter("ignore")
+    # the warning filters are one per process: a task on a thread that set and reset them
+    # could leave the caller's warnings off (warn=False keeps bayescale's own quiet there)
+    on_main = threading.current_thread() is threading.main_thread()
+    with warnings.catch_warnings() if on_main else contextlib.nullcontext(), no_progress():
+        if on_main:
+            warnings.simplefilter("ignore")
         return fit(data, law, **kw)
 
 
