@@ -206,16 +206,15 @@ def _mark_data_end(ax: Any, values: Any, falling: bool) -> None:
 
 
 def _plain_log_ticks(ax: Any) -> None:
-    """Plain numbers on a log y axis spanning less than a decade (2x10^0 read badly)."""
+    """Plain numbers on a log axis spanning less than a decade (2x10^0 read badly)."""
     from matplotlib.ticker import FuncFormatter
 
-    if ax.get_yscale() != "log":
-        return
-    lo, hi = ax.get_ylim()
-    if lo > 0 and hi / lo < 10:
-        fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
-        ax.yaxis.set_major_formatter(fmt)
-        ax.yaxis.set_minor_formatter(fmt)
+    fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
+    for axis, scale, (lo, hi) in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()),
+                                  (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+        if scale == "log" and lo > 0 and hi / lo < 10:
+            axis.set_major_formatter(fmt)
+            axis.set_minor_formatter(fmt)
 
 
 def _input_label(fit: Fit, inp: str) -> str:

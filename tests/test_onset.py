@@ -205,8 +205,12 @@ def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
         {"L": L, "accuracy": exp_error_of_loss(L, eps=0.8, k=2.8, gamma=0.95), "n": 1000}),
         {"eps": rng.normal(0.8, 0.01, 50), "k": rng.normal(2.8, 0.05, 50),
          "gamma": rng.normal(0.95, 0.01, 50)})
-    band = e.plot(extrapolation=False).get_lines()[0].get_xdata()
+    eax = e.plot(extrapolation=False)
+    band = eax.get_lines()[0].get_xdata()
     assert band.max() == pytest.approx(3.5) and band.min() == pytest.approx(2.5**2 / 3.5)
+    # a log axis under a decade reads in plain numbers (it said 2x10^0, 3x10^0)
+    eax.figure.canvas.draw()
+    assert "3" in [t.get_text() for t in eax.get_xticklabels(minor=True)]
     # a law through every point: no residual autocorrelation to speak of (NaN, not 0/0)
     from bayescale.autocorr import residual_autocorrelation
 
