@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compiled import choose_sampler, sample_batch
-from .data import is_count, series_frames
+from .data import series_frames
 from .errors import BayescaleError
 from .fit import Fit, _prepare, check_series
 from .law import Law
@@ -29,6 +29,7 @@ from .sampling import (
     accept_record,
     accept_steps,
     check_settings,
+    check_tree_depth,
     diagnose,
     raise_if_never_started,
     random_seed_for_run,
@@ -132,10 +133,7 @@ def fit_batch(
     ...                     random_seed=0)  # doctest: +SKIP
     >>> [f.summary().loc["alpha", "mean"] for f in fits]  # doctest: +SKIP
     """
-    if not is_count(max_tree_depth, 1):  # 0: an IndexError inside JAX; 1.5 ran, r_hat 2.1
-        raise BayescaleError(
-            f"max_tree_depth must be an integer >= 1 (10 by default), got {max_tree_depth!r}."
-        )
+    check_tree_depth(max_tree_depth)
     one_seed = random_seed is None or np.ndim(random_seed) == 0
     for s in [random_seed] if one_seed else random_seed:
         check_settings(draws, tune, chains, target_accept, s, auto_ok=True)

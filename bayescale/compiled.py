@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 
-from .data import is_count
 from .errors import BayescaleError
 
 #: Number of expensive compilations per kind since import (or :func:`clear_cache`).
@@ -934,7 +933,7 @@ def sample_compiled(
             raise BayescaleError(f"sampler='jax' takes no extra options, got {sorted(kwargs)}.")
         import pymc.sampling.jax  # noqa: F401  (sets the host device count before JAX starts)
 
-        from .sampling import jax_platform
+        from .sampling import check_tree_depth, jax_platform
 
         if chain_method is None:
             chain_method = "parallel" if jax_platform() == "cpu" else "vectorized"
@@ -943,10 +942,7 @@ def sample_compiled(
                 "sampler='jax' runs its chains with chain_method='parallel' (one CPU device "
                 f"each, the default on CPU) or 'vectorized' (vmap); got {chain_method!r}."
             )
-        if not is_count(max_tree_depth, 1):
-            raise BayescaleError(
-                f"max_tree_depth must be an integer >= 1 (10 by default), got {max_tree_depth!r}."
-            )
+        check_tree_depth(max_tree_depth)
         before = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"]
         loads = COMPILE_COUNTS["jax_load"]
         n_pad = bucket(n)

@@ -279,12 +279,7 @@ def tree_depth_option(sampler: str, kwargs: Mapping[str, Any]) -> dict[str, Any]
     out = dict(kwargs)
     if "max_tree_depth" not in out:
         return out
-    depth = out.pop("max_tree_depth")
-    if not is_count(depth, 1):
-        raise BayescaleError(
-            f"max_tree_depth must be an integer >= 1 (10 by default), got {depth!r}."
-        )
-    own = {"nutpie": "maxdepth", "pymc": "max_treedepth"}.get(sampler)
+    depth = check_tree_depth(out.pop("max_tree_depth"))
     if sampler == "blackjax":
         raise BayescaleError(
             "sampler='blackjax' takes no max_tree_depth here (pm.sample's BlackJAX path "
@@ -293,7 +288,7 @@ def tree_depth_option(sampler: str, kwargs: Mapping[str, Any]) -> dict[str, Any]
     if sampler == "numpyro":
         out["nuts_kwargs"] = {**out.get("nuts_kwargs", {}), "max_tree_depth": depth}
         return out
-    own = own or "max_tree_depth"
+    own = {"nutpie": "maxdepth", "pymc": "max_treedepth"}.get(sampler, "max_tree_depth")
     if own in out and out[own] != depth:
         raise BayescaleError(
             f"max_tree_depth={depth!r} and {own}={out[own]!r} name one setting of "
@@ -301,6 +296,21 @@ def tree_depth_option(sampler: str, kwargs: Mapping[str, Any]) -> dict[str, Any]
         )
     out[own] = depth
     return out
+
+
+def check_tree_depth(depth: Any) -> Any:
+    """``depth`` if it is a tree depth NUTS can use, else a clear error (0 failed inside JAX).
+
+    Examples
+    --------
+    >>> check_tree_depth(6)
+    6
+    """
+    if not is_count(depth, 1):  # 1.5 ran on the JAX path, r_hat 2.1
+        raise BayescaleError(
+            f"max_tree_depth must be an integer >= 1 (10 by default), got {depth!r}."
+        )
+    return depth
 
 
 def _check_options(sampler: str, kwargs: dict[str, Any]) -> None:
