@@ -437,12 +437,12 @@ def plot_chain(
         keep = np.isfinite(obs)  # rows with a loss only (a joint fit's data)
         ax.scatter(scale_of(law, s1._frame(data[keep])), obs[keep], s=12, color="k",
                    zorder=3, label="data")
-    _mark_data_end(ax, xs if not one_input else s1.data[plot_input(s1)],
-                   one_input and plot_input(s1) in law.falling_inputs)
+    inp = plot_input(s1)
+    _mark_data_end(ax, s1.data[inp] if one_input else xs, one_input and inp in law.falling_inputs)
     if new_df is not None:
         _forecast_points(ax, scale_of(law, s1._frame(new_df)), ch.predict(new_df, **kw))
     ax.set_xscale("log")
-    ax.set_xlabel(_input_label(s1, plot_input(s1)) if one_input else _scale_label(s1))
+    ax.set_xlabel(_input_label(s1, inp) if one_input else _scale_label(s1))
     ax.set_ylabel(s2.spec.y)
     ax.set_title(_wrap(f"{law.name} -> {s2.law.name}" + (" (joint fit)" if joint else "")),
                  fontsize=9)
