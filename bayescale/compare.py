@@ -716,20 +716,22 @@ class Averaged:
         n: int | None = None,
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> xr.DataArray:
         """Mixture draws ``(sample, row)``: each fit contributes draws in proportion to its weight.
 
         ``n`` is the total number of draws (default: the smallest posterior size). Each
         fit's draws carry its calibrated extrapolation discrepancy unless
         ``extrapolation=False``, so one call combines structural (which law) and
-        extrapolation uncertainty.
+        extrapolation uncertainty. ``shared_noise`` as in :meth:`Fit.draws`.
         """
         seed = self.random_seed if random_seed is None else random_seed
         rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
         names = self._members()
         per = {
             k: self.fits[k].draws(  # the resolved seed: draws() == draws(random_seed=own)
-                new, kind=kind, random_seed=seed, extrapolation=extrapolation
+                new, kind=kind, random_seed=seed, extrapolation=extrapolation,
+                shared_noise=shared_noise,
             )
             for k in names
         }
@@ -758,8 +760,11 @@ class Averaged:
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> pd.DataFrame:
         """Model-averaged predictive summary; same columns as :meth:`Fit.predict`.
+
+        ``shared_noise`` as in :meth:`Fit.draws` (smooth bands along a grid).
 
         Examples
         --------
@@ -772,7 +777,8 @@ class Averaged:
         ratio = top.extrapolation_ratio(new)
         if new is not None:
             top._warn_far_beyond(ratio, "Row(s) of the new rows")
-        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
+        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation,
+                       shared_noise=shared_noise).values
         mean = kind == "mean" or all(has_predictive_mean(self.fits[k]) for k in self._members())
         return summarise_draws(top, new, d, prob, ratio, mean=mean)
 

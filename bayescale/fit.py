@@ -417,6 +417,7 @@ class Fit:
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> xr.DataArray:
         """Posterior draws of the response at ``new`` rows.
 
@@ -424,11 +425,18 @@ class Fit:
         runs not seen in training); ``kind="mean"`` is the law's mean curve only.
         ``extrapolation`` adds the calibrated discrepancy that grows with the distance
         beyond the fitted range (``"auto"``: on for loss laws, on the log scale, and for
-        accuracy laws, on the logit scale; see :mod:`bayescale.calibration`). Returns a
-        DataArray with dims ``("sample", "row")``.
+        accuracy laws, on the logit scale; see :mod:`bayescale.calibration`).
+        ``shared_noise=True`` draws one observation-noise quantile per sample for all rows
+        (common random numbers): each row's distribution is unchanged, the rows' noise is
+        perfectly correlated, so intervals along a curve come without Monte Carlo jitter
+        (what :func:`bayescale.plots.plot_fit` uses; the ``ar1`` likelihood, whose noise
+        is correlated along a run already, and user likelihoods without ``draw_shared``
+        draw as usual). Returns a DataArray with dims ``("sample", "row")``.
         """
         if kind not in KINDS:
             raise BayescaleError(f"kind must be one of {KINDS}, got {kind!r}.")
+        if not isinstance(shared_noise, (bool, np.bool_)):
+            raise BayescaleError(f"shared_noise must be True or False, got {shared_noise!r}.")
         frame = self._frame(new)
         rng = self._rng(random_seed)
         params = param_draws(self.spec, self.posterior, frame, rng=rng)
@@ -444,7 +452,7 @@ class Fit:
             out = np.clip(mu, 0.0, 1.0) if get_likelihood(self.spec.likelihood).probability \
                 else mu
         else:
-            out = self._predictive(mu, frame, rng)
+            out = self._predictive(mu, frame, rng, shared=shared_noise)
         if self._use_extrapolation(extrapolation):
             from .calibration import add_drift
 
@@ -478,10 +486,12 @@ class Fit:
         post = self.posterior
         return {k: post[k].values.reshape(-1)[:, None] for k in self.spec.noise_params}
 
-    def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng) -> np.ndarray:
+    def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng, *,
+                    shared: bool = False) -> np.ndarray:
         lik = get_likelihood(self.spec.likelihood)
         eta = self._eta(mu, frame, rng)
-        y = lik.draw(eta, self._noise(), rng, self._lik_data(frame))
+        draw = lik.draw_shared if shared and lik.draw_shared is not None else lik.draw
+        y = draw(eta, self._noise(), rng, self._lik_data(frame))
         # heavy tails from a stuck chain (tiny nu) must not turn quantiles into NaN; the
         # fit's diagnostics already flag such a posterior
         return np.exp(np.minimum(y, 700.0)) if self.law.link == "log" else y
@@ -602,6 +612,7 @@ class Fit:
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> pd.DataFrame:
         """Posterior predictive summary at ``new`` rows.
 
@@ -618,6 +629,9 @@ class Fit:
             Widen forecasts beyond the fitted range by the calibrated discrepancy
             (on by default for loss and accuracy laws; the first such call runs the
             nested leave-future-out calibration, see :mod:`bayescale.calibration`).
+        shared_noise : bool
+            One noise quantile per sample for all rows (:meth:`draws`): the same
+            intervals per row, smooth along a grid (plots use it).
 
         Returns
         -------
@@ -635,7 +649,8 @@ class Fit:
             self._warn_new_levels(rows)
             ratio = self.extrapolation_ratio(rows)
             self._warn_far_beyond(ratio, "Row(s) of the new rows")
-        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation).values
+        d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation,
+                       shared_noise=shared_noise).values
         return summarise_draws(self, new, d, prob, ratio,
                                mean=kind == "mean" or has_predictive_mean(self))
 

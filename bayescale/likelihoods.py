@@ -44,6 +44,10 @@ class Likelihood:
     logpdf : callable, optional
         ``logpdf(y, eta, noise, data) -> log density`` in numpy, shape ``(samples, rows)``,
         of ``y`` on the link scale (used by leave-future-out scores and backtests).
+    draw_shared : callable, optional
+        As ``draw``, with one noise quantile per sample shared by all rows (common random
+        numbers): each row's distribution is ``draw``'s, and intervals along a curve come
+        without Monte Carlo jitter from row to row. Without it, ``draw`` is used.
     """
 
     name: str
@@ -60,6 +64,8 @@ class Likelihood:
     #: of the observations where a law leaves the unit interval (``exp_error_of_loss``
     #: at a low loss) is that of the clipped value.
     probability: bool = False
+    #: See the class docstring: ``draw`` with noise shared by the rows (for smooth bands).
+    draw_shared: Callable[..., Any] | None = None
 
 
 def _dim(data) -> str:
@@ -80,6 +86,11 @@ def _studentt_draw(eta, noise, rng, data):
     return eta + noise["sigma"] * t
 
 
+def _studentt_draw_shared(eta, noise, rng, data):
+    nu = np.broadcast_to(noise["nu"], (eta.shape[0], 1))
+    return eta + noise["sigma"] * rng.standard_t(nu)
+
+
 def _normal_build(eta, y, noise, data):
     import pymc as pm
 
@@ -88,6 +99,15 @@ def _normal_build(eta, y, noise, data):
 
 def _normal_draw(eta, noise, rng, data):
     return eta + noise["sigma"] * rng.standard_normal(eta.shape)
+
+
+def _normal_draw_shared(eta, noise, rng, data):
+    return eta + noise["sigma"] * rng.standard_normal((eta.shape[0], 1))
+
+
+def _shared_uniform(eta, rng) -> np.ndarray:
+    """One uniform per sample, shape ``(samples, 1)``, strictly inside (0, 1) for ``ppf``."""
+    return np.clip(rng.uniform(size=(eta.shape[0], 1)), 1e-12, 1.0 - 1e-12)
 
 
 def _studentt_logpdf(y, eta, noise, data):
@@ -120,6 +140,7 @@ _LIKELIHOODS: dict[str, Likelihood] = {
         build=_studentt_build,
         draw=_studentt_draw,
         logpdf=_studentt_logpdf,
+        draw_shared=_studentt_draw_shared,
     ),
     "normal": Likelihood(
         "normal",
@@ -127,6 +148,7 @@ _LIKELIHOODS: dict[str, Likelihood] = {
         build=_normal_build,
         draw=_normal_draw,
         logpdf=_normal_logpdf,
+        draw_shared=_normal_draw_shared,
     ),
 }
 
@@ -187,6 +209,13 @@ def _binomial_draw(eta, noise, rng, data):
     return rng.binomial(n, _clip_p(eta)) / n
 
 
+def _binomial_draw_shared(eta, noise, rng, data):
+    from scipy.stats import binom
+
+    n = _trials_for(data, eta.shape)
+    return binom.ppf(_shared_uniform(eta, rng), n, _clip_p(eta)) / n
+
+
 def _betabinomial_build(eta, y, noise, data):
     import pymc as pm
 
@@ -206,6 +235,15 @@ def _betabinomial_draw(eta, noise, rng, data):
     phi = noise["phi"]
     q = rng.beta(p * phi, (1.0 - p) * phi)
     return rng.binomial(n, q) / n
+
+
+def _betabinomial_draw_shared(eta, noise, rng, data):
+    from scipy.stats import beta, binom
+
+    n = _trials_for(data, eta.shape)
+    p, phi = _clip_p(eta), noise["phi"]
+    q = beta.ppf(_shared_uniform(eta, rng), p * phi, (1.0 - p) * phi)
+    return binom.ppf(_shared_uniform(eta, rng), n, q) / n
 
 
 def squeeze_unit(y: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
@@ -241,6 +279,13 @@ def _beta_draw(eta, noise, rng, data):
     return rng.beta(p * phi, (1.0 - p) * phi)
 
 
+def _beta_draw_shared(eta, noise, rng, data):
+    from scipy.stats import beta
+
+    p, phi = _clip_p(eta), noise["phi"]
+    return beta.ppf(_shared_uniform(eta, rng), p * phi, (1.0 - p) * phi)
+
+
 def _row_counts(y, data) -> tuple[np.ndarray, np.ndarray]:
     """Correct answers and trials of the rows whose accuracy fractions are ``y``."""
     n = data["frame"]["n"].to_numpy(dtype=float)
@@ -273,7 +318,7 @@ def _beta_logpdf(y, eta, noise, data):
 
 _LIKELIHOODS["binomial"] = Likelihood(
     "binomial", priors={}, build=_binomial_build, draw=_binomial_draw, needs_trials=True,
-    logpdf=_binomial_logpdf, probability=True,
+    logpdf=_binomial_logpdf, probability=True, draw_shared=_binomial_draw_shared,
 )
 _LIKELIHOODS["betabinomial"] = Likelihood(
     "betabinomial",
@@ -283,6 +328,7 @@ _LIKELIHOODS["betabinomial"] = Likelihood(
     needs_trials=True,
     logpdf=_betabinomial_logpdf,
     probability=True,
+    draw_shared=_betabinomial_draw_shared,
 )
 _LIKELIHOODS["beta"] = Likelihood(
     "beta",
@@ -291,6 +337,7 @@ _LIKELIHOODS["beta"] = Likelihood(
     draw=_beta_draw,
     logpdf=_beta_logpdf,
     probability=True,
+    draw_shared=_beta_draw_shared,
 )
 
 

@@ -93,7 +93,7 @@ def plot_fit(
                     grid[g] = POPULATION_LEVEL
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PoolingWarning)
-                band = fit.predict(grid, **kw)
+                band = fit.predict(grid, shared_noise=True, **kw)  # no jitter along x
             new_group = key is None and fit.spec.group_columns
             lines = ax.plot(band[col], band["median"], lw=1.5,
                             label="median" if key is None else str(key))
@@ -331,7 +331,7 @@ def plot_average(
         inp = plot_input(top)
     xs = scale_of(law, top._frame(frame)) if not one_input else frame[col].to_numpy()
     order = np.argsort(xs)
-    band = avg.predict(frame, **kw)
+    band = avg.predict(frame, shared_noise=one_input, **kw)  # one input: a smooth band
     label = f"average, {percent(prob)}% {kind}"
     if one_input:
         ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
@@ -340,7 +340,7 @@ def plot_average(
                     band["upper"] - band["median"]], fmt="none", color="0.5", alpha=0.5,
                     label=label)
     for i, name in enumerate(names):
-        med = avg.fits[name].predict(frame, **kw)["median"]
+        med = avg.fits[name].predict(frame, shared_noise=one_input, **kw)["median"]
         lab = f"{name} median (weight {avg.weights[name]:.2f})"
         if one_input:
             ax.plot(xs[order], med.to_numpy()[order], lw=1.5, color=f"C{i}", label=lab)

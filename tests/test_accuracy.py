@@ -54,6 +54,36 @@ def test_count_likelihood_draws_are_fractions():
     assert np.allclose(y2 * 50, np.rint(y2 * 50))
 
 
+@pytest.mark.parametrize(
+    ("name", "noise", "eta"),
+    [
+        ("studentt", {"sigma": 0.05, "nu": 4.0}, 1.0),
+        ("normal", {"sigma": 0.05}, 1.0),
+        ("binomial", {}, 0.3),
+        ("betabinomial", {"phi": 20.0}, 0.3),
+        ("beta", {"phi": 20.0}, 0.3),
+    ],
+)
+def test_shared_noise_keeps_each_rows_distribution_and_moves_rows_together(name, noise, eta):
+    # draw_shared (smooth plot bands): one noise quantile per sample for all rows. Each
+    # row's distribution must be draw's; rows of one mean get the same value (no jitter)
+    lik = get_likelihood(name)
+    s = 20000
+    eta = np.full((s, 3), eta)
+    noise = {k: np.full((s, 1), v) for k, v in noise.items()}
+    data = {"frame": pd.DataFrame({"n": [40, 40, 40]})}
+    shared = lik.draw_shared(eta, noise, np.random.default_rng(0), data)
+    alone = lik.draw(eta, noise, np.random.default_rng(1), data)
+    assert shared.shape == alone.shape
+    assert np.array_equal(shared[:, 0], shared[:, 2])  # comonotone: same quantile per sample
+    assert not np.array_equal(alone[:, 0], alone[:, 2])
+    q = [0.05, 0.25, 0.5, 0.75, 0.95]
+    spread = np.quantile(alone[:, 0], 0.95) - np.quantile(alone[:, 0], 0.05)
+    assert np.quantile(shared[:, 1], q) == pytest.approx(np.quantile(alone[:, 1], q),
+                                                           abs=0.05 * spread)
+    assert shared[:, 1].mean() == pytest.approx(alone[:, 1].mean(), abs=0.02 * spread)
+
+
 def test_prepare_counts_from_correct_and_n():
     d = pd.DataFrame({"C": [1e20, 1e21], "correct": [3, 7], "n": [10, 10]})
     out, y, n = prepare_counts(d, y=None, trials=None, response="accuracy")

@@ -725,3 +725,19 @@ def test_summary_of_a_misspelt_variable_names_it(chin_fit):
         chin_fit.summary(var_names=["alph"])
     assert list(chin_fit.summary(var_names=["alpha"]).index) == ["alpha"]
     assert "alpha" not in chin_fit.summary(var_names=["~alpha"]).index
+
+
+def test_shared_noise_gives_the_same_intervals_without_jitter(chin_fit):
+    # plots draw bands with shared_noise=True: the same interval at each row (within
+    # Monte Carlo error), and rows of one mean get exactly one interval, not 40 jittered ones
+    new = pd.DataFrame({"N": [1e9] * 40, "D": [2e10] * 40})  # inside the data: no drift
+    smooth = chin_fit.predict(new, shared_noise=True, random_seed=3)
+    rough = chin_fit.predict(new, random_seed=3)
+    for col in ("lower", "median", "upper"):
+        assert smooth[col].nunique() == 1
+        assert rough[col].nunique() > 1
+    width = rough["upper"].mean() - rough["lower"].mean()
+    for col in ("lower", "median", "upper"):
+        assert smooth[col].iloc[0] == pytest.approx(rough[col].mean(), abs=0.05 * width)
+    with pytest.raises(bs.BayescaleError, match="shared_noise must be True or False"):
+        chin_fit.draws(new, shared_noise="yes")

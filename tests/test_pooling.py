@@ -137,7 +137,7 @@ def test_plot_draws_one_band_per_family(fam_fit, monkeypatch):
     # each family's line is that family's forecast
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "f3")
     x, y = line.get_data()
-    want = fam_fit.predict(pd.DataFrame({"N": x, "family": "f3"}))["median"]
+    want = fam_fit.predict(pd.DataFrame({"N": x, "family": "f3"}), shared_noise=True)["median"]
     np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
     # more families than bands: the population's band (a new family), not a DataError for
     # the missing group column
@@ -156,7 +156,8 @@ def test_plot_draws_one_band_per_family(fam_fit, monkeypatch):
     x, y = line.get_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.PoolingWarning)
-        want = fam_fit.predict(pd.DataFrame({"N": x, "family": "a new one"}))["median"]
+        want = fam_fit.predict(pd.DataFrame({"N": x, "family": "a new one"}),
+                               shared_noise=True)["median"]
     np.testing.assert_allclose(y, want.to_numpy(), rtol=1e-9)
 
 
