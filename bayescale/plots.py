@@ -117,10 +117,11 @@ def plot_fit(
         for i, key in enumerate(keys):
             rows = np.ones(len(data), bool) if key is None else (data[by[0]] == key).to_numpy()
             med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
-            ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.35,
-                        color=None if key is None else f"C{i}",
+            # wide, half-transparent bars: a point's dot must not hide its interval
+            ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.45,
+                        elinewidth=3, color=None if key is None else f"C{i}",
                         label=interval if i == 0 else None)
-            ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=10, zorder=3,
+            ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=6, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))
         _mark_data_end(ax, xs, False)
