@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from .data import is_count, is_real_number
-from .errors import BayescaleError, DataError
+from .errors import BayescaleError, DataError, ExtrapolationWarning
 from .sampling import SEED_LIMIT, check_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -397,6 +397,34 @@ def drift_scale(law: Any) -> str | None:
     return None
 
 
+def in_decades(law: Any) -> bool:
+    """Whether ``law``'s size (:func:`bayescale.fit.size_of`) is a positive input.
+
+    Distances beyond the data are decades of it; a user law whose size input may be zero
+    or negative (``positive_inputs=False``) has no such distance, so no calibrated drift.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> in_decades(bs.get_law("chinchilla"))
+    True
+    """
+    inputs = ("C",) if "C" in law.inputs else (
+        ("N", "D") if {"N", "D"} <= set(law.inputs) else law.inputs[:1])
+    return all(law.is_positive(i) for i in inputs)
+
+
+def check_in_decades(law: Any) -> None:
+    """Raise when ``law`` has no distance in decades beyond the data (:func:`in_decades`)."""
+    if not in_decades(law):
+        raise BayescaleError(
+            f"The calibrated extrapolation drift grows with the decades a forecast lies beyond "
+            f"the data, but law {law.name!r} allows zero or negative values of its size input "
+            f"({'C' if 'C' in law.inputs else law.inputs[0]!r}; positive_inputs="
+            f"{law.positive_inputs!r}), which have no decades. Use extrapolation=False."
+        )
+
+
 def to_scale(y: np.ndarray, scale: str, *, clip: bool = False) -> np.ndarray:
     """``y`` on the drift scale: ``log y`` or ``logit y``.
 
@@ -486,6 +514,38 @@ def posterior_tau(
     w = np.exp(logp - logp.max())
     w = w / w.sum()
     return w[0] if h_grid is None else w
+
+
+#: Posterior mass of ``tau`` in the top 5% of its grid above which the grid cut it off.
+EDGE_MASS = 0.01
+
+
+def grid_edge_problem(weights: np.ndarray, grid: np.ndarray, scale: str) -> str | None:
+    """A note when ``tau``'s grid posterior ``weights`` pile up at the end of ``grid``.
+
+    The grid ends at a drift no sensible law needs (0.6 per decade on the log scale, 3
+    logits per unit on the logit scale); mass there means the posterior was cut off and
+    the drift underestimated: the inner forecasts erred far more than noise and drift
+    explain, usually a law that does not fit.
+
+    Examples
+    --------
+    >>> grid = np.linspace(0.0, 3.0, 101)
+    >>> grid_edge_problem(np.full(101, 1 / 101), grid, "logit") is not None
+    True
+    >>> grid_edge_problem(np.exp(-grid * 20) / np.exp(-grid * 20).sum(), grid, "logit")
+    """
+    w = np.asarray(weights).reshape(-1, len(grid)).sum(axis=0)
+    mass = float(w[grid >= 0.95 * grid[-1]].sum() / w.sum())
+    if mass <= EDGE_MASS:
+        return None
+    return (
+        f"the drift's rate reaches the end of its grid (tau = {grid[-1]:g} per unit of "
+        f"distance on the {scale} scale; {mass:.0%} of its posterior in the top 5%): the "
+        "inner forecasts erred by more than the grid allows, so the drift is underestimated. "
+        "The law likely misfits the larger rows; check its residuals or compare other laws "
+        "(bs.compare)"
+    )
 
 
 def log_likelihood(
@@ -767,6 +827,7 @@ def calibrate(
             f"laws (a response in [0, 1]); law {fit.law.name!r} has link {fit.law.link!r} and "
             f"response {fit.law.response!r}. Use extrapolation=False."
         )
+    check_in_decades(fit.law)
     prior_scale = PRIOR_SCALES[scale] if prior_scale is None else prior_scale
     if not is_real_number(prior_scale) or not 0 < float(prior_scale) < np.inf:
         raise BayescaleError(
@@ -793,7 +854,10 @@ def calibrate(
         raise BayescaleError(f"cut_by must be one of {CUT_BY}, got {cut_by!r}.")
     if ratio not in (True, False, "auto"):
         raise BayescaleError(f"ratio must be True, False or 'auto', got {ratio!r}.")
-    q = np.asarray(cutoffs, dtype=float)
+    try:
+        q = np.asarray(cutoffs, dtype=float)
+    except (TypeError, ValueError):
+        q = np.array([np.nan])
     if q.ndim != 1 or q.size == 0 or not ((q > 0) & (q < 1)).all():
         raise BayescaleError(
             f"cutoffs are quantiles of the training rows' scale, each strictly between 0 and "
@@ -938,9 +1002,15 @@ def _assemble(pieces: list, *, cut_by: str, scale: str, prior_scale: float,
             part["level"] = held[by].astype(str).to_numpy()
         rows.append(part)
     grid = TAU_GRIDS[scale]
+    weights = posterior_tau(groups, prior_scale, grid=grid, h_grid=h_grid)
+    problems = list(problems)
+    edge = grid_edge_problem(weights, grid, scale)
+    if edge:
+        problems.append(edge)
+        warnings.warn(edge, ExtrapolationWarning, stacklevel=4)
     cal = Calibration(
         tau=grid.copy(),
-        weights=posterior_tau(groups, prior_scale, grid=grid, h_grid=h_grid),
+        weights=weights,
         h=np.asarray(h_grid, dtype=float),
         prior_scale=prior_scale,
         residuals=pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),

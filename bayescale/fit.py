@@ -514,16 +514,18 @@ class Fit:
         }
 
     def _use_extrapolation(self, extrapolation: bool | str) -> bool:
-        if extrapolation == "auto":
-            from .calibration import drift_scale
+        from .calibration import check_in_decades, drift_scale, in_decades
 
-            return drift_scale(self.law) is not None
+        if extrapolation == "auto":  # off where a drift has no scale or no decades
+            return drift_scale(self.law) is not None and in_decades(self.law)
         if extrapolation not in (True, False):
             hint = {"off": " False turns the drift off.", "on": " True turns it on.",
                     "none": " False turns the drift off."}.get(str(extrapolation).lower(), "")
             raise BayescaleError(
                 f"extrapolation must be 'auto', True or False, got {extrapolation!r}.{hint}"
             )
+        if extrapolation:
+            check_in_decades(self.law)
         return bool(extrapolation)
 
     @property

@@ -488,7 +488,7 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
         calmod.calibrate(chin, ratio="yes")
     with pytest.raises(bs.BayescaleError, match="cut_by must be one of"):
         calmod.calibrate(chin, cut_by="both")
-    for bad in ([1.5], [], [0.5, 0.0]):
+    for bad in ([1.5], [], [0.5, 0.0], ("a",), {0.5, 0.8}):  # not numbers: the same message
         with pytest.raises(bs.BayescaleError, match="each strictly between 0 and 1"):
             calmod.calibrate(chin, cutoffs=bad)
     # bad settings fail before any inner fit (h = 0 put a drift inside the data, 0**0 = 1;
@@ -559,3 +559,43 @@ def test_worst_is_the_wider_single_order_calibration_on_real_fits():
     np.testing.assert_allclose(worst.weights, single[kept].weights)
     # the two orders hold out different rows (else the comparison would be moot)
     assert not single["scale"].residuals["residual"].equals(single["inputs"].residuals["residual"])
+
+
+def test_a_law_whose_size_may_be_negative_has_no_drift_and_says_so():
+    """Distances beyond the data are decades of the size; an input that may be zero or
+    negative has none. Forecasts were NaN inside the data (log10 of a negative size) and
+    the calibration came from its prior alone with a misleading 'not enough rows'."""
+    from conftest import fixed_fit
+
+    @bs.law(priors={"E": bs.Prior("HalfNormal", sigma=3.0), "A": bs.Prior("HalfNormal", sigma=3.0),
+                    "k": bs.Prior("HalfNormal", sigma=2.0)}, positive_inputs=False,
+            register=False)
+    def exp_decay(t, *, E, A, k):
+        return E + A * np.exp(-k * t)
+
+    t = np.linspace(-2.0, 2.0, 30)
+    df = pd.DataFrame({"t": t, "loss": 1.7 + 0.8 * np.exp(-0.7 * t)})
+    fit = fixed_fit(df, exp_decay, {"E": 1.7, "A": 0.8, "k": 0.7, "sigma": 0.01, "nu": 10.0},
+                    jitter=0.01)
+    new = pd.DataFrame({"t": [-1.0, 3.0]})  # inside the data, beyond it
+    out = fit.predict(new)  # "auto": no drift for such a law, no NaN
+    assert np.isfinite(out[["median", "lower", "upper"]].to_numpy()).all()
+    pd.testing.assert_frame_equal(out, fit.predict(new, extrapolation=False))
+    for call in (lambda: fit.predict(new, extrapolation=True), lambda: fit.calibrate()):
+        with pytest.raises(bs.BayescaleError, match="zero or negative values of its size"):
+            call()
+
+
+def test_a_drift_cut_off_by_the_end_of_its_grid_is_said():
+    """The tau grid ends (0.6 per decade on the log scale); inner errors that need more
+    gave a posterior piled at the end, renormalised, with nothing said."""
+    from bayescale.calibration import TAU_GRIDS, grid_edge_problem
+
+    d = np.linspace(0.1, 1.0, 8)
+    rng = np.random.default_rng(0)
+    huge = [(1.5 * d * rng.standard_normal(8), np.full(8, 1e-6), d) for _ in range(4)]
+    small = [(0.02 * d * rng.standard_normal(8), np.full(8, 1e-6), d) for _ in range(4)]
+    grid = TAU_GRIDS["log"]
+    note = grid_edge_problem(posterior_tau(huge, grid=grid, h_grid=H_GRID), grid, "log")
+    assert note is not None and "end of its grid" in note and "tau = 0.6" in note
+    assert grid_edge_problem(posterior_tau(small, grid=grid, h_grid=H_GRID), grid, "log") is None
