@@ -174,6 +174,13 @@ def compute_optimal(
         )
     one = fit.data.iloc[:1].drop(columns="y")
     columns = list(fit.spec.group_columns)
+    for name, value, example in (("groups", groups, "{'family': 'fam_a'}"),
+                                 ("inputs", inputs, "{'U': 4e11}")):
+        if value is not None and not isinstance(value, Mapping):
+            raise BayescaleError(
+                f"{name}= takes a dict of column to value, e.g. {name}={example}; got "
+                f"{value!r}."
+            )
     given = dict(groups or {})
     unknown = sorted(set(given) - set(columns))
     if unknown:

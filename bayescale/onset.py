@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import group_labels
+from .data import as_rows, group_labels, is_count
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,6 +107,7 @@ def _levels(fit: Fit, levels: pd.DataFrame | None) -> pd.DataFrame:
     groups = list(fit.spec.group_columns)
     data = fit.data
     if levels is not None:
+        levels = _rows(levels)
         missing = [g for g in groups if g not in levels.columns]
         if missing:
             raise BayescaleError(
@@ -149,10 +150,30 @@ def _level_inputs(fit: Fit, out: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _rows(levels: Any) -> pd.DataFrame:
+    """``levels=`` as a DataFrame (a dict of columns or a list of rows too, as in predict)."""
+    out = as_rows(levels, "levels=")
+    if not isinstance(out, pd.DataFrame) or not len(out):
+        raise BayescaleError(
+            "levels= takes rows of group labels (and chance): a DataFrame or a dict of "
+            f"columns such as {{'task': ['a', 'b']}}, got {levels!r}."
+        )
+    return out
+
+
 def _label(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
-    if not groups:
+    """A label per level: its group labels joined by ``|``.
+
+    Without groups one level is ``"all"``; several (``levels=`` rows of an unpooled fit,
+    e.g. two chance levels) are told apart by their ``chance``, else by their position.
+    """
+    if groups:
+        return frame[list(groups)].astype(str).agg("|".join, axis=1).tolist()
+    if len(frame) <= 1:
         return ["all"]
-    return frame[list(groups)].astype(str).agg("|".join, axis=1).tolist()
+    if "chance" in frame.columns and frame["chance"].nunique() == len(frame):
+        return [f"chance={float(c):g}" for c in frame["chance"]]
+    return [f"level {i}" for i in range(len(frame))]
 
 
 def _axis_values(form: OnsetForm, v: np.ndarray) -> np.ndarray:
@@ -320,7 +341,7 @@ def onset(
     q = _quantiles(draws.values, prob)
     rows = []
     for j, lab in enumerate(draws.coords["level"].values):
-        sub = data[data["_level"] == lab]
+        sub = data[data["_level"] == lab] if groups else data  # unpooled: all rows, one task
         row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
         if "chance" in lv.columns:
             row["chance"] = float(lv["chance"].iloc[j])
@@ -396,7 +417,9 @@ def prob_emerged(
     draws = onset_draws(fit, threshold, absolute=absolute, levels=levels).values
     lv = _levels(fit, levels)
     base = lv[list(fit.spec.group_columns)].reset_index(drop=True) if fit.spec.group_columns \
-        else pd.DataFrame(index=[0])
+        else pd.DataFrame(index=range(len(lv)))
+    if not fit.spec.group_columns and len(lv) > 1 and "chance" in lv.columns:
+        base["chance"] = lv["chance"].to_numpy(dtype=float)  # what tells the rows apart
     tables = []
     for v in values:
         # emerged by compute C: onset at or below log10 C; on a loss axis, at or above L
@@ -438,6 +461,18 @@ def prob_inverse(
             f"prob_inverse needs a law of compute C; law {law.name!r} has inputs "
             f"{list(law.inputs)}."
         )
+    if C is not None:
+        try:
+            lo_hi = np.asarray(C, dtype=float)
+        except (TypeError, ValueError):
+            lo_hi = np.array([np.nan])
+        if lo_hi.shape != (2,) or not (np.isfinite(lo_hi).all() and 0 < lo_hi[0] < lo_hi[1]):
+            raise BayescaleError(
+                f"prob_inverse takes C=(low, high), two compute values with 0 < low < high "
+                f"(e.g. C=(1e20, 1e24)), got C={C!r}."
+            )
+    if not is_count(grid, 2):
+        raise BayescaleError(f"grid must be an integer of at least 2 points, got {grid!r}.")
     groups = list(fit.spec.group_columns)
     lv = _levels(fit, levels)
     data = fit.data
@@ -445,9 +480,9 @@ def prob_inverse(
     data = data.assign(_level=keys)
     rows = []
     for j, lab in enumerate(_label(lv, groups)):
-        sub = data[data["_level"] == lab]
+        sub = data[data["_level"] == lab] if groups else data
         if C is not None:
-            lo, hi = float(C[0]), float(C[1])
+            lo, hi = float(lo_hi[0]), float(lo_hi[1])
         elif len(sub):
             lo, hi = float(sub["C"].min()), float(sub["C"].max())
         else:
@@ -466,6 +501,8 @@ def prob_inverse(
         low = mu.min(axis=1)
         u = (imin > 0) & (imin < grid - 1) & (start - low > min_change) & (end - low > min_change)
         row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
+        if not groups and len(lv) > 1 and "chance" in lv.columns:
+            row["chance"] = float(lv["chance"].iloc[j])  # what tells the rows apart
         row.update(
             C_low=lo,
             C_high=hi,

@@ -244,6 +244,9 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     with pytest.raises(bs.BayescaleError, match=r"names \['task'\], which the fit does not "
                        "pool over"):
         f.compute_optimal(1e22, groups={"family": "fam_a", "task": "x"})
+    for kw in (dict(groups="fam_a"), dict(inputs=["U"])):  # were a bare ValueError of dict()
+        with pytest.raises(bs.BayescaleError, match="takes a dict of column to value"):
+            f.compute_optimal(1e22, **kw)
     true_A = {"fam_a": 420.0, "fam_b": 480.0, "fam_c": 560.0}
     medians = {}
     # the allocations do not depend on the loss's drift: no calibration (six inner fits)

@@ -312,6 +312,36 @@ def test_prob_inverse_and_u_shape(b, c, expect_inverse, expect_u):
     assert u_shaped(1e21, y0=0.6, b=b, c=0.0, k=4.0, x0=24.0) == pytest.approx(0.6)
 
 
+def test_levels_of_an_unpooled_fit_give_a_row_each():
+    """levels= with several rows (two chance levels) of a fit without pooling: one row per
+    level (it was a raw xarray error in onset and prob_emerged, and one row in prob_inverse);
+    a dict of columns works as in predict; bad C= and grid= of prob_inverse say so."""
+    s = 400
+    f = fake_fit("onset_logistic", _rising_df(),
+                 {"ceiling": np.full(s, 0.8), "k": np.full(s, 2.0), "x0": np.full(s, 23.0)},
+                 x={"chance": 0.25})
+    levels = {"chance": [0.0, 0.25]}
+    out = f.onset(absolute=0.5, levels=levels)
+    assert out["chance"].tolist() == [0.0, 0.25]
+    assert out["n_models"].tolist() == [len(f.data)] * 2  # an unpooled fit: all its rows
+    # acc = c + (1 - c) 0.8 sigmoid(2 (u - 23)) reaches 0.5 at q = (0.5 - c) / ((1 - c) 0.8)
+    for c, got in zip((0.0, 0.25), out["log10_C_on"]):
+        q = (0.5 - c) / ((1 - c) * 0.8)
+        assert got == pytest.approx(23.0 + np.log(q / (1 - q)) / 2.0, abs=1e-9)
+    em = f.prob_emerged(C=[1e23], absolute=0.5, levels=levels)
+    assert em["chance"].tolist() == [0.0, 0.25]
+    assert em["prob_emerged"].tolist() == [0.0, 1.0]  # onsets at 23.26 and 22.92
+    inv = prob_inverse(f, levels=levels)
+    assert inv["chance"].tolist() == [0.0, 0.25] and (inv["prob_inverse"] == 0.0).all()
+    for bad in ((1e24, 1e20), 1e23, (0.0, 1e24), ("a", "b")):  # reversed gave prob 1
+        with pytest.raises(bs.BayescaleError, match=r"prob_inverse takes C=\(low, high\)"):
+            prob_inverse(f, C=bad)
+    with pytest.raises(bs.BayescaleError, match="grid must be an integer"):
+        prob_inverse(f, grid=0)
+    with pytest.raises(bs.BayescaleError, match="levels= takes rows"):
+        f.onset(levels=["a"])
+
+
 # ---------------------------------------------------------------- recovery of onsets
 
 XS = np.linspace(20.0, 24.0, 6)
