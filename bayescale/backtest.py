@@ -23,6 +23,7 @@ from .compare import (
     compare,
     crps_ensemble,
     default_lfo,
+    falls,
     given_weights,
     log_predictive_density,
     split_future,
@@ -137,7 +138,8 @@ def _normalise_laws(
 
 
 def holdout_mask(
-    data: pd.DataFrame, holdout: Any, x: Mapping[str, Any] | None = None
+    data: pd.DataFrame, holdout: Any, x: Mapping[str, Any] | None = None,
+    falling: bool = False,
 ) -> np.ndarray:
     """Resolve ``holdout=`` to a boolean mask over ``data`` (True = held out).
 
@@ -146,6 +148,8 @@ def holdout_mask(
     out), the name of a boolean column, or a boolean array. ``by`` is a column of
     ``data`` or a law input that ``x`` maps to one (``by="N"`` with
     ``x={"N": "params"}``; ``"C"`` is ``6 N D`` of the mapped columns when absent).
+    ``falling=True``: ``by`` falls as models grow (a loss input), so the rows *below* the
+    cutoff (or the lowest ``1 - quantile``) are held out (:func:`bayescale.compare.split_future`).
 
     Examples
     --------
@@ -164,7 +168,7 @@ def holdout_mask(
             )
         by = opts.get("by", "C")
         mask = split_future(_with_input(data, by, x or {}), by=by, cutoff=opts.get("cutoff"),
-                            quantile=opts.get("quantile"))
+                            quantile=opts.get("quantile"), falling=falling)
     elif isinstance(holdout, str):
         if holdout not in data.columns:
             raise DataError(
@@ -190,6 +194,22 @@ def holdout_mask(
             "both must be non-empty."
         )
     return mask
+
+
+def _falling_holdout(holdout: Any, spec: Mapping[str, Any], x: Mapping[str, Any] | None
+                     ) -> bool:
+    """Whether a ``holdout`` dict splits by a column that falls as models grow for the laws."""
+    if not isinstance(holdout, Mapping):
+        return False
+    by = holdout.get("by", "C")
+    down = {falls(get_law(law), by, x) for law, _ in spec.values()}
+    if len(down) > 1:
+        raise BayescaleError(
+            f"holdout by={by!r} falls as models grow for some laws (a loss input) and rises "
+            "for others, so 'held out beyond the data' differs; backtest laws that share the "
+            "direction, or hold out by another column."
+        )
+    return down.pop()
 
 
 def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFrame:
@@ -343,7 +363,7 @@ def backtest(
     spec = _normalise_laws(laws)
     if isinstance(average, Mapping):  # before any fit: a misnamed law or a negative weight
         given_weights(average, list(spec))
-    mask = holdout_mask(data, holdout, x)
+    mask = holdout_mask(data, holdout, x, falling=_falling_holdout(holdout, spec, x))
     train, test = data.loc[~mask], data.loc[mask]
     base: dict[str, Any] = dict(fit_kwargs)
     if y is not None:

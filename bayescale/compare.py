@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .data import is_count, is_real_number
 from .errors import BayescaleError, DataError
 from .errors import warn as _user_warn
 from .likelihoods import get_likelihood
@@ -292,29 +293,56 @@ def scale_column(data: pd.DataFrame, by: str) -> np.ndarray:
 
 
 def split_future(
-    data: pd.DataFrame, *, by: str = "C", cutoff: float | None = None, quantile: float | None = None
+    data: pd.DataFrame, *, by: str = "C", cutoff: float | None = None,
+    quantile: float | None = None, falling: bool = False,
 ) -> np.ndarray:
-    """Boolean mask of the 'future' rows: ``by > cutoff`` (or above a quantile of ``by``)."""
+    """Boolean mask of the 'future' rows: ``by > cutoff`` (or above a quantile of ``by``).
+
+    ``falling=True`` for a column that falls as models grow (a loss, the input of
+    ``sigmoid_of_loss``): the future is ``by < cutoff``, and ``quantile=0.8`` holds out
+    the lowest fifth.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"L": [4.0, 3.5, 3.0, 2.5, 2.0]})
+    >>> split_future(df, by="L", quantile=0.8, falling=True).tolist()
+    [False, False, False, False, True]
+    """
     s = scale_column(data, by)
     if (cutoff is None) == (quantile is None):
         raise BayescaleError("Give exactly one of cutoff= (a value of by) or quantile= (0-1).")
     if quantile is not None:
-        if not 0 < quantile < 1:
+        if not is_real_number(quantile) or not 0 < quantile < 1:
             raise BayescaleError(f"quantile must be between 0 and 1, got {quantile!r}.")
-        cutoff = float(np.quantile(s, quantile))
-    mask = s > float(cutoff)
+        cutoff = float(np.quantile(s, 1.0 - quantile if falling else quantile))
+    if not is_real_number(cutoff) or not np.isfinite(float(cutoff)):
+        raise BayescaleError(f"cutoff must be a number (a value of {by}), got {cutoff!r}.")
+    mask = s < float(cutoff) if falling else s > float(cutoff)
     if mask.all() or not mask.any():
         raise DataError(
-            f"Cutoff {by} > {cutoff:.4g} leaves {int((~mask).sum())} training and "
-            f"{int(mask.sum())} held-out rows; choose a cutoff inside the data range "
-            f"[{np.min(s):.4g}, {np.max(s):.4g}]."
+            f"Cutoff {by} {'<' if falling else '>'} {float(cutoff):.4g} leaves "
+            f"{int((~mask).sum())} training and {int(mask.sum())} held-out rows; choose a "
+            f"cutoff inside the data range [{np.min(s):.4g}, {np.max(s):.4g}]."
         )
     return mask
 
 
+def falls(law: Any, by: str, x: Mapping[str, Any] | None = None) -> bool:
+    """Whether split column ``by`` is a falling input of ``law`` (its name or its column).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> falls(bs.get_law("sigmoid_of_loss"), "L"), falls(bs.get_law("chinchilla"), "N")
+    (True, False)
+    """
+    x = x or {}
+    return any(by in (i, x.get(i, i)) for i in law.falling_inputs)
+
+
 def _scale_column(fit: Any) -> str:
     """User column that measures scale for leave-future-out splits of ``fit``'s data."""
-    inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)]
+    inputs = [i for i in fit.law.inputs if fit.law.is_positive(i)] or list(fit.law.inputs)
     if _has_compute(fit.law):
         return fit.spec.x.get("C", "C")
     return fit.spec.x.get(inputs[0], inputs[0])
@@ -347,7 +375,7 @@ def default_lfo(fits: Any, lfo: Mapping[str, Any] | None = None) -> dict[str, An
     {'by': 'C', 'quantile': 0.8}
     """
     members = list(fits.values()) if isinstance(fits, Mapping) else [fits]
-    opts = dict(lfo or {})
+    opts = _lfo_options(lfo or {})
     if "by" not in opts:
         candidates = [_scale_column(f) for f in members]
         shared = [c for c in candidates if all(_resolves(f, c) for f in members)]
@@ -363,6 +391,11 @@ def default_lfo(fits: Any, lfo: Mapping[str, Any] | None = None) -> dict[str, An
 
 
 def _lfo_options(lfo: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(lfo, Mapping):
+        raise BayescaleError(
+            f"lfo= takes a dict of split options, e.g. lfo=dict(quantile=0.8, by='C') or "
+            f"lfo=dict(cutoff=1e21, by='C'); got {lfo!r}."
+        )
     allowed = {"cutoff", "quantile", "by", "draws", "tune", "chains", "sampler", "random_seed"}
     bad = set(lfo) - allowed
     if bad:
@@ -423,12 +456,27 @@ def leave_future_out(
     from .sampling import warn_problems
 
     names = list(fits)
+    down = {falls(fits[n].law, by, fits[n].spec.x) for n in names}
+    if len(down) > 1:
+        raise BayescaleError(
+            f"Leave-future-out by={by!r}: the column falls as models grow for some laws (a "
+            "loss input) and rises for others, so 'the future' differs; compare laws that "
+            "share the direction, or split by another column."
+        )
+    falling = down.pop()
     tasks, tests = [], []
-    masks = []
+    masks, first = [], None
     for name in names:
         f = fits[name]
         orig = f.user_frame()
-        mask = split_future(_by_frame(f, orig, by), by=by, cutoff=cutoff, quantile=quantile)
+        frame = _by_frame(f, orig, by)
+        s = scale_column(frame, by)
+        if first is not None and len(s) == len(first[0]) and np.allclose(s, first[0],
+                                                                         rtol=1e-9):
+            mask = first[1]  # one split: C and 6 N D of one run may differ in the last bit
+        else:
+            mask = split_future(frame, by=by, cutoff=cutoff, quantile=quantile, falling=falling)
+        first = first or (s, mask)
         masks.append(mask)
         tasks.append((orig.loc[~mask], f.law, refit_kwargs(f, **overrides)))
         tests.append(orig.loc[mask])
@@ -519,13 +567,15 @@ def _by_frame(fit, orig: pd.DataFrame, by: str) -> pd.DataFrame:
     return orig
 
 
-def _pareto_note(k: np.ndarray) -> tuple[int, str]:
-    bad = int(np.sum(k > PARETO_K_BAD))
+def _pareto_note(k: np.ndarray, good_k: float = PARETO_K_BAD) -> tuple[int, str]:
+    """Points above ``good_k`` (ArviZ's ``min(1 - 1/log10(S), 0.7)`` for ``S`` draws), in words."""
+    good_k = float(min(good_k, PARETO_K_BAD))
+    bad = int(np.sum(k > good_k))
     n = len(k)
     if bad == 0:
-        return 0, f"all {n} Pareto k <= {PARETO_K_BAD}: PSIS-LOO estimate is reliable"
+        return 0, f"all {n} Pareto k <= {good_k:.2f}: PSIS-LOO estimate is reliable"
     return bad, (
-        f"{bad} of {n} points have Pareto k > {PARETO_K_BAD}: leaving each of them out "
+        f"{bad} of {n} points have Pareto k > {good_k:.2f}: leaving each of them out "
         "changes the posterior too much for importance sampling, so this law's ELPD is "
         "unreliable (usually optimistic); these are influential runs (often the largest "
         "or outliers). Trust the leave-future-out score, or refit without them."
@@ -619,7 +669,8 @@ def compare(
         before, summing to the joint density), ``n_pareto_k_high`` and
         ``pareto_k_note`` (in words); with ``lfo``: ``lfo_elpd``, ``lfo_se``,
         ``lfo_n``, ``lfo_diff``, ``lfo_weight`` (stacking on the held-out rows) and
-        ``lfo_rank``. ``table.attrs["lfo"]`` holds the pointwise densities and refits.
+        ``lfo_rank`` (from 0, as ``rank``). ``table.attrs["lfo"]`` holds the pointwise
+        densities and refits.
 
     Examples
     --------
@@ -641,14 +692,19 @@ def compare(
         )
     names = list(fits)
     check_comparable(fits, "compared")
+    opts = None if lfo is None else _lfo_options(lfo)  # before the PSIS-LOO work
     with warnings.catch_warnings():
         # the Pareto-k warnings are reported in words in the table instead
         warnings.simplefilter("ignore")
         idatas = {n: fits[n].idata for n in names}
         # seeded: BB-pseudo-BMA's Bayesian bootstrap drew other weights at every call
-        table = az.compare(idatas, ic="loo", method=method, var_name="y_obs", seed=random_seed)
-        loos = {n: az.loo(fits[n].idata, pointwise=True, var_name="y_obs") for n in names}
-    notes = {n: _pareto_note(np.asarray(loos[n].pareto_k).ravel()) for n in names}
+        # scale="log" whatever az.rcParams["stats.ic_scale"] says: lfo_elpd is a log score
+        table = az.compare(idatas, ic="loo", method=method, var_name="y_obs", seed=random_seed,
+                           scale="log")
+        loos = {n: az.loo(fits[n].idata, pointwise=True, var_name="y_obs", scale="log")
+                for n in names}
+    notes = {n: _pareto_note(np.asarray(loos[n].pareto_k).ravel(),
+                             getattr(loos[n], "good_k", PARETO_K_BAD)) for n in names}
     # with likelihood="auto" two laws may carry different likelihoods (ar1 where a law's
     # residuals are autocorrelated): the comparison is then of law + likelihood
     table["likelihood"] = [fits[n].spec.likelihood for n in table.index]
@@ -657,14 +713,15 @@ def compare(
     table = table.drop(columns=[c for c in ("warning", "scale") if c in table.columns])
     table.index.name = "law"
     extra: dict[str, Any] = {}
-    if lfo is not None:
-        opts = _lfo_options(lfo)
+    if opts is not None:
         cut = {k: opts.pop(k) for k in ("cutoff", "quantile", "by") if k in opts}
         lt, extra = leave_future_out(fits, executor=executor, warn=warn, **cut, **opts)
         table = table.join(lt)
         table["lfo_diff"] = table["lfo_elpd"].max() - table["lfo_elpd"]
+        # from 0, as ArviZ's rank beside it (the best law: rank 0, lfo_rank 0)
         table["lfo_rank"] = (
             table["lfo_elpd"].rank(ascending=False, method="min", na_option="bottom").astype(int)
+            - 1
         )
     key = sort_by or ("lfo" if lfo is not None else "loo")
     if key == "lfo":
@@ -725,6 +782,8 @@ class Averaged:
         ``extrapolation=False``, so one call combines structural (which law) and
         extrapolation uncertainty. ``shared_noise`` as in :meth:`Fit.draws`.
         """
+        if n is not None and not is_count(n, 1):
+            raise BayescaleError(f"n is the number of draws, a positive integer; got {n!r}.")
         seed = self.random_seed if random_seed is None else random_seed
         rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
         names = self._members()

@@ -78,7 +78,7 @@ def test_compare_ranks_true_law_first_loo_and_lfo(bnsl_fits):
     # both rankings put the law the data came from first
     assert table.index[0] == "broken_power_law"
     assert table.loc["broken_power_law", "rank"] == 0
-    assert table.loc["broken_power_law", "lfo_rank"] == 1
+    assert table.loc["broken_power_law", "lfo_rank"] == 0  # from 0, as ArviZ's rank
     assert table.loc["power_law", "elpd_diff"] > 2 * table.loc["power_law", "dse"]
     # stacking puts most weight on it, on LOO and on the future rows
     assert table.loc["broken_power_law", "weight"] > 0.8
@@ -107,7 +107,7 @@ def test_lfo_leaves_out_a_law_with_too_few_rows_below_the_cutoff(bnsl_fits):
     assert "left out: 6 rows below the cutoff for 8 free" in note
     assert table.loc["power_law", "lfo_weight"] == pytest.approx(1.0)
     assert table.loc["power_law", "lfo_note"] == ""
-    assert table.loc["broken_power_law", "lfo_rank"] == 2
+    assert table.loc["broken_power_law", "lfo_rank"] == 1  # last of two
     with pytest.raises(BayescaleError, match="No law can be refitted"):
         bs.compare(bnsl_fits, lfo=dict(quantile=0.05, by="C"), executor="serial", warn=False)
 
@@ -565,3 +565,93 @@ def test_plot_of_an_average_of_two_input_laws_marks_its_forecasts():
                                pred["median"].to_numpy(dtype=float), rtol=1e-9)
     assert bars.lines[0].get_zorder() > 3  # above the data points
     assert ax.get_xlabel() == "compute 6 N D (FLOPs)"
+
+
+def _captured_refits(monkeypatch):
+    """Make run_fits record its tasks and stop before sampling."""
+    from bayescale import parallel
+
+    seen = []
+
+    def stop(tasks, **kwargs):
+        seen.extend(tasks)
+        raise RuntimeError("refits would start here")
+
+    monkeypatch.setattr(parallel, "run_fits", stop)
+    return seen
+
+
+def test_lfo_by_a_falling_input_holds_out_the_lowest_losses(monkeypatch):
+    """sigmoid_of_loss is a law of the loss L, which falls as models grow: the default
+    split (by="L", quantile=0.8) held out the *highest* losses, the smallest models, so
+    average(weights="lfo") rewarded forecasting backwards."""
+    from bayescale.backtest import holdout_mask
+    from bayescale.compare import default_lfo, leave_future_out
+
+    L = np.linspace(2.0, 4.0, 16)
+    acc = pd.DataFrame({"L": L, "accuracy": np.linspace(0.7, 0.3, 16), "n": 1000})
+    f = fixed_fit(acc, "sigmoid_of_loss", {"ceiling": 0.9, "k": 3.0, "L0": 3.0},
+                  x={"chance": 0.25})
+    assert default_lfo(f) == {"by": "L", "quantile": 0.8}
+    seen = _captured_refits(monkeypatch)
+    with pytest.raises(RuntimeError, match="refits would start here"):
+        leave_future_out({"a": f, "b": f}, quantile=0.8, by="L", warn=False)
+    train = seen[0][0]
+    assert train["L"].min() > 2.3 and train["L"].max() == 4.0  # the lowest fifth held out
+    # the backtest's holdout dict, for the same reason
+    mask = holdout_mask(acc, dict(by="L", quantile=0.8), falling=True)
+    assert mask.sum() == 3 and acc.loc[mask, "L"].max() < 2.3
+
+
+def test_lfo_mixing_a_law_of_C_and_one_of_N_and_D_splits_the_same_rows(monkeypatch):
+    """C and 6 N D of one run can differ in the last bit: a cutoff at such a run's C put it
+    on either side for the two laws, and the user was told the laws' rows differ."""
+    from conftest import simulate_chinchilla
+
+    from bayescale.compare import leave_future_out
+
+    df = simulate_chinchilla(n=40, E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28)
+    df["C"] = 6.0 * df["N"] * df["D"]
+    i = 30
+    df.loc[i, "C"] = np.nextafter(df.loc[i, "C"], 0.0)  # one run's C a bit below its 6 N D
+    fc = fixed_fit(df, "chinchilla", dict(E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28,
+                                          sigma=0.01, nu=30.0))
+    fp = fixed_fit(df, "power_law", dict(E=1.7, A=60.0, alpha=0.1, sigma=0.01, nu=30.0),
+                   x={"x": "C"})
+    cut = float(df.loc[i, "C"])
+    six = 6.0 * df["N"] * df["D"]
+    assert ((df["C"] > cut) != (six > cut)).any()  # the two laws' own masks would differ
+    seen = _captured_refits(monkeypatch)
+    with pytest.raises(RuntimeError, match="refits would start here"):
+        leave_future_out({"c": fc, "p": fp}, cutoff=cut, by="C", warn=False)
+    assert len(seen[0][0]) == len(seen[1][0])
+
+
+def test_compare_is_on_the_log_scale_and_uses_arviz_pareto_threshold(bnsl_fits):
+    import arviz as az
+
+    from bayescale.compare import _pareto_note
+
+    with az.rc_context({"stats.ic_scale": "deviance"}):  # was -2 x elpd under it
+        dev = bs.compare(bnsl_fits)
+    log = bs.compare(bnsl_fits)
+    pd.testing.assert_series_equal(dev["elpd_loo"], log["elpd_loo"])
+    # 400 draws: ArviZ's threshold 1 - 1/log10(400) = 0.616; a k of 0.67 is not reliable
+    n, note = _pareto_note(np.array([0.1, 0.674]), 1 - 1 / np.log10(400))
+    assert n == 1 and "k > 0.62" in note
+    assert _pareto_note(np.array([0.1, 0.674]))[0] == 0  # the 0.7 of many draws
+
+
+def test_bad_lfo_options_and_draw_counts_are_named():
+    f = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss")
+    for lfo in (0.8, ["C"]):
+        with pytest.raises(BayescaleError, match="lfo= takes a dict of split options"):
+            bs.compare({"a": f, "b": f}, lfo=lfo)
+    from bayescale.compare import leave_future_out
+
+    with pytest.raises(BayescaleError, match="cutoff must be a number"):
+        leave_future_out({"a": f, "b": f}, cutoff="big", by="C")
+    avg = bs.average({"a": f, "b": f}, weights={"a": 0.5, "b": 0.5})
+    for n in (-5, 2.5):
+        with pytest.raises(BayescaleError, match="n is the number of draws"):
+            avg.draws(n=n)
