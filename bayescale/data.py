@@ -626,6 +626,15 @@ def validate(
                     f"non-positive values at {_rows(bad, df.index, s)}."
                 )
         out[inp] = s
+    if {"N", "D"} <= set(out) and "C" not in law.inputs:  # the scale is 6 N D
+        with np.errstate(over="ignore"):
+            c = 6.0 * out["N"].to_numpy(dtype=float) * out["D"].to_numpy(dtype=float)
+        bad = ~np.isfinite(c)
+        if bad.any():
+            raise DataError(
+                f"Compute 6 N D overflows (beyond 1e308 FLOPs) at {_rows(bad, df.index, out['N'])} "
+                "(values of N shown): no model is that large; check the units of N and D."
+            )
     if require_y:
         if y is None:
             y = law.response

@@ -100,6 +100,15 @@ def test_non_positive_input_and_loss(df):
         validate(df, chinchilla, y="loss")
 
 
+def test_compute_that_overflows_is_named(df):
+    """N = 1e300 is finite, but 6 N D is not: the fit went on with an infinite compute
+    (a RuntimeWarning from numpy, NaN distances)."""
+    df = df.astype({"N": float})
+    df.loc[3, "N"] = 1e300
+    with pytest.raises(DataError, match=r"6 N D overflows .*row 3: 1e\+300.*units of N and D"):
+        validate(df, chinchilla, y="loss")
+
+
 def test_misspelt_names_get_the_close_name_in_the_error(df):
     """Case, a letter too few or swapped, '-' for '_': the error names the likely fix."""
     cases = [
