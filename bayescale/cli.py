@@ -207,7 +207,7 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
 
 
 def check_predict_rows(new: pd.DataFrame, law, x: Mapping[str, str | float], *,
-                       groups: Sequence[str], run: str | None, trials: str) -> None:
+                       groups: Sequence[str], run: str | None, trials: str | None) -> None:
     """Check ``--predict``'s rows before the fit, as ``Fit.predict`` would after it.
 
     A key that no input, group column, run or trial count reads is refused (it would be
@@ -224,7 +224,8 @@ def check_predict_rows(new: pd.DataFrame, law, x: Mapping[str, str | float], *,
     """
     from . import data as _data
 
-    readable = {x.get(i, i) for i in law.inputs} | set(law.inputs) | set(groups) | {trials}
+    readable = {x.get(i, i) for i in law.inputs} | set(law.inputs) | set(groups)
+    readable |= {trials} if trials else set()  # trials: None where no likelihood reads n
     readable |= {run} if run else set()
     readable |= {"N", "D"} if "C" in law.inputs else set()  # C = 6 N D
     extra = [c for c in new.columns if c not in readable]
@@ -578,14 +579,21 @@ def _cmd_fit(args, out) -> int:
             "off leaves out; drop one of them."
         )
     if new is not None:
+        lik = law.likelihood if args.likelihood == "auto" else args.likelihood
+        counts = bool(args.trials) or lik in ("binomial", "betabinomial", "beta")
         check_predict_rows(new, law, x, groups=pooled or [], run=args.run,
-                           trials=args.trials or "n")
+                           trials=(args.trials or "n") if counts else None)
     ext: bool | str = False if args.extrapolation == "off" else "auto"
     if pooled is not None and len(pooled) == 1:
         pooled = pooled[0]
     from .fit import _check_prob
 
     _check_prob(args.prob)
+    if args.calibration_draws is not None and args.calibration_draws < 1:
+        raise BayescaleError(
+            f"--calibration-draws must be a positive integer (draws per chain of the inner "
+            f"fits), got {args.calibration_draws}."
+        )
     if args.average not in ("lfo", "stacking"):
         raise BayescaleError(f"--average must be lfo or stacking, got {args.average!r}.")
     outdir = Path(args.out) if args.out else None
@@ -648,6 +656,10 @@ def _cmd_fit(args, out) -> int:
                 fits = {n: (f.calibrate(**cal_kw) if cal_kw else
                             f.with_calibration(f.calibration)) if n in need else f
                         for n, f in fits.items()}
+            if avg is not None:  # the average forecasts with the calibrated fits, not anew
+                from dataclasses import replace
+
+                avg = replace(avg, fits={n: fits[n] for n in avg.fits})
             for n in need:  # the inner fits' sampling problems, as the fits' own are said
                 for problem in fits[n].calibration.problems:
                     print(f"{PROG}: warning: extrapolation calibration of {n}: "
@@ -843,6 +855,14 @@ def cli_terms(message: str) -> str:
     '--draws must be an integer >= 1, got 0 (for example --draws 1000, --tune 1000).'
     >>> cli_terms("For the inner fits: fit.calibrate(draws=1100).")
     'For the inner fits: --calibration-draws 1100.'
+    >>> cli_terms("Filter run='zzz': 'zzz' is not a value of 'run' in 'data.csv'")
+    "--where run=zzz: 'zzz' is not a value of 'run' in 'data.csv'"
+    >>> cli_terms("Filter size=999.0: 999.0 is not a value of 'size'")
+    "--where size=999.0: 999.0 is not a value of 'size'"
+    >>> cli_terms("random_seed must be None or a non-negative integer, got -1.")
+    '--seed must be None or a non-negative integer, got -1.'
+    >>> cli_terms("Column 'k' (named in trials=, the trial counts) ... or leave trials= out.")
+    "Column 'k' (named in --trials, the trial counts) ... or leave --trials out."
     >>> cli_terms("Known datasets: ['a'] (bayescale.datasets.list() describes them).")
     "Known datasets: ['a'] (bayescale datasets describes them)."
 
@@ -855,12 +875,16 @@ def cli_terms(message: str) -> str:
         pairs = re.findall(r"'?(\w+)'?: '?([^',}]+)'?", m.group(1))
         return "--fix " + ",".join(f"{k}={v}" for k, v in pairs)
 
+    message = re.sub(r"\bFilter (\w+)=(?:'([^']*)'|([^\s:']+))", r"--where \1=\2\3",
+                     message)  # before run='...' becomes --run
     message = re.sub(r"\bx=\{((?:'\w+': '?[^',}]+'?(?:, )?)+)\}", as_option, message)
     message = re.sub(r"\bpriors=\{([^}]*)\}", as_fix, message)
     message = re.sub(r"\b(run|pooled)=<(\w+)>", r"--\1 <\2>", message)
     message = re.sub(r"\b(y|trials|likelihood|run|pooled)='([^']*)'", r"--\1 \2", message)
     message = re.sub(r"\bfit\.calibrate\(draws=(\d+)\)", r"--calibration-draws \1", message)
-    message = re.sub(r"^(prob|draws|tune|chains) must\b", r"--\1 must", message)
+    message = re.sub(r"^(prob|draws|tune|chains|sampler) must\b", r"--\1 must", message)
+    message = re.sub(r"^random_seed must\b", "--seed must", message)
+    message = re.sub(r"\btrials=(?=[\s).,;]|$)", "--trials", message)
     message = re.sub(r"\b(draws|tune|chains)=(?=\d)", r"--\1 ", message)
     message = message.replace("bayescale.datasets.list()", "bayescale datasets")
     message = re.sub(r"\bprob=(?=\d)", "--prob ", message)

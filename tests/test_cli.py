@@ -640,6 +640,38 @@ def test_a_new_family_is_warned_once_as_a_bayescale_line(capsys, tmp_path):
     np.testing.assert_allclose(effects["median"], mine["median"], rtol=1e-6)
 
 
+def test_calibration_draws_reach_the_average_of_several_laws(capsys, monkeypatch, tmp_path):
+    """With two laws the average was built before --calibration-draws recalibrated the fits:
+    its forecast, report and plot ran a second calibration with the default draws."""
+    import bayescale.calibration as calmod
+
+    asked = []
+
+    def calibrated(fit, **kwargs):
+        asked.append((fit.law.name, kwargs))
+        return calmod.Calibration(tau=calmod.TAU_GRID, weights=calmod.posterior_tau([]),
+                                  prior_scale=0.005)
+
+    monkeypatch.setattr(calmod, "calibrate", calibrated)
+    rc, out, err = run_main(
+        capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla,kaplan",
+        "--average", "stacking", "--predict", "N=7e10,D=1.4e12", "--draws", "40", "--tune",
+        "150", "--chains", "2", "--seed", "3", "--calibration-draws", "700",
+        "--out", str(tmp_path / "o"),
+    )
+    assert rc == 0, err
+    assert sorted(asked, key=lambda a: a[0]) == [("chinchilla", {"draws": 700}),
+                                                 ("kaplan", {"draws": 700})], asked
+    rc, out, err = run_main(capsys, "fit", "--dataset", "synthetic_chinchilla", "--law",
+                            "chinchilla", "--calibration-draws", "0")
+    assert rc == 2 and "--calibration-draws must be a positive integer" in err, err
+    assert len(asked) == 2  # refused before any fit
+    # n (trials) is read by count likelihoods only: for a loss law it was kept and ignored
+    rc, out, err = run_main(capsys, "fit", "--dataset", "synthetic_chinchilla", "--law",
+                            "chinchilla", "--predict", "N=7e10,D=1.4e12,n=5")
+    assert rc == 2 and "--predict: n is not read by this fit" in err, err
+
+
 def test_the_calibrations_inner_fit_problems_are_said_on_stderr(capsys, monkeypatch):
     """They reached the report's notes only; the fits' own problems are said on stderr."""
     import bayescale.calibration as calmod
