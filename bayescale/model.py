@@ -587,8 +587,9 @@ def forward(spec: ModelSpec, p: str, theta):
             return _logit((theta - lo) / (hi - lo))
         if np.isfinite(lo):
             return np.log(theta - lo)
-        return -np.log(hi - theta)
-    return theta
+        if np.isfinite(hi):
+            return -np.log(hi - theta)
+    return theta  # a TruncatedNormal without bounds is a Normal
 
 
 def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None, log_centres=None):
@@ -619,7 +620,8 @@ def inverse(spec: ModelSpec, p: str, u, *, bound=None, expo=None, log_centres=No
             return lo + (hi - lo) * sigmoid(u)
         if np.isfinite(lo):
             return lo + np.exp(u)
-        return hi - np.exp(-u)
+        if np.isfinite(hi):
+            return hi - np.exp(-u)
     return u
 
 

@@ -268,10 +268,20 @@ def _check_pymc_parameters(name: str, prior: Prior) -> None:
 
 
 def interval_bounds(prior: Prior) -> tuple[float, float]:
-    """Lower and upper bound of an interval prior (``TruncatedNormal``/``Uniform``)."""
+    """Lower and upper bound of an interval prior (``TruncatedNormal``/``Uniform``).
+
+    A bound left out is PyMC's default: none for ``TruncatedNormal``, 0 and 1 for
+    ``Uniform``.
+
+    Examples
+    --------
+    >>> interval_bounds(Prior("Uniform", upper=0.9)), interval_bounds(Prior("TruncatedNormal"))
+    ((0.0, 0.9), (-inf, inf))
+    """
     p = prior.params
-    lo = float(p.get("lower", -np.inf))
-    hi = float(p.get("upper", np.inf))
+    uniform = prior.dist == "Uniform"
+    lo = float(p.get("lower", 0.0 if uniform else -np.inf))
+    hi = float(p.get("upper", 1.0 if uniform else np.inf))
     return lo, hi
 
 

@@ -216,6 +216,7 @@ def test_a_law_that_only_works_on_arrays_gets_an_error_saying_what_to_use():
         (("Normal", {"mu": 0, "sigma": float("nan")}), r"sigma of Normal must be finite"),
         (("TruncatedNormal", {"mu": 0, "sigma": 1, "lower": 1, "upper": 0}),
          r"TruncatedNormal needs lower < upper"),
+        (("Uniform", {"lower": 2}), r"Uniform needs lower < upper, got lower=2.0, upper=1.0"),
         (("BelowMin", {"mu": 1, "sd": 2}), r"BelowMin takes \['mu', 'sigma'\]"),
         (("Model", {}), r"pymc.Model is not a distribution"),
     ],
@@ -225,6 +226,29 @@ def test_bad_priors_fail_with_a_clear_error_before_sampling(prior, match):
                        "loss": np.linspace(3.5, 2.4, 8)})
     with pytest.raises(LawError, match=f"Prior of 'alpha': {match}"):
         bs.fit(df, "chinchilla", priors={"alpha": prior}, draws=10, tune=10)
+
+
+@pytest.mark.parametrize("prior, lo, hi", [
+    (("Uniform", {"upper": 0.9}), 0.0, 0.9),  # PyMC's lower=0
+    (("Uniform", {}), 0.0, 1.0),
+    (("TruncatedNormal", {"mu": 0.3, "sigma": 0.1}), -np.inf, np.inf),  # a Normal
+    (("TruncatedNormal", {"mu": 0.3, "sigma": 0.1, "upper": 0.5}), -np.inf, 0.5),
+])
+def test_a_pooled_interval_prior_with_default_bounds_keeps_its_groups_inside(prior, lo, hi):
+    """A bound left out was taken as infinite: Uniform(upper=0.9) (PyMC: lower=0) let group
+    values fall below 0, and with no bounds at all the transform was -log(inf) (NaN fits)."""
+    from bayescale.fit import prepare_spec
+    from bayescale.model import forward, inverse
+
+    df = pd.DataFrame({"x": np.geomspace(1e7, 1e10, 8), "loss": np.linspace(3.5, 2.4, 8),
+                       "family": list("ab") * 4})
+    spec, _ = prepare_spec(df, "power_law", y=None, x=None, priors={"alpha": prior},
+                           pooled={"alpha": "family"})
+    theta = np.array([0.05, 0.3, 0.45])
+    np.testing.assert_allclose(inverse(spec, "alpha", forward(spec, "alpha", theta)), theta)
+    u = np.linspace(-30.0, 30.0, 61)  # any unconstrained offset lands inside the support
+    out = inverse(spec, "alpha", u)
+    assert np.isfinite(out).all() and (out >= lo).all() and (out <= hi).all()
 
 
 def test_valid_priors_pass_the_check_including_an_infinite_bound():
