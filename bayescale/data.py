@@ -278,6 +278,22 @@ def series_frames(
     return keys, items
 
 
+def _column(v: Any) -> np.ndarray:
+    """One column of a dict of columns: a list keeps its values' types (``["a", nan]``).
+
+    ``np.atleast_1d`` made it a text array, ``["a", "nan"]``: a missing label became a
+    group named ``'nan'`` and ``[1.0, "b"]`` the label ``'1.0'``, not the fitted ``1``.
+
+    Examples
+    --------
+    >>> _column(["a", np.nan]).tolist(), _column(3.0).tolist()
+    (['a', nan], [3.0])
+    """
+    if isinstance(v, (list, tuple, range)):
+        return pd.Series(list(v), dtype=None if len(v) else float).to_numpy()
+    return np.atleast_1d(v)
+
+
 def as_rows(new: Any, what: str = "New rows") -> Any:
     """Rows to forecast as a DataFrame.
 
@@ -292,7 +308,7 @@ def as_rows(new: Any, what: str = "New rows") -> Any:
     {'N': [70000000000.0, 400000000000.0], 'D': [1400000000000.0, 8000000000000.0]}
     """
     if isinstance(new, Mapping):
-        cols = {k: np.atleast_1d(v) for k, v in new.items()}
+        cols = {k: _column(v) for k, v in new.items()}
         sizes = {k: len(v) for k, v in cols.items() if len(v) != 1}
         if len(set(sizes.values())) > 1:
             raise DataError(

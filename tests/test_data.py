@@ -593,6 +593,17 @@ def test_new_rows_of_different_lengths():
     with pytest.raises(DataError, match=r"different lengths \(\{'N': 2, 'D': 3\}\)"):
         bs.data.as_rows({"N": [1, 2], "D": [1, 2, 3]})
     assert bs.data.as_rows({"N": 7e10, "D": [1.0, 2.0]})["N"].tolist() == [7e10, 7e10]
+    # a list keeps its values: a missing label stays missing (it became the text 'nan', a
+    # new group forecast from the population) and 1.0 stays a number (it became '1.0')
+    from bayescale.data import group_labels
+
+    rows = bs.data.as_rows({"N": [1e8, 1e8], "family": ["a", np.nan]})
+    assert rows["family"].isna().tolist() == [False, True]
+    with pytest.raises(DataError, match="'family' has missing labels at row 1"):
+        validate(rows, power_law, y=None, x={"x": "N"}, groups=["family"], require_y=False)
+    mixed = bs.data.as_rows({"N": [1e8, 1e8], "family": [1.0, "b"]})
+    assert group_labels(mixed["family"]).tolist() == group_labels(pd.Series([1, "b"])).tolist()
+    assert bs.data.as_rows({"N": [1e8, 2e8]})["N"].dtype == float
 
 
 def test_argument_forms_are_checked_before_anything_runs(df):
