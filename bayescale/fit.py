@@ -489,17 +489,18 @@ class Fit:
     def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng, *,
                     shared: bool = False) -> np.ndarray:
         lik = get_likelihood(self.spec.likelihood)
-        eta = self._eta(mu, frame, rng)
+        eta = self._eta(mu, frame, rng, shared=shared)
         draw = lik.draw_shared if shared and lik.draw_shared is not None else lik.draw
         y = draw(eta, self._noise(), rng, self._lik_data(frame))
         # heavy tails from a stuck chain (tiny nu) must not turn quantiles into NaN; the
         # fit's diagnostics already flag such a posterior
         return np.exp(np.minimum(y, 700.0)) if self.law.link == "log" else y
 
-    def _eta(self, mu: np.ndarray, frame: pd.DataFrame, rng) -> np.ndarray:
+    def _eta(self, mu: np.ndarray, frame: pd.DataFrame, rng, *,
+             shared: bool = False) -> np.ndarray:
         """Link-scale mean of ``frame``'s rows plus their run offsets (fresh for new runs)."""
         eta = np.log(mu) if self.law.link == "log" else np.array(mu, dtype=float)
-        off = run_offsets(self.spec, self.posterior, frame, rng)
+        off = run_offsets(self.spec, self.posterior, frame, rng, shared=shared)
         return eta if off is None else eta + off
 
     def _lik_data(self, frame: pd.DataFrame) -> dict[str, Any]:

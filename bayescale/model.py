@@ -984,8 +984,15 @@ def row_offsets(
     return offs[p][:, inv]
 
 
-def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndarray | None:
-    """Run-level offsets on the link scale per draw and row (new runs draw fresh ones)."""
+def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng, *,
+                shared: bool = False) -> np.ndarray | None:
+    """Run-level offsets on the link scale per draw and row (new runs draw fresh ones).
+
+    Rows without a run column are each a new run; with ``shared=True`` (the common random
+    numbers of :meth:`bayescale.Fit.draws`) they are one new run: one offset per draw, so a
+    band along a grid has no jitter. New runs draw in the sorted order of their labels,
+    whatever the order of the rows.
+    """
     if not spec.run:
         return None
     s_run = _flat(posterior, "sigma_run")
@@ -993,14 +1000,14 @@ def run_offsets(spec: ModelSpec, posterior, frame: pd.DataFrame, rng) -> np.ndar
     s = s_run.shape[0]
     n = len(frame)
     if spec.run not in frame.columns:
-        return s_run[:, None] * rng.standard_normal((s, n))
+        return s_run[:, None] * rng.standard_normal((s, 1 if shared else n))
     gi = group_index(spec, spec.run, frame)
     zr = np.zeros((s, n))
     known = gi >= 0
     zr[:, known] = z[:, gi[known]]
     if (~known).any():
         labs = frame[spec.run].astype(str).to_numpy()[~known]
-        new_levels = pd.unique(labs)
+        new_levels = np.unique(labs)  # sorted: the same draws whatever the rows' order
         znew = rng.standard_normal((s, len(new_levels)))
         pos = {lab: i for i, lab in enumerate(new_levels)}
         zr[:, ~known] = znew[:, [pos[v] for v in labs]]

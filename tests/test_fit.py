@@ -744,3 +744,26 @@ def test_shared_noise_gives_the_same_intervals_without_jitter(chin_fit):
         assert smooth[col].iloc[0] == pytest.approx(rough[col].mean(), abs=0.05 * width)
     with pytest.raises(bs.BayescaleError, match="shared_noise must be True or False"):
         chin_fit.draws(new, shared_noise="yes")
+
+
+def test_new_runs_draw_alike_whatever_the_row_order_and_share_with_shared_noise():
+    """New runs drew their offsets in order of first appearance (reversed rows swapped the
+    draws between runs); rows without a run column each drew their own offset, so a band
+    with shared_noise=True still jittered."""
+    rows = [{"model": m, "C": c * a, "loss": 1.5 + 50 * (c * a) ** -0.1}
+            for m, a in zip("abc", (1.0, 1.3, 1.6)) for c in np.logspace(15, 20, 8)]
+    f = fixed_fit(pd.DataFrame(rows), "power_law",
+                  {"E": 1.5, "A": 50.0, "alpha": 0.1, "sigma": 0.01, "nu": 5.0,
+                   "sigma_run": 0.05, "run_z": np.zeros(3)},
+                  x={"x": "C"}, y="loss", run="model", jitter=0.01)
+    new = pd.DataFrame({"C": [1e19, 1e20], "model": ["x1", "x2"]})  # inside: no drift
+    kw = dict(random_seed=4, shared_noise=True, extrapolation=False)
+    one = f.predict(new, **kw)
+    other = f.predict(new.iloc[::-1], **kw).iloc[::-1]
+    pd.testing.assert_frame_equal(one, other)
+    flat = pd.DataFrame({"C": [1e19] * 20})  # no run column: one new run when shared
+    band = f.predict(flat, **kw)
+    assert band["lower"].nunique() == 1 and band["upper"].nunique() == 1
+    spread = f.predict(flat, random_seed=4, extrapolation=False)
+    width = (spread["upper"] - spread["lower"]).mean()
+    assert band["upper"].iloc[0] - band["lower"].iloc[0] == pytest.approx(width, rel=0.1)
