@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import is_count, is_real_number
+from .data import as_rows, is_count, is_real_number
 from .errors import BayescaleError, DataError
 from .errors import warn as _user_warn
 from .likelihoods import get_likelihood
@@ -835,7 +835,9 @@ class Averaged:
         top = self.fits[max(self.weights, key=lambda k: self.weights[k])]
         ratio = top.extrapolation_ratio(new)
         if new is not None:
-            top._warn_far_beyond(ratio, "Row(s) of the new rows")
+            rows = as_rows(new)
+            top._warn_far_beyond(ratio, "Row(s) of the new rows",
+                                 list(rows.index) if isinstance(rows, pd.DataFrame) else None)
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation,
                        shared_noise=shared_noise).values
         mean = kind == "mean" or all(has_predictive_mean(self.fits[k]) for k in self._members())

@@ -651,7 +651,7 @@ class Fit:
         if isinstance(rows, pd.DataFrame):  # the labels only; draws validates the rows
             self._warn_new_levels(rows)
             ratio = self.extrapolation_ratio(rows)
-            self._warn_far_beyond(ratio, "Row(s) of the new rows")
+            self._warn_far_beyond(ratio, "Row(s) of the new rows", list(rows.index))
         d = self.draws(new, kind=kind, random_seed=random_seed, extrapolation=extrapolation,
                        shared_noise=shared_noise).values
         return summarise_draws(self, new, d, prob, ratio,
@@ -668,26 +668,28 @@ class Fit:
         with np.errstate(divide="ignore", invalid="ignore"):
             sizes = size_of(self.law, self.data)
             lowest = float(np.min(sizes) / np.max(sizes))  # the smallest fitted row's ratio
-        far = np.flatnonzero(ratio >= FAR_BEYOND)
-        decades = np.log10(ratio[far].max()) if len(far) else 0.0
-        where = "beyond"
-        if not len(far) and np.isfinite(lowest) and lowest > 0:
-            far = np.flatnonzero((ratio > 0) & (ratio <= lowest / FAR_BEYOND))
-            decades, where = (np.log10(lowest / ratio[far].min()) if len(far) else 0.0), "below"
-        if not len(far):
-            return
         cols = _data.input_columns(self.law, self.spec.x)
         names = ", ".join(f"{cols.get(c, c)} {self.data[c].min():.3g}-{self.data[c].max():.3g}"
                           for c in self.law.inputs if c in self.data
                           and pd.api.types.is_numeric_dtype(self.data[c]))
-        _warn(
-            f"{what} {[labels[i] for i in far[:5]] if labels is not None else far[:5].tolist()} "
-            f"lie {decades:.1f} decades {where} the fitted data (extrapolation "
-            f"{ratio[far].max() if where == 'beyond' else ratio[far].min():.3g}). Check "
-            f"that they are in the training data's units (fitted: {names}): a column in "
-            "millions or billions there and raw counts here (or the reverse) looks like this.",
-            ExtrapolationWarning,
-        )
+        beyond = np.flatnonzero(ratio >= FAR_BEYOND)
+        below = (np.flatnonzero((ratio > 0) & (ratio <= lowest / FAR_BEYOND))
+                 if np.isfinite(lowest) and lowest > 0 else np.array([], int))
+        for far, where in ((beyond, "beyond"), (below, "below")):  # each said, not one
+            if not len(far):
+                continue
+            decades = (np.log10(ratio[far].max()) if where == "beyond"
+                       else np.log10(lowest / ratio[far].min()))
+            shown = [labels[i] for i in far[:5]] if labels is not None else far[:5].tolist()
+            _warn(
+                f"{what} {shown} lie {decades:.1f} decades {where} the fitted data "
+                f"(extrapolation "
+                f"{ratio[far].max() if where == 'beyond' else ratio[far].min():.3g}). Check "
+                f"that they are in the training data's units (fitted: {names}): a column in "
+                "millions or billions there and raw counts here (or the reverse) looks like "
+                "this.",
+                ExtrapolationWarning,
+            )
 
     def _warn_new_levels(self, frame: pd.DataFrame) -> None:
         """Warn when new rows name a group level the fit never saw (often a typo).

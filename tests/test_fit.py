@@ -212,6 +212,15 @@ def test_new_rows_by_input_name_are_named_so_in_errors_and_far_targets_warned():
     with pytest.warns(bs.ExtrapolationWarning, match=r"new rows \[0\] lie 12\.3 decades below "
                       r"the fitted data"):
         fit.predict({"N": [70.0], "D": [1400.0]}, extrapolation=False)
+    # rows named by their index labels (were positions), far beyond and far below both said
+    both = pd.DataFrame({"N": [7e16, 70.0], "D": [1.4e18, 1400.0]}, index=[10, 20])
+    with pytest.warns(bs.ExtrapolationWarning) as said:
+        fit.predict(both, extrapolation=False)
+    texts = [str(w.message) for w in said if w.category is bs.ExtrapolationWarning]
+    assert any(t.startswith("Row(s) of the new rows [10] lie 13.7 decades beyond")
+               for t in texts), texts
+    assert any(t.startswith("Row(s) of the new rows [20] lie 12.3 decades below")
+               for t in texts), texts
     with pytest.warns(bs.ExtrapolationWarning, match=r"Budget\(s\) C \['1e\+40'\]"):
         fit.compute_optimal([1e21, 1e40], extrapolation=False)
     with warnings.catch_warnings():
