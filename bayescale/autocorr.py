@@ -49,9 +49,11 @@ def sequences(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     The label is the run column's value (``spec.run``) or ``""`` for every row when the
     fit has no run column (or ``frame`` lacks it: new rows then start afresh).
     """
-    from .fit import scale_of
+    from .fit import size_of
 
-    u = np.log10(scale_of(spec.law, frame))
+    # size, not the raw input: a falling input (a loss) runs forward as it falls, so a
+    # forecast beyond the data follows the last checkpoint, as for a rising one
+    u = np.log10(size_of(spec.law, frame))
     if spec.run and spec.run in frame.columns:
         lab = frame[spec.run].astype(str).to_numpy()
     elif spec.run:
@@ -77,6 +79,12 @@ def links(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     DataError
         When two rows of one sequence have the same scale.
     """
+    if getattr(spec, "pooled", None) and not spec.run:  # "ar1" named by the user (not auto)
+        raise DataError(
+            f"The 'ar1' likelihood follows each run as one sequence, but this is "
+            f"{POOLED_WITHOUT_RUN}: pass run=<column> naming each run (e.g. the group "
+            "column), or use likelihood='studentt'."
+        )
     lab, u = sequences(spec, frame)
     a, b = _neighbours(lab, u)
     tied = np.flatnonzero(u[b] <= u[a])

@@ -337,3 +337,40 @@ def test_decompose_of_an_ar1_fit_adds_up_to_its_predictive_variance():
     actual = robust_variance(np.log(f.draws(new, extrapolation=False).values))
     np.testing.assert_allclose(dec["total"], actual, rtol=0.2)
     assert dec["parameter_share"].iloc[0] < 0.2  # at the checkpoint: its residual is known
+
+
+def test_a_falling_input_runs_forward_as_it_falls():
+    """A law whose input falls as models grow (Law.falling_inputs) forecasts beyond the data
+    *below* the smallest fitted input: the AR(1) ran along the raw input, so that forecast
+    ignored the last checkpoint's residual and one on the other side carried it."""
+    import dataclasses
+
+    true = dict(E=0.3, A=40.0, alpha=0.25)
+    x = np.logspace(6, 8, 9)
+    df = pd.DataFrame({"x": x, "loss": power_law(x, **true) * np.exp(0.08)})  # all 0.08 above
+    p = {**true, "sigma": 0.03, "nu": 8.0, "corr_length": 0.5}
+    carried = {}
+    for law in (bs.get_law("power_law"),
+                dataclasses.replace(bs.get_law("power_law"), name="falling",
+                                    falling_inputs=("x",))):
+        f = fixed_fit(df, law, p, draws=20, likelihood="ar1")
+        new = pd.DataFrame({"x": [10**5.99, 10**8.01]})
+        eta = np.log(f.draws(new, kind="mean", extrapolation=False).values)
+        cm = autocorr.conditional_mean(eta, f._noise(), f._lik_data(f._frame(new))) - eta
+        carried[law.name] = cm.mean(axis=0)
+    # beyond the data: x above 1e8 for a rising input, below 1e6 for a falling one
+    assert carried["power_law"][1] == pytest.approx(0.08, abs=0.005)
+    assert carried["power_law"][0] == pytest.approx(0.0, abs=1e-12)
+    assert carried["falling"][0] == pytest.approx(0.08, abs=0.005)
+    assert carried["falling"][1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ar1_named_on_a_pooled_fit_without_runs_is_refused():
+    """auto never picks ar1 there (groups do not form one sequence); named by the user,
+    rows of different families were chained into one sequence, unsaid."""
+    x = np.r_[np.logspace(6, 8, 6), np.logspace(6.1, 8.1, 6)]
+    df = pd.DataFrame({"x": x, "loss": power_law(x, E=0.3, A=40.0, alpha=0.25),
+                       "family": ["a"] * 6 + ["b"] * 6})
+    with pytest.raises(bs.DataError, match="pooled fit without run=<column>.*pass run="):
+        bs.fit(df, "power_law", pooled="family", likelihood="ar1", draws=10, tune=10,
+               chains=1, progressbar=False)
