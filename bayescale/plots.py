@@ -84,7 +84,9 @@ def plot_fit(
         col = fit.spec.x.get(inp, inp)
         for key in keys:
             sub = data if key is None else data[data[by[0]] == key]
-            grid = _grid_frame(fit, sub, inp, _input_grid(law, sub[inp], extend, 80, inp))
+            reach = None if new is None else fit._frame(new)[inp]
+            grid = _grid_frame(fit, sub, inp,
+                               _input_grid(law, sub[inp], extend, 80, inp, reach))
             if key is not None:
                 for g in fit.spec.group_columns + ((fit.spec.run,) if fit.spec.run else ()):
                     grid[g] = sub[g].iloc[0]
@@ -120,10 +122,12 @@ def plot_fit(
             # wide, half-transparent bars: a point's dot must not hide its interval
             ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.45,
                         elinewidth=3, color=None if key is None else f"C{i}",
-                        label=interval if i == 0 else None)
+                        label=interval if key is None else None)
             ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=6, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))
+        if keys != [None]:  # the bars' meaning once, in grey: not the first group's colour
+            ax.plot([], [], lw=3, color="0.6", alpha=0.45, label=interval)
         _mark_data_end(ax, xs, False)
         if new is not None:
             _forecast_points(ax, scale_of(law, fit._frame(new)), fit.predict(new, **kw),
@@ -224,22 +228,27 @@ def _input_label(fit: Fit, inp: str) -> str:
     known = {"C": "compute C (FLOPs)", "N": "parameters N", "D": "tokens D"}
     if inp in known:  # fed from another column: not necessarily that quantity's unit
         return known[inp] if col == inp else f"{inp} = column {col!r}"
-    return str(col)
+    return known.get(col, str(col))  # power_law's x fed from column "C": compute
 
 
 def _input_grid(law: Any, values: pd.Series, extend: float, points: int,
-                inp: str | None = None) -> np.ndarray:
+                inp: str | None = None, reach: Any = None) -> np.ndarray:
     """Log-spaced values of a law's plotted input (default its first), extended as forecasts go.
 
     ``extend`` times above the largest value, or for a falling input (a loss,
     :attr:`Law.falling_inputs`: larger models have lower loss) below the smallest by the
     fitted span in log10 (one unit of the calibration's distance for such a law).
+    ``reach``: values the band must cover besides (forecast rows beyond that).
     """
     lo, hi = np.log10(values.min()), np.log10(values.max())
     if (inp or law.inputs[0]) in law.falling_inputs:
         lo -= hi - lo if hi > lo else 0.1
     else:
         hi += np.log10(extend)
+    r = np.asarray([] if reach is None else reach, dtype=float)
+    r = r[np.isfinite(r) & (r > 0)]
+    if len(r):  # the band reaches the forecasts (a row at 1e23 floated beyond it)
+        lo, hi = min(lo, np.log10(r.min())), max(hi, np.log10(r.max()))
     return np.logspace(lo, hi, points)
 
 
@@ -258,7 +267,8 @@ def _scale_label(fit: Fit) -> str:
     return str(fit.spec.x.get(law.inputs[0], law.inputs[0]))
 
 
-def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str | None]:
+def _band_rows(fit: Fit, extend: float, points: int,
+               new: Any = None) -> tuple[pd.DataFrame, str | None]:
     """Rows to draw a forecast band over, by the user's column names, and the x column.
 
     A one-input law (or one whose other inputs are constants, :func:`plot_input`):
@@ -269,7 +279,8 @@ def _band_rows(fit: Fit, extend: float, points: int) -> tuple[pd.DataFrame, str 
     _check_extend(extend)
     inp = plot_input(fit)
     if inp is not None:
-        grid = _input_grid(fit.law, fit.data[inp], extend, points, inp)
+        reach = None if new is None else fit._frame(new)[inp]
+        grid = _input_grid(fit.law, fit.data[inp], extend, points, inp, reach)
         return _grid_frame(fit, fit.data, inp, grid), fit.spec.x.get(inp, inp)
     return fit.user_frame().drop(columns=fit.spec.y), None
 
@@ -326,7 +337,7 @@ def plot_average(
     names = avg._members()
     top = avg.fits[max(names, key=lambda k: avg.weights[k])]
     law, data = top.law, top.data
-    frame, col = _band_rows(top, extend, 80)
+    frame, col = _band_rows(top, extend, 80, new)
     one_input = col is not None
     if one_input:
         inp = plot_input(top)
@@ -338,8 +349,8 @@ def plot_average(
         ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
     else:
         ax.errorbar(xs, band["median"], yerr=[band["median"] - band["lower"],
-                    band["upper"] - band["median"]], fmt="none", color="0.5", alpha=0.5,
-                    label=label)
+                    band["upper"] - band["median"]], fmt="none", color="0.5", alpha=0.45,
+                    elinewidth=3, label=label)
     for i, name in enumerate(names):
         med = avg.fits[name].predict(frame, shared_noise=one_input, **kw)["median"]
         lab = f"{name} median (weight {avg.weights[name]:.2f})"
@@ -423,7 +434,8 @@ def plot_chain(
                         color=lines[0].get_color(), label=label)
     else:
         ax.errorbar(xs, band["median"], yerr=[band["median"] - band["lower"],
-                    band["upper"] - band["median"]], fmt="none", alpha=0.4, label=label)
+                    band["upper"] - band["median"]], fmt="none", alpha=0.45, elinewidth=3,
+                    label=label)
     if data is not None:
         y, n = s2.spec.y, s2.spec.trials or "n"
         if y in data.columns:

@@ -776,3 +776,34 @@ def test_new_runs_draw_alike_whatever_the_row_order_and_share_with_shared_noise(
     spread = f.predict(flat, random_seed=4, extrapolation=False)
     width = (spread["upper"] - spread["lower"]).mean()
     assert band["upper"].iloc[0] - band["lower"].iloc[0] == pytest.approx(width, rel=0.1)
+
+
+def test_plot_reaches_the_forecasts_and_names_a_renamed_input():
+    """A forecast 100x beyond the data floated past the band (which stopped at 10x); a
+    power law fed from column C was labelled 'C', without its unit; a pooled plot of two
+    inputs showed the interval's legend swatch in the first family's colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.colors as mcolors
+
+    x = np.logspace(18, 21, 10)
+    df = pd.DataFrame({"C": x, "loss": 1.7 + 400 * x ** -0.1})
+    f = fixed_fit(df, "power_law", {"E": 1.7, "A": 400.0, "alpha": 0.1, "sigma": 0.01,
+                                    "nu": 10.0}, x={"x": "C"}, jitter=0.01)
+    ax = f.plot(new={"C": [1e23]}, extrapolation=False)
+    assert ax.get_lines()[0].get_xdata().max() >= 1e23
+    assert ax.get_xlabel() == "compute C (FLOPs)"
+    sim = simulate_chinchilla(n=24, seed=2, noise=0.01, **TRUE).assign(
+        family=lambda d: np.where(np.arange(len(d)) % 2 == 0, "fa", "fb"))
+    g = fixed_fit(sim, "chinchilla", {**TRUE, "sigma": 0.01, "nu": 10.0, "E_sd_family": 0.1,
+                                       "E_z_family": np.zeros(2)},
+                  pooled={"E": "family"}, jitter=0.01)
+    ax = g.plot(extrapolation=False)
+    handles, labels = ax.get_legend_handles_labels()
+    swatch = handles[labels.index("90% predictive interval")]
+    color = swatch.get_color() if hasattr(swatch, "get_color") else swatch[2][0].get_color()
+    assert mcolors.to_hex(color) == mcolors.to_hex("0.6")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

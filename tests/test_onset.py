@@ -171,12 +171,14 @@ def test_plot_of_an_accuracy_fit_has_a_linear_accuracy_axis():
     # two inputs, and its plot once took the several-input path)
     curve = ax.get_lines()[0]
     x, y = curve.get_data()
-    assert len(x) == 80 and x.max() == pytest.approx(10 * f.data["C"].max())
+    assert len(x) == 80 and x.max() == pytest.approx(1e26)  # the band reaches the forecast
     want = f.predict(pd.DataFrame({"C": x}), shared_noise=True)["median"].to_numpy()
     np.testing.assert_allclose(y, want, rtol=1e-9)
     # one noise quantile per draw along the curve (shared_noise): no jitter from point to
-    # point, so the median of a rising law never steps down
-    assert np.all(np.diff(y) >= 0)
+    # point, so the median of a rising law never steps down inside the data (beyond it the
+    # drift may bend a draw's curve near the ceiling)
+    inside = x <= f.data["C"].max()
+    assert np.all(np.diff(y[inside]) >= 0)
     assert "90% predictive interval" in labels and "data" in labels
     end = next(ln for ln in ax.get_lines() if ln.get_label().startswith("end of data"))
     assert end.get_xdata()[0] == f.data["C"].max()
