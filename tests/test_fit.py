@@ -281,8 +281,9 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
     matplotlib.use("Agg")
     ax = f.plot(extrapolation=False)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["fam_a", "fam_b", "fam_c", "end of data (beyond: extrapolation)",
-                      "90% predictive interval"], labels
+    # the interval's swatch in grey (not fam_a's colour), then the end of the data
+    assert labels == ["fam_a", "fam_b", "fam_c", "90% predictive interval",
+                      "end of data (beyond: extrapolation)"], labels
     pred = f.predict(None, extrapolation=False)
     for i, fam in enumerate(["fam_a", "fam_b", "fam_c"]):
         dots = next(c for c in ax.collections if c.get_label() == fam)
