@@ -201,15 +201,8 @@ def _falling_holdout(holdout: Any, spec: Mapping[str, Any], x: Mapping[str, Any]
     """Whether a ``holdout`` dict splits by a column that falls as models grow for the laws."""
     if not isinstance(holdout, Mapping):
         return False
-    by = holdout.get("by", "C")
-    down = {falls(get_law(law), by, x) for law, _ in spec.values()}
-    if len(down) > 1:
-        raise BayescaleError(
-            f"holdout by={by!r} falls as models grow for some laws (a loss input) and rises "
-            "for others, so 'held out beyond the data' differs; backtest laws that share the "
-            "direction, or hold out by another column."
-        )
-    return down.pop()
+    return falls([(get_law(law), x) for law, _ in spec.values()], holdout.get("by", "C"),
+                 "holdout")
 
 
 def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFrame:

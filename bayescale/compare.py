@@ -327,17 +327,29 @@ def split_future(
     return mask
 
 
-def falls(law: Any, by: str, x: Mapping[str, Any] | None = None) -> bool:
-    """Whether split column ``by`` is a falling input of ``law`` (its name or its column).
+def falls(laws: Sequence[tuple[Any, Mapping[str, Any] | None]], by: str,
+          what: str = "Leave-future-out") -> bool:
+    """Whether split column ``by`` is a falling input (its name or its column) of the laws.
+
+    ``laws``: ``(law, x)`` pairs, ``x`` each fit's column mapping. They must agree: a column
+    that falls for one law and rises for another has no one future.
 
     Examples
     --------
     >>> import bayescale as bs
-    >>> falls(bs.get_law("sigmoid_of_loss"), "L"), falls(bs.get_law("chinchilla"), "N")
-    (True, False)
+    >>> falls([(bs.get_law("sigmoid_of_loss"), None)], "L")
+    True
+    >>> falls([(bs.get_law("chinchilla"), None)], "N")
+    False
     """
-    x = x or {}
-    return any(by in (i, x.get(i, i)) for i in law.falling_inputs)
+    down = {any(by in (i, (x or {}).get(i, i)) for i in law.falling_inputs) for law, x in laws}
+    if len(down) > 1:
+        raise BayescaleError(
+            f"{what} by={by!r}: the column falls as models grow for some laws (a loss input) "
+            "and rises for others, so 'the future' differs; use laws that share the "
+            "direction, or split by another column."
+        )
+    return bool(down) and down.pop()
 
 
 def _scale_column(fit: Any) -> str:
@@ -456,14 +468,7 @@ def leave_future_out(
     from .sampling import warn_problems
 
     names = list(fits)
-    down = {falls(fits[n].law, by, fits[n].spec.x) for n in names}
-    if len(down) > 1:
-        raise BayescaleError(
-            f"Leave-future-out by={by!r}: the column falls as models grow for some laws (a "
-            "loss input) and rises for others, so 'the future' differs; compare laws that "
-            "share the direction, or split by another column."
-        )
-    falling = down.pop()
+    falling = falls([(fits[n].law, fits[n].spec.x) for n in names], by)
     tasks, tests = [], []
     masks, first = [], None
     for name in names:

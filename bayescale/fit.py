@@ -668,13 +668,15 @@ class Fit:
         with np.errstate(divide="ignore", invalid="ignore"):
             sizes = size_of(self.law, self.data)
             lowest = float(np.min(sizes) / np.max(sizes))  # the smallest fitted row's ratio
+        beyond = np.flatnonzero(ratio >= FAR_BEYOND)
+        below = (np.flatnonzero((ratio > 0) & (ratio <= lowest / FAR_BEYOND))
+                 if np.isfinite(lowest) and lowest > 0 else np.array([], int))
+        if not len(beyond) and not len(below):  # the usual case: nothing to say
+            return
         cols = _data.input_columns(self.law, self.spec.x)
         names = ", ".join(f"{cols.get(c, c)} {self.data[c].min():.3g}-{self.data[c].max():.3g}"
                           for c in self.law.inputs if c in self.data
                           and pd.api.types.is_numeric_dtype(self.data[c]))
-        beyond = np.flatnonzero(ratio >= FAR_BEYOND)
-        below = (np.flatnonzero((ratio > 0) & (ratio <= lowest / FAR_BEYOND))
-                 if np.isfinite(lowest) and lowest > 0 else np.array([], int))
         for far, where in ((beyond, "beyond"), (below, "below")):  # each said, not one
             if not len(far):
                 continue
