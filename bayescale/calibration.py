@@ -409,18 +409,20 @@ def in_decades(law: Any) -> bool:
     >>> in_decades(bs.get_law("chinchilla"))
     True
     """
-    inputs = ("C",) if "C" in law.inputs else (
-        ("N", "D") if {"N", "D"} <= set(law.inputs) else law.inputs[:1])
-    return all(law.is_positive(i) for i in inputs)
+    from .fit import size_inputs
+
+    return all(law.is_positive(i) for i in size_inputs(law))
 
 
 def check_in_decades(law: Any) -> None:
     """Raise when ``law`` has no distance in decades beyond the data (:func:`in_decades`)."""
+    from .fit import size_input
+
     if not in_decades(law):
         raise BayescaleError(
             f"The calibrated extrapolation drift grows with the decades a forecast lies beyond "
             f"the data, but law {law.name!r} allows zero or negative values of its size input "
-            f"({'C' if 'C' in law.inputs else law.inputs[0]!r}; positive_inputs="
+            f"({size_input(law)!r}; positive_inputs="
             f"{law.positive_inputs!r}), which have no decades. Use extrapolation=False."
         )
 

@@ -79,13 +79,28 @@ def _check_prob(prob: float) -> float:
     return float(prob)
 
 
+def size_inputs(law: Law) -> tuple[str, ...]:
+    """The inputs :func:`scale_of` makes the size of: ``C``, else ``N`` and ``D``, else the first.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> size_inputs(bs.get_law("chinchilla")), size_inputs(bs.get_law("sigmoid_compute"))
+    (('N', 'D'), ('C',))
+    """
+    if "C" in law.inputs:
+        return ("C",)
+    if "N" in law.inputs and "D" in law.inputs:
+        return ("N", "D")
+    return (law.inputs[0],)
+
+
 def scale_of(law: Law, frame: pd.DataFrame) -> np.ndarray:
     """The 'size' of each row used for extrapolation ratios: C, else 6ND, else the input."""
-    if "C" in law.inputs:
-        return frame["C"].to_numpy(dtype=float)
-    if "N" in law.inputs and "D" in law.inputs:
+    inputs = size_inputs(law)
+    if len(inputs) == 2:
         return 6.0 * frame["N"].to_numpy(dtype=float) * frame["D"].to_numpy(dtype=float)
-    return frame[law.inputs[0]].to_numpy(dtype=float)
+    return frame[inputs[0]].to_numpy(dtype=float)
 
 
 def size_of(law: Law, frame: pd.DataFrame) -> np.ndarray:

@@ -336,12 +336,11 @@ def onset(
     lv = _levels(fit, levels)
     groups = list(fit.spec.group_columns)
     data = fit.data
-    keys = _label(data, groups) if groups else ["all"] * len(data)
-    data = data.assign(_level=keys)
+    keys = np.asarray(_label(data, groups)) if groups else None  # unpooled: one task
     q = _quantiles(draws.values, prob)
     rows = []
     for j, lab in enumerate(draws.coords["level"].values):
-        sub = data[data["_level"] == lab] if groups else data  # unpooled: all rows, one task
+        sub = data[keys == lab] if groups else data
         row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
         if "chance" in lv.columns:
             row["chance"] = float(lv["chance"].iloc[j])
@@ -476,11 +475,10 @@ def prob_inverse(
     groups = list(fit.spec.group_columns)
     lv = _levels(fit, levels)
     data = fit.data
-    keys = _label(data, groups) if groups else ["all"] * len(data)
-    data = data.assign(_level=keys)
+    keys = np.asarray(_label(data, groups)) if groups else None  # unpooled: one task
     rows = []
     for j, lab in enumerate(_label(lv, groups)):
-        sub = data[data["_level"] == lab] if groups else data
+        sub = data[keys == lab] if groups else data
         if C is not None:
             lo, hi = float(lo_hi[0]), float(lo_hi[1])
         elif len(sub):

@@ -82,9 +82,9 @@ def plot_fit(
     inp = plot_input(fit)
     if inp is not None:
         col = fit.spec.x.get(inp, inp)
+        reach = None if new is None else fit._frame(new)[inp]  # the band reaches forecasts
         for key in keys:
             sub = data if key is None else data[data[by[0]] == key]
-            reach = None if new is None else fit._frame(new)[inp]
             grid = _grid_frame(fit, sub, inp,
                                _input_grid(law, sub[inp], extend, 80, inp, reach))
             if key is not None:
@@ -120,14 +120,15 @@ def plot_fit(
             rows = np.ones(len(data), bool) if key is None else (data[by[0]] == key).to_numpy()
             med, lo, hi = (pred[c].to_numpy()[rows] for c in ("median", "lower", "upper"))
             # wide, half-transparent bars: a point's dot must not hide its interval
-            ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], fmt="none", alpha=0.45,
-                        elinewidth=3, color=None if key is None else f"C{i}",
+            ax.errorbar(xs[rows], med, yerr=[med - lo, hi - med], **BARS,
+                        color=None if key is None else f"C{i}",
                         label=interval if key is None else None)
             ax.scatter(xs[rows], data["y"].to_numpy()[rows], s=6, zorder=3,
                        color="k" if key is None else f"C{i}",
                        label="data" if key is None else str(key))
         if keys != [None]:  # the bars' meaning once, in grey: not the first group's colour
-            ax.plot([], [], lw=3, color="0.6", alpha=0.45, label=interval)
+            ax.plot([], [], lw=BARS["elinewidth"], alpha=BARS["alpha"], color="0.6",
+                    label=interval)
         _mark_data_end(ax, xs, False)
         if new is not None:
             _forecast_points(ax, scale_of(law, fit._frame(new)), fit.predict(new, **kw),
@@ -183,6 +184,11 @@ def _group_labels(fit: Fit, new: Any, by: list) -> list[str] | None:
         return None
     frame = pd.DataFrame(new) if not isinstance(new, pd.DataFrame) else new
     return [str(v) for v in frame[by[0]]] if by[0] in frame.columns else None
+
+
+#: Interval bars of rows plotted against compute: wide and half-transparent, so that a
+#: point's dot does not hide its interval (fit, average and chain plots alike).
+BARS = {"fmt": "none", "alpha": 0.45, "elinewidth": 3}
 
 
 def _check_extend(extend: Any) -> None:
@@ -349,8 +355,7 @@ def plot_average(
         ax.fill_between(xs, band["lower"], band["upper"], color="0.6", alpha=0.35, label=label)
     else:
         ax.errorbar(xs, band["median"], yerr=[band["median"] - band["lower"],
-                    band["upper"] - band["median"]], fmt="none", color="0.5", alpha=0.45,
-                    elinewidth=3, label=label)
+                    band["upper"] - band["median"]], **BARS, color="0.5", label=label)
     for i, name in enumerate(names):
         med = avg.fits[name].predict(frame, shared_noise=one_input, **kw)["median"]
         lab = f"{name} median (weight {avg.weights[name]:.2f})"
@@ -434,8 +439,7 @@ def plot_chain(
                         color=lines[0].get_color(), label=label)
     else:
         ax.errorbar(xs, band["median"], yerr=[band["median"] - band["lower"],
-                    band["upper"] - band["median"]], fmt="none", alpha=0.45, elinewidth=3,
-                    label=label)
+                    band["upper"] - band["median"]], **BARS, label=label)
     if data is not None:
         y, n = s2.spec.y, s2.spec.trials or "n"
         if y in data.columns:
