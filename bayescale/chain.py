@@ -77,6 +77,7 @@ class Chain:
         loss_kind: str,
         random_seed: int | None,
         extrapolation: bool | str,
+        shared_noise: bool = False,
     ) -> tuple[np.ndarray, dict[str, np.ndarray], pd.DataFrame, np.random.Generator, np.ndarray]:
         """Stage 1's loss draws paired with stage 2's parameter draws.
 
@@ -94,7 +95,8 @@ class Chain:
             # a heavy-tailed (Student-t, small nu) predictive draw can overflow exp() to
             # +inf loss; stage 2 maps it to its chance-level end, quantiles are unaffected
             loss = self.loss_fit.draws(
-                new, kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation
+                new, kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation,
+                shared_noise=shared_noise,
             ).values
         acc = self.accuracy_fit
         frame = self._stage2_frame(new, np.median(loss, axis=0))
@@ -124,15 +126,28 @@ class Chain:
         return np.broadcast_to(np.asarray(acc.law(*args, **params), dtype=float), loss.shape)
 
     def _stage2_noise(self, mu: np.ndarray, frame: pd.DataFrame, rng: np.random.Generator,
-                      i2: np.ndarray) -> np.ndarray:
-        """Stage 2's likelihood draws around its law's values ``mu``."""
+                      i2: np.ndarray, *, shared: bool = False) -> np.ndarray:
+        """Stage 2's likelihood draws around its law's values ``mu``.
+
+        As :meth:`Fit.draws` draws them (paired draws ``i2`` of the noise parameters): a
+        stage 2 fitted with ``run=`` adds its run offsets (a fresh one for a run it never
+        saw); ``shared`` draws one noise quantile per sample for all rows.
+        """
         from .likelihoods import get_likelihood
+        from .model import run_offsets
 
         acc = self.accuracy_fit
         noise = {k: v[i2] for k, v in acc._noise().items()}
         lik = get_likelihood(acc.spec.likelihood)
-        out = lik.draw(mu, noise, rng, {"frame": frame, "train": acc.data, "spec": acc.spec})
-        return np.asarray(out, dtype=float)
+        log = acc.law.link == "log"
+        eta = np.log(mu) if log else np.array(mu, dtype=float)
+        off = run_offsets(acc.spec, acc.posterior, frame, rng, shared=shared)
+        if off is not None:
+            eta = eta + off[i2]
+        draw = lik.draw_shared if shared and lik.draw_shared is not None else lik.draw
+        out = np.asarray(draw(eta, noise, rng, {"frame": frame, "train": acc.data,
+                                                "spec": acc.spec}), dtype=float)
+        return np.exp(np.minimum(out, 700.0)) if log else out
 
     def stage_draws(
         self,
@@ -142,19 +157,26 @@ class Chain:
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``."""
+        """Paired draws ``(loss, accuracy)``, each of shape ``(samples, rows)``.
+
+        ``shared_noise`` as in :meth:`Fit.draws`, in both stages.
+        """
+        if not isinstance(shared_noise, (bool, np.bool_)):
+            raise BayescaleError(f"shared_noise must be True or False, got {shared_noise!r}.")
         loss_kind = loss_kind or self.default_loss_kind
         new = self._new(new)
         loss, params, frame, rng, i2 = self._paired(
-            new, loss_kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation
+            new, loss_kind=loss_kind, random_seed=random_seed, extrapolation=extrapolation,
+            shared_noise=shared_noise,
         )
         acc = self.accuracy_fit
         mu = self._stage2_mean(frame, loss, params)
         if kind == "mean":
             out = np.clip(mu, 0.0, 1.0)
         elif kind == "predictive":
-            out = self._stage2_noise(mu, frame, rng, i2)
+            out = self._stage2_noise(mu, frame, rng, i2, shared=shared_noise)
         else:
             raise BayescaleError(f"kind must be 'predictive' or 'mean', got {kind!r}.")
         if acc._use_extrapolation(extrapolation):
@@ -251,11 +273,12 @@ class Chain:
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> xr.Dataset:
         """Paired posterior draws of stage 1's loss and the chained accuracy.
 
         Returns an xarray Dataset with variables ``loss`` and ``accuracy``, dims
-        ``("sample", "row")``.
+        ``("sample", "row")``. ``shared_noise`` as in :meth:`Fit.draws`, in both stages.
         """
         loss, acc = self.stage_draws(
             new,
@@ -263,6 +286,7 @@ class Chain:
             kind=kind,
             random_seed=random_seed,
             extrapolation=extrapolation,
+            shared_noise=shared_noise,
         )
         return xr.Dataset({"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)})
 
@@ -275,6 +299,7 @@ class Chain:
         kind: str = "predictive",
         random_seed: int | None = None,
         extrapolation: bool | str = "auto",
+        shared_noise: bool = False,
     ) -> pd.DataFrame:
         """Chained accuracy forecast with both stages' uncertainty.
 
@@ -294,6 +319,10 @@ class Chain:
             (``"auto"``: on for loss and accuracy laws; computing it refits each stage
             at a few cutoffs, once per fit). Stage 2's distance is how far the median
             forecast loss falls below the smallest loss stage 2 was fitted on.
+        shared_noise : bool
+            Draw one noise quantile per sample for all rows, in both stages (as
+            :meth:`Fit.predict`): each row's interval is unchanged, a band along a grid
+            comes without Monte Carlo jitter (:meth:`plot` uses it).
 
         Returns
         -------
@@ -318,6 +347,7 @@ class Chain:
             kind=kind,
             random_seed=random_seed,
             extrapolation=extrapolation,
+            shared_noise=shared_noise,
         )
         qs = [0.5, (1 - prob) / 2, (1 + prob) / 2]
         ql = np.quantile(loss, qs, axis=0)

@@ -427,7 +427,7 @@ def plot_chain(
     xs = scale_of(law, s1._frame(frame))
     order = np.argsort(xs)
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation)
-    band = ch.predict(frame, **kw)
+    band = ch.predict(frame, shared_noise=one_input, **kw)  # one input: a smooth band
     joint = type(ch).__name__ == "JointFit"
     # the loss stage 2 is fed: a joint fit pushes the mean loss by default, a narrower band
     label = (f"{'joint' if joint else 'chained'} {percent(prob)}% predictive "

@@ -379,7 +379,9 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "median")
     x, y = line.get_data()
     assert x.min() == pytest.approx(df["C"].min()) and x.max() == pytest.approx(10 * df["C"].max())
-    np.testing.assert_allclose(y, ch.predict(pd.DataFrame({"C": x, "n": 500}))["median"])
+    # (drawn with one noise quantile per draw along the grid: no Monte Carlo jitter)
+    band = ch.predict(pd.DataFrame({"C": x, "n": 500}), shared_noise=True)
+    np.testing.assert_allclose(y, band["median"])
     pts = next(c for c in ax.collections if c.get_label() == "data").get_offsets()
     np.testing.assert_allclose(np.asarray(pts)[:, 1], df["correct"] / df["n"])  # counts
     bars = next(c for c in ax.containers if c.get_label() == "forecast")
@@ -432,6 +434,67 @@ def test_chain_stages_draw_their_random_parts_independently():
     expected = np.diff(np.quantile(by_hand, [0.05, 0.95]))[0]
     assert width == pytest.approx(expected, rel=0.15), (width, expected)
     assert np.corrcoef(loss_d[:, 0], acc_d[:, 0])[0, 1] > -0.9
+
+
+def _plain_two_stage(run: bool = False, jitter1: float = 0.02):
+    """A power law of C (stage 1) and sigmoid_of_loss (stage 2), both with fixed draws;
+    ``run``: stage 2 fitted with ``run="model"`` offsets (sigma_run 0.1)."""
+    c = np.logspace(19, 21, 6)
+    loss = 1.8 + 30 * c**-0.07
+    f1 = fixed_fit(pd.DataFrame({"C": c, "loss": loss}), "power_law", {
+        "E": 1.8, "A": 30.0, "alpha": 0.07, "A_c": np.log(30.0) - 0.07 * np.mean(np.log(c)),
+        "sigma": 0.02, "nu": 10.0}, y="loss", x={"x": "C"}, jitter=jitter1)
+    d2 = pd.DataFrame({"L": loss, "accuracy": 0.5, "n": 100, "model": list("aabbcc")})
+    par = {"ceiling": 0.9, "k": 8.0, "L0": float(np.median(loss)),
+           "L0_loc": float(np.log(np.median(loss)) - np.mean(np.log(loss)))}
+    kw = {"x": {"chance": 0.25}}
+    if run:
+        par.update(sigma_run=0.1, run_z=np.zeros(3))
+        kw["run"] = "model"
+    return f1, fixed_fit(d2, "sigmoid_of_loss", par, jitter=0.02, **kw)
+
+
+def test_chain_shared_noise_draws_one_noise_quantile_for_all_rows():
+    """Chain.predict(shared_noise=True) as Fit.predict's: the same rows give the same draws
+    in both stages (common random numbers), each row's interval is the independent one's
+    within Monte Carlo error; the chained band of plot() has no jitter along its grid."""
+    f1, f2 = _plain_two_stage()
+    ch = bs.chain(f1, f2, loss_input="L")
+    new = {"C": [1e22] * 5, "n": 100}
+    kw = dict(extrapolation=False, random_seed=3)
+    loss_s, acc_s = ch.stage_draws(new, shared_noise=True, **kw)
+    loss_i, acc_i = ch.stage_draws(new, **kw)
+    np.testing.assert_array_equal(loss_s, loss_s[:, :1].repeat(5, axis=1))
+    np.testing.assert_array_equal(acc_s, acc_s[:, :1].repeat(5, axis=1))
+    assert np.ptp(np.quantile(acc_i, 0.95, axis=0)) > 0  # independent draws: jitter
+    for a, b in ((loss_s, loss_i), (acc_s, acc_i)):
+        q_s, q_i = np.quantile(a, [0.05, 0.95]), np.quantile(b, [0.05, 0.95])
+        np.testing.assert_allclose(q_s, q_i, rtol=0.05)
+    with pytest.raises(bs.BayescaleError, match="shared_noise"):
+        ch.predict(new, shared_noise="yes")
+
+
+def test_chain_stage_two_fitted_with_runs_adds_a_new_runs_offset():
+    """A stage 2 fitted with run= offsets: the chained forecast for a model it never saw
+    carries a fresh run offset, as Fit.predict does (it was left out: the chained interval
+    was as narrow as with no run effects)."""
+    f1, f2_run = _plain_two_stage(run=True, jitter1=0.0)  # stage 1: one loss in all draws
+    _, f2_plain = _plain_two_stage(jitter1=0.0)
+    new = {"C": [1e22], "n": 100}
+    kw = dict(extrapolation=False, random_seed=4)
+    loss, chained = bs.chain(f1, f2_run).stage_draws(new, loss_kind="mean", **kw)
+    assert np.ptp(loss) == 0
+    at = {"L": [float(loss[0, 0])], "n": 100}
+    alone = f2_run.draws(at, **kw).values[:, 0]  # the accuracy fit alone, at that loss
+    plain = f2_plain.draws(at, **kw).values[:, 0]
+
+    def w(a):
+        return np.diff(np.quantile(a, [0.05, 0.95]))[0]
+
+    assert w(alone) > 1.5 * w(plain)  # a new model's run offset widens its forecast
+    assert w(chained[:, 0]) == pytest.approx(w(alone), rel=0.1)
+    np.testing.assert_allclose(np.quantile(chained[:, 0], [0.05, 0.5, 0.95]),
+                               np.quantile(alone, [0.05, 0.5, 0.95]), rtol=0.05)
 
 
 @pytest.mark.parametrize("likelihood", ["binomial", "betabinomial", "beta"])
