@@ -309,6 +309,20 @@ def as_rows(new: Any, what: str = "New rows") -> Any:
     """
     if isinstance(new, Mapping):
         cols = {k: _column(v) for k, v in new.items()}
+        deep = [k for k, v in cols.items() if v.ndim > 1 or (
+            v.dtype == object and any(isinstance(e, (list, tuple, np.ndarray)) for e in v))]
+        if deep:
+            def shape(v: Any) -> str:
+                try:
+                    return f"has shape {np.shape(v)}"
+                except ValueError:  # ragged
+                    return "holds lists"
+
+            raise DataError(
+                f"{what}: a dict of columns takes one value or a flat list per column; "
+                f"{', '.join(f'{k!r} {shape(new[k])}' for k in deep)}. Flatten it "
+                "(e.g. np.ravel), or give one column per input."
+            )
         sizes = {k: len(v) for k, v in cols.items() if len(v) != 1}
         if len(set(sizes.values())) > 1:
             raise DataError(

@@ -592,6 +592,14 @@ def test_computed_compute_names_the_bad_n_or_d(df):
 def test_new_rows_of_different_lengths():
     with pytest.raises(DataError, match=r"different lengths \(\{'N': 2, 'D': 3\}\)"):
         bs.data.as_rows({"N": [1, 2], "D": [1, 2, 3]})
+    # a 2-D column (a grid of sizes) is named with its shape (pandas' "Per-column arrays
+    # must each be 1-dimensional" named neither)
+    with pytest.raises(DataError, match=r"'N' has shape \(2, 2\).*Flatten"):
+        bs.data.as_rows({"N": np.ones((2, 2)), "D": [1.0, 2.0]})
+    with pytest.raises(DataError, match=r"'N' has shape \(2, 2\)"):
+        bs.data.as_rows({"N": [[1.0, 2.0], [3.0, 4.0]], "D": 1.0})
+    with pytest.raises(DataError, match=r"'N' holds lists"):
+        bs.data.as_rows({"N": [[1.0, 2.0], [3.0]], "D": 1.0})
     assert bs.data.as_rows({"N": 7e10, "D": [1.0, 2.0]})["N"].tolist() == [7e10, 7e10]
     # a list keeps its values: a missing label stays missing (it became the text 'nan', a
     # new group forecast from the population) and 1.0 stays a number (it became '1.0')
