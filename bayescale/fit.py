@@ -1078,7 +1078,11 @@ def validate_observed(
     """
     y_col = y or law.response
     n_col = None
-    if lik.needs_trials:
+    counts = y == "correct" or (y is None and law.response not in data.columns
+                                and "correct" in data.columns and (trials or "n") in data)
+    if lik.needs_trials or counts:
+        # counts (correct and n) for a score likelihood (beta): it fits their fraction,
+        # bounded by half a trial, as fit_joint does
         data, y_col, n_col = _data.prepare_counts(data, y=y, trials=trials, response=law.response)
     elif trials is not None or (law.response == "accuracy" and "n" in data.columns):
         n_col = trials or "n"

@@ -44,8 +44,9 @@ PyMC sub-models ``loss`` and ``accuracy`` prefix every variable (``loss::E``,
 ``bs.fit``). Stage 1's law is evaluated on every row (dim ``loss_row``: the loss
 rows first, then the accuracy-only rows); its likelihood uses the loss rows
 (``loss_obs``), stage 2's the accuracy rows (``acc_obs``). Stage 2's likelihood is
-Binomial when trial counts are given (``correct`` and ``n``, or an accuracy and
-``n``), Beta otherwise, unless ``accuracy_likelihood=`` says otherwise.
+the accuracy law's own, as in ``bs.fit`` (Binomial for ``sigmoid_of_loss``,
+beta-binomial for ``onset_hinge_loss``, Beta for ``exp_error_of_loss``), Beta in place
+of a count likelihood when no trial counts are given; ``accuracy_likelihood=`` overrides.
 
 Not supported yet: pooling (``pooled=``), ``run=`` offsets and the compiled-sampler
 cache (the joint model has two row dimensions; it is sampled by
@@ -272,8 +273,9 @@ def fit_joint(
     loss_likelihood : str, optional
         Stage 1's likelihood (default the law's: Student-t on log loss).
     accuracy_likelihood : str, optional
-        Stage 2's likelihood: default ``"binomial"`` when the trials column (``n``
-        or ``trials=``) is present, else ``"beta"``.
+        Stage 2's likelihood: default the accuracy law's (as :func:`bayescale.fit`),
+        ``"beta"`` in place of a count likelihood when there is no trials column
+        (``n`` or ``trials=``).
     trials : str, optional
         Column with the number of trials (questions) per row (default ``"n"``).
     loss_input : str
@@ -402,7 +404,12 @@ def fit_joint(
         likelihood=loss_likelihood,
     )
     n_col = trials or "n"
-    lik2 = accuracy_likelihood or ("binomial" if n_col in data.columns else "beta")
+    # the law's own likelihood, as bs.fit uses it (betabinomial for onset_hinge_loss, beta
+    # for exp_error_of_loss); a count likelihood without trial counts fits the scores (beta)
+    lik2 = accuracy_likelihood or law2.likelihood
+    if (accuracy_likelihood is None and get_likelihood(lik2).needs_trials
+            and n_col not in data.columns):
+        lik2 = "beta"
     acc_rows = data.loc[has_acc].copy()
     # the latent loss enters as a tensor; a constant placeholder column at the geometric
     # mean of the observed losses passes validation and sets the centre of location

@@ -306,3 +306,50 @@ def test_blank_strings_are_missing_in_pandas_string_columns_too(monkeypatch):
         with pytest.raises(Reached):  # validated, then sampled
             bs.fit_joint(df.assign(loss=pd.Series(text, dtype=dtype)), "power_law",
                          "sigmoid_of_loss", **KW, **SAMPLE)
+
+
+@pytest.mark.parametrize(
+    "law2, drop_n, override, expected",
+    [
+        ("onset_hinge_loss", False, None, "betabinomial"),  # was binomial: too narrow
+        ("exp_error_of_loss", False, None, "beta"),  # was binomial
+        ("sigmoid_of_loss", False, None, "binomial"),
+        ("sigmoid_of_loss", True, None, "beta"),  # scores without trial counts
+        ("onset_hinge_loss", False, "binomial", "binomial"),  # accuracy_likelihood= wins
+    ],
+)
+def test_stage_two_keeps_the_accuracy_laws_own_likelihood(monkeypatch, law2, drop_n, override,
+                                                          expected):
+    """As bs.fit (and so bs.chain) would fit it: the joint fit gave every accuracy law a
+    Binomial likelihood when an n column was present, so an over-dispersed task
+    (onset_hinge_loss's beta-binomial) had intervals too narrow, unsaid."""
+    import sys
+
+    class Reached(Exception):
+        pass
+
+    seen = {}
+
+    def stop(spec1, frame1, frame_all, spec2, *args, **kwargs):
+        seen["likelihood"] = spec2.likelihood
+        raise Reached
+
+    monkeypatch.setattr(sys.modules["bayescale.joint"], "build_joint_model", stop)
+    df = simulate(n_rows=12, seed=5)
+    if drop_n:
+        df = df.assign(accuracy=df["correct"] / df["n"]).drop(columns=["correct", "n"])
+    kw = dict(KW, accuracy_x={"chance": "chance"} if law2 != "exp_error_of_loss" else {})
+    with pytest.raises(Reached):
+        bs.fit_joint(df, "power_law", law2, accuracy_likelihood=override, **kw, **SAMPLE)
+    assert seen["likelihood"] == expected
+    if not drop_n:  # the single-stage fit of the same law and rows agrees
+        from bayescale.fit import prepare_spec
+
+        rows = df.dropna(subset=["correct"]).assign(L=2.5)
+        spec, frame = prepare_spec(rows, law2, y=None, x=kw["accuracy_x"] or None,
+                                   priors=None, likelihood=override)
+        assert spec.likelihood == expected
+        # counts for a score likelihood: bs.fit fits their fraction (it said "Response
+        # column 'accuracy' is missing"), with n bounding the scores by half a trial
+        np.testing.assert_allclose(frame["y"], rows["correct"] / rows["n"])
+        assert (frame["n"] == 500).all()
