@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from .data import as_rows
-from .errors import BayescaleError
+from .errors import BayescaleError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
@@ -68,7 +68,14 @@ class Chain:
         col = acc.spec.x.get(self.loss_input, self.loss_input)
         rows = new.copy()
         rows[col] = placeholder
-        return acc._frame(rows)
+        try:
+            return acc._frame(rows)
+        except DataError as err:  # say which stage, and that the loss is not the user's
+            raise DataError(
+                f"Stage 2 ({acc.law.name!r}) cannot use the new rows: {err} (Its column "
+                f"{col!r} is stage 1's forecast loss, filled in by the chain: the new rows "
+                "need not have it.)"
+            ) from None
 
     def _paired(
         self,
@@ -288,7 +295,9 @@ class Chain:
             extrapolation=extrapolation,
             shared_noise=shared_noise,
         )
-        return xr.Dataset({"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)})
+        rows = new.index if isinstance(new, pd.DataFrame) else np.arange(loss.shape[1])
+        return xr.Dataset({"loss": (("sample", "row"), loss), "accuracy": (("sample", "row"), acc)},
+                          coords={"row": np.asarray(rows)})
 
     def predict(
         self,
@@ -341,6 +350,13 @@ class Chain:
 
         prob = _check_prob(prob)
         new_df = self._new(new)
+        # Fit.predict's warnings: a group level either stage never saw (often a typo), a
+        # target a million times beyond stage 1's data (often other units)
+        for f in (self.loss_fit, self.accuracy_fit):
+            f._warn_new_levels(new_df)
+        ratio = self.loss_fit.extrapolation_ratio(new_df)
+        labels = list(new.index) if isinstance(new, pd.DataFrame) else list(new_df.index)
+        self.loss_fit._warn_far_beyond(ratio, "Row(s) of the new rows", labels)
         loss, acc = self.stage_draws(
             new_df,
             loss_kind=loss_kind,
@@ -356,7 +372,7 @@ class Chain:
         out["loss_median"], out["loss_lower"], out["loss_upper"] = ql
         out["mean"] = acc.mean(axis=0)
         out["median"], out["lower"], out["upper"] = qa
-        out["extrapolation"] = self.loss_fit.extrapolation_ratio(new_df)
+        out["extrapolation"] = ratio
         return self._with_index(out, new)
 
 

@@ -474,6 +474,39 @@ def test_chain_shared_noise_draws_one_noise_quantile_for_all_rows():
         ch.predict(new, shared_noise="yes")
 
 
+def test_chain_predict_warns_and_labels_rows_as_fit_predict_does():
+    """Chain.predict gave no ExtrapolationWarning for a target in other units (1e30 FLOPs,
+    8 decades out) and no PoolingWarning for a mistyped level of a pooled stage; draws had
+    no row labels; a column stage 2 lacked was reported with the chain's placeholder loss
+    among the user's columns."""
+    import warnings
+
+    f1, _ = _plain_two_stage()
+    c = np.logspace(19, 21, 6)
+    ll = 1.8 + 30 * c**-0.07
+    d2 = pd.DataFrame({"L": np.tile(ll, 2), "accuracy": 0.5, "n": 100, "chance": 0.25,
+                       "task": np.repeat(["hard", "easy"], 6)})
+    f2 = fixed_fit(d2, "sigmoid_of_loss", {
+        "ceiling": 0.9, "k": 8.0, "L0": float(np.median(ll)),
+        "L0_loc": float(np.log(np.median(ll)) - np.mean(np.log(ll))),
+        "L0_sd_task": 0.05, "L0_z_task": np.zeros(2)}, pooled={"L0": "task"})
+    ch = bs.chain(f1, f2)
+    kw = dict(extrapolation=False, random_seed=0)
+    with pytest.warns(bs.ExtrapolationWarning, match=r"\['far'\] lie 9\.0 decades beyond"):
+        ch.predict(pd.DataFrame({"C": [1e30], "chance": 0.25, "task": "hard"}, index=["far"]),
+                   **kw)
+    with pytest.warns(bs.PoolingWarning, match="'Hard' was not among the fitted levels"):
+        ch.predict({"C": [1e21], "chance": 0.25, "task": ["Hard"]}, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fitted level, inside the data: nothing to say
+        ch.predict({"C": [1e21], "chance": 0.25, "task": ["hard"]}, **kw)
+    new = pd.DataFrame({"C": [1e20, 1e21], "chance": 0.25, "task": "easy"}, index=["a", "b"])
+    assert ch.draws(new, **kw)["row"].values.tolist() == ["a", "b"]
+    with pytest.raises(bs.DataError, match=r"Stage 2 \('sigmoid_of_loss'\).*'chance'.*"
+                                           r"filled in by the chain"):
+        ch.predict({"C": [1e21], "task": ["hard"]}, **kw)
+
+
 def test_chain_stage_two_fitted_with_runs_adds_a_new_runs_offset():
     """A stage 2 fitted with run= offsets: the chained forecast for a model it never saw
     carries a fresh run offset, as Fit.predict does (it was left out: the chained interval
