@@ -491,9 +491,19 @@ def reference_scales(
 def _reference(x: Mapping[str, str], inp: str) -> tuple[str, float | None]:
     """Key of :data:`REFERENCE_SCALES` for input ``inp`` and its scale (``None``: none).
 
-    The key is the input's column name when that has a reference, else the input's own.
+    The input's own name when it has a reference (a law of ``C`` states its priors in
+    FLOPs, whatever its column is called: ``x={"C": "N"}`` is an onset along parameters,
+    whose ``x0`` prior in log10 FLOPs must move), else its column's name (``power_law``'s
+    generic ``x`` mapped to ``N`` is a law of parameters).
+
+    Examples
+    --------
+    >>> _reference({"C": "N"}, "C"), _reference({"x": "N"}, "x"), _reference({}, "x")
+    (('C', 1e+21), ('N', 1000000000.0), ('x', None))
     """
     col = x.get(inp, inp)
+    if inp in REFERENCE_SCALES:
+        return inp, REFERENCE_SCALES[inp]
     key = col if isinstance(col, str) and col in REFERENCE_SCALES else inp
     return key, REFERENCE_SCALES.get(key)
 

@@ -587,3 +587,27 @@ def test_onset_levels_take_a_data_chance_column_from_the_data_or_ask_for_it():
     with pytest.raises(BayescaleError, match=r"add a 'chance' column"):
         prob_inverse(fit, levels=new)
     assert np.isfinite(fit.onset(absolute=0.6, levels=new.assign(chance=0.25))["log10_C_on"]).all()
+
+
+def test_compute_input_mapped_to_a_parameters_column_moves_the_onset_prior():
+    """An onset along parameters, ``x={"C": "N"}`` (docs/onsets.md: any positive scale):
+    the column's name picked the reference (1e9 parameters), so the x0 prior, stated in
+    log10 FLOPs, stayed at Normal(23, 1.5), 13 decades above the data, and u_shaped's
+    anchor at 21; as with ``x={"C": "params"}``, both move to the data's centre."""
+    N = np.geomspace(1e8, 1e11, 10)
+    df = pd.DataFrame({"N": N, "params": N, "accuracy": np.linspace(0.26, 0.6, 10), "n": 500,
+                       "chance": 0.25})
+    kw = dict(priors=None, pooled={}, likelihood=None, y="accuracy", trials="n")
+    specs = {}
+    for col in ("N", "params"):
+        with pytest.warns(bs.PriorWarning, match=rf"Column '{col}' \(input 'C'.*\(x0\)"):
+            specs[col] = make_spec(
+                _data.validate(df, onset_logistic, y="accuracy", x={"C": col}, extra=["n"]),
+                onset_logistic, x={"C": col}, **kw)
+    assert specs["N"].priors["x0"] == specs["params"].priors["x0"]
+    assert specs["N"].priors["x0"].params["mu"] == pytest.approx(23.0 - 21.0 + 9.5)
+    kw.pop("trials")
+    with pytest.warns(bs.PriorWarning, match=r"\(x0, x_ref\)"):
+        u = make_spec(_data.validate(df, u_shaped, y="accuracy", x={"C": "N"}), u_shaped,
+                      x={"C": "N"}, **kw)
+    assert u.priors["x_ref"].params["value"] == pytest.approx(9.5)
