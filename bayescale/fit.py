@@ -1145,7 +1145,9 @@ def fit(
         ``C`` is computed as ``6 N D`` when absent and needed.
     priors : dict, optional
         Overrides by parameter name: a :class:`Prior`, a ``(dist, {kw})`` tuple or a
-        number (fixes the parameter).
+        number (fixes the parameter, in raw units). A coefficient's prior (``A``) is on
+        the log of its term at the reference scale, a location's (``L0``) on
+        ``log(L0 / centre)``: real-valued priors (``Normal``) only.
     pooled : str, list or dict, optional
         Hierarchical pooling: ``"family"`` pools every parameter over the ``family``
         column; ``{"E": "family", "alpha": ["task", "family"]}`` pools some (a list

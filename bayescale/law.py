@@ -130,6 +130,10 @@ class Law:
     def with_priors(self, **priors: Any) -> Law:
         """Return a copy with some default priors replaced (by parameter name).
 
+        As in :func:`bayescale.fit`'s ``priors=``: a number fixes a parameter (raw units);
+        a coefficient's prior is on the log of its term at the reference scale and a
+        location's on the log of its ratio to the data's centre (real-valued priors).
+
         Examples
         --------
         >>> from bayescale.laws import chinchilla
@@ -244,9 +248,25 @@ def law(
                     f"Term {coef!r}: ({expo!r}, {inp!r}) of law {f.__name__!r} must name a "
                     "coefficient, an exponent (parameters) and an input."
                 )
+            if coef == expo:
+                raise LawError(
+                    f"Term {coef!r} of law {f.__name__!r} names {coef!r} as both its "
+                    f"coefficient and its exponent; a term is coefficient * input^-exponent, "
+                    f"two different parameters, e.g. terms={{'A': ('alpha', {inp!r})}}."
+                )
         for loc, inp in {**(locations or {}), **(log10_positions or {})}.items():
             if loc not in params or inp not in inputs:
                 raise LawError(f"Location {loc!r} of law {f.__name__!r} is not a parameter/input.")
+        roles = [(p, [r for r, m in (("terms", terms), ("locations", locations),
+                                     ("log10_positions", log10_positions)) if p in (m or {})])
+                 for p in params]
+        twice = [(p, r) for p, r in roles if len(r) > 1]
+        if twice:
+            p, r = twice[0]
+            raise LawError(
+                f"Parameter {p!r} of law {f.__name__!r} is in {' and '.join(r)}; each "
+                "parameter is sampled one way: name it in one of them."
+            )
         if not isinstance(positive_inputs, bool):
             bad = [i for i in positive_inputs if i not in inputs]
             if bad:
@@ -296,6 +316,9 @@ def law(
             ),
             falling_inputs=tuple(falling_inputs),
         )
+        from .model import check_log_scale_priors
+
+        check_log_scale_priors(obj, obj.priors)  # a coefficient's prior is on a log scale
         if register:
             # a built-in's name or catalogue alias in any case ("Chinchilla" looked up the
             # built-in before and the user's law after, with no word)

@@ -331,6 +331,7 @@ def make_spec(
     merged.update({k: as_prior(v, k) for k, v in priors.items()})
     for p, prior in merged.items():
         check_prior(p, prior)
+    check_log_scale_priors(law, merged, x)
     for p in [*lik.priors, *(["sigma_run"] if run else [])]:  # scales, shapes: positive
         if merged[p].dist == "Fixed" and not float(merged[p].params["value"]) > 0:
             raise LawError(
@@ -486,6 +487,54 @@ def reference_scales(
             PriorWarning,
         )
     return log_refs
+
+
+def check_log_scale_priors(law: Law, priors: Mapping[str, Prior],
+                           x: Mapping[str, str] | None = None) -> None:
+    """Refuse a positive or unit-interval prior on a coefficient or a location.
+
+    Their priors are on a log scale (the log of a term's value at the reference scale;
+    the log of a location over the data's centre), which takes any real value: a
+    ``LogNormal`` meant for the raw coefficient ``A`` was read there, unsaid, and the fit
+    came out absurd (the term about 480 at 1e9 parameters). Checked when a law is defined
+    (its defaults) and when a fit's priors are merged (the user's).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> law = bs.get_law("power_law").with_priors(A=bs.Prior("LogNormal", mu=6.0, sigma=1.0))
+    >>> check_log_scale_priors(law, law.priors, {"x": "N"})
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.LawError: Prior of 'A': LogNormal(mu=6, sigma=1) has positive support, ...
+    """
+    from .law import get_law
+
+    for p in sorted(set(law.terms) | set(law.locations)):
+        pr = priors[p]
+        if pr.support not in ("positive", "unit"):
+            continue
+        try:  # the registered law's own prior, as an example of the scale
+            base = get_law(law.name).priors[p]
+            default = f" (the default is {base})" if base.support == "real" else ""
+        except LawError:
+            default = ""
+        if p in law.terms:
+            expo, inp = law.terms[p]
+            ref = _reference(x or {}, inp)[1]
+            where = f"{inp}_ref = {ref:g}" if ref else f"{inp}_ref the data's centre"
+            scale = (f"is sampled through its term's value at a reference scale: its prior is "
+                     f"on log({p} * {inp}_ref^-{expo}), {where}")
+        else:
+            inp = law.locations[p]
+            scale = (f"is sampled relative to the data: its prior is on log({p} / centre), the "
+                     f"centre being the geometric mean of the fitted {inp}")
+        raise LawError(
+            f"Prior of {p!r}: {pr} has {pr.support} support, but {p} {scale}, which takes "
+            f"any real value, so the prior would be read on that log scale, not on {p} "
+            f"itself. Give a real-valued prior on that scale{default}, or fix {p} at a "
+            f"number in raw units (priors={{{p!r}: value}})."
+        )
 
 
 def _reference(x: Mapping[str, str], inp: str) -> tuple[str, float | None]:

@@ -102,7 +102,7 @@ class Prior:
             return "interval"
         if self.dist == "Fixed":
             return "fixed"
-        return "real"
+        return _pymc_support(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to a JSON-friendly dict."""
@@ -233,6 +233,30 @@ def check_prior(name: str, prior: Prior) -> None:
             )
         return
     _check_pymc_parameters(name, prior)
+
+
+@functools.lru_cache(maxsize=256)
+def _pymc_support(prior: Prior) -> str:
+    """Support of a distribution not listed above, from PyMC's default transform.
+
+    ``positive`` (log transform: ``ChiSquared``, ``Wald``, ``HalfFlat``, ...) or ``unit``
+    (log-odds); else ``real``. A positive prior taken as real let a pooled parameter's
+    levels leave its support (``k ~ ChiSquared(3)`` pooled: 3% of levels negative).
+
+    Examples
+    --------
+    >>> Prior("ChiSquared", nu=3).support, Prior("SkewNormal", alpha=2).support
+    ('positive', 'real')
+    """
+    import pymc as pm
+    from pymc.distributions.transforms import _default_transform
+
+    try:
+        rv = getattr(pm, prior.dist).dist(**prior.params)
+        name = type(_default_transform(rv.owner.op, rv)).__name__
+    except Exception:  # noqa: BLE001 - check_prior reports a prior PyMC rejects
+        return "real"
+    return {"LogTransform": "positive", "LogOddsTransform": "unit"}.get(name, "real")
 
 
 @functools.lru_cache(maxsize=256)

@@ -311,6 +311,46 @@ def test_a_law_may_not_take_the_models_own_names_or_an_unbuilt_link():
                register=False)(lambda x, *, a: a + 0 * x)
 
 
+def test_a_coefficient_or_location_prior_with_positive_support_is_refused():
+    """A coefficient's prior is on the log of its term at the reference scale, a location's
+    on log(d / centre): LogNormal(log 480, 0.5) meant for Chinchilla's raw A was read there,
+    unsaid (the term about 480 at 1e9 parameters; the fit came out with E 0.15, alpha 0.07).
+    Refused where the priors meet (bs.fit, with_priors, a law's own defaults), with the
+    scale and the default; a number still fixes the raw coefficient."""
+    from bayescale.fit import prepare_spec
+
+    df = bs.datasets.load("synthetic_chinchilla")
+    raw_a = bs.Prior("LogNormal", mu=float(np.log(480)), sigma=0.5)
+    with pytest.raises(LawError, match=r"Prior of 'A': LogNormal.*positive support.*"
+                                       r"log\(A \* N_ref\^-alpha\), N_ref = 1e\+09.*"
+                                       r"\(the default is Normal\(mu=-1\.204"):
+        prepare_spec(df, "chinchilla", y=None, x=None, priors={"A": raw_a})
+    with pytest.raises(LawError, match="Prior of 'A'"):
+        prepare_spec(df, bs.get_law("chinchilla").with_priors(A=raw_a), y=None, x=None,
+                     priors=None)
+    spec, _ = prepare_spec(df, "chinchilla", y=None, x=None, priors={"A": 480.0})
+    assert spec.priors["A"] == bs.Prior("Fixed", value=480.0)  # raw, as documented
+    acc = pd.DataFrame({"L": np.linspace(2.0, 4.0, 8), "accuracy": 0.5, "n": 100,
+                        "chance": 0.25})
+    with pytest.raises(LawError, match=r"Prior of 'L0': Beta.*unit support.*"
+                                       r"log\(L0 / centre\)"):
+        prepare_spec(acc, "sigmoid_of_loss", y=None, x=None,
+                     priors={"L0": bs.Prior("Beta", alpha=2, beta=2)})
+    # a custom law's own default, when it is defined (it failed at its first fit, or not)
+    pl = bs.get_law("power_law").priors
+    with pytest.raises(LawError, match=r"Prior of 'A': HalfNormal"):
+        bs.law(priors={**pl, "A": bs.Prior("HalfNormal", sigma=5.0)},
+               terms={"A": ("alpha", "x")}, register=False)(lambda x, *, E, A, alpha: E + A * x)
+    # and the decorator's other definitions that failed at fit time (a bare KeyError) or
+    # silently (the term won)
+    with pytest.raises(LawError, match=r"names 'alpha' as both its coefficient and"):
+        bs.law(priors=dict(pl), terms={"alpha": ("alpha", "x")}, register=False)(
+            lambda x, *, E, A, alpha: E + A * x ** -alpha)
+    with pytest.raises(LawError, match=r"Parameter 'A' of law .* is in terms and locations"):
+        bs.law(priors=dict(pl), terms={"A": ("alpha", "x")}, locations={"A": "x"},
+               register=False)(lambda x, *, E, A, alpha: E + A * x ** -alpha)
+
+
 def test_the_report_calls_a_fixed_coefficient_or_location_fixed():
     """A fixed coefficient (A) or breakpoint (d) is used at its natural value; the report's
     prior note said it was on log of the term at the reference, or log(d / centre)."""
