@@ -85,13 +85,15 @@ def sha256_file(file: str | Path) -> str:
     return h.hexdigest()
 
 
-def _verify(file: Path, expected: str, what: str, fix: str) -> None:
+def _verify(file: Path, expected: str, what: str, fix: str, shown: str | None = None) -> None:
+    """Raise a DatasetError unless ``file``'s sha256 is ``expected`` (``shown``: where it is
+    said to come from, for a temporary file that will be gone)."""
     if not expected:
         return
     got = sha256_file(file)
     if got != expected:
         raise DatasetError(
-            f"Checksum mismatch for {what} at {str(file)!r}: sha256 {got}, expected "
+            f"Checksum mismatch for {what} at {shown or str(file)!r}: sha256 {got}, expected "
             f"{expected}. The file is corrupted or a different version; {fix}"
         )
 
@@ -180,7 +182,7 @@ def _download(url: str, dest: Path, expected: str, what: str) -> Path:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as r:
             shutil.copyfileobj(r, out)
-        _verify(Path(tmp), expected, what, f"the download from {url} was not kept.")
+        _verify(Path(tmp), expected, what, "the download was not kept.", shown=repr(url))
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
