@@ -86,8 +86,10 @@ def sha256_file(file: str | Path) -> str:
 
 
 def _verify(file: Path, expected: str, what: str, fix: str, shown: str | None = None) -> None:
-    """Raise a DatasetError unless ``file``'s sha256 is ``expected`` (``shown``: where it is
-    said to come from, for a temporary file that will be gone)."""
+    """Raise a DatasetError unless ``file``'s sha256 is ``expected``.
+
+    ``shown``: where the file is said to come from (a temporary file will be gone).
+    """
     if not expected:
         return
     got = sha256_file(file)

@@ -187,24 +187,41 @@ def no_progress() -> Iterator[None]:
                     os.environ["BAYESCALE_NO_PROGRESS"] = _quiet["saved"]
 
 
-def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any]):
+def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any], *,
+             relay: bool = False):
     """One fit, run in a worker: ``bayescale.fit(data, law, **kwargs)`` without warnings.
 
     Sampling problems are kept in ``fit.diagnostics["problems"]`` and re-raised as
-    warnings in the calling process by :func:`run_fits`.
+    warnings in the calling process by :func:`run_fits`. ``relay``: return
+    ``(fit, warnings)`` instead, the fit's own data, prior and pooling warnings as
+    ``(category, message)`` pairs, for the caller to say (a worker process's warnings
+    would be lost; the refits of a comparison repeat the user's fit's and keep quiet).
     """
+    from .errors import DataWarning, ExtrapolationWarning, PoolingWarning, PriorWarning
     from .fit import fit
 
     kw = dict(kwargs)
     kw["warn"] = False
     kw.setdefault("progressbar", False)
     # the warning filters are one per process: a task on a thread that set and reset them
-    # could leave the caller's warnings off (warn=False keeps bayescale's own quiet there)
+    # could leave the caller's warnings off (warn=False keeps bayescale's own quiet there;
+    # the others pass through as they are)
     on_main = threading.current_thread() is threading.main_thread()
-    with warnings.catch_warnings() if on_main else contextlib.nullcontext(), no_progress():
+    said = (DataWarning, PriorWarning, PoolingWarning, ExtrapolationWarning)
+    with warnings.catch_warnings(record=True) if on_main else contextlib.nullcontext() as got, \
+            no_progress():
         if on_main:
-            warnings.simplefilter("ignore")
-        return fit(data, law, **kw)
+            warnings.simplefilter("always" if relay else "ignore")
+        if relay:  # what warn=False leaves out besides the sampling problems
+            from .fit import warn_repeated_rows
+
+            warn_repeated_rows(data, law, y=kw.get("y"), x=kw.get("x"),
+                               pooled=kw.get("pooled"), run=kw.get("run"))
+        out = fit(data, law, **kw)
+    if not relay:
+        return out
+    kept = [(w.category, str(w.message)) for w in (got or []) if issubclass(w.category, said)]
+    return out, list(dict.fromkeys(kept))  # each once, in order
 
 
 _SPEC_KEYS = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale", "correlated",
@@ -258,8 +275,14 @@ def run_fits(
     executor: Executor | str | None = None,
     warn: bool = True,
     labels: Sequence[str] | None = None,
+    relay: bool = False,
 ) -> list:
-    """Run ``fit_task`` for every ``(data, law, kwargs)`` and return the fits in order."""
+    """Run ``fit_task`` for every ``(data, law, kwargs)`` and return the fits in order.
+
+    ``relay``: say each fit's data, prior and pooling warnings here, after its label (as
+    :func:`bayescale.fit` would have said them; :func:`fit_many`'s series).
+    """
+    from .errors import warn as say
     from .sampling import warn_problems
 
     if not tasks:
@@ -269,8 +292,15 @@ def run_fits(
     ):
         executor = "serial"  # a process pool only pays off for several fits to compile
     with executor_context(executor) as ex:
-        futures = [ex.submit(fit_task, d, _law_ref(law), dict(kw)) for d, law, kw in tasks]
+        futures = [ex.submit(fit_task, d, _law_ref(law), dict(kw), relay=relay)
+                   for d, law, kw in tasks]
         fits = [f.result() for f in futures]
+    if relay:
+        fits, told = [f for f, _ in fits], [w for _, w in fits]
+        for i, said in enumerate(told):
+            what = labels[i] if labels is not None else f"fit {i} ({fits[i].law.name})"
+            for category, message in said:
+                say(f"{what}: {message}", category)
     if warn:
         for i, f in enumerate(fits):
             what = labels[i] if labels is not None else f"fit {i} ({f.law.name})"
@@ -306,7 +336,9 @@ def fit_many(
         here. Any Executor (``dask.distributed.Client(...).get_executor()``, Ray's
         executor) scales out.
     warn : bool
-        Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems.
+        Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems. A
+        fit's data, prior and pooling warnings (repeated rows, priors moved to the data's
+        units) are said in this process too, after its series' label, wherever it ran.
     **fit_kwargs
         Passed to :func:`bayescale.fit` (``y=``, ``x=``, ``sampler=``, ``draws=``,
         ``random_seed=``...). Every fit uses the same ``random_seed``.
@@ -331,6 +363,7 @@ def fit_many(
     check_executor(executor)
     check_series(items, law, labels, **fit_kwargs)  # before any series is sampled
     fits = run_fits(
-        [(d, law, fit_kwargs) for d in items], executor=executor, warn=warn, labels=labels
+        [(d, law, fit_kwargs) for d in items], executor=executor, warn=warn, labels=labels,
+        relay=True,
     )
     return dict(zip(keys, fits)) if keys is not None else fits

@@ -484,3 +484,34 @@ def test_tasks_overlapping_on_threads_leave_the_callers_settings(monkeypatch):
         assert [f.result() for f in [ex.submit(task, "A"), ex.submit(task, "B")]] == ["A", "B"]
     assert os.environ.get("BAYESCALE_NO_PROGRESS") is None
     assert warnings.filters == filters
+
+
+def test_fit_many_says_each_series_data_and_prior_warnings(monkeypatch):
+    """fit_many silenced every warning of its fits (a worker's are lost; the serial path
+    ignored them): duplicated rows, priors moved to other units' centre went unsaid. They
+    are said in the caller's process, after the series' label; sampling problems as
+    before, and only once each."""
+    import sys
+    import warnings
+    from types import SimpleNamespace
+
+    from bayescale.errors import warn
+
+    def fake_fit(data, law, **kw):  # bs.fit's warnings (warn=False: not its own
+        assert kw["warn"] is False  # repeated-rows check), no sampling
+        warn("priors move to the data's centre", bs.PriorWarning)
+        warn("priors move to the data's centre", bs.PriorWarning)  # twice: relayed once
+        return SimpleNamespace(law=bs.get_law(law), diagnostics={"problems": []})
+
+    monkeypatch.setattr(sys.modules["bayescale.fit"], "fit", fake_fit)
+    x = np.geomspace(10, 1e4, 10)
+    df = pd.DataFrame({"x": x, "loss": 2 + 3 * x**-0.3})
+    df = pd.concat([df, df.iloc[:3]], ignore_index=True)  # 3 rows copied
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        bs.fit_many({"a": df, "b": df.iloc[:10]}, "power_law", executor="serial")
+    said = [(w.category, str(w.message)[:40]) for w in got]
+    assert said == [(bs.DataWarning, "series 'a': 3 of the 13 rows repeat an e"),
+                    (bs.PriorWarning, "series 'a': priors move to the data's ce"),
+                    (bs.PriorWarning, "series 'b': priors move to the data's ce")]
+    assert all(w.filename == __file__ for w in got)  # attributed to the caller's line
