@@ -57,6 +57,8 @@ COMPILE_COUNTS: Counter = Counter()
 
 _CACHE: dict[tuple, CompiledStructure] = {}
 _LOCK = threading.Lock()
+#: held while a structure compiles (re-entrant: a program builds the JAX functions)
+_COMPILE_LOCK = threading.RLock()
 
 #: Samplers served from the cache (``bs.fit(sampler=...)``).
 COMPILED_SAMPLERS = ("nutpie", "jax")
@@ -358,11 +360,14 @@ class CompiledStructure:
     def nutpie_model(self):
         """Return the nutpie-compiled model (numba backend), compiling it on first use."""
         if self._nutpie is None:
-            import nutpie
+            with _COMPILE_LOCK:  # fits on threads (fit_many on a ThreadPoolExecutor): once
+                if self._nutpie is None:
+                    import nutpie
 
-            COMPILE_COUNTS["nutpie"] += 1
-            with numba_compile_context():
-                self._nutpie = nutpie.compile_pymc_model(self.template, backend="numba")
+                    COMPILE_COUNTS["nutpie"] += 1
+                    with numba_compile_context():
+                        self._nutpie = nutpie.compile_pymc_model(self.template,
+                                                                 backend="numba")
         return self._nutpie
 
     def sample_nutpie(
@@ -424,7 +429,9 @@ class CompiledStructure:
         ``"__mask__"``, 1.0 for real rows and 0.0 for padding).
         """
         if self._jax is None:
-            self._jax = _jaxify(self)
+            with _COMPILE_LOCK:
+                if self._jax is None:
+                    self._jax = _jaxify(self)
         return self._jax
 
     def program(self, kind: str, **static: Any):
@@ -432,8 +439,11 @@ class CompiledStructure:
         key = (kind, tuple(sorted(static.items())))
         prog = self._programs.get(key)
         if prog is None:
-            prog = _make_program(self, kind, **static)
-            self._programs[key] = prog
+            with _COMPILE_LOCK:
+                prog = self._programs.get(key)
+                if prog is None:
+                    prog = _make_program(self, kind, **static)
+                    self._programs[key] = prog
         return prog
 
 

@@ -515,3 +515,37 @@ def test_fit_many_says_each_series_data_and_prior_warnings(monkeypatch):
                     (bs.PriorWarning, "series 'a': priors move to the data's ce"),
                     (bs.PriorWarning, "series 'b': priors move to the data's ce")]
     assert all(w.filename == __file__ for w in got)  # attributed to the caller's line
+
+
+def test_a_structure_compiles_once_for_fits_on_threads(monkeypatch):
+    """fit_many on a ThreadPoolExecutor compiled one structure once per task (nothing held
+    the check-then-compile): 4 nutpie compiles, and once a crash inside PyTensor."""
+    import sys
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    class SlowNutpie:  # a compile that takes a while, counted
+        calls = 0
+
+        @classmethod
+        def compile_pymc_model(cls, model, backend):
+            cls.calls += 1
+            time.sleep(0.2)
+            return object()
+
+    from collections import Counter
+
+    monkeypatch.setitem(sys.modules, "nutpie", SlowNutpie)
+    monkeypatch.setattr(C, "COMPILE_COUNTS", Counter())  # the real counts stay true
+    entry = C.CompiledStructure(key=("t",), template=None, obs_data=(), data_names=(),
+                                value_names=())
+    start = threading.Barrier(4)
+
+    def get(_):
+        start.wait()
+        return entry.nutpie_model()
+
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(get, range(4)))
+    assert SlowNutpie.calls == 1 and all(g is got[0] for g in got)
