@@ -125,6 +125,22 @@ def random_seed_for_run() -> int:
 
 #: Seeds are below this: nutpie takes an unsigned 64-bit seed.
 SEED_LIMIT = 2**64
+#: PyMC's JAX samplers make a ``jax.random.PRNGKey`` of the seed: a signed 64-bit integer
+JAX_SEED_LIMIT = 2**63
+
+
+def jax_seed(random_seed: int) -> int:
+    """``random_seed`` as a JAX sampler takes it: itself below 2**63, else one derived from it.
+
+    Examples
+    --------
+    >>> jax_seed(5), jax_seed(2**63) == jax_seed(2**63), 0 <= jax_seed(2**64 - 1) < 2**63
+    (5, True, True)
+    """
+    if random_seed < JAX_SEED_LIMIT:
+        return int(random_seed)
+    state = np.random.SeedSequence(int(random_seed)).generate_state(1, np.uint64)[0]
+    return int(state) % JAX_SEED_LIMIT
 
 
 def check_seed(random_seed: Any) -> None:
@@ -209,6 +225,10 @@ def sample(
                     )
 
             enable_compilation_cache()  # pm.sample re-JITs each call; XLA's cache still hits
+            if random_seed is not None and random_seed >= JAX_SEED_LIMIT:
+                # a JAX key takes a signed 64-bit seed (an OverflowError from deep inside
+                # PyMC); a larger one is mapped to one below, the same way every time
+                common["random_seed"] = jax_seed(random_seed)
             gpu = jax_platform() != "cpu"
             method = kwargs.pop("chain_method", "vectorized" if gpu else "parallel")
             nuts_kwargs = dict(kwargs.pop("nuts_kwargs", {}))

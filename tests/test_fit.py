@@ -808,3 +808,22 @@ def test_plot_reaches_the_forecasts_and_names_a_renamed_input():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_numpyro_takes_every_seed_the_package_accepts():
+    """Seeds are checked to be below 2**64, but pm.sample's NumPyro path makes a JAX key of
+    a signed 64-bit integer: random_seed=2**63 failed with a bare OverflowError. A larger
+    seed is mapped below 2**63, the same way every time (the same draws)."""
+    import pymc as pm
+
+    from bayescale.sampling import sample
+
+    with pm.Model() as m:
+        a = pm.Normal("a", 0.0, 1.0)
+        pm.Normal("y", a, 1.0, observed=[0.1, 0.3])
+    kw = dict(sampler="numpyro", draws=30, tune=30, chains=1, progressbar=False)
+    a = sample(m, random_seed=2**63 + 5, **kw).posterior["a"].values
+    b = sample(m, random_seed=2**63 + 5, **kw).posterior["a"].values
+    c = sample(m, random_seed=2**64 - 1, **kw).posterior["a"].values
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
