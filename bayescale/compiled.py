@@ -766,6 +766,22 @@ def _seed_keys(random_seed: int | None, chains: int):
 # InferenceData assembly
 
 
+def observed_values(entry: CompiledStructure, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """What the model's ``y_obs`` observes, from the data ``arrays`` swapped in.
+
+    The same ``observed_data`` as the ``pm.sample`` path: counts (``k_obs``) for the
+    binomial likelihoods, the squeezed scores (``y_unit``) for Beta, ``y`` (log loss for
+    a log-link law) otherwise; it held ``y``, the accuracy fraction, for all of them.
+    """
+    from pytensor.graph.traversal import ancestors
+
+    model = entry.template
+    value = model.rvs_to_values[model["y_obs"]]
+    names = [v.name for v in ancestors([value]) if v.name in entry.data_names]
+    out = np.asarray(arrays[names[0] if names else "y"])
+    return out.astype(value.dtype) if names else out
+
+
 def _to_idata(entry, model, spec, frame, zs, stats, data, n: int, y_obs: np.ndarray):
     """Posterior (constrained + deterministics), sample_stats, log_likelihood, observed_data."""
     import arviz as az
@@ -862,7 +878,7 @@ def _nutpie_idata(entry, model, spec, frame, idata, arrays, n: int):
     coords = {"chain": post.chain.values, "draw": post.draw.values, "obs": np.arange(n)}
     log_lik = xr.Dataset({"y_obs": (("chain", "draw", "obs"), ll)}, coords=coords)
     obs_ds = xr.Dataset(
-        {"y_obs": (("obs",), np.asarray(arrays["y"]))}, coords={"obs": np.arange(n)}
+        {"y_obs": (("obs",), observed_values(entry, arrays))}, coords={"obs": np.arange(n)}
     )
     return az.InferenceData(
         posterior=post,
@@ -978,7 +994,8 @@ def sample_compiled(
         zs = {k: np.asarray(v) for k, v in zs.items()}
         stats = {k: np.asarray(v) for k, v in stats.items()}
         t1 = time.perf_counter()
-        idata = _to_idata(entry, model, spec, frame, zs, stats, data, n, np.asarray(arrays["y"]))
+        idata = _to_idata(entry, model, spec, frame, zs, stats, data, n,
+                          observed_values(entry, arrays))
         compiled = COMPILE_COUNTS["jax_trace"] + COMPILE_COUNTS["jax_export"] > before
         loaded = COMPILE_COUNTS["jax_load"] > loads
     else:
@@ -1064,7 +1081,7 @@ def sample_batch(
                 {k: v[i] for k, v in stats.items()},
                 d,
                 n,
-                np.asarray(arrays[i]["y"]),
+                observed_values(entry, arrays[i]),
             )
         )
     t2 = time.perf_counter()

@@ -549,3 +549,29 @@ def test_a_structure_compiles_once_for_fits_on_threads(monkeypatch):
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(get, range(4)))
     assert SlowNutpie.calls == 1 and all(g is got[0] for g in got)
+
+
+@pytest.mark.parametrize("likelihood", ["binomial", "betabinomial", "beta", "studentt"])
+def test_compiled_paths_store_what_the_model_observed(likelihood):
+    """observed_data["y_obs"] of the compiled paths held the data array "y" (an accuracy
+    fraction) where the model observes counts (k_obs: binomial likelihoods) or squeezed
+    scores (y_unit: beta); the pm.sample path stores what y_obs observes."""
+    from pymc.backends.arviz import find_observations
+
+    from bayescale.fit import prepare_spec
+    from bayescale.model import build_model
+
+    acc = pd.DataFrame({"C": np.geomspace(1e19, 1e23, 10), "chance": 0.25, "n": 500,
+                        "accuracy": np.r_[0.0, np.linspace(0.3, 0.8, 9)]})
+    spec, frame = prepare_spec(acc, "sigmoid_compute", y=None, x=None, priors=None,
+                               likelihood=likelihood)
+    model = build_model(spec, frame)
+    entry = C.CompiledStructure(key=("obs", likelihood), template=model, obs_data=(),
+                                data_names=tuple(v.name for v in model.data_vars),
+                                value_names=())
+    got = C.observed_values(entry, C.model_arrays(model))
+    want = find_observations(model)["y_obs"]  # what pm.sample's InferenceData holds
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype
+    if likelihood in ("binomial", "betabinomial"):
+        assert got[1] == 150  # 0.3 of 500 questions
