@@ -22,7 +22,7 @@ import pandas as pd
 from .compiled import choose_sampler, sample_batch
 from .data import series_frames
 from .errors import BayescaleError
-from .fit import Fit, _prepare, check_series
+from .fit import MODEL_ARGS, Fit, _prepare, check_series
 from .law import Law
 from .sampling import (
     SEED_LIMIT,
@@ -49,6 +49,12 @@ def _frames_by_key(func: Callable[..., list[Fit]]) -> Callable[..., Any]:
     def wrapper(frames: Any, *args: Any, by: str | Sequence[str] | None = None,
                 **kwargs: Any) -> Any:
         keys, items = series_frames(frames, func.__name__, by)
+        if keys is not None and items and (args or "law" in kwargs):
+            # each series' data checked first, its error named by its key, as fit_many's
+            # (the fits below know the series by position only)
+            law = args[0] if args else kwargs["law"]
+            check_series(items, law, [f"series {k!r}" for k in keys],
+                         **{k: v for k, v in kwargs.items() if k in MODEL_ARGS})
         fits = func(items, *args, **kwargs)
         return dict(zip(keys, fits, strict=True)) if keys is not None else fits
 

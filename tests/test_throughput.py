@@ -575,3 +575,20 @@ def test_compiled_paths_store_what_the_model_observed(likelihood):
     assert got.dtype == want.dtype
     if likelihood in ("binomial", "betabinomial"):
         assert got[1] == 150  # 0.3 of 500 questions
+
+
+def test_fit_batch_names_a_bad_series_by_its_key():
+    """fit_batch said "series 1" for the series keyed 'B' (fit_many said 'B'): the fits
+    know their series by position; the keys' data are now checked first, by key."""
+    x = np.geomspace(10, 1e4, 10)
+    good = pd.DataFrame({"x": x, "loss": 2 + 3 * x**-0.3})
+    bad = good.rename(columns={"loss": "val"})
+    for sampler in ("jax", "nutpie"):
+        with pytest.raises(bs.DataError, match=r"^series 'B': Response column 'loss'"):
+            bs.fit_batch({"A": good, "B": bad}, "power_law", likelihood="studentt",
+                         sampler=sampler)
+    both = pd.concat([good.assign(curve="y"), good.assign(curve="z", loss=-1.0)])
+    with pytest.raises(bs.DataError, match=r"^series 'z': "):
+        bs.fit_batch(both, "power_law", by="curve", likelihood="auto")
+    with pytest.raises(bs.DataError, match=r"^series 1: "):  # a list: its position
+        bs.fit_batch([good, bad], "power_law", likelihood="studentt")
