@@ -95,6 +95,30 @@ class SerialExecutor(Executor):
         return fut
 
 
+def env_workers() -> int:
+    """The local pool's size: ``BAYESCALE_WORKERS`` (a positive integer), else the default.
+
+    Examples
+    --------
+    >>> env_workers() >= 1
+    True
+    """
+    raw = os.environ.get("BAYESCALE_WORKERS")
+    if raw is None or not raw.strip():
+        return DEFAULT_WORKERS
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise BayescaleError(
+            f"BAYESCALE_WORKERS (the number of local worker processes) must be a positive "
+            f"integer, got {raw!r}; set it to e.g. 2, or unset it for the default "
+            f"({DEFAULT_WORKERS})."
+        )
+    return n
+
+
 @contextlib.contextmanager
 def executor_context(executor: Executor | str | None) -> Iterator[Executor]:
     """Resolve ``executor=`` to an Executor; pools created here are shut down after.
@@ -108,7 +132,7 @@ def executor_context(executor: Executor | str | None) -> Iterator[Executor]:
         if getattr(multiprocessing.current_process(), "_inheriting", False):
             # a worker re-running the caller's script while it starts: say why, at once
             raise BayescaleError(UNGUARDED_SCRIPT)
-        workers = int(os.environ.get("BAYESCALE_WORKERS", DEFAULT_WORKERS))
+        workers = env_workers()
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn")
         )

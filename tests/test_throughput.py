@@ -592,3 +592,16 @@ def test_fit_batch_names_a_bad_series_by_its_key():
         bs.fit_batch(both, "power_law", by="curve", likelihood="auto")
     with pytest.raises(bs.DataError, match=r"^series 1: "):  # a list: its position
         bs.fit_batch([good, bad], "power_law", likelihood="studentt")
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_worker_count_is_a_clear_error(monkeypatch, value):
+    """BAYESCALE_WORKERS=0 or =two gave Python's bare ValueError from the pool."""
+    from bayescale.parallel import env_workers, executor_context
+
+    monkeypatch.setenv("BAYESCALE_WORKERS", value)
+    with pytest.raises(BayescaleError, match=rf"BAYESCALE_WORKERS .* got '{value}'"):
+        with executor_context(None):
+            pass
+    monkeypatch.setenv("BAYESCALE_WORKERS", "3")
+    assert env_workers() == 3
