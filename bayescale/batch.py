@@ -210,7 +210,7 @@ def fit_batch(
             "sampler_kwargs": {"max_tree_depth": max_tree_depth},  # refits repeat it
             **records[k],
             "batch_size": len(frames),
-            "timing": timing,
+            "timing": dict(timing),  # each fit its own (the batch's totals)
         }
         out.append(Fit(spec=spec, data=frame, idata=idata, settings=settings, diagnostics=diag))
     return out
