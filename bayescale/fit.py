@@ -571,11 +571,18 @@ class Fit:
 
         Keyword arguments go to :func:`bayescale.calibration.calibrate` (``cutoffs``,
         ``cut_by``, ``prior_scale``, ``h_grid``, ``min_rows``, ``draws``, ``by``: a drift
-        per task or family of a pooled fit, ``ratio``: the drifts along ``D/N``). To pool the
-        discrepancy rate over many fits, see :func:`bayescale.pool_calibration`.
+        per task or family of a pooled fit, ``ratio``: the drifts along ``D/N``). It runs
+        its own inner refits (as many as the first calibration's, and as long), saying so
+        on the ``bayescale`` logger. To pool the discrepancy rate over many fits, see
+        :func:`bayescale.pool_calibration`.
         """
         from .calibration import calibrate
 
+        _log.info(
+            "Calibrating the extrapolation drift of %r with %s by nested leave-future-out "
+            "(inner refits, as many as the first calibration's) ...", self.law.name,
+            ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "the default settings",
+        )
         return self.with_calibration(calibrate(self, **kwargs))
 
     def with_calibration(self, cal) -> Fit:
