@@ -48,7 +48,9 @@ from .sampling import (
     SAMPLERS,
     check_seed,
     check_settings,
+    problems_text,
     random_seed_for_run,
+    rhat_text,
     sample,
     sample_stepping_down,
     tree_depth_option,
@@ -248,13 +250,13 @@ class Fit:
 
     def __repr__(self) -> str:
         d = self.diagnostics
-        status = "ok" if self.ok else "PROBLEMS: " + "; ".join(d["problems"])
+        status = "ok" if self.ok else "PROBLEMS: " + problems_text(d["problems"])
         pooled = f" pooled={pooled_text(self.spec.pooled)!r}" if self.spec.pooled else ""
         return (
             f"<bayescale.Fit law={self.law.name!r} likelihood={self.spec.likelihood!r} "
             f"rows={len(self.data)}{pooled} "
             f"chains={d['chains']} draws={d['draws']} divergences={d['divergences']} "
-            f"max_rhat={d['max_rhat']:.3f} min_ess_bulk={d['min_ess_bulk']:.0f} [{status}]>"
+            f"max_rhat={rhat_text(d['max_rhat'])} min_ess_bulk={d['min_ess_bulk']:.0f} [{status}]>"
         )
 
     def _repr_html_(self) -> str:
@@ -271,7 +273,7 @@ class Fit:
             ("sampler", f"{self.settings.get('sampler')}, {d['chains']} chains x "
                         f"{d['draws']} draws"),
             ("divergences", d["divergences"]),
-            ("max r_hat", f"{d['max_rhat']:.3f}"),
+            ("max r_hat", rhat_text(d["max_rhat"])),
             ("min ESS (bulk)", f"{d['min_ess_bulk']:.0f}"),
         ]
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"

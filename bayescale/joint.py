@@ -126,14 +126,16 @@ class JointFit(Chain):
         return not self.diagnostics["problems"]
 
     def __repr__(self) -> str:
+        from .sampling import problems_text, rhat_text
+
         d = self.diagnostics
-        status = "ok" if self.ok else "PROBLEMS: " + "; ".join(d["problems"])
+        status = "ok" if self.ok else "PROBLEMS: " + problems_text(d["problems"])
         return (
             f"<bayescale.JointFit loss_law={self.loss_fit.law.name!r} "
             f"accuracy_law={self.accuracy_fit.law.name!r} loss_rows={len(self.loss_fit.data)} "
             f"accuracy_rows={len(self.accuracy_fit.data)} chains={d['chains']} "
-            f"draws={d['draws']} divergences={d['divergences']} max_rhat={d['max_rhat']:.3f} "
-            f"[{status}]>"
+            f"draws={d['draws']} divergences={d['divergences']} "
+            f"max_rhat={rhat_text(d['max_rhat'])} [{status}]>"
         )
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -141,6 +141,35 @@ def jax_seed(random_seed: int) -> int:
         return int(random_seed)
     state = np.random.SeedSequence(int(random_seed)).generate_state(1, np.uint64)[0]
     return int(state) % JAX_SEED_LIMIT
+
+
+def rhat_text(rhat: float) -> str:
+    """r_hat to 3 decimals, or as many more as tell it from the 1.01 threshold.
+
+    ``1.0104`` printed as ``1.010`` read "max r_hat = 1.010 > 1.01" beside another fit's
+    "max_rhat=1.010 [ok]".
+
+    Examples
+    --------
+    >>> rhat_text(1.0023), rhat_text(1.0104), rhat_text(1.0096), rhat_text(1.01)
+    ('1.002', '1.0104', '1.0096', '1.010')
+    """
+    for digits in (3, 4, 5, 6):
+        text = f"{rhat:.{digits}f}"
+        if float(text) != RHAT_MAX or rhat == RHAT_MAX:
+            return text
+    return text
+
+
+def problems_text(problems: Sequence[str]) -> str:
+    """A fit's problems in one line, ``"; "`` between them (without a sentence's stop).
+
+    Examples
+    --------
+    >>> problems_text(["chains disagree.", "low effective sample size"])
+    'chains disagree; low effective sample size'
+    """
+    return "; ".join(p.rstrip().rstrip(".") for p in problems)
 
 
 def check_seed(random_seed: Any) -> None:
@@ -530,7 +559,7 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
                 "posterior unimodal with a more informative prior, more data, or a simpler "
                 "likelihood."
             )
-        problems.append(f"max r_hat = {max_rhat:.3f} > {RHAT_MAX}: {why}")
+        problems.append(f"max r_hat = {rhat_text(max_rhat)} > {RHAT_MAX}: {why}")
     ess_goal = min(ESS_MIN_PER_CHAIN * nchains, 0.5 * nchains * ndraws)
     if min_bulk < ess_goal or min_tail < ess_goal:
         # name only what falls short: "tail 225 < 200" read as a contradiction

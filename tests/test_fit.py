@@ -827,3 +827,22 @@ def test_numpyro_takes_every_seed_the_package_accepts():
     c = sample(m, random_seed=2**64 - 1, **kw).posterior["a"].values
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_repr_tells_rhat_from_the_threshold_and_joins_problems_cleanly():
+    """r_hat 1.0104 was shown as 1.010 in "max r_hat = 1.010 > 1.01" and beside another
+    fit's "max_rhat=1.010 [ok]"; problems were joined as "multimodality.; low ...". """
+    from conftest import fixed_fit
+
+    x = np.geomspace(1e7, 1e9, 8)
+    f = fixed_fit(pd.DataFrame({"x": x, "loss": 2 + 30 * x**-0.2}), "power_law",
+                  {"E": 2.0, "A": 30.0, "alpha": 0.2, "sigma": 0.01, "nu": 10.0})
+    why = ["max r_hat = 1.0104 > 1.01: chains disagree; check for multimodality.",
+           "low effective sample size (E: bulk 90 < 100)."]
+    f.diagnostics.update(chains=2, draws=400, divergences=0, max_rhat=1.0104,
+                         min_ess_bulk=90.0, problems=why)
+    text = repr(f)
+    assert "max_rhat=1.0104" in text and ".;" not in text
+    assert "multimodality; low effective sample size (E: bulk 90 < 100)]>" in text
+    f.diagnostics.update(max_rhat=1.0023, problems=[])
+    assert "max_rhat=1.002 " in repr(f) and "[ok]" in repr(f)
