@@ -368,7 +368,7 @@ def onset(
             " and the other pooled levels" if groups else ""
         )
         if not len(sub):
-            row["note"] = "level not in the data: onset drawn from the population (prior)"
+            row["note"] = "level not in the data: onset drawn from the fitted population of levels"
         elif at_chance:
             row["note"] = (
                 f"onset not yet observed: all {len(sub)} models at chance up to {where}; {prior}"

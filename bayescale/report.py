@@ -415,6 +415,9 @@ def _calibration_table(cal: Any) -> tuple[pd.DataFrame, list[str]]:
         for side, s in along.items():
             for key in ("tau_median", "tau_5%", "tau_95%", "h_mean", "inner_points"):
                 summ[f"ratio_{side}_{key}"] = s[key]
+    if summ.pop("ratio_pending", False):  # an internal flag, said in words
+        summ["ratio_drifts"] = ("learned at the first forecast beyond the fitted input "
+                                "ratios (D/N)")
     summ["inner_problems"] = len(problems)
     return _kv(summ, "setting"), problems
 

@@ -445,6 +445,15 @@ def test_worst_order_keeps_the_wider_calibration(monkeypatch):
     assert calls == ["scale", "inputs", "ratio"]  # not again
     back = Calibration.from_dict(cal.to_dict())
     assert back.ratio_pending == cal.ratio_pending and "when a forecast first" in repr(back)
+    # the report says it in words (it showed an internal flag, "ratio_pending | True")
+    from bayescale.report import _calibration_table
+
+    table = _calibration_table(cal)[0]
+    assert "ratio_pending" not in table.index.astype(str).tolist() + table.iloc[:, 0].astype(
+        str).tolist()
+    assert "learned at the first forecast beyond the fitted input ratios (D/N)" in \
+        table.to_string()
+    assert "ratio_drifts" not in _calibration_table(learned)[0].to_string()
     assert calmod.calibrate(chin, ratio=True).ratio is not None  # learned now
     calls.clear()
     assert set(cal.compared) == {"scale", "inputs"}
