@@ -137,6 +137,23 @@ def _normalise_laws(
     return out
 
 
+def _aligned(mask: pd.Series, data: pd.DataFrame) -> pd.Series:
+    """A boolean Series over ``data``'s rows, by their index labels (not their order).
+
+    ``data.N > 5e9`` reversed held out the first rows by position, silently.
+    """
+    if not mask.index.equals(data.index):
+        if mask.index.has_duplicates or data.index.has_duplicates or set(
+                mask.index) != set(data.index):
+            raise DataError(
+                "holdout is a Series whose index does not match the data's rows; give a "
+                "boolean Series over the same index (e.g. data['C'] > 1e21) or a plain "
+                "array in the rows' order."
+            )
+        mask = mask.reindex(data.index)
+    return mask
+
+
 def holdout_mask(
     data: pd.DataFrame, holdout: Any, x: Mapping[str, Any] | None = None,
     falling: bool = False,
@@ -158,7 +175,12 @@ def holdout_mask(
     [False, False, True, True]
     """
     if callable(holdout):
-        mask = np.asarray(holdout(data))
+        holdout = holdout(data)
+        if isinstance(holdout, pd.Series):
+            holdout = _aligned(holdout, data)
+        mask = np.asarray(holdout)
+    elif isinstance(holdout, pd.Series):  # a mask of data's rows: by their labels
+        mask = np.asarray(_aligned(holdout, data))
     elif isinstance(holdout, Mapping):
         opts = dict(holdout)
         bad = set(opts) - {"by", "cutoff", "quantile"}

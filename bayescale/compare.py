@@ -27,6 +27,7 @@ from .errors import BayescaleError, DataError
 from .errors import warn as _user_warn
 from .likelihoods import get_likelihood
 from .model import param_draws, run_offsets
+from .sampling import check_seed
 
 #: Pareto-k above this marks a PSIS-LOO estimate as unreliable (Vehtari et al. 2017/2024).
 PARETO_K_BAD = 0.7
@@ -687,6 +688,13 @@ def compare(
     from .parallel import check_executor
 
     check_executor(executor)  # also without lfo=, where it is not used: a typo is a typo
+    # before the PSIS-LOO work and the refits: a typo here threw them away
+    key = sort_by or ("lfo" if lfo is not None else "loo")
+    if key not in ("loo", "lfo"):
+        raise BayescaleError(f"sort_by must be 'loo' or 'lfo', got {sort_by!r}.")
+    if key == "lfo" and lfo is None:
+        raise BayescaleError("sort_by='lfo' needs lfo=dict(cutoff=..., by=...).")
+    check_seed(random_seed)
     fits = named_fits(fits, "compare", at_least=2)
     if method not in LOO_METHODS:
         hint = (" (leave-future-out scores: lfo=dict(quantile=0.8, by='C'))"
@@ -728,13 +736,8 @@ def compare(
             table["lfo_elpd"].rank(ascending=False, method="min", na_option="bottom").astype(int)
             - 1
         )
-    key = sort_by or ("lfo" if lfo is not None else "loo")
     if key == "lfo":
-        if lfo is None:
-            raise BayescaleError("sort_by='lfo' needs lfo=dict(cutoff=..., by=...).")
         table = table.sort_values("lfo_elpd", ascending=False)
-    elif key != "loo":
-        raise BayescaleError(f"sort_by must be 'loo' or 'lfo', got {sort_by!r}.")
     table.attrs["lfo"] = extra
     table.attrs["scale"] = "log y" if fits[names[0]].law.link == "log" else "y"
     return table

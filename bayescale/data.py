@@ -241,7 +241,14 @@ def series_frames(
         df = from_table(frames, "Data")
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"{usage}; by= needs one DataFrame, got a {type(frames).__name__}.")
+        if not (isinstance(by, str) or (isinstance(by, (list, tuple)) and by
+                                         and all(isinstance(c, str) for c in by))):
+            raise DataError(
+                f"by= names the column (or a list of columns) whose labels split the rows "
+                f"into series, e.g. by='curve'; got {by!r}."
+            )
         cols = [by] if isinstance(by, str) else list(by)
+        repeated_columns(df, cols)
         for col in cols:
             if col not in df.columns:
                 raise DataError(
@@ -463,7 +470,22 @@ _NOT_NUMBERS = (bool, np.bool_, complex, np.complexfloating, datetime.date, date
                 datetime.timedelta, np.datetime64, np.timedelta64, pd.Period, pd.Interval)
 
 
+def repeated_columns(df: pd.DataFrame, cols: Any) -> None:
+    """A DataError when a column the fit reads appears more than once in ``df``.
+
+    ``df[col]`` is then a DataFrame, and pandas' own error came from deep inside.
+    """
+    twice = sorted({c for c in cols if isinstance(c, str) and (df.columns == c).sum() > 1})
+    if twice:
+        raise DataError(
+            f"Column(s) {twice} appear more than once in the DataFrame (after a concat or "
+            "merge?), so the values to use are ambiguous. Keep one of each: "
+            "df = df.loc[:, ~df.columns.duplicated()]."
+        )
+
+
 def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
+    repeated_columns(df, [col])  # the trials, 'correct', N and D of 6 N D read here too
     s = df[col]
     if pd.api.types.is_bool_dtype(s):
         raise DataError(
@@ -596,13 +618,7 @@ def validate(
     named = [c for c in cols.values() if isinstance(c, str)]
     response = (y or law.response) if require_y else None
     named += [c for c in (response, run, *groups, *extra) if isinstance(c, str)]
-    twice = sorted({c for c in named if (df.columns == c).sum() > 1})
-    if twice:
-        raise DataError(
-            f"Column(s) {twice} appear more than once in the DataFrame (after a concat or "
-            "merge?), so the values to use are ambiguous. Keep one of each: "
-            "df = df.loc[:, ~df.columns.duplicated()]."
-        )
+    repeated_columns(df, named)
     as_response = [inp for inp, col in cols.items() if isinstance(col, str) and col == response]
     if as_response:  # a law of its own response: it fits, and explains nothing
         raise DataError(

@@ -361,12 +361,12 @@ class Fit:
         new = renamed
         n_col = self.spec.trials
         if n_col and n_col in new.columns:
-            n = pd.to_numeric(new[n_col], errors="coerce").to_numpy(dtype=float)
-            if not (np.isfinite(n).all() and (n >= 1).all()):
-                raise DataError(
-                    f"Column {n_col!r} (number of trials) of the new rows must be positive "
-                    "integers; drop it to use the training mean."
-                )
+            # as the training rows' (500.5 was rounded, True read as 1 trial, 1e12 taken)
+            try:
+                n = _data.check_trials(new, n_col).to_numpy(dtype=float)
+            except DataError as err:
+                raise DataError(f"New rows: {err} (Or drop the column to use the training "
+                                "rows' mean.)") from None
             frame["n"] = np.rint(n)
         return frame
 
@@ -1323,7 +1323,10 @@ def warn_repeated_rows(data: pd.DataFrame, law: str | Law, *, y: str | None,
     cols = list(dict.fromkeys([*cols, y or law_obj.response, *groups, *([run] if run else [])]))
     if not set(cols) <= set(data.columns):  # the validation's error says which is missing
         return
-    repeated = data.duplicated(subset=cols, keep="first").to_numpy()
+    try:
+        repeated = data.duplicated(subset=cols, keep="first").to_numpy()
+    except (TypeError, ValueError):  # unhashable cells (0-d arrays, lists): left to the
+        return  # validation, which reads or refuses them
     if not repeated.any():
         return
     rows = data.index[repeated].tolist()

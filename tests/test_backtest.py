@@ -168,6 +168,15 @@ def test_holdout_forms():
     assert holdout_mask(own, dict(by="params", cutoff=5e10), x).tolist() == [False] * 3 + [True]
     with pytest.raises(DataError, match="Cutoff column 'C' is missing"):
         holdout_mask(own, dict(by="C", cutoff=1e20))  # without x the mapping is unknown
+    # a boolean Series holds out rows by its labels: reversed, it held out the first rows
+    # by position (the smallest models), silently
+    big = df["N"] > 5e9
+    assert holdout_mask(df, big.iloc[::-1]).tolist() == [False, False, True, True]
+    assert holdout_mask(df, lambda d: (d["N"] > 5e9).iloc[::-1]).tolist() == [False, False,
+                                                                              True, True]
+    with pytest.raises(DataError, match="index does not match the data's rows"):
+        holdout_mask(df, big.set_axis([10, 11, 12, 13]))
+    assert holdout_mask(df, big.to_numpy()[::-1]).tolist() == [True, True, False, False]
 
 
 @pytest.mark.slow

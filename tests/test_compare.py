@@ -655,3 +655,23 @@ def test_bad_lfo_options_and_draw_counts_are_named():
     for n in (-5, 2.5):
         with pytest.raises(BayescaleError, match="n is the number of draws"):
             avg.draws(n=n)
+
+
+def test_compare_checks_its_arguments_before_any_work(monkeypatch):
+    """sort_by was checked after PSIS-LOO and every leave-future-out refit (a typo threw
+    them away); a text or negative random_seed failed inside scipy/numpy."""
+    import arviz as az
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the comparison started before its arguments were checked")
+
+    monkeypatch.setattr(az, "compare", no_work)
+    f = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss")
+    fits = {"a": f, "b": f}
+    with pytest.raises(bs.BayescaleError, match="sort_by must be 'loo' or 'lfo', got 'lf0'"):
+        bs.compare(fits, lfo=dict(quantile=0.8), sort_by="lf0")
+    with pytest.raises(bs.BayescaleError, match=r"sort_by='lfo' needs lfo="):
+        bs.compare(fits, sort_by="lfo")
+    for seed in ("0", -1):
+        with pytest.raises(bs.BayescaleError, match="random_seed must be"):
+            bs.compare(fits, random_seed=seed)

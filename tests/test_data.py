@@ -752,3 +752,47 @@ def test_batch_settings_and_empty_series_are_named():
     for empty in ([], {}):
         with pytest.raises(BayescaleError, match="fit_many needs at least one data frame"):
             bs.fit_many(empty, "power_law")
+
+
+def test_messy_inputs_get_clear_errors_not_deep_tracebacks():
+    """From a review feeding the API messy frames: 0-d array cells crashed the repeated-rows
+    check (unhashable); a repeated trials, 'correct' or N column (the 6 N D of compute) gave
+    pandas' AttributeError from deep inside; by= a number gave a TypeError."""
+    import warnings
+
+    from bayescale.fit import prepare_spec, warn_repeated_rows
+
+    N = np.geomspace(1e8, 1e10, 6)
+    loss = pd.DataFrame({"N": np.r_[N, N], "D": np.r_[20 * N, 5 * N]})
+    loss["loss"] = 2.0 + 400 * loss["N"] ** -0.3 + 1e3 * loss["D"] ** -0.3
+    cells = loss.assign(loss=[np.asarray(v) for v in loss["loss"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_repeated_rows(cells, "chinchilla", y=None, x=None, pooled=None, run=None)
+    spec, frame = prepare_spec(cells, "chinchilla", y=None, x=None, priors=None)
+    np.testing.assert_allclose(frame["y"], loss["loss"])
+    acc = pd.DataFrame({"N": N, "D": 20 * N, "chance": 0.25, "n": 500,
+                        "correct": [130, 150, 200, 250, 300, 350]})
+    for twice in ("n", "correct", "N"):
+        with pytest.raises(DataError, match=rf"\['{twice}'\] appear more than once"):
+            prepare_spec(pd.concat([acc, acc[[twice]]], axis=1), "sigmoid_compute", y=None,
+                         x=None, priors=None)
+    with pytest.raises(DataError, match=r"by= names the column .* got 0"):
+        bs.data.series_frames(acc, "fit_many", by=0)
+    with pytest.raises(DataError, match=r"\['N'\] appear more than once"):
+        bs.data.series_frames(pd.concat([acc, acc[["N"]]], axis=1), "fit_many", by="N")
+
+
+@pytest.mark.parametrize("n, match", [(500.5, "positive integers"), (True, "True/False"),
+                                      (1e12, "more than")])
+def test_new_rows_trials_are_checked_as_the_training_rows(n, match):
+    """n=500.5 was rounded, n=True read as one trial (interval [0, 1]), n=1e12 taken."""
+    from conftest import fixed_fit
+
+    C = np.geomspace(1e19, 1e23, 8)
+    df = pd.DataFrame({"C": C, "chance": 0.25, "n": 500, "accuracy": np.linspace(0.3, 0.7, 8)})
+    f = fixed_fit(df, "sigmoid_compute", {"ceiling": 0.9, "k": 1.0, "x0": 21.0})
+    with pytest.raises(DataError, match=rf"New rows: Column 'n' .*{match}.*training rows"):
+        f.predict({"C": [1e22], "chance": 0.25, "n": [n]}, extrapolation=False)
+    assert f.predict({"C": [1e22], "chance": 0.25, "n": [400]}, extrapolation=False)[
+        "median"].iloc[0] > 0.25
