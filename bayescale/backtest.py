@@ -229,14 +229,21 @@ def _falling_holdout(holdout: Any, spec: Mapping[str, Any], x: Mapping[str, Any]
 
 def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFrame:
     """``data`` with a column ``by`` when ``by`` names a law input mapped by ``x``."""
-    if by in data.columns:
+    from .data import _check_finite, _numeric
+
+    if not isinstance(by, str) or by in data.columns:  # split_future checks the rest
         return data
     col = x.get(by)
     if isinstance(col, str) and col in data.columns:
         return data.assign(**{by: data[col]})
     n, d = x.get("N", "N"), x.get("D", "D")
     if by == "C" and isinstance(n, str) and isinstance(d, str) and {n, d} <= set(data.columns):
-        return data.assign(C=6.0 * data[n].to_numpy(dtype=float) * data[d].to_numpy(dtype=float))
+        parts = []
+        for c in (n, d):  # numbers, or an error naming the column and rows
+            v = _numeric(data, c, "for C = 6*N*D, the column the split is by")
+            _check_finite(data, v, c, "for C = 6*N*D, the column the split is by")
+            parts.append(v.to_numpy(dtype=float))
+        return data.assign(C=6.0 * parts[0] * parts[1])
     return data
 
 

@@ -282,11 +282,30 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
 
 
 def scale_column(data: pd.DataFrame, by: str) -> np.ndarray:
-    """Return column ``by`` of ``data``; ``"C"`` falls back to ``6 N D`` when absent."""
+    """Return column ``by`` of ``data``; ``"C"`` falls back to ``6 N D`` when absent.
+
+    Its values must be finite numbers (a NaN said "cutoff must be a number, got nan" with
+    no cutoff given; text raised NumPy's own error).
+    """
+    from .data import _check_finite, _numeric
+
+    if not isinstance(by, str):
+        raise BayescaleError(
+            f"by= names one column (or law input) to split the rows by, e.g. by='C'; "
+            f"got {by!r}."
+        )
+    role = "the column the split is by"
     if by in data.columns:
-        return pd.to_numeric(data[by], errors="coerce").to_numpy(dtype=float)
+        s = _numeric(data, by, role)
+        _check_finite(data, s, by, role)
+        return s.to_numpy(dtype=float)
     if by == "C" and {"N", "D"} <= set(data.columns):
-        return 6.0 * data["N"].to_numpy(dtype=float) * data["D"].to_numpy(dtype=float)
+        parts = []
+        for c in ("N", "D"):
+            v = _numeric(data, c, f"for C = 6*N*D, {role}")
+            _check_finite(data, v, c, f"for C = 6*N*D, {role}")
+            parts.append(v.to_numpy(dtype=float))
+        return 6.0 * parts[0] * parts[1]
     raise DataError(
         f"Cutoff column {by!r} is missing (columns: {list(data.columns)}); pass by= one of "
         "them (C is computed as 6*N*D when N and D are present)."

@@ -177,6 +177,18 @@ def test_holdout_forms():
     with pytest.raises(DataError, match="index does not match the data's rows"):
         holdout_mask(df, big.set_axis([10, 11, 12, 13]))
     assert holdout_mask(df, big.to_numpy()[::-1]).tolist() == [True, True, False, False]
+    # the split column's values: a NaN said "cutoff must be a number, got nan" (no cutoff
+    # was given); a list by= or text counts raised Python's or NumPy's own errors
+    gap = df.assign(N=[1e8, np.nan, 1e10, 1e11])
+    with pytest.raises(DataError, match=r"Column 'N' \(for C = 6\*N\*D.*NaN.*row 1"):
+        holdout_mask(gap, dict(by="C", quantile=0.5))
+    with pytest.raises(DataError, match=r"Column 'params' \(for C = 6\*N\*D.*row 1"):
+        holdout_mask(gap.rename(columns={"N": "params"}), dict(by="C", quantile=0.5),
+                     {"N": "params"})
+    with pytest.raises(BayescaleError, match=r"by= names one column .* got \['C'\]"):
+        holdout_mask(df, dict(by=["C"], quantile=0.5))
+    with pytest.raises(DataError, match=r"Column 'N' .*"):
+        holdout_mask(df.assign(N=["1e8", "1e9", "1e10", "x"]), dict(by="N", quantile=0.5))
 
 
 @pytest.mark.slow
