@@ -125,6 +125,12 @@ def _normalise_laws(
                 "{'likelihood': 'normal'})}."
             )
         if isinstance(spec, tuple):
+            if len(spec) != 2 or not isinstance(spec[1], Mapping):
+                raise BayescaleError(
+                    f"backtest: law {str(label)!r} is given as {spec!r}; a law with options "
+                    "is a pair (law, {fit keyword: value}), e.g. ('broken_power_law', "
+                    "{'x': {'x': 'C'}})."
+                )
             law, kw = spec
             out[str(label)] = (law, dict(kw))
         else:

@@ -114,6 +114,11 @@ def cache_dir() -> Path:
 
 def _data_dirs(data_dir: str | Path | None) -> builtins.list[Path]:
     if data_dir is not None:
+        if not isinstance(data_dir, (str, os.PathLike)):
+            raise DatasetError(
+                f"data_dir is the folder that holds one folder per dataset (a path), got "
+                f"{data_dir!r}."
+            )
         return [Path(data_dir).expanduser()]
     env = (os.environ.get(ENV_DATA) or "").strip()
     return [Path(env).expanduser()] if env else []

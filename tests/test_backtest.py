@@ -239,6 +239,10 @@ def test_backtest_rejects_reserved_label():
     # a law named twice: the first was replaced by the second, silently
     with pytest.raises(BayescaleError, match="'power_law' is named twice"):
         bs.backtest(simulate(), ["power_law", ("power_law", {"likelihood": "normal"})], **cut)
+    # a law with options that is not a (law, dict) pair: Python's "dictionary update
+    # sequence element" before
+    with pytest.raises(BayescaleError, match=r"law 'a' is given as \('power_law', 'x'\)"):
+        bs.backtest(simulate(), {"a": ("power_law", "x")}, **cut)
 
 
 @pytest.mark.slow

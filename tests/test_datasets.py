@@ -310,3 +310,9 @@ def test_filters_take_arrays_and_say_when_the_type_is_wrong(shared_data, isolate
     with pytest.raises(DatasetError, match=r"The source's column 'params' is 'N' after "
                                            r"loading: filter N=\.\.\."):
         ds.load("gadre_losses", params=1e8, **kw)
+
+
+def test_a_data_dir_that_is_not_a_path_is_said():
+    """data_dir=5 raised pathlib's TypeError."""
+    with pytest.raises(DatasetError, match="data_dir is the folder .* got 5"):
+        ds.load("chinchilla", data_dir=5)
