@@ -408,12 +408,48 @@ READERS = {
 }
 
 
+def _csv_separator(file: Path) -> str | None:
+    """``;``, a tab or ``|`` when the header line holds one of them and no comma, else None.
+
+    Sniffed before reading: a ``;`` file with decimal commas (``5,117``) failed pandas'
+    comma reading with "Expected 3 fields in line 3, saw 4" before it could be re-read.
+    """
+    with open(file, encoding="utf-8-sig", errors="replace") as fh:
+        head = next((line for line in fh if line.strip()), "")
+    if "," in head:
+        return None
+    return next((c for c in (";", "\t", "|") if c in head), None)
+
+
+_DECIMAL_COMMA = r"^\s*[-+]?(\d+(,\d*)?|,\d+)([eE][-+]?\d+)?\s*$"
+
+
+def _decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns of numbers written with a decimal comma (``2,91e+08``) as floats.
+
+    Examples
+    --------
+    >>> _decimal_commas(pd.DataFrame({"D": ["2,91e+08", "3"], "m": ["a", "b"]}))["D"].tolist()
+    [291000000.0, 3.0]
+    """
+    out = df.copy()
+    for col in df.columns:
+        s = df[col]
+        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+            continue
+        text = s.dropna().astype(str)
+        if len(text) and text.str.contains(",").any() and text.str.match(_DECIMAL_COMMA).all():
+            out[col] = pd.to_numeric(s.astype(str).str.replace(",", ".", regex=False),
+                                     errors="coerce").where(s.notna())
+    return out
+
+
 def read_table(file: str | Path) -> pd.DataFrame:
     r"""Read a data file by its ending: CSV (any separator), TSV, Parquet, Feather, JSON, Excel.
 
-    A CSV whose header is one column holding ``;``, a tab or ``|`` is read again with that
-    separator (spreadsheets in many locales write ``;``). Errors name the file and the
-    format tried.
+    A CSV whose header line holds ``;``, a tab or ``|`` and no comma is read with that
+    separator (spreadsheets in many locales write ``;``), its numbers with decimal commas
+    (``5,117``) as numbers. Errors name the file and the format tried.
 
     Examples
     --------
@@ -426,12 +462,11 @@ def read_table(file: str | Path) -> pd.DataFrame:
     file = Path(file)
     kind, reader = READERS.get(file.suffix.lower(), ("CSV", pd.read_csv))
     try:
-        df = reader(file)
-        if kind == "CSV" and df.shape[1] == 1:
-            head = str(df.columns[0])
-            sep = next((c for c in (";", "\t", "|") if c in head), None)
-            if sep is not None:
-                df = pd.read_csv(file, sep=sep)
+        sep = _csv_separator(file) if kind == "CSV" else None
+        if sep is not None:  # a comma in a value ('2,91e+08') is then a decimal comma
+            df = _decimal_commas(pd.read_csv(file, sep=sep))
+        else:
+            df = reader(file)
     except ImportError as exc:  # parquet without pyarrow, Excel without openpyxl
         raise DataError(
             f"Reading {str(file)!r} as {kind} needs a package that is not installed ({exc}). "

@@ -545,6 +545,10 @@ def test_data_files_are_read_by_their_ending(tmp_path):
         "semicolon.csv": lambda p: df.to_csv(p, sep=";", index=False),  # many locales' CSV
         "tabs.txt": lambda p: df.to_csv(p, sep="\t", index=False),
         "pipes.csv": lambda p: df.to_csv(p, sep="|", index=False),
+        # a spreadsheet in many locales: ';' and decimal commas ("Expected 3 fields in line
+        # 3, saw 4" before: read as commas first), with a byte-order mark
+        "european.csv": lambda p: p.write_text(
+            "\ufeffparams;tokens;loss\n1e+08;2e+09;3,1\n1e+09;2,0e+10;2,6\n1e+10;2e+11;2,3\n"),
         "runs.tsv": lambda p: df.to_csv(p, sep="\t", index=False),
         "runs.csv.gz": lambda p: df.to_csv(p, index=False),
         "runs.parquet": lambda p: df.to_parquet(p),
