@@ -630,6 +630,13 @@ def validate(
     for inp, col in cols.items():
         role = f"input {inp!r} of law {law.name!r}"
         if is_real_number(col):  # a constant (numpy's too: x={"chance": df.chance[0]})
+            if any(is_real_number(c) and c == col for c in df.columns):
+                raise DataError(
+                    f"x maps input {inp!r} of law {law.name!r} to {col!r}, which is both a "
+                    f"number (a constant for every row) and the name of a column: which is "
+                    f"meant? Name the columns with text (df.columns = df.columns.astype(str), "
+                    f"then x={{{inp!r}: '{col}'}}), or rename that column to keep the constant."
+                )
             s = pd.Series(float(col), index=df.index)
         elif col not in df.columns:
             if col == "C" and {"N", "D"} <= set(df.columns):  # any input mapped to C

@@ -796,3 +796,16 @@ def test_new_rows_trials_are_checked_as_the_training_rows(n, match):
         f.predict({"C": [1e22], "chance": 0.25, "n": [n]}, extrapolation=False)
     assert f.predict({"C": [1e22], "chance": 0.25, "n": [400]}, extrapolation=False)[
         "median"].iloc[0] > 0.25
+
+
+def test_a_number_that_is_also_a_column_name_is_ambiguous():
+    """Integer column names: x={"x": 0} read 0 as a constant (non-positive values at every
+    row) though column 0 held the sizes; x={"chance": 0} silently fitted chance 0."""
+    N = np.geomspace(1e8, 1e10, 6)
+    df = pd.DataFrame({0: N, "loss": 2 + 400 * N**-0.3})
+    with pytest.raises(DataError, match=r"maps input 'x' .* to 0, which is both a number .* "
+                                        r"and the name of a column"):
+        validate(df, bs.get_law("power_law"), y="loss", x={"x": 0})
+    ok = validate(df.rename(columns={0: "N"}).assign(c=1.0), bs.get_law("power_law"),
+                  y="loss", x={"x": "N"})
+    np.testing.assert_allclose(ok["x"], N)
