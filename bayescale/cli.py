@@ -508,6 +508,8 @@ def _read_data(args) -> pd.DataFrame:
     if not args.data:
         raise BayescaleError("No data: give a CSV file or --dataset NAME (see bayescale datasets).")
     file = Path(args.data)
+    if file.is_dir():
+        raise DataError(f"Data file {str(file)!r} is a folder; give the data file in it.")
     if not file.is_file():
         raise DataError(f"Data file {str(file)!r} not found.")
     df = read_table(file)

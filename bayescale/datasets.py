@@ -228,6 +228,8 @@ def _resolve(
     name: str, data_dir: str | Path | None, download: bool
 ) -> tuple[Path, str]:
     """Return ``(file, kind)``; ``kind`` is ``"tidy"`` or ``"raw"`` (needs the transform)."""
+    if not isinstance(download, (bool, np.bool_)):  # "no" is truthy: it downloaded
+        raise DatasetError(f"download must be True or False, got {download!r}.")
     entry = _entry(name)
     if entry.get("bundled"):
         f = _bundled_file(entry)

@@ -78,6 +78,8 @@ def test_datasets_lists_registry(capsys):
           "N=big,D=1e12"], "must be a number"),
         (["fit", "--dataset", "nope", "--law", "chinchilla"], "Unknown dataset 'nope'"),
         (["fit", "missing.csv", "--law", "chinchilla"], "Data file 'missing.csv' not found"),
+        (["fit", "/", "--law", "chinchilla"],  # a folder: it said "not found"
+         "Data file '/' is a folder; give the data file in it"),
         # `--data runs.csv` is argparse's abbreviation of --dataset: say where a file goes
         (["fit", "--data", "runs.csv", "--law", "chinchilla"],
          "'runs.csv' looks like a file: give a CSV file as the first argument"),

@@ -316,3 +316,9 @@ def test_a_data_dir_that_is_not_a_path_is_said():
     """data_dir=5 raised pathlib's TypeError."""
     with pytest.raises(DatasetError, match="data_dir is the folder .* got 5"):
         ds.load("chinchilla", data_dir=5)
+
+
+def test_download_must_be_a_bool():
+    """download="no" is truthy: it went to the network."""
+    with pytest.raises(DatasetError, match="download must be True or False, got 'no'"):
+        ds.load("chinchilla", download="no")
