@@ -693,7 +693,7 @@ class Fit:
             sizes = size_of(self.law, self.data)
             lowest = float(np.min(sizes) / np.max(sizes))  # the smallest fitted row's ratio
         beyond = np.flatnonzero(ratio >= FAR_BEYOND)
-        below = (np.flatnonzero((ratio > 0) & (ratio <= lowest / FAR_BEYOND))
+        below = (np.flatnonzero((ratio >= 0) & (ratio <= lowest / FAR_BEYOND))
                  if np.isfinite(lowest) and lowest > 0 else np.array([], int))
         if not len(beyond) and not len(below):  # the usual case: nothing to say
             return
@@ -704,11 +704,14 @@ class Fit:
         for far, where in ((beyond, "beyond"), (below, "below")):  # each said, not one
             if not len(far):
                 continue
-            decades = (np.log10(ratio[far].max()) if where == "beyond"
-                       else np.log10(lowest / ratio[far].min()))
+            with np.errstate(divide="ignore"):  # a size that underflows to a ratio of 0
+                decades = (np.log10(ratio[far].max()) if where == "beyond"
+                           else np.log10(lowest / ratio[far].min()))
             shown = [labels[i] for i in far[:5]] if labels is not None else far[:5].tolist()
             _warn(
-                f"{what} {shown} lie {decades:.1f} decades {where} the fitted data "
+                f"{what} {shown} lie "
+                f"{f'{decades:.1f}' if np.isfinite(decades) else 'more than 300'} decades "
+                f"{where} the fitted data "
                 f"(extrapolation "
                 f"{ratio[far].max() if where == 'beyond' else ratio[far].min():.3g}). Check "
                 f"that they are in the training data's units (fitted: {names}): a column in "

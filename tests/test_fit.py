@@ -212,6 +212,10 @@ def test_new_rows_by_input_name_are_named_so_in_errors_and_far_targets_warned():
     with pytest.warns(bs.ExtrapolationWarning, match=r"new rows \[0\] lie 12\.3 decades below "
                       r"the fitted data"):
         fit.predict({"N": [70.0], "D": [1400.0]}, extrapolation=False)
+    # a size so small its ratio underflows to 0 was not said at all
+    with pytest.warns(bs.ExtrapolationWarning, match=r"new rows \[0\] lie more than 300 "
+                      r"decades below"):
+        fit.predict({"N": [1e-160], "D": [1e-160]}, extrapolation=False)
     # rows named by their index labels (were positions), far beyond and far below both said
     both = pd.DataFrame({"N": [7e16, 70.0], "D": [1.4e18, 1400.0]}, index=[10, 20])
     with pytest.warns(bs.ExtrapolationWarning) as said:
