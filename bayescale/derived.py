@@ -158,7 +158,9 @@ def compute_optimal(
     ``inputs`` fixes the law's other inputs (:func:`other_inputs`): for
     ``data_constrained``, ``{"U": 4e11}`` asks for the best split of each budget with
     4e11 unique tokens available (runs of more tokens repeat them); left out, data are
-    unlimited and the optimum is Chinchilla's.
+    unlimited and the optimum is Chinchilla's to about 0.1% (N_opt 0.13% lower, D_opt
+    0.13% higher at the same loss: the law's smooth minimum over ``N`` and ``N_opt(U)``
+    sits at its kink there).
     """
     from .calibration import add_drift
     from .fit import _check_prob
