@@ -30,6 +30,7 @@ from .compare import (
 )
 from .data import as_frame
 from .errors import BayescaleError, DataError
+from .fit import has_predictive_mean
 from .law import Law, get_law
 from .report import percent
 
@@ -410,6 +411,8 @@ def backtest(
         yv = frame["y"].to_numpy(dtype=float)
         d = f.draws(test, kind="predictive", random_seed=random_seed).values
         sc = score_draws(d, yv, probs, link=f.law.link)
+        if not has_predictive_mean(f):  # as predict: Student-t on log y has no mean
+            sc["mean"] = np.full(len(yv), np.nan)
         # the density of the forecast scored above: with the calibrated drift beyond the data
         sc["lpd"] = log_predictive_density(f, test, random_seed=random_seed,
                                            extrapolation="auto")
@@ -434,6 +437,8 @@ def backtest(
         yv = frame["y"].to_numpy(dtype=float)
         d = avg.draws(test, kind="predictive", random_seed=random_seed).values
         sc = score_draws(d, yv, probs, link=fits[labels[0]].law.link)
+        if not all(has_predictive_mean(fits[k]) for k in labels):
+            sc["mean"] = np.full(len(yv), np.nan)
         sc["lpd"] = avg.log_predictive_density(test, random_seed=random_seed,
                                                extrapolation="auto")
         top = max(weights, key=lambda k: weights[k])
