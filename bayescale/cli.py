@@ -414,6 +414,8 @@ def _csv_separator(file: Path) -> str | None:
     Sniffed before reading: a ``;`` file with decimal commas (``5,117``) failed pandas'
     comma reading with "Expected 3 fields in line 3, saw 4" before it could be re-read.
     """
+    if file.suffix.lower() in _COMPRESSED:  # bytes, not a header: read, then looked at
+        return None
     with open(file, encoding="utf-8-sig", errors="replace") as fh:
         head = next((line for line in fh if line.strip()), "")
     if "," in head:
@@ -422,6 +424,9 @@ def _csv_separator(file: Path) -> str | None:
 
 
 _DECIMAL_COMMA = r"^\s*[-+]?(\d+(,\d*)?|,\d+)([eE][-+]?\d+)?\s*$"
+#: '1,300' may be 1.3 or 1300: such a column is left as text, for the column checks' hint
+_THOUSANDS = r"^\s*[-+]?\d{1,3}(,\d{3})+\s*$"
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".zstd", ".tar")
 
 
 def _decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
@@ -438,7 +443,9 @@ def _decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
         if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
             continue
         text = s.dropna().astype(str)
-        if len(text) and text.str.contains(",").any() and text.str.match(_DECIMAL_COMMA).all():
+        commas = text[text.str.contains(",")]
+        if (len(commas) and text.str.match(_DECIMAL_COMMA).all()
+                and not commas.str.match(_THOUSANDS).all()):
             out[col] = pd.to_numeric(s.astype(str).str.replace(",", ".", regex=False),
                                      errors="coerce").where(s.notna())
     return out
@@ -467,6 +474,11 @@ def read_table(file: str | Path) -> pd.DataFrame:
             df = _decimal_commas(pd.read_csv(file, sep=sep))
         else:
             df = reader(file)
+            if kind == "CSV" and df.shape[1] == 1:  # a compressed file, not sniffed
+                head = str(df.columns[0])
+                sep = next((c for c in (";", "\t", "|") if c in head), None)
+                if sep is not None:
+                    df = _decimal_commas(pd.read_csv(file, sep=sep))
     except ImportError as exc:  # parquet without pyarrow, Excel without openpyxl
         raise DataError(
             f"Reading {str(file)!r} as {kind} needs a package that is not installed ({exc}). "

@@ -245,13 +245,15 @@ def series_frames(
         df = from_table(frames, "Data")
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"{usage}; by= needs one DataFrame, got a {type(frames).__name__}.")
-        if not (isinstance(by, str) or (isinstance(by, (list, tuple)) and by
-                                         and all(isinstance(c, str) for c in by))):
+        try:
+            cols = [by] if isinstance(by, str) else list(by)  # a list, tuple, Index, array
+        except TypeError:
+            cols = []
+        if not cols or not all(isinstance(c, str) for c in cols):
             raise DataError(
                 f"by= names the column (or a list of columns) whose labels split the rows "
                 f"into series, e.g. by='curve'; got {by!r}."
             )
-        cols = [by] if isinstance(by, str) else list(by)
         repeated_columns(df, cols)
         for col in cols:
             if col not in df.columns:
@@ -320,8 +322,8 @@ def as_rows(new: Any, what: str = "New rows") -> Any:
     """
     if isinstance(new, Mapping):
         cols = {k: _column(v) for k, v in new.items()}
-        deep = [k for k, v in cols.items() if v.ndim > 1 or (
-            v.dtype == object and any(isinstance(e, (list, tuple, np.ndarray)) for e in v))]
+        deep = [k for k, v in cols.items() if v.ndim > 1 or (v.dtype == object and any(
+            isinstance(e, (list, tuple)) or np.ndim(e) > 0 for e in v))]
         if deep:
             def shape(v: Any) -> str:
                 try:

@@ -189,7 +189,7 @@ def _download(url: str, dest: Path, expected: str, what: str) -> Path:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as r:
             shutil.copyfileobj(r, out)
-        _verify(Path(tmp), expected, what, "the download was not kept.", shown=repr(url))
+        _verify(Path(tmp), expected, what, "the download was not kept.", shown=url)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

@@ -1090,8 +1090,9 @@ def validate_observed(
     """
     y_col = y or law.response
     n_col = None
-    counts = y == "correct" or (y is None and law.response not in data.columns
-                                and "correct" in data.columns and (trials or "n") in data)
+    counts = (law.response == "accuracy" and (trials or "n") in data.columns
+              and (y == "correct" or (y is None and law.response not in data.columns
+                                      and "correct" in data.columns)))
     if lik.needs_trials or counts:
         # counts (correct and n) for a score likelihood (beta): it fits their fraction,
         # bounded by half a trial, as fit_joint does

@@ -517,7 +517,7 @@ def check_log_scale_priors(law: Law, priors: Mapping[str, Prior],
         try:  # the registered law's own prior, as an example of the scale
             base = get_law(law.name).priors[p]
             default = f" (the default is {base})" if base.support == "real" else ""
-        except LawError:
+        except (LawError, KeyError):  # not registered, or a law of that name without p
             default = ""
         if p in law.terms:
             expo, inp = law.terms[p]

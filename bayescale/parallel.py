@@ -360,9 +360,10 @@ def fit_many(
         here. Any Executor (``dask.distributed.Client(...).get_executor()``, Ray's
         executor) scales out.
     warn : bool
-        Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems. A
-        fit's data, prior and pooling warnings (repeated rows, priors moved to the data's
-        units) are said in this process too, after its series' label, wherever it ran.
+        Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems, and
+        each fit's data, prior and pooling warnings (repeated rows, priors moved to the
+        data's units) in this process, after its series' label (on a thread pool they
+        are said as the fit says them, without the label); ``False``: none of them.
     **fit_kwargs
         Passed to :func:`bayescale.fit` (``y=``, ``x=``, ``sampler=``, ``draws=``,
         ``random_seed=``...). Every fit uses the same ``random_seed``.
@@ -388,6 +389,6 @@ def fit_many(
     check_series(items, law, labels, **fit_kwargs)  # before any series is sampled
     fits = run_fits(
         [(d, law, fit_kwargs) for d in items], executor=executor, warn=warn, labels=labels,
-        relay=True,
+        relay=warn,
     )
     return dict(zip(keys, fits)) if keys is not None else fits

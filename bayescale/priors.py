@@ -102,7 +102,10 @@ class Prior:
             return "interval"
         if self.dist == "Fixed":
             return "fixed"
-        return _pymc_support(self)
+        try:
+            return _pymc_support(self)
+        except TypeError:  # unhashable parameters (0-d arrays): not cached
+            return _pymc_support.__wrapped__(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to a JSON-friendly dict."""

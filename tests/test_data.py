@@ -809,3 +809,32 @@ def test_a_number_that_is_also_a_column_name_is_ambiguous():
     ok = validate(df.rename(columns={0: "N"}).assign(c=1.0), bs.get_law("power_law"),
                   y="loss", x={"x": "N"})
     np.testing.assert_allclose(ok["x"], N)
+
+
+
+def test_the_days_new_checks_leave_valid_input_alone():
+    """A review of the day's changes: a loss law on a frame with counts was fitted to their
+    fraction; a list of 0-d arrays as new rows was refused; by= an Index was refused; a user
+    law named like a built-in raised a KeyError; an unlisted prior with a 0-d array
+    parameter raised 'unhashable'."""
+    from bayescale.fit import prepare_spec
+
+    C = np.geomspace(1e19, 1e22, 6)
+    counts = pd.DataFrame({"C": C, "correct": [100, 120, 150, 200, 250, 300], "n": 500})
+    with pytest.raises(DataError, match="Response column 'loss' is missing"):
+        prepare_spec(counts, "power_law", y=None, x={"x": "C"}, priors=None)
+    rows = bs.data.as_rows({"C": [np.asarray(1e21), np.asarray(3e21)]})
+    assert rows["C"].tolist() == [1e21, 3e21]
+    df = pd.DataFrame({"curve": ["a", "a", "b"], "x": [1.0, 2.0, 1.0]})
+    for by in (pd.Index(["curve"]), np.array(["curve"]), ("curve",)):
+        assert bs.data.series_frames(df, "fit_many", by=by)[0] == ["a", "b"]
+    pl = bs.get_law("power_law").priors
+
+    def power_law(x, *, E, B, beta):  # a user's law named like the built-in
+        return E + B * x**-beta
+
+    with pytest.raises(bs.LawError, match="Prior of 'B': LogNormal"):
+        bs.law(priors={"E": pl["E"], "B": bs.Prior("LogNormal", mu=0.0, sigma=1.0),
+                       "beta": pl["alpha"]}, terms={"B": ("beta", "x")},
+               register=False)(power_law)
+    assert bs.Prior("SkewNormal", mu=0.0, sigma=1.0, alpha=np.asarray(2.0)).support == "real"

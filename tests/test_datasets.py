@@ -194,6 +194,7 @@ def test_download_checksum_mismatch(shared_data, isolated, tmp_path, monkeypatch
         ds.load("chinchilla")
     assert served.as_uri() in str(err.value)
     assert ".part" not in str(err.value)  # the temporary file is gone: not named
+    assert f"at '{served.as_uri()}':" in str(err.value)  # quoted once
     folder = isolated / "epoch_chinchilla" / "raw"
     assert not folder.exists() or not any(folder.iterdir())  # nothing half-written is kept
 

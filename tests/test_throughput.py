@@ -515,6 +515,10 @@ def test_fit_many_says_each_series_data_and_prior_warnings(monkeypatch):
                     (bs.PriorWarning, "series 'a': priors move to the data's ce"),
                     (bs.PriorWarning, "series 'b': priors move to the data's ce")]
     assert all(w.filename == __file__ for w in got)  # attributed to the caller's line
+    with warnings.catch_warnings(record=True) as got:  # warn=False: quiet, as bs.fit's
+        warnings.simplefilter("always")
+        bs.fit_many({"a": df}, "power_law", executor="serial", warn=False)
+    assert not got
 
 
 def test_a_structure_compiles_once_for_fits_on_threads(monkeypatch):
