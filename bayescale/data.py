@@ -105,16 +105,12 @@ def missing_hint(name: object, df: pd.DataFrame) -> str:
     " 'family' is the DataFrame's index, not a column: pass df.reset_index()."
     >>> missing_hint("Loss", df)
     " Did you mean 'loss'?"
-    >>> missing_hint("N", pd.DataFrame({"n": [500]}))  # the trials, not the parameters
-    ''
     """
     names = [n for n in df.index.names if n is not None]
     if isinstance(name, str) and name in names:
         what = "the DataFrame's index" if len(names) == 1 else "a level of the DataFrame's index"
         return f" {name!r} is {what}, not a column: pass df.reset_index()."
-    # N (parameters) and n (questions per row) differ by case, not by meaning: never hint
-    # one for the other
-    return did_you_mean(name, [c for c in df.columns if {name, c} != {"N", "n"}])
+    return did_you_mean(name, df.columns)
 
 
 def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:
