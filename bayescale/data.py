@@ -525,9 +525,13 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
             text = s[bad].astype(str).str.strip()
             thousands = text.str.fullmatch(r"-?\d{1,3}(,\d{3})+")
             comma = text.str.fullmatch(r"-?\d+,\d+")
+            percent = text.str.fullmatch(r"-?\d+(\.\d*)?\s*%")
             first = s[bad].iloc[0]
             hint = (
-                f" They read as counts with a suffix ({first!r} = "
+                f" {first!r} is a percentage: give fractions, e.g. "
+                f"df[{col!r}] = df[{col!r}].str.rstrip('%').astype(float) / 100."
+                if percent.all()
+                else f" They read as counts with a suffix ({first!r} = "
                 f"{counts.iloc[0]:.3g}): convert them with "
                 f"df[{col!r}] = bs.parse_counts(df[{col!r}]), or write them as numbers "
                 "in the file."

@@ -838,3 +838,13 @@ def test_the_days_new_checks_leave_valid_input_alone():
                        "beta": pl["alpha"]}, terms={"B": ("beta", "x")},
                register=False)(power_law)
     assert bs.Prior("SkewNormal", mu=0.0, sigma=1.0, alpha=np.asarray(2.0)).support == "real"
+
+
+
+def test_percent_text_gets_its_hint():
+    """Accuracies written '30.0%' were only 'must be numeric'."""
+    df = pd.DataFrame({"C": np.geomspace(1e19, 1e22, 4), "chance": 0.25, "n": 100,
+                       "accuracy": ["30.0%", "35%", "41.5 %", "50%"]})
+    with pytest.raises(DataError, match=r"'30\.0%' is a percentage: give fractions.*"
+                                        r"rstrip\('%'\).* / 100"):
+        validate(df, bs.get_law("sigmoid_compute"), y="accuracy", extra=["n"])
