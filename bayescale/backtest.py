@@ -236,7 +236,7 @@ def _falling_holdout(holdout: Any, spec: Mapping[str, Any], x: Mapping[str, Any]
 
 def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFrame:
     """``data`` with a column ``by`` when ``by`` names a law input mapped by ``x``."""
-    from .data import _check_finite, _numeric
+    from .data import compute_6nd
 
     if not isinstance(by, str) or by in data.columns:  # split_future checks the rest
         return data
@@ -245,12 +245,9 @@ def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFra
         return data.assign(**{by: data[col]})
     n, d = x.get("N", "N"), x.get("D", "D")
     if by == "C" and isinstance(n, str) and isinstance(d, str) and {n, d} <= set(data.columns):
-        parts = []
-        for c in (n, d):  # numbers, or an error naming the column and rows
-            v = _numeric(data, c, "for C = 6*N*D, the column the split is by")
-            _check_finite(data, v, c, "for C = 6*N*D, the column the split is by")
-            parts.append(v.to_numpy(dtype=float))
-        return data.assign(C=6.0 * parts[0] * parts[1])
+        # numbers, or an error naming the column and rows
+        c = compute_6nd(data, n, d, "for C = 6*N*D, the column the split is by")
+        return data.assign(C=c.to_numpy(dtype=float))
     return data
 
 

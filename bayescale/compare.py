@@ -287,7 +287,7 @@ def scale_column(data: pd.DataFrame, by: str) -> np.ndarray:
     Its values must be finite numbers (a NaN said "cutoff must be a number, got nan" with
     no cutoff given; text raised NumPy's own error).
     """
-    from .data import _check_finite, _numeric
+    from .data import _check_finite, _numeric, compute_6nd
 
     if not isinstance(by, str):
         raise BayescaleError(
@@ -300,12 +300,7 @@ def scale_column(data: pd.DataFrame, by: str) -> np.ndarray:
         _check_finite(data, s, by, role)
         return s.to_numpy(dtype=float)
     if by == "C" and {"N", "D"} <= set(data.columns):
-        parts = []
-        for c in ("N", "D"):
-            v = _numeric(data, c, f"for C = 6*N*D, {role}")
-            _check_finite(data, v, c, f"for C = 6*N*D, {role}")
-            parts.append(v.to_numpy(dtype=float))
-        return 6.0 * parts[0] * parts[1]
+        return compute_6nd(data, "N", "D", f"for C = 6*N*D, {role}").to_numpy(dtype=float)
     raise DataError(
         f"Cutoff column {by!r} is missing (columns: {list(data.columns)}); pass by= one of "
         "them (C is computed as 6*N*D when N and D are present)."

@@ -557,6 +557,34 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
     return s.astype(float)
 
 
+def compute_6nd(df: pd.DataFrame, n: str, d: str, role: str, *,
+                positive: bool = False) -> pd.Series:
+    """Compute ``C = 6 N D`` from columns ``n`` and ``d``, each read as finite numbers.
+
+    ``role`` says what they are for in an error (``{what}``: "parameters" or "tokens");
+    ``positive``: non-positive values are an error too.
+
+    Examples
+    --------
+    >>> compute_6nd(pd.DataFrame({"N": [1e9], "D": [2e10]}), "N", "D", "{what}").tolist()
+    [1.2e+20]
+    """
+    parts = []
+    for c, what in ((n, "parameters"), (d, "tokens")):
+        r = role.format(what=what)
+        v = _numeric(df, c, r)
+        _check_finite(df, v, c, r)
+        if positive:
+            bad = (v <= 0).to_numpy()
+            if bad.any():
+                raise DataError(
+                    f"Column {c!r} ({r}) must be positive; non-positive values "
+                    f"at {_rows(bad, df.index, v)}."
+                )
+        parts.append(v)
+    return 6.0 * parts[0] * parts[1]
+
+
 def _check_finite(df: pd.DataFrame, s: pd.Series, col: str, role: str) -> None:
     bad = ~np.isfinite(s.to_numpy())
     if bad.any():
@@ -646,19 +674,9 @@ def validate(
             s = pd.Series(float(col), index=df.index)
         elif col not in df.columns:
             if col == "C" and {"N", "D"} <= set(df.columns):  # any input mapped to C
-                parts = []
-                for c, what in (("N", "parameters"), ("D", "tokens")):
-                    r = f"{what}, for compute C = 6*N*D of law {law.name!r}"
-                    v = _numeric(df, c, r)
-                    _check_finite(df, v, c, r)
-                    bad = (v <= 0).to_numpy()
-                    if bad.any():
-                        raise DataError(
-                            f"Column {c!r} ({r}) must be positive; non-positive values "
-                            f"at {_rows(bad, df.index, v)}."
-                        )
-                    parts.append(v)
-                s = 6.0 * parts[0] * parts[1]
+                s = compute_6nd(df, "N", "D",
+                                f"{{what}}, for compute C = 6*N*D of law {law.name!r}",
+                                positive=True)
             else:
                 hint = f" ({CANONICAL[inp]})" if inp in CANONICAL else ""
                 if inp == "chance":
