@@ -136,25 +136,13 @@ class Chain:
                       i2: np.ndarray, *, shared: bool = False) -> np.ndarray:
         """Stage 2's likelihood draws around its law's values ``mu``.
 
-        As :meth:`Fit.draws` draws them (paired draws ``i2`` of the noise parameters): a
-        stage 2 fitted with ``run=`` adds its run offsets (a fresh one for a run it never
-        saw); ``shared`` draws one noise quantile per sample for all rows.
+        As :meth:`Fit.draws` draws them, with the paired draws ``i2`` of the noise
+        parameters and run offsets (a fresh one for a run stage 2 never saw); ``shared``
+        draws one noise quantile per sample for all rows.
         """
-        from .likelihoods import get_likelihood
-        from .model import run_offsets
-
         acc = self.accuracy_fit
-        noise = {k: v[i2] for k, v in acc._noise().items()}
-        lik = get_likelihood(acc.spec.likelihood)
-        log = acc.law.link == "log"
-        eta = np.log(mu) if log else np.array(mu, dtype=float)
-        off = run_offsets(acc.spec, acc.posterior, frame, rng, shared=shared)
-        if off is not None:
-            eta = eta + off[i2]
-        draw = lik.draw_shared if shared and lik.draw_shared is not None else lik.draw
-        out = np.asarray(draw(eta, noise, rng, {"frame": frame, "train": acc.data,
-                                                "spec": acc.spec}), dtype=float)
-        return np.exp(np.minimum(out, 700.0)) if log else out
+        return acc._predictive(mu, frame, rng, shared=shared, idx=i2,
+                               data={"frame": frame, "train": acc.data, "spec": acc.spec})
 
     def stage_draws(
         self,

@@ -504,20 +504,31 @@ class Fit:
         return {k: post[k].values.reshape(-1)[:, None] for k in self.spec.noise_params}
 
     def _predictive(self, mu: np.ndarray, frame: pd.DataFrame, rng, *,
-                    shared: bool = False) -> np.ndarray:
+                    shared: bool = False, idx: np.ndarray | None = None,
+                    data: Mapping[str, Any] | None = None) -> np.ndarray:
+        """Likelihood draws around the law's values ``mu`` (run offsets included).
+
+        ``idx``: the posterior draws ``mu`` was computed with (a chain's stage 2 pairs a
+        subset); ``data``: what the likelihood's ``draw`` gets, else :meth:`_lik_data`.
+        """
         lik = get_likelihood(self.spec.likelihood)
-        eta = self._eta(mu, frame, rng, shared=shared)
+        eta = self._eta(mu, frame, rng, shared=shared, idx=idx)
         draw = lik.draw_shared if shared and lik.draw_shared is not None else lik.draw
-        y = draw(eta, self._noise(), rng, self._lik_data(frame))
+        noise = self._noise()
+        if idx is not None:
+            noise = {k: v[idx] for k, v in noise.items()}
+        y = draw(eta, noise, rng, self._lik_data(frame) if data is None else data)
         # heavy tails from a stuck chain (tiny nu) must not turn quantiles into NaN; the
         # fit's diagnostics already flag such a posterior
         return np.exp(np.minimum(y, 700.0)) if self.law.link == "log" else y
 
     def _eta(self, mu: np.ndarray, frame: pd.DataFrame, rng, *,
-             shared: bool = False) -> np.ndarray:
+             shared: bool = False, idx: np.ndarray | None = None) -> np.ndarray:
         """Link-scale mean of ``frame``'s rows plus their run offsets (fresh for new runs)."""
         eta = np.log(mu) if self.law.link == "log" else np.array(mu, dtype=float)
         off = run_offsets(self.spec, self.posterior, frame, rng, shared=shared)
+        if off is not None and idx is not None:
+            off = off[idx]
         return eta if off is None else eta + off
 
     def _lik_data(self, frame: pd.DataFrame) -> dict[str, Any]:
