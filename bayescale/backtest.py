@@ -28,7 +28,7 @@ from .compare import (
     log_predictive_density,
     split_future,
 )
-from .data import as_frame
+from .data import _rows, as_frame
 from .errors import BayescaleError, DataError
 from .fit import has_predictive_mean
 from .law import Law, get_law
@@ -204,6 +204,12 @@ def holdout_mask(
                 f"holdout column {holdout!r} is missing; columns are {list(data.columns)}."
             )
         col = data[holdout]
+        if pd.api.types.is_bool_dtype(col) and col.isna().any():  # pandas' nullable boolean
+            raise DataError(
+                f"holdout column {holdout!r} has missing values at "
+                f"{_rows(col.isna().to_numpy(), data.index)}; give every row True (held out) "
+                "or False."
+            )
         if not pd.api.types.is_bool_dtype(col):
             raise DataError(
                 f"holdout column {holdout!r} must be boolean (True = held out), got dtype "

@@ -472,6 +472,20 @@ _NOT_NUMBERS = (bool, np.bool_, complex, np.complexfloating, datetime.date, date
                 datetime.timedelta, np.datetime64, np.timedelta64, pd.Period, pd.Interval)
 
 
+def _loose_number(v: Any) -> Any:
+    """A cell as ``pd.to_numeric`` can take it.
+
+    An int beyond a float's range is inf (said as infinite by the finiteness check), text
+    stays, anything else (arrays, lists) is None.
+    """
+    if isinstance(v, int) and not isinstance(v, bool):
+        try:
+            return float(v)
+        except OverflowError:
+            return np.inf if v > 0 else -np.inf
+    return v if isinstance(v, (float, str)) else None
+
+
 def repeated_columns(df: pd.DataFrame, cols: Any) -> None:
     """A DataError when a column the fit reads appears more than once in ``df``.
 
@@ -516,9 +530,8 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
     if not pd.api.types.is_numeric_dtype(s):
         try:
             conv = pd.to_numeric(s, errors="coerce")
-        except (TypeError, ValueError):  # cells pandas cannot read at all (arrays, lists)
-            conv = pd.to_numeric(s.map(lambda v: v if isinstance(v, (int, float, str))
-                                       else None), errors="coerce")
+        except (TypeError, ValueError, OverflowError):  # cells pandas cannot read at all
+            conv = pd.to_numeric(s.map(_loose_number), errors="coerce")  # (arrays, 10**400)
         bad = conv.isna() & s.notna()
         if bad.any():
             counts = parse_counts(s[bad], errors="coerce")

@@ -157,6 +157,13 @@ def test_holdout_forms():
     assert holdout_mask(df.assign(h=df.flag == 1), "h").tolist() == [False, False, True, True]
     with pytest.raises(DataError, match="'flag' must be boolean"):
         holdout_mask(df, "flag")
+    # pandas' nullable boolean: fine when complete, its missing rows named (it said only
+    # "dtype object")
+    nullable = pd.array([False, False, True, True], dtype="boolean")
+    assert holdout_mask(df.assign(h=nullable), "h").tolist() == [False, False, True, True]
+    nullable[1] = None
+    with pytest.raises(DataError, match="holdout column 'h' has missing values at row 1"):
+        holdout_mask(df.assign(h=nullable), "h")
     with pytest.raises(DataError, match="holdout column 'nope' is missing"):
         holdout_mask(df, "nope")
     with pytest.raises(DataError, match="both must be non-empty"):

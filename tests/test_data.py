@@ -848,3 +848,11 @@ def test_percent_text_gets_its_hint():
     with pytest.raises(DataError, match=r"'30\.0%' is a percentage: give fractions.*"
                                         r"rstrip\('%'\).* / 100"):
         validate(df, bs.get_law("sigmoid_compute"), y="accuracy", extra=["n"])
+
+
+
+def test_an_int_too_large_for_a_float_is_named():
+    """A Python int of 10**400 in a column raised OverflowError from pandas."""
+    df = pd.DataFrame({"x": [10**8, 10**9, 10**10, 10**400], "loss": [3.0, 2.8, 2.6, 2.5]})
+    with pytest.raises(DataError, match=r"Column 'x' .* infinite values at row 3: inf"):
+        validate(df, bs.get_law("power_law"), y="loss")
