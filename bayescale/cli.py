@@ -417,7 +417,11 @@ def _csv_separator(file: Path) -> str | None:
     if file.suffix.lower() in _COMPRESSED:  # bytes, not a header: read, then looked at
         return None
     with open(file, encoding="utf-8-sig", errors="replace") as fh:
-        head = next((line for line in fh if line.strip()), "")
+        return _separator_of(next((line for line in fh if line.strip()), ""))
+
+
+def _separator_of(head: str) -> str | None:
+    """The separator a header line shows: ``;``, a tab or ``|``, if it holds no comma."""
     if "," in head:
         return None
     return next((c for c in (";", "\t", "|") if c in head), None)
@@ -475,8 +479,7 @@ def read_table(file: str | Path) -> pd.DataFrame:
         else:
             df = reader(file)
             if kind == "CSV" and df.shape[1] == 1:  # a compressed file, not sniffed
-                head = str(df.columns[0])
-                sep = next((c for c in (";", "\t", "|") if c in head), None)
+                sep = _separator_of(str(df.columns[0]))
                 if sep is not None:
                     df = _decimal_commas(pd.read_csv(file, sep=sep))
     except ImportError as exc:  # parquet without pyarrow, Excel without openpyxl

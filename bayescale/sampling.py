@@ -254,7 +254,7 @@ def sample(
                     )
 
             enable_compilation_cache()  # pm.sample re-JITs each call; XLA's cache still hits
-            if random_seed is not None and random_seed >= JAX_SEED_LIMIT:
+            if random_seed is not None:
                 # a JAX key takes a signed 64-bit seed (an OverflowError from deep inside
                 # PyMC); a larger one is mapped to one below, the same way every time
                 common["random_seed"] = jax_seed(random_seed)
