@@ -532,6 +532,44 @@ def _read_data(args) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def read_counts(df: pd.DataFrame, columns: Sequence[Any], say=None) -> pd.DataFrame:
+    """Columns of counts written with a magnitude suffix (``70M``, ``1.4B``) as numbers.
+
+    Only the columns named (the law's inputs and response), and only when every value of
+    one reads as a count and at least one has a suffix: model tables write sizes so, and
+    the command line has no place for :func:`bayescale.parse_counts`. ``say`` gets a line
+    for each column read so.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"N": ["70M", "1.4B", 2e10], "model": ["70M", "1.4B", "20B"]})
+    >>> read_counts(df, ["N"])["N"].tolist(), read_counts(df, ["N"])["model"].tolist()
+    ([70000000.0, 1400000000.0, 20000000000.0], ['70M', '1.4B', '20B'])
+    """
+    from .data import parse_counts
+
+    out = df
+    for col in dict.fromkeys(c for c in columns if isinstance(c, str)):
+        if col not in df.columns or (df.columns == col).sum() > 1:
+            continue  # the fit names a missing or repeated column
+        s = df[col]
+        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+            continue
+        text = s.dropna().astype(str).str.strip()
+        if not len(text) or not text.str.contains(r"\d\s*[KMBGTkmbgt]$").any():
+            continue
+        counts = parse_counts(s, errors="coerce")
+        if counts[s.notna()].isna().any():
+            continue  # not all counts: the fit's column check names the odd values
+        out = out.copy() if out is df else out
+        out[col] = counts
+        if say is not None:
+            first = text[text.str.contains(r"[KMBGTkmbgt]$")].iloc[0]
+            say(f"read column {col!r} as counts with K/M/B/T suffixes "
+                f"({first!r} = {parse_counts(pd.Series([first])).iloc[0]:.3g})")
+    return out
+
+
 def _laws_of(text: str) -> list:
     """``--law chinchilla`` or ``--law chinchilla,kaplan`` (laws to average) -> Law objects."""
     from .law import get_law
@@ -609,6 +647,10 @@ def _cmd_fit(args, out) -> int:
     law = laws[0]
     df = _read_data(args)
     x = parse_x(args.x) if args.x else {}
+    used = [x.get(i, i) for lw in laws for i in lw.inputs]
+    used += [args.y or lw.response for lw in laws]
+    used += ["N", "D"] if any("C" in lw.inputs for lw in laws) else []  # C = 6 N D
+    df = read_counts(df, used, say=lambda m: print(f"{PROG}: {m}", file=sys.stderr))
     unknown = sorted(set(x) - set(law.inputs))
     if unknown:
         raise BayescaleError(

@@ -151,6 +151,29 @@ def test_bad_column_in_a_csv(capsys, tmp_path):
     assert "Column 'val' (response) must be numeric" in err and "row 1: 'x'" in err
 
 
+def test_sizes_written_with_suffixes_are_read_as_counts(capsys, tmp_path):
+    # a model table's '70M' / '1.4B' in the law's columns: the command line cannot call
+    # bs.parse_counts, so it reads them (and says so); other columns keep their text
+    csv = tmp_path / "runs.csv"
+    sizes = ["70M", "160M", "410M", "1B", "1.4B", "2.8B"]
+    pd.DataFrame({"model": sizes, "params": sizes,
+                  "tokens": ["1.4B", "3.2B", "8.2B", "20B", "28B", "56B"],
+                  "loss": [3.9, 3.5, 3.2, 2.95, 2.85, 2.7]}).to_csv(csv, index=False)
+    rc, _, err = run_main(capsys, "fit", str(csv), "--law", "chinchilla", "--x",
+                          "N=params,D=tokens", "--where", "model=1.4B", "--where", "model=2.8B")
+    assert rc == 2, err
+    # the filter matched the text labels, and the fit got numbers: too few rows is its error
+    assert "Only 2 rows for law 'chinchilla'" in err, err
+    assert "read column 'params' as counts with K/M/B/T suffixes ('1.4B' = 1.4e+09)" in err
+    assert "read column 'tokens'" in err and "read column 'model'" not in err
+    # a column that is not all counts is left for the column check to name
+    pd.DataFrame({"params": ["70M", "big"], "tokens": [1e9, 1e10],
+                  "loss": [3.0, 2.8]}).to_csv(csv, index=False)
+    rc, _, err = run_main(capsys, "fit", str(csv), "--law", "chinchilla", "--x",
+                          "N=params,D=tokens")
+    assert rc == 2 and len(err.splitlines()) == 1 and "row 1: 'big'" in err, err
+
+
 def test_a_table_with_common_column_names_gets_the_whole_mapping(capsys, tmp_path):
     csv = tmp_path / "runs.csv"
     pd.DataFrame({"Params": [1e8, 1e9], "tokens": [1e9, 1e10], "val_loss": [3.0, 2.8]}).to_csv(
