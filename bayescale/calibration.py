@@ -167,10 +167,11 @@ class Calibration:
 
         res = self.residuals
         names = sorted(res["level"].astype(str).unique())
+        k = len(_groups(res))  # a level's evidence weighed as in the one-drift calibration
         lls = []
         for name in names:
             sub = res[res["level"].astype(str) == name]
-            lls.append(log_likelihood(_groups(sub), self.tau, self.h))
+            lls.append(log_likelihood(_groups(sub), self.tau, self.h, n_cutoffs=k))
         lls.append(np.zeros_like(lls[0]))  # a new level: no evidence of its own
         weights, pop = pool_on_scale(lls, self.tau, self.scale)
         pop = dict(pop, series=len(names), by=self.by)
@@ -554,13 +555,16 @@ def log_likelihood(
     groups: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     grid: np.ndarray = TAU_GRID,
     h_grid: Sequence[float] = H_GRID,
+    n_cutoffs: int | None = None,
 ) -> np.ndarray:
     """Log-likelihood of the inner forecast errors on the ``(h, tau)`` grid.
 
     ``groups`` as in :func:`posterior_tau`; each cutoff's term is divided by the
-    number of cutoffs (nested held-out sets). Shape ``(len(h_grid), len(grid))``.
+    number of cutoffs (nested held-out sets): ``n_cutoffs``, by default ``len(groups)``
+    (a part of the rows, one level's, is divided by the whole's). Shape
+    ``(len(h_grid), len(grid))``.
     """
-    k = max(len(groups), 1)
+    k = max(len(groups) if n_cutoffs is None else int(n_cutoffs), 1)
     out = np.zeros((len(h_grid), len(grid)))
     for r, var, d in groups:
         r, var, d = (np.asarray(v, dtype=float) for v in (r, var, d))
@@ -902,7 +906,14 @@ def learn_ratio(fit: Fit, cal: Calibration) -> Calibration:
               "fit) ...", fit.law.name)
     tails = _calibrate_order(fit, RATIO_ORDER, distances=RATIO_PARTS, **cal.ratio_pending)
     along = {part.removeprefix("ratio_"): c for part, c in tails.items()}
-    problems = tuple(f"drift along the input ratios: {p}" for p in tails[RATIO_PARTS[0]].problems)
+    said: dict[str, list[str]] = {}  # the inner fits' problems are in both sides, each
+    for part in RATIO_PARTS:  # side's grid edge in its own
+        for p in tails[part].problems:
+            said.setdefault(p, []).append(part.removeprefix("ratio_"))
+    problems = tuple(
+        f"drift {'along' if len(sides) > 1 else sides[0]} the fitted input ratios: {p}"
+        for p, sides in said.items()
+    )
     return replace(cal, ratio=along, ratio_pending=None, problems=cal.problems + problems)
 
 

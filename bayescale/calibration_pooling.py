@@ -56,7 +56,11 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Hyper-prior of the population of log discrepancy rates.
 M_PRIOR = (float(np.log(0.01)), 1.5)
 S_PRIOR_SCALE = 1.0
-M_GRID = np.linspace(np.log(1e-4), np.log(0.5), 121)
+#: Grid of the population's log median rate ``m``: from log 1e-4 up to the log of the
+#: series' largest ``tau`` (:func:`m_grid_for`), so that the population can sit wherever a
+#: series can (a logit drift's grid reaches 3 logits, 0.75 in the units pooled).
+M_GRID_POINTS = 121
+M_GRID_LOW = float(np.log(1e-4))
 S_GRID = np.linspace(0.05, 3.0, 60)
 
 
@@ -69,6 +73,17 @@ LOG_TAU = np.geomspace(1e-5, 0.6, 400)
 def log_tau_grid(tau: np.ndarray) -> np.ndarray:
     """:data:`LOG_TAU`'s log spacing up to the largest value of the series' grid ``tau``."""
     return np.geomspace(LOG_TAU[0], float(np.max(tau)), LOG_TAU.size)
+
+
+def m_grid_for(tau: np.ndarray) -> np.ndarray:
+    """The grid of the population's log median rate for series on the grid ``tau``.
+
+    Examples
+    --------
+    >>> float(np.exp(m_grid_for(np.linspace(0, 0.75, 11))[-1]))
+    0.75
+    """
+    return np.linspace(M_GRID_LOW, float(np.log(np.max(tau))), M_GRID_POINTS)
 
 
 def _normal_log_tau(m: np.ndarray, s: np.ndarray, logt: np.ndarray) -> np.ndarray:
@@ -91,7 +106,7 @@ def pool_posteriors(
     loglik: Sequence[np.ndarray],
     *,
     tau: np.ndarray = TAU_GRID,
-    m_grid: np.ndarray = M_GRID,
+    m_grid: np.ndarray | None = None,
     s_grid: np.ndarray = S_GRID,
     leave_one_out: bool = True,
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
@@ -102,6 +117,8 @@ def pool_posteriors(
     loglik : sequence of arrays ``(n_h, n_tau)``
         Each series' log-likelihood of its inner forecast errors (uniform prior on
         ``h`` implied).
+    m_grid : array, optional
+        Grid of the population's log median rate (default :func:`m_grid_for` ``tau``).
     leave_one_out : bool
         Use the hyper-posterior of the *other* series as the prior of each one.
 
@@ -134,6 +151,7 @@ def pool_posteriors(
             "pooling the discrepancy rate needs at least 2 series; got "
             f"{len(loglik)}. Use Fit.calibration for one series."
         )
+    m_grid = m_grid_for(tau) if m_grid is None else np.asarray(m_grid, dtype=float)
     log_tau = log_tau_grid(tau)
     logt = np.log(log_tau)
     pop = _normal_log_tau(m_grid, s_grid, logt)  # (M, S, G)

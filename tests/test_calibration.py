@@ -369,6 +369,85 @@ def test_pooling_on_the_logit_scale_reaches_the_whole_grid():
         assert abs(np.log(b / a)) < 0.1, (a, b)  # agreeing series keep their rate
         if a > 2.5:
             assert pooled.tau_weights[grid > 2.4].sum() > 0.3
+    # the population itself, and a series without evidence that takes its rate: the grid of
+    # the population's median stopped at 2 logits (0.5 in the loss units pooled), so twelve
+    # series at 2.4-2.7 logits gave a population median of 1.98 and the 13th 1.9
+    uninformed = Calibration(tau=grid, weights=posterior_tau(
+        [(0.02 * rng.standard_normal(40), np.full(40, 4e-4), np.zeros(40))] * 3,
+        prior_scale=0.02, grid=grid, h_grid=H_GRID), prior_scale=0.02, h=np.asarray(H_GRID),
+        scale="logit")
+    cals = [logit_cal() for _ in range(12)] + [uninformed]
+    own = np.median([float(c.quantiles([0.5])[0]) for c in cals[:-1]])
+    pooled = _pool(cals, True, len(cals))
+    assert pooled[-1].population["tau_population_median"] > 0.9 * own, own
+    assert float(pooled[-1].quantiles([0.5])[0]) > 0.85 * own, own
+
+
+def test_levels_weigh_their_inner_forecasts_as_the_one_drift_calibration_does(monkeypatch):
+    """calibrate(by=): each level's log-likelihood is its share of the one drift's (each
+    cutoff divided by the number of cutoffs of the whole). A level held out at one cutoff
+    only was divided by 1, not 3: three times the weight, a tau posterior too narrow."""
+    from bayescale import calibration as C
+    from bayescale import calibration_pooling
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for q, n_a, n_b in [(0.5, 6, 4), (0.65, 4, 0), (0.8, 2, 0)]:
+        parts.append(pd.DataFrame({"cutoff_quantile": q, "decades": np.linspace(0.2, 1, n_a),
+                                   "residual": 0.01 * rng.standard_normal(n_a),
+                                   "predictive_sd": 0.01, "level": "a"}))
+        if n_b:  # level b's rows are held out at the first cutoff only
+            parts.append(pd.DataFrame({"cutoff_quantile": q, "decades": np.linspace(0.3, 0.9, 4),
+                                       "residual": [0.03, -0.04, 0.05, -0.035],
+                                       "predictive_sd": 0.01, "level": "b"}))
+    res = pd.concat(parts, ignore_index=True)
+    cal = Calibration(tau=TAU_GRID, weights=posterior_tau(C._groups(res), 0.005, h_grid=H_GRID),
+                      h=np.asarray(H_GRID), prior_scale=0.005, residuals=res, by="family")
+    seen = {}
+    real = calibration_pooling.pool_on_scale
+
+    def spy(lls, *args, **kwargs):
+        seen["lls"] = lls
+        return real(lls, *args, **kwargs)
+
+    monkeypatch.setattr(calibration_pooling, "pool_on_scale", spy)
+    assert set(cal.levels) == {"a", "b", None}
+    whole = C.log_likelihood(C._groups(res), TAU_GRID, H_GRID)
+    a, b, new = seen["lls"]
+    np.testing.assert_allclose(a + b, whole, rtol=1e-12, atol=1e-9)
+    assert not new.any()
+
+
+def test_a_grid_edge_on_either_side_of_the_ratios_reaches_the_problems(monkeypatch):
+    """learn_ratio kept the problems of the side above the fitted D/N only: a drift below
+    them cut off by its grid (underestimated) reached neither the problems nor the report."""
+    from types import SimpleNamespace
+
+    from bayescale import calibration as C
+    from bayescale.report import _calibration_table
+
+    def cal_from(rate):
+        d = np.linspace(0.2, 1.0, 8)
+        res = pd.DataFrame({"cutoff_quantile": 0.5, "decades": d, "residual": rate * d,
+                            "predictive_sd": 0.003})
+        w = posterior_tau(C._groups(res), 0.005, h_grid=H_GRID)
+        edge = C.grid_edge_problem(w, TAU_GRID, "log")
+        return Calibration(tau=TAU_GRID, weights=w, h=np.asarray(H_GRID), prior_scale=0.005,
+                           residuals=res, problems=() if edge is None else (edge, "shared"))
+
+    ok, edge = cal_from(0.01), cal_from(3.0)
+    assert not ok.problems and "end of its grid" in edge.problems[0]
+    ok = replace(ok, problems=("shared",))  # an inner fit's problem: in both sides
+    fit = SimpleNamespace(law=bs.get_law("chinchilla"))
+    for above, below, side in ((ok, edge, "below"), (edge, ok, "above")):
+        monkeypatch.setattr(C, "_calibrate_order", lambda *a, t=(above, below), **k: dict(
+            zip(C.RATIO_PARTS, t)))
+        got = C.learn_ratio(fit, replace(cal_from(0.01), ratio_pending={})).problems
+        assert len(got) == 2 and "drift along the fitted input ratios: shared" in got, got
+        assert any(p.startswith(f"drift {side} the fitted input ratios: the drift's rate "
+                                "reaches the end of its grid") for p in got), got
+        notes = _calibration_table(replace(cal_from(0.01), problems=got))[1]
+        assert any("end of its grid" in n for n in notes), notes
 
 
 def test_decomposition_stays_finite_under_heavy_tailed_noise():
