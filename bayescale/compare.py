@@ -207,7 +207,7 @@ def stacking_weights(lpd: np.ndarray) -> np.ndarray:
     >>> stacking_weights(lpd).round(2).tolist()
     [1.0, 0.0]
     """
-    from scipy.optimize import minimize
+    from scipy.optimize import Bounds, LinearConstraint, minimize
 
     lpd = np.asarray(lpd, dtype=float)
     n, k = lpd.shape
@@ -215,21 +215,20 @@ def stacking_weights(lpd: np.ndarray) -> np.ndarray:
         return np.ones(1)
     m = np.max(lpd, axis=1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
-    dens = np.exp(lpd - m)
+    dens = np.exp(lpd - m)  # each row scaled: the same maximiser
 
-    def negll(z: np.ndarray) -> float:
-        w = np.exp(np.append(z, 0.0) - np.max(np.append(z, 0.0)))
-        w = w / w.sum()
+    def negll(w: np.ndarray) -> float:
         return -float(np.sum(np.log(dens @ w + 1e-300)))
 
-    best = None
-    for start in (np.zeros(k - 1), np.full(k - 1, -2.0), np.full(k - 1, 2.0)):
-        res = minimize(negll, start, method="Nelder-Mead" if k == 2 else "BFGS")
-        if best is None or res.fun < best.fun:
-            best = res
-    z = np.append(best.x, 0.0)
-    w = np.exp(z - z.max())
-    w = w / w.sum()
+    def grad(w: np.ndarray) -> np.ndarray:
+        return -np.sum(dens / (dens @ w + 1e-300)[:, None], axis=0)
+
+    # on the simplex itself, as ArviZ's stacking: softmax logits lost their gradient where a
+    # weight neared 1, and BFGS stopped at that corner when the optimum was beside it
+    res = minimize(negll, np.full(k, 1.0 / k), jac=grad, method="SLSQP",
+                   bounds=Bounds(np.zeros(k), np.ones(k)),
+                   constraints=LinearConstraint(np.ones((1, k)), 1.0, 1.0))
+    w = np.clip(res.x, 0.0, None)
     w[w < 1e-6] = 0.0
     return w / w.sum()
 

@@ -36,6 +36,31 @@ def test_crps_matches_normal_closed_form():
     np.testing.assert_allclose(crps_ensemble(np.full((10, 1), 2.0), [3.5]), [1.5])
 
 
+def test_stacking_weights_reach_the_optimum_beside_a_corner():
+    """Softmax logits lose their gradient as one weight nears 1: BFGS stopped at [0, 1, 0, 0]
+    where the optimum is [0.121, 0.879, 0, 0] (a leave-future-out table of four laws)."""
+    lpd = np.array([[-33.573, -4.842, -5.698, -9.157], [-2.228, -2.104, -2.009, -2.431],
+                    [-15.016, -3.194, -3.489, -5.393], [-1.286, -2.036, -1.911, -2.118],
+                    [-1.026, -2.02, -1.887, -2.005]])
+    w = stacking_weights(lpd)
+    np.testing.assert_allclose(w, [0.1213, 0.8787, 0, 0], atol=2e-3)
+    # the optimum on the simplex: no weight's derivative exceeds the active ones' (KKT)
+    p = np.exp(lpd)
+    slope = np.mean(p / (p @ w)[:, None], axis=0)
+    assert np.all(slope <= 1 + 1e-3) and np.allclose(slope[w > 0], 1, atol=1e-3), slope
+    # random tables of 3-6 laws: never worse than the EM fixed point of the same objective
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        k, n = rng.integers(3, 7), rng.integers(3, 40)
+        lp = rng.normal(-2, 1, (n, k)) - np.abs(rng.standard_cauchy((n, k)))
+        q = np.exp(lp)
+        em = np.full(k, 1 / k)
+        for _ in range(5000):
+            em = em * np.mean(q / (q @ em)[:, None], axis=0)
+        got = stacking_weights(lp)
+        assert np.log(q @ got).sum() > np.log(q @ em).sum() - 1e-5
+
+
 def test_stacking_weights_pick_the_better_density():
     rng = np.random.default_rng(1)
     y = rng.standard_normal(200)
