@@ -20,6 +20,7 @@ from .compare import (
     LOO_METHODS,
     Averaged,
     _validated,
+    check_comparable,
     compare,
     crps_ensemble,
     default_lfo,
@@ -236,8 +237,9 @@ def _falling_holdout(holdout: Any, spec: Mapping[str, Any], x: Mapping[str, Any]
     """Whether a ``holdout`` dict splits by a column that falls as models grow for the laws."""
     if not isinstance(holdout, Mapping):
         return False
-    return falls([(get_law(law), x) for law, _ in spec.values()], holdout.get("by", "C"),
-                 "holdout")
+    # each law's own mapping where it has one (it replaces x= in its fit)
+    return falls([(get_law(law), kw.get("x", x)) for law, kw in spec.values()],
+                 holdout.get("by", "C"), "holdout")
 
 
 def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFrame:
@@ -395,6 +397,13 @@ def backtest(
     spec = _normalise_laws(laws)
     if isinstance(average, Mapping):  # before any fit: a misnamed law or a negative weight
         given_weights(average, list(spec))
+    links = {k: get_law(law).link for k, (law, _) in spec.items()}
+    if average is not None and len(set(links.values())) > 1:  # before any fit, as below
+        raise BayescaleError(
+            f"average={average!r} mixes laws of different links {links}: their densities are "
+            "on different scales and cannot be averaged. Use laws of the same response "
+            "scale, or average=None."
+        )
     mask = holdout_mask(data, holdout, x, falling=_falling_holdout(holdout, spec, x))
     train, test = data.loc[~mask], data.loc[mask]
     base: dict[str, Any] = dict(fit_kwargs)
@@ -435,6 +444,7 @@ def backtest(
             w = table["lfo_weight"].reindex(labels).to_numpy(dtype=float)
         w = w / w.sum()
         weights = dict(zip(labels, map(float, w)))
+        check_comparable(fits, "averaged")  # compare() checks its own; given weights too
         avg = Averaged(fits=fits, weights=weights, random_seed=random_seed)
         frame = _validated(fits[labels[0]], test)
         yv = frame["y"].to_numpy(dtype=float)

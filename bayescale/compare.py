@@ -963,7 +963,10 @@ def given_weights(weights: Mapping[str, Any], names: Sequence[str]) -> np.ndarra
     unknown = set(weights) - set(names)
     if unknown:
         raise BayescaleError(f"weights name unknown fits {sorted(unknown)}; fits: {list(names)}.")
-    w = np.array([float(weights.get(n, 0.0)) for n in names])
+    try:
+        w = np.array([float(weights.get(n, 0.0)) for n in names])
+    except (TypeError, ValueError):  # None, text: said below
+        w = np.array([np.nan])
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise BayescaleError(
             f"weights must be finite, non-negative and not all zero, got {dict(weights)}."

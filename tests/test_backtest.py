@@ -233,6 +233,64 @@ def test_report_of_a_model_average(bt, tmp_path):
         bs.report(bt.fits)
 
 
+def test_a_falling_holdout_column_mapped_by_a_law_of_its_own_holds_out_the_lowest(monkeypatch):
+    """A loss column mapped by a law's own x= (not the backtest's x=) falls as models grow:
+    its lowest values are the future. The law's own mapping was ignored, so the highest
+    losses (the smallest models) were held out, without a word."""
+    import bayescale.parallel as par
+
+    seen = {}
+
+    def stop(tasks, **kwargs):
+        seen["train"] = tasks[0][0]["val_loss"].to_numpy()
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(par, "run_fits", stop)
+    d = pd.DataFrame({"val_loss": np.linspace(4, 2, 10), "accuracy": 0.5, "n": 500})
+    mapping = {"L": "val_loss", "chance": 0.25}
+    for kw in (dict(laws="sigmoid_of_loss", x=mapping),
+               dict(laws={"s": ("sigmoid_of_loss", {"x": mapping})})):
+        with pytest.raises(RuntimeError, match="stop before"):
+            bs.backtest(d, holdout=dict(by="val_loss", quantile=0.8), average=None, **kw)
+        np.testing.assert_allclose(np.sort(seen["train"]), np.linspace(4, 2, 10)[:8][::-1])
+
+
+def test_an_average_of_laws_on_different_scales_is_refused_before_fitting(monkeypatch):
+    """Given weights skipped compare()'s checks: a log-link law and a logit one were mixed
+    row by row, their densities on different scales (lpd log(0.5 p_log + 0.5 pmf))."""
+    import bayescale.parallel as par
+
+    def never(*args, **kwargs):
+        raise AssertionError("fitted before refusing")
+
+    monkeypatch.setattr(par, "run_fits", never)
+    d = pd.DataFrame({"C": np.logspace(20, 23, 12), "accuracy": 0.5, "n": 500})
+    laws = {"pl": ("power_law", {"x": {"x": "C"}}),
+            "sig": ("sigmoid_compute", {"x": {"chance": 0.25}})}
+    for average in ({"pl": 0.5, "sig": 0.5}, "stacking", "lfo"):
+        with pytest.raises(BayescaleError, match="different links.*cannot be averaged"):
+            bs.backtest(d, laws, y="accuracy", holdout=dict(by="C", quantile=0.75),
+                        average=average)
+    with pytest.raises(BayescaleError, match="weights must be finite"):
+        bs.backtest(d, laws, y="accuracy", holdout=dict(by="C", quantile=0.75),
+                    average={"pl": None, "sig": 1})
+    # one link, but a count's probability against a score's density: refused after the fits
+    from conftest import fixed_fit
+
+    params = dict(ceiling=0.9, k=1.0, x0=22.0, phi=50.0)
+
+    def fits(tasks, **kwargs):
+        return [fixed_fit(train, law, params, x=kw["x"], y="accuracy",
+                          likelihood=kw["likelihood"]) for train, law, kw in tasks]
+
+    monkeypatch.setattr(par, "run_fits", fits)
+    laws = {k: ("sigmoid_compute", {"x": {"chance": 0.25}, "likelihood": lik})
+            for k, lik in (("counts", "binomial"), ("scores", "beta"))}
+    with pytest.raises(BayescaleError, match="mix counts .* with scores"):
+        bs.backtest(d, laws, y="accuracy", holdout=dict(by="C", quantile=0.75),
+                    average={"counts": 1, "scores": 1})
+
+
 def test_backtest_rejects_reserved_label():
     with pytest.raises(BayescaleError, match="reserved"):
         bs.backtest(simulate(), {"average": "power_law"}, holdout=dict(by="C", quantile=0.5))
