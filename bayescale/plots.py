@@ -233,8 +233,14 @@ def _input_label(fit: Fit, inp: str) -> str:
     col = fit.spec.x.get(inp, inp)
     known = {"C": "compute C (FLOPs)", "N": "parameters N", "D": "tokens D"}
     if inp in known:  # fed from another column: not necessarily that quantity's unit
-        return known[inp] if col == inp else f"{inp} = column {col!r}"
-    return known.get(col, str(col))  # power_law's x fed from column "C": compute
+        label = known[inp] if col == inp else f"{inp} = column {col!r}"
+    else:
+        label = known.get(col, str(col))  # power_law's x fed from column "C": compute
+    # the law's other inputs held where every fitted row has them (a forecast row at
+    # another value is drawn at its x, off the band: said here)
+    held = [f"{other} = {fit.data[other].iloc[0]:.3g}" for other in fit.law.inputs
+            if other != inp and isinstance(fit.spec.x.get(other, other), str)]
+    return label + (f" (band at {', '.join(held)})" if held else "")
 
 
 def _input_grid(law: Any, values: pd.Series, extend: float, points: int,
@@ -417,9 +423,9 @@ def plot_chain(
         _, ax = plt.subplots(figsize=(6, 4))
     s1, s2 = ch.loss_fit, ch.accuracy_fit
     law = s1.law
-    frame, col = _band_rows(s1, extend, 60)
-    one_input = col is not None
     new_df = None if new is None else ch._new(new)
+    frame, col = _band_rows(s1, extend, 60, new_df)  # the band reaches the forecasts
+    one_input = col is not None
     if new_df is not None:  # what stage 2 needs besides the loss, from the first new row
         for c in new_df.columns:
             if c not in frame.columns:

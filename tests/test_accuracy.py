@@ -378,7 +378,8 @@ def test_chain_decompose_splits_the_accuracy_variance_by_stage(two_stage):
     ax = ch.plot(new=new, data=df)
     line = next(ln for ln in ax.get_lines() if ln.get_label() == "median")
     x, y = line.get_data()
-    assert x.min() == pytest.approx(df["C"].min()) and x.max() == pytest.approx(10 * df["C"].max())
+    reach = max(10 * df["C"].max(), max(pd.DataFrame(new)["C"]))  # and to the forecasts
+    assert x.min() == pytest.approx(df["C"].min()) and x.max() == pytest.approx(reach)
     # (drawn with one noise quantile per draw along the grid: no Monte Carlo jitter)
     band = ch.predict(pd.DataFrame({"C": x, "n": 500}), shared_noise=True)
     np.testing.assert_allclose(y, band["median"])
@@ -472,6 +473,13 @@ def test_chain_shared_noise_draws_one_noise_quantile_for_all_rows():
         np.testing.assert_allclose(q_s, q_i, rtol=0.05)
     with pytest.raises(bs.BayescaleError, match="shared_noise"):
         ch.predict(new, shared_noise="yes")
+    # the chained band reaches a forecast beyond extend (it ended at 10x the data, 1e22,
+    # with the forecast at 1e25 two decades past it), as a fit's plot does
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = ch.plot(new={"C": [1e25], "n": 100}, extrapolation=False)
+    assert ax.get_lines()[0].get_xdata().max() >= 1e25
 
 
 def test_chain_predict_warns_and_labels_rows_as_fit_predict_does():

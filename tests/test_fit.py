@@ -799,6 +799,14 @@ def test_plot_reaches_the_forecasts_and_names_a_renamed_input():
     ax = f.plot(new={"C": [1e23]}, extrapolation=False)
     assert ax.get_lines()[0].get_xdata().max() >= 1e23
     assert ax.get_xlabel() == "compute C (FLOPs)"
+    # a law of N and D whose rows share one D: plotted along N, the label says where D is
+    # held (a forecast at another D is drawn at its N, off the band, without a word else)
+    n = np.logspace(8, 10, 10)
+    held = fixed_fit(pd.DataFrame({"N": n, "D": 2e11, "loss": 1.7 + 400 * n**-0.34 + 0.2}),
+                     "chinchilla", dict(E=1.7, A=400.0, alpha=0.34, B=410.0, beta=0.28,
+                                        sigma=0.01, nu=30.0), priors={"B": 410.0, "beta": 0.28})
+    ax = held.plot(new={"N": [5e10], "D": [5e12]}, extrapolation=False)
+    assert ax.get_xlabel() == "parameters N (band at D = 2e+11)"
     sim = simulate_chinchilla(n=24, seed=2, noise=0.01, **TRUE).assign(
         family=lambda d: np.where(np.arange(len(d)) % 2 == 0, "fa", "fb"))
     g = fixed_fit(sim, "chinchilla", {**TRUE, "sigma": 0.01, "nu": 10.0, "E_sd_family": 0.1,
