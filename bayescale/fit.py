@@ -28,6 +28,7 @@ from .errors import (
     DataError,
     DataWarning,
     ExtrapolationWarning,
+    LawError,
     PoolingWarning,
     did_you_mean,
 )
@@ -950,29 +951,58 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(d, default=default))
 
 
-def load_fit(path: str | Path) -> Fit:
-    """Load a fit written by :meth:`Fit.save` (custom laws must be defined first)."""
+def load_fit(path: str | Path, law: Law | None = None) -> Fit:
+    """Load a fit written by :meth:`Fit.save`.
+
+    The file names its law: a built-in law, or a custom one registered in this process
+    (define it with :func:`bayescale.law` first). A law made with ``register=False`` is
+    passed as ``law=``. The file is read whole and closed: saving over it works.
+
+    Examples
+    --------
+    >>> fit = bs.load_fit("fit.nc")  # doctest: +SKIP
+    >>> fit = bs.load_fit("fit.nc", law=my_law)  # a law made with register=False  # doctest: +SKIP
+    """
     from io import StringIO
 
     import arviz as az
 
     if not isinstance(path, (str, os.PathLike)):
         raise BayescaleError(f"load_fit takes a file path, e.g. 'fit.nc'; got {path!r}.")
+    if law is not None and not isinstance(law, Law):
+        raise BayescaleError(
+            f"load_fit(law=...) takes the Law the fit was made with (a function decorated "
+            f"with @bayescale.law), got {type(law).__name__}."
+        )
     path = Path(path)
     if not path.exists():
         raise BayescaleError(f"No saved fit at {str(path)!r}.")
-    try:
-        idata = az.from_netcdf(str(path), engine="h5netcdf")
+    try:  # eager: a lazily loaded file stays open, and saving over it failed in h5py
+        with az.rc_context({"data.load": "eager"}):
+            idata = az.from_netcdf(str(path), engine="h5netcdf")
     except OSError as exc:  # h5py: not an HDF5/netCDF-4 file
         raise BayescaleError(
             f"{str(path)!r} is not a saved fit (a netCDF file written by fit.save): {exc}."
         ) from None
-    idata.load()
     raw = idata.posterior.attrs.get("bayescale")
     if raw is None:
         raise BayescaleError(f"{str(path)!r} is an InferenceData file but not a bayescale fit.")
     meta = json.loads(raw)
-    law = get_law(meta["spec"]["law"])
+    name = meta["spec"]["law"]
+    if law is not None and law.name != name:
+        raise BayescaleError(
+            f"{str(path)!r} holds a fit of law {name!r}; law= was {law.name!r}."
+        )
+    if law is None:
+        try:
+            law = get_law(name)
+        except LawError:
+            raise LawError(
+                f"{str(path)!r} holds a fit of law {name!r}, which is not built in nor "
+                "registered in this process. Define it first (the @bayescale.law function, "
+                f"named {name!r}), or pass it: bs.load_fit(path, law=your_law) (a law made "
+                "with register=False)."
+            ) from None
     spec = ModelSpec.from_dict(meta["spec"], law)
     if isinstance(meta["data"], str):  # files written before bayescale saved data exactly
         frame = pd.read_json(StringIO(meta["data"]), orient="split")

@@ -319,7 +319,8 @@ def sbc(
         for a correct posterior). Default: ``chains * draws / 100`` rounded, i.e.
         about 100 retained draws; compare with ``uniformity()["min_ess"]``.
     random_seed : int, optional
-        Seeds the simulations and every fit; the same seed gives the same result.
+        Seeds the simulations and every fit; the same seed gives the same result. Without
+        one a seed is chosen and recorded (``result.settings["random_seed"]``).
     sampler : {"auto", "nutpie", "jax"}
         ``"nutpie"``: one numba compilation, then a data swap and a fit per
         simulation. ``"jax"``: all simulations in one vmapped JAX program (one trace;
@@ -363,13 +364,15 @@ def sbc(
     from .compiled import COMPILE_COUNTS, choose_sampler, model_arrays, sample_batch
     from .likelihoods import get_likelihood
     from .parallel import DEFAULT_WORKERS, _law_ref, executor_context
-    from .sampling import check_settings
+    from .sampling import check_settings, random_seed_for_run
 
     t_start = time.perf_counter()
     law_obj = get_law(law)
     if isinstance(n_sims, bool) or not isinstance(n_sims, (int, np.integer)) or n_sims < 2:
         raise BayescaleError(f"n_sims must be an integer >= 2, got {n_sims!r}.")
     check_settings(draws, tune, chains, target_accept, random_seed)
+    if random_seed is None:  # chosen and recorded, as bs.fit: the run can be repeated
+        random_seed = random_seed_for_run()
     design = from_table(design, "design")
     if not isinstance(design, pd.DataFrame) or len(design) == 0:
         raise BayescaleError("design must be a non-empty DataFrame of the law's input rows.")

@@ -423,6 +423,23 @@ def test_save_load_roundtrip(chin_fit, tmp_path):
 
     odd = replace(chin_fit, settings={**chin_fit.settings, "random_seed": np.int64(3)})
     assert bs.load_fit(odd.save(tmp_path / "np.nc")).settings["random_seed"] == 3
+    # a loaded fit saved over its own file (h5py refused: the lazily loaded file stayed open)
+    g.save(path)
+    pd.testing.assert_frame_equal(bs.load_fit(path).predict(new, prob=0.9), p1)
+    # a fit of a law made with register=False: saved, and loaded with law= (it could not be)
+    from bayescale.laws import chinchilla
+
+    mine = bs.law(priors=dict(chinchilla.priors), terms=dict(chinchilla.terms),
+                  name="my_unregistered_chinchilla", register=False)(chinchilla.func)
+    path = replace(chin_fit, spec=replace(chin_fit.spec, law=mine)).save(tmp_path / "mine.nc")
+    with pytest.raises(bs.LawError, match=r"mine\.nc' holds a fit of law "
+                                          r"'my_unregistered_chinchilla'.*law=your_law"):
+        bs.load_fit(path)
+    back = bs.load_fit(path, law=mine)
+    assert back.law is mine
+    pd.testing.assert_frame_equal(back.predict(new, prob=0.9), p1)
+    with pytest.raises(bs.BayescaleError, match="law= was 'chinchilla'"):
+        bs.load_fit(path, law=bs.get_law("chinchilla"))
 
 
 def test_sampling_problems_are_loud(sim):

@@ -353,3 +353,21 @@ def test_stage_two_keeps_the_accuracy_laws_own_likelihood(monkeypatch, law2, dro
         # column 'accuracy' is missing"), with n bounding the scores by half a trial
         np.testing.assert_allclose(frame["y"], rows["correct"] / rows["n"])
         assert (frame["n"] == 500).all()
+
+
+def test_a_joint_fit_without_a_seed_chooses_one_and_samples_with_it(monkeypatch):
+    """fit_joint left random_seed=None: its forecasts drew new numbers at every call and the
+    fit could not be repeated. A seed is chosen (as bs.fit does) and sampled with."""
+    import bayescale.sampling as sampling
+
+    seen = {}
+    monkeypatch.setattr(sampling, "random_seed_for_run", lambda: 4242)
+
+    def stop(*args, random_seed=None, **kwargs):
+        seen["seed"] = random_seed
+        raise RuntimeError("stop before sampling")
+
+    monkeypatch.setattr(sampling, "sample", stop)
+    with pytest.raises(RuntimeError, match="stop before"):
+        bs.fit_joint(simulate(seed=1), "power_law", "sigmoid_of_loss", **KW, **SAMPLE)
+    assert seen["seed"] == 4242

@@ -186,3 +186,25 @@ def test_a_beta_model_is_refitted_to_each_simulated_response():
         np.testing.assert_array_equal(model["y_unit"].get_value(), squeeze_unit(y))
         values.append(float(logp(point)))
     assert values[0] != pytest.approx(values[1])
+
+
+def test_sbc_without_a_seed_chooses_one_and_simulates_with_it(monkeypatch):
+    """A seedless sbc recorded None and could not be repeated; a seed is chosen as bs.fit
+    chooses one (recorded in settings) and seeds the simulations."""
+    import sys
+
+    import bayescale.sampling as sampling
+
+    sbc_module = sys.modules["bayescale.sbc"]  # bayescale.sbc is the function
+
+    seen = {}
+    monkeypatch.setattr(sampling, "random_seed_for_run", lambda: 4242)
+
+    def stop(model, names, n_sims, seed):
+        seen["seed"] = seed
+        raise RuntimeError("stop before simulating")
+
+    monkeypatch.setattr(sbc_module, "_simulate", stop)
+    with pytest.raises(RuntimeError, match="stop before"):
+        bs.sbc("power_law", DESIGN, n_sims=3, **SETTINGS)
+    assert seen["seed"] == int(np.random.default_rng(4242).integers(2**31 - 1))
