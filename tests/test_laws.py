@@ -367,3 +367,44 @@ def test_the_report_calls_a_fixed_coefficient_or_location_fixed():
     bspec = make_spec(bdf, broken_power_law, priors={"d": 1e19}, pooled={}, likelihood=None,
                       x={}, y="loss")
     assert _prior_note(bspec, "d") == "fixed"
+
+
+def test_data_constrained_gradient_is_finite_where_n_opt_underflows():
+    """A small alpha with a large beta puts N_opt near e^-700: the excess ratio N / U_N
+    overflowed, the value stayed finite and its gradient was 0 * inf = NaN (a divergence
+    or a crash for NUTS in a region warm-up can reach)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayescale.laws import data_constrained
+
+    names = ("E", "A", "alpha", "B", "beta", "R_D", "R_N")
+    p = {k: pt.dscalar(k) for k in names}
+    mu = data_constrained(1e13, 3e14, 3.75e13, **p)
+    f = pytensor.function(list(p.values()), [mu, *pytensor.grad(mu, list(p.values()))])
+    at = dict(E=1.8, A=0.016, alpha=0.015, B=4.5e12, beta=0.86, R_D=12.0, R_N=0.14)
+    value, *grads = f(**at)
+    assert np.isfinite(grads).all(), dict(zip(names, grads))
+    # the same value as the numpy law, whose ratio overflows harmlessly
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(value, data_constrained(1e13, 3e14, 3.75e13, **at),
+                                   rtol=1e-12)
+
+
+def test_broken_power_law_gradient_is_finite_in_float32():
+    """b (the exponential of its centred term) times x^-c0 overflowed and underflowed in
+    float32 at a large c0 (3.4 prior sd): a NaN gradient on a float32 (GPU) path."""
+    import pytensor
+
+    from bayescale.fit import prepare_spec
+    from bayescale.model import build_model
+
+    x = np.geomspace(1e17, 1e21, 10)
+    df = pd.DataFrame({"x": x, "loss": broken_power_law(x, E=1.8, b=4.66e3, c0=0.05, c1=0.49,
+                                                        d=1e19, f=0.5)})
+    with pytensor.config.change_flags(floatX="float32"):
+        spec, frame = prepare_spec(df, "broken_power_law", y=None, x=None, priors=None)
+        m = build_model(spec, frame)
+        p = dict(m.initial_point(), c0=np.float32(2.0))
+        logp, grad = m.compile_logp()(p), m.compile_dlogp()(p)
+    assert np.isfinite(logp) and np.isfinite(grad).all(), grad

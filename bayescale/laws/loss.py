@@ -123,7 +123,9 @@ def broken_power_law(x, *, E, b, c0, c1, d, f):
     >>> round(float(broken_power_law(1e9, E=0.0, b=1.0, c0=0.0, c1=0.5, d=1e9, f=1.0)), 4)
     0.7071
     """
-    return E + b * x ** (-c0) * np.exp(-c1 * f * softplus((np.log(x) - np.log(d)) / f))
+    # one exponential of the summed logs: b (exp of the centred term) and x^-c0 apart
+    # overflowed and underflowed in float32 for large c0 (a NaN gradient)
+    return E + np.exp(np.log(b) - c0 * np.log(x) - c1 * f * softplus((np.log(x) - np.log(d)) / f))
 
 
 @law(
@@ -167,7 +169,10 @@ def data_constrained(N, D, U, *, E, A, alpha, B, beta, R_D, R_N):
     log_n_opt = (beta / alpha) * (np.log(U) + log_g) + log_g
     log_un = smooth_min(np.log(N), log_n_opt)
     un = np.exp(log_un)
-    rn = np.exp(np.log(N) - log_un) - 1.0
+    # excess parameters over U_N, capped at e^50: exp(-rn/R_N) is 0 long before, and an
+    # uncapped ratio overflowed where a small alpha and large beta put N_opt near e^-700
+    # (the value stayed finite, its gradient was 0 * inf = NaN)
+    rn = np.exp(clip(np.log(N) - log_un, 0.0, 50.0)) - 1.0
     rd = D / U - 1.0
     n_eff = un + un * R_N * (1.0 - np.exp(-rn / R_N))
     d_eff = U + U * R_D * (1.0 - np.exp(-rd / R_D))
