@@ -369,9 +369,18 @@ def onset(
         )
         if not len(sub):
             row["note"] = "level not in the data: onset drawn from the fitted population of levels"
-        elif at_chance:
+        elif at_chance and late:
             row["note"] = (
                 f"onset not yet observed: all {len(sub)} models at chance up to {where}; {prior}"
+            )
+        elif at_chance:  # the curve's onset sits inside the data, its rise undetectable
+            row["note"] = (
+                f"onset not observed: all {len(sub)} models at chance up to {where}, though "
+                f"the fitted curve reaches the threshold inside the data (P beyond = "
+                f"{row['prob_beyond_data']:.2f}): its rise there is below what the models' "
+                "sampling noise can show, so the interval comes from the curve's shape (its "
+                "ceiling and slope" + (", pooled with the other levels" if groups else "")
+                + "), not from an observed rise"
             )
         elif late:
             row["note"] = (

@@ -611,3 +611,21 @@ def test_compute_input_mapped_to_a_parameters_column_moves_the_onset_prior():
         u = make_spec(_data.validate(df, u_shaped, y="accuracy", x={"C": "N"}), u_shaped,
                       x={"C": "N"}, **kw)
     assert u.priors["x_ref"].params["value"] == pytest.approx(9.5)
+
+
+def test_a_level_at_chance_whose_fitted_onset_is_inside_the_data_says_so():
+    """Every model at chance, yet the curve's 10% point inside the data (a low ceiling: a
+    rise below the sampling noise). The note said the upper side of the interval reflects
+    the prior, beside a narrow interval inside the data with P(beyond) = 0."""
+    C = 10.0 ** np.arange(20.0, 25.0)
+    df = pd.DataFrame({"C": C, "accuracy": 0.25, "n": 1000})
+    f = fake_fit("onset_logistic", df, {"ceiling": np.full(50, 0.01), "k": np.full(50, 2.0),
+                                        "x0": np.full(50, 22.0)}, x={"chance": 0.25})
+    row = f.onset(0.1).iloc[0]
+    assert row["censored"] and row["prob_beyond_data"] == 0.0
+    assert "reaches the threshold inside the data" in row["note"], row["note"]
+    assert "reflects the prior" not in row["note"]
+    # at chance and beyond the data: the prior's side, as before
+    late = fake_fit("onset_logistic", df, {"ceiling": np.full(50, 0.8), "k": np.full(50, 2.0),
+                                           "x0": np.full(50, 27.0)}, x={"chance": 0.25})
+    assert "upper side of the interval reflects the prior" in late.onset(0.1)["note"][0]
