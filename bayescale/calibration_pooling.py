@@ -83,7 +83,10 @@ def m_grid_for(tau: np.ndarray) -> np.ndarray:
     >>> float(np.exp(m_grid_for(np.linspace(0, 0.75, 11))[-1]))
     0.75
     """
-    return np.linspace(M_GRID_LOW, float(np.log(np.max(tau))), M_GRID_POINTS)
+    top = float(np.max(tau))
+    if not top > 0:
+        raise BayescaleError(f"the grid of tau must reach above 0, its largest value is {top}.")
+    return np.linspace(M_GRID_LOW, float(np.log(top)), M_GRID_POINTS)
 
 
 def _normal_log_tau(m: np.ndarray, s: np.ndarray, logt: np.ndarray) -> np.ndarray:

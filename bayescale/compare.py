@@ -345,8 +345,9 @@ def falls(laws: Sequence[tuple[Any, Mapping[str, Any] | None]], by: str,
           what: str = "Leave-future-out") -> bool:
     """Whether split column ``by`` is a falling input (its name or its column) of the laws.
 
-    ``laws``: ``(law, x)`` pairs, ``x`` each fit's column mapping. They must agree: a column
-    that falls for one law and rises for another has no one future.
+    ``laws``: ``(law, x)`` pairs, ``x`` each fit's column mapping. The laws that read ``by``
+    (an input, or the column an input is mapped to) must agree: a column that falls for one
+    law and rises for another has no one future. A law that does not read it has no say.
 
     Examples
     --------
@@ -356,7 +357,10 @@ def falls(laws: Sequence[tuple[Any, Mapping[str, Any] | None]], by: str,
     >>> falls([(bs.get_law("chinchilla"), None)], "N")
     False
     """
-    down = {any(by in (i, (x or {}).get(i, i)) for i in law.falling_inputs) for law, x in laws}
+    def reads(law: Any, x: Mapping[str, Any] | None, inputs: Sequence[str]) -> bool:
+        return any(by in (i, (x or {}).get(i, i)) for i in inputs)
+
+    down = {reads(law, x, law.falling_inputs) for law, x in laws if reads(law, x, law.inputs)}
     if len(down) > 1:
         raise BayescaleError(
             f"{what} by={by!r}: the column falls as models grow for some laws (a loss input) "

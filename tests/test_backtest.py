@@ -255,6 +255,22 @@ def test_a_falling_holdout_column_mapped_by_a_law_of_its_own_holds_out_the_lowes
         np.testing.assert_allclose(np.sort(seen["train"]), np.linspace(4, 2, 10)[:8][::-1])
 
 
+def test_a_law_that_does_not_read_the_split_column_has_no_say_in_its_direction():
+    """A loss column falls for the law that reads it; a law of compute beside it does not
+    read it at all, and vetoed the split ('falls for some laws and rises for others')."""
+    from bayescale.backtest import _falling_holdout, _normalise_laws
+    from bayescale.compare import falls
+
+    spec = _normalise_laws({"loss": ("sigmoid_of_loss", {"x": {"L": "val_loss"}}),
+                            "compute": "sigmoid_compute"})
+    assert _falling_holdout(dict(by="val_loss", quantile=0.8), spec, None)
+    # laws that read it and disagree are still refused; none reading it: not falling
+    with pytest.raises(BayescaleError, match="falls as models grow for some laws"):
+        falls([(bs.get_law("sigmoid_of_loss"), {"L": "q"}),
+               (bs.get_law("power_law"), {"x": "q"})], "q")
+    assert not falls([(bs.get_law("chinchilla"), None)], "C")
+
+
 def test_an_average_of_laws_on_different_scales_is_refused_before_fitting(monkeypatch):
     """Given weights skipped compare()'s checks: a log-link law and a logit one were mixed
     row by row, their densities on different scales (lpd log(0.5 p_log + 0.5 pmf))."""

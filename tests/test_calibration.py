@@ -376,6 +376,10 @@ def test_pooling_on_the_logit_scale_reaches_the_whole_grid():
         [(0.02 * rng.standard_normal(40), np.full(40, 4e-4), np.zeros(40))] * 3,
         prior_scale=0.02, grid=grid, h_grid=H_GRID), prior_scale=0.02, h=np.asarray(H_GRID),
         scale="logit")
+    from bayescale.calibration_pooling import m_grid_for
+
+    with pytest.raises(bs.BayescaleError, match="grid of tau must reach above 0"):
+        m_grid_for(np.zeros(3))
     cals = [logit_cal() for _ in range(12)] + [uninformed]
     own = np.median([float(c.quantiles([0.5])[0]) for c in cals[:-1]])
     pooled = _pool(cals, True, len(cals))
