@@ -564,9 +564,9 @@ def read_counts(df: pd.DataFrame, columns: Sequence[Any], say=None) -> pd.DataFr
         out = out.copy() if out is df else out
         out[col] = counts
         if say is not None:
-            first = text[text.str.contains(r"[KMBGTkmbgt]$")].iloc[0]
+            at = int(text.str.contains(r"[KMBGTkmbgt]$").to_numpy().argmax())  # first suffix
             say(f"read column {col!r} as counts with K/M/B/T suffixes "
-                f"({first!r} = {parse_counts(pd.Series([first])).iloc[0]:.3g})")
+                f"({text.iloc[at]!r} = {counts[s.notna()].iloc[at]:.3g})")
     return out
 
 
