@@ -32,7 +32,7 @@ from .sampling import (
     check_tree_depth,
     diagnose,
     raise_if_never_started,
-    random_seed_for_run,
+    seed_or_chosen,
     warn_problems,
 )
 
@@ -147,7 +147,7 @@ def fit_batch(
     if not frames:
         raise BayescaleError("fit_batch needs at least one data frame, got an empty list.")
     if one_seed:  # no seed: one is chosen and recorded, as bs.fit does
-        base = random_seed_for_run() if random_seed is None else int(random_seed)
+        base = int(seed_or_chosen(random_seed))
         seeds = [base + k for k in range(len(frames))]
         if seeds[-1] >= SEED_LIMIT:
             raise BayescaleError(

@@ -50,10 +50,10 @@ from .sampling import (
     check_seed,
     check_settings,
     problems_text,
-    random_seed_for_run,
     rhat_text,
     sample,
     sample_stepping_down,
+    seed_or_chosen,
     tree_depth_option,
     warn_problems,
 )
@@ -1278,8 +1278,7 @@ def fit(
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
-    if random_seed is None:
-        random_seed = random_seed_for_run()
+    random_seed = seed_or_chosen(random_seed)
     data = _data.as_frame(data)
     _data.check_column_arguments(y=y, x=x, run=run, trials=trials, priors=priors)
     if warn:

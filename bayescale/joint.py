@@ -310,15 +310,14 @@ def fit_joint(
     from .sampling import (
         SAMPLERS,
         check_settings,
-        random_seed_for_run,
         sample,
         sample_stepping_down,
+        seed_or_chosen,
         warn_problems,
     )
 
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
-    if random_seed is None:  # chosen and recorded, as bs.fit: forecasts repeat their draws
-        random_seed = random_seed_for_run()
+    random_seed = seed_or_chosen(random_seed)  # recorded: forecasts repeat their draws
     per_stage = sorted(set(JOINT_NAMES) & set(sampler_kwargs))
     if per_stage:
         name = per_stage[0]

@@ -123,6 +123,20 @@ def random_seed_for_run() -> int:
     return int(np.random.SeedSequence().entropy % 2**31)
 
 
+def seed_or_chosen(random_seed: Any) -> Any:
+    """``random_seed``, or one chosen by :func:`random_seed_for_run` when it is None.
+
+    The rule of every run that records its seed (``bs.fit``, ``fit_joint``, ``fit_batch``,
+    ``sbc``): without one, a seed is chosen so that the run can be repeated.
+
+    Examples
+    --------
+    >>> seed_or_chosen(7), 0 <= seed_or_chosen(None) < 2**31
+    (7, True)
+    """
+    return random_seed_for_run() if random_seed is None else random_seed
+
+
 #: Seeds are below this: nutpie takes an unsigned 64-bit seed.
 SEED_LIMIT = 2**64
 #: PyMC's JAX samplers make a ``jax.random.PRNGKey`` of the seed: a signed 64-bit integer

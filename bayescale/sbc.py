@@ -364,15 +364,14 @@ def sbc(
     from .compiled import COMPILE_COUNTS, choose_sampler, model_arrays, sample_batch
     from .likelihoods import get_likelihood
     from .parallel import DEFAULT_WORKERS, _law_ref, executor_context
-    from .sampling import check_settings, random_seed_for_run
+    from .sampling import check_settings, seed_or_chosen
 
     t_start = time.perf_counter()
     law_obj = get_law(law)
     if isinstance(n_sims, bool) or not isinstance(n_sims, (int, np.integer)) or n_sims < 2:
         raise BayescaleError(f"n_sims must be an integer >= 2, got {n_sims!r}.")
     check_settings(draws, tune, chains, target_accept, random_seed)
-    if random_seed is None:  # chosen and recorded, as bs.fit: the run can be repeated
-        random_seed = random_seed_for_run()
+    random_seed = seed_or_chosen(random_seed)  # recorded: the run can be repeated
     design = from_table(design, "design")
     if not isinstance(design, pd.DataFrame) or len(design) == 0:
         raise BayescaleError("design must be a non-empty DataFrame of the law's input rows.")
