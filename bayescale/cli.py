@@ -141,13 +141,16 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
 
     Keys are law inputs (mapped to their data columns by ``--x``), data column
     names, or group columns (``family=fam_a``). An input that ``--x`` sets to a constant
-    takes it in every row and is not given here.
+    takes it in every row and is not given here. Inputs may be written as model tables
+    write sizes (``N=70B``, ``D=1.4T``; K, M, B or G, T).
 
     Examples
     --------
     >>> from bayescale.laws import chinchilla
     >>> parse_predict("N=7e10,D=1.4e12;N=1e9,D=2e10", chinchilla, {"N": "params"}).to_dict("list")
     {'params': [70000000000.0, 1000000000.0], 'D': [1400000000000.0, 20000000000.0]}
+    >>> parse_predict("N=70B,D=1.4T", chinchilla, {}).to_dict("list")
+    {'N': [70000000000.0], 'D': [1400000000000.0]}
     """
     constants = {k: v for k, v in x.items() if not isinstance(v, str)}
     x = {k: v for k, v in x.items() if isinstance(v, str)}
@@ -166,9 +169,16 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
             col = x.get(key, key)
             value = _value(val)
             if key in law.inputs or col in x.values():
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if isinstance(value, str):  # a size as model tables write it: 70B, 1.4T
+                    from .data import parse_counts
+
+                    value = parse_counts(pd.Series([value]), errors="coerce").iloc[0]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                    value != value
+                ):
                     raise BayescaleError(
-                        f"--predict: {key}={val!r} must be a number (e.g. {key}=7e10)."
+                        f"--predict: {key}={val!r} must be a number or a count with a "
+                        f"K/M/B/T suffix (e.g. {key}=7e10 or {key}=70B)."
                     )
                 value = float(value)
             row[col] = value

@@ -476,6 +476,19 @@ def test_parse_x_takes_numbers_as_constants():
         parse_predict("N=7e10", bs.get_law("chinchilla"), x)
 
 
+def test_predict_takes_sizes_as_model_tables_write_them():
+    # --predict "N=70B,D=1.4T" said "N='70B' must be a number", while the data's own
+    # columns already read such counts (read_counts)
+    from bayescale.cli import parse_predict, parse_x
+
+    law = bs.get_law("chinchilla")
+    rows = parse_predict("N=70B,D=1.4T;N=400m,D=8e12", law, parse_x("N=params,D=tokens"))
+    assert rows.to_dict("list") == {"params": [7e10, 4e8], "tokens": [1.4e12, 8e12]}
+    with pytest.raises(bs.BayescaleError, match=r"N='70X' must be a number or a count with"
+                       r" a K/M/B/T suffix \(e.g. N=7e10 or N=70B\)"):
+        parse_predict("N=70X,D=1e12", law, {})
+
+
 def test_predict_rows_by_a_column_the_law_does_not_read_suggest_the_mapping():
     from bayescale.cli import parse_predict
 
