@@ -65,7 +65,8 @@ class Report:
             parts.append("")
         return "\n".join(parts)
 
-    def latex(self, tables: Sequence[str] | None = None) -> str:
+    def latex(self, tables: Sequence[str] | None = None, *, notes: bool = True,
+              label: str = "tab:") -> str:
         r"""Render tables as LaTeX ``booktabs`` tables, ready for a paper.
 
         Parameters
@@ -73,8 +74,15 @@ class Report:
         tables : list of str, optional
             Which tables, in order (default: all, e.g. ``["parameters", "forecast"]``).
             Each becomes a ``table`` float with its name as caption and a label
-            ``tab:<name>``; text is escaped, numbers get four significant digits.
+            ``<label><name>``; text is escaped, numbers get four significant digits.
             Needs ``\usepackage{booktabs}``.
+        notes : bool
+            Add the report's notes (sampling problems, what the intervals are) after the
+            tables, as a list: a table of numbers whose fit flagged r_hat must not travel
+            without the flag.
+        label : str
+            Prefix of the tables' labels (``"tab:"``); give each report its own, such as
+            ``"tab:chinchilla-"``, when a paper holds two.
 
         Examples
         --------
@@ -100,9 +108,14 @@ class Report:
             raise BayescaleError(
                 f"The report has no table(s) {unknown}; it has {list(self.tables)}."
             )
-        return "\n\n".join(
-            _tex_table(self.tables[n], f"{self.title}: {n}", _tex_label(n)) for n in names
-        )
+        parts = [_tex_table(self.tables[n], f"{self.title}: {n}", _tex_label(n, label))
+                 for n in names]
+        if notes and self.notes:
+            parts.append("\n".join([r"\paragraph{Notes (" + _tex(self.title) + ")}",
+                                     r"\begin{itemize}"]
+                                    + [rf"\item {_tex(n)}" for n in self.notes]
+                                    + [r"\end{itemize}"]))
+        return "\n\n".join(parts)
 
     def _repr_markdown_(self) -> str:
         return self.markdown()
@@ -188,8 +201,8 @@ def _tex(v: Any) -> str:
     return "".join(_TEX.get(c, c) for c in _text(v))
 
 
-def _tex_label(name: str) -> str:
-    return "tab:" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+def _tex_label(name: str, prefix: str = "tab:") -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
 
 
 def _tex_table(df: pd.DataFrame, caption: str, label: str) -> str:
@@ -218,7 +231,9 @@ def parameter_table(fit: Any, prob: float = 0.9) -> pd.DataFrame:
     post = fit.posterior
     names = [v for v in fit.var_names if v in post]
     lo, hi = (1 - prob) / 2, (1 + prob) / 2
-    summ = az.summary(fit.idata, var_names=names, kind="diagnostics")
+    # unrounded: ArviZ rounds to 2 decimals, so an r_hat of 1.0124, which the fit flags
+    # (> 1.01), read 1.01
+    summ = az.summary(fit.idata, var_names=names, kind="diagnostics", round_to="none")
     rows = []
     for v in names:
         arr = post[v].values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
@@ -358,6 +373,8 @@ def report(
         "diagnostics": _kv(diag, "diagnostic"),
         "parameters": parameter_table(fit, prob),
     }
+    if spec.pooled:  # each group's own value beside the population's (fit.group_effects)
+        tables["group effects"] = _group_table(fit, prob)
     if target is not None:
         tables["forecast"] = _forecast_table(fit, target, prob,
                                              ("parameter", "noise", "extrapolation"),
@@ -389,6 +406,24 @@ def report(
         notes += (note,)
     return Report(title=title or f"Fit of {law.name} ({len(d)} rows)", tables=tables,
                   notes=notes + (INTERVAL_NOTE,))
+
+
+def _group_table(fit: Any, prob: float) -> pd.DataFrame:
+    """:meth:`Fit.group_effects` as a report table: one row per parameter, column and level."""
+    ge = fit.group_effects(prob=prob)
+    p = percent(prob)
+    ge = ge.rename(columns={"lower": f"lower_{p}", "upper": f"upper_{p}"})
+
+    def label(a: str, g: str, lv: Any, k: str) -> str:
+        if k == "level":
+            return f"{a} [{g} = {lv}]"
+        if k == "sd":  # the offsets' scale, where they are drawn (pooling.group_effects)
+            return f"{a} [{g}]: sd of offsets (unconstrained scale)"
+        return f"{a} [{g}]: population"
+
+    ge.index = pd.Index([label(*r) for r in zip(ge["param"], ge["group"], ge["level"],
+                                                 ge["kind"])], name="parameter")
+    return ge.drop(columns=["param", "group", "level", "kind"])
 
 
 #: What the report's parameter intervals are, beside ArviZ's summary's (a note of each report).

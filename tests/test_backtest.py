@@ -394,6 +394,14 @@ def test_report_latex_escapes_text_and_selects_tables():
     assert "| inner_cutoffs | 0.5, 0.65, 0.8 |" in md, md
     with pytest.raises(bs.BayescaleError, match=r"no table\(s\) \['priors'\]"):
         rep.latex(["priors"])
+    # the notes (sampling problems) travel with the tables (they were left out), and a
+    # second report in one paper can label its tables apart
+    rep = Report("fit", rep.tables, notes=("r_hat 1.012 > 1.01 for alpha_z", "50% of x"))
+    tex = rep.latex(label="tab:chin-")
+    assert r"\label{tab:chin-sampler}" in tex and r"\paragraph{Notes (fit)}" in tex
+    assert r"\item r\_hat 1.012 \textgreater{} 1.01 for alpha\_z" in tex
+    assert r"\item 50\% of x" in tex and tex.rstrip().endswith(r"\end{itemize}")
+    assert r"\item" not in rep.latex(notes=False)
 
 
 def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):

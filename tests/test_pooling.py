@@ -370,6 +370,30 @@ def test_predict_needs_group_column(fam_fit):
     assert fam_fit.report().tables["model"].loc["pooled"].iloc[0] == "E,A,alpha over family"
 
 
+@pytest.mark.slow
+def test_report_of_a_pooled_fit_gives_each_group_and_unrounded_r_hat(fam_fit):
+    """The report held only the population's values (each family's were in
+    fit.group_effects() alone), and r_hat rounded by ArviZ to 2 decimals (1.0124, flagged
+    by the fit as above 1.01, read 1.01)."""
+    import arviz as az
+
+    rep = fam_fit.report(prob=0.8)
+    table = rep.tables["group effects"]
+    ge = fam_fit.group_effects(prob=0.8)
+    assert len(table) == len(ge) and list(table.columns) == ["mean", "median", "lower_80",
+                                                             "upper_80"]
+    lev = ge[ge.kind == "level"].iloc[0]
+    row = table.loc[f"{lev.param} [family = {lev.level}]"]
+    assert (row["median"], row["lower_80"], row["upper_80"]) == (lev["median"], lev["lower"],
+                                                                 lev["upper"])
+    assert "E [family]: population" in table.index
+    assert "E [family]: sd of offsets (unconstrained scale)" in table.index
+    assert f"{lev.param} [family = {lev.level}]" in rep.markdown()
+    rhat = az.rhat(fam_fit.idata, var_names=["alpha"])["alpha"].item()
+    assert rep.tables["parameters"].loc["alpha", "r_hat"] == pytest.approx(rhat, rel=1e-12)
+    assert round(rhat, 2) != rhat
+
+
 # ------------------------------------------------------------------ checkpoint filter
 
 
