@@ -187,7 +187,7 @@ class Calibration:
         Examples
         --------
         >>> Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
-        <bayescale.Calibration log-scale drift tau = 0.0049 [0.00034, 0.057] per decade ...>
+        <bayescale.Calibration log-scale drift tau = 0.0049 [0.00037, 0.058] per decade ...>
         """
         q = self.quantiles()
         unit = "decade" if self.scale == "log" else "unit of distance"
@@ -262,9 +262,23 @@ class Calibration:
         return len(self.residuals)
 
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
-        """Posterior quantiles of ``tau``."""
-        cdf = np.cumsum(self.tau_weights)
-        return np.interp(np.asarray(q), cdf / cdf[-1], self.tau)
+        """Posterior quantiles of ``tau``, of the density :meth:`sample` draws from.
+
+        Each grid point's weight is spread uniformly over its cell (``tau +- step / 2``,
+        clipped at 0), so the cumulative weight is linear between the cells' edges.
+        """
+        q = np.asarray(q, dtype=float)
+        w = self.tau_weights
+        cdf = np.concatenate([[0.0], np.cumsum(w) / np.sum(w)])
+        step = self.tau[1] - self.tau[0]
+        left = self.tau - step / 2  # cell i spans left[i] .. left[i] + step
+        # the cell holding each quantile: the first whose upper cumulative weight reaches q
+        # (q = 0: the first cell with weight), so cells without weight are never entered
+        i = np.where(q > 0, np.searchsorted(cdf, q, side="left"),
+                     np.searchsorted(cdf, 0.0, side="right"))
+        i = np.clip(i, 1, len(w))
+        frac = (q - cdf[i - 1]) / (cdf[i] - cdf[i - 1])
+        return np.clip(left[i - 1] + np.clip(frac, 0.0, 1.0) * step, 0.0, None)
 
     def mean_sq(self) -> float:
         """Posterior mean of ``tau**2`` (variance at one decade)."""
