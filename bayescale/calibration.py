@@ -1215,7 +1215,14 @@ def decompose(fit: Fit, new: pd.DataFrame, *, extrapolation: bool = True) -> pd.
     scale mixture, heavier-tailed than any one draw's) have a variance above their robust
     one (about 30% above with a log-normal ``sigma`` of sd 0.4), and ``total`` is then
     below the variance of ``fit.draws(new)``. The extrapolation term is the exact mean
-    of ``tau**2 d**(2h)`` over the calibration's posterior.
+    of ``tau**2 d**(2h)`` over the calibration's posterior, so ``total`` is close to the
+    variance of the forecast draws (4-15% below it in a Chinchilla fit's forecasts).
+    The shares are shares of that *variance*: a drift whose rate is uncertain is a scale
+    mixture, heavier-tailed than a normal of the same variance, so its share of a central
+    interval's width is smaller than its share of the variance (a Chinchilla fit's
+    forecast of a 2B model on 4T tokens: 0.69 of the variance, while ``extrapolation=False``
+    narrows its 90% interval by 29% and its 50% interval by 23%). To see what the drift
+    does to an interval, compare ``fit.predict(new)`` with ``extrapolation=False``.
     """
     return decompose_with_centre(fit, new, extrapolation=extrapolation)[0]
 
