@@ -948,6 +948,7 @@ def prepare_counts(
     n = check_trials(df, n_col)
     counts = y == "correct" or (y is None and response not in df.columns and "correct" in df)
     if not counts:
+        _check_whole_counts(df, y or response, n_col, n)
         return df, y or response, n_col
     k = _numeric(df, "correct", "number correct")
     _check_finite(df, k, "correct", "number correct")
@@ -966,6 +967,40 @@ def prepare_counts(
     out = df.copy()
     out["accuracy"] = k / n
     return out, "accuracy", n_col
+
+
+#: how far a score may lie from every count of its ``n`` trials: published scores are
+#: rounded, to two decimals at the coarsest (0.43 for 3 of 7)
+COUNT_ROUNDING = 0.005
+
+
+def _check_whole_counts(df: pd.DataFrame, y: str, n_col: str, n: pd.Series) -> None:
+    """Refuse a score that no whole count of its row's trials gives, even rounded.
+
+    A count likelihood takes ``round(score * n)`` correct answers; a score further than
+    :data:`COUNT_ROUNDING` from every ``k / n`` (0.5 of 3 questions) says that ``n`` is
+    not the score's number of trials, and rounding it would change the data unsaid.
+    Scores that are not numbers in ``[0, 1]`` get the response check's error instead.
+    """
+    if y not in df.columns or (df.columns == y).sum() > 1:
+        return
+    acc = pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)
+    trials = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(acc - np.rint(acc * trials) / trials)
+        bad = (acc >= 0) & (acc <= 1) & (gap > COUNT_ROUNDING)
+    if bad.any():
+        i = int(np.argmax(bad))
+        k = acc[i] * trials[i]
+        lo, hi = np.floor(k) / trials[i], np.ceil(k) / trials[i]
+        raise DataError(
+            f"Column {y!r} is not a whole number of the {n_col!r} trials at "
+            f"{_rows(bad, df.index, df[y])}: at row {df.index[i]!r}, {acc[i]:g} of "
+            f"{trials[i]:g} is {k:g} correct answers (the nearest scores are {lo:.4g} and "
+            f"{hi:.4g}). The count likelihood counts correct answers: check that {n_col!r} "
+            "is each score's number of questions, give the counts as a 'correct' column, "
+            "or use likelihood='beta' for scores that are not counts."
+        )
 
 
 def filter_checkpoints(

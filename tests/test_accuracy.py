@@ -84,6 +84,15 @@ def test_shared_noise_keeps_each_rows_distribution_and_moves_rows_together(name,
     assert shared[:, 1].mean() == pytest.approx(alone[:, 1].mean(), abs=0.02 * spread)
 
 
+def test_rounded_published_scores_are_taken_as_counts():
+    # scores rounded to two decimals (3 of 7 as 0.43) or to a thousandth of many questions
+    # are counts rounded, not wrong ones
+    d = pd.DataFrame({"accuracy": [0.14, 0.29, 0.43, 0.57, 0.71, 0.86], "n": 7})
+    assert prepare_counts(d, y=None, trials=None, response="accuracy")[1:] == ("accuracy", "n")
+    d = pd.DataFrame({"accuracy": [0.612, 0.655], "n": 1319})
+    assert prepare_counts(d, y=None, trials=None, response="accuracy")[1:] == ("accuracy", "n")
+
+
 def test_prepare_counts_from_correct_and_n():
     d = pd.DataFrame({"C": [1e20, 1e21], "correct": [3, 7], "n": [10, 10]})
     out, y, n = prepare_counts(d, y=None, trials=None, response="accuracy")
@@ -119,6 +128,11 @@ def _df(**over):
         (_df().drop(columns="n"), {"x": {"chance": 0.25}}, "number of trials.*'n' is missing"),
         (_df(n=[100, 0, 100, 100]), {"x": {"chance": 0.25}}, "positive integers.*row 1"),
         (_df(C=[1e19, -1.0, 1e21, 1e22]), {"x": {"chance": 0.25}}, "must be positive.*row 1"),
+        # a score no count of its n gives (0.5 of 3) was rounded to 2 of 3, unsaid
+        (_df(n=[3] * 4, accuracy=[0.0, 1 / 3, 0.5, 1.0]), {"x": {"chance": 0.25}},
+         r"'accuracy' is not a whole number of the 'n' trials at row 2: 0.5: at row 2, "
+         r"0.5 of 3 is 1.5 correct answers \(the nearest scores are 0.3333 and 0.6667\)"),
+        (_df(accuracy=[0.25, 0.305, 0.5, 0.7]), {"x": {"chance": 0.25}}, "at row 1: 0.305"),
     ],
 )
 def test_bad_input_raises_clear_error(df, kwargs, match):
