@@ -1084,7 +1084,8 @@ def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label
     inner fit's range; per entry of ``parts``, :func:`decades_beyond`), the predictive
     draws and the truth on the drift scale (log or logit, :func:`to_scale`; unclipped, for
     the PITs) and a problem (or ``None``). Errors and variances are of clipped accuracies
-    (``LOGIT_EPS``) on the logit scale.
+    (``LOGIT_EPS``) on the logit scale. Variances are robust (:func:`robust_variance`),
+    or the draws' variance where their IQR is 0 (counts piled on one value).
     """
     test = ~train
     with warnings.catch_warnings():
@@ -1106,6 +1107,19 @@ def _inner_forecast(fit: Fit, train: np.ndarray, *, draws: int, seed: int, label
     else:  # accuracies of 0 or 1 (counts) are clipped for the errors, not for the PITs
         zd_c, zy_c = to_scale(inner_draws, scale, clip=True), to_scale(y, scale, clip=True)
     var = robust_variance(zd_c)
+    # draws on a grid of counts (an exact-match task before its onset) can put over half
+    # their mass on one count: an IQR of 0, and the drift's likelihood skips a variance of
+    # 0, so the forecasts that were surest, and often the most wrong, left the evidence
+    flat = ~(var > 0)
+    if flat.any():
+        with np.errstate(invalid="ignore", over="ignore"):
+            spread = np.where(np.ptp(zd_c, axis=0) > 0, np.var(zd_c, axis=0), 0.0)
+        var = np.where(flat, spread, var)  # (np.var of equal draws is ~1e-28, not 0)
+        left = int(np.sum(~(var > 0)))
+        if left:  # every draw the same value: no spread to score an error against
+            note = (f"inner fit at cutoff {label}: {left} inner forecast(s) with every "
+                    "predictive draw the same value were left out of the drift's evidence")
+            problem = note if problem is None else f"{problem}; {note}"
     r = zy_c - np.median(zd_c, axis=0)
     inner_range = _maxima(fit, fit.data.loc[train])
     dists = {part: decades_beyond(fit, held, inner_range, part) for part in parts}

@@ -236,3 +236,33 @@ def test_each_task_of_a_pooled_fit_learns_its_own_drift(tmp_path):
     back = bs.load_fit(g.save(tmp_path / "by_task.nc"))
     assert back.calibration.by == "task" and back.calibration.summary()["by"] == "task"
     pd.testing.assert_frame_equal(back.predict(new, kind="mean"), by_task)
+
+
+def test_inner_forecasts_piled_on_one_count_stay_in_the_evidence(monkeypatch):
+    """An inner forecast of an exact-match task before its onset puts most draws on 0
+    correct: its IQR is 0, and the drift's likelihood skips a variance of 0, so the surest
+    (and most wrong) inner forecasts dropped out unsaid (tau's median 0.02 where, kept,
+    it was 2.4 logits). They keep the draws' variance; one whose draws are all equal has
+    none to score against and is named in the calibration's problems."""
+    from conftest import fixed_fit
+    from scipy.special import expit
+
+    import bayescale.calibration as calmod
+    from bayescale.fit import Fit
+
+    c = np.logspace(19, 23, 10)
+    df = pd.DataFrame({"C": c, "chance": 0.0, "correct": [0, 0, 0, 0, 0, 1, 0, 3, 5, 9],
+                       "n": 100})
+    fit = fixed_fit(df, "onset_logistic", {"ceiling": 0.9, "k": 3.0, "x0": 24.0, "phi": 1000.0},
+                    draws=400)
+    monkeypatch.setattr(Fit, "refit", lambda self, train, **kw: self)  # the inner fit
+    train = (np.arange(10) > 0) & (np.arange(10) < 6)
+    r, var, _, zd, _, problem = calmod._inner_forecast(fit, train, draws=100, seed=0,
+                                                       label="q=0.5")
+    zd_c = to_scale(expit(zd), "logit", clip=True)
+    iqr0 = calmod.robust_variance(zd_c) == 0
+    assert iqr0[1] and r[2] > 3.0  # held row 6: most draws 0 of 100, truth 1 of 100
+    assert var[1] == pytest.approx(np.var(zd_c[:, 1])) and var[1] > 0.1
+    assert var[0] == 0.0 and np.ptp(zd_c[:, 0]) == 0  # C = 1e19: every draw 0
+    assert problem == ("inner fit at cutoff q=0.5: 1 inner forecast(s) with every predictive "
+                       "draw the same value were left out of the drift's evidence")
