@@ -167,6 +167,12 @@ def parse_predict(text: str, law, x: Mapping[str, str | float]) -> pd.DataFrame:
                     f"{constants[key]:g}); leave it out of --predict."
                 )
             col = x.get(key, key)
+            if col in row:  # N=7e10 and params=1e9 with --x N=params: which one?
+                raise BayescaleError(
+                    f"--predict: {key} and {next(k for k in pairs if x.get(k, k) == col)} "
+                    f"name the same input (--x maps one to the other) in {chunk.strip()!r}; "
+                    "give it once."
+                )
             value = _value(val)
             if key in law.inputs or col in x.values():
                 if isinstance(value, str):  # a size as model tables write it: 70B, 1.4T
@@ -270,6 +276,13 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="COL=VALUE[,...]",
         help="keep rows with COL == VALUE, e.g. val_set=openlm; repeatable: other columns "
         "narrow it further, the same column again adds a value (rows with any of them)",
+    )
+    f.add_argument(
+        "--dropna",
+        action="store_true",
+        help="drop the rows with a missing value in a column the fit reads (the law's "
+        "inputs, the response, --pooled, --run, trials), saying how many; without it such "
+        "rows are an error",
     )
     f.add_argument(
         "--law",
@@ -528,8 +541,9 @@ def _read_data(args) -> pd.DataFrame:
             )
         df = datasets.load(args.dataset)
         renamed = datasets._entry(args.dataset).get("columns", {})
+        # rows keep their numbers (an error after --where names the dataset's own row)
         return datasets.filter_rows(df, where, what=f"dataset {args.dataset!r}",
-                                    renamed=renamed, text=True).reset_index(drop=True)
+                                    renamed=renamed, text=True)
     if not args.data:
         raise BayescaleError("No data: give a CSV file or --dataset NAME (see bayescale datasets).")
     file = Path(args.data)
@@ -538,8 +552,61 @@ def _read_data(args) -> pd.DataFrame:
     if not file.is_file():
         raise DataError(f"Data file {str(file)!r} not found.")
     df = read_table(file)
-    df = datasets.filter_rows(df, where, what=f"{str(file)!r}", text=True, error=DataError)
-    return df.reset_index(drop=True)
+    # rows keep their numbers: an error after --where names the file's own row
+    return datasets.filter_rows(df, where, what=f"{str(file)!r}", text=True, error=DataError)
+
+
+def read_columns(df: pd.DataFrame, laws: Sequence[Any], x: Mapping[str, Any], args
+                 ) -> list[str]:
+    """The data columns a fit of ``laws`` reads: inputs, response, groups, runs, trials.
+
+    ``N`` and ``D`` count for a law of compute only where the data have no ``C`` column
+    (``C = 6 N D`` is derived from them then).
+    """
+    cols: list[str] = []
+    for lw in laws:
+        for inp in lw.inputs:
+            col = x.get(inp, inp)
+            if not isinstance(col, str):
+                continue  # a constant
+            if inp == "C" and col not in df.columns:
+                cols += ["N", "D"]
+            else:
+                cols.append(col)
+        cols.append(args.y or lw.response)
+    cols += [g.strip() for g in args.pooled.split(",")] if args.pooled else []
+    cols += [args.run] if args.run else []
+    cols += [args.trials or "n", "correct"]  # counts, where the data hold them
+    return [c for c in dict.fromkeys(cols) if c in df.columns]
+
+
+def drop_missing(df: pd.DataFrame, columns: Sequence[str], say=None) -> pd.DataFrame:
+    """``df`` without the rows that miss a value in ``columns`` (``--dropna``).
+
+    ``say`` gets a line with how many rows went, per column, and the first rows' numbers.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"C": [1e20, None, 1e22], "acc": [0.3, 0.4, None], "x": None})
+    >>> drop_missing(df, ["C", "acc"], say=print).index.tolist()
+    --dropna: dropped 2 of 3 rows with a missing value (C: 1, acc: 1): rows 1, 2
+    [0]
+    """
+    miss = df[list(columns)].isna()
+    bad = miss.any(axis=1)
+    if not bad.any():
+        return df
+    if bad.all():
+        raise BayescaleError(
+            f"--dropna: every row misses a value in {', '.join(columns)}; nothing is left "
+            "to fit."
+        )
+    if say is not None:
+        per = ", ".join(f"{c}: {int(n)}" for c, n in miss.sum().items() if n)
+        rows = ", ".join(map(str, df.index[bad][:8])) + (" ..." if bad.sum() > 8 else "")
+        say(f"--dropna: dropped {int(bad.sum())} of {len(df)} rows with a missing value "
+            f"({per}): rows {rows}")
+    return df.loc[~bad]
 
 
 def read_counts(df: pd.DataFrame, columns: Sequence[Any], say=None) -> pd.DataFrame:
@@ -661,6 +728,9 @@ def _cmd_fit(args, out) -> int:
     used += [args.y or lw.response for lw in laws]
     used += ["N", "D"] if any("C" in lw.inputs for lw in laws) else []  # C = 6 N D
     df = read_counts(df, used, say=lambda m: print(f"{PROG}: {m}", file=sys.stderr))
+    if args.dropna:
+        df = drop_missing(df, read_columns(df, laws, x, args),
+                          say=lambda m: print(f"{PROG}: {m}", file=sys.stderr))
     unknown = sorted(set(x) - set(law.inputs))
     if unknown:
         raise BayescaleError(
@@ -669,8 +739,10 @@ def _cmd_fit(args, out) -> int:
             + hints_for(unknown, law.inputs)
         )
     fixed = parse_fixed(args.fix) if args.fix else None
-    new = parse_predict(args.predict, law, x) if args.predict else None
-    budgets = parse_budgets(args.compute_optimal, law) if args.compute_optimal else None
+    # an empty value (an unset shell variable) is an error, not "no forecast"
+    new = parse_predict(args.predict, law, x) if args.predict is not None else None
+    budgets = (parse_budgets(args.compute_optimal, law) if args.compute_optimal is not None
+               else None)
     pooled = [g.strip() for g in args.pooled.split(",")] if args.pooled else None
     if args.drift_by and args.drift_by not in (pooled or []) + [args.run]:
         raise BayescaleError(
@@ -969,6 +1041,8 @@ def cli_terms(message: str) -> str:
     "Column 'k' (named in --trials, the trial counts) ... or leave --trials out."
     >>> cli_terms("Known datasets: ['a'] (bayescale.datasets.list() describes them).")
     "Known datasets: ['a'] (bayescale datasets describes them)."
+    >>> cli_terms("has NaN or infinite values at row 7: nan. Drop or fill those rows.")
+    'has NaN or infinite values at row 7: nan. Drop or fill those rows (--dropna drops them).'
 
     """
     def as_option(m: re.Match) -> str:
@@ -992,6 +1066,8 @@ def cli_terms(message: str) -> str:
     message = re.sub(r"\b(draws|tune|chains)=(?=\d)", r"--\1 ", message)
     message = message.replace("bayescale.datasets.list()", "bayescale datasets")
     message = re.sub(r"\bprob=(?=\d)", "--prob ", message)
+    message = message.replace("Drop or fill those rows.",
+                              "Drop or fill those rows (--dropna drops them).")
     return re.sub(r"\b(run|pooled)=(?=[\s).,;]|$)", r"--\1", message)
 
 
@@ -1026,6 +1102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a result it could not write: a folder in a file's place, a full disk
+        where = f" {str(exc.filename)!r}" if exc.filename else ""
+        print(f"{PROG}: error: cannot use{where}: {exc.strerror or exc}. For a result in "
+              "--out: give --out a folder where its files can be written.", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

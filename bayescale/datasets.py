@@ -184,8 +184,15 @@ def _dir_problem(entry: dict[str, Any], dirs: builtins.list[Path]) -> str:
 
 def _download(url: str, dest: Path, expected: str, what: str) -> Path:
     """Download ``url`` to ``dest`` atomically; verify its sha256 first."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:  # the cache's own problem, not the network's
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    except OSError as exc:
+        raise DatasetError(
+            f"Cannot write the download of {what} into the cache folder {str(dest.parent)!r} "
+            f"({exc.strerror or exc}): set {ENV_CACHE} to a folder you can write, or "
+            f"{ENV_DATA} to a folder that already holds the file."
+        ) from None
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as r:
             shutil.copyfileobj(r, out)

@@ -76,6 +76,11 @@ def test_datasets_lists_registry(capsys):
           "N=7e10"], "missing D in 'N=7e10'"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict",
           "N=big,D=1e12"], "must be a number"),
+        # an empty value (an unset shell variable) gave no forecast, unsaid
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--predict", ""],
+         "--predict: no rows given"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+          "--compute-optimal", ""], "--compute-optimal"),
         (["fit", "--dataset", "nope", "--law", "chinchilla"], "Unknown dataset 'nope'"),
         (["fit", "missing.csv", "--law", "chinchilla"], "Data file 'missing.csv' not found"),
         (["fit", "/", "--law", "chinchilla"],  # a folder: it said "not found"
@@ -489,6 +494,42 @@ def test_predict_takes_sizes_as_model_tables_write_them():
         parse_predict("N=70X,D=1e12", law, {})
 
 
+def test_predict_refuses_two_names_of_one_input():
+    # with --x N=params, "N=7e10,...,params=1e9" forecast at N = 1e9: the last one won
+    from bayescale.cli import parse_predict, parse_x
+
+    with pytest.raises(bs.BayescaleError, match=r"--predict: params and N name the same input "
+                       r"\(--x maps one to the other\) in 'N=7e10,D=1.4e12,params=1e9'"):
+        parse_predict("N=1e9,D=1e12;N=7e10,D=1.4e12,params=1e9", bs.get_law("chinchilla"),
+                      parse_x("N=params"))
+
+
+def test_errors_after_where_name_the_files_own_row(capsys, tmp_path):
+    # --where renumbered the rows it kept: a NaN in the file's row 23 was "row 3"
+    df = bs.datasets.load("synthetic_chinchilla_families")[["N", "D", "loss", "family"]]
+    at = df.index[df["family"] == "fam_b"][3]
+    df.loc[at, "loss"] = np.nan
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    rc, out, err = run_main(capsys, "fit", str(tmp_path / "runs.csv"), "--law", "chinchilla",
+                            "--where", "family=fam_b")
+    assert rc == 2 and f"NaN or infinite values at row {at}: nan" in err, err
+
+
+def test_a_result_that_cannot_be_written_is_one_line(capsys, monkeypatch):
+    # a folder where summary.csv goes: a traceback from pandas after the whole fit
+    import bayescale.cli as cli
+
+    def fit_then_write(args, out):
+        raise IsADirectoryError(21, "Is a directory", "res/summary.csv")
+
+    monkeypatch.setattr(cli, "_cmd_fit", fit_then_write)
+    rc, out, err = run_main(capsys, "fit", "--dataset", "synthetic_chinchilla", "--law",
+                            "chinchilla")
+    assert rc == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("bayescale: error: cannot use 'res/summary.csv': Is a directory. "
+                          "For a result in --out: give --out a folder"), err
+
+
 def test_predict_rows_by_a_column_the_law_does_not_read_suggest_the_mapping():
     from bayescale.cli import parse_predict
 
@@ -764,3 +805,31 @@ def test_the_calibrations_inner_fit_problems_are_said_on_stderr(capsys, monkeypa
     assert asked == [{"draws": 700}]
     # the fit's own advice in command-line options (80 draws cannot give an ESS of 100)
     assert "about --draws " in err and "about draws=" not in err, err
+
+
+def test_dropna_drops_the_rows_missing_a_value_the_fit_reads(capsys, tmp_path, monkeypatch):
+    # obsscaling_evals has 25 models without C: "Drop or fill those rows" could not be done
+    # from the command line (--where keeps only rows equal to a value)
+    import bayescale.cli as cli
+
+    df = pd.DataFrame({"model": list("abcdef"), "C": [1e20, np.nan, 1e21, 1e22, np.nan, 1e23],
+                       "N": [1e9, 2e9, np.nan, 4e9, 5e9, 6e9], "value": 0.3,
+                       "note": [None] * 6})
+    df.to_csv(tmp_path / "evals.csv", index=False)
+    argv = ["fit", str(tmp_path / "evals.csv"), "--law", "sigmoid_compute", "--y", "value",
+            "--x", "chance=0.25", "--likelihood", "beta"]
+    rc, out, err = run_main(capsys, *argv)
+    assert rc == 2 and "row 1: nan, row 4: nan. Drop or fill those rows (--dropna drops them)" \
+        in err, err
+    seen = {}
+
+    def fit_one(data, law, *args):
+        seen["rows"] = data.index.tolist()
+        raise bs.BayescaleError("stop here")
+
+    monkeypatch.setattr(cli, "_fit_one", fit_one)
+    rc, out, err = run_main(capsys, *argv, "--dropna")
+    # N is not read by a law of C given as a column, nor is the empty 'note'
+    assert seen["rows"] == [0, 2, 3, 5], seen
+    assert "bayescale: --dropna: dropped 2 of 6 rows with a missing value (C: 2): rows 1, 4" \
+        in err, err

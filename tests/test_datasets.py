@@ -323,3 +323,18 @@ def test_download_must_be_a_bool():
     """download="no" is truthy: it went to the network."""
     with pytest.raises(DatasetError, match="download must be True or False, got 'no'"):
         ds.load("chinchilla", download="no")
+
+
+def test_a_cache_that_cannot_be_written_is_not_blamed_on_the_network(
+        shared_data, isolated, tmp_path, monkeypatch):
+    # BAYESCALE_CACHE naming a file said "Could not download ...; offline?" and advised
+    # putting the file at a path inside that file
+    _serve_raw(shared_data, tmp_path, monkeypatch)
+    isolated.parent.mkdir(parents=True, exist_ok=True)
+    isolated.write_text("a file, not a folder")
+    with pytest.raises(DatasetError) as err:
+        ds.load("chinchilla")
+    msg = str(err.value)
+    assert msg.startswith("Cannot write the download of source file of 'chinchilla' into the "
+                          f"cache folder '{isolated / 'epoch_chinchilla' / 'raw'}' (")
+    assert "offline" not in msg and "BAYESCALE_CACHE to a folder you can write" in msg
