@@ -139,8 +139,8 @@ def _code_id(func: Any, depth: int = 0) -> Any:
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
     if module.split(".")[0] in _LIBRARIES:
         return (module, name)
-    if depth > 1:
-        return None
+    if depth > 1 or inspect.ismethod(func):
+        return None  # a bound method reads its object's state (self.scale): not pinned
     try:
         src = inspect.getsource(func)
     except (OSError, TypeError):
@@ -161,7 +161,8 @@ def _captured_ids(func: Any, depth: int, strict: bool = True) -> tuple | None:
     if code is None:
         return None if strict else ()
     cells = [c.cell_contents for c in (func.__closure__ or ())]
-    names = [n for n in code.co_names if n in getattr(func, "__globals__", {})]
+    read = _names_read(code)
+    names = [n for n in read if n in getattr(func, "__globals__", {})]
     values = cells + [func.__globals__[n] for n in names]
     parts: list = []
     for v in values:
@@ -169,7 +170,7 @@ def _captured_ids(func: Any, depth: int, strict: bool = True) -> tuple | None:
         if vid is not None and vid[0] == "module" and vid[1].split(".")[0] not in _LIBRARIES:
             # a user's module: the values the function may read from it (cfg.SCALE)
             attrs = [_value_id(getattr(v, a), depth) if hasattr(v, a) else "-"
-                     for a in code.co_names]
+                     for a in read]
             vid = None if any(a is None for a in attrs) else (*vid, tuple(attrs))
         if vid is None:
             if strict:
@@ -177,6 +178,29 @@ def _captured_ids(func: Any, depth: int, strict: bool = True) -> tuple | None:
             vid = ("object", id(v))
         parts.append(vid)
     return tuple(parts)
+
+
+def _names_read(code: Any) -> tuple[str, ...]:
+    """The global and attribute names ``code`` reads, nested functions included.
+
+    Lambdas, functions and comprehensions defined inside it are code objects among its
+    constants; the names they read count as its own.
+
+    Examples
+    --------
+    >>> def f(x):
+    ...     scaled = lambda v: v * X_SCALE
+    ...     return sum(w * cfg.B for w in scaled(x))
+    >>> sorted(set(_names_read(f.__code__)) - {"sum"})
+    ['B', 'X_SCALE', 'cfg']
+    """
+    import types
+
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names += _names_read(const)
+    return tuple(dict.fromkeys(names))
 
 
 def _value_id(v: Any, depth: int) -> Any:
@@ -229,6 +253,10 @@ def _freeze(o: Any) -> Any:
         return tuple(sorted((k, _freeze(v)) for k, v in o.items()))
     if isinstance(o, (list, tuple)):
         return tuple(_freeze(v) for v in o)
+    if isinstance(o, np.ndarray):  # a prior's mu=np.array(-1.2): hashable, by value
+        return o.item() if o.ndim == 0 else ("array", o.shape, _freeze(o.tolist()))
+    if isinstance(o, np.generic):
+        o = o.item()
     if isinstance(o, float) and np.isnan(o):
         return "nan"
     return o

@@ -181,6 +181,15 @@ def cached_program(
                     counts["jax_load"] += 1
             except Exception:  # a truncated or foreign file: build it again
                 exported = None
+            if exported is not None:
+                def rebuild() -> Callable:  # the file is gone: built and stored anew
+                    memory.pop(key, None)
+                    return cached_program(memory, name, static, args, build, counts,
+                                          stable_key)
+
+                fn = _checked_at_first_call(_caller(exported), path, rebuild)
+                memory[key] = fn
+                return fn
         if exported is None:
             fn = build()
             try:
@@ -199,6 +208,32 @@ def cached_program(
         fn = _caller(exported)
         memory[key] = fn
         return fn
+
+
+def _checked_at_first_call(fn: Callable, path: Path, rebuild: Callable[[], Callable]
+                           ) -> Callable:
+    """``fn``, a program loaded from ``path``, that is built anew if its first call fails.
+
+    A file can deserialize and still not run: bytes damaged inside its StableHLO (XLA
+    refuses it when compiling), or another program's file under this name (other
+    arguments). Such a file is deleted and the program built and stored again, so that
+    it does not fail every later fit of the structure.
+    """
+    state: dict[str, Any] = {"fn": None}
+
+    def call(*a):
+        if state["fn"] is not None:
+            return state["fn"](*a)
+        try:
+            out = fn(*a)
+        except Exception:  # noqa: BLE001 - any failure of a stored file: rebuild it
+            _unlink(path)
+            state["fn"] = rebuild()  # stores the new program under the same name
+            return state["fn"](*a)
+        state["fn"] = fn
+        return out
+
+    return call
 
 
 def clear_disk() -> int:

@@ -135,6 +135,27 @@ def test_cached_program_stores_loads_and_rebuilds(tmp_path, monkeypatch):
     h = P.cached_program(mem, "demo", {"a": 1}, args, build, counts, stable_key=("k",))
     np.testing.assert_array_equal(h(*args)["y"], [1.0, 3.0, 5.0])
     assert len(built) == 4 and counts["jax_load"] == 1
+    # a file that loads but does not run (another program's, or bytes damaged inside its
+    # StableHLO) made every later fit of the structure fail: it is built and stored anew
+    def path_of(a):
+        disk = P._disk_key(("k",), "demo", (("a", 1),), P._signature(a))
+        return tmp_path / f"demo-{disk}.jaxexport"
+
+    four = (np.arange(4.0), np.float64(1.0))
+    P.cached_program({}, "demo", {"a": 1}, four, build, counts, stable_key=("k",))
+    target, foreign = path_of(args), path_of(four)
+    assert target.is_file() and foreign.is_file()
+    target.write_bytes(foreign.read_bytes())  # a valid program of other arguments
+    n_built, n_loads = len(built), counts["jax_load"]
+    bad = P.cached_program({}, "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    assert counts["jax_load"] == n_loads + 1  # it deserializes
+    np.testing.assert_array_equal(bad(*args)["y"], [1.0, 3.0, 5.0])
+    np.testing.assert_array_equal(bad(*args)["y"], [1.0, 3.0, 5.0])  # once rebuilt
+    assert len(built) == n_built + 1 and target.read_bytes() != foreign.read_bytes()
+    # the rebuilt file serves the next process
+    good = P.cached_program({}, "demo", {"a": 1}, args, build, counts, stable_key=("k",))
+    np.testing.assert_array_equal(good(*args)["y"], [1.0, 3.0, 5.0])
+    assert len(built) == n_built + 1
     # a program jax.export cannot store (a host callback) runs from memory
     def build_cb():
         def f(x):
@@ -197,6 +218,19 @@ def _scaled(x, *, E, A, alpha):
     return E + SCALE * A * x ** (-alpha)
 
 
+def _scaled_inside(x, *, E, A, alpha):
+    scaled = lambda v: v * SCALE  # noqa: E731 - read inside a nested function
+    return E + A * scaled(x) ** (-alpha)
+
+
+class _Scaled:
+    def __init__(self, s):
+        self.s = s
+
+    def law(self, x, *, E, A, alpha):
+        return E + self.s * A * x ** (-alpha)
+
+
 def test_stable_key_follows_what_a_user_law_computes_with():
     """A stored program must not outlive a change that alters the law: captured values
     and module constants it reads are part of the key; unknown objects keep it in memory."""
@@ -225,6 +259,30 @@ def test_stable_key_follows_what_a_user_law_computes_with():
     finally:
         SCALE = 1.0
     assert key(_scaled) == before
+    # ... read inside a lambda or comprehension of the law (a stored program with the old
+    # value was loaded: A 8x off) ...
+    before = key(_scaled_inside)
+    SCALE = 1000.0
+    try:
+        assert before is not None and key(_scaled_inside) != before
+    finally:
+        SCALE = 1.0
+    # ... or through a bound method's object (two objects, one key): no stable key, and
+    # in memory each law is its own structure
+    assert key(_Scaled(1.0).law) is None
+
+    def mem_key(func):
+        law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                     register=False)(func)
+        return C.structure_key(make_spec(df, law, **kw))
+
+    assert mem_key(_Scaled(1.0).law) != mem_key(_Scaled(1000.0).law)
+    assert mem_key(_scaled_inside) == mem_key(_scaled_inside)  # code, not identity
+    # a prior given as a 0-d array keys as its number (it raised "unhashable")
+    arr = dict(kw, priors={"A": bs.Prior("Normal", mu=np.array(-1.2), sigma=1.0)})
+    num = dict(kw, priors={"A": bs.Prior("Normal", mu=-1.2, sigma=1.0)})
+    assert hash(C.structure_key(make_spec(df, power_law, **arr))) == hash(
+        C.structure_key(make_spec(df, power_law, **num)))
 
     # a captured object of unknown kind: no stable key
     class Knob:
