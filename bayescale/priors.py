@@ -72,7 +72,11 @@ class Prior:
                 f"got {dist!r}."
             )
         object.__setattr__(self, "dist", dist)
-        object.__setattr__(self, "params", dict(params))
+        # a number given as a numpy scalar or 0-d array is kept as the Python number: one
+        # hashes (compiled models are keyed on priors) and saves with the fit (JSON)
+        object.__setattr__(self, "params", {
+            k: v.item() if isinstance(v, (np.ndarray, np.generic)) and np.ndim(v) == 0 else v
+            for k, v in params.items()})
         if dist not in _REAL | _POSITIVE | _UNIT | _SPECIAL | {"TruncatedNormal", "Uniform"}:
             import pymc as pm
 

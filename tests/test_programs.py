@@ -278,8 +278,13 @@ def test_stable_key_follows_what_a_user_law_computes_with():
 
     assert mem_key(_Scaled(1.0).law) != mem_key(_Scaled(1000.0).law)
     assert mem_key(_scaled_inside) == mem_key(_scaled_inside)  # code, not identity
-    # a prior given as a 0-d array keys as its number (it raised "unhashable")
-    arr = dict(kw, priors={"A": bs.Prior("Normal", mu=np.array(-1.2), sigma=1.0)})
+    # a prior given as a 0-d array keys as its number (it raised "unhashable"; and the
+    # fit could not be saved: "ndarray is not JSON serializable")
+    arr_prior = bs.Prior("Normal", mu=np.array(-1.2), sigma=np.float32(1.0))
+    assert arr_prior.params == {"mu": -1.2, "sigma": 1.0}
+    assert type(arr_prior.params["mu"]) is float and hash(arr_prior) == hash(
+        bs.Prior("Normal", mu=-1.2, sigma=1.0))
+    arr = dict(kw, priors={"A": arr_prior})
     num = dict(kw, priors={"A": bs.Prior("Normal", mu=-1.2, sigma=1.0)})
     assert hash(C.structure_key(make_spec(df, power_law, **arr))) == hash(
         C.structure_key(make_spec(df, power_law, **num)))
