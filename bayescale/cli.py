@@ -793,7 +793,7 @@ def _cmd_fit(args, out) -> int:
     avg = None
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for name, result in fits.items():
-            print(repr(result), file=out)
+            print(fit_line(repr(result)), file=out)
             if chosen:
                 print(f"random seed {args.seed} (chosen for this run; --seed {args.seed} "
                       "repeats it)", file=out)
@@ -1002,6 +1002,18 @@ def _needs_calibration(fit, new: pd.DataFrame | None, budgets: list[float] | Non
     if budgets and {"N", "D"} <= set(fit.law.inputs) and max(budgets) > fit.scale_max:
         return True
     return plots and len(fit.law.inputs) == 1
+
+
+def fit_line(text: str) -> str:
+    """A fit's one-line repr with its problems' advice in options (``--draws``).
+
+    Examples
+    --------
+    >>> fit_line("<bayescale.Fit draws=100 [PROBLEMS: low ESS: about draws=200 per chain]>")
+    '<bayescale.Fit draws=100 [PROBLEMS: low ESS: about --draws 200 per chain]>'
+    """
+    head, sep, problems = text.partition(" [PROBLEMS: ")
+    return head + sep + cli_terms(problems)
 
 
 def cli_terms(message: str) -> str:
