@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -1095,6 +1095,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     out = sys.stdout
     parser = _build_parser()
+    with _prefixed_log_lines():
+        return _main(parser, argv, out)
+
+
+@contextmanager
+def _prefixed_log_lines() -> Iterator[None]:
+    """The package's own log lines on stderr start ``bayescale:`` as the command's do.
+
+    Only the handler ``import bayescale`` added (none when the application configured
+    logging itself), and only while the command runs.
+    """
+    import logging
+
+    mine = [h for h in logging.getLogger("bayescale").handlers
+            if type(h) is logging.StreamHandler and h.formatter is None]
+    for h in mine:
+        h.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    try:
+        yield
+    finally:
+        for h in mine:
+            h.setFormatter(None)
+
+
+def _main(parser, argv: Sequence[str] | None, out) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command == "fit":

@@ -833,3 +833,23 @@ def test_dropna_drops_the_rows_missing_a_value_the_fit_reads(capsys, tmp_path, m
     assert seen["rows"] == [0, 2, 3, 5], seen
     assert "bayescale: --dropna: dropped 2 of 6 rows with a missing value (C: 2): rows 1, 4" \
         in err, err
+
+
+def test_the_packages_log_lines_start_with_the_program_name(monkeypatch):
+    # "Learning the extrapolation drifts ..." reached stderr without the "bayescale:" of
+    # the command's other lines
+    import io
+    import logging
+
+    import bayescale.cli as cli
+
+    log = logging.getLogger("bayescale")
+    own = logging.StreamHandler(io.StringIO())  # as `import bayescale` adds one
+    log.addHandler(own)
+    try:
+        monkeypatch.setattr(cli, "_main", lambda parser, argv, out: log.warning("Learning") or 0)
+        assert cli.main(["laws"]) == 0
+        assert own.stream.getvalue() == "bayescale: Learning\n"
+        assert own.formatter is None  # as it was, after the command
+    finally:
+        log.removeHandler(own)
