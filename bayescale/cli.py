@@ -1053,6 +1053,9 @@ def cli_terms(message: str) -> str:
     "Column 'k' (named in --trials, the trial counts) ... or leave --trials out."
     >>> cli_terms("Known datasets: ['a'] (bayescale.datasets.list() describes them).")
     "Known datasets: ['a'] (bayescale datasets describes them)."
+    >>> cli_terms("wider. For a new level on purpose, silence this with "
+    ...           "warnings.simplefilter('ignore', bs.PoolingWarning).")
+    'wider.'
     >>> cli_terms("has NaN or infinite values at row 7: nan. Drop or fill those rows.")
     'has NaN or infinite values at row 7: nan. Drop or fill those rows (--dropna drops them).'
 
@@ -1078,6 +1081,9 @@ def cli_terms(message: str) -> str:
     message = re.sub(r"\b(draws|tune|chains)=(?=\d)", r"--\1 ", message)
     message = message.replace("bayescale.datasets.list()", "bayescale datasets")
     message = re.sub(r"\bprob=(?=\d)", "--prob ", message)
+    # a warning, not an error: on the command line there is no filter to set
+    message = re.sub(r" For a new level on purpose, silence this with warnings\.simplefilter"
+                     r"\('ignore', bs\.PoolingWarning\)\.", "", message)
     message = message.replace("Drop or fill those rows.",
                               "Drop or fill those rows (--dropna drops them).")
     return re.sub(r"\b(run|pooled)=(?=[\s).,;]|$)", r"--\1", message)
