@@ -114,7 +114,9 @@ class Chain:
         from .model import param_draws
 
         params = param_draws(acc.spec, acc.posterior, frame, rng=rng)
-        s2 = max(p.shape[0] for p in params.values())
+        from .fit import n_samples
+
+        s2 = max([p.shape[0] for p in params.values()] + [n_samples(acc.posterior)])
         s1 = loss.shape[0]
         s = min(s1, s2)
         # pair draw i of stage 1 with draw i of stage 2 (both are exchangeable
@@ -404,5 +406,10 @@ def chain(loss_fit: Fit, accuracy_fit: Fit, *, loss_input: str = "L") -> Chain:
         raise BayescaleError(
             f"Stage 1 should be a loss law; law {loss_fit.law.name!r} predicts "
             f"{loss_fit.law.response!r}."
+        )
+    if accuracy_fit.law.response != "accuracy":  # a loss pushed into a loss law, unsaid
+        raise BayescaleError(
+            f"Stage 2 should be an accuracy law of the loss (e.g. sigmoid_of_loss); law "
+            f"{accuracy_fit.law.name!r} predicts {accuracy_fit.law.response!r}."
         )
     return Chain(loss_fit=loss_fit, accuracy_fit=accuracy_fit, loss_input=loss_input)

@@ -181,6 +181,19 @@ def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float,
     return out
 
 
+def n_samples(posterior: Any) -> int:
+    """The number of posterior samples, chains times draws (1 for an empty posterior).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> n_samples(xr.Dataset({"E": (("chain", "draw"), np.zeros((4, 250)))}))
+    1000
+    """
+    sizes = getattr(posterior, "sizes", {})
+    return int(sizes.get("chain", 1) * sizes.get("draw", 1))
+
+
 def data_hash(frame: pd.DataFrame) -> str:
     """Short sha256 of the training data (for reports)."""
     h = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -426,7 +439,8 @@ class Fit:
         params = param_draws(self.spec, self.posterior, frame, rng=rng)
         args = [frame[i].to_numpy(dtype=float)[None, :] for i in self.law.inputs]
         mu = self.law(*args, **params)
-        return np.broadcast_to(mu, (max(p.shape[0] for p in params.values()), len(frame)))
+        s = max([p.shape[0] for p in params.values()] + [n_samples(self.posterior)])
+        return np.broadcast_to(mu, (s, len(frame)))
 
     def draws(
         self,
@@ -460,7 +474,9 @@ class Fit:
         params = param_draws(self.spec, self.posterior, frame, rng=rng)
         args = [frame[i].to_numpy(dtype=float)[None, :] for i in self.law.inputs]
         mu = np.asarray(self.law(*args, **params), dtype=float)
-        s = max(p.shape[0] for p in params.values())
+        # every posterior sample, also where each law parameter is fixed (one value): the
+        # noise's draws still vary (a fit of a known curve gave one sample, or a crash)
+        s = max([p.shape[0] for p in params.values()] + [n_samples(self.posterior)])
         mu = np.broadcast_to(mu, (s, len(frame)))
         if self.law.link == "log":
             self._check_positive(mu, frame)

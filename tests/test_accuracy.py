@@ -629,3 +629,31 @@ def test_the_mean_accuracy_of_a_law_that_leaves_the_unit_interval_is_clipped_as_
                                                                          gamma=0.95)])
     pred = f.predict(new, extrapolation=False)
     assert (pred["upper"] <= 1.0).all()
+
+
+def test_a_stage_with_every_law_parameter_fixed_keeps_every_sample():
+    """A known loss curve (every law parameter fixed, only the noise fitted) counted its
+    samples from the law's parameters: one. Its forecast was one draw (or a broadcast
+    error with predictive noise), and a chain of it pushed one draw through stage 2:
+    zero-width intervals and a decomposition of zeros."""
+    c = np.logspace(19, 21, 6)
+    loss = 1.8 + 30 * c**-0.07
+    known = fixed_fit(pd.DataFrame({"C": c, "loss": loss}), "power_law",
+                      {"sigma": 0.02, "nu": 10.0}, y="loss", x={"x": "C"}, jitter=0.1,
+                      priors={"E": 1.8, "A": 30.0, "alpha": 0.07})
+    new = pd.DataFrame({"C": [1e22, 1e23], "n": 100})
+    d = known.draws(new, extrapolation=False)
+    assert d.sizes["sample"] == 400 and (d.std("sample") > 0).all()
+    assert known.mean_draws(new).shape == (400, 2)
+    _, f2 = _plain_two_stage()
+    ch = bs.chain(known, f2, loss_input="L")
+    alone = f2.predict(pd.DataFrame({"L": 1.8 + 30 * new["C"] ** -0.07, "n": 100}),
+                       extrapolation=False)
+    via = ch.predict(new, loss_kind="mean", extrapolation=False)
+    np.testing.assert_allclose(via["upper"] - via["lower"], alone["upper"] - alone["lower"],
+                               atol=0.03)
+    dec = ch.decompose(new, loss_kind="mean", extrapolation=False)
+    assert (dec["loss"] == 0).all() and (dec["noise"] > 0).all() and (dec["parameter"] > 0).all()
+    with pytest.raises(bs.BayescaleError, match="Stage 2 should be an accuracy law of the "
+                       "loss .* law 'power_law' predicts 'loss'"):
+        bs.chain(known, known, loss_input="x")
