@@ -49,6 +49,9 @@ class Chain:
     loss_input: str = "L"
     #: Stage-1 draw pushed through when ``loss_kind`` is not given (see the module doc).
     default_loss_kind: ClassVar[str] = "predictive"
+    #: Whether the stages' parameters come from one posterior (:class:`JointFit`): their
+    #: terms of :meth:`decompose` are then correlated and get a covariance term.
+    correlated_stages: ClassVar[bool] = False
 
     def _new(self, new: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
         new = as_rows(new)
@@ -219,6 +222,11 @@ class Chain:
         * ``extrapolation``: stage 2's drift at the distance of the median loss below
           its fitted losses (0 inside them);
 
+        * ``covariance`` (a :class:`JointFit` only): the two stages' parameters come from
+          one posterior and are correlated, so ``loss`` and ``parameter`` do not add up to
+          the spread of the law's values; this term (usually negative) is what they miss,
+          ``robust variance of logit f(L_i) - loss - parameter``;
+
         their ``total`` and each one's share. Variances are robust (squared normal-scaled
         IQR, :func:`bayescale.calibration.robust_variance`) of accuracies clipped to
         ``[0.001, 0.999]``, as :meth:`Fit.decompose` does for one stage.
@@ -259,7 +267,14 @@ class Chain:
         out["noise"] = robust_variance(z(noisy) - z(mu))
         drift = acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
         out["extrapolation"] = extrapolation_variance(acc, frame) if drift else 0.0
-        return self._with_index(add_shares(out, ("loss", "parameter", "noise", "extrapolation")),
+        sources = ("loss", "parameter", "noise", "extrapolation")
+        if self.correlated_stages:
+            # one posterior: a steeper loss curve meets a stage 2 fitted to it (correlations
+            # of -0.5 between the stages' parameters), so loss + parameter overstate the
+            # law's spread; the covariance (negative) brings their sum to it
+            out["covariance"] = robust_variance(z(mu)) - out["loss"] - out["parameter"]
+            sources += ("covariance",)
+        return self._with_index(add_shares(out, sources),
                                 new)
 
     def draws(

@@ -74,6 +74,15 @@ from .model import ModelSpec, add_law, add_likelihood
 STAGES = ("loss", "accuracy")
 
 
+def _as_fit_group(da: Any) -> Any:
+    """A stage's variable of the joint InferenceData as a fit's: ``y_obs`` over ``obs``."""
+    import numpy as np
+
+    last = da.dims[-1]
+    da = da.rename({last: "obs"}) if last != "obs" else da
+    return da.assign_coords(obs=np.arange(da.sizes["obs"])).to_dataset(name="y_obs")
+
+
 @dataclass(frozen=True)
 class JointFit(Chain):
     """Result of :func:`fit_joint`: a :class:`~bayescale.Chain` from one joint posterior.
@@ -85,6 +94,7 @@ class JointFit(Chain):
     ``accuracy::``).
     """
 
+    correlated_stages: ClassVar[bool] = True  # decompose's covariance term
     idata: Any = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
@@ -494,7 +504,15 @@ def fit_joint(
         if stage == STAGES[1]:
             frame = frame.copy()
             frame[loss_input] = sub["latent_loss"].median(("chain", "draw")).values
-        view_idata = az.InferenceData(posterior=sub, sample_stats=idata.sample_stats)
+        # each stage's pointwise log-likelihood and observations, named as a fit's
+        # (y_obs over obs), so that fit.loo() and bs.compare work on a view
+        groups = {}
+        for group in ("log_likelihood", "observed_data"):
+            data = getattr(idata, group, None)
+            var = f"{stage}::y_obs"
+            if data is not None and var in data:
+                groups[group] = _as_fit_group(data[var])
+        view_idata = az.InferenceData(posterior=sub, sample_stats=idata.sample_stats, **groups)
         views.append(
             Fit(spec=spec, data=frame, idata=view_idata, settings=settings, diagnostics=diag)
         )

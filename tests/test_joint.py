@@ -128,10 +128,28 @@ def test_joint_interval_covers_truth_at_held_out_scale(joint):
     dec = joint.decompose(NEW, extrapolation=False)
     p = pred["median"].to_numpy()
     np.testing.assert_allclose(dec["noise"], 1 / (500 * p * (1 - p)), rtol=0.25)
-    np.testing.assert_allclose(
-        dec[["loss_share", "parameter_share", "noise_share", "extrapolation_share"]].sum(axis=1),
-        1.0)
+    np.testing.assert_allclose(dec[["loss_share", "parameter_share", "noise_share",
+                                    "extrapolation_share", "covariance_share"]].sum(axis=1), 1.0)
     assert (dec["extrapolation"] == 0).all() and (dec["loss"] > 0).all()
+    # the stages come from one posterior: loss + parameter overstated the law's spread (by
+    # 40-75%: their covariance is negative); with the covariance they are that spread
+    from bayescale.calibration import robust_variance, to_scale
+
+    _, law = joint.stage_draws(NEW, kind="mean", extrapolation=False)
+    spread = robust_variance(to_scale(law, "logit", clip=True))
+    assert (dec["covariance"] < 0).all()
+    np.testing.assert_allclose(dec["loss"] + dec["parameter"] + dec["covariance"], spread,
+                               rtol=0.1)
+    # each stage's view has its pointwise log-likelihood: fit.loo() and bs.compare work on
+    # it (a TypeError "log likelihood not found"), per row of that stage
+    import arviz as az
+
+    for view, var in ((joint.loss_fit, "loss::y_obs"), (joint.accuracy_fit, "accuracy::y_obs")):
+        loo = view.loo()
+        assert loo.n_data_points == len(view.data)
+        # (their r_eff differ: ArviZ takes it from the posterior, here one stage's)
+        assert loo.elpd_loo == pytest.approx(az.loo(joint.idata, var_name=var).elpd_loo,
+                                             rel=1e-3)
     # the report of a joint fit: its forecast, each stage's tables, each problem said once
     # (the stages' views share the joint posterior's diagnostics)
     from dataclasses import replace
