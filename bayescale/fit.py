@@ -1169,6 +1169,18 @@ def validate_observed(
             )
     extra = [n_col] if n_col else []
     frame = _data.validate(data, law, y=y_col, x=x, groups=list(groups), run=run, extra=extra)
+    if lik.probability and law.response != "accuracy" and "y" in frame:
+        # an accuracy law's scores are checked by validate; a probability likelihood put on
+        # a loss law (losses of 2-5) fitted, and every forecast was 1
+        bad = ((frame["y"] < 0) | (frame["y"] > 1)).to_numpy()
+        if bad.any():
+            raise DataError(
+                f"Likelihood {lik.name!r} is for scores in [0, 1], but response {y_col!r} of "
+                f"law {law.name!r} has values outside at "
+                f"{_data._rows(bad, frame.index, frame['y'])}. For losses use "
+                "likelihood='studentt' or 'normal' (the default 'auto' picks one); a score in "
+                "percent: divide by 100."
+            )
     if n_col:
         frame = frame.rename(columns={n_col: "n"})
         frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype(float)

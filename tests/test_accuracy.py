@@ -657,3 +657,14 @@ def test_a_stage_with_every_law_parameter_fixed_keeps_every_sample():
     with pytest.raises(bs.BayescaleError, match="Stage 2 should be an accuracy law of the "
                        "loss .* law 'power_law' predicts 'loss'"):
         bs.chain(known, known, loss_input="x")
+
+
+@pytest.mark.parametrize("lik", ["beta", "binomial"])
+def test_a_probability_likelihood_on_losses_is_refused(lik):
+    # likelihood="beta" on losses of 2-5 fitted, and every forecast was 1; "binomial"
+    # blamed the law's formula
+    c = np.logspace(19, 22, 8)
+    df = pd.DataFrame({"x": c, "loss": 1.8 + 30 * c**-0.07, "n": 100})
+    with pytest.raises(DataError, match=rf"Likelihood '{lik}' is for scores in \[0, 1\], but "
+                       r"response 'loss' of law 'power_law' has values outside at row 0: "):
+        bs.fit(df, "power_law", likelihood=lik, **SAMPLE)
