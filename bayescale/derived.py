@@ -197,12 +197,22 @@ def compute_optimal(
                                           extrapolation=extrapolation, inputs=inputs)
                           for row in levels.to_dict("records")], ignore_index=True)
     for g, level in given.items():
+        # one label per column (predict refuses a missing one; a list or None was drawn
+        # as a new level, unsaid but for the pooling warning)
+        if isinstance(level, (list, tuple, set, dict, np.ndarray, pd.Series)) or pd.isna(level):
+            raise BayescaleError(
+                f"groups={{{g!r}: {level!r}}}: give one level of {g!r} (e.g. "
+                f"{{{g!r}: {fit.data[g].iloc[0]!r}}}), or leave {g!r} out for a row per "
+                "fitted level."
+            )
         one[g] = group_labels(pd.Series([level])).iloc[0]
     fit._warn_new_levels(one)  # e.g. {"family": "fam-a"} for "fam_a"
     try:
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 10**400: not a float
         budgets = np.array([[np.nan]])
+    if isinstance(C, (bool, np.bool_)):
+        budgets = np.array([[np.nan]])  # True is not a budget of 1 FLOP
     if budgets.ndim != 1 or budgets.size == 0:
         raise BayescaleError(
             f"C takes one compute budget or a flat list of them (FLOPs), e.g. [1e21, 1e22]; "

@@ -90,6 +90,10 @@ def test_compute_optimal_contains_truth(chin_fit):
     # test checks how compute_optimal applies it without the inner fits' cost
     chin_fit, _ = with_fixed_drift(chin_fit, 0.01)
     co = chin_fit.compute_optimal([1e21, 5.76e23], prob=0.9)
+    # a budget of True was one FLOP; 10**400 an OverflowError from numpy
+    for odd in (True, 10**400):
+        with pytest.raises(bs.BayescaleError, match="C takes one compute budget"):
+            chin_fit.compute_optimal(odd)
     n_true, d_true = chinchilla_optimum(
         np.array([1e21, 5.76e23]), **{k: TRUE[k] for k in ("A", "alpha", "B", "beta")}
     )
@@ -299,6 +303,20 @@ def test_compute_optimal_of_each_family_of_a_pooled_fit():
         upper = [seg[1][1] for seg in bars.lines[2][0].get_segments()]  # its intervals' tops
         np.testing.assert_allclose(upper, pred.loc[rows, "upper"].to_numpy(), rtol=1e-9)
     matplotlib.pyplot.close("all")
+
+
+@pytest.mark.parametrize("level", [None, np.nan, ["a", "b"]])
+def test_compute_optimal_takes_one_level_per_group_column(level):
+    # None, NaN or a list was drawn as a new level (only a pooling warning said so), while
+    # predict refuses a missing label
+    from bayescale import derived
+
+    data = pd.DataFrame({"family": ["b", "a"], "y": 1.0})
+    fake = SimpleNamespace(spec=SimpleNamespace(group_columns=("family",)), data=data,
+                           law=SimpleNamespace(inputs=("N", "D")))
+    with pytest.raises(bs.BayescaleError, match=r"groups=\{'family': .*\}: give one level of "
+                       r"'family' \(e.g. \{'family': 'b'\}\), or leave 'family' out"):
+        derived.compute_optimal(fake, [1e21], groups={"family": level})
 
 
 def test_compute_optimal_without_groups_asks_for_each_fitted_level(monkeypatch):
