@@ -147,6 +147,17 @@ def _level_inputs(fit: Fit, out: pd.DataFrame) -> pd.DataFrame:
                 f"cannot: add a {col!r} column to levels=."
             )
         out[inp] = [known[lab] for lab in labels]
+    if "chance" in fit.law.inputs and "chance" in out.columns:
+        # as the data's chance column is checked: a NaN gave a NaN onset, unflagged
+        chance = pd.to_numeric(out["chance"], errors="coerce")
+        bad = ~((chance >= 0) & (chance < 1))
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise BayescaleError(
+                f"levels=: the chance level must be a number in [0, 1); row {i} has "
+                f"{out['chance'].iloc[i]!r}."
+            )
+        out["chance"] = chance.astype(float)
     return out
 
 
@@ -331,6 +342,13 @@ def onset(
     from .fit import _check_prob
 
     prob = _check_prob(prob)
+    if isinstance(near_chance, (bool, np.bool_)) or not isinstance(
+            near_chance, (int, float, np.integer, np.floating)) or not 0 <= near_chance < 1:
+        # 2 called every level censored "at chance"; "x" was numpy's UFuncTypeError
+        raise BayescaleError(
+            f"near_chance is an accuracy margin above chance in [0, 1), e.g. 0.02; got "
+            f"{near_chance!r}."
+        )
     form = _form(fit)
     draws = onset_draws(fit, threshold, absolute=absolute, levels=levels)
     lv = _levels(fit, levels)

@@ -77,6 +77,25 @@ def _rising_df(chance=0.25):
     return pd.DataFrame({"C": C, "accuracy": acc, "n": 1000})
 
 
+def test_onset_options_and_level_chances_are_checked():
+    """near_chance=2 called the level censored "at chance", "x" raised numpy's
+    UFuncTypeError; a level's chance of NaN gave a NaN onset, unflagged."""
+    n = 400
+    f = fake_fit("onset_logistic", _rising_df().assign(chance=0.25),
+                 {"ceiling": np.full(n, 0.8), "k": np.full(n, 2.0), "x0": np.full(n, 23.0)})
+    for bad in (2, -1, "x", True):
+        with pytest.raises(BayescaleError, match=r"near_chance is an accuracy margin above "
+                           r"chance in \[0, 1\), e.g. 0.02; got"):
+            f.onset(0.1, near_chance=bad)
+    for chance in (np.nan, -0.5, 25, "a"):
+        with pytest.raises(BayescaleError, match=r"levels=: the chance level must be a number "
+                           r"in \[0, 1\); row 0 has"):
+            f.onset(absolute=0.5, levels={"chance": [chance]})
+    ok = f.onset(absolute=0.5, levels={"chance": [0.25]})
+    assert ok["log10_C_on"][0] == pytest.approx(23.0 + np.log(
+        (0.25 / 0.6) / (1 - 0.25 / 0.6)) / 2.0, abs=1e-9)
+
+
 def test_onset_table_matches_closed_form():
     rng = np.random.default_rng(0)
     x0 = rng.normal(23.0, 0.2, 4000)
