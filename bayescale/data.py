@@ -769,6 +769,13 @@ def validate(
                 "Available columns: "
                 f"{list(df.columns)}. Add the column or remove {g!r} from {role}."
             )
+        if response is not None and g == response:  # every loss value its own level
+            role = "run=" if g == run else "pooled="
+            raise DataError(
+                f"Column {g!r} is named in {role} but it is the response the law fits: each "
+                f"value would be a level of its own. Name the column of labels (family, "
+                f"task, model) in {role}"
+            )
         if g in law_columns:
             role = "run=" if g == run else "pooled="
             named = f" ({response!r})" if response else ""

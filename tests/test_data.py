@@ -196,6 +196,15 @@ def test_group_errors(df):
         validate(df, power_law, y="loss", x={"x": "N"}, groups=["family"])
 
 
+def test_pooling_over_the_response_is_a_clear_error(df):
+    # pooled="loss" made every loss value a level of its own, with only a pooling warning
+    with pytest.raises(DataError, match=r"Column 'loss' is named in pooled= but it is the "
+                       r"response the law fits: each value would be a level of its own"):
+        validate(df, chinchilla, y="loss", groups=["loss"])
+    with pytest.raises(DataError, match=r"named in run= but it is the response"):
+        bs.fit(df, "chinchilla", y="loss", run="loss")
+
+
 def test_run_column_that_is_also_an_input_is_a_clear_error(df):
     # run="N" (one run per model size) would turn the numeric input into labels
     with pytest.raises(DataError, match=r"Column 'N' is named in run= but 'N' is also the "
