@@ -113,6 +113,11 @@ def _normalise_laws(
         laws = [laws]
     if isinstance(laws, Mapping):
         items = list(laws.items())
+    elif not hasattr(laws, "__iter__") or not (laws := list(laws)):  # backtest(df, 3)
+        raise BayescaleError(
+            "backtest takes laws as a name, a Law, a list of them or a dict of variants, "
+            f"e.g. ['chinchilla', 'kaplan']; got {laws!r}."
+        )
     else:
         items = []
         for law in laws:
@@ -376,6 +381,8 @@ def backtest(
     from .parallel import run_fits
 
     data = as_frame(data, "data")
+    if len(data) == 0:  # (numpy's IndexError from the split's quantile)
+        raise DataError("backtest: the data have no rows; pass the runs to split.")
     try:  # one level or several
         probs = tuple(float(p) for p in np.atleast_1d(np.asarray(prob, dtype=float)).ravel())
     except (TypeError, ValueError):

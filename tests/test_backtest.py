@@ -330,6 +330,12 @@ def test_backtest_rejects_reserved_label():
     # sequence element" before
     with pytest.raises(BayescaleError, match=r"law 'a' is given as \('power_law', 'x'\)"):
         bs.backtest(simulate(), {"a": ("power_law", "x")}, **cut)
+    # no laws, or not laws: Python's TypeError; no rows: numpy's IndexError
+    for odd in (3, [], None):
+        with pytest.raises(BayescaleError, match="backtest takes laws as a name, a Law, a list"):
+            bs.backtest(simulate(), odd, **cut)
+    with pytest.raises(DataError, match="backtest: the data have no rows"):
+        bs.backtest(simulate().iloc[:0], laws, **cut)
 
 
 @pytest.mark.slow
