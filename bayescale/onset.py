@@ -93,6 +93,13 @@ def hinge_onset(x_on, s, tau, q: float | np.ndarray = 0.1):
 
 
 def _form(fit: Fit, caller: str = "onset") -> OnsetForm:
+    from .law import Law
+
+    if not isinstance(getattr(fit, "law", None), Law):  # bs.onset(3): an AttributeError
+        raise BayescaleError(
+            f"{caller}() takes a fit of an onset law (bs.fit(df, 'onset_logistic', ...)); "
+            f"got {type(fit).__name__}."
+        )
     name = fit.law.name
     if name not in ONSET_FORMS:
         raise BayescaleError(
@@ -216,12 +223,20 @@ def onset_draws(
     from .model import param_draws
 
     form = _form(fit, "onset_draws")
-    if absolute is None and not (0.0 < float(threshold) < 1.0):
+
+    def fraction(v: Any) -> float:  # a number in (0, 1) ("x" was a raw ValueError)
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return np.nan
+        return np.nan if isinstance(v, (bool, np.bool_)) else f
+
+    if absolute is None and not (0.0 < fraction(threshold) < 1.0):
         raise BayescaleError(
             f"threshold is a fraction of the rise from chance to ceiling, in (0, 1); got "
             f"{threshold!r}. For an accuracy level use absolute=0.5."
         )
-    if absolute is not None and not (0.0 < float(absolute) < 1.0):
+    if absolute is not None and not (0.0 < fraction(absolute) < 1.0):
         raise BayescaleError(f"absolute accuracy must lie in (0, 1), got {absolute!r}.")
     lv = _levels(fit, levels)
     groups = list(fit.spec.group_columns)
@@ -434,7 +449,12 @@ def prob_emerged(
     name, given = ("C", C) if form.log10 else ("L", L)
     if given is None and not form.log10:
         raise BayescaleError("This fit is on a loss axis: pass prob_emerged(fit, L=...).")
-    values = np.atleast_1d(np.asarray(np.nan if given is None else given, dtype=float))
+    try:  # text or True are not compute ("abc": a raw ValueError; True: 1 FLOP)
+        values = np.atleast_1d(np.asarray(
+            np.nan if given is None or isinstance(given, (bool, np.bool_)) else given,
+            dtype=float))
+    except (TypeError, ValueError, OverflowError):
+        values = np.array([np.nan])
     if not np.isfinite(values).all() or (form.log10 and (values <= 0).any()):
         what = "positive compute C=" if form.log10 else "finite losses L="
         raise BayescaleError(f"prob_emerged needs {what}, got {given!r}.")

@@ -91,6 +91,14 @@ def test_onset_options_and_level_chances_are_checked():
         with pytest.raises(BayescaleError, match=r"levels=: the chance level must be a number "
                            r"in \[0, 1\); row 0 has"):
             f.onset(absolute=0.5, levels={"chance": [chance]})
+    # text, True, or not a fit: raw ValueError, one FLOP, AttributeError
+    for kw in (dict(C="abc"), dict(C=True)):
+        with pytest.raises(BayescaleError, match="prob_emerged needs positive compute C="):
+            bs.prob_emerged(f, **kw)
+    with pytest.raises(BayescaleError, match=r"threshold is a fraction of the rise"):
+        bs.onset_draws(f, "x")
+    with pytest.raises(BayescaleError, match=r"onset\(\) takes a fit of an onset law"):
+        bs.onset(3)
     ok = f.onset(absolute=0.5, levels={"chance": [0.25]})
     assert ok["log10_C_on"][0] == pytest.approx(23.0 + np.log(
         (0.25 / 0.6) / (1 - 0.25 / 0.6)) / 2.0, abs=1e-9)
