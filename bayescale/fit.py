@@ -1306,6 +1306,12 @@ def fit(
     >>> f.predict({"N": [7e10], "D": [1.4e12]})  # doctest: +SKIP
     """
     check_settings(draws, tune, chains, target_accept, random_seed, auto_ok=True)
+    for name, value, none_ok in (("warn", warn, False), ("progressbar", progressbar, True)):
+        # warn="no" was truthy: the warnings it meant to turn off were said
+        if not (isinstance(value, (bool, np.bool_)) or (none_ok and value is None)):
+            raise BayescaleError(
+                f"{name} must be True or False{' (or None)' if none_ok else ''}, got {value!r}."
+            )
     random_seed = seed_or_chosen(random_seed)
     data = _data.as_frame(data)
     _data.check_column_arguments(y=y, x=x, run=run, trials=trials, priors=priors)

@@ -266,6 +266,15 @@ def test_bad_sampler_settings_fail_before_any_work(df, kw, match):
         bs.fit_joint(df, "power_law", "sigmoid_of_loss", loss_x={"x": "N"}, **kw)
 
 
+@pytest.mark.parametrize("kw, match", [
+    (dict(warn="no"), r"warn must be True or False, got 'no'"),  # "no" was truthy
+    (dict(progressbar="no"), r"progressbar must be True or False \(or None\), got 'no'"),
+])
+def test_switches_of_fit_are_true_or_false(df, kw, match):
+    with pytest.raises(BayescaleError, match=match):
+        bs.fit(df, "chinchilla", **kw)
+
+
 def test_one_chain_is_reported_as_unchecked_without_numpy_warnings():
     import arviz as az
 
