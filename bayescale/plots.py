@@ -8,11 +8,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import PoolingWarning
+from .errors import BayescaleError, PoolingWarning
 from .report import percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from .fit import Fit
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
+    """``ax``, or new axes of ``figsize`` when None; anything else is a clear error."""
+    if ax is None:
+        return _plt().subplots(figsize=figsize)[1]
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):  # ax="foo": 'str' object has no attribute 'errorbar'
+        raise BayescaleError(
+            f"ax must be matplotlib axes (e.g. fig, ax = plt.subplots()), got {ax!r}."
+        )
+    return ax
 
 
 def _plt():
@@ -66,9 +79,8 @@ def plot_fit(
     from .fit import scale_of
 
     _check_extend(extend)
-    plt = _plt()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    _plt()  # the backend, before any axes
+    ax = _axes(ax, (6, 4))
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation, kind=kind)
     law = fit.law
     data = fit.data
@@ -342,9 +354,8 @@ def plot_average(
     """
     from .fit import scale_of
 
-    plt = _plt()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    _plt()  # the backend, before any axes
+    ax = _axes(ax, (6, 4))
     kw = dict(prob=prob, random_seed=random_seed, extrapolation=extrapolation, kind=kind)
     names = avg._members()
     top = avg.fits[max(names, key=lambda k: avg.weights[k])]
@@ -418,9 +429,8 @@ def plot_chain(
     from .errors import BayescaleError
     from .fit import scale_of
 
-    plt = _plt()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    _plt()  # the backend, before any axes
+    ax = _axes(ax, (6, 4))
     s1, s2 = ch.loss_fit, ch.accuracy_fit
     law = s1.law
     new_df = None if new is None else ch._new(new)
@@ -500,9 +510,8 @@ def plot_calibration(backtest: Any, *, ax: Any = None):
             "plot_calibration takes the result of bs.backtest (observed against nominal "
             f"coverage of held-out rows), got {type(backtest).__name__}."
         )
-    plt = _plt()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    _plt()  # the backend, before any axes
+    ax = _axes(ax, (4.5, 4.5))
     cal = backtest.calibration()
     ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="perfect calibration")
     marks = ("o", "s", "^", "D", "v", "P", "X")

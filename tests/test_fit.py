@@ -833,6 +833,10 @@ def test_plot_reaches_the_forecasts_and_names_a_renamed_input():
                                     "nu": 10.0}, x={"x": "C"}, jitter=0.01)
     ax = f.plot(new={"C": [1e23]}, extrapolation=False)
     assert ax.get_lines()[0].get_xdata().max() >= 1e23
+    with pytest.raises(bs.BayescaleError, match=r"ax must be matplotlib axes .*got 'foo'"):
+        f.plot(ax="foo")  # was: 'str' object has no attribute 'errorbar'
+    mine = matplotlib.pyplot.subplots()[1]
+    assert f.plot(ax=mine, extrapolation=False) is mine
     assert ax.get_xlabel() == "compute C (FLOPs)"
     # a law of N and D whose rows share one D: plotted along N, the label says where D is
     # held (a forecast at another D is drawn at its N, off the band, without a word else)
