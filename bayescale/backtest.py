@@ -193,7 +193,13 @@ def holdout_mask(
             holdout = _aligned(holdout, data)
         mask = np.asarray(holdout)
     elif isinstance(holdout, pd.Series):  # a mask of data's rows: by their labels
-        mask = np.asarray(_aligned(holdout, data))
+        aligned = _aligned(holdout, data)
+        if pd.api.types.is_bool_dtype(aligned) and aligned.isna().any():  # nullable boolean
+            raise DataError(
+                f"holdout has missing values at {_rows(aligned.isna().to_numpy(), data.index)};"
+                " give every row True (held out) or False."
+            )
+        mask = np.asarray(aligned)
     elif isinstance(holdout, Mapping):
         opts = dict(holdout)
         bad = set(opts) - {"by", "cutoff", "quantile"}

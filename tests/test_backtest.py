@@ -164,6 +164,9 @@ def test_holdout_forms():
     nullable[1] = None
     with pytest.raises(DataError, match="holdout column 'h' has missing values at row 1"):
         holdout_mask(df.assign(h=nullable), "h")
+    # ... and as a Series of the rows (it said "got shape (4,) and dtype object")
+    with pytest.raises(DataError, match="holdout has missing values at row 1; give every row"):
+        holdout_mask(df, pd.Series(nullable, index=df.index))
     with pytest.raises(DataError, match="holdout column 'nope' is missing"):
         holdout_mask(df, "nope")
     with pytest.raises(DataError, match="both must be non-empty"):
