@@ -119,7 +119,7 @@ class Chain:
         params = param_draws(acc.spec, acc.posterior, frame, rng=rng)
         from .fit import n_samples
 
-        s2 = max([p.shape[0] for p in params.values()] + [n_samples(acc.posterior)])
+        s2 = n_samples(acc.posterior, params)
         s1 = loss.shape[0]
         s = min(s1, s2)
         # pair draw i of stage 1 with draw i of stage 2 (both are exchangeable

@@ -181,8 +181,11 @@ def summarise_draws(fit: Fit, new: Any, d: np.ndarray, prob: float,
     return out
 
 
-def n_samples(posterior: Any) -> int:
+def n_samples(posterior: Any, params: Mapping[str, np.ndarray] | None = None) -> int:
     """The number of posterior samples, chains times draws (1 for an empty posterior).
+
+    With ``params`` (:func:`bayescale.model.param_draws`), the most of either: a fit with
+    every law parameter fixed has one value of each, and still every sample of its noise.
 
     Examples
     --------
@@ -191,7 +194,8 @@ def n_samples(posterior: Any) -> int:
     1000
     """
     sizes = getattr(posterior, "sizes", {})
-    return int(sizes.get("chain", 1) * sizes.get("draw", 1))
+    n = int(sizes.get("chain", 1) * sizes.get("draw", 1))
+    return max([n] + [p.shape[0] for p in (params or {}).values()])
 
 
 def data_hash(frame: pd.DataFrame) -> str:
@@ -439,8 +443,7 @@ class Fit:
         params = param_draws(self.spec, self.posterior, frame, rng=rng)
         args = [frame[i].to_numpy(dtype=float)[None, :] for i in self.law.inputs]
         mu = self.law(*args, **params)
-        s = max([p.shape[0] for p in params.values()] + [n_samples(self.posterior)])
-        return np.broadcast_to(mu, (s, len(frame)))
+        return np.broadcast_to(mu, (n_samples(self.posterior, params), len(frame)))
 
     def draws(
         self,
@@ -476,8 +479,7 @@ class Fit:
         mu = np.asarray(self.law(*args, **params), dtype=float)
         # every posterior sample, also where each law parameter is fixed (one value): the
         # noise's draws still vary (a fit of a known curve gave one sample, or a crash)
-        s = max([p.shape[0] for p in params.values()] + [n_samples(self.posterior)])
-        mu = np.broadcast_to(mu, (s, len(frame)))
+        mu = np.broadcast_to(mu, (n_samples(self.posterior, params), len(frame)))
         if self.law.link == "log":
             self._check_positive(mu, frame)
         if kind == "mean":
