@@ -181,30 +181,28 @@ def cached_program(
                     counts["jax_load"] += 1
             except Exception:  # a truncated or foreign file: build it again
                 exported = None
-            if exported is not None:
-                def rebuild() -> Callable:  # the file is gone: built and stored anew
-                    memory.pop(key, None)
-                    return cached_program(memory, name, static, args, build, counts,
-                                          stable_key)
+        if exported is not None:
+            def rebuild() -> Callable:  # the file is gone: built and stored anew
+                memory.pop(key, None)
+                return cached_program(memory, name, static, args, build, counts, stable_key)
 
-                fn = _checked_at_first_call(_caller(exported), path, rebuild)
-                memory[key] = fn
-                return fn
-        if exported is None:
-            fn = build()
-            try:
-                exported = export.export(fn)(*args)
-            except Exception:  # e.g. a host callback, which jax.export cannot store
-                memory[key] = fn
-                return fn
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            try:
-                blob = exported.serialize()
-                folder.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(blob)
-                os.replace(tmp, path)
-            except (OSError, ImportError):  # a read-only or full disk, or no flatbuffers:
-                _unlink(tmp)  # run from memory only, leaving no part of the file
+            fn = _checked_at_first_call(_caller(exported), path, rebuild)
+            memory[key] = fn
+            return fn
+        fn = build()
+        try:
+            exported = export.export(fn)(*args)
+        except Exception:  # e.g. a host callback, which jax.export cannot store
+            memory[key] = fn
+            return fn
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            blob = exported.serialize()
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(blob)
+            os.replace(tmp, path)
+        except (OSError, ImportError):  # a read-only or full disk, or no flatbuffers:
+            _unlink(tmp)  # run from memory only, leaving no part of the file
         fn = _caller(exported)
         memory[key] = fn
         return fn
