@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import as_rows, group_labels, is_count
+from .data import as_rows, group_labels, is_count, is_real_number
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -357,8 +357,7 @@ def onset(
     from .fit import _check_prob
 
     prob = _check_prob(prob)
-    if isinstance(near_chance, (bool, np.bool_)) or not isinstance(
-            near_chance, (int, float, np.integer, np.floating)) or not 0 <= near_chance < 1:
+    if not is_real_number(near_chance) or not 0 <= near_chance < 1:
         # 2 called every level censored "at chance"; "x" was numpy's UFuncTypeError
         raise BayescaleError(
             f"near_chance is an accuracy margin above chance in [0, 1), e.g. 0.02; got "
