@@ -270,6 +270,25 @@ def _with_input(data: pd.DataFrame, by: str, x: Mapping[str, Any]) -> pd.DataFra
     return data
 
 
+def _check_rows(train: pd.DataFrame, test: pd.DataFrame, law: Any, label: str,
+                fit_kwargs: Mapping[str, Any]) -> None:
+    """Check one law's training and held-out rows before any law is fitted.
+
+    The fits would check their training rows, and the scoring the held-out ones, but only
+    after every fit had been sampled; an error names the law and the rows' part.
+    """
+    from types import SimpleNamespace
+
+    from .fit import check_series
+
+    tag = f"backtest of {label!r}"
+    model = check_series([train], law, [f"{tag}, training rows"], **fit_kwargs)[0]
+    try:
+        _validated(SimpleNamespace(spec=model, law=get_law(law)), test)
+    except BayescaleError as e:
+        raise type(e)(f"{tag}, held-out rows: {e}") from None
+
+
 def score_draws(
     draws: np.ndarray, y: np.ndarray, probs: Sequence[float] = PROBS, link: str = "identity"
 ) -> dict[str, np.ndarray]:
@@ -427,6 +446,8 @@ def backtest(
     base["random_seed"] = random_seed
     labels = list(spec)
     tasks = [(train, spec[k][0], {**base, **spec[k][1]}) for k in labels]
+    for k, (rows, law, kw) in zip(labels, tasks):  # every law's rows, before any fit
+        _check_rows(rows, test, law, k, kw)
     fits = dict(zip(labels, run_fits(tasks, executor=executor, warn=warn,
                                      labels=[f"backtest fit of {k!r}" for k in labels])))
     pieces = []

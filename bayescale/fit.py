@@ -1055,11 +1055,12 @@ MODEL_ARGS = ("y", "x", "priors", "pooled", "run", "likelihood", "group_scale", 
 
 
 def check_series(frames: Sequence[pd.DataFrame], law: str | Law, labels: Sequence[str],
-                 **fit_kwargs: Any) -> None:
+                 **fit_kwargs: Any) -> list[ModelSpec]:
     """Check every series' data before any is sampled; an error names its series.
 
     ``fit_kwargs`` are those of :func:`fit` (sampler settings are ignored here);
-    warnings are left to the fits themselves.
+    warnings are left to the fits themselves. Returns each series' spec (with the law's
+    own likelihood where ``likelihood="auto"``), e.g. to check held-out rows against it.
     """
     import warnings
 
@@ -1067,13 +1068,16 @@ def check_series(frames: Sequence[pd.DataFrame], law: str | Law, labels: Sequenc
     if model_kw.get("likelihood", "auto") == "auto":  # the fit decides; check the law's own
         model_kw["likelihood"] = None
         model_kw["priors"] = auto_priors(law, model_kw.get("priors"))[0]
+    specs = []
     for label, df in zip(labels, frames):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                prepare_spec(df, law, **{"y": None, "x": None, "priors": None, **model_kw})
+                specs.append(prepare_spec(df, law, **{"y": None, "x": None, "priors": None,
+                                                      **model_kw})[0])
             except BayescaleError as e:
                 raise type(e)(f"{label}: {e}") from None
+    return specs
 
 
 def prepare_spec(

@@ -435,3 +435,23 @@ def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
     assert 'if __name__ == "__main__":' in last and "executor='serial'" in last
     # each worker stopped at the pool, before any fit of its own
     assert "RuntimeError" not in run.stderr and "freeze_support" not in run.stderr
+
+
+def test_bad_held_out_rows_are_refused_before_any_law_is_fitted(monkeypatch):
+    """A held-out row with a negative loss was found only when its forecast was scored,
+    after every law had been sampled (minutes, for a backtest of several laws)."""
+    import bayescale.parallel as par
+
+    def never(*args, **kwargs):
+        raise AssertionError("fitted before refusing")
+
+    monkeypatch.setattr(par, "run_fits", never)
+    df = simulate(n=20)
+    df.loc[19, "loss"] = -1.0  # the largest run: held out
+    laws = {"a": "power_law", "b": ("power_law", {"priors": {"E": 0.0}})}
+    with pytest.raises(DataError, match=r"backtest of 'a', held-out rows: .*loss.*19"):
+        bs.backtest(df, laws, holdout=dict(by="C", quantile=0.8), x={"x": "C"})
+    df.loc[19, "loss"] = 2.0
+    df.loc[3, "loss"] = np.nan  # a training row of the second law's fit
+    with pytest.raises(DataError, match=r"backtest of 'a', training rows: .*loss"):
+        bs.backtest(df, laws, holdout=dict(by="C", quantile=0.8), x={"x": "C"})
