@@ -857,7 +857,8 @@ def _loglik(entry, spec, posterior, frame, flat_values, data, n: int) -> np.ndar
         params = param_draws(spec, posterior, frame, rng=rng)
         args = [frame[i].to_numpy(dtype=float)[None, :] for i in law.inputs]
         mu = np.asarray(law(*args, **params), dtype=float)
-        eta = np.log(mu) if law.link == "log" else mu
+        with np.errstate(invalid="ignore", divide="ignore"):  # a chain that never started:
+            eta = np.log(mu) if law.link == "log" else mu  # NaN here, explained after
         off = run_offsets(spec, posterior, frame, rng)
         if off is not None:
             eta = eta + off

@@ -433,13 +433,20 @@ def start_failures_explained(model, what: str, link: str | None = None) -> Itera
         raise BayescaleError(_start_failure_message(model, bad, what, link)) from None
 
 
-def raise_if_never_started(model, diag: dict[str, Any], what: str, link: str | None) -> None:
-    """Raise the start-failure error when every transition diverged from a non-finite start.
+def raise_if_never_started(model, diag: dict[str, Any], what: str, link: str | None,
+                           idata: Any = None) -> None:
+    """Raise the start-failure error when a chain never moved from a non-finite start.
 
     NumPyro does not stop when the log density is NaN where the chains start: every
-    transition then diverges and the chains never move. A fit like that is no fit.
+    transition then diverges and the chains never move. A fit like that is no fit, nor is
+    one where some chains found a finite start (jittered) and others did not: their
+    draws would be mixed with the stuck chains' (given ``idata``, each chain is checked).
     """
-    if diag["divergences"] < diag["chains"] * diag["draws"]:
+    stuck = diag["divergences"] >= diag["chains"] * diag["draws"]
+    if not stuck and idata is not None and "diverging" in idata.sample_stats:
+        div = np.asarray(idata.sample_stats["diverging"]).reshape(diag["chains"], -1)
+        stuck = bool(div.all(axis=1).any())
+    if not stuck:
         return
     bad = _non_finite_terms(model)
     if bad:
@@ -457,17 +464,36 @@ def _non_finite_terms(model) -> dict[str, float]:
         return {}
 
 
+def _fixed_values(model) -> dict[str, float]:
+    """Model variables that are constants: the parameters fixed by ``priors={name: value}``."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import graph_inputs
+
+    fixed = {}
+    try:
+        for var in model.deterministics:
+            if var.ndim == 0 and all(isinstance(i, Constant) for i in graph_inputs([var])):
+                fixed[var.name] = float(var.eval())
+    except Exception:  # noqa: BLE001  (the explanation must not hide the failure)
+        return {}
+    return fixed
+
+
 def _start_failure_message(model, bad: dict[str, float], what: str, link: str | None) -> str:
     terms = ", ".join(f"{k} = {v}" for k, v in bad.items()) or "not known"
     observed = {v.name for v in model.observed_RVs}
     advice = []
     if not bad or set(bad) & observed:
         positive = ", or zero or negative (a log-link law's prediction must be positive)"
+        fixed = _fixed_values(model)
+        values = ", ".join(f"{k}={v:g}" for k, v in fixed.items())
         advice.append(
             "the law gives NaN or infinite predictions"
             + (positive if link == "log" else "")
-            + " for some rows at parameter values near the priors' centres: check the "
-            "formula, the inputs' ranges and the x= mapping"
+            + " for some rows at parameter values near the priors' centres"
+            + (f" and at the values fixed by priors= ({values})" if fixed else "")
+            + ": check the formula, the inputs' ranges, the x= mapping"
+            + (" and the fixed values" if fixed else "")
         )
     if not bad or set(bad) - observed:
         advice.append("a prior is incompatible with the data or the law (priors=)")
@@ -499,7 +525,7 @@ def sample_stepping_down(
         with start_failures_explained(model, what, link):
             idata = draw(accept)
         diag = diagnose(idata, names)
-        raise_if_never_started(model, diag, what, link)
+        raise_if_never_started(model, diag, what, link, idata)
         tries.append((accept, diag["divergences"]))
         if not diag["divergences"]:
             break

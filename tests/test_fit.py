@@ -614,6 +614,19 @@ def test_a_law_that_is_nan_on_the_data_gives_a_clear_error(sampler):
                draws=20, tune=20, chains=2, random_seed=0)
 
 
+@pytest.mark.parametrize("sampler", ["nutpie", "jax"])
+def test_a_fixed_value_that_makes_the_law_negative_is_named(sampler):
+    # priors={"E": -1.0}: the law's loss is negative on every row. The JAX path raised
+    # NumPy's "invalid value encountered in log" (an error where warnings are errors)
+    # before its clear message, and the message did not name the fixed value.
+    C = np.geomspace(1e17, 1e21, 12)
+    df = pd.DataFrame({"C": C, "loss": 1.7 + 60.0 * C ** -0.1})
+    with pytest.raises(bs.BayescaleError, match=r"could not start for law 'power_law'.*"
+                                                r"values fixed by priors= \(E=-1\)"):
+        bs.fit(df, "power_law", x={"x": "C"}, priors={"E": -1.0}, sampler=sampler,
+               draws=20, tune=20, chains=2, random_seed=0)
+
+
 def test_refit_rows_that_do_not_select_training_rows_are_named(chin_fit):
     n = len(chin_fit.data)
     with pytest.raises(bs.BayescaleError,
