@@ -20,7 +20,8 @@ Rows of one sequence must have distinct scales (a clear error says which do not)
 Forecasts condition on the last fitted residual of the same sequence and follow the
 process among the new rows, so a run that sits above the law at its last checkpoint
 starts its forecast there and relaxes to the law over about ``corr_length`` decades.
-Pointwise log-likelihoods (LOO) are the conditional densities ``p(e_i | e_prev(i))``.
+Pointwise log-likelihoods (LOO) are the conditional densities ``p(e_i | e_prev(i))``;
+held-out rows (leave-future-out, backtests) are scored given the fitted rows only.
 
 Example
 -------
@@ -151,13 +152,11 @@ def nearest_fitted_below(fitted: np.ndarray, t_u: np.ndarray, u: float) -> int:
     return int(fitted[k]) if k >= 0 else -1
 
 
-def _fitted_before(data, prev: np.ndarray):
-    """For each row of ``data["frame"]``: whether it follows a fitted row, as in :func:`draw`.
+def _fitted_before(data):
+    """For each row of ``data["frame"]``: the nearest fitted row below it in its sequence.
 
-    That is the nearest fitted row below it, unless the row's previous new row ``prev``
-    lies between them. Returns ``(found, residual, dt)``: which rows follow a fitted row,
-    its residual per draw ``(samples, rows)`` (``data["train_resid"]()``) and the distance
-    in log10 scale, so that densities and draws of held-out rows are of one predictive.
+    Returns ``(found, residual, dt)``: which rows have one, its residual per draw
+    ``(samples, rows)`` (``data["train_resid"]()``) and the distance in log10 scale.
     """
     resid_fn, train = data.get("train_resid"), data.get("train")
     n = len(data["frame"])
@@ -172,7 +171,7 @@ def _fitted_before(data, prev: np.ndarray):
         fitted = fitted[np.argsort(t_u[fitted], kind="stable")]
         for r in np.flatnonzero(lab == key):
             j = nearest_fitted_below(fitted, t_u, u[r])
-            if j >= 0 and (prev[r] < 0 or t_u[j] >= u[prev[r]]):
+            if j >= 0:
                 picks[r] = j
     if not picks:
         return found, None, np.zeros(n)
@@ -184,23 +183,25 @@ def _fitted_before(data, prev: np.ndarray):
 
 
 def logpdf(y, eta, noise, data):
-    """Conditional log density of each row given the previous one of its sequence.
+    """Log density of each row given the previous one of its sequence.
 
     Where the fit's training rows and residuals come with ``data`` (held-out rows of a
-    forecast), a row whose nearest earlier row is a fitted one conditions on it, as in
-    :func:`draw`.
+    forecast), each row is scored by the density of its forecast: given the nearest fitted
+    row below it in its sequence (the process's marginal over the held-out rows between,
+    exact for Gaussian innovations), or from the stationary distribution without one;
+    never given another held-out row's observed response, which the forecast does not see.
     """
     from .likelihoods import _studentt_logpdf
 
-    prev, dt = links(data["spec"], data["frame"])
+    prev, dt = links(data["spec"], data["frame"])  # (also refuses rows of one scale)
     e = np.broadcast_to(y - eta, np.broadcast_shapes(np.shape(y), np.shape(eta)))
-    has = prev >= 0
-    e_prev = np.where(has, e[..., np.maximum(prev, 0)], 0.0)
-    found, e_fit, dt_fit = _fitted_before(data, prev)
-    if found.any():
-        e_prev = np.where(found, e_fit, e_prev)
-        dt = np.where(found, dt_fit, dt)
-        has = has | found
+    if data.get("train_resid") is not None and data.get("train") is not None:
+        has, e_prev, dt = _fitted_before(data)
+        if e_prev is None:
+            e_prev = 0.0
+    else:
+        has = prev >= 0
+        e_prev = np.where(has, e[..., np.maximum(prev, 0)], 0.0)
     with np.errstate(over="ignore", divide="ignore"):
         phi = np.where(has, np.exp(-dt / noise["corr_length"]), 0.0)
     scale = noise["sigma"] * np.sqrt(1.0 - phi**2)

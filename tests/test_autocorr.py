@@ -287,6 +287,10 @@ def test_held_out_ar1_densities_condition_on_the_last_fitted_row():
     phi = np.exp(-(u[24] - u[23]) / 0.5)
     want = stats.t.logpdf(resid[24] - phi * resid[23], 5.0, scale=0.02 * np.sqrt(1 - phi**2))
     np.testing.assert_allclose(lp[:, 0], want, rtol=1e-9)
+    # the next held-out row: given the last fitted row too (its forecast's marginal)
+    phi2 = np.exp(-(u[25] - u[23]) / 0.5)
+    want2 = stats.t.logpdf(resid[25] - phi2 * resid[23], 5.0, scale=0.02 * np.sqrt(1 - phi2**2))
+    np.testing.assert_allclose(lp[:, 1], want2, rtol=1e-9)
     # the training rows themselves: each sequence still starts at its first row
     phi1 = np.exp(-(u[1] - u[0]) / 0.5)
     first = pointwise_log_density(fit, df.iloc[:24])[0, :2]
@@ -297,8 +301,10 @@ def test_held_out_ar1_densities_condition_on_the_last_fitted_row():
 
 def test_held_out_ar1_rows_between_fitted_rows_condition_as_draws_do():
     """Held-out rows interleaved with fitted ones (a split by another column than the
-    sequence's scale): each row conditions on the nearer of its previous held-out row and
-    the nearest fitted row below, as the forecast draws do."""
+    sequence's scale): each row is scored by its forecast's density, given the nearest
+    fitted row below (the process's marginal over held-out rows between), never given
+    another held-out row's observed response: the forecast draws do not see it, and a
+    backtest of an "ar1" fit scored its rows one step ahead with future data."""
     from scipy import stats
 
     from bayescale.compare import pointwise_log_density
@@ -318,8 +324,14 @@ def test_held_out_ar1_rows_between_fitted_rows_condition_as_draws_do():
         phi = np.exp(-(u[r] - u[q]) / 0.5)
         return stats.t.logpdf(resid[r] - phi * resid[q], 5.0, scale=0.02 * np.sqrt(1 - phi**2))
 
-    # row 4 follows fitted row 3, row 5 held-out row 4, row 8 fitted row 7 (not row 5)
-    np.testing.assert_allclose(lp, [cond(4, 3), cond(5, 4), cond(8, 7)], rtol=1e-9)
+    # rows 4 and 5 follow fitted row 3 (not held-out row 4), row 8 fitted row 7
+    np.testing.assert_allclose(lp, [cond(4, 3), cond(5, 3), cond(8, 7)], rtol=1e-9)
+    # a held-out row's response moves its own score only
+    moved = df.loc[held].copy()
+    moved.loc[4, "loss"] *= 1.05
+    lp2 = pointwise_log_density(fit, moved)[0]
+    np.testing.assert_array_equal(lp2[1:], lp[1:])
+    assert lp2[0] != lp[0]
 
 
 def test_decompose_of_an_ar1_fit_adds_up_to_its_predictive_variance():
