@@ -686,8 +686,8 @@ def compare(
     -------
     DataFrame
         One row per law: ``rank``, ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``,
-        ``dse``, ``weight`` (ArviZ stacking), ``likelihood`` (each fit's: with the
-        default ``likelihood="auto"`` a law whose residuals are autocorrelated carries
+        ``dse``, ``weight`` (ArviZ's weights by ``method``), ``likelihood`` (each fit's:
+        with the default ``likelihood="auto"`` a law whose residuals are autocorrelated carries
         ``"ar1"``, whose pointwise terms are the densities of each row given the one
         before, summing to the joint density), ``n_pareto_k_high`` and
         ``pareto_k_note`` (in words); with ``lfo``: ``lfo_elpd``, ``lfo_se``,
@@ -782,6 +782,22 @@ class Averaged:
     weights: Mapping[str, float]
     random_seed: int | None = None
 
+    def __post_init__(self) -> None:
+        # made by hand too: all-zero or negative weights gave "min() arg is an empty
+        # sequence" or dropped a fit without a word, a bad seed NumPy's error at draws()
+        if not isinstance(self.fits, Mapping) or not self.fits:
+            raise BayescaleError(
+                f"Averaged needs fits as a non-empty dict {{name: Fit}}, got {self.fits!r}; "
+                "bs.average(fits, weights) makes one."
+            )
+        if not isinstance(self.weights, Mapping):
+            raise BayescaleError(
+                f"Averaged needs weights as a dict {{name: weight}}, got {self.weights!r}."
+            )
+        w = given_weights(self.weights, list(self.fits))
+        object.__setattr__(self, "weights", dict(zip(self.fits, map(float, w / w.sum()))))
+        check_seed(self.random_seed)
+
     def __repr__(self) -> str:
         w = ", ".join(f"{k}={v:.3f}" for k, v in self.weights.items())
         return f"<bayescale.Averaged {w}>"
@@ -809,6 +825,7 @@ class Averaged:
         """
         if n is not None and not is_count(n, 1):
             raise BayescaleError(f"n is the number of draws, a positive integer; got {n!r}.")
+        check_seed(random_seed)
         seed = self.random_seed if random_seed is None else random_seed
         rng = np.random.default_rng(None if seed is None else [int(seed), 104729])
         names = self._members()
@@ -1025,20 +1042,28 @@ def average(
             "lfo= sets the split of weights='lfo'; with other weights it would be ignored. "
             "Pass weights='lfo', or drop lfo=."
         )
+    check_seed(random_seed)
+    if not (isinstance(weights, Mapping)
+            or (isinstance(weights, str) and weights in (*LOO_METHODS, "lfo"))):
+        raise BayescaleError(
+            f"weights must be 'stacking', 'pseudo-BMA', 'BB-pseudo-BMA', 'lfo' or a dict, "
+            f"got {weights!r}."
+        )
     if isinstance(weights, Mapping):
         w = given_weights(weights, names)
-    elif len(names) == 1:
+    elif len(names) == 1:  # (the split checked all the same)
+        if weights == "lfo":  # the split a second fit would be scored on
+            opts, (f,) = default_lfo(fits, lfo), fits.values()
+            by = opts["by"]
+            split_future(_by_frame(f, f.user_frame(), by), by=by, cutoff=opts.get("cutoff"),
+                         quantile=opts.get("quantile"), falling=falls([(f.law, f.spec.x)], by))
         w = np.ones(1)
     elif weights in LOO_METHODS:
         table = compare(fits, method=weights, random_seed=random_seed)
         w = table.loc[names, "weight"].to_numpy(dtype=float)
-    elif weights == "lfo":
+    else:  # "lfo"
         table = compare(fits, lfo=default_lfo(fits, lfo), executor=executor)
         w = table.loc[names, "lfo_weight"].to_numpy(dtype=float)
-    else:
-        raise BayescaleError(
-            f"weights must be 'stacking', 'pseudo-BMA', 'lfo' or a dict, got {weights!r}."
-        )
     w = w / w.sum()
     return Averaged(
         fits=dict(fits), weights=dict(zip(names, map(float, w))), random_seed=random_seed

@@ -510,9 +510,10 @@ def test_average_refuses_what_it_would_ignore_or_misweigh():
     rows = _runs().iloc[:3]
     np.testing.assert_array_equal(avg.draws(rows, extrapolation=False).values,
                                   avg.draws(rows, random_seed=3, extrapolation=False).values)
-    # one member, unnormalised weights: its own density (was log 2 too high with 2 : -1)
+    # one member, unnormalised weights: its own density (was log 2 too high with 2 : -1,
+    # a negative weight now refused)
     rows = _runs().iloc[:5]
-    odd = Averaged(fits={"a": f, "b": f}, weights={"a": 2.0, "b": -1.0}, random_seed=0)
+    odd = Averaged(fits={"a": f, "b": f}, weights={"a": 2.0, "b": 0.0}, random_seed=0)
     np.testing.assert_allclose(odd.log_predictive_density(rows),
                                log_predictive_density(f, rows), rtol=1e-12)
 
@@ -700,3 +701,29 @@ def test_compare_checks_its_arguments_before_any_work(monkeypatch):
     for seed in ("0", -1):
         with pytest.raises(bs.BayescaleError, match="random_seed must be"):
             bs.compare(fits, random_seed=seed)
+
+
+def test_average_and_averaged_check_their_weights_and_seeds():
+    """A single fit skipped the checks of weights= and lfo=; a seed of -1 or "x" failed
+    at predict() with NumPy's message; an Averaged made by hand with all-zero weights
+    failed with "min() arg is an empty sequence", and negative ones dropped a fit."""
+    f = fixed_fit(_runs(), "power_law", POWER, x={"x": "C"}, y="loss")
+    g = fixed_fit(_runs(), "power_law", {**POWER, "alpha": 0.11}, x={"x": "C"}, y="loss")
+    with pytest.raises(BayescaleError, match="weights must be 'stacking'.*got 'bogus'"):
+        bs.average([f], weights="bogus")
+    with pytest.raises(BayescaleError, match="quantile"):
+        bs.average([f], weights="lfo", lfo=dict(quantile=1.5))
+    with pytest.raises(BayescaleError, match="random_seed must be None or a non-negative"):
+        bs.average({"f": f, "g": g}, weights={"f": 1, "g": 1}, random_seed=-1)
+    avg = bs.average({"f": f, "g": g}, weights={"f": 1, "g": 3})
+    assert avg.weights == {"f": 0.25, "g": 0.75}
+    with pytest.raises(BayescaleError, match="random_seed must be None or a non-negative"):
+        avg.predict({"C": [1e21]}, random_seed="x")
+    for bad in ({"f": 0, "g": 0}, {"f": -1, "g": 2}, {"h": 1}):
+        with pytest.raises(BayescaleError, match="weights"):
+            bs.Averaged(fits={"f": f, "g": g}, weights=bad)
+    with pytest.raises(BayescaleError, match="non-empty dict"):
+        bs.Averaged(fits={}, weights={})
+    # made by hand, the weights are normalised as average()'s are
+    assert bs.Averaged(fits={"f": f, "g": g}, weights={"f": 2.0}).weights == {"f": 1.0,
+                                                                              "g": 0.0}
