@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, did_you_mean, hints_for
-from .law import Law
+from .law import RESERVED_NAMES, Law
 
 CANONICAL = {"N": "parameters", "D": "training tokens", "C": "training FLOPs (default 6*N*D)"}
 
@@ -785,6 +785,18 @@ def validate(
                 f"Column {g!r} is named in {role} but {g!r} is also {used}; labels and "
                 f"values cannot share the name. Copy it under a new name "
                 f"(df['model'] = df[{g!r}]) and pass {role}'model'."
+            )
+        taken = (f"a parameter of law {law.name!r}" if g in law.params
+                 else "the name of one of the model's own variables" if g in RESERVED_NAMES
+                 else "a dimension of ArviZ's posterior" if g in ("chain", "draw", "sample")
+                 else None)
+        if taken:  # the group's dimension takes the column's name, beside the variables
+            role = "run=" if g == run else "pooled="
+            raise DataError(
+                f"Column {g!r} is named in {role} but {g!r} is also {taken}, and the "
+                f"model names the group's levels after the column; they cannot share the "
+                f"name. Copy it under a new name (df['model'] = df[{g!r}]) and pass "
+                f"{role}'model'."
             )
         lab = df[g]
         bad = lab.isna().to_numpy()

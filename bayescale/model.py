@@ -184,6 +184,7 @@ def normalise_pooled(
         cols = (pooled,) if isinstance(pooled, str) else tuple(pooled)
         if not all(isinstance(c, str) for c in cols):
             raise LawError(f"{usage}; got {pooled!r}.")
+        _check_repeated(cols, "pooled=")
         return {p: cols for p in law.params if law.priors[p].dist != "Fixed"}
     if not isinstance(pooled, Mapping):
         raise LawError(f"{usage}; got a {type(pooled).__name__}.")
@@ -199,8 +200,18 @@ def normalise_pooled(
             raise LawError(f"{usage}; {p!r} is given {g!r}.")
         if not cols:
             continue
+        _check_repeated(cols, f"pooled={{{p!r}: ...}}")
         out[p] = cols
     return out
+
+
+def _check_repeated(cols: tuple[str, ...], where: str) -> None:
+    """A column named twice for one parameter would add its offset twice (doubling it)."""
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:
+        raise LawError(
+            f"{where} names column(s) {twice} more than once; name each group column once."
+        )
 
 
 #: Decades between the data's centre and :data:`REFERENCE_SCALES` beyond which an input

@@ -298,6 +298,33 @@ def test_nan_group_labels():
         bs.fit(df, "power_law", x={"x": "N"}, pooled={"E": "family"})
 
 
+def test_group_columns_named_like_the_models_variables_are_refused():
+    """A group column named E (or sigma, obs, chain) named the group's dimension E beside
+    the parameter E: the posterior's E became the labels and the fit failed after
+    sampling, deep in NumPy ("ufunc 'log' not supported"), naming neither."""
+    from bayescale.fit import prepare_spec
+
+    for name, what in (("E", "a parameter of law 'power_law'"),
+                       ("sigma", "the name of one of the model's own variables"),
+                       ("obs", "the name of one of the model's own variables"),
+                       ("chain", "a dimension of ArviZ's posterior")):
+        df = _df().assign(**{name: _df()["family"]})
+        for kw in (dict(pooled={"E": name}), dict(run=name)):
+            with pytest.raises(DataError, match=rf"Column '{name}' is named in "
+                                                rf"(pooled|run)= but '{name}' is also {what}"):
+                prepare_spec(df, "power_law", x={"x": "N"}, y=None, priors=None, **kw)
+
+
+def test_a_group_column_named_twice_is_refused():
+    """pooled={"E": ["family", "family"]} added the family offset twice (E_g = E exp(2 tau z),
+    a doubled group scale) while group_effects reported one offset, each level twice."""
+    for pooled, where in (({"E": ["family", "family"]}, r"pooled=\{'E': ...\}"),
+                          (["family", "family"], "pooled=")):
+        with pytest.raises(LawError, match=rf"{where} names column\(s\) \['family'\] more "
+                                           "than once"):
+            bs.fit(_df(), "power_law", x={"x": "N"}, pooled=pooled)
+
+
 def test_unknown_pooled_parameter():
     with pytest.raises(LawError, match=r"'gamma'.*parameters are"):
         bs.fit(_df(), "power_law", x={"x": "N"}, pooled={"gamma": "family"})
