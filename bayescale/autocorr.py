@@ -98,8 +98,11 @@ def links(spec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             else "pass run=<column> so that each run is its own sequence, or average the "
             "duplicates"
         )
+        a_lab, b_lab = frame.index[i], frame.index[j]
+        rows = (f"Rows {a_lab} and {b_lab}" if a_lab != b_lab  # a frame concatenated twice
+                else f"The rows at positions {i} and {j} (both labelled {a_lab})")
         raise DataError(
-            f"Rows {frame.index[i]} and {frame.index[j]}{where} have the same scale "
+            f"{rows}{where} have the same scale "
             f"(log10 {u[i]:.4f}); the 'ar1' likelihood needs one row per scale in a "
             f"sequence: {fix}."
         )

@@ -429,7 +429,8 @@ def sbc(
         raise BayescaleError(
             f"sbc does not simulate 'AboveMax' priors (parameter(s) {above}, bounded by the "
             f"largest response); fix them, e.g. priors={{{above[0]!r}: 1.0}}, or give a "
-            "proper prior such as priors={'%s': 'LogNormal(0, 1)'}." % above[0]
+            f"proper prior such as priors={{{above[0]!r}: bs.Prior('LogNormal', mu=0, "
+            "sigma=1)}."
         )
     below = [p for p in law_obj.params if spec0.priors[p].dist == "BelowMin"]
     bounds = _resolve_bounds(below, bound, design[y_col] if has_y else None, y_col)

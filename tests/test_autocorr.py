@@ -44,6 +44,11 @@ def test_tied_scales_in_one_sequence_are_a_clear_error():
         autocorr.links(_spec("run"), frame)
     frame["run"] = ["a", "a", "b"]  # different runs: fine
     autocorr.links(_spec("run"), frame)
+    # two curves concatenated without ignore_index: "Rows 0 and 0 have the same scale"
+    two = pd.concat([pd.DataFrame({"x": [1.0, 2.0]})] * 2)
+    with pytest.raises(bs.DataError, match=r"The rows at positions 0 and 2 \(both labelled 0\) "
+                                           r"have the same scale.*pass run=<column>"):
+        autocorr.links(_spec(), two)
 
 
 def test_forecast_continues_from_the_last_residual_and_relaxes():

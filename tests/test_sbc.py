@@ -208,3 +208,21 @@ def test_sbc_without_a_seed_chooses_one_and_simulates_with_it(monkeypatch):
     with pytest.raises(RuntimeError, match="stop before"):
         bs.sbc("power_law", DESIGN, n_sims=3, **SETTINGS)
     assert seen["seed"] == int(np.random.default_rng(4242).integers(2**31 - 1))
+
+
+def test_an_above_max_prior_is_refused_with_advice_that_works(monkeypatch):
+    """The advice was priors={'e_0': 'LogNormal(0, 1)'}, a form as_prior refuses."""
+    import re
+
+    import bayescale.parallel as par
+
+    def stop(*args, **kwargs):
+        raise RuntimeError("simulations would start here")
+
+    monkeypatch.setattr(par, "run_fits", stop)
+    design = pd.DataFrame({"x": np.geomspace(1e3, 1e7, 10), "loss": 2.0})
+    with pytest.raises(bs.BayescaleError, match="does not simulate 'AboveMax'") as err:
+        bs.sbc("m4", design, n_sims=2, draws=30, tune=30, chains=1, sampler="nutpie")
+    advice = re.search(r"proper prior such as priors=(\{.*\})\.$", str(err.value)).group(1)
+    priors = eval(advice, {"bs": bs})  # what the message tells the user to pass
+    assert bs.get_law("m4").with_priors(**priors).priors["e_0"].dist == "LogNormal"
