@@ -198,7 +198,19 @@ _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#
 
 
 def _tex(v: Any) -> str:
-    return "".join(_TEX.get(c, c) for c in _text(v))
+    r"""A cell as LaTeX: text escaped; a number in e-notation as a power of ten.
+
+    Examples
+    --------
+    >>> print(_tex(7e10), _tex(1e21), _tex(2.5e-7), _tex(1.934), _tex("lower_90"))
+    $7 \times 10^{10}$ $10^{21}$ $2.5 \times 10^{-7}$ 1.934 lower\_90
+    """
+    text = _text(v)
+    if isinstance(v, (float, np.floating)) and "e" in text and np.isfinite(v):
+        mantissa, exponent = text.split("e")
+        power = f"10^{{{int(exponent)}}}"
+        return f"${power}$" if mantissa == "1" else f"${mantissa} \\times {power}$"
+    return "".join(_TEX.get(c, c) for c in text)
 
 
 def _tex_label(name: str, prefix: str = "tab:") -> str:

@@ -390,7 +390,7 @@ def test_report_latex_escapes_text_and_selects_tables():
     tex = rep.latex(["forecast", "model"])
     assert tex.index(r"\label{tab:forecast}") < tex.index(r"\label{tab:model}")
     assert r"\caption{fit of law\_x: forecast}" in tex and r"\begin{tabular}{lrr}" in tex
-    assert r"7e+10 & 1.935 & 2 \\" in tex and r"\begin{tabular}{ll}" in tex
+    assert r"$7 \times 10^{10}$ & 1.935 & 2 \\" in tex and r"\begin{tabular}{ll}" in tex
     assert r"N\textasciicircum{}(-alpha)" in tex
     assert r"auto -\textgreater{} studentt \textless{}= 0.5" in tex
     assert rep.latex().count(r"\begin{table}") == 2
@@ -455,3 +455,14 @@ def test_bad_held_out_rows_are_refused_before_any_law_is_fitted(monkeypatch):
     df.loc[3, "loss"] = np.nan  # a training row of the second law's fit
     with pytest.raises(DataError, match=r"backtest of 'a', training rows: .*loss"):
         bs.backtest(df, laws, holdout=dict(by="C", quantile=0.8), x={"x": "C"})
+
+
+def test_latex_writes_large_and_small_numbers_as_powers_of_ten():
+    """A forecast at N = 7e10 read '7e+10' in the paper's table."""
+    from bayescale.report import Report
+
+    rep = Report("fit", {"forecast": pd.DataFrame(
+        {"median": [1.934], "C": [5.88e23], "tau": [1e-5]},
+        index=pd.Index([7e10], name="N"))})
+    row = rep.latex().splitlines()[8]
+    assert row == r"$7 \times 10^{10}$ & 1.934 & $5.88 \times 10^{23}$ & $10^{-5}$ \\", row
