@@ -90,8 +90,9 @@ def test_compute_optimal_contains_truth(chin_fit):
     # test checks how compute_optimal applies it without the inner fits' cost
     chin_fit, _ = with_fixed_drift(chin_fit, 0.01)
     co = chin_fit.compute_optimal([1e21, 5.76e23], prob=0.9)
-    # a budget of True was one FLOP; 10**400 an OverflowError from numpy
-    for odd in (True, 10**400):
+    # a budget of True was one FLOP (in a list too); 10**400 an OverflowError from numpy;
+    # "1e21" was read as a number, unsaid
+    for odd in (True, 10**400, [True, 1e21], np.array([True]), "1e21", ["1e21"]):
         with pytest.raises(bs.BayescaleError, match="C takes one compute budget"):
             chin_fit.compute_optimal(odd)
     n_true, d_true = chinchilla_optimum(
