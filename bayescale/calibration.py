@@ -187,7 +187,7 @@ class Calibration:
         Examples
         --------
         >>> Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
-        <bayescale.Calibration log-scale drift tau = 0.0049 [0.00037, 0.058] per decade ...>
+        <bayescale.Calibration log-scale drift tau = 0.005 [0.00039, 0.058] per decade ...>
         """
         q = self.quantiles()
         unit = "decade" if self.scale == "log" else "unit of distance"
@@ -248,13 +248,26 @@ class Calibration:
 
     @property
     def tau_weights(self) -> np.ndarray:
-        """Marginal posterior weights of ``tau`` on its grid."""
-        return np.atleast_2d(self.weights).sum(axis=0)
+        """Marginal posterior weights of ``tau``'s grid cells (:meth:`cell_weights`)."""
+        return self.cell_weights().sum(axis=0)
 
     @property
     def h_weights(self) -> np.ndarray:
         """Marginal posterior weights of the growth exponent ``h``."""
-        return np.atleast_2d(self.weights).sum(axis=1)
+        return self.cell_weights().sum(axis=1)
+
+    def cell_weights(self) -> np.ndarray:
+        """Posterior mass of each ``(h, tau)`` grid cell, shape ``(n_h, n_tau)``.
+
+        ``weights`` are the posterior density at the grid points; each point stands for a
+        cell ``tau +- step / 2``, except ``tau = 0``, whose cell is ``[0, step / 2]`` (no
+        mass below 0): its weight counts half (the trapezoid rule). Counted whole, it put
+        a point mass of about 0.3% at ``tau = 0`` under the prior alone.
+        """
+        w = np.array(np.atleast_2d(self.weights), dtype=float)
+        if len(self.tau) and self.tau[0] == 0:
+            w[:, 0] *= 0.5
+        return w / w.sum()
 
     @property
     def n_points(self) -> int:
@@ -264,21 +277,30 @@ class Calibration:
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
         """Posterior quantiles of ``tau``, of the density :meth:`sample` draws from.
 
-        Each grid point's weight is spread uniformly over its cell (``tau +- step / 2``,
-        clipped at 0), so the cumulative weight is linear between the cells' edges.
+        Each cell's weight (:meth:`cell_weights`) is spread uniformly over it
+        (``tau +- step / 2``; ``[0, step / 2]`` for ``tau = 0``), so the cumulative weight is
+        linear between the cells' edges.
         """
         q = np.asarray(q, dtype=float)
         w = self.tau_weights
         cdf = np.concatenate([[0.0], np.cumsum(w) / np.sum(w)])
-        step = self.tau[1] - self.tau[0]
-        left = self.tau - step / 2  # cell i spans left[i] .. left[i] + step
+        left, width = self._cells()  # cell i spans left[i] .. left[i] + width[i]
         # the cell holding each quantile: the first whose upper cumulative weight reaches q
         # (q = 0: the first cell with weight), so cells without weight are never entered
         i = np.where(q > 0, np.searchsorted(cdf, q, side="left"),
                      np.searchsorted(cdf, 0.0, side="right"))
         i = np.clip(i, 1, len(w))
         frac = (q - cdf[i - 1]) / (cdf[i] - cdf[i - 1])
-        return np.clip(left[i - 1] + np.clip(frac, 0.0, 1.0) * step, 0.0, None)
+        return np.clip(left[i - 1] + np.clip(frac, 0.0, 1.0) * width[i - 1], 0.0, None)
+
+    def _cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Left edge and width of each ``tau`` grid point's cell (see :meth:`cell_weights`)."""
+        step = self.tau[1] - self.tau[0]
+        left = np.array(self.tau - step / 2, dtype=float)
+        width = np.full(len(self.tau), step, dtype=float)
+        if self.tau[0] == 0:
+            left[0], width[0] = 0.0, step / 2
+        return left, width
 
     def mean_sq(self) -> float:
         """Posterior mean of ``tau**2`` (variance at one decade)."""
@@ -287,17 +309,17 @@ class Calibration:
     def variance(self, decades: np.ndarray) -> np.ndarray:
         """Posterior mean of the discrepancy variance ``tau**2 d**(2h)`` at each distance."""
         d = np.clip(np.asarray(decades, dtype=float), 0.0, None)
-        w = np.atleast_2d(self.weights)
+        w = self.cell_weights()
         t2 = w @ self.tau**2  # E[tau^2 | h] * p(h), per h
         return np.sum(t2[:, None] * d[None, :] ** (2 * self.h[:, None]), axis=0)
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n`` pairs ``(tau, h)`` from the grid posterior."""
-        w = np.atleast_2d(self.weights)
+        w = self.cell_weights()
         idx = rng.choice(w.size, size=n, p=w.ravel() / w.sum())
         ih, it = np.unravel_index(idx, w.shape)
-        step = self.tau[1] - self.tau[0]
-        tau = np.clip(self.tau[it] + step * (rng.random(n) - 0.5), 0.0, None)
+        left, width = self._cells()
+        tau = left[it] + width[it] * rng.random(n)
         return tau, self.h[ih]
 
     def inner_coverage(self, prob: float) -> float:

@@ -705,3 +705,19 @@ def test_a_drift_cut_off_by_the_end_of_its_grid_is_said():
     note = grid_edge_problem(posterior_tau(huge, grid=grid, h_grid=H_GRID), grid, "log")
     assert note is not None and "end of its grid" in note and "tau = 0.6" in note
     assert grid_edge_problem(posterior_tau(small, grid=grid, h_grid=H_GRID), grid, "log") is None
+
+
+def test_the_prior_alone_gives_the_truncated_half_cauchys_quantiles_and_no_mass_at_zero():
+    """The grid point tau = 0 counted as a whole cell, half of it clipped to exactly 0: a
+    point mass of 0.3% there, and the 5% quantile of the prior 6% low (0.000368 against
+    0.000391)."""
+    from bayescale.calibration import TAU_GRID, Calibration, posterior_tau
+
+    cal = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
+    q = np.array([0.05, 0.5, 0.95])
+    top = np.arctan(TAU_GRID[-1] / 0.005)
+    exact = 0.005 * np.tan(q * top)  # HalfCauchy(0.005) cut at the grid's end
+    np.testing.assert_allclose(cal.quantiles(q), exact, rtol=2e-3)
+    tau, _ = cal.sample(20000, np.random.default_rng(0))
+    assert (tau > 0).all()
+    np.testing.assert_allclose(np.quantile(tau, q), exact, rtol=0.05)
