@@ -239,8 +239,25 @@ def pool_calibration(
     >>> pooled = bs.pool_calibration({"a": fit_a, "b": fit_b, "c": fit_c})  # doctest: +SKIP
     >>> pooled["a"].predict(new)  # doctest: +SKIP
     """
+    from .fit import Fit
+
+    if not isinstance(fits, (Mapping, list, tuple)):
+        raise BayescaleError(
+            "pool_calibration takes a dict {name: Fit} or a list of fits (e.g. bs.fit_many's "
+            f"result); got a {type(fits).__name__}."
+        )
+    if not isinstance(leave_one_out, (bool, np.bool_)):
+        raise BayescaleError(f"leave_one_out must be True or False, got {leave_one_out!r}.")
     keys = list(fits.keys()) if isinstance(fits, Mapping) else list(range(len(fits)))
     items = [fits[k] for k in keys]
+    odd = [(k, type(f).__name__) for k, f in zip(keys, items) if not isinstance(f, Fit)]
+    if odd:
+        k, kind = odd[0]
+        hint = (" (pass the fits themselves, not their .calibration)"
+                if kind == "Calibration" else "")
+        raise BayescaleError(
+            f"pool_calibration pools fits; item {k!r} is a {kind}{hint}."
+        )
     if len(items) < 2:
         raise BayescaleError(
             f"pool_calibration needs at least 2 fits to pool their discrepancy rates; got "

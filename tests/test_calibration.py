@@ -721,3 +721,24 @@ def test_the_prior_alone_gives_the_truncated_half_cauchys_quantiles_and_no_mass_
     tau, _ = cal.sample(20000, np.random.default_rng(0))
     assert (tau > 0).all()
     np.testing.assert_allclose(np.quantile(tau, q), exact, rtol=0.05)
+
+
+def test_pool_calibration_names_what_it_was_given_instead_of_fits():
+    """A list of calibrations raised AttributeError ('Calibration' object has no attribute
+    'law'), one fit TypeError (no len()), a DataFrame KeyError, leave_one_out="no" was True."""
+    from conftest import fixed_fit
+
+    from bayescale.calibration import TAU_GRID, Calibration, posterior_tau
+
+    df = pd.DataFrame({"x": np.geomspace(1e3, 1e6, 10), "loss": np.linspace(3, 2, 10)})
+    f = fixed_fit(df, "power_law", dict(E=1.0, A=10.0, alpha=0.2, sigma=0.01, nu=5.0))
+    cal = Calibration(tau=TAU_GRID, weights=posterior_tau([]), prior_scale=0.005)
+    for bad, what in (([cal, cal], r"item 0 is a Calibration \(pass the fits themselves"),
+                      (["a", "b"], "item 0 is a str"),
+                      (f, "a dict .* or a list of fits .* got a Fit"),
+                      (df, "got a DataFrame"),
+                      ((x for x in [f, f]), "got a generator")):
+        with pytest.raises(bs.BayescaleError, match=what):
+            bs.pool_calibration(bad)
+    with pytest.raises(bs.BayescaleError, match="leave_one_out must be True or False"):
+        bs.pool_calibration([f, f], leave_one_out="no")
