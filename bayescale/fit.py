@@ -1002,11 +1002,26 @@ def load_fit(path: str | Path, law: Law | None = None) -> Fit:
         raise BayescaleError(
             f"{str(path)!r} is not a saved fit (a netCDF file written by fit.save): {exc}."
         ) from None
-    raw = idata.posterior.attrs.get("bayescale")
+    posterior = getattr(idata, "posterior", None)  # (a netCDF file of another kind: none)
+    raw = None if posterior is None else posterior.attrs.get("bayescale")
     if raw is None:
-        raise BayescaleError(f"{str(path)!r} is an InferenceData file but not a bayescale fit.")
-    meta = json.loads(raw)
-    name = meta["spec"]["law"]
+        raise BayescaleError(
+            f"{str(path)!r} is not a bayescale fit: it has no posterior with bayescale's "
+            "record (fit.save writes one)."
+        )
+    try:
+        meta = json.loads(raw)
+        name = meta["spec"]["law"]
+        missing = [k for k in ("data", "settings", "diagnostics") if k not in meta]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BayescaleError(
+            f"{str(path)!r}: the fit's record is damaged ({type(exc).__name__}: {exc}); save "
+            "the fit again."
+        ) from None
+    if missing:
+        raise BayescaleError(
+            f"{str(path)!r}: the fit's record is damaged (no {missing}); save the fit again."
+        )
     if law is not None and law.name != name:
         raise BayescaleError(
             f"{str(path)!r} holds a fit of law {name!r}; law= was {law.name!r}."
@@ -1021,11 +1036,27 @@ def load_fit(path: str | Path, law: Law | None = None) -> Fit:
                 f"named {name!r}), or pass it: bs.load_fit(path, law=your_law) (a law made "
                 "with register=False)."
             ) from None
-    spec = ModelSpec.from_dict(meta["spec"], law)
-    if isinstance(meta["data"], str):  # files written before bayescale saved data exactly
-        frame = pd.read_json(StringIO(meta["data"]), orient="split")
-    else:
-        frame = _frame_from_dict(meta["data"])
+    saved = meta["spec"]
+    lost = sorted(set(law.params) - set(saved.get("priors", {})))
+    other = sorted(set(saved.get("x", {})) ^ set(law.inputs))
+    if lost or other:  # a law of the same name, defined again differently
+        raise LawError(
+            f"{str(path)!r} holds a fit of law {name!r} whose parameters and inputs differ "
+            f"from this process's {name!r} (its parameters {list(law.params)}, inputs "
+            f"{list(law.inputs)}; the file's priors {sorted(saved.get('priors', {}))}, inputs "
+            f"{sorted(saved.get('x', {}))}). Define the law as it was when the fit was saved."
+        )
+    try:
+        spec = ModelSpec.from_dict(saved, law)
+        if isinstance(meta["data"], str):  # files written before bayescale saved data exactly
+            frame = pd.read_json(StringIO(meta["data"]), orient="split")
+        else:
+            frame = _frame_from_dict(meta["data"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BayescaleError(
+            f"{str(path)!r}: the fit's record is damaged ({type(exc).__name__}: {exc}); save "
+            "the fit again."
+        ) from None
     for g in spec.group_columns + ((spec.run,) if spec.run else ()):
         frame[g] = frame[g].astype(str)
     return Fit(

@@ -911,3 +911,57 @@ def test_repr_tells_rhat_from_the_threshold_and_joins_problems_cleanly():
     assert "multimodality; low effective sample size (E: bulk 90 < 100)]>" in text
     f.diagnostics.update(max_rhat=1.0023, problems=[])
     assert "max_rhat=1.002 " in repr(f) and "[ok]" in repr(f)
+
+
+def test_load_fit_refuses_damaged_files_and_a_law_redefined_otherwise(tmp_path):
+    """A netCDF file without a posterior, a damaged record, a record without its data:
+    AttributeError, JSONDecodeError, KeyError. A law of the saved name with other
+    parameters loaded silently and predict failed with KeyError: 'beta'."""
+    import json
+
+    import arviz as az
+    import h5py
+    import xarray as xr
+
+    xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(tmp_path / "plain.nc", engine="h5netcdf")
+    az.from_dict(prior={"a": np.zeros((1, 5))}).to_netcdf(tmp_path / "prior.nc",
+                                                          engine="h5netcdf")
+    for name in ("plain.nc", "prior.nc"):
+        with pytest.raises(bs.BayescaleError, match="is not a bayescale fit: it has no posterior"):
+            bs.load_fit(tmp_path / name)
+
+    def law_of(a, b, func):
+        pri = {"E": bs.Prior("LogNormal", mu=0.4, sigma=0.3),
+               a: bs.Prior("Normal", mu=0.0, sigma=1.0), b: bs.Prior("Beta", alpha=3, beta=7)}
+        return bs.law(priors=pri, terms={a: (b, "x")}, name="my_law", register=False)(func)
+
+    def with_a(x, *, E, A, alpha):
+        return E + A * x ** -alpha
+
+    def with_b(x, *, E, B, beta):
+        return E + B * x ** -beta
+
+    first = law_of("A", "alpha", with_a)
+    x = np.geomspace(1e7, 1e10, 12)
+    df = pd.DataFrame({"x": x, "loss": 1.7 + 300 * x ** -0.3})
+    from bayescale.fit import Fit, prepare_spec
+
+    spec, frame = prepare_spec(df, first, y=None, x=None, priors=None)
+    post = {k: np.full((1, 50), v) for k, v in
+            dict(E=1.7, A=300.0, alpha=0.3, sigma=0.01, nu=5.0).items()}
+    path = Fit(spec, frame, az.from_dict(posterior=post), {"random_seed": 0},
+               {"problems": []}).save(tmp_path / "mine.nc")
+    assert bs.load_fit(path, law=first).law is first
+    with pytest.raises(bs.LawError, match=r"parameters and inputs differ .*'B', 'beta'"):
+        bs.load_fit(path, law=law_of("B", "beta", with_b))
+    for damage, what in ((lambda m: '{"spec": {"law": "my', "JSONDecodeError"),
+                         (lambda m: json.dumps({k: v for k, v in json.loads(m).items()
+                                                if k != "data"}), r"no \['data'\]")):
+        with h5py.File(path, "r") as h:
+            meta = h["posterior"].attrs["bayescale"]
+        bad = tmp_path / "bad.nc"
+        bad.write_bytes(path.read_bytes())
+        with h5py.File(bad, "r+") as h:
+            h["posterior"].attrs["bayescale"] = damage(meta)
+        with pytest.raises(bs.BayescaleError, match=rf"record is damaged \(.*{what}"):
+            bs.load_fit(bad, law=first)
