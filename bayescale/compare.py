@@ -277,6 +277,14 @@ def refit_kwargs(fit, **overrides: Any) -> dict[str, Any]:
             kw["levels"] = kept or None
         if not overrides["run"]:
             kw["priors"] = {k: v for k, v in kw["priors"].items() if k != "sigma_run"}
+    new_lik = overrides.get("likelihood", spec.likelihood)
+    if new_lik != spec.likelihood and new_lik not in (None, "auto") and "priors" not in overrides:
+        # another likelihood: the old one's noise priors (nu of a Student-t, corr_length of
+        # ar1) are not the new one's; refused as unknown priors, or kept as if given
+        old_noise = set(get_likelihood(spec.likelihood).priors)
+        keep = set(get_likelihood(new_lik).priors) | set(spec.law.params)
+        kw["priors"] = {k: v for k, v in kw["priors"].items()
+                        if k not in old_noise or k in keep}
     return kw
 
 

@@ -878,7 +878,9 @@ class Fit:
 
         Used by leave-future-out scores, backtests and calibration. ``rows`` selects
         rows of ``self.data`` (boolean mask or index); ``overrides`` replace sampler
-        settings (``draws``, ``random_seed``, ...). The refit keeps this fit's levels of
+        settings (``draws``, ``random_seed``, ...) or model arguments of :func:`fit`
+        (``priors``, ``pooled``, ``run``, ``likelihood``: another likelihood drops the
+        noise priors of this one that it does not have). The refit keeps this fit's levels of
         its run and group columns (``levels=``): a run with no rows left has the
         population's offset, as a new run would, and the refit reuses this fit's compiled
         model.

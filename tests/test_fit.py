@@ -965,3 +965,25 @@ def test_load_fit_refuses_damaged_files_and_a_law_redefined_otherwise(tmp_path):
             h["posterior"].attrs["bayescale"] = damage(meta)
         with pytest.raises(bs.BayescaleError, match=rf"record is damaged \(.*{what}"):
             bs.load_fit(bad, law=first)
+
+
+def test_refit_with_another_likelihood_drops_the_old_ones_noise_priors():
+    """refit(likelihood="normal") of a Student-t fit passed its default nu prior as if the
+    user had given it: "Unknown prior name(s) ['nu']" before any sampling (ar1 -> studentt:
+    corr_length)."""
+    from bayescale.compare import refit_kwargs
+    from bayescale.fit import prepare_spec
+
+    x = np.geomspace(1e7, 1e10, 12)
+    df = pd.DataFrame({"N": x, "loss": 1.7 + 300 * x ** -0.3})
+    p = {"E": 1.7, "A": 300.0, "alpha": 0.3, "sigma": 0.01}
+    for old, new, gone in (("studentt", "normal", "nu"), ("ar1", "studentt", "corr_length")):
+        noise = {"nu": 5.0, **({"corr_length": 0.1} if old == "ar1" else {})}
+        f = fixed_fit(df, "power_law", {**p, **noise}, x={"x": "N"}, likelihood=old,
+                      priors={"alpha": bs.Prior("Beta", alpha=2, beta=8)})
+        kw = refit_kwargs(f, likelihood=new)
+        assert gone not in kw["priors"] and kw["priors"]["alpha"].params == {"alpha": 2,
+                                                                            "beta": 8}
+        spec, _ = prepare_spec(df, "power_law", y=kw["y"], x=kw["x"], priors=kw["priors"],
+                               likelihood=new)
+        assert spec.likelihood == new
