@@ -730,6 +730,7 @@ class Fit:
         cols = _data.input_columns(self.law, self.spec.x)
         names = ", ".join(f"{cols.get(c, c)} {self.data[c].min():.3g}-{self.data[c].max():.3g}"
                           for c in self.law.inputs if c in self.data
+                          and isinstance(cols.get(c, c), str)  # not a constant (chance 0.25)
                           and pd.api.types.is_numeric_dtype(self.data[c]))
         for far, where in ((beyond, "beyond"), (below, "below")):  # each said, not one
             if not len(far):

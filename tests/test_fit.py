@@ -987,3 +987,13 @@ def test_refit_with_another_likelihood_drops_the_old_ones_noise_priors():
         spec, _ = prepare_spec(df, "power_law", y=kw["y"], x=kw["x"], priors=kw["priors"],
                                likelihood=new)
         assert spec.likelihood == new
+
+
+def test_the_far_beyond_warning_lists_fitted_columns_not_constant_inputs():
+    """x={"chance": 0.25} read "fitted: C 1e+19-1e+23, 0.25 0.25-0.25", a column named 0.25."""
+    C = np.geomspace(1e19, 1e23, 20)
+    df = pd.DataFrame({"C": C, "accuracy": 0.5, "n": 200})
+    f = fixed_fit(df, "sigmoid_compute", {"ceiling": 0.9, "k": 1.0, "x0": 21.0},
+                  x={"chance": 0.25})
+    with pytest.warns(bs.ExtrapolationWarning, match=r"\(fitted: C 1e\+19-1e\+23\): a column"):
+        f.predict({"C": [1e30]}, extrapolation=False)
