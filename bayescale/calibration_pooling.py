@@ -239,8 +239,6 @@ def pool_calibration(
     >>> pooled = bs.pool_calibration({"a": fit_a, "b": fit_b, "c": fit_c})  # doctest: +SKIP
     >>> pooled["a"].predict(new)  # doctest: +SKIP
     """
-    from .fit import Fit
-
     if not isinstance(fits, (Mapping, list, tuple)):
         raise BayescaleError(
             "pool_calibration takes a dict {name: Fit} or a list of fits (e.g. bs.fit_many's "
@@ -250,7 +248,9 @@ def pool_calibration(
         raise BayescaleError(f"leave_one_out must be True or False, got {leave_one_out!r}.")
     keys = list(fits.keys()) if isinstance(fits, Mapping) else list(range(len(fits)))
     items = [fits[k] for k in keys]
-    odd = [(k, type(f).__name__) for k, f in zip(keys, items) if not isinstance(f, Fit)]
+    # what pooling uses of a fit (not .calibration itself: reading it may calibrate)
+    odd = [(k, type(f).__name__) for k, f in zip(keys, items)
+           if not (hasattr(f, "law") and callable(getattr(f, "with_calibration", None)))]
     if odd:
         k, kind = odd[0]
         hint = (" (pass the fits themselves, not their .calibration)"
