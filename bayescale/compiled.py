@@ -124,13 +124,19 @@ def _law_key(law) -> tuple:
 _LIBRARIES = {"bayescale", "numpy", "pytensor", "pymc", "jax", "scipy", "math", "builtins"}
 
 
-def _code_id(func: Any, depth: int = 0) -> Any:
+#: how deep the user's functions calling functions are followed (law -> helper -> ...)
+CODE_DEPTH = 4
+
+
+def _code_id(func: Any, depth: int = 0, stack: tuple = ()) -> Any:
     """Where ``func`` lives, plus, outside bayescale and the libraries, what it computes with.
 
     For a user's function: a hash of its source, the values its closure captured and the
     module globals it names (numbers, strings, arrays, and other functions of the user's,
-    one level deep). None when any of that cannot be pinned down (no source, an object of
-    another kind): its programs then stay in memory.
+    followed :data:`CODE_DEPTH` levels deep: a global read by a helper's helper counts; a
+    function already being keyed, ``stack``, counts by name: recursion). None when any of
+    that cannot be pinned down (no source, an object of another kind, deeper calls): its
+    programs then stay in memory.
     """
     import hashlib
     import inspect
@@ -139,19 +145,21 @@ def _code_id(func: Any, depth: int = 0) -> Any:
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
     if module.split(".")[0] in _LIBRARIES:
         return (module, name)
-    if depth > 1 or inspect.ismethod(func):
+    if id(func) in stack:
+        return (module, name, "recursive")
+    if depth > CODE_DEPTH or inspect.ismethod(func):
         return None  # a bound method reads its object's state (self.scale): not pinned
     try:
         src = inspect.getsource(func)
     except (OSError, TypeError):
         return None
-    captured = _captured_ids(func, depth)
+    captured = _captured_ids(func, depth, stack=(*stack, id(func)))
     if captured is None:
         return None
     return (module, name, hashlib.sha256(src.encode()).hexdigest(), *captured)
 
 
-def _captured_ids(func: Any, depth: int, strict: bool = True) -> tuple | None:
+def _captured_ids(func: Any, depth: int, strict: bool = True, stack: tuple = ()) -> tuple | None:
     """The values ``func`` captured in its closure and the module globals it names.
 
     ``strict``: None when one of them cannot be pinned down, else that one counts by its
@@ -166,10 +174,10 @@ def _captured_ids(func: Any, depth: int, strict: bool = True) -> tuple | None:
     values = cells + [func.__globals__[n] for n in names]
     parts: list = []
     for v in values:
-        vid = _value_id(v, depth)
+        vid = _value_id(v, depth, stack)
         if vid is not None and vid[0] == "module" and vid[1].split(".")[0] not in _LIBRARIES:
             # a user's module: the values the function may read from it (cfg.SCALE)
-            attrs = [_value_id(getattr(v, a), depth) if hasattr(v, a) else "-"
+            attrs = [_value_id(getattr(v, a), depth, stack) if hasattr(v, a) else "-"
                      for a in read]
             vid = None if any(a is None for a in attrs) else (*vid, tuple(attrs))
         if vid is None:
@@ -203,17 +211,17 @@ def _names_read(code: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _value_id(v: Any, depth: int) -> Any:
+def _value_id(v: Any, depth: int, stack: tuple = ()) -> Any:
     import hashlib
     import types
 
     if v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.generic)):
         return repr(v)
     if isinstance(v, (tuple, list)):
-        ids = [_value_id(x, depth) for x in v]
+        ids = [_value_id(x, depth, stack) for x in v]
         return None if any(i is None for i in ids) else tuple(ids)
     if isinstance(v, dict):  # a configuration read by the law (CFG["p"])
-        ids = [(repr(k), _value_id(x, depth)) for k, x in v.items()]
+        ids = [(repr(k), _value_id(x, depth, stack)) for k, x in v.items()]
         return None if any(i is None for _, i in ids) else ("dict", tuple(sorted(ids)))
     if isinstance(v, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
@@ -221,7 +229,7 @@ def _value_id(v: Any, depth: int) -> Any:
     if isinstance(v, types.ModuleType):
         return ("module", v.__name__)
     if callable(v):
-        return _code_id(v, depth + 1)
+        return _code_id(v, depth + 1, stack)
     return None
 
 

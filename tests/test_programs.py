@@ -366,3 +366,51 @@ def test_keys_follow_a_constant_read_from_a_users_module(tmp_path, monkeypatch):
     b = C.structure_key(make_spec(df, law.with_priors(E=bs.Prior("HalfNormal", sigma=2.0)),
                                   **kw))
     assert dict(a)["law"] == dict(b)["law"]
+
+
+DEEP = 1.0
+
+
+def _deep_scale(v):
+    return v * DEEP
+
+
+def _deep_helper(v):
+    return _deep_scale(v)
+
+
+def _deep_law(x, *, E, A, alpha):
+    return E + _deep_helper(A) * x ** (-alpha)
+
+
+def _countdown(v, n=2):
+    return v if n == 0 else _countdown(v, n - 1)
+
+
+def _recursive_law(x, *, E, A, alpha):
+    return E + _countdown(A) * x ** (-alpha)
+
+
+def test_a_global_read_by_a_helpers_helper_is_part_of_the_key():
+    """law -> helper -> helper reading DEEP: followed one level only, the law was keyed by
+    its identity in memory and a change of DEEP reused the compiled model built with the
+    old value. A recursive helper counts by name, not as a function never pinned down."""
+    global DEEP
+    df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
+
+    def spec(func):
+        law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                     register=False)(func)
+        return make_spec(df, law, **kw)
+
+    before, mem = C.stable_structure_key(spec(_deep_law)), C.structure_key(spec(_deep_law))
+    assert before is not None
+    assert C.structure_key(spec(_deep_law)) == mem  # another Law object, the same code
+    DEEP = 10.0
+    try:
+        assert C.stable_structure_key(spec(_deep_law)) != before
+        assert C.structure_key(spec(_deep_law)) != mem
+    finally:
+        DEEP = 1.0
+    assert C.stable_structure_key(spec(_recursive_law)) is not None
