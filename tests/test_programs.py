@@ -212,6 +212,15 @@ def test_stable_structure_key_names_code_not_identity():
 
 
 SCALE = 1.0
+_DF = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
+_KW = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
+
+
+def _user_spec(func):
+    """The spec of a power law computed by ``func`` (a user's law, not registered)."""
+    law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
+                 register=False)(func)
+    return make_spec(_DF, law, **_KW)
 
 
 def _scaled(x, *, E, A, alpha):
@@ -239,9 +248,7 @@ def test_stable_key_follows_what_a_user_law_computes_with():
     kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
 
     def key(func):
-        law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
-                     register=False)(func)
-        return C.stable_structure_key(make_spec(df, law, **kw))
+        return C.stable_structure_key(_user_spec(func))
 
     def make(k):
         def f(x, *, E, A, alpha):
@@ -396,14 +403,7 @@ def test_a_global_read_by_a_helpers_helper_is_part_of_the_key():
     its identity in memory and a change of DEEP reused the compiled model built with the
     old value. A recursive helper counts by name, not as a function never pinned down."""
     global DEEP
-    df = pd.DataFrame({"x": [1.0, 2, 4, 8, 16], "y": [3.0, 2.5, 2.2, 2.0, 1.9]})
-    kw = dict(priors=None, pooled={}, likelihood=None, x={}, y="loss")
-
-    def spec(func):
-        law = bs.law(priors=dict(power_law.priors), terms={"A": ("alpha", "x")},
-                     register=False)(func)
-        return make_spec(df, law, **kw)
-
+    spec = _user_spec
     before, mem = C.stable_structure_key(spec(_deep_law)), C.structure_key(spec(_deep_law))
     assert before is not None
     assert C.structure_key(spec(_deep_law)) == mem  # another Law object, the same code
