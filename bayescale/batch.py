@@ -243,8 +243,8 @@ def _sample_stepping_down(
             spec = specs[k]
             names = [p for p in spec.law.params if spec.priors[p].dist != "Fixed"]
             diag = diagnose(idata, names + list(spec.noise_params))
-            raise_if_never_started(models[k], diag, f"series {k} of law {spec.law.name!r}",
-                                   spec.law.link, idata)
+            raise_if_never_started(models[k], idata, f"series {k} of law {spec.law.name!r}",
+                                   spec.law.link)
             idatas[k], diags[k] = idata, diag
             tries[k].append((accept, diag["divergences"]))
         todo = [k for k in todo if diags[k]["divergences"]]

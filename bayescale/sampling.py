@@ -433,20 +433,17 @@ def start_failures_explained(model, what: str, link: str | None = None) -> Itera
         raise BayescaleError(_start_failure_message(model, bad, what, link)) from None
 
 
-def raise_if_never_started(model, diag: dict[str, Any], what: str, link: str | None,
-                           idata: Any = None) -> None:
+def raise_if_never_started(model, idata: Any, what: str, link: str | None) -> None:
     """Raise the start-failure error when a chain never moved from a non-finite start.
 
     NumPyro does not stop when the log density is NaN where the chains start: every
     transition then diverges and the chains never move. A fit like that is no fit, nor is
     one where some chains found a finite start (jittered) and others did not: their
-    draws would be mixed with the stuck chains' (given ``idata``, each chain is checked).
+    draws would be mixed with the stuck chains'.
     """
-    stuck = diag["divergences"] >= diag["chains"] * diag["draws"]
-    if not stuck and idata is not None and "diverging" in idata.sample_stats:
-        div = np.asarray(idata.sample_stats["diverging"]).reshape(diag["chains"], -1)
-        stuck = bool(div.all(axis=1).any())
-    if not stuck:
+    div = idata.sample_stats.get("diverging")
+    if div is None or not bool(np.asarray(div).reshape(div.sizes["chain"], -1)
+                               .all(axis=1).any()):
         return
     bad = _non_finite_terms(model)
     if bad:
@@ -525,7 +522,7 @@ def sample_stepping_down(
         with start_failures_explained(model, what, link):
             idata = draw(accept)
         diag = diagnose(idata, names)
-        raise_if_never_started(model, diag, what, link, idata)
+        raise_if_never_started(model, idata, what, link)
         tries.append((accept, diag["divergences"]))
         if not diag["divergences"]:
             break
