@@ -1012,19 +1012,19 @@ def load_fit(path: str | Path, law: Law | None = None) -> Fit:
             f"{str(path)!r} is not a bayescale fit: it has no posterior with bayescale's "
             "record (fit.save writes one)."
         )
+
+    def damaged(why: str) -> BayescaleError:
+        return BayescaleError(f"{str(path)!r}: the fit's record is damaged ({why}); save the "
+                              "fit again.")
+
     try:
         meta = json.loads(raw)
         name = meta["spec"]["law"]
         missing = [k for k in ("data", "settings", "diagnostics") if k not in meta]
     except (ValueError, TypeError, KeyError) as exc:
-        raise BayescaleError(
-            f"{str(path)!r}: the fit's record is damaged ({type(exc).__name__}: {exc}); save "
-            "the fit again."
-        ) from None
+        raise damaged(f"{type(exc).__name__}: {exc}") from None
     if missing:
-        raise BayescaleError(
-            f"{str(path)!r}: the fit's record is damaged (no {missing}); save the fit again."
-        )
+        raise damaged(f"no {missing}")
     if law is not None and law.name != name:
         raise BayescaleError(
             f"{str(path)!r} holds a fit of law {name!r}; law= was {law.name!r}."
@@ -1056,10 +1056,7 @@ def load_fit(path: str | Path, law: Law | None = None) -> Fit:
         else:
             frame = _frame_from_dict(meta["data"])
     except (ValueError, TypeError, KeyError) as exc:
-        raise BayescaleError(
-            f"{str(path)!r}: the fit's record is damaged ({type(exc).__name__}: {exc}); save "
-            "the fit again."
-        ) from None
+        raise damaged(f"{type(exc).__name__}: {exc}") from None
     for g in spec.group_columns + ((spec.run,) if spec.run else ()):
         frame[g] = frame[g].astype(str)
     return Fit(
