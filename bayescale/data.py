@@ -762,22 +762,20 @@ def validate(
         )
     law_columns = set(out.columns)
     for g in list(groups) + ([run] if run else []):
+        role = "run=" if g == run else "pooled="
         if g not in df.columns:
-            role = "run=" if g == run else "pooled="
             raise DataError(
                 f"Group column {g!r} (named in {role}) is missing.{missing_hint(g, df)} "
                 "Available columns: "
                 f"{list(df.columns)}. Add the column or remove {g!r} from {role}."
             )
         if response is not None and g == response:  # every loss value its own level
-            role = "run=" if g == run else "pooled="
             raise DataError(
                 f"Column {g!r} is named in {role} but it is the response the law fits: each "
                 f"value would be a level of its own. Name the column of labels (family, "
                 f"task, model) in {role}"
             )
         if g in law_columns:
-            role = "run=" if g == run else "pooled="
             named = f" ({response!r})" if response else ""
             used = (f"the name bayescale gives the response{named} inside the model"
                     if g == "y" else f"the law's input {g!r} of law {law.name!r}")
@@ -791,7 +789,6 @@ def validate(
                  else "a dimension of ArviZ's posterior" if g in ("chain", "draw", "sample")
                  else None)
         if taken:  # the group's dimension takes the column's name, beside the variables
-            role = "run=" if g == run else "pooled="
             raise DataError(
                 f"Column {g!r} is named in {role} but {g!r} is also {taken}, and the "
                 f"model names the group's levels after the column; they cannot share the "
