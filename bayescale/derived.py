@@ -209,14 +209,12 @@ def compute_optimal(
         one[g] = group_labels(pd.Series([level])).iloc[0]
     fit._warn_new_levels(one)  # e.g. {"family": "fam-a"} for "fam_a"
     try:
+        # True is not a budget of 1 FLOP, nor "1e21" a number (in a list as alone)
+        if any(isinstance(c, (bool, np.bool_, str, bytes))
+               for c in np.asarray(C, dtype=object).ravel()):
+            raise TypeError
         budgets = np.atleast_1d(np.asarray(C, dtype=float))
     except (TypeError, ValueError, OverflowError):  # 10**400: not a float
-        budgets = np.array([[np.nan]])
-    try:  # True is not a budget of 1 FLOP, nor "1e21" a number (in a list as alone)
-        cells = np.asarray(C, dtype=object).ravel()
-    except (TypeError, ValueError):
-        cells = np.array([], dtype=object)
-    if any(isinstance(c, (bool, np.bool_, str, bytes)) for c in cells):
         budgets = np.array([[np.nan]])
     if budgets.ndim != 1 or budgets.size == 0:
         raise BayescaleError(
