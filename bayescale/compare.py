@@ -1072,8 +1072,7 @@ def average(
     else:  # "lfo"
         table = compare(fits, lfo=default_lfo(fits, lfo), executor=executor)
         w = table.loc[names, "lfo_weight"].to_numpy(dtype=float)
-    w = w / w.sum()
-    return Averaged(
+    return Averaged(  # (which normalises the weights)
         fits=dict(fits), weights=dict(zip(names, map(float, w))), random_seed=random_seed
     )
 
