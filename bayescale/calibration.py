@@ -264,9 +264,7 @@ class Calibration:
         mass below 0): its weight counts half (the trapezoid rule). Counted whole, it put
         a point mass of about 0.3% at ``tau = 0`` under the prior alone.
         """
-        w = np.array(np.atleast_2d(self.weights), dtype=float)
-        if len(self.tau) and self.tau[0] == 0:
-            w[:, 0] *= 0.5
+        w = np.atleast_2d(self.weights) * self._cells()[1]  # density x cell width
         return w / w.sum()
 
     @property
