@@ -111,7 +111,8 @@ def _law_key(law) -> tuple:
         # no readable source (a REPL, exec) or a value of unknown kind: the law's identity
         # (the cache entry holds the law, so its id stays unique) and what it reads that
         # can be pinned down, so that a changed global number, array or dict builds anew
-        return (law.name, id(law), _captured_ids(law.func, 0, strict=False))
+        return (law.name, id(law), _captured_ids(law.func, strict=False,
+                                                  stack=(id(law.func),)))
     return (law.name, code, _freeze({
         "inputs": law.inputs, "params": law.params, "terms": law.terms,
         "locations": law.locations, "log10_positions": law.log10_positions,
@@ -128,13 +129,14 @@ _LIBRARIES = {"bayescale", "numpy", "pytensor", "pymc", "jax", "scipy", "math", 
 CODE_DEPTH = 4
 
 
-def _code_id(func: Any, depth: int = 0, stack: tuple = ()) -> Any:
+def _code_id(func: Any, stack: tuple = ()) -> Any:
     """Where ``func`` lives, plus, outside bayescale and the libraries, what it computes with.
 
     For a user's function: a hash of its source, the values its closure captured and the
     module globals it names (numbers, strings, arrays, and other functions of the user's,
-    followed :data:`CODE_DEPTH` levels deep: a global read by a helper's helper counts; a
-    function already being keyed, ``stack``, counts by name: recursion). None when any of
+    followed :data:`CODE_DEPTH` levels deep: a global read by a helper's helper counts;
+    ``stack`` holds the functions being keyed around this one, and one of them met again
+    counts by name: recursion). None when any of
     that cannot be pinned down (no source, an object of another kind, deeper calls): its
     programs then stay in memory.
     """
@@ -147,19 +149,19 @@ def _code_id(func: Any, depth: int = 0, stack: tuple = ()) -> Any:
         return (module, name)
     if id(func) in stack:
         return (module, name, "recursive")
-    if depth > CODE_DEPTH or inspect.ismethod(func):
+    if len(stack) > CODE_DEPTH or inspect.ismethod(func):
         return None  # a bound method reads its object's state (self.scale): not pinned
     try:
         src = inspect.getsource(func)
     except (OSError, TypeError):
         return None
-    captured = _captured_ids(func, depth, stack=(*stack, id(func)))
+    captured = _captured_ids(func, stack=(*stack, id(func)))
     if captured is None:
         return None
     return (module, name, hashlib.sha256(src.encode()).hexdigest(), *captured)
 
 
-def _captured_ids(func: Any, depth: int, strict: bool = True, stack: tuple = ()) -> tuple | None:
+def _captured_ids(func: Any, strict: bool = True, stack: tuple = ()) -> tuple | None:
     """The values ``func`` captured in its closure and the module globals it names.
 
     ``strict``: None when one of them cannot be pinned down, else that one counts by its
@@ -174,10 +176,10 @@ def _captured_ids(func: Any, depth: int, strict: bool = True, stack: tuple = ())
     values = cells + [func.__globals__[n] for n in names]
     parts: list = []
     for v in values:
-        vid = _value_id(v, depth, stack)
+        vid = _value_id(v, stack)
         if vid is not None and vid[0] == "module" and vid[1].split(".")[0] not in _LIBRARIES:
             # a user's module: the values the function may read from it (cfg.SCALE)
-            attrs = [_value_id(getattr(v, a), depth, stack) if hasattr(v, a) else "-"
+            attrs = [_value_id(getattr(v, a), stack) if hasattr(v, a) else "-"
                      for a in read]
             vid = None if any(a is None for a in attrs) else (*vid, tuple(attrs))
         if vid is None:
@@ -211,17 +213,17 @@ def _names_read(code: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _value_id(v: Any, depth: int, stack: tuple = ()) -> Any:
+def _value_id(v: Any, stack: tuple = ()) -> Any:
     import hashlib
     import types
 
     if v is None or isinstance(v, (bool, int, float, complex, str, bytes, np.generic)):
         return repr(v)
     if isinstance(v, (tuple, list)):
-        ids = [_value_id(x, depth, stack) for x in v]
+        ids = [_value_id(x, stack) for x in v]
         return None if any(i is None for i in ids) else tuple(ids)
     if isinstance(v, dict):  # a configuration read by the law (CFG["p"])
-        ids = [(repr(k), _value_id(x, depth, stack)) for k, x in v.items()]
+        ids = [(repr(k), _value_id(x, stack)) for k, x in v.items()]
         return None if any(i is None for _, i in ids) else ("dict", tuple(sorted(ids)))
     if isinstance(v, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
@@ -229,7 +231,7 @@ def _value_id(v: Any, depth: int, stack: tuple = ()) -> Any:
     if isinstance(v, types.ModuleType):
         return ("module", v.__name__)
     if callable(v):
-        return _code_id(v, depth + 1, stack)
+        return _code_id(v, stack)
     return None
 
 
