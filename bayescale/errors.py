@@ -8,6 +8,7 @@ parameter and says what to do.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
 import logging
 import os
@@ -16,6 +17,11 @@ import warnings
 from collections.abc import Iterable, Iterator
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Where :func:`warn` puts bayescale's warnings instead of saying them, inside
+#: :func:`collected` (a context variable: each thread, task or coroutine has its own).
+_COLLECTOR: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "bayescale_warnings", default=None
+)
 
 
 class BayescaleError(ValueError):
@@ -113,10 +119,38 @@ def warn(message: str, category: type[Warning]) -> None:
     --------
     >>> warn("a group has one row", PoolingWarning)  # doctest: +SKIP
     """
+    kept = _COLLECTOR.get()
+    if kept is not None:  # inside collected(): kept for the caller to say
+        kept.append((category, message))
+        return
     frame, level = sys._getframe(1), 2
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+@contextlib.contextmanager
+def collected() -> Iterator[list[tuple[type[Warning], str]]]:
+    """Keep bayescale's warnings said in the ``with`` block as ``(category, message)`` pairs.
+
+    Unlike :func:`warnings.catch_warnings` (one filter list per process, not safe on
+    threads) the list is local to the calling thread or task, so fits overlapping on a
+    thread pool each keep their own warnings, for the caller to say after their label.
+    Other libraries' warnings are not kept.
+
+    Examples
+    --------
+    >>> with collected() as got:
+    ...     warn("a group has one row", PoolingWarning)
+    >>> got == [(PoolingWarning, "a group has one row")]
+    True
+    """
+    kept: list[tuple[type[Warning], str]] = []
+    token = _COLLECTOR.set(kept)
+    try:
+        yield kept
+    finally:
+        _COLLECTOR.reset(token)
 
 
 @contextlib.contextmanager

@@ -221,21 +221,28 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any], *,
     ``(category, message)`` pairs, for the caller to say (a worker process's warnings
     would be lost; the refits of a comparison repeat the user's fit's and keep quiet).
     """
-    from .errors import DataWarning, ExtrapolationWarning, PoolingWarning, PriorWarning
+    from .errors import (
+        DataWarning,
+        ExtrapolationWarning,
+        PoolingWarning,
+        PriorWarning,
+        collected,
+    )
     from .fit import fit
 
     kw = dict(kwargs)
     kw["warn"] = False
     kw.setdefault("progressbar", False)
-    # the warning filters are one per process: a task on a thread that set and reset them
-    # could leave the caller's warnings off (warn=False keeps bayescale's own quiet there;
-    # the others pass through as they are)
+    # bayescale's own warnings are kept in a list local to this thread (collected), so
+    # tasks overlapping on a thread pool keep theirs apart; other libraries' warnings are
+    # ignored on the main thread only: the warning filters are one per process, and a
+    # task on a thread that set and reset them could leave the caller's warnings off
     on_main = threading.current_thread() is threading.main_thread()
     said = (DataWarning, PriorWarning, PoolingWarning, ExtrapolationWarning)
-    with warnings.catch_warnings(record=True) if on_main else contextlib.nullcontext() as got, \
-            no_progress():
+    with warnings.catch_warnings() if on_main else contextlib.nullcontext(), \
+            collected() as got, no_progress():
         if on_main:
-            warnings.simplefilter("always" if relay else "ignore")
+            warnings.simplefilter("ignore")
         if relay:  # what warn=False leaves out besides the sampling problems
             from .fit import warn_repeated_rows
 
@@ -244,7 +251,7 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any], *,
         out = fit(data, law, **kw)
     if not relay:
         return out
-    kept = [(w.category, str(w.message)) for w in (got or []) if issubclass(w.category, said)]
+    kept = [(c, m) for c, m in got if issubclass(c, said)]
     return out, list(dict.fromkeys(kept))  # each once, in order
 
 
@@ -362,8 +369,8 @@ def fit_many(
     warn : bool
         Emit a :class:`~bayescale.SamplingWarning` per fit with sampling problems, and
         each fit's data, prior and pooling warnings (repeated rows, priors moved to the
-        data's units) in this process, after its series' label (on a thread pool they
-        are said as the fit says them, without the label); ``False``: none of them.
+        data's units) in this process, after its series' label (on any executor, a
+        thread pool too); ``False``: none of them.
     **fit_kwargs
         Passed to :func:`bayescale.fit` (``y=``, ``x=``, ``sampler=``, ``draws=``,
         ``random_seed=``...). Every fit uses the same ``random_seed``.

@@ -521,6 +521,38 @@ def test_fit_many_says_each_series_data_and_prior_warnings(monkeypatch):
     assert not got
 
 
+def test_fit_many_on_threads_says_each_warning_after_its_series_label(monkeypatch):
+    """On a ThreadPoolExecutor fit_many said its fits' prior warnings as the fit said them,
+    without the series' label (warnings.catch_warnings is one per process, so tasks on
+    threads could not keep theirs apart). Two tasks overlap here: each warning is said
+    once, after its own series' label."""
+    import sys
+    import threading
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from bayescale.errors import warn
+
+    both_in = threading.Barrier(2, timeout=10)
+
+    def fake_fit(data, law, **kw):  # both fits warn while the other is running
+        both_in.wait()
+        warn(f"priors move for {len(data)} rows", bs.PriorWarning)
+        both_in.wait()
+        return SimpleNamespace(law=bs.get_law(law), diagnostics={"problems": []})
+
+    monkeypatch.setattr(sys.modules["bayescale.fit"], "fit", fake_fit)
+    x = np.geomspace(10, 1e4, 10)
+    df = pd.DataFrame({"x": x, "loss": 2 + 3 * x**-0.3})
+    with warnings.catch_warnings(record=True) as got, ThreadPoolExecutor(2) as ex:
+        warnings.simplefilter("always")
+        bs.fit_many({"a": df, "b": df.iloc[:7]}, "power_law", executor=ex)
+    said = sorted(str(w.message) for w in got)
+    assert said == ["series 'a': priors move for 10 rows",
+                    "series 'b': priors move for 7 rows"]
+
+
 def test_a_structure_compiles_once_for_fits_on_threads(monkeypatch):
     """fit_many on a ThreadPoolExecutor compiled one structure once per task (nothing held
     the check-then-compile): 4 nutpie compiles, and once a crash inside PyTensor."""
