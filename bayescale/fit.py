@@ -930,38 +930,61 @@ class Fit:
         return path
 
 
+def _kept_kind(t: Any) -> bool:
+    """Whether a column of dtype ``t`` is saved with its dtype (numbers, booleans, times)."""
+    return (pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)
+            or pd.api.types.is_datetime64_any_dtype(t) or pd.api.types.is_timedelta64_dtype(t))
+
+
+def _values_to_list(values: pd.Series) -> list[Any]:
+    """A column's values for JSON: numbers as they are, times and the rest as text."""
+    t = values.dtype
+    if pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t):
+        return values.tolist()
+    return values.astype(str).tolist()
+
+
 def _frame_to_dict(frame: pd.DataFrame) -> dict[str, Any]:
     """The training rows as JSON-able lists, exactly: a loaded fit refits the same numbers.
 
     Floats go through Python's ``repr`` (17 significant digits), not pandas' JSON writer
-    (at most 15: the calibration's inner fits of a loaded fit drew other samples).
+    (at most 15: the calibration's inner fits of a loaded fit drew other samples). Numeric,
+    boolean and time columns keep their dtype; other columns come back as text. The row
+    labels keep their levels, names and dtypes (dates, several levels), as columns do.
 
     Examples
     --------
     >>> df = pd.DataFrame({"N": [1 / 3, 2e9], "family": ["a", "b"]}, index=[4, 7])
     >>> _frame_from_dict(json.loads(json.dumps(_frame_to_dict(df)))).equals(df)
     True
+    >>> df.index = pd.MultiIndex.from_tuples(
+    ...     [("a", pd.Timestamp("2024-01-01")), ("b", pd.Timestamp("2024-02-01"))],
+    ...     names=["family", "date"])
+    >>> _frame_from_dict(json.loads(json.dumps(_frame_to_dict(df)))).index.equals(df.index)
+    True
     """
-    numeric = {c: str(t) for c, t in frame.dtypes.items()
-               if pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t)}
-    index = frame.index.tolist()
-    try:
-        json.dumps(index)
-        plain = not isinstance(frame.index, pd.MultiIndex)
-    except TypeError:  # dates, tuples of another kind: the labels are kept as text
-        plain = False
+    kept = {c: str(t) for c, t in frame.dtypes.items() if _kept_kind(t)}
+    levels = frame.index.to_frame(index=False)
     return {
-        "index": index if plain else [str(i) for i in index],
-        "columns": {c: (frame[c].tolist() if c in numeric else frame[c].astype(str).tolist())
-                    for c in frame.columns},
-        "dtypes": numeric,
+        "index": [_values_to_list(levels.iloc[:, i]) for i in range(levels.shape[1])],
+        "index_names": list(frame.index.names),
+        "index_dtypes": [str(t) if _kept_kind(t) else None for t in levels.dtypes],
+        "columns": {c: _values_to_list(frame[c]) for c in frame.columns},
+        "dtypes": kept,
     }
 
 
 def _frame_from_dict(d: dict[str, Any]) -> pd.DataFrame:
-    """Inverse of :func:`_frame_to_dict` (non-numeric columns come back as text)."""
-    cols = {c: pd.Series(v, dtype=d["dtypes"].get(c, "str")) for c, v in d["columns"].items()}
-    frame = pd.DataFrame({c: s.to_numpy() for c, s in cols.items()}, index=d["index"])
+    """Inverse of :func:`_frame_to_dict` (columns of other dtypes come back as text)."""
+    cols = {c: pd.Series(v).astype(d["dtypes"].get(c, "str")) for c, v in d["columns"].items()}
+    if "index_names" not in d:  # saved before 2026-12-08: one level, labels as they were
+        index = pd.Index(d["index"])
+    else:
+        parts = [pd.Series(v, dtype=object).astype(t or "str")
+                 for v, t in zip(d["index"], d["index_dtypes"])]
+        index = (pd.Index(parts[0], name=d["index_names"][0]) if len(parts) == 1 else
+                 pd.MultiIndex.from_arrays(parts, names=d["index_names"]))
+    frame = pd.DataFrame({c: s.to_numpy() for c, s in cols.items()}, index=index)
     return frame.astype({c: s.dtype for c, s in cols.items()})
 
 

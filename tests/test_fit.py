@@ -997,3 +997,30 @@ def test_the_far_beyond_warning_lists_fitted_columns_not_constant_inputs():
                   x={"chance": 0.25})
     with pytest.warns(bs.ExtrapolationWarning, match=r"\(fitted: C 1e\+19-1e\+23\): a column"):
         f.predict({"C": [1e30]}, extrapolation=False)
+
+
+def test_saved_fit_keeps_its_training_rows_labels(tmp_path):
+    """Row labels JSON cannot hold came back from load_fit as text: a DatetimeIndex as
+    strings, a MultiIndex as one level of "('a', 1)" strings, and the index's names lost,
+    so the loaded fit's data no longer lined up with the user's frame."""
+    import arviz as az
+
+    from bayescale.fit import Fit, prepare_spec
+
+    x = np.geomspace(1e7, 1e10, 6)
+    df = pd.DataFrame({"x": x, "loss": 1.7 + 300 * x ** -0.3})
+    post = {k: np.full((1, 20), v) for k, v in
+            dict(E=1.7, A=300.0, alpha=0.3, sigma=0.01, nu=5.0).items()}
+    labels = [pd.date_range("2024-01-01", periods=6, freq="D", tz="UTC", name="finished"),
+              pd.MultiIndex.from_product([["a", "b"], [1, 2, 3]], names=["family", "seed"]),
+              pd.Index([0.5, 1.5, 2.5, 3.5, 4.5, 5.5], name="step")]
+    for i, index in enumerate(labels):
+        spec, frame = prepare_spec(df.set_axis(index), "power_law", y=None, x=None, priors=None)
+        path = Fit(spec, frame, az.from_dict(posterior=post), {"random_seed": 0},
+                   {"problems": []}).save(tmp_path / f"f{i}.nc")
+        back = bs.load_fit(path).data
+        assert back.index.equals(frame.index), type(index).__name__
+        assert list(back.index.names) == list(index.names)
+        assert [str(t) for t in back.index.to_frame().dtypes] == \
+            [str(t) for t in index.to_frame().dtypes]
+        pd.testing.assert_frame_equal(back, frame, check_freq=False)
