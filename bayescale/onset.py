@@ -46,9 +46,22 @@ class OnsetForm:
     log10: bool  # axis is log10 of the input (compute) or the input itself (loss)
     sign: float  # +1: rises with the axis; -1: rises as the axis falls (loss)
     loc: str  # location parameter (midpoint or kink)
+    rate: str | None = None  # the rise's rate: "k" (logistic) or "s" (hinge) when None
+    width: str = "tau"  # hinge: the kink's softness
+    ceiling: str = "ceiling"  # the share of the way from chance to 1 the curve reaches
+
+    def params(self) -> dict[str, str]:
+        """The law parameters this form reads, by role (``loc``, ``rate``...)."""
+        rate = self.rate or ("k" if self.kind == "logistic" else "s")
+        out = {"loc": self.loc, "rate": rate, "ceiling": self.ceiling}
+        if self.kind == "hinge":
+            out["width"] = self.width
+        return out
 
 
-#: Laws with a closed-form onset. Register more with ``ONSET_FORMS[name] = OnsetForm(...)``.
+#: Laws with a closed-form onset. Register more with ``ONSET_FORMS[name] = OnsetForm(...)``,
+#: naming the law's parameters (``OnsetForm("logistic", "C", True, 1.0, "mid",
+#: rate="slope", ceiling="top")``).
 ONSET_FORMS: dict[str, OnsetForm] = {
     "onset_logistic": OnsetForm("logistic", "C", True, 1.0, "x0"),
     "sigmoid_compute": OnsetForm("logistic", "C", True, 1.0, "x0"),
@@ -106,11 +119,35 @@ def _form(fit: Fit, caller: str = "onset") -> OnsetForm:
             f"{caller}() needs a law with a known onset form; law {name!r} is not one of "
             f"{sorted(ONSET_FORMS)}. Fit 'onset_logistic' or 'onset_hinge'."
         )
-    return ONSET_FORMS[name]
+    form = ONSET_FORMS[name]
+    if form.kind not in ("logistic", "hinge"):
+        raise BayescaleError(
+            f"ONSET_FORMS[{name!r}].kind must be 'logistic' or 'hinge', got {form.kind!r}."
+        )
+    missing = {role: p for role, p in form.params().items() if p not in fit.law.params}
+    if missing:  # a registered form of a user's law named otherwise: KeyError 'k'
+        said = ", ".join(f"{role}={p!r}" for role, p in missing.items())
+        raise BayescaleError(
+            f"ONSET_FORMS[{name!r}] reads parameter(s) {said}, which law {name!r} does "
+            f"not have (its parameters: {list(fit.law.params)}). Name them in the form, "
+            f"e.g. OnsetForm({form.kind!r}, {form.axis!r}, {form.log10}, {form.sign}, "
+            f"{form.loc!r}, rate=..., ceiling=...)."
+        )
+    return form
+
+
+def _per_level_inputs(fit: Fit) -> list[str]:
+    """The law's inputs besides its axis that the data hold per row (``chance``)."""
+    return [inp for inp in fit.law.inputs[1:] if inp in fit.data.columns]
 
 
 def _levels(fit: Fit, levels: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per task/family combination (group columns + chance)."""
+    """One row per task/family combination (group columns + chance).
+
+    By default every level of the data, and a level whose rows have several chance
+    values (4-way and 2-way questions in one task) once per chance value: an absolute
+    onset depends on it.
+    """
     groups = list(fit.spec.group_columns)
     data = fit.data
     if levels is not None:
@@ -122,11 +159,48 @@ def _levels(fit: Fit, levels: pd.DataFrame | None) -> pd.DataFrame:
             )
         out = levels[groups + [c for c in levels.columns if c not in groups]].copy()
         for g in groups:
+            bad = out[g].isna().to_numpy()
+            if bad.any():  # a missing label became a level named 'nan'
+                raise BayescaleError(
+                    f"levels=: group column {g!r} has a missing label at row "
+                    f"{int(np.argmax(bad))}. Give every row a label (a level not in the "
+                    "data draws from the fitted population)."
+                )
             out[g] = group_labels(out[g])
         return _level_inputs(fit, out.reset_index(drop=True))
-    if not groups:
-        return data.iloc[:1].drop(columns="y").reset_index(drop=True)
-    return data.drop_duplicates(groups).drop(columns="y").reset_index(drop=True)
+    keys = groups + _per_level_inputs(fit)
+    first = data.drop_duplicates(keys) if keys else data.iloc[:1]
+    return first.drop(columns="y").reset_index(drop=True)
+
+
+def _members(fit: Fit, lv: pd.DataFrame, j: int) -> np.ndarray:
+    """Which data rows are the observed models of level ``lv.iloc[j]``.
+
+    The rows with its group labels (compared column by column); where those rows have
+    several chance values, the ones with the level's own.
+    """
+    data = fit.data
+    mask = np.ones(len(data), dtype=bool)
+    for g in fit.spec.group_columns:
+        mask &= (data[g].astype(str) == str(lv[g].iloc[j])).to_numpy()
+    for inp in _per_level_inputs(fit):
+        if inp not in lv.columns:
+            continue
+        same = mask & np.isclose(data[inp].to_numpy(dtype=float), float(lv[inp].iloc[j]),
+                                 rtol=1e-12, atol=0.0)
+        if same.any():
+            mask = same
+    return mask
+
+
+def _identifying(fit: Fit, lv: pd.DataFrame) -> list[str]:
+    """The columns that tell the level rows apart: the groups, and chance where needed."""
+    groups = list(fit.spec.group_columns)
+    if "chance" not in lv.columns or len(lv) <= 1:
+        return groups
+    if not groups or lv.duplicated(groups).any():
+        return groups + ["chance"]
+    return groups
 
 
 def _level_inputs(fit: Fit, out: pd.DataFrame) -> pd.DataFrame:
@@ -146,6 +220,15 @@ def _level_inputs(fit: Fit, out: pd.DataFrame) -> pd.DataFrame:
         first = fit.data.drop_duplicates(groups) if groups else fit.data.iloc[:1]
         known = dict(zip(_label(first, groups), first[inp]))
         labels = _label(out, groups) if groups else ["all"] * len(out)
+        of_rows = _label(fit.data, groups) if groups else ["all"] * len(fit.data)
+        values = pd.Series(fit.data[inp].to_numpy()).groupby(of_rows).nunique()
+        several = sorted(lab for lab in set(labels) if values.get(lab, 0) > 1)
+        if several:  # which of them: the first row's was taken, by the rows' order
+            raise BayescaleError(
+                f"levels= has no column {col!r} (input {inp!r} of law {fit.law.name!r}), "
+                f"and the data hold several values of it for level(s) {several[:5]}: add "
+                f"a {col!r} column to levels= to say which."
+            )
         new = sorted({lab for lab in labels if lab not in known})
         if new:
             raise BayescaleError(
@@ -192,6 +275,26 @@ def _label(frame: pd.DataFrame, groups: Sequence[str]) -> list[str]:
     if "chance" in frame.columns and frame["chance"].nunique() == len(frame):
         return [f"chance={float(c):g}" for c in frame["chance"]]
     return [f"level {i}" for i in range(len(frame))]
+
+
+def _level_names(lv: pd.DataFrame, groups: Sequence[str]) -> list[str]:
+    """The levels' coordinate labels, one per level row.
+
+    :func:`_label`, with ``|chance=...`` where the group labels repeat (a task with two
+    chance levels), and ``#2``, ``#3``... for labels that still repeat (labels that
+    contain ``|`` themselves, rows given twice).
+    """
+    names = _label(lv, groups)
+    if groups and "chance" in lv.columns:
+        twice = pd.Series(names).duplicated(keep=False).to_numpy()
+        names = [f"{n}|chance={float(c):g}" if t else n
+                 for n, c, t in zip(names, lv["chance"], twice)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out
 
 
 def _axis_values(form: OnsetForm, v: np.ndarray) -> np.ndarray:
@@ -256,7 +359,8 @@ def onset_draws(
             chance = np.zeros((1, len(lv)))
         below = float(absolute) <= chance[0]  # chance has shape (1, levels)
         if below.any():
-            where = [f"{lab} ({c:g})" for lab, c, b in zip(_label(lv, groups), chance[0], below)
+            where = [f"{lab} ({c:g})" for lab, c, b in zip(_level_names(lv, groups), chance[0],
+                                                              below)
                      if b]
             of = f"of {', '.join(where)}" if groups else f"({float(chance.max()):g})"
             raise BayescaleError(
@@ -264,20 +368,22 @@ def onset_draws(
                 "every model is above it from the start. Choose an accuracy above chance, "
                 "pass levels= without those, or use threshold= (a fraction of the rise)."
             )
-        top = chance + (1.0 - chance) * par["ceiling"]
+        top = chance + (1.0 - chance) * par[form.ceiling]
         with np.errstate(divide="ignore", invalid="ignore"):
             q = (float(absolute) - chance) / (top - chance)
     u0 = form.sign * par[form.loc]
+    names = form.params()
     if form.kind == "logistic":
-        u = logistic_onset(u0, par["k"], np.clip(q, 1e-300, 1 - 1e-16))
+        u = logistic_onset(u0, par[names["rate"]], np.clip(q, 1e-300, 1 - 1e-16))
     else:
-        u = hinge_onset(u0, par["s"], par["tau"], np.clip(q, 1e-300, 1 - 1e-16))
+        u = hinge_onset(u0, par[names["rate"]], par[names["width"]],
+                        np.clip(q, 1e-300, 1 - 1e-16))
     u = np.where(q >= 1.0, np.inf, np.where(q <= 0.0, -np.inf, u))
     vals = form.sign * u  # back to log10 C, or to L (sign flips +inf for loss: never)
     return xr.DataArray(
         vals,
         dims=("sample", "level"),
-        coords={"level": _label(lv, groups)},
+        coords={"level": _level_names(lv, groups)},
         name="log10_C_on" if form.log10 else f"{form.axis}_on",
     )
 
@@ -368,11 +474,10 @@ def onset(
     lv = _levels(fit, levels)
     groups = list(fit.spec.group_columns)
     data = fit.data
-    keys = np.asarray(_label(data, groups)) if groups else None  # unpooled: one task
     q = _quantiles(draws.values, prob)
     rows = []
-    for j, lab in enumerate(draws.coords["level"].values):
-        sub = data[keys == lab] if groups else data
+    for j in range(len(lv)):
+        sub = data[_members(fit, lv, j)]
         row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
         if "chance" in lv.columns:
             row["chance"] = float(lv["chance"].iloc[j])
@@ -399,7 +504,15 @@ def onset(
         prior = "the upper side of the interval reflects the prior" + (
             " and the other pooled levels" if groups else ""
         )
-        if not len(sub):
+        never = bool(np.isinf(d).all())  # no draw's curve ever reaches the level
+        if never:
+            row["note"] = (
+                "no posterior draw reaches this level at any scale: every draw's ceiling "
+                "stays below it (onset infinite)"
+                + ("; level not in the data, drawn from the fitted population of levels"
+                   if not len(sub) else "")
+            )
+        elif not len(sub):
             row["note"] = "level not in the data: onset drawn from the fitted population of levels"
         elif at_chance and late:
             row["note"] = (
@@ -461,10 +574,9 @@ def prob_emerged(
         raise BayescaleError(f"prob_emerged takes one value or a list for {name}=, got {given!r}.")
     draws = onset_draws(fit, threshold, absolute=absolute, levels=levels).values
     lv = _levels(fit, levels)
-    base = lv[list(fit.spec.group_columns)].reset_index(drop=True) if fit.spec.group_columns \
-        else pd.DataFrame(index=range(len(lv)))
-    if not fit.spec.group_columns and len(lv) > 1 and "chance" in lv.columns:
-        base["chance"] = lv["chance"].to_numpy(dtype=float)  # what tells the rows apart
+    base = lv[_identifying(fit, lv)].reset_index(drop=True)  # what tells the rows apart
+    if "chance" in base.columns:
+        base["chance"] = base["chance"].astype(float)
     tables = []
     for v in values:
         # emerged by compute C: onset at or below log10 C; on a loss axis, at or above L
@@ -518,13 +630,19 @@ def prob_inverse(
             )
     if not is_count(grid, 2):
         raise BayescaleError(f"grid must be an integer of at least 2 points, got {grid!r}.")
+    if not is_real_number(min_change) or not min_change >= 0:
+        # -1 called a rising curve certainly inverse; NaN: never; "x": numpy's UFuncTypeError
+        raise BayescaleError(
+            f"min_change is the accuracy drop that counts as inverse scaling, a number of "
+            f"at least 0 (e.g. 0.01); got {min_change!r}."
+        )
     groups = list(fit.spec.group_columns)
     lv = _levels(fit, levels)
     data = fit.data
-    keys = np.asarray(_label(data, groups)) if groups else None  # unpooled: one task
+    shown = _identifying(fit, lv)  # what tells the rows apart
     rows = []
-    for j, lab in enumerate(_label(lv, groups)):
-        sub = data[keys == lab] if groups else data
+    for j in range(len(lv)):
+        sub = data[_members(fit, lv, j)]
         if C is not None:
             lo, hi = float(lo_hi[0]), float(lo_hi[1])
         elif len(sub):
@@ -545,8 +663,8 @@ def prob_inverse(
         low = mu.min(axis=1)
         u = (imin > 0) & (imin < grid - 1) & (start - low > min_change) & (end - low > min_change)
         row: dict[str, Any] = {g: lv[g].iloc[j] for g in groups}
-        if not groups and len(lv) > 1 and "chance" in lv.columns:
-            row["chance"] = float(lv["chance"].iloc[j])  # what tells the rows apart
+        if "chance" in shown:
+            row["chance"] = float(lv["chance"].iloc[j])
         row.update(
             C_low=lo,
             C_high=hi,

@@ -656,3 +656,118 @@ def test_a_level_at_chance_whose_fitted_onset_is_inside_the_data_says_so():
     late = fake_fit("onset_logistic", df, {"ceiling": np.full(50, 0.8), "k": np.full(50, 2.0),
                                            "x0": np.full(50, 27.0)}, x={"chance": 0.25})
     assert "upper side of the interval reflects the prior" in late.onset(0.1)["note"][0]
+
+
+def _two_chance_levels() -> pd.DataFrame:
+    """One task whose questions are 4-way (chance 0.25) and 2-way (0.5), 5 models each."""
+    rows = [dict(C=10.0**x, chance=c, n=1000,
+                 accuracy=float(onset_logistic(10.0**x, c, ceiling=0.8, k=2.0, x0=22.0)))
+            for c in (0.25, 0.5) for x in np.linspace(20, 24, 5)]
+    return pd.DataFrame(rows)
+
+
+def test_a_level_with_two_chance_values_gets_an_absolute_onset_for_each():
+    """An absolute onset depends on chance, but each level took its first data row's
+    chance: reversing the rows moved the onset from 22.55 to 22.00 and prob_emerged at
+    10^22.3 from 0 to 1. Closed form: x0 + logit(q) / k, q = (a - c) / ((1 - c) ceiling)."""
+    df = _two_chance_levels()
+    p = {"ceiling": 0.8, "k": 2.0, "x0": 22.0, "phi": 100.0}
+    want = {c: 22.0 + np.log((q := (0.7 - c) / ((1 - c) * 0.8)) / (1 - q)) / 2
+            for c in (0.25, 0.5)}
+    for rows in (df, df.iloc[::-1].reset_index(drop=True)):
+        f = fixed_fit(rows, "onset_logistic", p, draws=10)
+        t = f.onset(absolute=0.7).set_index("chance")
+        np.testing.assert_allclose(t.loc[[0.25, 0.5], "log10_C_on"], [want[0.25], want[0.5]],
+                                   rtol=1e-12)
+        assert t["n_models"].tolist() == [5, 5]
+        e = f.prob_emerged(C=10**22.3, absolute=0.7).set_index("chance")["prob_emerged"]
+        assert (e[0.25], e[0.5]) == (0.0, 1.0)
+    # pooled over tasks: one row per task and chance, labelled apart
+    two = pd.concat([df.assign(task="t"), df.assign(task="u")], ignore_index=True)
+    pp = {**p, "x0_sd_task": 0.5, "x0_z_task": np.zeros(2)}
+    f = fixed_fit(two.iloc[::-1], "onset_logistic", pp, draws=10, pooled={"x0": "task"})
+    t = f.onset(absolute=0.7)
+    assert sorted(zip(t["task"], t["chance"])) == [("t", 0.25), ("t", 0.5), ("u", 0.25),
+                                                   ("u", 0.5)]
+    for _, row in t.iterrows():
+        assert row["log10_C_on"] == pytest.approx(want[row["chance"]], rel=1e-12)
+    assert sorted(bs.onset_draws(f, absolute=0.7).coords["level"].values) == [
+        "t|chance=0.25", "t|chance=0.5", "u|chance=0.25", "u|chance=0.5"]
+    # levels= without chance cannot say which: asked for, not the first row's taken
+    with pytest.raises(BayescaleError, match="several values of it for level.*'t'.*add a "
+                                             "'chance' column"):
+        f.onset(absolute=0.7, levels={"task": ["t"]})
+    # a level above every draw's top (0.85 at chance 0.25, 0.9 at 0.5): its note said the prior
+    # made the interval's upper side
+    t = f.onset(absolute=0.92)
+    assert np.isinf(t["log10_C_on"]).all()
+    assert t["note"].str.startswith("no posterior draw reaches this level").all()
+
+
+def test_levels_are_matched_to_their_rows_column_by_column():
+    """Data rows were matched to a level by its labels joined with '|': ('x|y', 'z') and
+    ('x', 'y|z') both read 'x|y|z', so both showed 7 models and the later one's range; a
+    missing label in levels= became a level named 'nan'."""
+    rows = [dict(task=t, family=fam, C=10.0**x, chance=0.25, accuracy=acc, n=1000)
+            for t, fam, xs, acc in (("x|y", "z", [20, 21, 22], 0.25),
+                                    ("x", "y|z", [22, 23, 24, 25], 0.9))
+            for x in xs]
+    f = fixed_fit(pd.DataFrame(rows), "onset_logistic",
+                  {"ceiling": 0.8, "k": 2.0, "x0": 22.0, "phi": 100.0, "x0_sd_task": 1.0,
+                   "x0_z_task": np.zeros(2), "x0_sd_family": 1.0, "x0_z_family": np.zeros(2)},
+                  draws=10, pooled={"x0": ["task", "family"]})
+    t = f.onset(0.1).set_index("task")
+    assert t.loc[["x|y", "x"], "n_models"].tolist() == [3, 4]
+    assert t.loc[["x|y", "x"], "max_observed"].tolist() == [22.0, 25.0]
+    assert t.loc[["x|y", "x"], "censored"].tolist() == [True, False]
+    assert len(set(bs.onset_draws(f, 0.1).coords["level"].values)) == 2  # told apart
+    for fn in (f.onset, f.prob_emerged):
+        kw = {"C": 1e22} if fn == f.prob_emerged else {}
+        with pytest.raises(BayescaleError, match="group column 'task' has a missing label"):
+            fn(levels={"task": [np.nan], "family": ["z"]}, **kw)
+
+
+def test_prob_inverse_checks_min_change():
+    """min_change=-1 called a steadily rising curve certainly inverse (1.0); NaN gave 0;
+    "x" and None raised numpy's and Python's own errors."""
+    C = 10.0 ** np.linspace(20, 26, 7)
+    df = pd.DataFrame({"C": C, "accuracy": u_shaped(C, y0=0.5, b=0.05, c=0.0, k=4.0, x0=24.0)})
+    f = fixed_fit(df, "u_shaped", {"y0": 0.5, "b": 0.05, "c": 0.0, "k": 4.0, "x0": 24.0,
+                                   "phi": 100.0}, draws=10)
+    assert prob_inverse(f)["prob_inverse"].tolist() == [0.0]
+    for bad in (-1.0, np.nan, "x", None):
+        with pytest.raises(BayescaleError, match="min_change is the accuracy drop"):
+            prob_inverse(f, min_change=bad)
+
+
+def test_a_registered_onset_form_names_the_laws_parameters():
+    """ONSET_FORMS[name] = OnsetForm(...) named only the location: a law whose slope and
+    ceiling are called otherwise raised KeyError: 'k'."""
+    from bayescale.law import sigmoid
+    from bayescale.onset import ONSET_FORMS, OnsetForm
+
+    @bs.law(priors={"top": bs.Prior("Beta", alpha=6, beta=1.5),
+                    "slope": bs.Prior("LogNormal", mu=1.0, sigma=0.75),
+                    "mid": bs.Prior("Normal", mu=23.0, sigma=1.5)},
+            link="identity", likelihood="binomial", response="accuracy",
+            positive_inputs=("C",), register=False, name="my_onset_form")
+    def my_onset(C, chance, *, top, slope, mid):
+        return chance + (1 - chance) * top * sigmoid(slope * (np.log10(C) - mid))
+
+    C = 10.0 ** np.arange(20.0, 25.0)
+    df = pd.DataFrame({"C": C, "chance": 0.25, "n": 1000,
+                       "accuracy": my_onset(C, 0.25, top=0.8, slope=2.0, mid=22.0)})
+    f = fixed_fit(df, my_onset, {"top": 0.8, "slope": 2.0, "mid": 22.0}, draws=10)
+    try:
+        ONSET_FORMS["my_onset_form"] = OnsetForm("logistic", "C", True, 1.0, "mid")
+        with pytest.raises(BayescaleError, match=r"reads parameter\(s\) rate='k', "
+                                                 r"ceiling='ceiling'.*rate=\.\.\."):
+            f.onset(0.1)
+        ONSET_FORMS["my_onset_form"] = OnsetForm("logistic", "C", True, 1.0, "mid",
+                                                 rate="slope", ceiling="top")
+        assert f.onset(0.1)["log10_C_on"].iloc[0] == pytest.approx(22 + np.log(1 / 9) / 2)
+        q = (0.5 - 0.25) / (0.75 * 0.8)
+        assert f.onset(absolute=0.5)["log10_C_on"].iloc[0] == pytest.approx(
+            22 + np.log(q / (1 - q)) / 2)
+    finally:
+        ONSET_FORMS.pop("my_onset_form", None)
