@@ -486,6 +486,36 @@ def _loose_number(v: Any) -> Any:
     return v if isinstance(v, (float, str)) else None
 
 
+def _items(s: pd.Series) -> pd.Series:
+    """A column's 0-d arrays as their numbers.
+
+    Values gathered with np.asarray or jnp.asarray in a training loop; pandas'
+    to_numeric raised "len() of unsized object" on them.
+    """
+    if s.dtype != object:
+        return s
+    return s.map(lambda v: v.item() if getattr(v, "ndim", None) == 0 and hasattr(v, "item")
+                 else v)
+
+
+def coerced(s: pd.Series) -> pd.Series:
+    """A column's numbers where it has them, NaN elsewhere; never raises.
+
+    For checks that leave other values to the column's own check: 0-d arrays are read,
+    ints beyond a float's range are infinite, other cells NaN.
+
+    Examples
+    --------
+    >>> coerced(pd.Series([np.asarray(0.5), "x", 10**400, 2], dtype=object)).tolist()
+    [0.5, nan, inf, 2.0]
+    """
+    s = _items(s)
+    try:
+        return pd.to_numeric(s, errors="coerce")
+    except (TypeError, ValueError, OverflowError):  # cells pandas cannot read at all
+        return pd.to_numeric(s.map(_loose_number), errors="coerce")  # (arrays, 10**400)
+
+
 def repeated_columns(df: pd.DataFrame, cols: Any) -> None:
     """A DataError when a column the fit reads appears more than once in ``df``.
 
@@ -517,10 +547,7 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
             "with x={input: column} or y=, or convert it to numbers yourself."
         )
     if s.dtype == object:
-        # 0-d arrays (losses gathered with np.asarray or jnp.asarray in a training loop):
-        # their numbers (pandas' to_numeric raised "len() of unsized object")
-        s = s.map(lambda v: v.item() if getattr(v, "ndim", None) == 0 and hasattr(v, "item")
-                  else v)
+        s = _items(s)
         odd = s.map(lambda v: isinstance(v, _NOT_NUMBERS)).to_numpy(dtype=bool)
         if odd.any():
             raise DataError(
@@ -528,10 +555,7 @@ def _numeric(df: pd.DataFrame, col: str, role: str) -> pd.Series:
                 f"values at {_rows(odd, df.index, s)}. Fix or drop those rows."
             )
     if not pd.api.types.is_numeric_dtype(s):
-        try:
-            conv = pd.to_numeric(s, errors="coerce")
-        except (TypeError, ValueError, OverflowError):  # cells pandas cannot read at all
-            conv = pd.to_numeric(s.map(_loose_number), errors="coerce")  # (arrays, 10**400)
+        conv = coerced(s)
         bad = conv.isna() & s.notna()
         if bad.any():
             counts = parse_counts(s[bad], errors="coerce")
@@ -1000,8 +1024,19 @@ def _check_whole_counts(df: pd.DataFrame, y: str, n_col: str, n: pd.Series) -> N
     """
     if y not in df.columns or (df.columns == y).sum() > 1:
         return
-    acc = pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)
+    acc = coerced(df[y]).to_numpy(dtype=float)
     trials = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = (acc >= 0) & (acc <= trials) & (np.abs(acc - np.rint(acc)) < 1e-9)
+    if whole.all() and (acc > 1).any():  # counts of correct answers, not scores
+        i = int(np.argmax(acc > 1))
+        raise DataError(
+            f"Accuracy column {y!r} holds whole numbers of at most the {n_col!r} trials "
+            f"({acc[i]:g} of {trials[i]:g} at row {df.index[i]!r}), not scores in [0, 1]. If "
+            f"they count correct answers, name the column 'correct' (df = df.rename("
+            f"columns={{{y!r}: 'correct'}}), and y='correct' if you pass y=) to fit them as "
+            f"counts; if they are percentages, divide by 100."
+        )
     with np.errstate(invalid="ignore"):
         gap = np.abs(acc - np.rint(acc * trials) / trials)
         bad = (acc >= 0) & (acc <= 1) & (gap > COUNT_ROUNDING)

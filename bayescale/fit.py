@@ -1243,7 +1243,7 @@ def validate_observed(
             )
     if n_col:
         frame = frame.rename(columns={n_col: "n"})
-        frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype(float)
+        frame["n"] = _data.coerced(frame["n"]).astype(float)  # checked above
     return frame, y_col, n_col
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import as_rows, group_labels, is_count, is_real_number
+from .data import as_rows, coerced, group_labels, is_count, is_real_number
 from .errors import BayescaleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -239,7 +239,7 @@ def _level_inputs(fit: Fit, out: pd.DataFrame) -> pd.DataFrame:
         out[inp] = [known[lab] for lab in labels]
     if "chance" in fit.law.inputs and "chance" in out.columns:
         # as the data's chance column is checked: a NaN gave a NaN onset, unflagged
-        chance = pd.to_numeric(out["chance"], errors="coerce")
+        chance = coerced(out["chance"])
         bad = ~((chance >= 0) & (chance < 1))
         if bad.any():
             i = int(np.argmax(bad.to_numpy()))

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import from_table
+from .data import coerced, from_table
 from .errors import BayescaleError, quiet_logger
 from .law import Law, get_law
 
@@ -540,7 +540,7 @@ def _resolve_bounds(
                 f"observed {y_col!r}; the design has no {y_col!r} column. Pass bound= (e.g. "
                 "the smallest loss you expect) or add the column."
             )
-        vals = pd.to_numeric(response, errors="coerce").to_numpy(dtype=float)
+        vals = coerced(response).to_numpy(dtype=float)
         return {p: float(np.nanmin(vals)) for p in below}
     if isinstance(bound, Mapping):
         missing = [p for p in below if p not in bound]

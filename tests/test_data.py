@@ -874,3 +874,37 @@ def test_an_int_too_large_for_a_float_is_named():
     df = pd.DataFrame({"x": [10**8, 10**9, 10**10, 10**400], "loss": [3.0, 2.8, 2.6, 2.5]})
     with pytest.raises(DataError, match=r"Column 'x' .* infinite values at row 3: inf"):
         validate(df, bs.get_law("power_law"), y="loss")
+
+
+def test_accuracy_and_trials_as_zero_d_arrays_are_read():
+    """0-d arrays (scores gathered with np.asarray in a training loop) were read in a loss
+    column, but an accuracy law's count check and its trials column hit pandas'
+    "len() of unsized object" TypeError."""
+    from bayescale.fit import prepare_spec
+
+    C = np.geomspace(1e18, 1e23, 20)
+    acc = np.round(0.25 + 0.6 / (1 + np.exp(-2 * (np.log10(C) - 21))), 2)
+    plain = pd.DataFrame({"C": C, "accuracy": acc, "n": 100, "chance": 0.25})
+    _, want = prepare_spec(plain, "sigmoid_compute", y=None, x=None, priors=None)
+    for df in (plain.assign(accuracy=pd.Series([np.asarray(a) for a in acc], dtype=object)),
+               plain.assign(n=pd.Series([np.asarray(100)] * 20, dtype=object))):
+        _, got = prepare_spec(df, "sigmoid_compute", y=None, x=None, priors=None)
+        np.testing.assert_array_equal(got["y"].to_numpy(float), want["y"].to_numpy(float))
+        np.testing.assert_array_equal(got["n"].to_numpy(float), np.full(20, 100.0))
+
+
+def test_counts_under_another_name_are_not_told_to_divide_by_100():
+    """Counts of correct answers in a column not named 'correct' (3 of 500) were refused
+    with 'If it is in percent, divide by 100': doing so gave scores 5x too high (0.03 for
+    0.006) that every later check accepted."""
+    from bayescale.fit import prepare_spec
+
+    C = np.geomspace(1e18, 1e23, 12)
+    k = np.array([3, 4, 5, 7, 10, 16, 25, 38, 52, 66, 78, 85])
+    d = pd.DataFrame({"C": C, "k": k, "questions": 500, "chance": 0.0})
+    with pytest.raises(DataError, match=r"whole numbers of at most the 'questions' trials "
+                                        r"\(3 of 500 at row 0\).*name the column 'correct'"):
+        prepare_spec(d, "sigmoid_compute", y="k", x=None, priors=None, trials="questions")
+    _, frame = prepare_spec(d.rename(columns={"k": "correct"}), "sigmoid_compute",
+                            y="correct", x=None, priors=None, trials="questions")
+    np.testing.assert_allclose(frame["y"], k / 500)
