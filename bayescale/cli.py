@@ -23,6 +23,7 @@ Any bad input ends with one line ``bayescale: error: ...`` on stderr and exit co
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -977,9 +978,14 @@ def parse_budgets(text: str, law) -> list[float]:
     out = []
     for item in text.split(","):
         value = _value(item.strip())
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        try:
+            finite = number and math.isfinite(float(value))
+        except OverflowError:  # an int beyond a float's range
+            finite = False
+        if not (finite and value > 0):  # inf and 1e400 failed only after the whole fit
             raise BayescaleError(
-                f"--compute-optimal takes positive FLOP budgets separated by commas (e.g. "
+                f"--compute-optimal takes positive finite FLOP budgets separated by commas (e.g. "
                 f"--compute-optimal 1e21,5.76e23); {item.strip()!r} is not one."
             )
         out.append(float(value))

@@ -101,6 +101,11 @@ def test_datasets_lists_registry(capsys):
           "--compute-optimal", "1e21"], "--compute-optimal needs a law of N and D"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
           "--compute-optimal", "1e21,big"], "'big' is not one"),
+        # an infinite budget was refused only after the whole fit (and its calibration)
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+          "--compute-optimal", "1e21,inf"], "'inf' is not one"),
+        (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
+          "--compute-optimal", "1e400"], "'1e400' is not one"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--fix", "E=low"],
          "--fix: E='low' must be a number"),
         (["fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla", "--fix", "Q=1"],
