@@ -916,7 +916,34 @@ def _cmd_fit(args, out) -> int:
         written += ["compute_optimal.csv"] if optimal is not None else []
         written += ["group_effects.csv"] if effects else []
         print(f"\nWrote {', '.join(written + saved + ['fit.png'])} to {outdir}/", file=out)
+        stale = _stale_results(outdir, written + saved + ["fit.png"])
+        if stale:  # an earlier run's forecasts beside this fit would be read as its own
+            for name in stale:
+                (outdir / name).unlink()
+            print(f"Removed {', '.join(stale)}, left there by an earlier run (results of "
+                  "another fit).", file=out)
     return 0
+
+
+#: What ``bayescale fit --out`` writes (and ``fit_<law>.nc`` per law of an average).
+RESULT_FILES = ("summary.csv", "report.md", "report.tex", "predictions.csv",
+                "compute_optimal.csv", "group_effects.csv", "weights.csv", "fit.nc", "fit.png")
+
+
+def _stale_results(outdir: Path, written: list[str]) -> list[str]:
+    """Result files in ``outdir`` that this run did not write: an earlier run's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for name in ("fit.nc", "predictions.csv", "fit_kaplan.nc", "notes.txt"):
+    ...     _ = (d / name).write_text("")
+    >>> _stale_results(d, ["fit.nc", "summary.csv"])
+    ['fit_kaplan.nc', 'predictions.csv']
+    """
+    names = set(RESULT_FILES) | {f.name for f in outdir.glob("fit_*.nc")}
+    return sorted(n for n in names - set(written) if (outdir / n).is_file())
 
 
 def parse_fixed(text: str) -> dict[str, float]:

@@ -326,8 +326,13 @@ def test_fit_end_to_end_on_synthetic(capsys, caplog, tmp_path):
 @pytest.mark.slow
 def test_extrapolation_off_forecasts_without_the_drift(capsys, tmp_path):
     """--extrapolation off: no calibration runs, the drift's share is 0, and the forecast
-    is the fit's predict(extrapolation=False); the report says what was left out."""
+    is the fit's predict(extrapolation=False); the report says what was left out. An
+    earlier run's results in --out (its compute-optimal table, another law's fit) were left
+    beside the new ones, unsaid; now removed and said, other files kept."""
     out_dir = tmp_path / "off"
+    out_dir.mkdir()
+    for name in ("compute_optimal.csv", "fit_kaplan.nc", "notes.txt"):
+        (out_dir / name).write_text("an earlier run's")
     rc, out, err = run_main(
         capsys, "fit", "--dataset", "synthetic_chinchilla", "--law", "chinchilla",
         "--predict", "N=7e10,D=1.4e12", "--out", str(out_dir), "--extrapolation", "off",
@@ -349,6 +354,10 @@ def test_extrapolation_off_forecasts_without_the_drift(capsys, tmp_path):
     assert "calibration" not in fit.__dict__  # predict(extrapolation=False) did not need it
     md = (out_dir / "report.md").read_text()
     assert "forecast without the extrapolation drift" in md and "## Calibration" not in md
+    assert "Removed compute_optimal.csv, fit_kaplan.nc, left there by an earlier run" in out
+    assert sorted(f.name for f in out_dir.iterdir()) == [
+        "fit.nc", "fit.png", "notes.txt", "predictions.csv", "report.md", "report.tex",
+        "summary.csv"]
 
 
 def test_kind_mean_reaches_the_report_and_the_plot(capsys, tmp_path):
