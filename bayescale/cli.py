@@ -805,7 +805,8 @@ def _cmd_fit(args, out) -> int:
             level = ", population level: each group's in group_effects" if (
                 result.spec.pooled) else ""
             print(f"\nPosterior{title} ({pct}% HDI{level}):", file=out)
-            print(summaries[name].to_string(), file=out)
+            # four significant digits: a noise scale of 4e-4 is not 0.000, r_hat 1.012 not 1.01
+            print(summaries[name].to_string(float_format=lambda v: f"{v:.4g}"), file=out)
             if result.spec.pooled:  # what the forecasts of each group use
                 cols = ["param", "group", "level", "median", "lower", "upper"]
                 print(f"\nPer group{title} (median, {pct}% central interval):", file=out)

@@ -310,7 +310,8 @@ class Fit:
         """Posterior table: mean, sd, HDI bounds, ESS and r_hat per parameter.
 
         Pooled parameters are summarised at the population level; see
-        ``group_effects`` for the groups.
+        ``group_effects`` for the groups. Values are not rounded (ArviZ's default rounding
+        wrote a noise scale of 4e-4 as 0.0, and an r_hat of 1.012, flagged, as 1.01).
         """
         import arviz as az
 
@@ -323,7 +324,7 @@ class Fit:
             raise BayescaleError(
                 f"var_names {missing} are not in the posterior.{hints} Its variables: {have}."
             )
-        return az.summary(self.idata, var_names=names, hdi_prob=prob)
+        return az.summary(self.idata, var_names=names, hdi_prob=prob, round_to="none")
 
     def group_effects(self, prob: float = 0.9) -> pd.DataFrame:
         """Per-group posteriors of the pooled parameters, with population and scale.

@@ -154,7 +154,8 @@ class JointFit(Chain):
 
         from .fit import _check_prob
 
-        return az.summary(self.idata, var_names=self.var_names, hdi_prob=_check_prob(prob))
+        return az.summary(self.idata, var_names=self.var_names, hdi_prob=_check_prob(prob),
+                          round_to="none")  # as Fit.summary
 
     #: The joint model feeds stage 2 the latent *mean* loss, so that is the default
     #: stage-1 draw pushed through by ``stage_draws``/``draws``/``predict`` (a chain's

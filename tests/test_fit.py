@@ -1024,3 +1024,24 @@ def test_saved_fit_keeps_its_training_rows_labels(tmp_path):
         assert [str(t) for t in back.index.to_frame().dtypes] == \
             [str(t) for t in index.to_frame().dtypes]
         pd.testing.assert_frame_equal(back, frame, check_freq=False)
+
+
+def test_summary_is_not_rounded():
+    """Fit.summary() (and the command line's summary.csv) kept ArviZ's rounding: a noise
+    scale of 4e-4 was written 0.0 (mean, sd and both bounds), an r_hat of 1.012 as 1.01."""
+    import arviz as az
+
+    from bayescale.fit import Fit, prepare_spec
+
+    x = np.geomspace(1e7, 1e10, 6)
+    df = pd.DataFrame({"x": x, "loss": 1.7 + 300 * x ** -0.3})
+    spec, frame = prepare_spec(df, "power_law", y=None, x=None, priors=None)
+    rng = np.random.default_rng(0)
+    post = {k: rng.normal(v, v / 10, size=(2, 100)) for k, v in
+            dict(E=1.7, A=300.0, alpha=0.3, sigma=4e-4, nu=5.0).items()}
+    s = Fit(spec, frame, az.from_dict(posterior=post), {"random_seed": 0},
+            {"problems": []}).summary()
+    assert s.loc["sigma", "mean"] == pytest.approx(post["sigma"].mean(), rel=1e-12)
+    assert s.loc["sigma", "sd"] == pytest.approx(post["sigma"].std(ddof=1), rel=1e-12)
+    assert s.loc["sigma", "mean"] > 3e-4
+    assert s.loc["alpha", "r_hat"] == pytest.approx(float(az.rhat(post["alpha"])), rel=1e-12)
