@@ -83,6 +83,7 @@ def fit_batch(
     sampler: str = "jax",
     warn: bool = False,
     levels: Mapping[str, Sequence[Any]] | None = None,
+    _index: Sequence[int] | None = None,
 ) -> list[Fit]:
     """Fit one law to each of several independent data frames in one JAX program.
 
@@ -155,12 +156,20 @@ def fit_batch(
                 f"for {len(frames)} series; give a smaller seed or one seed per frame."
             )
     else:
+        if any(s is None for s in random_seed):  # int(None): a bare TypeError
+            raise BayescaleError(
+                f"random_seed lists one int per frame, got {list(random_seed)!r}; give every "
+                "frame a seed, or one int (series k gets it + k), or None to choose one."
+            )
         seeds = [int(s) for s in random_seed]
         if len(seeds) != len(frames):
             raise BayescaleError(
                 f"random_seed has {len(seeds)} seeds for {len(frames)} frames; give one per "
                 "frame or a single int."
             )
+    # each series' position in the user's frames (the refits of likelihood="auto" are a
+    # batch of some of them), for warnings and errors
+    index = list(_index) if _index is not None else list(range(len(frames)))
     if sampler == "auto":
         sampler = choose_sampler(batch=True)
     if sampler not in ("jax", "nutpie"):
@@ -190,16 +199,16 @@ def fit_batch(
         try:
             prepared.append(_prepare(df, law, **model_kw, correlated=False))
         except BayescaleError as e:
-            raise type(e)(f"series {k}: {e}") from e
+            raise type(e)(f"series {index[k]}: {e}") from e
     specs, fdata, models = (list(t) for t in zip(*prepared))
     idatas, diags, records, timing = _sample_stepping_down(
         specs, models, fdata, seeds, target_accept,
-        dict(draws=draws, tune=tune, chains=chains, max_tree_depth=max_tree_depth),
+        dict(draws=draws, tune=tune, chains=chains, max_tree_depth=max_tree_depth), index,
     )
     out = []
     for k, (spec, frame, idata, diag) in enumerate(zip(specs, fdata, idatas, diags)):
         if warn:
-            warn_problems(diag, f"batched fit {k} of law {spec.law.name!r}")
+            warn_problems(diag, f"batched fit {index[k]} of law {spec.law.name!r}")
         settings = {
             "sampler": "jax-batch",
             "draws": draws,
@@ -218,7 +227,7 @@ def fit_batch(
 
 def _sample_stepping_down(
     specs: list, models: list, frames: list, seeds: list, target_accept: float | str,
-    nuts: dict[str, Any],
+    nuts: dict[str, Any], index: list[int],
 ) -> tuple[list, list, list[dict[str, Any]], dict[str, Any]]:
     """One batch at the first rate, then one batch per rate of the series still divergent.
 
@@ -243,7 +252,8 @@ def _sample_stepping_down(
             spec = specs[k]
             names = [p for p in spec.law.params if spec.priors[p].dist != "Fixed"]
             diag = diagnose(idata, names + list(spec.noise_params))
-            raise_if_never_started(models[k], idata, f"series {k} of law {spec.law.name!r}",
+            raise_if_never_started(models[k], idata,
+                                   f"series {index[k]} of law {spec.law.name!r}",
                                    spec.law.link)
             idatas[k], diags[k] = idata, diag
             tries[k].append((accept, diag["divergences"]))
@@ -264,7 +274,8 @@ def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str,
     from .fit import auto_priors, unused_note
 
     first_priors, later = auto_priors(law, kw.get("priors"))
-    fits = fit_batch(frames, law, likelihood=None, random_seed=seeds,
+    warn = kw.pop("warn", False)  # once, below, for the fits returned (not those replaced)
+    fits = fit_batch(frames, law, likelihood=None, random_seed=seeds, warn=False,
                      **dict(kw, priors=first_priors))
     why = [auto_choice(f) for f in fits]
     if later:
@@ -272,9 +283,11 @@ def _batch_auto(frames: list[pd.DataFrame], law: Any, seeds: list, kw: dict[str,
     redo = [k for k, f in enumerate(fits) if why[k][0] != f.spec.likelihood]
     if redo:  # auto_choice only ever moves a Student-t fit to "ar1"
         refits = fit_batch([frames[k] for k in redo], law, likelihood="ar1",
-                           random_seed=[seeds[k] for k in redo], **kw)
+                           random_seed=[seeds[k] for k in redo], warn=False, _index=redo, **kw)
         for k, f in zip(redo, refits):
             fits[k] = f
     for k, f in enumerate(fits):
         f.settings["likelihood_choice"] = f"auto -> {why[k][1]}"
+        if warn:
+            warn_problems(f.diagnostics, f"batched fit {k} of law {f.law.name!r}")
     return fits

@@ -165,6 +165,12 @@ def test_joint_interval_covers_truth_at_held_out_scale(joint):
     assert {"forecast", "parameters (stage 1: power_law)",
             "parameters (stage 2: sigmoid_of_loss)"} <= set(rep.tables)
     assert [n for n in rep.notes if "low ESS" in n] == ["joint fit: low ESS"], rep.notes
+    # its forecast's shares are decompose's, the covariance too: they add up to 1 (the
+    # covariance share was left out, and the shown ones summed to 1.08-1.15)
+    fc = rep.tables["forecast"]
+    shares = [c for c in fc.columns if c.endswith("_share")]
+    assert "covariance_share" in shares
+    np.testing.assert_allclose(fc[shares].sum(axis=1), 1.0)
 
 
 @pytest.mark.slow

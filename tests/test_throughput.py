@@ -432,6 +432,46 @@ def test_auto_likelihood_of_many_series_keeps_a_corr_length_prior_for_the_ar1_re
     assert "unused" in fits[1].settings["likelihood_choice"]
 
 
+def test_auto_likelihood_of_a_batch_warns_once_per_series_under_its_own_index(monkeypatch):
+    """fit_batch(likelihood="auto", warn=True) warned about the Student-t fits it then
+    replaced by ar1 refits, and named a refit by its place in the refit batch ("batched
+    fit 0" for series 1); a seed list holding None raised a bare TypeError."""
+    import warnings
+    from types import SimpleNamespace
+
+    import bayescale.autocorr as autocorr
+    import bayescale.batch as batch
+
+    calls: list = []
+    made: list = []
+
+    def fake_batch(frames, law, *, likelihood, random_seed, priors, warn, _index=None, **kw):
+        calls.append((likelihood, warn, _index))
+        made.append([SimpleNamespace(
+            spec=SimpleNamespace(likelihood=likelihood or "studentt"), settings={},
+            law=SimpleNamespace(name="power_law"),
+            diagnostics={"problems": [f"{likelihood or 'studentt'} problem"]})
+            for _ in frames])
+        return made[-1]
+
+    monkeypatch.setattr(batch, "fit_batch", fake_batch)
+    monkeypatch.setattr(autocorr, "auto_choice", lambda f: (
+        ("ar1", "lag-1 r 0.9") if f is made[0][1] else ("studentt", "lag-1 r 0.1")))
+    frames = [SERIES[0][0], SERIES[1][0], SERIES[0][0]]
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        fits = batch._batch_auto(frames, "power_law", [1, 2, 3],
+                                 dict(priors=None, sampler="jax", warn=True))
+    assert calls == [(None, False, None), ("ar1", False, [1])]
+    assert [f.spec.likelihood for f in fits] == ["studentt", "ar1", "studentt"]
+    said = [str(w.message) for w in got if issubclass(w.category, bs.SamplingWarning)]
+    assert [m.split(":")[0] for m in said] == [
+        f"batched fit {k} of law 'power_law'" for k in range(3)]
+    assert ["ar1 problem" in m for m in said] == [False, True, False]
+    with pytest.raises(bs.BayescaleError, match="random_seed lists one int per frame"):
+        bs.fit_batch(frames[:2], "power_law", random_seed=[None, 1])
+
+
 def test_a_batch_of_series_whose_default_prior_moved_names_that_prior():
     """Compute in PF-days: each series' onset prior moves to its own data, so the series
     have two structures; the error said "priors" although the user gave none."""
