@@ -903,11 +903,13 @@ def calibrate(
             f"cutoffs are quantiles of the training rows' scale, each strictly between 0 and "
             f"1 (default {tuple(CUTOFFS)}), got {cutoffs!r}."
         )
-    if by is not None and by not in fit.data.columns:
-        groups = list(fit.spec.group_columns) + ([fit.spec.run] if fit.spec.run else [])
+    groups = list(fit.spec.group_columns) + ([fit.spec.run] if fit.spec.run else [])
+    if by is not None and (not isinstance(by, str) or by not in groups):
+        # a list raised pandas' "unhashable type"; "y" (the response) was taken as levels
         raise BayescaleError(
-            f"calibrate(by={by!r}): the training rows have no column {by!r}; the fit's group "
-            f"columns are {groups}."
+            f"calibrate(by={by!r}) takes one group column of the fit, whose levels each "
+            f"learn a drift; the fit's group columns are {groups}"
+            + (" (fit with pooled= or run= to have some)." if not groups else ".")
         )
     kw = dict(cutoffs=cutoffs, prior_scale=prior_scale, h_grid=h_grid, min_rows=min_rows,
               draws=draws, random_seed=random_seed, by=by)

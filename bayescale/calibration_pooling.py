@@ -216,9 +216,10 @@ def pool_calibration(
     from all the *other* fits. Use it when you forecast many series fitted with
     the same law (learning curves, tasks, families, datasets). For a law with input ratios
     (``D/N``) the drifts above and below the fitted ratios (:attr:`Calibration.ratio`) are
-    pooled too, each side across the fits on its own, when every fit has learned them
-    (``fit.calibrate(ratio=True)`` learns them at once; by default a fit learns them at its
-    first forecast beyond the fitted ratios).
+    pooled too, each side across the fits on its own; a fit that has not learned them yet
+    (by default a fit learns them at its first forecast beyond the fitted ratios) learns
+    them here, three more inner fits, so that its forecasts along ``D/N`` use the pooled
+    rates too (the same draws as after ``fit.calibrate(ratio=True)``).
 
     Parameters
     ----------
@@ -284,6 +285,11 @@ def pool_calibration(
         raise BayescaleError(
             f"pool_calibration pools calibrations on one scale; got {sorted(scales)}."
         )
+    if any(c.ratio is None and c.ratio_pending is not None for c in cals):
+        # learned later, at a forecast beyond the ratios, they would keep their own prior
+        from .calibration import learn_ratio
+
+        cals = [learn_ratio(f, c) for f, c in zip(items, cals)]
     pooled = _pool(cals, leave_one_out, len(items))
     sides = [set(c.ratio or {}) for c in cals]
     if sides[0] and all(s == sides[0] for s in sides):  # each side of D/N pooled on its own

@@ -214,8 +214,11 @@ def test_each_task_of_a_pooled_fit_learns_its_own_drift(tmp_path):
     f = bs.fit(df, "sigmoid_of_loss", x={"L": "loss", "chance": 0.25},
                pooled={"L0": "task", "k": "task"}, random_seed=1, sampler="nutpie",
                draws=300, tune=400, chains=2, progressbar=False, warn=False)
-    with pytest.raises(bs.BayescaleError, match=r"no column 'family'.*\['task'\]"):
-        f.calibrate(by="family")
+    # a list raised pandas' "unhashable type: 'list'"; the response "y" was taken as levels
+    for bad in ("family", ["task"], {"task"}, "y"):
+        with pytest.raises(bs.BayescaleError, match=r"takes one group column of the fit.*"
+                                                    r"group columns are \['task'\]"):
+            f.calibrate(by=bad)
     g = f.calibrate(by="task")
     levels = g.calibration.level_summary().set_index("task")
     assert list(levels.index) == ["a", "b", "c", "(new level)"]
