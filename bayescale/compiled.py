@@ -155,10 +155,59 @@ def _code_id(func: Any, stack: tuple = ()) -> Any:
         src = inspect.getsource(func)
     except (OSError, TypeError):
         return None
-    captured = _captured_ids(func, stack=(*stack, id(func)))
-    if captured is None:
+    inner = (*stack, id(func))
+    captured = _captured_ids(func, stack=inner)
+    # default arguments (def slope(x, s=S)) are values it computes with too
+    defaults = _value_id([list(getattr(func, "__defaults__", None) or ()),
+                          dict(getattr(func, "__kwdefaults__", None) or {})], inner)
+    if captured is None or defaults is None:
         return None
-    return (module, name, hashlib.sha256(src.encode()).hexdigest(), *captured)
+    # the code as loaded besides its file's text: a file edited but not reloaded (or
+    # reloaded after a fit) has new text and old code, and the two keyed alike
+    loaded = _bytecode_digest(func.__code__) if hasattr(func, "__code__") else ""
+    return (module, name, hashlib.sha256(src.encode()).hexdigest(), loaded, defaults,
+            *captured)
+
+
+def _bytecode_digest(code: Any) -> str:
+    """A hash of a code object as loaded: its bytecode, names and constants, nested code too.
+
+    Line numbers are left out (moving a function changes nothing it computes); constants
+    are hashed by type and value, sets in sorted order (the same in every process).
+
+    Examples
+    --------
+    >>> def f(x):
+    ...     return 2.0 * x
+    >>> def g(x):
+    ...     return 3.0 * x
+    >>> _bytecode_digest(f.__code__) == _bytecode_digest(g.__code__)
+    False
+    """
+    import hashlib
+    import types
+
+    h = hashlib.sha256()
+
+    def const_text(c: Any) -> str:
+        if isinstance(c, (frozenset, set)):
+            return f"{type(c).__name__}({sorted(const_text(v) for v in c)})"
+        if isinstance(c, tuple):
+            return f"tuple({[const_text(v) for v in c]})"
+        return f"{type(c).__name__}:{c!r}"
+
+    def feed(co: types.CodeType) -> None:
+        h.update(co.co_code)
+        h.update(repr((co.co_names, co.co_varnames, co.co_freevars, co.co_cellvars,
+                       co.co_argcount, co.co_kwonlyargcount, co.co_flags)).encode())
+        for c in co.co_consts:
+            if isinstance(c, types.CodeType):
+                feed(c)
+            else:
+                h.update(const_text(c).encode())
+
+    feed(code)
+    return h.hexdigest()
 
 
 def _captured_ids(func: Any, strict: bool = True, stack: tuple = ()) -> tuple | None:
@@ -230,6 +279,11 @@ def _value_id(v: Any, stack: tuple = ()) -> Any:
         return (str(v.dtype), v.shape, digest)
     if isinstance(v, types.ModuleType):
         return ("module", v.__name__)
+    from .law import Law
+
+    if isinstance(v, Law):  # a law calling another user law: by that law's code
+        code = _code_id(v.func, stack)
+        return None if code is None else ("law", v.name, code)
     if callable(v):
         return _code_id(v, stack)
     return None

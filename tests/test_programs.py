@@ -414,3 +414,65 @@ def test_a_global_read_by_a_helpers_helper_is_part_of_the_key():
     finally:
         DEEP = 1.0
     assert C.stable_structure_key(spec(_recursive_law)) is not None
+
+
+def test_keys_follow_an_inner_law_default_arguments_and_the_code_as_loaded(tmp_path,
+                                                                             monkeypatch):
+    """Three ways a stale compiled model (or stored program) was reused, giving the old
+    law's posterior (a mean of 1.99 for -20.01): a law calling another user law counted it
+    as ('bayescale.law', ''); a helper's default argument (def slope(x, s=S)) was not in
+    the key; the key hashed the file's text while the model ran the code as loaded, so a
+    file edited before a reload keyed the old code as the new (and stored it so)."""
+    (tmp_path / "bs_inner_mod.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import bayescale as bs
+
+        SLOPE = 1.0
+
+
+        def slope(x, s=SLOPE):
+            return s * x
+
+
+        @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
+        def inner(x, *, E):
+            return E + 1.0 * x
+
+
+        @bs.law(priors={"E": bs.Prior("Normal", mu=0, sigma=1)}, register=False)
+        def inner5(x, *, E):
+            return E + 5.0 * x
+
+
+        def outer(x, *, E, A, alpha):
+            return inner(x, E=E) + A * x ** (-alpha)
+
+
+        def with_default(x, *, E, A, alpha):
+            return E + slope(A) * x ** (-alpha)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    import bs_inner_mod as m
+
+    def keys(func):
+        spec = _user_spec(func)
+        return C.structure_key(spec), C.stable_structure_key(spec)
+
+    outer = keys(m.outer)
+    assert isinstance(outer[1], tuple)
+    monkeypatch.setattr(m, "inner", m.inner5)  # another inner law
+    assert keys(m.outer)[0] != outer[0] and keys(m.outer)[1] != outer[1]
+    default = keys(m.with_default)
+    assert isinstance(default[1], tuple)
+    monkeypatch.setattr(m.slope, "__defaults__", (5.0,))
+    assert keys(m.with_default) != default
+    # the file edited, the module not yet reloaded: the code as loaded is still the old
+    path = tmp_path / "bs_inner_mod.py"
+    path.write_text(path.read_text().replace("return E + slope(A)", "return E + 2 * slope(A)"))
+    stale = keys(m.with_default)
+    importlib.reload(m)
+    monkeypatch.setattr(m.slope, "__defaults__", (5.0,))
+    assert keys(m.with_default) != stale
+    sys.modules.pop("bs_inner_mod", None)
