@@ -599,19 +599,25 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         problems.append(f"max r_hat = {rhat_text(max_rhat)} > {RHAT_MAX}: {why}")
     ess_goal = min(ESS_MIN_PER_CHAIN * nchains, 0.5 * nchains * ndraws)
     if min_bulk < ess_goal or min_tail < ess_goal:
-        # name only what falls short: "tail 225 < 200" read as a contradiction
-        low = ", ".join(f"{k} {v:.0f}" for k, v in (("bulk", min_bulk), ("tail", min_tail))
-                        if v < ess_goal)
+        # name only what falls short ("tail 225 < 200" read as a contradiction), each
+        # variable with its own numbers (the minima over all were put after the worst's name)
+        short = []
         with warnings.catch_warnings():  # an all-NaN variable (a constant) warns
             warnings.simplefilter("ignore")
-            worst = min(names, key=lambda v: np.nan_to_num(min(
-                float(np.nanmin(ess_b[v].values)), float(np.nanmin(ess_t[v].values))
-            ), nan=np.inf))
+            for v in names:
+                own = {"bulk": float(np.nanmin(ess_b[v].values)),
+                       "tail": float(np.nanmin(ess_t[v].values))}
+                parts = [f"{k} {x:.0f}" for k, x in own.items() if x < ess_goal]
+                if parts:
+                    short.append((min(own.values()), v, ", ".join(parts)))
+        short.sort(key=lambda t: t[0])
+        low = "; ".join(f"{v}: {parts}" for _, v, parts in short[:3]) + (
+            f"; {len(short) - 3} more" if len(short) > 3 else "")
         # ESS grows about in proportion to the draws; a quarter more for the noise in it
         lowest = max(min(min_bulk, min_tail), 1.0)
         more = int(np.ceil(1.25 * ndraws * ess_goal / lowest / 100.0) * 100)
         problems.append(
-            f"low effective sample size ({worst}: {low} < {ess_goal:.0f}): intervals are "
+            f"low effective sample size ({low} < {ess_goal:.0f}): intervals are "
             f"noisy; draw more samples (about draws={more} per chain)."
         )
     return {
