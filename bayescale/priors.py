@@ -107,9 +107,12 @@ class Prior:
         if self.dist == "Fixed":
             return "fixed"
         try:
-            return _pymc_support(self)
+            _pymc_facts(self)  # (cached)
         except TypeError:  # unhashable parameters (0-d arrays): not cached
-            return _pymc_support.__wrapped__(self)
+            name = _pymc_facts.__wrapped__(self)[0]
+            return {"LogTransform": "positive", "LogOddsTransform": "unit",
+                    "Interval": "interval"}.get(name, "real")
+        return _pymc_support(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise to a JSON-friendly dict."""
@@ -240,30 +243,62 @@ def check_prior(name: str, prior: Prior) -> None:
             )
         return
     _check_pymc_parameters(name, prior)
+    try:
+        discrete = _pymc_facts(prior)[3]
+    except TypeError:  # unhashable parameter values (arrays): PyMC judges at build time
+        discrete = False
+    if discrete:  # nutpie's initial point failed on it: "Cannot convert ... into int64"
+        raise LawError(
+            f"Prior of {name!r}: pymc.{prior.dist} is a distribution of whole numbers; "
+            "parameters are continuous: use a continuous distribution (e.g. 'Gamma' or "
+            "'LogNormal' for a positive one), or a number to fix it."
+        )
 
 
 @functools.lru_cache(maxsize=256)
-def _pymc_support(prior: Prior) -> str:
-    """Support of a distribution not listed above, from PyMC's default transform.
+def _pymc_facts(prior: Prior) -> tuple[str, float, float, bool]:
+    """What PyMC's distribution of ``prior`` says about its values.
 
-    ``positive`` (log transform: ``ChiSquared``, ``Wald``, ``HalfFlat``, ...) or ``unit``
-    (log-odds); else ``real``. A positive prior taken as real let a pooled parameter's
-    levels leave its support (``k ~ ChiSquared(3)`` pooled: 3% of levels negative).
-
-    Examples
-    --------
-    >>> Prior("ChiSquared", nu=3).support, Prior("SkewNormal", alpha=2).support
-    ('positive', 'real')
+    Its default transform (the class name), its interval's bounds (``-inf``/``inf`` where
+    open) and whether its values are whole numbers; ``("", -inf, inf, False)`` where PyMC
+    does not build it (check_prior reports that).
     """
     import pymc as pm
     from pymc.distributions.transforms import _default_transform
 
     try:
         rv = getattr(pm, prior.dist).dist(**prior.params)
-        name = type(_default_transform(rv.owner.op, rv)).__name__
+        transform = _default_transform(rv.owner.op, rv)
     except Exception:  # noqa: BLE001 - check_prior reports a prior PyMC rejects
-        return "real"
-    return {"LogTransform": "positive", "LogOddsTransform": "unit"}.get(name, "real")
+        return "", -np.inf, np.inf, False
+    name = type(transform).__name__
+    lo, hi = -np.inf, np.inf
+    if name == "Interval":  # Triangular(lower, c, upper), Pareto(alpha, m): m and above
+        a, b = transform.args_fn(*rv.owner.inputs)
+        lo = -np.inf if a is None else float(a.eval() if hasattr(a, "eval") else a)
+        hi = np.inf if b is None else float(b.eval() if hasattr(b, "eval") else b)
+    return name, lo, hi, not str(rv.dtype).startswith("float")
+
+
+def _pymc_support(prior: Prior) -> str:
+    """Support of a distribution not listed above, from PyMC's default transform.
+
+    ``positive`` (log transform: ``ChiSquared``, ``Wald``, ``HalfFlat``, ...), ``unit``
+    (log-odds) or ``interval`` (``Triangular``, ``Pareto``: bounds from
+    :func:`interval_bounds`); else ``real``. A positive prior taken as real let a pooled
+    parameter's levels leave its support (``k ~ ChiSquared(3)`` pooled: 3% of levels
+    negative; ``Pareto(alpha=3, m=0.2)``: 36% below ``m``).
+
+    Examples
+    --------
+    >>> Prior("ChiSquared", nu=3).support, Prior("SkewNormal", alpha=2).support
+    ('positive', 'real')
+    >>> Prior("Triangular", lower=0, c=0.3, upper=1).support
+    'interval'
+    """
+    name = _pymc_facts(prior)[0]
+    return {"LogTransform": "positive", "LogOddsTransform": "unit",
+            "Interval": "interval"}.get(name, "real")
 
 
 @functools.lru_cache(maxsize=256)
@@ -299,10 +334,11 @@ def _check_pymc_parameters(name: str, prior: Prior) -> None:
 
 
 def interval_bounds(prior: Prior) -> tuple[float, float]:
-    """Lower and upper bound of an interval prior (``TruncatedNormal``/``Uniform``).
+    """Lower and upper bound of an interval prior (``TruncatedNormal``/``Uniform``, others).
 
     A bound left out is PyMC's default: none for ``TruncatedNormal``, 0 and 1 for
-    ``Uniform``.
+    ``Uniform``. Other distributions with an interval transform (``Triangular``,
+    ``Pareto``) take its bounds.
 
     Examples
     --------
@@ -310,6 +346,11 @@ def interval_bounds(prior: Prior) -> tuple[float, float]:
     ((0.0, 0.9), (-inf, inf))
     """
     p = prior.params
+    if prior.dist not in {"TruncatedNormal", "Uniform"}:  # PyMC's own interval transform
+        try:
+            return _pymc_facts(prior)[1:3]
+        except TypeError:  # unhashable parameters (0-d arrays): not cached
+            return _pymc_facts.__wrapped__(prior)[1:3]
     uniform = prior.dist == "Uniform"
     lo = float(p.get("lower", 0.0 if uniform else -np.inf))
     hi = float(p.get("upper", 1.0 if uniform else np.inf))
