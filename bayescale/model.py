@@ -366,6 +366,21 @@ def make_spec(
     columns = [g for cols in pooled.values() for g in cols] + ([run] if run else [])
     columns = list(dict.fromkeys(columns))
     group_levels_ = group_levels(frame, columns, levels)
+    for p, prior in merged.items():
+        # bounded by the data only where the law's value is a plain parameter (E, a
+        # ceiling); elsewhere the bound was None: "Cannot convert None to a tensor variable"
+        if prior.dist in DATA_BOUNDED and (p not in law.params or p in law.terms
+                                           or p in law.locations):
+            role = ("a term's coefficient (log scale, centred)" if p in law.terms
+                    else "a location (log scale, centred)" if p in law.locations
+                    else "a scale or shape of the likelihood")
+            default = {**law.priors, **lik.priors}.get(p, Prior("HalfNormal", sigma=RUN_SCALE))
+            raise LawError(
+                f"Prior {prior.dist} of {p!r} places it relative to the smallest or largest "
+                f"response, which applies to a law parameter such as an irreducible loss or "
+                f"a ceiling; {p!r} is {role}. Give it another prior (its default is "
+                f"{default})."
+            )
     bounds: dict[str, dict[str, float]] = {}
     for p in law.params:
         if merged[p].dist in ("BelowMin", "AboveMax"):

@@ -1072,3 +1072,31 @@ def test_low_ess_gives_each_variable_its_own_numbers():
                                     if x < 200)
         assert said in msg, (said, msg)
     assert "alpha" not in msg
+
+
+def test_bound_priors_on_parameters_without_a_data_bound_are_refused():
+    """BelowMin/AboveMax on a noise scale, a term's coefficient or a location failed inside
+    PyTensor ("Cannot convert None to a tensor variable"): only a law's plain parameters
+    are bounded by the data."""
+    from bayescale.fit import prepare_spec
+
+    x = np.geomspace(1e7, 1e10, 12)
+    df = pd.DataFrame({"N": x, "loss": 1.7 + 400 * x ** -0.3})
+    acc = pd.DataFrame({"L": np.linspace(4, 2.5, 8), "n": 100,
+                        "correct": [25, 27, 30, 40, 60, 80, 88, 90]})
+    for data, law, kw, role in [
+            (df, "power_law", dict(x={"x": "N"}, priors={"sigma": bs.Prior("BelowMin")}),
+             "a scale or shape of the likelihood"),
+            (df, "power_law", dict(x={"x": "N"}, priors={"A": bs.Prior("AboveMax")}),
+             "a term's coefficient"),
+            (acc, "sigmoid_of_loss", dict(x={"chance": 0.25}, priors={"L0": bs.Prior("BelowMin")}),
+             "a location"),
+            (acc, "sigmoid_of_loss", dict(x={"chance": 0.25}, likelihood="beta",
+                                          priors={"phi": bs.Prior("AboveMax")}),
+             "a scale or shape of the likelihood")]:
+        kw = {"y": None, **kw}
+        with pytest.raises(bs.LawError, match=f"is {role}.*its default is"):
+            prepare_spec(data, law, **kw)
+    spec, _ = prepare_spec(df, "power_law", y=None, x={"x": "N"},
+                           priors={"E": bs.Prior("BelowMin")})
+    assert spec.bounds["E"]["*"] == pytest.approx(df["loss"].min())
