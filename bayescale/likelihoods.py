@@ -252,13 +252,19 @@ def squeeze_unit(y: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
     With trials ``n`` known the bounds are ``0.5/n`` and ``1 - 0.5/n`` (half a
     question); otherwise ``1e-3`` and ``1 - 1e-3``.
 
+    Scores inside are kept as they are, even within half a question of a bound (a score
+    that is not a count, 0.981 of 10 questions, was moved to 0.95).
+
     Examples
     --------
     >>> squeeze_unit(np.array([0.0, 0.5, 1.0])).tolist()
     [0.001, 0.5, 0.999]
+    >>> squeeze_unit(np.array([0.0, 0.02, 0.981, 1.0]), np.full(4, 10)).tolist()
+    [0.05, 0.02, 0.981, 0.95]
     """
+    y = np.asarray(y, dtype=float)
     eps = 1e-3 if n is None else 0.5 / np.asarray(n, dtype=float)
-    return np.clip(y, eps, 1.0 - eps)
+    return np.where(y <= 0.0, eps, np.where(y >= 1.0, 1.0 - eps, y))
 
 
 def _beta_build(eta, y, noise, data):
