@@ -492,11 +492,25 @@ def reference_scales(
             log_refs[inp] = log_centres[inp]
             continue
         off = (log_centres[inp] - np.log(ref)) / np.log(10.0)
-        if (
-            abs(off) <= UNITS_DECADES_BY.get(key, UNITS_DECADES)
-            or inp not in uses_ref
-            or (positive is not None and inp not in positive)
-        ):
+        far = abs(off) > UNITS_DECADES_BY.get(key, UNITS_DECADES) and (
+            positive is None or inp in positive)
+        if far and inp not in uses_ref:
+            # no prior is stated at the reference scale, so none moves; but a law's priors
+            # in raw units (kaplan's N_c, D_c ~ LogNormal(log 1e13, 4)) then sit decades
+            # away from the data, unsaid (a prior-predictive loss of 24 for losses of 2-3)
+            centre = float(np.exp(log_centres[inp]))
+            warn(
+                f"Column {col!r} (input {inp!r} of law {law.name!r}) is centred at "
+                f"{centre:.3g}, {abs(off):.1f} decades {'below' if off < 0 else 'above'} "
+                f"{ref:.0e}, a typical raw count of {_UNIT_NAMES[key]}: it looks like other "
+                f"units (e.g. millions or billions) or another quantity. Law {law.name!r} "
+                f"states no prior at a reference scale of {inp!r}, so none is moved; priors "
+                f"in raw units (e.g. kaplan's N_c, D_c) would then be decades off. Pass raw "
+                f"counts (e.g. df[{col!r}] * 1e6 for millions), or give those priors in the "
+                "data's units.",
+                PriorWarning,
+            )
+        if not far or inp not in uses_ref:
             log_refs[inp] = float(np.log(ref))
             continue
         log_refs[inp] = log_centres[inp]

@@ -1100,3 +1100,25 @@ def test_bound_priors_on_parameters_without_a_data_bound_are_refused():
     spec, _ = prepare_spec(df, "power_law", y=None, x={"x": "N"},
                            priors={"E": bs.Prior("BelowMin")})
     assert spec.bounds["E"]["*"] == pytest.approx(df["loss"].min())
+
+
+def test_kaplan_on_sizes_in_other_units_is_warned():
+    """kaplan's N_c, D_c ~ LogNormal(log 1e13, 4) are in raw counts, but N in millions and
+    D in billions got no PriorWarning (chinchilla got two): its prior-predictive loss at the
+    data's centre was 24 for losses of 2-3. Nothing is moved; the warning says so."""
+    import warnings
+
+    from bayescale.fit import prepare_spec
+
+    N = np.geomspace(7e7, 2e9, 10)
+    raw = pd.DataFrame({"N": N, "D": 20 * N, "loss": 1.7 + 400 * N ** -0.3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec_raw, _ = prepare_spec(raw, "kaplan", y=None, x=None, priors=None)
+    other = raw.assign(N=raw["N"] / 1e6, D=raw["D"] / 1e9)
+    with pytest.warns(bs.PriorWarning) as got:
+        spec, _ = prepare_spec(other, "kaplan", y=None, x=None, priors=None)
+    said = [str(w.message) for w in got]
+    assert len(said) == 2 and all("states no prior at a reference scale" in m for m in said)
+    assert "Column 'N'" in said[0] and "Column 'D'" in said[1]
+    assert spec.priors == spec_raw.priors  # nothing moved
