@@ -350,6 +350,29 @@ def make_spec(
                 f"of the {lik_name!r} likelihood and must be positive (its default prior "
                 f"is {lik.priors.get(p, merged[p]).dist}); fix it at a positive value."
             )
+        support = merged[p].support
+        if merged[p].dist in DATA_BOUNDED or support in ("fixed", "positive", "unit"):
+            continue
+        lo = interval_bounds(merged[p])[0] if support == "interval" else -np.inf
+        if not lo >= 0:  # sigma ~ Normal(0.05, 0.1): a third of its mass where logp = -inf
+            default = lik.priors.get(p, Prior("HalfNormal", sigma=RUN_SCALE))
+            raise LawError(
+                f"Prior of {p!r}: {merged[p]} reaches zero and below, but {p!r} is a scale "
+                f"or shape of the {lik_name!r} likelihood and must be positive. Use a prior "
+                f"on positive values (its default is {default}; HalfNormal, LogNormal, Gamma "
+                "or a TruncatedNormal with lower=0)."
+            )
+    for p in law.params:  # a number outside its default prior's (0, 1): ceiling=1.5
+        value = merged[p].params.get("value") if merged[p].dist == "Fixed" else None
+        if (value is not None and law.priors[p].support == "unit"
+                and not 0.0 <= float(value) <= 1.0):
+            warn(
+                f"{p!r} of law {law.name!r} is fixed at {float(value):g}, outside [0, 1], "
+                f"where its default prior {law.priors[p]} lives (a ceiling, a share, an "
+                "exponent): the law's curve may leave its range (an accuracy above 1 or "
+                "below chance). Check the value.",
+                PriorWarning,
+            )
     for p, cols in pooled.items():
         if merged[p].dist == "Fixed":
             raise LawError(f"Parameter {p!r} is fixed and cannot be pooled over {cols}.")

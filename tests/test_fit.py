@@ -1122,3 +1122,34 @@ def test_kaplan_on_sizes_in_other_units_is_warned():
     assert len(said) == 2 and all("states no prior at a reference scale" in m for m in said)
     assert "Column 'N'" in said[0] and "Column 'D'" in said[1]
     assert spec.priors == spec_raw.priors  # nothing moved
+
+
+def test_noise_priors_below_zero_are_refused_and_a_unit_parameter_fixed_outside_warns():
+    """sigma ~ Normal(0.05, 0.1) (31% of its mass at or below 0, where logp is -inf) and
+    Uniform(-1, 1) were silently truncated at 0; ceiling=1.5 gave accuracies above 1,
+    unsaid."""
+    import warnings
+
+    from bayescale.fit import prepare_spec
+
+    x = np.geomspace(1e7, 1e10, 12)
+    df = pd.DataFrame({"N": x, "loss": 1.7 + 400 * x ** -0.3})
+    for bad in (bs.Prior("Normal", mu=0.05, sigma=0.1), bs.Prior("Uniform", lower=-1, upper=1),
+                bs.Prior("TruncatedNormal", mu=0.05, sigma=0.1, lower=-0.1)):
+        with pytest.raises(bs.LawError, match=r"Prior of 'sigma': .* reaches zero and below"):
+            prepare_spec(df, "power_law", y=None, x={"x": "N"}, priors={"sigma": bad})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for good in (bs.Prior("TruncatedNormal", mu=0.05, sigma=0.1, lower=0.0),
+                     bs.Prior("Gamma", alpha=2, beta=40), bs.Prior("Uniform", lower=0.001)):
+            prepare_spec(df, "power_law", y=None, x={"x": "N"}, priors={"sigma": good})
+    acc = pd.DataFrame({"C": np.logspace(19, 24, 8), "n": 100,
+                        "correct": [25, 27, 30, 40, 60, 80, 88, 90]})
+    for value in (1.5, -0.2):
+        with pytest.warns(bs.PriorWarning, match=f"'ceiling' of law 'sigmoid_compute' is "
+                                                 f"fixed at {value:g}, outside \\[0, 1\\]"):
+            prepare_spec(acc, "sigmoid_compute", y=None, x={"chance": 0.25},
+                         priors={"ceiling": value})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_spec(acc, "sigmoid_compute", y=None, x={"chance": 0.25}, priors={"ceiling": 1.0})
