@@ -108,6 +108,12 @@ class Law:
         """Evaluate the law (numpy, xarray or PyTensor inputs)."""
         return self.func(*args, **kwargs)
 
+    def __copy__(self) -> Law:  # immutable: a copy is the law itself
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Law:  # (by pickling, a law defined inside a
+        return self                             # function could not be found again)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickle by reference (module attribute or registry name): the decorated
         # function is shadowed by the Law object in its module, so the default
@@ -372,6 +378,17 @@ def _restore_law(name: str, module: str | None, qualname: str | None,
             pass
     if base is None:
         base = get_law(name)
+        own = (getattr(base.func, "__module__", None), getattr(base.func, "__qualname__", None))
+        if module and qualname and own != (module, qualname):
+            # a law made with register=False under a built-in's name came back as the
+            # built-in, with the user's fields grafted on (another formula, unsaid)
+            raise LawError(
+                f"Law {name!r} was defined as {module}.{qualname}, which cannot be found "
+                f"here (defined inside a function, or in a notebook that a worker process "
+                f"does not run), and the law registered as {name!r} is another one "
+                f"({own[0]}.{own[1]}). Define the law at the top level of an importable "
+                "module, or run the fits in this process (executor='serial')."
+            )
     changed = {k: v for k, v in (fields or {}).items() if getattr(base, k) != v}
     return dataclasses.replace(base, **changed) if changed else base
 
