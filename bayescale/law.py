@@ -322,9 +322,17 @@ def law(
             ),
             falling_inputs=tuple(falling_inputs),
         )
-        from .model import check_log_scale_priors
+        from .model import check_link, check_log_scale_priors
 
         check_log_scale_priors(obj, obj.priors)  # a coefficient's prior is on a log scale
+        from .likelihoods import get_likelihood
+
+        try:
+            get_likelihood(likelihood)
+        except LawError:  # an unknown likelihood: said where the fit looks it up
+            pass
+        else:
+            check_link(obj, likelihood)  # binomial on a log link: a constant likelihood
         if register:
             # a built-in's name or catalogue alias in any case ("Chinchilla" looked up the
             # built-in before and the user's law after, with no word)

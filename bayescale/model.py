@@ -326,6 +326,7 @@ def make_spec(
     """
     lik_name = likelihood or law.likelihood
     lik = get_likelihood(lik_name)
+    check_link(law, lik_name)
     allowed = set(law.params) | set(lik.priors) | ({"sigma_run"} if run else set())
     priors = dict(priors or {})
     unknown = set(priors) - allowed
@@ -476,6 +477,23 @@ def _warn_fixed_beyond_data(law: Law, merged: Mapping[str, Prior], frame: pd.Dat
             f"The law's mean is never {never} {p}, so those rows can only be noise: check the "
             f"value and the response's unit, or let {p} be fitted.",
             PriorWarning,
+        )
+
+
+def check_link(law: Law, likelihood: str) -> None:
+    """A LawError for a probability likelihood on a log-link law.
+
+    The likelihood takes the law's value as a probability, but a log link hands it the
+    log of that value (at most 0): every row's probability was clipped to 1e-6 and the
+    likelihood did not depend on the parameters (the fit returned the prior).
+    """
+    if get_likelihood(likelihood).probability and law.link == "log":
+        raise LawError(
+            f"Likelihood {likelihood!r} takes law {law.name!r}'s value as a probability, but "
+            f"the law has link='log' (for losses, compared on the log scale). For an "
+            f"accuracy law declare link='identity' (@bs.law(..., link='identity', "
+            f"likelihood={likelihood!r}, response='accuracy')); for a loss law use "
+            "likelihood='studentt' or 'normal'."
         )
 
 

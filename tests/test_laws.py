@@ -438,3 +438,27 @@ def test_a_law_made_inside_a_function_under_a_builtins_name_never_turns_into_the
     with pytest.raises(LawError, match=r"defined as .*make.<locals>.chinchilla, which cannot "
                                        r"be found here.*bayescale.laws"):
         pickle.loads(pickle.dumps(mine))
+
+
+def test_a_probability_likelihood_on_a_log_link_is_refused():
+    """An accuracy law left on the default link='log' with likelihood='binomial' built a
+    model whose likelihood took log(accuracy) <= 0 as the probability: clipped to 1e-6 on
+    every row, the same log-likelihood at any parameters (-7827.01 at two very different
+    points), so the fit returned the prior."""
+    from bayescale.fit import prepare_spec
+
+    pri = {"a": bs.Prior("Beta", alpha=2, beta=2), "k": bs.Prior("LogNormal", mu=0, sigma=1)}
+    with pytest.raises(LawError, match=r"Likelihood 'binomial' takes law 'acc'.s value as a "
+                                       r"probability, but the law has link='log'"):
+        @bs.law(priors=pri, likelihood="binomial", response="accuracy", register=False)
+        def acc(C, *, a, k):
+            return a * (1 - np.exp(-k * np.log10(C) / 20))
+
+    @bs.law(priors=pri, register=False, response="accuracy")
+    def acc_loss_link(C, *, a, k):  # a log link (studentt on log scale): accepted
+        return a * (1 - np.exp(-k * np.log10(C) / 20))
+
+    df = pd.DataFrame({"C": np.logspace(19, 23, 8), "accuracy": np.linspace(0.2, 0.7, 8),
+                       "n": 100})
+    with pytest.raises(LawError, match="Likelihood 'beta' takes law 'acc_loss_link'"):
+        prepare_spec(df, acc_loss_link, y=None, x=None, priors=None, likelihood="beta")
