@@ -254,6 +254,12 @@ def law(
                     f"Term {coef!r}: ({expo!r}, {inp!r}) of law {f.__name__!r} must name a "
                     "coefficient, an exponent (parameters) and an input."
                 )
+            if expo in (terms or {}):  # built after the exponents: a bare KeyError
+                raise LawError(
+                    f"Term {coef!r} of law {f.__name__!r} takes {expo!r} as its exponent, but "
+                    f"{expo!r} is the coefficient of another term; an exponent is a "
+                    "parameter of its own."
+                )
             if coef == expo:
                 raise LawError(
                     f"Term {coef!r} of law {f.__name__!r} names {coef!r} as both its "
@@ -322,6 +328,18 @@ def law(
             ),
             falling_inputs=tuple(falling_inputs),
         )
+        logged = [(p, inp, role) for role, pairs in (
+            ("term", {c: t[1] for c, t in obj.terms.items()}),
+            ("location", obj.locations), ("log10 position", obj.log10_positions))
+            for p, inp in pairs.items() if not obj.is_positive(inp)]
+        if logged:  # its log centre was taken as 0 and d = exp(u) > 0: silently wrong or NaN
+            p, inp, role = logged[0]
+            raise LawError(
+                f"{p!r} of law {f.__name__!r} is a {role} on input {inp!r}, which is sampled "
+                f"on the log scale of {inp!r}, but positive_inputs says {inp!r} may be zero "
+                f"or negative. Name {inp!r} in positive_inputs, or declare {p!r} as a plain "
+                "parameter (no terms=/locations=)."
+            )
         from .model import check_link, check_log_scale_priors
 
         check_log_scale_priors(obj, obj.priors)  # a coefficient's prior is on a log scale

@@ -570,6 +570,11 @@ def reference_scales(
     return log_refs
 
 
+#: Largest bound of an interval prior on a log scale (a coefficient's or location's) that is
+#: taken as meant there: e^50 is a ratio of 21 decades, so a larger bound is in raw units.
+LOG_SCALE_LIMIT = 50.0
+
+
 def check_log_scale_priors(law: Law, priors: Mapping[str, Prior],
                            x: Mapping[str, str] | None = None) -> None:
     """Refuse a positive or unit-interval prior on a coefficient or a location.
@@ -593,7 +598,12 @@ def check_log_scale_priors(law: Law, priors: Mapping[str, Prior],
 
     for p in sorted(set(law.terms) | set(law.locations)):
         pr = priors[p]
-        if pr.support not in ("positive", "unit"):
+        bounds = [abs(b) for b in interval_bounds(pr) if np.isfinite(b)] \
+            if pr.support == "interval" else []
+        # Uniform(lower=1e8, upper=1e10) for a break "between 1e8 and 1e10": exp(1e8) is
+        # inf, and the break vanished unsaid; no log ratio is beyond 50 (21 decades)
+        raw = bool(bounds) and max(bounds) > LOG_SCALE_LIMIT
+        if pr.support not in ("positive", "unit") and not raw:
             continue
         try:  # the registered law's own prior, as an example of the scale
             base = get_law(law.name).priors[p]
@@ -610,8 +620,10 @@ def check_log_scale_priors(law: Law, priors: Mapping[str, Prior],
             inp = law.locations[p]
             scale = (f"is sampled relative to the data: its prior is on log({p} / centre), the "
                      f"centre being the geometric mean of the fitted {inp}")
+        support = (f"bounds beyond +-{LOG_SCALE_LIMIT:g} (raw units?)" if raw
+                   else f"{pr.support} support")
         raise LawError(
-            f"Prior of {p!r}: {pr} has {pr.support} support, but {p} {scale}, which takes "
+            f"Prior of {p!r}: {pr} has {support}, but {p} {scale}, which takes "
             f"any real value, so the prior would be read on that log scale, not on {p} "
             f"itself. Give a real-valued prior on that scale{default}, or fix {p} at a "
             f"number in raw units (priors={{{p!r}: value}})."

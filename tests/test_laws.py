@@ -462,3 +462,32 @@ def test_a_probability_likelihood_on_a_log_link_is_refused():
                        "n": 100})
     with pytest.raises(LawError, match="Likelihood 'beta' takes law 'acc_loss_link'"):
         prepare_spec(df, acc_loss_link, y=None, x=None, priors=None, likelihood="beta")
+
+
+def test_declarations_that_would_build_a_wrong_model_are_refused_at_decoration():
+    """A location on an input that may be negative (its log centre taken as 0, d = exp(u) >
+    0: a break at -2 could not be represented; a term there gave a NaN log density), an
+    exponent that is another term's coefficient (a bare KeyError when the model was
+    built), and Uniform(1e8, 1e10) for a location, read on its log scale (exp(1e8) = inf:
+    the break vanished) were accepted."""
+    pri = {"a": bs.Prior("Normal", mu=0, sigma=1), "d": bs.Prior("Normal", mu=0, sigma=1)}
+    with pytest.raises(LawError, match=r"'d' of law 'bump' is a location on input 'x'.*"
+                                       r"may be zero or negative"):
+        @bs.law(priors=pri, locations={"d": "x"}, positive_inputs=(), link="identity",
+                register=False)
+        def bump(x, *, a, d):
+            return a * np.tanh(x - d)
+    with pytest.raises(LawError, match=r"takes 'B' as its exponent, but 'B' is the "
+                                       r"coefficient of another term"):
+        bs.law(priors={k: bs.Prior("Normal", mu=0, sigma=1) for k in "EABb"},
+               terms={"A": ("B", "x"), "B": ("b", "x")}, register=False)(
+            lambda x, *, E, A, B, b: E + A * x ** -B + B * x ** -b)
+    from bayescale.fit import prepare_spec
+
+    df = pd.DataFrame({"x": np.geomspace(1e7, 1e10, 12), "loss": np.linspace(3.5, 2.4, 12)})
+    with pytest.raises(LawError, match=r"Prior of 'd': Uniform\(lower=1e\+08, upper=1e\+10\) "
+                                       r"has bounds beyond \+-50 \(raw units\?\)"):
+        prepare_spec(df, "bnsl", y=None, x=None,
+                     priors={"d": bs.Prior("Uniform", lower=1e8, upper=1e10)})
+    prepare_spec(df, "bnsl", y=None, x=None,  # bounds on the log scale: as meant
+                 priors={"d": bs.Prior("Uniform", lower=-3.0, upper=3.0)})
