@@ -254,7 +254,7 @@ def law(
                     f"Term {coef!r}: ({expo!r}, {inp!r}) of law {f.__name__!r} must name a "
                     "coefficient, an exponent (parameters) and an input."
                 )
-            if expo in (terms or {}):  # built after the exponents: a bare KeyError
+            if expo in (terms or {}) and expo != coef:  # (built after the exponents)
                 raise LawError(
                     f"Term {coef!r} of law {f.__name__!r} takes {expo!r} as its exponent, but "
                     f"{expo!r} is the coefficient of another term; an exponent is a "
