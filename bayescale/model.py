@@ -653,8 +653,27 @@ def _reference(x: Mapping[str, str], inp: str) -> tuple[str, float | None]:
 def _moved(law: Law, inp: str) -> str:
     """Which priors of ``law`` move with input ``inp``'s centre (for the warning)."""
     names = [c for c, (_, i) in law.terms.items() if i == inp]
-    names += [p for p, i in law.log10_positions.items() if i == inp]
+    names += [p for p, i in law.log10_positions.items()
+              if i == inp and _location_keys(law.priors[p])]
     return ", ".join(names)
+
+
+#: Distributions whose listed parameters locate them on their axis (a shift of the axis
+#: shifts them); a log10 position's prior of another kind is not moved.
+_LOCATION_KEYS = {
+    "Normal": ("mu",), "StudentT": ("mu",), "Laplace": ("mu",), "Logistic": ("mu",),
+    "SkewNormal": ("mu",), "Gumbel": ("mu",), "Cauchy": ("alpha",),
+    "TruncatedNormal": ("mu", "lower", "upper"), "Uniform": ("lower", "upper"),
+    "Fixed": ("value",),
+}
+
+
+def _location_keys(prior: Prior) -> tuple[str, ...]:
+    """The parameters of ``prior`` that move with its axis (none: it is not moved)."""
+    keys = _LOCATION_KEYS.get(prior.dist, ())
+    if prior.dist == "Uniform":  # PyMC's defaults 0 and 1 move too
+        return keys
+    return tuple(k for k in keys if k in prior.params)
 
 
 def moved_positions(
@@ -681,12 +700,16 @@ def moved_positions(
     for p, inp in law.log10_positions.items():
         prior = priors[p]
         ref = _reference(x, inp)[1]
-        if p in given or ref is None or prior.dist not in ("Normal", "Fixed"):
+        keys = _location_keys(prior)  # (a fixed anchor, u_shaped's x_ref: its value)
+        if p in given or ref is None or not keys:
             continue
         shift = (log_refs[inp] - np.log(ref)) / np.log(10.0)
-        key = "mu" if prior.dist == "Normal" else "value"  # a fixed anchor (u_shaped's x_ref)
         if shift:
-            out[p] = Prior(prior.dist, **{**prior.params, key: float(prior.params[key] + shift)})
+            lo, hi = interval_bounds(prior) if prior.dist == "Uniform" else (0.0, 1.0)
+            now = {"lower": lo, "upper": hi} if prior.dist == "Uniform" else {}
+            now.update({k: v for k, v in prior.params.items() if k in keys})
+            out[p] = Prior(prior.dist, **{**prior.params,
+                                          **{k: float(now[k] + shift) for k in keys}})
     return out
 
 

@@ -491,3 +491,34 @@ def test_declarations_that_would_build_a_wrong_model_are_refused_at_decoration()
                      priors={"d": bs.Prior("Uniform", lower=1e8, upper=1e10)})
     prepare_spec(df, "bnsl", y=None, x=None,  # bounds on the log scale: as meant
                  priors={"d": bs.Prior("Uniform", lower=-3.0, upper=3.0)})
+
+
+def test_a_log10_positions_prior_of_any_location_family_moves_with_the_units():
+    """Compute in PF-days: the warning said x0's prior moves to the data's centre, but only
+    a Normal prior moved; a StudentT(mu=21) stayed 18 decades from the data."""
+    from bayescale.fit import prepare_spec
+
+    def onset_law(x0_prior):
+        @bs.law(priors={"ceiling": bs.Prior("Beta", alpha=6, beta=1.5),
+                        "k": bs.Prior("LogNormal", mu=1.0, sigma=0.75), "x0": x0_prior},
+                log10_positions={"x0": "C"}, link="identity", likelihood="binomial",
+                response="accuracy", register=False)
+        def onset(C, *, ceiling, k, x0):
+            return ceiling / (1.0 + np.exp(-k * (np.log(C) / np.log(10.0) - x0)))
+        return onset
+
+    C = np.logspace(0, 5, 12)  # PF-days
+    df = pd.DataFrame({"C": C, "correct": 10 + 80 * (np.log10(C) > 2.5), "n": 100})
+    moved = {}
+    for prior in (bs.Prior("Normal", mu=21.0, sigma=3.0),
+                  bs.Prior("StudentT", nu=4, mu=21.0, sigma=3.0),
+                  bs.Prior("Uniform", lower=18.0, upper=24.0)):
+        with pytest.warns(bs.PriorWarning, match="x0"):
+            spec, _ = prepare_spec(df, onset_law(prior), y=None, x=None, priors=None)
+        moved[prior.dist] = spec.priors["x0"].params
+    shift = moved["Normal"]["mu"] - 21.0
+    assert -20 < shift < -16  # about 18.5 decades (the data's centre against 1e21 FLOPs)
+    assert moved["StudentT"]["mu"] == pytest.approx(21.0 + shift)
+    assert moved["StudentT"]["nu"] == 4
+    assert (moved["Uniform"]["lower"], moved["Uniform"]["upper"]) == pytest.approx(
+        (18.0 + shift, 24.0 + shift))
