@@ -535,7 +535,8 @@ def reference_scales(
         off = (log_centres[inp] - np.log(ref)) / np.log(10.0)
         far = abs(off) > UNITS_DECADES_BY.get(key, UNITS_DECADES) and (
             positive is None or inp in positive)
-        if far and inp not in uses_ref:
+        if far and inp not in uses_ref and inp in REFERENCE_SCALES:  # the law's own N/D/C
+            # (not a column that happens to be named so: a loss axis L read from column C)
             # no prior is stated at the reference scale, so none moves; but a law's priors
             # in raw units (kaplan's N_c, D_c ~ LogNormal(log 1e13, 4)) then sit decades
             # away from the data, unsaid (a prior-predictive loss of 24 for losses of 2-3)
