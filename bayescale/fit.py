@@ -458,7 +458,9 @@ class Fit:
         """Posterior draws of the response at ``new`` rows.
 
         ``kind="predictive"`` includes observation noise (and a fresh run offset for
-        runs not seen in training); ``kind="mean"`` is the law's mean curve only.
+        runs not seen in training); ``kind="mean"`` is the law's mean curve without
+        observation noise (beyond the data still with the extrapolation drift, which is
+        uncertainty about the curve itself; ``extrapolation=False`` leaves it out).
         ``extrapolation`` adds the calibrated discrepancy that grows with the distance
         beyond the fitted range (``"auto"``: on for loss laws, on the log scale, and for
         accuracy laws, on the logit scale; see :mod:`bayescale.calibration`).
@@ -682,7 +684,8 @@ class Fit:
         prob : float
             Central interval probability (0.9 -> 5% and 95% quantiles).
         kind : {"predictive", "mean"}
-            With observation noise (default) or the law's mean curve only.
+            With observation noise (default) or the law's mean curve without it (beyond
+            the data still with the extrapolation drift, uncertainty about the curve).
         extrapolation : {"auto", True, False}
             Widen forecasts beyond the fitted range by the calibrated discrepancy
             (on by default for loss and accuracy laws; the first such call runs the
