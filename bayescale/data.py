@@ -92,11 +92,13 @@ def _compute_hint(col: object, df: pd.DataFrame) -> str:
             f"df.rename(columns={renames}).")
 
 
-def missing_hint(name: object, df: pd.DataFrame) -> str:
+def missing_hint(name: object, df: pd.DataFrame, *, rename: bool = False) -> str:
     """Hint for a column ``name`` missing from ``df``: a close column name, or its index.
 
     A notebook table often carries a column in its index (after ``set_index`` or a
-    ``groupby(...).mean()``), where bayescale does not look.
+    ``groupby(...).mean()``), where bayescale does not look. ``rename=True``: ``name`` is
+    right and the frame's column is misspelt (new rows for a fit), so the hint says to
+    rename that column, not "Did you mean" it.
 
     Examples
     --------
@@ -105,12 +107,19 @@ def missing_hint(name: object, df: pd.DataFrame) -> str:
     " 'family' is the DataFrame's index, not a column: pass df.reset_index()."
     >>> missing_hint("Loss", df)
     " Did you mean 'loss'?"
+    >>> missing_hint("Loss", df, rename=True)
+    " If column 'loss' is meant, rename it: df.rename(columns={'loss': 'Loss'})."
     """
     names = [n for n in df.index.names if n is not None]
     if isinstance(name, str) and name in names:
         what = "the DataFrame's index" if len(names) == 1 else "a level of the DataFrame's index"
         return f" {name!r} is {what}, not a column: pass df.reset_index()."
-    return did_you_mean(name, df.columns)
+    hint = did_you_mean(name, df.columns)
+    if not (rename and hint):
+        return hint
+    close = [c for c in df.columns if isinstance(c, str) and repr(c) in hint]
+    return "".join(f" If column {c!r} is meant, rename it: df.rename(columns={{{c!r}: {name!r}}})."
+                   for c in close[:1])
 
 
 def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:

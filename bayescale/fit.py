@@ -414,7 +414,7 @@ class Fit:
                     " For the loss at the best split of a compute budget, use "
                     "fit.compute_optimal(C=[...])."
                     if "C" in new.columns and {"N", "D"} <= set(self.law.inputs)
-                    else _data.missing_hint(col, new)
+                    else _data.missing_hint(col, new, rename=True)
                 )
                 raise DataError(
                     f"The new rows need column {either} (input {inp!r} of law "

@@ -1153,3 +1153,17 @@ def test_noise_priors_below_zero_are_refused_and_a_unit_parameter_fixed_outside_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prepare_spec(acc, "sigmoid_compute", y=None, x={"chance": 0.25}, priors={"ceiling": 1.0})
+
+
+def test_new_rows_with_a_misspelt_column_are_told_to_rename_it():
+    """predict on rows with 'param' for the fit's 'params' said "Did you mean 'param'?",
+    pointing back at the user's own typo."""
+    N = np.geomspace(1e7, 2e9, 8)
+    df = pd.DataFrame({"params": N, "tokens": 20 * N, "val_loss": 1.8 + 480 * N ** -0.34})
+    f = fixed_fit(df, "chinchilla", {"E": 1.8, "A": 480.0, "alpha": 0.34, "B": 2000.0,
+                                     "beta": 0.36}, x={"N": "params", "D": "tokens"},
+                  y="val_loss")
+    with pytest.raises(bs.DataError, match=r"need column 'params' or 'N'.*If column 'param' "
+                                           r"is meant, rename it: df.rename\(columns="
+                                           r"\{'param': 'params'\}\)"):
+        f.predict(pd.DataFrame({"param": [2e10], "tokens": [4e11]}), extrapolation=False)
