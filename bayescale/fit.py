@@ -1381,6 +1381,7 @@ def fit(
     _data.check_column_arguments(y=y, x=x, run=run, trials=trials, priors=priors)
     if warn:
         warn_repeated_rows(data, law, y=y, x=x, pooled=pooled, run=run)
+        warn_one_ratio(data, law, x=x)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,
                     correlated=correlated, trials=trials, levels=levels)
     if likelihood == "auto":
@@ -1480,6 +1481,46 @@ def warn_repeated_rows(data: pd.DataFrame, law: str | Law, *, y: str | None,
         "that happened to agree, keep them.",
         DataWarning,
     )
+
+
+#: Tokens per parameter that vary by less than this factor over the rows count as one.
+ONE_RATIO = 1.05
+
+
+def warn_one_ratio(data: pd.DataFrame, law: str | Law, *, x: Mapping[str, Any] | None) -> None:
+    """A :class:`DataWarning` when every row has the same tokens per parameter ``D/N``.
+
+    A ladder at a fixed ratio (D = 20 N) identifies the law along that line only: how the
+    loss splits between its ``N`` and ``D`` terms, and so the compute-optimal allocation,
+    rests on the priors (a 90% interval of 0.006 to 44,000 tokens per parameter was
+    returned unsaid). Data the validation refuses are left to it.
+    """
+    try:
+        law_obj = get_law(law)
+        cols = _data.input_columns(law_obj, x)
+    except BayescaleError:
+        return
+    n_col, d_col = cols.get("N"), cols.get("D")
+    if not (isinstance(n_col, str) and isinstance(d_col, str)
+            and {n_col, d_col} <= set(data.columns)) or len(data) < 3:
+        return
+    try:
+        with np.errstate(all="ignore"):
+            ratio = (_data.coerced(data[d_col]) / _data.coerced(data[n_col])).to_numpy(float)
+    except (TypeError, ValueError):
+        return
+    if not (np.isfinite(ratio).all() and (ratio > 0).all()):
+        return
+    if ratio.max() / ratio.min() < ONE_RATIO:
+        _warn(
+            f"Every row has about the same tokens per parameter ({d_col!r} / {n_col!r} = "
+            f"{np.median(ratio):.3g}): the data follow one line through (N, D), so how law "
+            f"{law_obj.name!r} splits the loss between its N and D terms, and the "
+            "compute-optimal allocation (compute_optimal), rest on the priors. Add runs at "
+            "other tokens per parameter to learn them; forecasts along the same ratio are "
+            "unaffected.",
+            DataWarning,
+        )
 
 
 def _over_tries(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> dict[str, Any]:

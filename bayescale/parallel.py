@@ -244,10 +244,11 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any], *,
         if on_main:
             warnings.simplefilter("ignore")
         if relay:  # what warn=False leaves out besides the sampling problems
-            from .fit import warn_repeated_rows
+            from .fit import warn_one_ratio, warn_repeated_rows
 
             warn_repeated_rows(data, law, y=kw.get("y"), x=kw.get("x"),
                                pooled=kw.get("pooled"), run=kw.get("run"))
+            warn_one_ratio(data, law, x=kw.get("x"))
         out = fit(data, law, **kw)
     if not relay:
         return out

@@ -1167,3 +1167,23 @@ def test_new_rows_with_a_misspelt_column_are_told_to_rename_it():
                                            r"is meant, rename it: df.rename\(columns="
                                            r"\{'param': 'params'\}\)"):
         f.predict(pd.DataFrame({"param": [2e10], "tokens": [4e11]}), extrapolation=False)
+
+
+def test_one_tokens_per_parameter_in_every_row_is_warned():
+    """D = 20 N in every row identifies the law along one line: compute_optimal returned a
+    tokens-per-parameter interval of 0.006 to 44,000 with no word."""
+    import warnings
+
+    from bayescale.fit import warn_one_ratio
+
+    N = np.geomspace(1e7, 2e9, 8)
+    one = pd.DataFrame({"params": N, "tokens": 20 * N * (1 + 0.01 * np.sin(N)), "loss": 3.0})
+    with pytest.warns(bs.DataWarning, match=r"Every row has about the same tokens per "
+                                            r"parameter \('tokens' / 'params' = 20"):
+        warn_one_ratio(one, "chinchilla", x={"N": "params", "D": "tokens"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_one_ratio(one.assign(tokens=N * np.linspace(10, 40, 8)), "chinchilla",
+                       x={"N": "params", "D": "tokens"})
+        warn_one_ratio(one.rename(columns={"params": "x"}), "power_law", x=None)  # no N, D
+        warn_one_ratio(one.assign(tokens="?"), "chinchilla", x={"N": "params", "D": "tokens"})
