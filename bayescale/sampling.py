@@ -157,6 +157,10 @@ def jax_seed(random_seed: int) -> int:
     return int(state) % JAX_SEED_LIMIT
 
 
+#: r_hat above which the chains have not mixed: said with what to look for besides draws.
+RHAT_UNMIXED = 1.1
+
+
 def rhat_text(rhat: float) -> str:
     """r_hat to 3 decimals, or as many more as tell it from the 1.01 threshold.
 
@@ -584,7 +588,16 @@ def diagnose(idata, var_names: list[str]) -> dict[str, Any]:
         )
     if nchains > 1 and max_rhat > RHAT_MAX:
         modes = separated_chains(post, names)
-        if modes is None:
+        if modes is None and max_rhat > RHAT_UNMIXED:
+            why = (
+                "the chains have not mixed. If they are only slow, run more tuning/draws "
+                "(the count below assumes so); but a poorly identified model mixes no better "
+                "with more draws: look first for what the data cannot pin down, such as a "
+                "parameter pooled over too few groups (2-3 levels barely inform a group "
+                "scale: give group_scale= or pool fewer parameters), parameters that trade "
+                "off (fix one with priors=), or a law too flexible for the rows."
+            )
+        elif modes is None:
             why = "chains disagree; run more tuning/draws or check for multimodality."
         else:
             name, medians = modes
