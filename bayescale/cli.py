@@ -906,8 +906,7 @@ def _cmd_fit(args, out) -> int:
         (outdir / "report.tex").write_text(rep.latex())  # the same tables, for a paper
         with _sampling_warnings_to_stderr():
             ax = plotted.plot(new=new, prob=args.prob, extrapolation=ext, kind=args.kind)
-        fig = ax.figure
-        fig.tight_layout()
+        fig = ax.figure  # (laid out as drawn: constrained layout)
         fig.savefig(outdir / "fit.png", dpi=120)
         import matplotlib.pyplot as plt
 

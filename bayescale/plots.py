@@ -16,9 +16,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
-    """``ax``, or new axes of ``figsize`` when None; anything else is a clear error."""
+    """``ax``, or new axes of ``figsize`` when None; anything else is a clear error.
+
+    New axes lay out their figure as drawn (matplotlib's constrained layout), so a plain
+    ``plt.savefig`` keeps the axis labels inside the picture.
+    """
     if ax is None:
-        return _plt().subplots(figsize=figsize)[1]
+        return _plt().subplots(figsize=figsize, layout="constrained")[1]
     from matplotlib.axes import Axes
 
     if not isinstance(ax, Axes):  # ax="foo": 'str' object has no attribute 'errorbar'

@@ -852,6 +852,12 @@ def test_plot_reaches_the_forecasts_and_names_a_renamed_input():
     mine = matplotlib.pyplot.subplots()[1]
     assert f.plot(ax=mine, extrapolation=False) is mine
     assert ax.get_xlabel() == "compute C (FLOPs)"
+    # saved with a plain savefig, the x-axis label was cut off at the bottom (no layout)
+    import io
+
+    ax.figure.savefig(io.BytesIO(), format="png")
+    label = ax.xaxis.label.get_window_extent()
+    assert label.y0 >= 0 and ax.yaxis.label.get_window_extent().x0 >= 0, label
     # a law of N and D whose rows share one D: plotted along N, the label says where D is
     # held (a forecast at another D is drawn at its N, off the band, without a word else)
     n = np.logspace(8, 10, 10)
