@@ -461,6 +461,10 @@ def parse_counts(values: pd.Series, errors: str = "raise") -> pd.Series:
     --------
     >>> parse_counts(pd.Series(["70M", "1.4B", "300b", 2e10])).tolist()
     [70000000.0, 1400000000.0, 300000000000.0, 20000000000.0]
+    >>> parse_counts(pd.Series(["1,4B"]))
+    Traceback (most recent call last):
+    ...
+    bayescale.errors.DataError: Not a number ... '1,4B' has a decimal comma: write '1.4B'.
     """
     text = values.astype(str).str.strip()
     parts = text.str.extract(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([KMBGTkmbgt]?)$")
@@ -469,9 +473,12 @@ def parse_counts(values: pd.Series, errors: str = "raise") -> pd.Series:
     out = out.where(values.notna())
     bad = out.isna() & values.notna()
     if errors == "raise" and bad.any():
+        comma = text[bad].str.fullmatch(r"[-+]?\d+,\d+\s*[KMBGTkmbgt]?")
+        hint = (f" {text[bad].iloc[0]!r} has a decimal comma: write "
+                f"{text[bad].iloc[0].replace(',', '.')!r}." if comma.iloc[0] else "")
         raise DataError(
             "Not a number or a count with a K/M/B/T suffix: "
-            f"{_rows(bad.to_numpy(), values.index, values)}."
+            f"{_rows(bad.to_numpy(), values.index, values)}.{hint}"
         )
     return out.astype(float).rename(values.name)
 
