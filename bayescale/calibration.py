@@ -903,7 +903,8 @@ def calibrate(
             f"cutoffs are quantiles of the training rows' scale, each strictly between 0 and "
             f"1 (default {tuple(CUTOFFS)}), got {cutoffs!r}."
         )
-    groups = list(fit.spec.group_columns) + ([fit.spec.run] if fit.spec.run else [])
+    groups = ([*fit.spec.group_columns, *([fit.spec.run] if fit.spec.run else [])]
+              if by is not None else [])
     if by is not None and (not isinstance(by, str) or by not in groups):
         # a list raised pandas' "unhashable type"; "y" (the response) was taken as levels
         raise BayescaleError(
