@@ -225,7 +225,8 @@ def test_a_law_that_only_works_on_arrays_gets_an_error_saying_what_to_use():
     ],
 )
 def test_bad_priors_fail_with_a_clear_error_before_sampling(prior, match):
-    df = pd.DataFrame({"N": np.geomspace(1e7, 1e10, 8), "D": np.geomspace(1e9, 1e12, 8),
+    df = pd.DataFrame({"N": np.geomspace(1e7, 1e10, 8),  # D / N from 100 to 300
+                       "D": np.geomspace(1e9, 1e12, 8) * np.tile([1.0, 3.0], 4),
                        "loss": np.linspace(3.5, 2.4, 8)})
     with pytest.raises(LawError, match=f"Prior of 'alpha': {match}"):
         bs.fit(df, "chinchilla", priors={"alpha": prior}, draws=10, tune=10)
