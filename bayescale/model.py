@@ -344,24 +344,24 @@ def make_spec(
     for p, prior in merged.items():
         check_prior(p, prior)
     check_log_scale_priors(law, merged, x)
+    defaults = {**law.priors, **lik.priors, "sigma_run": Prior("HalfNormal", sigma=RUN_SCALE)}
     for p in [*lik.priors, *(["sigma_run"] if run else [])]:  # scales, shapes: positive
         if merged[p].dist == "Fixed" and not float(merged[p].params["value"]) > 0:
             raise LawError(
                 f"{p!r} is fixed at {merged[p].params['value']!r}, but it is a scale or shape "
                 f"of the {lik_name!r} likelihood and must be positive (its default prior "
-                f"is {lik.priors.get(p, merged[p]).dist}); fix it at a positive value."
+                f"is {defaults[p].dist}); fix it at a positive value."
             )
         support = merged[p].support
         if merged[p].dist in DATA_BOUNDED or support in ("fixed", "positive", "unit"):
             continue
         lo = interval_bounds(merged[p])[0] if support == "interval" else -np.inf
         if not lo >= 0:  # sigma ~ Normal(0.05, 0.1): a third of its mass where logp = -inf
-            default = lik.priors.get(p, Prior("HalfNormal", sigma=RUN_SCALE))
             raise LawError(
                 f"Prior of {p!r}: {merged[p]} reaches zero and below, but {p!r} is a scale "
                 f"or shape of the {lik_name!r} likelihood and must be positive. Use a prior "
-                f"on positive values (its default is {default}; HalfNormal, LogNormal, Gamma "
-                "or a TruncatedNormal with lower=0)."
+                f"on positive values (its default is {defaults[p]}; HalfNormal, LogNormal, "
+                "Gamma or a TruncatedNormal with lower=0)."
             )
     for p in law.params:  # a number outside its default prior's (0, 1): ceiling=1.5
         value = merged[p].params.get("value") if merged[p].dist == "Fixed" else None
@@ -398,12 +398,11 @@ def make_spec(
             role = ("a term's coefficient (log scale, centred)" if p in law.terms
                     else "a location (log scale, centred)" if p in law.locations
                     else "a scale or shape of the likelihood")
-            default = {**law.priors, **lik.priors}.get(p, Prior("HalfNormal", sigma=RUN_SCALE))
             raise LawError(
                 f"Prior {prior.dist} of {p!r} places it relative to the smallest or largest "
                 f"response, which applies to a law parameter such as an irreducible loss or "
                 f"a ceiling; {p!r} is {role}. Give it another prior (its default is "
-                f"{default})."
+                f"{defaults[p]})."
             )
     bounds: dict[str, dict[str, float]] = {}
     for p in law.params:
@@ -705,10 +704,10 @@ def moved_positions(
         if p in given or ref is None or not keys:
             continue
         shift = (log_refs[inp] - np.log(ref)) / np.log(10.0)
-        if shift:
-            lo, hi = interval_bounds(prior) if prior.dist == "Uniform" else (0.0, 1.0)
-            now = {"lower": lo, "upper": hi} if prior.dist == "Uniform" else {}
-            now.update({k: v for k, v in prior.params.items() if k in keys})
+        if shift:  # (a Uniform's bounds, PyMC's defaults 0 and 1 included)
+            now = (dict(zip(("lower", "upper"), interval_bounds(prior)))
+                   if prior.dist == "Uniform" else {})
+            now.update(prior.params)
             out[p] = Prior(prior.dist, **{**prior.params,
                                           **{k: float(now[k] + shift) for k in keys}})
     return out
