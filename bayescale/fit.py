@@ -1502,8 +1502,8 @@ def warn_one_ratio(data: pd.DataFrame, law: str | Law, *, x: Mapping[str, Any] |
         return
     n_col, d_col = cols.get("N"), cols.get("D")
     if not (isinstance(n_col, str) and isinstance(d_col, str)
-            and {n_col, d_col} <= set(data.columns)) or len(data) < 3:
-        return
+            and all((data.columns == c).sum() == 1 for c in (n_col, d_col))) or len(data) < 3:
+        return  # (a column missing or given twice: the validation says so)
     try:
         with np.errstate(all="ignore"):
             ratio = (_data.coerced(data[d_col]) / _data.coerced(data[n_col])).to_numpy(float)

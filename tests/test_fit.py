@@ -1193,6 +1193,9 @@ def test_one_tokens_per_parameter_in_every_row_is_warned():
                        x={"N": "params", "D": "tokens"})
         warn_one_ratio(one.rename(columns={"params": "x"}), "power_law", x=None)  # no N, D
         warn_one_ratio(one.assign(tokens="?"), "chinchilla", x={"N": "params", "D": "tokens"})
+        # a column given twice is the validation's to say (an AttributeError here)
+        warn_one_ratio(pd.concat([one, one[["tokens"]]], axis=1), "chinchilla",
+                       x={"N": "params", "D": "tokens"})
 
 
 def test_unmixed_chains_are_told_what_to_look_for_besides_more_draws():
