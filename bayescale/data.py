@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, did_you_mean, hints_for
+from .errors import DataError, close_names, did_you_mean, hints_for
 from .law import RESERVED_NAMES, Law
 
 CANONICAL = {"N": "parameters", "D": "training tokens", "C": "training FLOPs (default 6*N*D)"}
@@ -114,12 +114,10 @@ def missing_hint(name: object, df: pd.DataFrame, *, rename: bool = False) -> str
     if isinstance(name, str) and name in names:
         what = "the DataFrame's index" if len(names) == 1 else "a level of the DataFrame's index"
         return f" {name!r} is {what}, not a column: pass df.reset_index()."
-    hint = did_you_mean(name, df.columns)
-    if not (rename and hint):
-        return hint
-    close = [c for c in df.columns if isinstance(c, str) and repr(c) in hint]
+    if not rename:
+        return did_you_mean(name, df.columns)
     return "".join(f" If column {c!r} is meant, rename it: df.rename(columns={{{c!r}: {name!r}}})."
-                   for c in close[:1])
+                   for c in close_names(name, df.columns)[:1])
 
 
 def _rows(mask: np.ndarray, index: pd.Index, values: pd.Series | None = None, k: int = 5) -> str:

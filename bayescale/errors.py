@@ -60,6 +60,30 @@ class ExtrapolationWarning(UserWarning):
     """A forecast so far beyond the data (a million times its scale) that units may differ."""
 
 
+def close_names(name: object, options: Iterable[object]) -> list[str]:
+    """The options close to a misspelt ``name`` (at most two), as :func:`did_you_mean` names.
+
+    Examples
+    --------
+    >>> close_names("Loss", ["N", "D", "loss"])
+    ['loss']
+    """
+    opts = [o for o in options if isinstance(o, str)]
+    if not isinstance(name, str) or not opts:
+        return []
+
+    def key(text: str) -> str:
+        return text.lower().replace("-", "_").replace(" ", "_")
+
+    same = [o for o in opts if key(o) == key(name) and o != name]
+    close = same or difflib.get_close_matches(name, opts, n=2, cutoff=0.6)
+    if not close:
+        lowered = {key(o): o for o in opts}
+        close = [lowered[k] for k in difflib.get_close_matches(key(name), list(lowered), n=2,
+                                                               cutoff=0.6)]
+    return close
+
+
 def did_you_mean(name: object, options: Iterable[object], *, name_it: bool = False) -> str:
     """A ``" Did you mean 'x'?"`` hint for a misspelt name, or ``""`` when none is close.
 
@@ -77,19 +101,7 @@ def did_you_mean(name: object, options: Iterable[object], *, name_it: bool = Fal
     >>> did_you_mean("xyz", ["chinchilla"])
     ''
     """
-    opts = [o for o in options if isinstance(o, str)]
-    if not isinstance(name, str) or not opts:
-        return ""
-
-    def key(text: str) -> str:
-        return text.lower().replace("-", "_").replace(" ", "_")
-
-    same = [o for o in opts if key(o) == key(name) and o != name]
-    close = same or difflib.get_close_matches(name, opts, n=2, cutoff=0.6)
-    if not close:
-        lowered = {key(o): o for o in opts}
-        close = [lowered[k] for k in difflib.get_close_matches(key(name), list(lowered), n=2,
-                                                               cutoff=0.6)]
+    close = close_names(name, options)
     if not close:
         return ""
     which = " or ".join(repr(c) for c in close)
