@@ -1381,11 +1381,10 @@ def fit(
     _data.check_column_arguments(y=y, x=x, run=run, trials=trials, priors=priors)
     if warn:
         warn_repeated_rows(data, law, y=y, x=x, pooled=pooled, run=run)
-        warn_one_ratio(data, law, x=x)
     model_kw = dict(y=y, x=x, priors=priors, pooled=pooled, run=run, group_scale=group_scale,
                     correlated=correlated, trials=trials, levels=levels)
     if likelihood == "auto":
-        return _fit_auto(
+        result = _fit_auto(
             data,
             law,
             dict(model_kw, sampler=sampler, draws=draws, tune=tune, chains=chains,
@@ -1393,7 +1392,12 @@ def fit(
                  progressbar=progressbar, **sampler_kwargs),
             warn=warn,
         )
+        if warn:  # (after the data passed the validation, which says what is wrong first)
+            warn_one_ratio(data, law, x=x)
+        return result
     spec, frame, model = _prepare(data, law, likelihood=likelihood, **model_kw)
+    if warn:
+        warn_one_ratio(data, law, x=x)
     if sampler not in ALL_SAMPLERS:
         raise BayescaleError(f"sampler must be one of {ALL_SAMPLERS}, got {sampler!r}.")
     law_obj = spec.law

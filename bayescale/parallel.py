@@ -248,8 +248,9 @@ def fit_task(data: pd.DataFrame, law: str | Law, kwargs: Mapping[str, Any], *,
 
             warn_repeated_rows(data, law, y=kw.get("y"), x=kw.get("x"),
                                pooled=kw.get("pooled"), run=kw.get("run"))
-            warn_one_ratio(data, law, x=kw.get("x"))
         out = fit(data, law, **kw)
+        if relay:  # once the data passed the validation
+            warn_one_ratio(data, law, x=kw.get("x"))
     if not relay:
         return out
     kept = [(c, m) for c, m in got if issubclass(c, said)]

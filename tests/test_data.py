@@ -487,6 +487,7 @@ def test_a_pyarrow_table_fits_and_predicts_as_its_pandas_frame(df):
               chains=2, random_seed=3, progressbar=False)
     with warnings.catch_warnings():  # 7 rows, 100 draws: the draws matter, not their quality
         warnings.simplefilter("ignore", bs.SamplingWarning)
+        warnings.simplefilter("ignore", bs.DataWarning)  # (nor the design: D = 20 N)
         f_pd = bs.fit(df, "chinchilla", **kw)
         f_pa = bs.fit(pa.table(df), "chinchilla", **kw)
     for name in ("E", "alpha", "beta"):
