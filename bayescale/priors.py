@@ -106,12 +106,6 @@ class Prior:
             return "interval"
         if self.dist == "Fixed":
             return "fixed"
-        try:
-            _pymc_facts(self)  # (cached)
-        except TypeError:  # unhashable parameters (0-d arrays): not cached
-            name = _pymc_facts.__wrapped__(self)[0]
-            return {"LogTransform": "positive", "LogOddsTransform": "unit",
-                    "Interval": "interval"}.get(name, "real")
         return _pymc_support(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,11 +237,7 @@ def check_prior(name: str, prior: Prior) -> None:
             )
         return
     _check_pymc_parameters(name, prior)
-    try:
-        discrete = _pymc_facts(prior)[3]
-    except TypeError:  # unhashable parameter values (arrays): PyMC judges at build time
-        discrete = False
-    if discrete:  # nutpie's initial point failed on it: "Cannot convert ... into int64"
+    if _facts(prior)[3]:  # nutpie's initial point failed on it: "Cannot convert ... int64"
         raise LawError(
             f"Prior of {name!r}: pymc.{prior.dist} is a distribution of whole numbers; "
             "parameters are continuous: use a continuous distribution (e.g. 'Gamma' or "
@@ -280,6 +270,19 @@ def _pymc_facts(prior: Prior) -> tuple[str, float, float, bool]:
     return name, lo, hi, not str(rv.dtype).startswith("float")
 
 
+def _facts(prior: Prior) -> tuple[str, float, float, bool]:
+    """:func:`_pymc_facts`, cached where the prior's parameters can be hashed."""
+    try:
+        return _pymc_facts(prior)
+    except TypeError:  # unhashable parameters (0-d arrays): not cached
+        return _pymc_facts.__wrapped__(prior)
+
+
+#: Support of a distribution by the class of PyMC's default transform (else ``real``).
+_TRANSFORM_SUPPORT = {"LogTransform": "positive", "LogOddsTransform": "unit",
+                      "Interval": "interval"}
+
+
 def _pymc_support(prior: Prior) -> str:
     """Support of a distribution not listed above, from PyMC's default transform.
 
@@ -296,9 +299,7 @@ def _pymc_support(prior: Prior) -> str:
     >>> Prior("Triangular", lower=0, c=0.3, upper=1).support
     'interval'
     """
-    name = _pymc_facts(prior)[0]
-    return {"LogTransform": "positive", "LogOddsTransform": "unit",
-            "Interval": "interval"}.get(name, "real")
+    return _TRANSFORM_SUPPORT.get(_facts(prior)[0], "real")
 
 
 @functools.lru_cache(maxsize=256)
@@ -347,10 +348,7 @@ def interval_bounds(prior: Prior) -> tuple[float, float]:
     """
     p = prior.params
     if prior.dist not in {"TruncatedNormal", "Uniform"}:  # PyMC's own interval transform
-        try:
-            return _pymc_facts(prior)[1:3]
-        except TypeError:  # unhashable parameters (0-d arrays): not cached
-            return _pymc_facts.__wrapped__(prior)[1:3]
+        return _facts(prior)[1:3]
     uniform = prior.dist == "Uniform"
     lo = float(p.get("lower", 0.0 if uniform else -np.inf))
     hi = float(p.get("upper", 1.0 if uniform else np.inf))
