@@ -79,7 +79,8 @@ def test_new_rows_without_an_input_say_what_to_pass(chin_fit):
                        r"best split of a compute budget, use fit\.compute_optimal"):
         chin_fit.predict({"C": [1e24]})
     # a misspelt input: the close column is named
-    with pytest.raises(bs.DataError, match=r"column 'D' .*\['N', 'd'\]\. Did you mean 'd'\?"):
+    with pytest.raises(bs.DataError, match=r"column 'D' .*\['N', 'd'\]\. If column 'd' is "
+                                           r"meant, rename it: df.rename\(columns=\{'d': 'D'\}\)"):
         chin_fit.predict({"N": [7e10], "d": [1.4e12]})
 
 
