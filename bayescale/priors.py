@@ -221,6 +221,15 @@ def check_prior(name: str, prior: Prior) -> None:
             raise LawError(
                 f"Prior of {name!r}: {k} of {prior.dist} must be positive, got {v!r}."
             )
+    mu, sd = prior.params.get("mu"), prior.params.get("sigma")
+    if prior.dist == "Beta" and mu is not None and sd is not None and not (
+            0 < float(mu) < 1 and float(sd) ** 2 < float(mu) * (1 - float(mu))):
+        # alpha = mu (mu (1 - mu) / sigma^2 - 1) <= 0: a log density of -inf everywhere,
+        # said only when sampling could not start
+        raise LawError(
+            f"Prior of {name!r}: Beta(mu={mu}, sigma={sd}) needs 0 < mu < 1 and sigma^2 < "
+            f"mu (1 - mu) = {float(mu) * (1 - float(mu)):.4g} (else no Beta has them)."
+        )
     if prior.dist in {"TruncatedNormal", "Uniform"}:
         lo, hi = interval_bounds(prior)
         if not lo < hi:

@@ -222,6 +222,9 @@ def test_a_law_that_only_works_on_arrays_gets_an_error_saying_what_to_use():
         # whole numbers: nutpie's initial point failed ("Cannot convert ... into int64")
         (("Poisson", {"mu": 5}), r"pymc.Poisson is a distribution of whole numbers"),
         (("DiscreteUniform", {"lower": 0, "upper": 3}), r"pymc.DiscreteUniform is a distribution"),
+        # no Beta has this mean and sd: "Sampling could not start ... alpha = -inf"
+        (("Beta", {"mu": 0.3, "sigma": 0.6}), r"Beta\(mu=0.3, sigma=0.6\) needs 0 < mu < 1 and "
+                                                r"sigma\^2 < mu \(1 - mu\) = 0.21"),
     ],
 )
 def test_bad_priors_fail_with_a_clear_error_before_sampling(prior, match):
