@@ -53,6 +53,12 @@ class Chain:
     #: terms of :meth:`decompose` are then correlated and get a covariance term.
     correlated_stages: ClassVar[bool] = False
 
+    @property
+    def variance_sources(self) -> tuple[str, ...]:
+        """The parts of :meth:`decompose`'s variance, each with a ``<part>_share`` column."""
+        return ("loss", "parameter", "noise", "extrapolation") + (
+            ("covariance",) if self.correlated_stages else ())
+
     def _new(self, new: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
         new = as_rows(new)
         if not isinstance(new, pd.DataFrame):
@@ -267,15 +273,12 @@ class Chain:
         out["noise"] = robust_variance(z(noisy) - z(mu))
         drift = acc._use_extrapolation(extrapolation) and (scale_decades(acc, frame) > 0).any()
         out["extrapolation"] = extrapolation_variance(acc, frame) if drift else 0.0
-        sources = ("loss", "parameter", "noise", "extrapolation")
         if self.correlated_stages:
             # one posterior: a steeper loss curve meets a stage 2 fitted to it (correlations
             # of -0.5 between the stages' parameters), so loss + parameter overstate the
             # law's spread; the covariance (negative) brings their sum to it
             out["covariance"] = robust_variance(z(mu)) - out["loss"] - out["parameter"]
-            sources += ("covariance",)
-        return self._with_index(add_shares(out, sources),
-                                new)
+        return self._with_index(add_shares(out, self.variance_sources), new)
 
     def draws(
         self,

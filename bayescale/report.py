@@ -539,10 +539,8 @@ def _chain_report(ch: Any, target: Any, prob: float, title: str | None,
     stages = {"stage 1": ch.loss_fit, "stage 2": ch.accuracy_fit}
     tables: dict[str, pd.DataFrame] = {}
     if target is not None:
-        sources = ("loss", "parameter", "noise", "extrapolation")
-        if getattr(ch, "correlated_stages", False):  # a JointFit: shares add up with it
-            sources += ("covariance",)
-        tables["forecast"] = _forecast_table(ch, target, prob, sources, extrapolation, kind)
+        tables["forecast"] = _forecast_table(ch, target, prob, ch.variance_sources,
+                                             extrapolation, kind)
     notes: tuple[str, ...] = _drift_off_note(target, extrapolation) + _mean_note(target, kind)
     joint = tuple(getattr(ch, "diagnostics", {}).get("problems", ()))
     # a JointFit: one posterior for both stages, whose problems its stages' views repeat
